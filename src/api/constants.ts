@@ -1,0 +1,51 @@
+// Names every part of Lockstep agrees on. They are part of the contract in DESIGN.md: changing one
+// is a breaking change for nodes and pods already labelled, so they live in exactly one place.
+
+export const GROUP = "lockstep.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
+
+export const SECCOMP_PROFILE_KIND = "SeccompProfile";
+export const APPARMOR_PROFILE_KIND = "AppArmorProfile";
+export const SECCOMP_PROFILE_PLURAL = "seccompprofiles";
+export const APPARMOR_PROFILE_PLURAL = "apparmorprofiles";
+
+/** Which of the two profile types a label, a pod reference or a rendered file belongs to. */
+export type ProfileKind = "seccomp" | "apparmor";
+export const PROFILE_KINDS: readonly ProfileKind[] = ["seccomp", "apparmor"];
+
+/** The object kind (as written in `kind:`) for each profile kind. */
+export const OBJECT_KIND: Readonly<Record<ProfileKind, string>> = {
+  seccomp: SECCOMP_PROFILE_KIND,
+  apparmor: APPARMOR_PROFILE_KIND,
+};
+
+// A label key is `<prefix>/<name>`; the prefix is a DNS subdomain. One prefix per profile kind keeps
+// the two namespaces apart: a seccomp and an AppArmor profile may share a name.
+export const SECCOMP_LABEL_PREFIX = `seccomp.${GROUP}/`;
+export const APPARMOR_LABEL_PREFIX = `apparmor.${GROUP}/`;
+export const PROFILE_LABEL_PREFIX: Readonly<Record<ProfileKind, string>> = {
+  seccomp: SECCOMP_LABEL_PREFIX,
+  apparmor: APPARMOR_LABEL_PREFIX,
+};
+
+/** Set by the agent on its Node once it is ready; the value is the agent's version. */
+export const AGENT_LABEL = `${GROUP}/agent`;
+
+/** Set by the agent on its Node: whether the kernel can load AppArmor profiles at all. */
+export const APPARMOR_LABEL = `${GROUP}/apparmor`;
+export const APPARMOR_LABEL_VALUES = ["enabled", "unavailable"] as const;
+export type AppArmorLabelValue = (typeof APPARMOR_LABEL_VALUES)[number];
+
+/** Keeps a profile object (and so its files on nodes) alive while a pod still uses it. */
+export const IN_USE_FINALIZER = `${GROUP}/in-use-protection`;
+
+// The kubelet resolves `localhostProfile` relative to `<kubelet-root>/seccomp`; Lockstep owns only
+// the `lockstep` subdirectory so it never touches profiles put there by someone else.
+export const DEFAULT_KUBELET_ROOT = "/var/lib/kubelet";
+export const SECCOMP_SUBDIR = "seccomp/lockstep";
+/** The directory part of a pod's `localhostProfile` for a Lockstep seccomp profile. */
+export const SECCOMP_LOCALHOST_DIR = "lockstep";
+
+/** The built-in base profile name a SeccompProfile may inherit from (containerd's default). */
+export const RUNTIME_DEFAULT_PROFILE_NAME = "runtime/default";

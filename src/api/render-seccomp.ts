@@ -1,0 +1,175 @@
+// From SeccompProfile specs to the exact bytes the agent writes on a node. Pure: the agent calls it
+// with the profiles from its informer cache and its Node's `kubernetes.io/arch` label.
+
+import { isDeepStrictEqual } from "node:util";
+import { RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "./constants.ts";
+import { profileVersion } from "./labels.ts";
+import { cloneRuleForArch, RUNTIME_DEFAULT_CLONE_RULE, RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
+import {
+  actionTakesErrno,
+  type LinuxSeccomp,
+  type SeccompProfileSpec,
+  type SeccompSyscall,
+} from "./seccomp.ts";
+import { scmpArchesForNode } from "./syscalls.ts";
+
+/** A profile with its inheritance chain applied: plain OCI data, the same for every node. */
+export type ResolvedSeccomp = LinuxSeccomp;
+
+export type SeccompResolveFailure = "NotFound" | "BaseNotFound" | "BaseCycle" | "InvalidInheritance";
+
+export type SeccompResolution =
+  | { ok: true; spec: ResolvedSeccomp }
+  | { ok: false; reason: SeccompResolveFailure; message: string };
+
+/**
+ * Apply a profile's `baseProfileName` chain (which may end in the built-in `runtime/default`).
+ *
+ * Merge rule, applied from the root of the chain down to `name`:
+ * - `defaultAction`, `architectures` and `flags` are taken from the child when it sets them, else
+ *   inherited whole (lists are replaced, not merged, so a child can narrow them);
+ * - `defaultErrnoRet` belongs to `defaultAction`: a child that sets its own defaultAction does not
+ *   inherit the base's errno; a child that sets only defaultErrnoRet changes the inherited action's errno;
+ * - `syscalls` are the base's rules followed by the child's. libseccomp gives no precedence to rule
+ *   order, so a child adds rules (allowing more, or denying with another errno/kill), it cannot remove them.
+ */
+export function resolveSeccompProfile(
+  name: string,
+  profilesByName: ReadonlyMap<string, SeccompProfileSpec>,
+): SeccompResolution {
+  const chain = inheritanceChain(name, profilesByName);
+  if (!chain.ok) return chain;
+
+  let resolved: ResolvedSeccomp | undefined = chain.endsInRuntimeDefault
+    ? RUNTIME_DEFAULT_SECCOMP
+    : undefined;
+  for (const spec of chain.specs) resolved = inherit(resolved, spec);
+
+  if (resolved === undefined)
+    return failure("InvalidInheritance", name, "spec.defaultAction: required unless baseProfileName is set");
+  const errnoRet = resolved.defaultErrnoRet;
+  if (errnoRet !== undefined && !actionTakesErrno(resolved.defaultAction))
+    return failure(
+      "InvalidInheritance",
+      name,
+      `spec.defaultErrnoRet: only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, but the inherited defaultAction is ${resolved.defaultAction}`,
+    );
+  return { ok: true, spec: resolved };
+}
+
+type Chain =
+  | { ok: true; specs: SeccompProfileSpec[]; endsInRuntimeDefault: boolean }
+  | { ok: false; reason: SeccompResolveFailure; message: string };
+
+/** The specs from the root of the chain down to `name`. */
+function inheritanceChain(name: string, profilesByName: ReadonlyMap<string, SeccompProfileSpec>): Chain {
+  const names: string[] = [];
+  const specs: SeccompProfileSpec[] = [];
+  let current: string | undefined = name;
+  while (current !== undefined) {
+    if (names.includes(current))
+      return failure(
+        "BaseCycle",
+        name,
+        `spec.baseProfileName: inheritance cycle ${[...names, current].join(" -> ")}`,
+      );
+    const spec = profilesByName.get(current);
+    if (spec === undefined)
+      return current === name
+        ? failure("NotFound", name, "profile not found")
+        : failure(
+            "BaseNotFound",
+            name,
+            `spec.baseProfileName: base profile ${JSON.stringify(current)} not found (${[...names, current].join(" -> ")})`,
+          );
+    names.push(current);
+    specs.unshift(spec);
+    if (spec.baseProfileName === RUNTIME_DEFAULT_PROFILE_NAME)
+      return { ok: true, specs, endsInRuntimeDefault: true };
+    current = spec.baseProfileName;
+  }
+  return { ok: true, specs, endsInRuntimeDefault: false };
+}
+
+function inherit(base: ResolvedSeccomp | undefined, child: SeccompProfileSpec): ResolvedSeccomp | undefined {
+  const defaultAction = child.defaultAction ?? base?.defaultAction;
+  if (defaultAction === undefined) return undefined;
+  const defaultErrnoRet =
+    child.defaultAction !== undefined
+      ? child.defaultErrnoRet
+      : (child.defaultErrnoRet ?? base?.defaultErrnoRet);
+  return {
+    defaultAction,
+    defaultErrnoRet,
+    architectures: child.architectures ?? base?.architectures,
+    flags: child.flags ?? base?.flags,
+    syscalls: [...(base?.syscalls ?? []), ...(child.syscalls ?? [])],
+  };
+}
+
+function failure(reason: SeccompResolveFailure, name: string, problem: string) {
+  return {
+    ok: false as const,
+    reason,
+    message: `${SECCOMP_PROFILE_KIND} ${JSON.stringify(name)}: ${problem}`,
+  };
+}
+
+/**
+ * The `linux.seccomp` object for one node, with its keys in a fixed order and nothing but OCI fields.
+ *
+ * Architectures: the profile's list narrowed to what the node can execute, or the node's native and
+ * compat architectures when the profile lists none (or none of them apply). A node with an unknown
+ * or missing `kubernetes.io/arch` gets the profile's list unchanged; runc then adds the native one.
+ */
+export function renderSeccompForNode(resolved: ResolvedSeccomp, nodeArch: string | undefined): LinuxSeccomp {
+  const nodeArches = nodeArch === undefined ? undefined : scmpArchesForNode(nodeArch);
+  let architectures = resolved.architectures === undefined ? undefined : [...new Set(resolved.architectures)];
+  if (nodeArches !== undefined) {
+    const usable = architectures?.filter((arch) => nodeArches.includes(arch)) ?? [];
+    architectures = usable.length > 0 ? usable : [...nodeArches];
+  }
+  const syscalls = resolved.syscalls.map((rule) =>
+    isDeepStrictEqual(rule, RUNTIME_DEFAULT_CLONE_RULE) ? cloneRuleForArch(nodeArch) : rule,
+  );
+  return canonicalSeccomp({ ...resolved, architectures, syscalls });
+}
+
+/** A copy with keys in one fixed order and absent fields left out, so equal profiles serialize equally. */
+function canonicalSeccomp(seccomp: LinuxSeccomp): LinuxSeccomp {
+  return withoutUndefined({
+    defaultAction: seccomp.defaultAction,
+    defaultErrnoRet: seccomp.defaultErrnoRet,
+    architectures: seccomp.architectures,
+    flags: seccomp.flags,
+    syscalls: seccomp.syscalls.map(canonicalRule),
+  });
+}
+
+function canonicalRule(rule: SeccompSyscall): SeccompSyscall {
+  return withoutUndefined({
+    names: rule.names,
+    action: rule.action,
+    errnoRet: rule.errnoRet,
+    args: rule.args?.map((arg) =>
+      withoutUndefined({ index: arg.index, value: arg.value, valueTwo: arg.valueTwo, op: arg.op }),
+    ),
+  });
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}
+
+/** The exact text written to `<kubelet-root>/seccomp/lockstep/<name>.json`. */
+export function serializeSeccomp(seccomp: LinuxSeccomp): string {
+  return `${JSON.stringify(seccomp, null, 2)}\n`;
+}
+
+/**
+ * The version label value for a resolved profile. It hashes the node-independent resolved profile,
+ * not a node's rendering, so the controller (which renders for no node) and every agent agree.
+ */
+export function seccompProfileVersion(resolved: ResolvedSeccomp): string {
+  return profileVersion(JSON.stringify(canonicalSeccomp(resolved)));
+}
