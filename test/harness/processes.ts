@@ -1,0 +1,97 @@
+// Child processes the harness owns. Every process is started under `setpriv --pdeathsig KILL`, so the
+// kernel kills it if the test runner dies without running its clean-up (SIGKILL, OOM); a normal stop
+// sends SIGTERM and escalates to SIGKILL, and an exit hook catches whatever a failing test left.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly logPath: string;
+  readonly pid: number;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  readonly exited: Promise<number | string>;
+  isRunning(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once, the way a crash or an OOM kill ends a process. */
+  kill(): Promise<void>;
+  /** The last lines of its log, for error messages. */
+  tail(lines?: number): string;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const child of live) child.kill("SIGKILL");
+  });
+}
+
+const pdeathsig = existsSync("/usr/bin/setpriv") ? ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] : [];
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export function startProcess(
+  name: string,
+  command: string,
+  args: readonly string[],
+  logPath: string,
+  options: StartOptions = {},
+): ManagedProcess {
+  installExitHook();
+  const log = createWriteStream(logPath, { flags: "a" });
+  const argv = [...pdeathsig, command, ...args];
+  const [program, ...rest] = argv as [string, ...string[]];
+  const child = spawn(program, rest, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+  });
+  if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
+  live.add(child);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const exited = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => {
+      live.delete(child);
+      resolve(code ?? signal ?? "unknown");
+    });
+  });
+  // Close the log only after both pipes have drained, so the last lines of a crash are kept.
+  void exited.then(() => setTimeout(() => log.end(), 50));
+  let running = true;
+  void exited.then(() => {
+    running = false;
+  });
+
+  const signalAndWait = async (signal: NodeJS.Signals, graceMs: number) => {
+    if (!running) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  return {
+    name,
+    logPath,
+    pid: child.pid,
+    exited,
+    isRunning: () => running,
+    stop: (graceMs = 10_000) => signalAndWait("SIGTERM", graceMs),
+    kill: () => signalAndWait("SIGKILL", 0),
+    tail: (lines = 30) => {
+      try {
+        return readFileSync(logPath, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+      } catch {
+        return "(no log)";
+      }
+    },
+  };
+}
