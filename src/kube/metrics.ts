@@ -6,8 +6,8 @@ type Labels = Readonly<Record<string, string>>;
 function labelText(labels: Labels): string {
   const entries = Object.entries(labels);
   if (entries.length === 0) return "";
-  const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-  return `{${entries.map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`;
+  const escapeValue = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+  return `{${entries.map(([k, v]) => `${k}="${escapeValue(v)}"`).join(",")}}`;
 }
 
 function seriesKey(labels: Labels): string {
