@@ -2,12 +2,13 @@
 // scheduler: etcd, kube-apiserver (RBAC, service-account issuer, PodSecurity), kube-scheduler and
 // kube-controller-manager as local processes. There is no kubelet: Nodes are API objects the harness
 // creates to look like registered, Ready nodes, and pods are bound to them by the real scheduler.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { applyYaml } from "../../src/kube/apply.ts";
 import {
   createCertificateAuthority,
   createSigningKey,
@@ -315,6 +316,11 @@ export class ControlPlane {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(this.adminKubeconfigPath);
     return kc;
+  }
+
+  /** Server-side applies a YAML file (or several documents in one) as the admin. */
+  async applyFile(path: string): Promise<k8s.KubernetesObject[]> {
+    return applyYaml(this.kubeConfig(), await readFile(path, "utf8"));
   }
 
   /** A client config that authenticates as `user` in `groups`, with a client certificate the test CA signs. */
