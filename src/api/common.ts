@@ -27,10 +27,16 @@ export function isValidLabelKey(key: string): boolean {
 }
 
 /** Which nodes a profile goes to; the same matching as a pod's `spec.nodeSelector`. */
-export const NodeSelectorSchema = z.record(
-  z.string().refine(isValidLabelKey, { error: (i) => `invalid label key ${JSON.stringify(i.input)}` }),
-  z.string().refine(isValidLabelValue, { error: (i) => `invalid label value ${JSON.stringify(i.input)}` }),
-);
+// Checked entry by entry rather than with a key schema: zod reports a bad record key only as
+// "Invalid key in record", which does not say what is wrong with it.
+export const NodeSelectorSchema = z.record(z.string(), z.string()).superRefine((selector, ctx) => {
+  for (const [key, value] of Object.entries(selector)) {
+    if (!isValidLabelKey(key))
+      ctx.addIssue({ code: "custom", path: [key], message: `invalid label key ${JSON.stringify(key)}` });
+    if (!isValidLabelValue(value))
+      ctx.addIssue({ code: "custom", path: [key], message: `invalid label value ${JSON.stringify(value)}` });
+  }
+});
 export type NodeSelector = z.infer<typeof NodeSelectorSchema>;
 
 /**

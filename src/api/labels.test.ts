@@ -20,6 +20,8 @@ const objectName = fc
   .array(dnsLabel, { minLength: 1, maxLength: 6 })
   .map((labels) => labels.join("."))
   .filter((name) => name.length <= 253);
+// Characters that matter to label validity, including ones a label can never hold.
+const nameCharacter = fc.constantFrom(...Array.from("aZ09-_./ é\n😀"));
 const kind = fc.constantFrom("seccomp" as const, "apparmor" as const);
 
 describe("profileLabelName", () => {
@@ -44,10 +46,9 @@ describe("profileLabelName", () => {
 
   it("makes a valid label name from any string", () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 300, unit: "binary" }), (name) => {
+      fc.property(fc.string({ maxLength: 300, unit: nameCharacter }), (name) => {
         expect(isValidLabelNamePart(profileLabelName(name))).toBe(true);
       }),
-      { numRuns: 30 },
     );
   });
 
