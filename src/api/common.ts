@@ -138,3 +138,9 @@ export function formatZodIssues(
 
 /** The result of parsing untrusted input at an edge: the value, or the message for the user. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** metadata.name of an object that may not have parsed, for naming it in the error. */
+export function objectNameOf(input: unknown): string {
+  const metadata = (input as { metadata?: { name?: unknown } } | null)?.metadata;
+  return typeof metadata?.name === "string" ? metadata.name : "<unnamed>";
+}

@@ -7,6 +7,7 @@ import {
   formatZodIssues,
   NodeSelectorSchema,
   ObjectMetaSchema,
+  objectNameOf,
   oneOf,
   type Parsed,
   ProfileStatusSchema,
@@ -184,10 +185,5 @@ export function parseSeccompProfileSpec(name: string, input: unknown): Parsed<Se
 export function parseSeccompProfile(input: unknown): Parsed<SeccompProfile> {
   const result = SeccompProfileSchema.safeParse(input);
   if (result.success) return { ok: true, value: result.data };
-  return { ok: false, message: formatZodIssues(SECCOMP_PROFILE_KIND, objectName(input), result.error) };
-}
-
-function objectName(input: unknown): string {
-  const metadata = (input as { metadata?: { name?: unknown } } | null)?.metadata;
-  return typeof metadata?.name === "string" ? metadata.name : "<unnamed>";
+  return { ok: false, message: formatZodIssues(SECCOMP_PROFILE_KIND, objectNameOf(input), result.error) };
 }

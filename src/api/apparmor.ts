@@ -1,0 +1,176 @@
+// The AppArmorProfile API. A profile is either described structurally (executables, paths, network,
+// capabilities), which Lockstep renders into AppArmor policy, or given as expert raw policy text.
+// Structured values are spliced into policy text, so each one is validated to a character set in
+// which it can only ever be the single token it claims to be: no newline, comma, brace, quote or
+// comment can reach the rendered profile.
+
+import { z } from "zod";
+import {
+  formatZodIssues,
+  NodeSelectorSchema,
+  ObjectMetaSchema,
+  objectNameOf,
+  oneOf,
+  type Parsed,
+  ProfileStatusSchema,
+} from "./common.ts";
+import { API_VERSION, APPARMOR_PROFILE_KIND } from "./constants.ts";
+
+// Absolute paths with AppArmor's simple globs (`*`, `**`, `?`). Left out on purpose: whitespace and
+// quotes (token boundaries), `,` (rule terminator), `{` `}` (alternation, blocks and `@{variables}`),
+// `#` (comments), `[` `]` `^` `\` and the rest, which a profile author can still use in rawPolicy.
+const PROFILE_PATH = /^\/[A-Za-z0-9._\-/*?+=:@~%]*$/;
+const PROFILE_PATH_MAX = 4096;
+
+export const ProfilePathSchema = z
+  .string()
+  .max(PROFILE_PATH_MAX)
+  .refine((path) => PROFILE_PATH.test(path), {
+    error: (issue) =>
+      `invalid path ${JSON.stringify(issue.input)}: must be absolute and use only letters, digits, . _ - / * ? + = : @ ~ % (put anything else in rawPolicy)`,
+  });
+
+export const NETWORK_FAMILIES = ["inet", "inet6", "unix", "netlink", "packet"] as const;
+export const NETWORK_PROTOCOLS = ["tcp", "udp", "icmp"] as const;
+export type NetworkFamily = (typeof NETWORK_FAMILIES)[number];
+export type NetworkProtocol = (typeof NETWORK_PROTOCOLS)[number];
+
+/** Which protocols AppArmor accepts with each address family (`network inet6 icmp` is an error). */
+export const FAMILY_PROTOCOLS: Readonly<Record<NetworkFamily, readonly NetworkProtocol[]>> = {
+  inet: ["tcp", "udp", "icmp"],
+  inet6: ["tcp", "udp"],
+  unix: [],
+  netlink: [],
+  packet: [],
+};
+
+/** capabilities(7), as AppArmor spells them: lower case, without CAP_. */
+export const LINUX_CAPABILITIES = [
+  "chown",
+  "dac_override",
+  "dac_read_search",
+  "fowner",
+  "fsetid",
+  "kill",
+  "setgid",
+  "setuid",
+  "setpcap",
+  "linux_immutable",
+  "net_bind_service",
+  "net_broadcast",
+  "net_admin",
+  "net_raw",
+  "ipc_lock",
+  "ipc_owner",
+  "sys_module",
+  "sys_rawio",
+  "sys_chroot",
+  "sys_ptrace",
+  "sys_pacct",
+  "sys_admin",
+  "sys_boot",
+  "sys_nice",
+  "sys_resource",
+  "sys_time",
+  "sys_tty_config",
+  "mknod",
+  "lease",
+  "audit_write",
+  "audit_control",
+  "setfcap",
+  "mac_override",
+  "mac_admin",
+  "syslog",
+  "wake_alarm",
+  "block_suspend",
+  "audit_read",
+  "perfmon",
+  "bpf",
+  "checkpoint_restore",
+] as const;
+
+export const AppArmorNetworkSchema = z
+  .strictObject({
+    families: z.array(oneOf(NETWORK_FAMILIES, "network family")).optional(),
+    protocols: z.array(oneOf(NETWORK_PROTOCOLS, "network protocol")).optional(),
+  })
+  .superRefine((network, ctx) => {
+    // Protocols narrow the inet families; a family they leave with nothing allowed is a mistake.
+    if (network.protocols === undefined || network.protocols.length === 0) return;
+    for (const [i, family] of (network.families ?? []).entries()) {
+      const allowed = FAMILY_PROTOCOLS[family];
+      if (allowed.length > 0 && !network.protocols.some((protocol) => allowed.includes(protocol)))
+        ctx.addIssue({
+          code: "custom",
+          path: ["families", i],
+          message: `none of the protocols (${network.protocols.join(", ")}) applies to ${family}; ${family} allows ${allowed.join(", ")}`,
+        });
+    }
+  });
+export type AppArmorNetwork = z.infer<typeof AppArmorNetworkSchema>;
+
+export const AppArmorPathsSchema = z.strictObject({
+  readOnly: z.array(ProfilePathSchema).optional(),
+  readWrite: z.array(ProfilePathSchema).optional(),
+  writeOnly: z.array(ProfilePathSchema).optional(),
+});
+export type AppArmorPaths = z.infer<typeof AppArmorPathsSchema>;
+
+export const APPARMOR_MODES = ["enforce", "complain"] as const;
+
+const STRUCTURED_FIELDS = ["executables", "paths", "network", "capabilities"] as const;
+
+export const AppArmorProfileSpecSchema = z
+  .strictObject({
+    /** Programs the confined process may run, inheriting this profile (AppArmor `ix`). */
+    executables: z.array(ProfilePathSchema).optional(),
+    paths: AppArmorPathsSchema.optional(),
+    network: AppArmorNetworkSchema.optional(),
+    capabilities: z.array(oneOf(LINUX_CAPABILITIES, "capability")).optional(),
+    /** A complete profile in AppArmor's own language, for what the structured form cannot say. */
+    rawPolicy: z
+      .string()
+      .min(1)
+      .max(256 * 1024)
+      .optional(),
+    mode: oneOf(APPARMOR_MODES, "mode").default("enforce"),
+    nodeSelector: NodeSelectorSchema.optional(),
+    disabled: z.boolean().optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.rawPolicy === undefined) return;
+    for (const field of STRUCTURED_FIELDS)
+      if (spec[field] !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: "cannot be combined with rawPolicy: give either the structured fields or rawPolicy",
+        });
+  });
+export type AppArmorProfileSpec = z.infer<typeof AppArmorProfileSpecSchema>;
+export type AppArmorProfileSpecInput = z.input<typeof AppArmorProfileSpecSchema>;
+
+export const AppArmorProfileStatusSchema = ProfileStatusSchema;
+export type AppArmorProfileStatus = z.infer<typeof AppArmorProfileStatusSchema>;
+
+export const AppArmorProfileSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(APPARMOR_PROFILE_KIND),
+  metadata: ObjectMetaSchema,
+  spec: AppArmorProfileSpecSchema,
+  status: AppArmorProfileStatusSchema.optional(),
+});
+export type AppArmorProfile = z.infer<typeof AppArmorProfileSchema>;
+
+export function parseAppArmorProfileSpec(name: string, input: unknown): Parsed<AppArmorProfileSpec> {
+  const result = AppArmorProfileSpecSchema.safeParse(input);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatZodIssues(APPARMOR_PROFILE_KIND, name, result.error, ["spec"]) };
+}
+
+export function parseAppArmorProfile(input: unknown): Parsed<AppArmorProfile> {
+  const result = AppArmorProfileSchema.safeParse(input);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, message: formatZodIssues(APPARMOR_PROFILE_KIND, objectNameOf(input), result.error) };
+}
