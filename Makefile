@@ -28,8 +28,11 @@ $(TOOLS)/node-v$(NODE_VERSION)/bin/node:
 node: $(NODE_DEP) ## bootstrap Node 24 if the machine's node is too old
 	@echo "node $$(node --version) at $$(command -v node)"
 
+# `npm install`, not `npm ci`: the registry mirror these machines reach lacks some other platforms'
+# optional builds of @biomejs/cli-*, which `npm ci` refuses as a lock-file mismatch. With the lock file
+# present, `npm install` installs exactly the locked versions and leaves the lock file unchanged.
 node_modules/.installed: package.json package-lock.json $(NODE_DEP)
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 deps: node_modules/.installed ## install npm dependencies
