@@ -40,8 +40,9 @@ deps: node_modules/.installed ## install npm dependencies
 controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager and etcd
 	@tools/controlplane/build.sh
 
-lint: deps ## biome: lint and format check
+lint: deps ## biome lint and format check, and the Dockerfile linter
 	npx biome check .
+	node scripts/lint-dockerfile.ts
 
 fmt: deps ## format the tree
 	npx biome check --write .
