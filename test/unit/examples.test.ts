@@ -1,0 +1,65 @@
+// Every example a newcomer copies must parse, resolve and render; the AppArmor ones must compile.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
+import { renderAppArmorProfile } from "../../src/api/render-apparmor.ts";
+import {
+  renderSeccompForNode,
+  resolveSeccompProfile,
+  serializeSeccomp,
+} from "../../src/api/render-seccomp.ts";
+import { parseSeccompProfile, type SeccompProfileSpec } from "../../src/api/seccomp.ts";
+
+const examplesDir = join(import.meta.dirname, "../../examples");
+const documents = readdirSync(examplesDir)
+  .filter((f) => f.endsWith(".yaml"))
+  .flatMap((file) =>
+    parseAllDocuments(readFileSync(join(examplesDir, file), "utf8")).map((d) => ({
+      file,
+      object: d.toJS() as { kind?: string },
+    })),
+  );
+
+describe("examples/", () => {
+  it("has a seccomp profile, an AppArmor profile and a workload", () => {
+    const kinds = documents.map((d) => d.object.kind);
+    expect(kinds).toEqual(expect.arrayContaining(["SeccompProfile", "AppArmorProfile", "Deployment"]));
+  });
+
+  const seccomp = documents.filter((d) => d.object.kind === "SeccompProfile");
+  const specs = new Map<string, SeccompProfileSpec>();
+  for (const { object } of seccomp) {
+    const parsed = parseSeccompProfile(object);
+    if (parsed.ok) specs.set(parsed.value.metadata.name ?? "", parsed.value.spec);
+  }
+
+  it.each(seccomp.map((d) => [d.file, d.object] as const))(
+    "%s is a valid SeccompProfile that renders",
+    (_, object) => {
+      const parsed = parseSeccompProfile(object);
+      if (!parsed.ok) throw new Error(parsed.message);
+      const name = parsed.value.metadata.name ?? "";
+      const resolved = resolveSeccompProfile(name, specs);
+      if (!resolved.ok) throw new Error(resolved.message);
+      const json = JSON.parse(serializeSeccomp(renderSeccompForNode(resolved.spec, "amd64")));
+      expect(json.syscalls.length).toBeGreaterThan(0);
+      expect(json).not.toHaveProperty("archMap");
+    },
+  );
+
+  it.each(
+    documents.filter((d) => d.object.kind === "AppArmorProfile").map((d) => [d.file, d.object] as const),
+  )("%s is a valid AppArmorProfile that apparmor_parser compiles", (_, object) => {
+    const parsed = parseAppArmorProfile(object);
+    if (!parsed.ok) throw new Error(parsed.message);
+    const rendered = renderAppArmorProfile(parsed.value.metadata.name ?? "", parsed.value.spec);
+    if (!rendered.ok) throw new Error(rendered.message);
+    const file = join(mkdtempSync(join(tmpdir(), "lockstep-example-")), "profile");
+    writeFileSync(file, rendered.text);
+    execFileSync("apparmor_parser", ["-Q", "-K", file], { stdio: "pipe" });
+  });
+});
