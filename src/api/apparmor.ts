@@ -15,12 +15,13 @@ import {
   ProfileStatusSchema,
 } from "./common.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND } from "./constants.ts";
+import { LIMITS } from "./limits.ts";
 
 // Absolute paths with AppArmor's simple globs (`*`, `**`, `?`). Left out on purpose: whitespace and
 // quotes (token boundaries), `,` (rule terminator), `{` `}` (alternation, blocks and `@{variables}`),
 // `#` (comments), `[` `]` `^` `\` and the rest, which a profile author can still use in rawPolicy.
 const PROFILE_PATH = /^\/[A-Za-z0-9._\-/*?+=:@~%]*$/;
-const PROFILE_PATH_MAX = 4096;
+const PROFILE_PATH_MAX = LIMITS.pathLength;
 
 export const ProfilePathSchema = z
   .string()
@@ -110,9 +111,9 @@ export const AppArmorNetworkSchema = z
 export type AppArmorNetwork = z.infer<typeof AppArmorNetworkSchema>;
 
 export const AppArmorPathsSchema = z.strictObject({
-  readOnly: z.array(ProfilePathSchema).optional(),
-  readWrite: z.array(ProfilePathSchema).optional(),
-  writeOnly: z.array(ProfilePathSchema).optional(),
+  readOnly: z.array(ProfilePathSchema).max(LIMITS.pathsPerList).optional(),
+  readWrite: z.array(ProfilePathSchema).max(LIMITS.pathsPerList).optional(),
+  writeOnly: z.array(ProfilePathSchema).max(LIMITS.pathsPerList).optional(),
 });
 export type AppArmorPaths = z.infer<typeof AppArmorPathsSchema>;
 
@@ -123,16 +124,12 @@ const STRUCTURED_FIELDS = ["executables", "paths", "network", "capabilities"] as
 export const AppArmorProfileSpecSchema = z
   .strictObject({
     /** Programs the confined process may run, inheriting this profile (AppArmor `ix`). */
-    executables: z.array(ProfilePathSchema).optional(),
+    executables: z.array(ProfilePathSchema).max(LIMITS.pathsPerList).optional(),
     paths: AppArmorPathsSchema.optional(),
     network: AppArmorNetworkSchema.optional(),
-    capabilities: z.array(oneOf(LINUX_CAPABILITIES, "capability")).optional(),
+    capabilities: z.array(oneOf(LINUX_CAPABILITIES, "capability")).max(LIMITS.capabilities).optional(),
     /** A complete profile in AppArmor's own language, for what the structured form cannot say. */
-    rawPolicy: z
-      .string()
-      .min(1)
-      .max(256 * 1024)
-      .optional(),
+    rawPolicy: z.string().min(1).max(LIMITS.rawPolicyBytes).optional(),
     mode: oneOf(APPARMOR_MODES, "mode").default("enforce"),
     nodeSelector: NodeSelectorSchema.optional(),
     disabled: z.boolean().optional(),

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { isValidLabelNamePart, isValidLabelValue } from "./labels.ts";
+import { LIMITS } from "./limits.ts";
 
 /**
  * An enum whose error names the rejected value and the allowed ones; zod's default message omits
@@ -30,6 +31,8 @@ export function isValidLabelKey(key: string): boolean {
 // Checked entry by entry rather than with a key schema: zod reports a bad record key only as
 // "Invalid key in record", which does not say what is wrong with it.
 export const NodeSelectorSchema = z.record(z.string(), z.string()).superRefine((selector, ctx) => {
+  if (Object.keys(selector).length > LIMITS.nodeSelectorEntries)
+    ctx.addIssue({ code: "custom", path: [], message: `at most ${LIMITS.nodeSelectorEntries} entries` });
   for (const [key, value] of Object.entries(selector)) {
     if (!isValidLabelKey(key))
       ctx.addIssue({ code: "custom", path: [key], message: `invalid label key ${JSON.stringify(key)}` });
@@ -92,6 +95,8 @@ export const ProfileStatusSchema = z.object({
   version: z.string().optional(),
   /** What a pod writes in `localhostProfile` to use this profile. */
   localhostProfile: z.string().optional(),
+  /** installed/desired, e.g. "2/3": what `kubectl get` prints in the READY column. */
+  ready: z.string().optional(),
   nodes: z
     .object({
       installed: z.number().int().nonnegative(),

@@ -14,6 +14,7 @@ import {
 } from "./common.ts";
 import { API_VERSION, RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "./constants.ts";
 import { isValidProfileObjectName } from "./labels.ts";
+import { LIMITS } from "./limits.ts";
 import { isKnownSyscall, SCMP_ARCHES } from "./syscalls.ts";
 
 export const SECCOMP_ACTIONS = [
@@ -88,7 +89,10 @@ const SyscallNameSchema = z
 /** One `linux.seccomp.syscalls[]` rule. */
 export const SeccompSyscallSchema = z
   .strictObject({
-    names: z.array(SyscallNameSchema).min(1, "must list at least one syscall"),
+    names: z
+      .array(SyscallNameSchema)
+      .min(1, "must list at least one syscall")
+      .max(LIMITS.namesPerRule, `at most ${LIMITS.namesPerRule} names`),
     action: SeccompActionSchema,
     errnoRet: ErrnoSchema.optional(),
     args: z.array(SeccompArgSchema).max(6, "at most 6 argument conditions").optional(),
@@ -131,9 +135,12 @@ export const SeccompProfileSpecSchema = z
     baseProfileName: BaseProfileNameSchema.optional(),
     defaultAction: SeccompActionSchema.optional(),
     defaultErrnoRet: ErrnoSchema.optional(),
-    architectures: z.array(SeccompArchSchema).optional(),
+    architectures: z.array(SeccompArchSchema).max(LIMITS.architectures).optional(),
     flags: z.array(SeccompFlagSchema).optional(),
-    syscalls: z.array(SeccompSyscallSchema).optional(),
+    syscalls: z
+      .array(SeccompSyscallSchema)
+      .max(LIMITS.syscallRules, `at most ${LIMITS.syscallRules} rules: merge rules with the same action`)
+      .optional(),
     nodeSelector: NodeSelectorSchema.optional(),
     /** Remove the profile from every node (pods that need it stay pending) without deleting it. */
     disabled: z.boolean().optional(),

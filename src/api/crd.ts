@@ -1,0 +1,351 @@
+// The CustomResourceDefinitions of both profile kinds, built from the same constant lists the zod
+// schemas use (actions, operators, syscall names, capabilities, ...), so the two cannot drift on
+// what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
+// integration test proves on a corpus that the API server and zod accept and reject the same objects.
+import { LINUX_CAPABILITIES, NETWORK_FAMILIES, NETWORK_PROTOCOLS } from "./apparmor.ts";
+import { PROFILE_PHASES } from "./common.ts";
+import {
+  APPARMOR_PROFILE_KIND,
+  GROUP,
+  RUNTIME_DEFAULT_PROFILE_NAME,
+  SECCOMP_PROFILE_KIND,
+  VERSION,
+} from "./constants.ts";
+import { LIMITS } from "./limits.ts";
+import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS } from "./seccomp.ts";
+import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
+
+// SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
+const SUPPORTED_ACTIONS = SECCOMP_ACTIONS.filter((a) => a !== "SCMP_ACT_NOTIFY");
+const ERRNO_ACTIONS = "['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']";
+
+const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+const LABEL_NAME = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+const LABEL_PREFIX = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+const LABEL_VALUE = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$";
+const PROFILE_PATH = "^/[A-Za-z0-9._\\-/*?+=:@~%]*$";
+
+type Schema = Record<string, unknown>;
+
+const errno = (description: string): Schema => ({
+  type: "integer",
+  minimum: 0,
+  maximum: 4095,
+  description,
+});
+
+const argValue = (description: string): Schema => ({
+  type: "integer",
+  minimum: 0,
+  // JavaScript reads JSON numbers exactly only up to 2^53-1 (see src/api/seccomp.ts).
+  maximum: Number.MAX_SAFE_INTEGER,
+  description,
+});
+
+// A CEL map literal: `name in {...}` is a constant-cost lookup, where a list would cost one
+// comparison per known name and exceed the API server's CEL cost budget for large profiles.
+const knownSyscallMap = `{${[...KNOWN_SYSCALLS]
+  .sort()
+  .map((n) => `'${n}': true`)
+  .join(", ")}}`;
+
+const nodeSelector: Schema = {
+  type: "object",
+  description:
+    "Install only on nodes whose labels match all of these (like a pod's nodeSelector). Empty: every node.",
+  maxProperties: LIMITS.nodeSelectorEntries,
+  additionalProperties: { type: "string", maxLength: 63, pattern: LABEL_VALUE },
+  "x-kubernetes-validations": [
+    {
+      rule: `self.all(k, size(k) <= 317 && (k.contains('/') ? (k.split('/').size() == 2 && size(k.split('/')[0]) <= 253 && k.split('/')[0].matches('${LABEL_PREFIX}') && size(k.split('/')[1]) <= 63 && k.split('/')[1].matches('${LABEL_NAME}')) : (size(k) <= 63 && k.matches('${LABEL_NAME}'))))`,
+      message: "every key must be a valid label key ([prefix/]name)",
+    },
+  ],
+};
+
+const disabled: Schema = {
+  type: "boolean",
+  description: "Remove the profile from every node without deleting it; pods that need it stay Pending.",
+};
+
+const status: Schema = {
+  type: "object",
+  description: "Derived by the controller from node labels; never written by users.",
+  properties: {
+    phase: { type: "string", enum: [...PROFILE_PHASES] },
+    ready: { type: "string", description: "installed/desired, as kubectl get prints it" },
+    observedGeneration: { type: "integer", format: "int64" },
+    version: { type: "string", description: "The version label value of nodes holding the current content" },
+    localhostProfile: { type: "string", description: "What a pod writes in localhostProfile" },
+    nodes: {
+      type: "object",
+      properties: { installed: { type: "integer" }, desired: { type: "integer" } },
+    },
+    missingNodes: {
+      type: "array",
+      maxItems: 20,
+      items: {
+        type: "object",
+        properties: { node: { type: "string" }, reason: { type: "string" } },
+      },
+    },
+    conditions: {
+      type: "array",
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["type"],
+      items: {
+        type: "object",
+        required: ["type", "status", "lastTransitionTime", "reason", "message"],
+        properties: {
+          type: { type: "string", maxLength: 316 },
+          status: { type: "string", enum: ["True", "False", "Unknown"] },
+          observedGeneration: { type: "integer", format: "int64", minimum: 0 },
+          lastTransitionTime: { type: "string", format: "date-time" },
+          reason: { type: "string", maxLength: 1024 },
+          message: { type: "string", maxLength: 32768 },
+        },
+      },
+    },
+  },
+};
+
+const seccompSpec: Schema = {
+  type: "object",
+  description: "The OCI runtime-spec linux.seccomp fields, plus inheritance and node selection.",
+  properties: {
+    baseProfileName: {
+      type: "string",
+      maxLength: 253,
+      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (the container runtime's default policy). This profile's rules are appended after the base's.`,
+      "x-kubernetes-validations": [
+        {
+          rule: `self == '${RUNTIME_DEFAULT_PROFILE_NAME}' || self.matches('${DNS_SUBDOMAIN}')`,
+          messageExpression: `'invalid base profile "' + self + '": must be "${RUNTIME_DEFAULT_PROFILE_NAME}" or the name of a SeccompProfile'`,
+        },
+      ],
+    },
+    defaultAction: {
+      type: "string",
+      enum: SUPPORTED_ACTIONS,
+      description: "Action for syscalls no rule matches",
+    },
+    defaultErrnoRet: errno("errno returned by defaultAction SCMP_ACT_ERRNO (default EPERM)"),
+    architectures: {
+      type: "array",
+      maxItems: LIMITS.architectures,
+      items: { type: "string", enum: [...SCMP_ARCHES] },
+      description: "Limited on each node to what that node can run.",
+    },
+    flags: {
+      type: "array",
+      maxItems: SECCOMP_FLAGS.length,
+      items: { type: "string", enum: [...SECCOMP_FLAGS] },
+    },
+    syscalls: {
+      type: "array",
+      maxItems: LIMITS.syscallRules,
+      items: {
+        type: "object",
+        required: ["names", "action"],
+        properties: {
+          names: {
+            type: "array",
+            minItems: 1,
+            maxItems: LIMITS.namesPerRule,
+            items: {
+              type: "string",
+              maxLength: 64,
+              "x-kubernetes-validations": [
+                { rule: `self in ${knownSyscallMap}`, messageExpression: `'unknown syscall "' + self + '"'` },
+              ],
+            },
+          },
+          action: { type: "string", enum: SUPPORTED_ACTIONS },
+          errnoRet: errno("errno returned by SCMP_ACT_ERRNO, or passed to the tracer by SCMP_ACT_TRACE"),
+          args: {
+            type: "array",
+            maxItems: 6,
+            items: {
+              type: "object",
+              required: ["index", "value", "op"],
+              properties: {
+                index: { type: "integer", minimum: 0, maximum: 5, description: "Argument position, 0..5" },
+                value: argValue("Value compared with the argument"),
+                valueTwo: argValue("Second value, for SCMP_CMP_MASKED_EQ (the value after masking)"),
+                op: { type: "string", enum: [...SECCOMP_OPERATORS] },
+              },
+            },
+          },
+        },
+        "x-kubernetes-validations": [
+          {
+            rule: `!has(self.errnoRet) || self.action in ${ERRNO_ACTIONS}`,
+            fieldPath: ".errnoRet",
+            messageExpression: `'errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ' + self.action`,
+          },
+        ],
+      },
+    },
+    nodeSelector,
+    disabled,
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "has(self.defaultAction) || has(self.baseProfileName)",
+      fieldPath: ".defaultAction",
+      message: `required unless baseProfileName is set (for example "${RUNTIME_DEFAULT_PROFILE_NAME}")`,
+    },
+    {
+      rule: `!has(self.defaultErrnoRet) || !has(self.defaultAction) || self.defaultAction in ${ERRNO_ACTIONS}`,
+      fieldPath: ".defaultErrnoRet",
+      messageExpression: `'defaultErrnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ' + self.defaultAction`,
+    },
+  ],
+};
+
+const profilePath: Schema = { type: "string", maxLength: LIMITS.pathLength, pattern: PROFILE_PATH };
+const pathList = (description: string): Schema => ({
+  type: "array",
+  maxItems: LIMITS.pathsPerList,
+  items: profilePath,
+  description,
+});
+
+const appArmorSpec: Schema = {
+  type: "object",
+  description: "A structured policy (executables, paths, network, capabilities) or a raw AppArmor policy.",
+  properties: {
+    executables: pathList("Programs the confined process may run; they run under the same profile"),
+    paths: {
+      type: "object",
+      properties: {
+        readOnly: pathList("Paths (AppArmor globs) the process may read"),
+        readWrite: pathList("Paths the process may read and write"),
+        writeOnly: pathList("Paths the process may write but not read"),
+      },
+    },
+    network: {
+      type: "object",
+      properties: {
+        families: {
+          type: "array",
+          maxItems: NETWORK_FAMILIES.length,
+          items: { type: "string", enum: [...NETWORK_FAMILIES] },
+        },
+        protocols: {
+          type: "array",
+          maxItems: NETWORK_PROTOCOLS.length,
+          items: { type: "string", enum: [...NETWORK_PROTOCOLS] },
+        },
+      },
+    },
+    capabilities: {
+      type: "array",
+      maxItems: LIMITS.capabilities,
+      items: { type: "string", enum: [...LINUX_CAPABILITIES] },
+      description: "Linux capabilities the process may use, lower case without CAP_ (e.g. net_bind_service)",
+    },
+    rawPolicy: {
+      type: "string",
+      minLength: 1,
+      maxLength: LIMITS.rawPolicyBytes,
+      description:
+        "A complete AppArmor profile for experts. Its profile name must equal metadata.name; it may include only <tunables/...> and <abstractions/...>.",
+    },
+    mode: { type: "string", enum: ["enforce", "complain"], default: "enforce" },
+    nodeSelector,
+    disabled,
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "!has(self.rawPolicy) || !(has(self.executables) || has(self.paths) || has(self.network) || has(self.capabilities))",
+      fieldPath: ".rawPolicy",
+      message:
+        "cannot be combined with the structured fields (executables, paths, network, capabilities): give one or the other",
+    },
+  ],
+};
+
+function profileCrd(
+  kind: string,
+  plural: string,
+  singular: string,
+  shortNames: string[],
+  spec: Schema,
+  what: string,
+) {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      // Cluster-scoped: the kubelet's seccomp root and the kernel's AppArmor namespace are node-global.
+      scope: "Cluster",
+      names: { kind, plural, singular, listKind: `${kind}List`, shortNames, categories: ["lockstep"] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: "Status", type: "string", jsonPath: ".status.phase" },
+            {
+              name: "Ready",
+              type: "string",
+              jsonPath: ".status.ready",
+              description: "Installed/desired nodes",
+            },
+            {
+              name: "Profile",
+              type: "string",
+              jsonPath: ".status.localhostProfile",
+              description: "What a pod writes",
+            },
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: what,
+              required: ["spec"],
+              properties: {
+                apiVersion: { type: "string" },
+                kind: { type: "string" },
+                metadata: {
+                  type: "object",
+                  properties: { name: { type: "string", maxLength: 253 } },
+                },
+                spec,
+                status,
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function seccompProfileCrd() {
+  return profileCrd(
+    SECCOMP_PROFILE_KIND,
+    "seccompprofiles",
+    "seccompprofile",
+    ["sp", "seccomp"],
+    seccompSpec,
+    "A seccomp profile that Lockstep installs on nodes as <kubelet-root>/seccomp/lockstep/<name>.json.",
+  );
+}
+
+export function appArmorProfileCrd() {
+  return profileCrd(
+    APPARMOR_PROFILE_KIND,
+    "apparmorprofiles",
+    "apparmorprofile",
+    ["aap", "apparmor"],
+    appArmorSpec,
+    "An AppArmor profile that Lockstep loads on every node that has AppArmor.",
+  );
+}

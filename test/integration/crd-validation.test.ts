@@ -1,0 +1,265 @@
+// One corpus, two validators: the real API server (CRD schema + CEL) and the zod schemas every Lockstep
+// part parses with. They must accept and reject the same objects, and the API server's message must
+// name the field, so a user sees the error at `kubectl apply` time.
+import * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
+import { parseSeccompProfile } from "../../src/api/seccomp.ts";
+import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
+import { ControlPlane } from "../harness/controlplane.ts";
+
+const root = `${import.meta.dirname}/../..`;
+
+interface Case {
+  name: string;
+  kind: "SeccompProfile" | "AppArmorProfile";
+  spec: Record<string, unknown>;
+  /** undefined: valid. Otherwise a pattern the API server's message must match (naming the field). */
+  rejectedWith?: RegExp;
+}
+
+const allow = (names: string[], extra: Record<string, unknown> = {}) => ({
+  names,
+  action: "SCMP_ACT_ALLOW",
+  ...extra,
+});
+
+const corpus: Case[] = [
+  // valid
+  { name: "minimal", kind: "SeccompProfile", spec: { defaultAction: "SCMP_ACT_ALLOW" } },
+  { name: "inherits-default", kind: "SeccompProfile", spec: { baseProfileName: "runtime/default" } },
+  {
+    name: "full-oci",
+    kind: "SeccompProfile",
+    spec: {
+      defaultAction: "SCMP_ACT_ERRNO",
+      defaultErrnoRet: 1,
+      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+      flags: ["SECCOMP_FILTER_FLAG_LOG"],
+      syscalls: [
+        allow(["read", "write", "statx", "rseq", "clone3", "openat2"]),
+        { names: ["mkdir"], action: "SCMP_ACT_ERRNO", errnoRet: 38 },
+        {
+          names: ["personality"],
+          action: "SCMP_ACT_ALLOW",
+          args: [{ index: 0, value: 0, op: "SCMP_CMP_EQ" }],
+        },
+        {
+          names: ["socket"],
+          action: "SCMP_ACT_ALLOW",
+          args: [{ index: 0, value: 40, valueTwo: 0, op: "SCMP_CMP_NE" }],
+        },
+      ],
+      nodeSelector: { "node.kubernetes.io/pool": "web", tier: "a" },
+      disabled: false,
+    },
+  },
+  {
+    name: "structured-aa",
+    kind: "AppArmorProfile",
+    spec: {
+      executables: ["/bin/busybox"],
+      paths: { readOnly: ["/etc/**"], readWrite: ["/tmp/**"] },
+      network: { families: ["inet"], protocols: ["tcp"] },
+      capabilities: ["net_bind_service"],
+      mode: "complain",
+    },
+  },
+  {
+    name: "raw-aa",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: "#include <tunables/global>\nprofile raw-aa {\n  #include <abstractions/base>\n}\n" },
+  },
+  // invalid
+  {
+    name: "unknown-action",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["read"], action: "SCMP_ACT_PERMIT" }] },
+    rejectedWith: /spec\.syscalls\[0\]\.action: Unsupported value: "SCMP_ACT_PERMIT"/,
+  },
+  {
+    name: "unknown-default-action",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "ALLOW" },
+    rejectedWith: /spec\.defaultAction: Unsupported value: "ALLOW"/,
+  },
+  {
+    name: "notify",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_NOTIFY" },
+    rejectedWith: /spec\.defaultAction: Unsupported value: "SCMP_ACT_NOTIFY"/,
+  },
+  {
+    name: "unknown-operator",
+    kind: "SeccompProfile",
+    spec: {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [allow(["personality"], { args: [{ index: 0, value: 0, op: "SCMP_CMP_LIKE" }] })],
+    },
+    rejectedWith: /spec\.syscalls\[0\]\.args\[0\]\.op: Unsupported value: "SCMP_CMP_LIKE"/,
+  },
+  {
+    name: "errno-with-allow",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [allow(["mkdir"], { errnoRet: 1 })] },
+    rejectedWith: /spec\.syscalls\[0\]\.errnoRet: .*only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE/,
+  },
+  {
+    name: "default-errno-with-kill",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_KILL", defaultErrnoRet: 1 },
+    rejectedWith: /spec\.defaultErrnoRet: .*only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE/,
+  },
+  {
+    name: "seven-args",
+    kind: "SeccompProfile",
+    spec: {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [
+        allow(["ioctl"], {
+          args: [0, 1, 2, 3, 4, 5, 5].map((index) => ({ index, value: 1, op: "SCMP_CMP_EQ" })),
+        }),
+      ],
+    },
+    rejectedWith: /spec\.syscalls\[0\]\.args: Too many: 7: must have at most 6 items/,
+  },
+  {
+    name: "arg-index-6",
+    kind: "SeccompProfile",
+    spec: {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [allow(["ioctl"], { args: [{ index: 6, value: 1, op: "SCMP_CMP_EQ" }] })],
+    },
+    rejectedWith: /spec\.syscalls\[0\]\.args\[0\]\.index: Invalid value: 6: .*less than or equal to 5/,
+  },
+  {
+    name: "empty-names",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [allow([])] },
+    rejectedWith: /spec\.syscalls\[0\]\.names: Invalid value: .*should have at least 1 items/,
+  },
+  {
+    name: "unknown-syscall",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [allow(["read", "opn"])] },
+    rejectedWith: /spec\.syscalls\[0\]\.names\[1\]: Invalid value: "opn": unknown syscall "opn"/,
+  },
+  {
+    name: "no-default-no-base",
+    kind: "SeccompProfile",
+    spec: { syscalls: [allow(["read"])] },
+    rejectedWith: /spec\.defaultAction: .*required unless baseProfileName is set/,
+  },
+  {
+    name: "bad-base-name",
+    kind: "SeccompProfile",
+    spec: { baseProfileName: "../etc/passwd" },
+    rejectedWith: /spec\.baseProfileName: .*invalid base profile "..\/etc\/passwd"/,
+  },
+  {
+    name: "docker-only-field",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", archMap: [] },
+    rejectedWith: /unknown field "spec\.archMap"/,
+  },
+  {
+    name: "too-many-rules",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: Array.from({ length: 513 }, () => allow(["read"])) },
+    rejectedWith: /spec\.syscalls: Too many: 513: must have at most 512 items/,
+  },
+  {
+    name: "bad-node-selector",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { "bad key!": "x" } },
+    rejectedWith: /spec\.nodeSelector: .*every key must be a valid label key/,
+  },
+  {
+    name: "aa-raw-and-structured",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: "profile aa-raw-and-structured {}", executables: ["/bin/sh"] },
+    rejectedWith: /spec\.rawPolicy: .*cannot be combined with the structured fields/,
+  },
+  {
+    name: "aa-injected-path",
+    kind: "AppArmorProfile",
+    spec: { paths: { readOnly: ["/etc/** r,\n  /** rwx"] } },
+    rejectedWith: /spec\.paths\.readOnly\[0\]: Invalid value: .*should match/,
+  },
+  {
+    name: "aa-unknown-capability",
+    kind: "AppArmorProfile",
+    spec: { capabilities: ["CAP_SYS_ADMIN"] },
+    rejectedWith: /spec\.capabilities\[0\]: Unsupported value: "CAP_SYS_ADMIN"/,
+  },
+  {
+    name: "aa-bad-mode",
+    kind: "AppArmorProfile",
+    spec: { mode: "audit" },
+    rejectedWith: /spec\.mode: Unsupported value: "audit"/,
+  },
+];
+
+let cp: ControlPlane;
+let objects: k8s.CustomObjectsApi;
+
+beforeAll(async () => {
+  cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+  await cp.applyFile(`${root}/crds/lockstep.dev_seccompprofiles.yaml`);
+  await cp.applyFile(`${root}/crds/lockstep.dev_apparmorprofiles.yaml`);
+  objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+});
+
+afterAll(async () => {
+  await cp?.stop();
+});
+
+function toObject(c: Case) {
+  return { apiVersion: "lockstep.dev/v1alpha1", kind: c.kind, metadata: { name: c.name }, spec: c.spec };
+}
+
+async function createOnServer(c: Case): Promise<string | undefined> {
+  try {
+    await objects.createClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: c.kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles",
+      body: toObject(c),
+      // Strict: an unknown field is an error, as `kubectl apply` reports it, not silently pruned.
+      fieldValidation: "Strict",
+    });
+    return undefined;
+  } catch (error) {
+    if (kubeErrorCode(error) === undefined) throw error;
+    return kubeErrorMessage(error);
+  }
+}
+
+describe("the CRD schema and the zod schemas", () => {
+  it.each(corpus.map((c) => [c.rejectedWith ? "rejects" : "accepts", c.name, c] as const))(
+    "%s %s, on the API server and in zod alike",
+    async (_, __, c) => {
+      const serverError = await createOnServer(c);
+      const parsed =
+        c.kind === "SeccompProfile" ? parseSeccompProfile(toObject(c)) : parseAppArmorProfile(toObject(c));
+      if (c.rejectedWith) {
+        expect(serverError, "the API server accepted it").toBeDefined();
+        expect(serverError).toMatch(c.rejectedWith);
+        expect(parsed.ok, "zod accepted it").toBe(false);
+      } else {
+        expect(serverError).toBeUndefined();
+        expect(parsed.ok ? "ok" : parsed.message).toBe("ok");
+      }
+    },
+  );
+
+  it("accepts every known syscall name within the CEL cost budget", async () => {
+    const { KNOWN_SYSCALLS } = await import("../../src/api/syscalls.ts");
+    const c: Case = {
+      name: "every-syscall",
+      kind: "SeccompProfile",
+      spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [allow([...KNOWN_SYSCALLS])] },
+    };
+    expect(await createOnServer(c)).toBeUndefined();
+  });
+});
