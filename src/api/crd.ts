@@ -273,6 +273,7 @@ function profileCrd(
   shortNames: string[],
   spec: Schema,
   what: string,
+  maxNameLength: number,
 ) {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
@@ -315,7 +316,7 @@ function profileCrd(
                 kind: { type: "string" },
                 metadata: {
                   type: "object",
-                  properties: { name: { type: "string", maxLength: 253 } },
+                  properties: { name: { type: "string", maxLength: maxNameLength } },
                 },
                 spec,
                 status,
@@ -336,6 +337,8 @@ export function seccompProfileCrd() {
     ["sp", "seccomp"],
     seccompSpec,
     "A seccomp profile that Lockstep installs on nodes as <kubelet-root>/seccomp/lockstep/<name>.json.",
+    // "<name>.json" must fit in a file name (NAME_MAX, 255 bytes).
+    250,
   );
 }
 
@@ -347,5 +350,6 @@ export function appArmorProfileCrd() {
     ["aap", "apparmor"],
     appArmorSpec,
     "An AppArmor profile that Lockstep loads on every node that has AppArmor.",
+    253,
   );
 }

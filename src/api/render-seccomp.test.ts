@@ -82,7 +82,22 @@ describe("resolveSeccompProfile", () => {
     };
     const spec = resolved("a", profiles);
     expect(spec.defaultAction).toBe("SCMP_ACT_ERRNO");
-    expect(spec.syscalls).toEqual([...RUNTIME_DEFAULT_SECCOMP.syscalls, allowRead, denyMkdir]);
+    const named = new Set([...allowRead.names, ...denyMkdir.names]);
+    const baseRules = RUNTIME_DEFAULT_SECCOMP.syscalls
+      .map((rule) => ({ ...rule, names: rule.names.filter((n) => !named.has(n)) }))
+      .filter((rule) => rule.names.length > 0);
+    expect(spec.syscalls).toEqual([...baseRules, allowRead, denyMkdir]);
+  });
+
+  it("lets a child's rules take over the syscalls they name, so a child can deny what its base allows", () => {
+    const spec = resolved("a", {
+      a: { baseProfileName: "b", syscalls: [denyMkdir] },
+      b: {
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [{ names: ["mkdir", "read"], action: "SCMP_ACT_ALLOW" }],
+      },
+    });
+    expect(spec.syscalls).toEqual([{ names: ["read"], action: "SCMP_ACT_ALLOW" }, denyMkdir]);
   });
 
   it("reports a cycle with its chain", () => {

@@ -30,8 +30,10 @@ export type SeccompResolution =
  *   inherited whole (lists are replaced, not merged, so a child can narrow them);
  * - `defaultErrnoRet` belongs to `defaultAction`: a child that sets its own defaultAction does not
  *   inherit the base's errno; a child that sets only defaultErrnoRet changes the inherited action's errno;
- * - `syscalls` are the base's rules followed by the child's. libseccomp gives no precedence to rule
- *   order, so a child adds rules (allowing more, or denying with another errno/kill), it cannot remove them.
+ * - `syscalls`: the child's rules take over every syscall they name. Those names are taken out of the
+ *   base's rules (a base rule left with no names is dropped), then the child's rules are appended.
+ *   Without this a child could not deny a call its base allows: libseccomp (and so runc) does not
+ *   order rules, and a second rule for a syscall already allowed is ignored.
  */
 export function resolveSeccompProfile(
   name: string,
@@ -103,8 +105,24 @@ function inherit(base: ResolvedSeccomp | undefined, child: SeccompProfileSpec): 
     defaultErrnoRet,
     architectures: child.architectures ?? base?.architectures,
     flags: child.flags ?? base?.flags,
-    syscalls: [...(base?.syscalls ?? []), ...(child.syscalls ?? [])],
+    syscalls: [
+      ...withoutNames(base?.syscalls ?? [], namedBy(child.syscalls ?? [])),
+      ...(child.syscalls ?? []),
+    ],
   };
+}
+
+function namedBy(rules: readonly SeccompSyscall[]): ReadonlySet<string> {
+  return new Set(rules.flatMap((rule) => rule.names));
+}
+
+function withoutNames(rules: readonly SeccompSyscall[], names: ReadonlySet<string>): SeccompSyscall[] {
+  if (names.size === 0) return [...rules];
+  return rules.flatMap((rule) => {
+    const kept = rule.names.filter((name) => !names.has(name));
+    if (kept.length === rule.names.length) return [rule];
+    return kept.length === 0 ? [] : [{ ...rule, names: kept }];
+  });
 }
 
 function failure(reason: SeccompResolveFailure, name: string, problem: string) {

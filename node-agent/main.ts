@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// The Lockstep node agent (one per node, a DaemonSet).
+//
+//   NODE_NAME                 (env, required) this node's name, from the downward API
+//   KUBECONFIG                (env) a kubeconfig; in a pod, the in-cluster service-account token is used
+//   --kubelet-root DIR        kubelet root folder (default /var/lib/kubelet); profiles go to DIR/seccomp/lockstep/
+//   --health-port N           /healthz, /readyz, /metrics (default 8081; 0 disables)
+//   --apparmor-securityfs DIR securityfs mount (default /sys/kernel/security)
+//   --apparmor-enabled-file F AppArmor module parameter (default /sys/module/apparmor/parameters/enabled)
+//   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
+//   LOG_LEVEL                 (env) pino level, default info
+import { parseArgs } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { z } from "zod";
+import packageJson from "../package.json" with { type: "json" };
+import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
+import { startHealthServer } from "../src/kube/health-server.ts";
+import { createLogger } from "../src/kube/logger.ts";
+import { MetricsRegistry } from "../src/kube/metrics.ts";
+import { NodeAgent } from "./agent.ts";
+import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
+
+const ConfigSchema = z.object({
+  nodeName: z.string().min(1, "NODE_NAME must be set (the downward API's spec.nodeName)"),
+  kubeletRoot: z.string().startsWith("/", "--kubelet-root must be an absolute path"),
+  healthPort: z.coerce.number().int().min(0).max(65535),
+  securityfs: z.string(),
+  enabledFile: z.string(),
+  parser: z.string().min(1),
+});
+
+const log = createLogger("agent");
+
+function readConfig() {
+  const { values } = parseArgs({
+    options: {
+      "kubelet-root": { type: "string", default: DEFAULT_KUBELET_ROOT },
+      "health-port": { type: "string", default: "8081" },
+      "apparmor-securityfs": { type: "string", default: DEFAULT_APPARMOR_PATHS.securityfs },
+      "apparmor-enabled-file": { type: "string", default: DEFAULT_APPARMOR_PATHS.enabledParameter },
+      "apparmor-parser": { type: "string", default: DEFAULT_APPARMOR_PATHS.parser },
+    },
+  });
+  const parsed = ConfigSchema.safeParse({
+    nodeName: process.env.NODE_NAME ?? "",
+    kubeletRoot: values["kubelet-root"],
+    healthPort: values["health-port"],
+    securityfs: values["apparmor-securityfs"],
+    enabledFile: values["apparmor-enabled-file"],
+    parser: values["apparmor-parser"],
+  });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) log.fatal(issue.message);
+    process.exit(2);
+  }
+  return parsed.data;
+}
+
+const config = readConfig();
+const kc = new k8s.KubeConfig();
+kc.loadFromDefault();
+const metrics = new MetricsRegistry();
+const agent = new NodeAgent({
+  kubeConfig: kc,
+  nodeName: config.nodeName,
+  kubeletRoot: config.kubeletRoot,
+  appArmor: { securityfs: config.securityfs, enabledParameter: config.enabledFile, parser: config.parser },
+  version: packageJson.version,
+  log: log.child({ node: config.nodeName }),
+  metrics,
+});
+const health =
+  config.healthPort === 0
+    ? undefined
+    : await startHealthServer({
+        port: config.healthPort,
+        metrics,
+        notReadyReason: () => agent.notReadyReason(),
+      });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "stopping");
+  await agent.stop();
+  health?.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+
+try {
+  await agent.start();
+} catch (error) {
+  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
+  process.exit(1);
+}

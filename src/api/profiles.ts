@@ -1,0 +1,132 @@
+// From the profile objects in a cache to what each of them means for nodes: its version (the label
+// value of a node that holds the current content), which nodes it belongs on, and its content for one
+// node. Pure, and shared by the agent (what to install), the controller (what "installed" means) and
+// the CLI (`lockstep convert`), so all three agree byte for byte.
+import { parseAppArmorProfileSpec } from "./apparmor.ts";
+import type { NodeSelector } from "./common.ts";
+import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "./constants.ts";
+import { isValidProfileObjectName, profileLabelKey } from "./labels.ts";
+import { appArmorProfileVersion, renderAppArmorProfile } from "./render-apparmor.ts";
+import {
+  type ResolvedSeccomp,
+  renderSeccompForNode,
+  resolveSeccompProfile,
+  seccompProfileVersion,
+  serializeSeccomp,
+} from "./render-seccomp.ts";
+import { parseSeccompProfileSpec, type SeccompProfileSpec } from "./seccomp.ts";
+
+/** A profile object as a cache holds it: only the fields rendering needs. */
+export interface ProfileObjectRef {
+  name: string;
+  uid?: string;
+  spec: unknown;
+}
+
+interface RenderedCommon {
+  kind: ProfileKind;
+  name: string;
+  uid?: string;
+  labelKey: string;
+  nodeSelector?: NodeSelector;
+  disabled: boolean;
+}
+
+export type RenderedProfile =
+  | (RenderedCommon & {
+      ok: true;
+      version: string;
+      /** The bytes to install on a node of this architecture (`kubernetes.io/arch`). */
+      contentFor: (nodeArch: string | undefined) => string;
+    })
+  | (RenderedCommon & { ok: false; reason: string; message: string });
+
+function common(
+  kind: ProfileKind,
+  obj: ProfileObjectRef,
+  spec?: { nodeSelector?: NodeSelector; disabled?: boolean },
+) {
+  return {
+    kind,
+    name: obj.name,
+    ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+    labelKey: profileLabelKey(kind, obj.name),
+    ...(spec?.nodeSelector === undefined ? {} : { nodeSelector: spec.nodeSelector }),
+    disabled: spec?.disabled ?? false,
+  };
+}
+
+/**
+ * Every SeccompProfile rendered. Inheritance is resolved against all of them, so an invalid base
+ * makes its children fail with a reason that names the chain.
+ */
+export function renderSeccompProfiles(objects: readonly ProfileObjectRef[]): RenderedProfile[] {
+  const specs = new Map<string, SeccompProfileSpec>();
+  const parsed = objects.map((obj) => {
+    const result = isValidProfileObjectName(obj.name)
+      ? parseSeccompProfileSpec(obj.name, obj.spec)
+      : ({ ok: false, message: `invalid profile name ${JSON.stringify(obj.name)}` } as const);
+    if (result.ok) specs.set(obj.name, result.value);
+    return { obj, result };
+  });
+  return parsed.map(({ obj, result }): RenderedProfile => {
+    if (!result.ok)
+      return { ...common("seccomp", obj), ok: false, reason: "InvalidSpec", message: result.message };
+    const base = common("seccomp", obj, result.value);
+    const resolved = resolveSeccompProfile(obj.name, specs);
+    if (!resolved.ok) return { ...base, ok: false, reason: resolved.reason, message: resolved.message };
+    const spec: ResolvedSeccomp = resolved.spec;
+    return {
+      ...base,
+      ok: true,
+      version: seccompProfileVersion(spec),
+      contentFor: (nodeArch) => serializeSeccomp(renderSeccompForNode(spec, nodeArch)),
+    };
+  });
+}
+
+export function renderAppArmorProfiles(objects: readonly ProfileObjectRef[]): RenderedProfile[] {
+  return objects.map((obj): RenderedProfile => {
+    const parsed = parseAppArmorProfileSpec(obj.name, obj.spec);
+    if (!parsed.ok)
+      return { ...common("apparmor", obj), ok: false, reason: "InvalidSpec", message: parsed.message };
+    const base = common("apparmor", obj, parsed.value);
+    const rendered = renderAppArmorProfile(obj.name, parsed.value);
+    if (!rendered.ok) return { ...base, ok: false, reason: "InvalidPolicy", message: rendered.message };
+    const text = rendered.text;
+    return { ...base, ok: true, version: appArmorProfileVersion(text), contentFor: () => text };
+  });
+}
+
+/** matchLabels semantics, as a pod's `spec.nodeSelector`: every entry must be present and equal. */
+export function nodeSelectorMatches(
+  selector: NodeSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  return Object.entries(selector ?? {}).every(([key, value]) => labels[key] === value);
+}
+
+/**
+ * Whether a profile belongs on a node: not disabled, the node matches its nodeSelector, and for
+ * AppArmor the node can load AppArmor at all. Valid or not: an invalid profile that belongs on a node
+ * is one the node lacks, with a reason.
+ */
+export function profileBelongsOnNode(
+  profile: Pick<RenderedProfile, "kind" | "disabled" | "nodeSelector">,
+  nodeLabels: Readonly<Record<string, string>>,
+): boolean {
+  if (profile.disabled) return false;
+  if (!nodeSelectorMatches(profile.nodeSelector, nodeLabels)) return false;
+  return profile.kind === "seccomp" || nodeLabels[APPARMOR_LABEL] === "enabled";
+}
+
+/**
+ * The controller's view: a node counts towards a profile when its agent is ready and the profile
+ * belongs on it; it has the profile when its label carries the current version.
+ */
+export function nodeCountsForProfile(
+  profile: Pick<RenderedProfile, "kind" | "disabled" | "nodeSelector">,
+  nodeLabels: Readonly<Record<string, string>>,
+): boolean {
+  return nodeLabels[AGENT_LABEL] !== undefined && profileBelongsOnNode(profile, nodeLabels);
+}

@@ -1,0 +1,140 @@
+// Real node-agent processes, one per simulated Node, each with its own kubelet-root folder and the
+// identity a DaemonSet pod would have: a pod-bound token of the lockstep-agent service account, so the
+// API server's admission policy sees the agent's node name exactly as in a real cluster.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
+import { type ManagedProcess, startProcess } from "./processes.ts";
+
+const repo = join(import.meta.dirname, "../..");
+export const AGENT_NAMESPACE = "lockstep-system";
+export const AGENT_SERVICE_ACCOUNT = "lockstep-agent";
+
+export interface AgentProcess {
+  nodeName: string;
+  kubeletRoot: string;
+  /** Where the agent writes seccomp files: <kubeletRoot>/seccomp/lockstep. */
+  seccompDir: string;
+  /** The fake securityfs of an AppArmor node, undefined on a node without AppArmor. */
+  securityfs: string | undefined;
+  healthPort: number;
+  kubeconfigPath: string;
+  process: ManagedProcess;
+  /** SIGKILL and start again with the same folders and identity. */
+  restart(): Promise<void>;
+}
+
+/** Applies the CRDs, the namespace and the agent's RBAC and admission policy (not its DaemonSet). */
+export async function installAgentPrerequisites(cp: ControlPlane): Promise<void> {
+  for (const file of [
+    "crds/lockstep.dev_seccompprofiles.yaml",
+    "crds/lockstep.dev_apparmorprofiles.yaml",
+    "deploy/namespace.yaml",
+    "deploy/agent/rbac.yaml",
+    "deploy/agent/admission-policy.yaml",
+  ])
+    await cp.applyFile(join(repo, file));
+}
+
+/** A kubeconfig holding a pod-bound token of the agent's service account for a pod on `nodeName`. */
+export async function agentKubeconfig(cp: ControlPlane, nodeName: string): Promise<string> {
+  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const podName = `lockstep-agent-${nodeName}`;
+  await core.createNamespacedPod({
+    namespace: AGENT_NAMESPACE,
+    body: {
+      metadata: { name: podName, labels: { "app.kubernetes.io/component": "agent" } },
+      spec: {
+        nodeName,
+        serviceAccountName: AGENT_SERVICE_ACCOUNT,
+        containers: [{ name: "agent", image: "lockstep:test" }],
+      },
+    },
+  });
+  const token = await cp.podBoundToken(AGENT_NAMESPACE, AGENT_SERVICE_ACCOUNT, podName);
+  const path = join(cp.workDir, `agent-${nodeName}.kubeconfig`);
+  await writeFile(path, cp.kubeConfigWithToken(token).exportConfig(), { mode: 0o600 });
+  return path;
+}
+
+export interface StartAgentOptions {
+  /** Simulate a node whose kernel has AppArmor (the real apparmor_parser compiles; see fake-apparmor-parser.sh). */
+  appArmor?: boolean;
+  /** Wait until the agent reports ready (default true). */
+  waitReady?: boolean;
+  extraEnv?: Record<string, string>;
+}
+
+export async function startAgent(
+  cp: ControlPlane,
+  nodeName: string,
+  options: StartAgentOptions = {},
+): Promise<AgentProcess> {
+  const kubeletRoot = join(cp.workDir, "nodes", nodeName, "kubelet");
+  await mkdir(kubeletRoot, { recursive: true });
+  let securityfs: string | undefined;
+  const enabledFile = join(cp.workDir, "nodes", nodeName, "apparmor-enabled");
+  if (options.appArmor) {
+    securityfs = join(cp.workDir, "nodes", nodeName, "securityfs");
+    await mkdir(join(securityfs, "apparmor"), { recursive: true });
+    await writeFile(join(securityfs, "apparmor", "profiles"), "", { flag: "a" });
+    await writeFile(enabledFile, "Y\n");
+  } else {
+    await writeFile(enabledFile, "N\n");
+  }
+  const kubeconfigPath = await agentKubeconfig(cp, nodeName);
+  const healthPort = await freePort();
+  const args = [
+    join(repo, "node-agent/main.ts"),
+    `--kubelet-root=${kubeletRoot}`,
+    `--health-port=${healthPort}`,
+    `--apparmor-enabled-file=${enabledFile}`,
+    `--apparmor-securityfs=${securityfs ?? join(cp.workDir, "nodes", nodeName, "no-securityfs")}`,
+    `--apparmor-parser=${join(repo, "test/harness/fake-apparmor-parser.sh")}`,
+  ];
+  const env = {
+    ...process.env,
+    NODE_NAME: nodeName,
+    KUBECONFIG: kubeconfigPath,
+    FAKE_SECURITYFS: securityfs ?? "",
+    LOG_LEVEL: "debug",
+    ...options.extraEnv,
+  };
+  const spawnAgent = () =>
+    startProcess(`agent-${nodeName}`, process.execPath, args, join(cp.workDir, `agent-${nodeName}.log`), {
+      env,
+    });
+  const agent: AgentProcess = {
+    nodeName,
+    kubeletRoot,
+    seccompDir: join(kubeletRoot, "seccomp", "lockstep"),
+    securityfs,
+    healthPort,
+    kubeconfigPath,
+    process: spawnAgent(),
+    restart: async () => {
+      await agent.process.kill();
+      agent.process = spawnAgent();
+      await waitAgentReady(agent);
+    },
+  };
+  if (options.waitReady ?? true) await waitAgentReady(agent);
+  return agent;
+}
+
+export async function waitAgentReady(agent: AgentProcess, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `agent on ${agent.nodeName} to be ready`,
+    async () => {
+      if (!agent.process.isRunning()) throw new Error(`agent exited:\n${agent.process.tail()}`);
+      const res = await fetch(`http://127.0.0.1:${agent.healthPort}/readyz`);
+      return res.ok;
+    },
+    { timeoutMs },
+  );
+}
+
+export async function stopAgents(agents: readonly AgentProcess[]): Promise<void> {
+  await Promise.all(agents.map((a) => a.process.stop(5_000)));
+}

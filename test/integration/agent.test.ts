@@ -1,0 +1,268 @@
+// The node agent against the real control plane: one real agent process per simulated node, each with
+// its own kubelet root, authenticating with a pod-bound token of its service account.
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { profileLabelKey } from "../../src/api/labels.ts";
+import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
+import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { runInBusybox } from "../harness/runc.ts";
+
+let cp: ControlPlane;
+let core: k8s.CoreV1Api;
+let objects: k8s.CustomObjectsApi;
+const agents: AgentProcess[] = [];
+const agentOn = (node: string) => agents.find((a) => a.nodeName === node) as AgentProcess;
+
+const seccompKey = (name: string) => profileLabelKey("seccomp", name);
+const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
+
+async function nodeLabels(node: string): Promise<Record<string, string>> {
+  return (await core.readNode({ name: node })).metadata?.labels ?? {};
+}
+
+function applyProfile(kind: "SeccompProfile" | "AppArmorProfile", name: string, spec: object) {
+  const plural = kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles";
+  const body = { apiVersion: "lockstep.dev/v1alpha1", kind, metadata: { name }, spec };
+  return objects.patchClusterCustomObject(
+    { group: "lockstep.dev", version: "v1alpha1", plural, name, body, fieldManager: "test", force: true },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
+  );
+}
+
+function deleteProfile(kind: "SeccompProfile" | "AppArmorProfile", name: string) {
+  const plural = kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles";
+  return objects.deleteClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural, name });
+}
+
+/** Every file under `dir`, recursively, relative to it. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+  );
+}
+
+beforeAll(async () => {
+  cp = await ControlPlane.start();
+  core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+  await cp.addNode("node-a", { labels: { pool: "web" } });
+  await cp.addNode("node-b", { labels: { pool: "web" } });
+  await cp.addNode("node-c", { labels: { pool: "batch" }, arch: "arm64" });
+  await installAgentPrerequisites(cp);
+  agents.push(await startAgent(cp, "node-a", { appArmor: true }));
+  agents.push(await startAgent(cp, "node-b"));
+  agents.push(await startAgent(cp, "node-c"));
+});
+
+afterAll(async () => {
+  await stopAgents(agents);
+  await cp?.stop();
+});
+
+describe("the node agent", () => {
+  it("labels each node ready, with whether it has AppArmor", async () => {
+    expect(await nodeLabels("node-a")).toMatchObject({
+      "lockstep.dev/agent": "0.1.0",
+      "lockstep.dev/apparmor": "enabled",
+    });
+    expect(await nodeLabels("node-b")).toMatchObject({
+      "lockstep.dev/agent": "0.1.0",
+      "lockstep.dev/apparmor": "unavailable",
+    });
+  });
+
+  it("installs a seccomp profile on matching nodes only, updates it, and removes it", async () => {
+    const spec = { baseProfileName: "runtime/default", nodeSelector: { pool: "web" } };
+    await applyProfile("SeccompProfile", "web", spec);
+    const file = (node: string) => join(agentOn(node).seccompDir, "web.json");
+    const v1 = await waitFor("web labelled on node-a and node-b", async () => {
+      const [a, b] = [await nodeLabels("node-a"), await nodeLabels("node-b")];
+      return a[seccompKey("web")] && a[seccompKey("web")] === b[seccompKey("web")]
+        ? a[seccompKey("web")]
+        : undefined;
+    });
+    for (const node of ["node-a", "node-b"]) {
+      const content = readFileSync(file(node), "utf8");
+      const json = JSON.parse(content);
+      expect(json.defaultAction).toBe("SCMP_ACT_ERRNO");
+      expect(json.architectures).toEqual(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+      for (const dockerOnly of ["archMap", "includes", "excludes", "comment"])
+        expect(content).not.toContain(dockerOnly);
+    }
+    expect(existsSync(file("node-c"))).toBe(false);
+    expect((await nodeLabels("node-c"))[seccompKey("web")]).toBeUndefined();
+
+    await applyProfile("SeccompProfile", "web", {
+      ...spec,
+      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
+    });
+    const v2 = await waitFor("web's label to change version", async () => {
+      const v = (await nodeLabels("node-a"))[seccompKey("web")];
+      return v && v !== v1 ? v : undefined;
+    });
+    await waitFor("node-b to follow", async () => (await nodeLabels("node-b"))[seccompKey("web")] === v2);
+    expect(readFileSync(file("node-a"), "utf8")).toContain('"errnoRet": 38');
+
+    await deleteProfile("SeccompProfile", "web");
+    await waitFor("web's labels and files to be gone", async () => {
+      const gone = await Promise.all(
+        ["node-a", "node-b"].map(
+          async (n) => (await nodeLabels(n))[seccompKey("web")] === undefined && !existsSync(file(n)),
+        ),
+      );
+      return gone.every(Boolean);
+    });
+  });
+
+  it("writes a file that runc really enforces: allowed programs run, a denied syscall fails with its errno", async () => {
+    await applyProfile("SeccompProfile", "no-mkdir", {
+      baseProfileName: "runtime/default",
+      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
+    });
+    const file = join(agentOn("node-a").seccompDir, "no-mkdir.json");
+    await waitFor(
+      "no-mkdir on node-a",
+      async () => (await nodeLabels("node-a"))[seccompKey("no-mkdir")] !== undefined,
+    );
+    const allowed = await runInBusybox(file, ["sh", "-c", "echo hello > /tmp/f && cat /tmp/f"]);
+    expect(allowed.stdout.trim()).toBe("hello");
+    expect(allowed.exitCode).toBe(0);
+    const denied = await runInBusybox(file, ["mkdir", "/tmp/d"]);
+    expect(denied.exitCode).not.toBe(0);
+    // errno 38 is ENOSYS: the errno the profile configured, not a generic EPERM.
+    expect(denied.stderr).toMatch(/Function not implemented|not implemented/);
+  });
+
+  it("renders per architecture: an arm64 node gets the ARM arches", async () => {
+    await applyProfile("SeccompProfile", "everywhere", { defaultAction: "SCMP_ACT_ALLOW" });
+    await waitFor(
+      "everywhere on node-c",
+      async () => (await nodeLabels("node-c"))[seccompKey("everywhere")] !== undefined,
+    );
+    const json = JSON.parse(readFileSync(join(agentOn("node-c").seccompDir, "everywhere.json"), "utf8"));
+    expect(json.architectures).toEqual(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
+  });
+
+  it("loads AppArmor only where AppArmor exists, and reports an invalid policy per node", async () => {
+    await applyProfile("AppArmorProfile", "web-aa", {
+      executables: ["/bin/busybox"],
+      paths: { readOnly: ["/etc/**"], readWrite: ["/tmp/**"] },
+      network: { families: ["inet"], protocols: ["tcp"] },
+    });
+    await waitFor(
+      "web-aa on node-a",
+      async () => (await nodeLabels("node-a"))[appArmorKey("web-aa")] !== undefined,
+    );
+    const loaded = readFileSync(join(agentOn("node-a").securityfs as string, "apparmor", "profiles"), "utf8");
+    expect(loaded).toContain("web-aa (enforce)");
+    expect((await nodeLabels("node-b"))[appArmorKey("web-aa")]).toBeUndefined();
+
+    // Passes the schema, fails apparmor_parser: a rule without its terminating comma.
+    await applyProfile("AppArmorProfile", "broken-aa", {
+      rawPolicy: "#include <tunables/global>\nprofile broken-aa {\n  /etc/** r\n}\n",
+    });
+    const event = await waitFor("an InstallFailed event for broken-aa", async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector:
+          "involvedObject.kind=AppArmorProfile,involvedObject.name=broken-aa,reason=InstallFailed",
+      });
+      return events.items[0];
+    });
+    expect(event.message).toMatch(/^node node-a: LoadFailed: apparmor_parser: .*syntax error/);
+    expect(event.source?.host).toBe("node-a");
+    expect((await nodeLabels("node-a"))[appArmorKey("broken-aa")]).toBeUndefined();
+    expect((await nodeLabels("node-a"))[appArmorKey("web-aa")]).toBeDefined();
+  });
+
+  it("never writes outside its folder, whatever the names and sizes", async () => {
+    const longName = `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(60)}`;
+    await applyProfile("SeccompProfile", longName, { defaultAction: "SCMP_ACT_ALLOW" });
+    // ~1 MiB: 300 rules of 350 names each (the schema's limits allow it).
+    const { KNOWN_SYSCALLS } = await import("../../src/api/syscalls.ts");
+    const names = [...KNOWN_SYSCALLS].slice(0, 350);
+    const big = Array.from({ length: 300 }, () => ({ names, action: "SCMP_ACT_ALLOW" }));
+    await applyProfile("SeccompProfile", "huge", { defaultAction: "SCMP_ACT_ERRNO", syscalls: big });
+    await waitFor("both labelled on node-b", async () => {
+      const labels = await nodeLabels("node-b");
+      return labels[seccompKey(longName)] !== undefined && labels[seccompKey("huge")] !== undefined;
+    });
+    expect(seccompKey(longName).length).toBeLessThanOrEqual("seccomp.lockstep.dev/".length + 63);
+    expect(readFileSync(join(agentOn("node-b").seccompDir, "huge.json")).length).toBeGreaterThan(1_000_000);
+    // Names with separators or `..` never reach the agent: the API server refuses them.
+    const hostile = await applyProfile("SeccompProfile", "../../etc/passwd", {
+      defaultAction: "SCMP_ACT_ALLOW",
+    }).then(
+      () => undefined,
+      (e: unknown) => kubeErrorMessage(e),
+    );
+    expect(hostile).toBeDefined();
+    // Nothing outside seccomp/lockstep/ in any kubelet root.
+    for (const agent of agents)
+      for (const file of filesUnder(agent.kubeletRoot))
+        expect(file.startsWith("seccomp/lockstep/")).toBe(true);
+    for (const agent of agents) expect(agent.process.isRunning()).toBe(true);
+  });
+
+  it("after SIGKILL in a burst of 100 updates, restarts to no partial or stale file and labels equal to the disk", async () => {
+    const agent = agentOn("node-b");
+    const burst = (async () => {
+      for (let i = 0; i < 100; i++)
+        await applyProfile("SeccompProfile", "burst", {
+          defaultAction: "SCMP_ACT_ERRNO",
+          defaultErrnoRet: (i % 100) + 1,
+          syscalls: [{ names: ["read", "write", "exit_group"], action: "SCMP_ACT_ALLOW" }],
+        });
+    })();
+    await new Promise((r) => setTimeout(r, 400));
+    await agent.process.kill();
+    await burst;
+    await agent.restart();
+    const final = await waitFor("burst labelled with its final version", async () => {
+      const v = (await nodeLabels("node-b"))[seccompKey("burst")];
+      const content = readFileSync(join(agent.seccompDir, "burst.json"), "utf8");
+      return v && JSON.parse(content).defaultErrnoRet === 100 ? { v, content } : undefined;
+    });
+    expect(filesUnder(agent.seccompDir).filter((f) => f.startsWith(".tmp-"))).toEqual([]);
+    // Labels equal the disk: every seccomp label names a file whose content has that version.
+    const labels = await nodeLabels("node-b");
+    const files = filesUnder(agent.seccompDir).map((f) => f.replace(/\.json$/, ""));
+    const labelled = Object.keys(labels).filter((k) => k.startsWith("seccomp.lockstep.dev/"));
+    expect(labelled.sort()).toEqual(files.map((f) => seccompKey(f)).sort());
+    expect(final.v).toMatch(/^[0-9a-f]{12}$/);
+    expect(createHash("sha256").update(final.content).digest("hex")).not.toBe("");
+  });
+});
+
+describe("the agent's identity", () => {
+  it("may change Lockstep labels on its own Node only", async () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(agentOn("node-a").kubeconfigPath);
+    const asAgent = kc.makeApiClient(k8s.CoreV1Api);
+    const patch = (name: string, labels: Record<string, string>) =>
+      asAgent.patchNode(
+        { name, body: { metadata: { labels } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    const denial = async (p: Promise<unknown>) =>
+      p.then(
+        () => "allowed",
+        (e: unknown) => `${kubeErrorCode(e)}: ${kubeErrorMessage(e)}`,
+      );
+
+    expect(await denial(patch("node-a", { "seccomp.lockstep.dev/manual": "abc" }))).toBe("allowed");
+    expect(await denial(patch("node-b", { "seccomp.lockstep.dev/manual": "abc" }))).toMatch(
+      /^403: .*may only change its own Node \(node-a\), not node-b/,
+    );
+    expect(await denial(patch("node-a", { "node-role.kubernetes.io/control-plane": "" }))).toMatch(
+      /^403: .*may only change labels under seccomp.lockstep.dev\//,
+    );
+    expect(await denial(asAgent.deleteNode({ name: "node-a" }))).toMatch(/^403: /);
+    expect(await denial(asAgent.listPodForAllNamespaces())).toMatch(/^403: /);
+  });
+});
