@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// The Lockstep mutating admission webhook (a Deployment, 2+ replicas).
+//
+//   KUBECONFIG                 (env) a kubeconfig; in a pod, the in-cluster service-account token is used
+//   --port N                   HTTPS port for AdmissionReviews (default 8443)
+//   --host ADDR                address to listen on (default 0.0.0.0)
+//   --health-port N            plain HTTP /healthz, /readyz, /metrics (default 8081)
+//   --cert-mode self|files     self: keep a CA and serving certificate in a Secret and publish caBundle;
+//                              files: read tls.crt/tls.key from --cert-dir (cert-manager)  (default self)
+//   --cert-dir DIR             for --cert-mode=files (default /etc/lockstep/tls)
+//   --namespace NS             where the Secret lives (default: POD_NAMESPACE, else lockstep-system)
+//   --secret NAME              the certificate Secret (default lockstep-webhook-tls)
+//   --webhook-configuration N  the MutatingWebhookConfiguration whose caBundle is kept (default lockstep-webhook)
+//   --service NAME             Service name for the certificate's DNS names (default lockstep-webhook)
+//   --extra-san ADDR           an extra IP address in the certificate (repeatable; for local runs)
+//   LOG_LEVEL                  (env) pino level, default info
+import { parseArgs } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { z } from "zod";
+import { startHealthServer } from "../kube/health-server.ts";
+import { createLogger } from "../kube/logger.ts";
+import { MetricsRegistry } from "../kube/metrics.ts";
+import { WebhookServer } from "./server.ts";
+import { FileCertificates, SelfManagedCertificates } from "./serving-certs.ts";
+
+const log = createLogger("webhook");
+
+const ConfigSchema = z.object({
+  port: z.coerce.number().int().min(1).max(65535),
+  host: z.string(),
+  healthPort: z.coerce.number().int().min(0).max(65535),
+  certMode: z.enum(["self", "files"], { error: "--cert-mode must be self or files" }),
+  certDir: z.string(),
+  namespace: z.string().min(1),
+  secret: z.string().min(1),
+  webhookConfiguration: z.string().min(1),
+  service: z.string().min(1),
+  extraSans: z.array(z.ipv4().or(z.ipv6())),
+});
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "8443" },
+    host: { type: "string", default: "0.0.0.0" },
+    "health-port": { type: "string", default: "8081" },
+    "cert-mode": { type: "string", default: "self" },
+    "cert-dir": { type: "string", default: "/etc/lockstep/tls" },
+    namespace: { type: "string", default: process.env.POD_NAMESPACE ?? "lockstep-system" },
+    secret: { type: "string", default: "lockstep-webhook-tls" },
+    "webhook-configuration": { type: "string", default: "lockstep-webhook" },
+    service: { type: "string", default: "lockstep-webhook" },
+    "extra-san": { type: "string", multiple: true, default: [] },
+  },
+});
+const parsed = ConfigSchema.safeParse({
+  port: values.port,
+  host: values.host,
+  healthPort: values["health-port"],
+  certMode: values["cert-mode"],
+  certDir: values["cert-dir"],
+  namespace: values.namespace,
+  secret: values.secret,
+  webhookConfiguration: values["webhook-configuration"],
+  service: values.service,
+  extraSans: values["extra-san"],
+});
+if (!parsed.success) {
+  for (const issue of parsed.error.issues) log.fatal(`${issue.path.join(".")}: ${issue.message}`);
+  process.exit(2);
+}
+const config = parsed.data;
+
+const kc = new k8s.KubeConfig();
+kc.loadFromDefault();
+const metrics = new MetricsRegistry();
+const svc = `${config.service}.${config.namespace}.svc`;
+const certificates =
+  config.certMode === "files"
+    ? new FileCertificates(config.certDir)
+    : new SelfManagedCertificates({
+        kubeConfig: kc,
+        namespace: config.namespace,
+        secretName: config.secret,
+        webhookConfigurationName: config.webhookConfiguration,
+        dnsNames: [svc, `${config.service}.${config.namespace}`, config.service, `${svc}.cluster.local`],
+        ipAddresses: config.extraSans,
+        log,
+      });
+const server = new WebhookServer({
+  kubeConfig: kc,
+  port: config.port,
+  host: config.host,
+  certificates,
+  log,
+  metrics,
+});
+const health =
+  config.healthPort === 0
+    ? undefined
+    : await startHealthServer({
+        port: config.healthPort,
+        metrics,
+        notReadyReason: () => server.notReadyReason(),
+      });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "stopping: finishing reviews in flight");
+  await server.stop();
+  health?.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+
+try {
+  await server.start();
+} catch (error) {
+  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
+  process.exit(1);
+}

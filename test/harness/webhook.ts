@@ -1,0 +1,85 @@
+// The webhook as a real process on loopback, registered with the real API server through the
+// MutatingWebhookConfiguration from deploy/ (only its clientConfig points at 127.0.0.1 instead of the
+// in-cluster Service), running as the lockstep-webhook service account's user with deploy/'s RBAC.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { applyYaml } from "../../src/kube/apply.ts";
+import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
+import { type ManagedProcess, startProcess } from "./processes.ts";
+
+const repo = join(import.meta.dirname, "../..");
+
+export interface WebhookProcess {
+  port: number;
+  healthPort: number;
+  process: ManagedProcess;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Sum of lockstep_webhook_reviews_total over all results (its own count of reviews answered). */
+  reviewCount(): Promise<number>;
+}
+
+export async function installWebhook(cp: ControlPlane): Promise<WebhookProcess> {
+  for (const file of ["deploy/namespace.yaml", "deploy/webhook/rbac.yaml"])
+    await cp.applyFile(join(repo, file));
+  const port = await freePort();
+  const healthPort = await freePort();
+  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(
+    readFileSync(join(repo, "deploy/webhook/mutating-webhook.yaml"), "utf8"),
+  );
+  for (const webhook of config.webhooks ?? [])
+    webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate` };
+  await applyYaml(cp.kubeConfig(), k8s.dumpYaml(config));
+
+  const kubeconfig = await cp.writeKubeconfigFor(
+    "system:serviceaccount:lockstep-system:lockstep-webhook",
+    ["system:serviceaccounts", "system:serviceaccounts:lockstep-system"],
+    "webhook",
+  );
+  const logPath = join(cp.workDir, "webhook.log");
+  writeFileSync(logPath, "");
+  const spawn = () =>
+    startProcess(
+      "webhook",
+      process.execPath,
+      [
+        join(repo, "src/webhook/main.ts"),
+        `--port=${port}`,
+        "--host=127.0.0.1",
+        `--health-port=${healthPort}`,
+        "--cert-mode=self",
+        "--extra-san=127.0.0.1",
+      ],
+      logPath,
+      { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "debug" } },
+    );
+  const handle: WebhookProcess = {
+    port,
+    healthPort,
+    process: spawn(),
+    start: async () => {
+      if (!handle.process.isRunning()) handle.process = spawn();
+      await waitFor("the webhook to be ready", async () => {
+        if (!handle.process.isRunning()) throw new Error(`webhook exited:\n${handle.process.tail()}`);
+        return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok;
+      });
+      // The API server must trust the CA the webhook just published in caBundle.
+      const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
+      await waitFor("caBundle to be published", async () => {
+        const c = await admission.readMutatingWebhookConfiguration({ name: "lockstep-webhook" });
+        return Boolean(c.webhooks?.[0]?.clientConfig.caBundle);
+      });
+    },
+    stop: () => handle.process.stop(10_000),
+    reviewCount: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+      return text
+        .split("\n")
+        .filter((l) => l.startsWith("lockstep_webhook_reviews_total"))
+        .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+    },
+  };
+  await handle.start();
+  return handle;
+}

@@ -1,0 +1,250 @@
+// End to end with the real kube-scheduler: three simulated nodes, a real agent process on each, the
+// webhook process registered with the real API server. Pods only land where their profiles are.
+import * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { profileLabelKey } from "../../src/api/labels.ts";
+import { kubeErrorMessage } from "../../src/kube/errors.ts";
+import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
+
+let cp: ControlPlane;
+let core: k8s.CoreV1Api;
+let apps: k8s.AppsV1Api;
+let objects: k8s.CustomObjectsApi;
+let webhook: WebhookProcess;
+const agents: AgentProcess[] = [];
+const NS = "shop";
+
+function applyProfile(kind: "SeccompProfile" | "AppArmorProfile", name: string, spec: object) {
+  const plural = kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles";
+  const body = { apiVersion: "lockstep.dev/v1alpha1", kind, metadata: { name }, spec };
+  return objects.patchClusterCustomObject(
+    { group: "lockstep.dev", version: "v1alpha1", plural, name, body, fieldManager: "test", force: true },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
+  );
+}
+
+const seccompPod = (name: string, profile: string, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod => ({
+  metadata: { name, labels: { app: name } },
+  spec: {
+    containers: [
+      {
+        name: "web",
+        image: "busybox",
+        securityContext: {
+          seccompProfile: { type: "Localhost", localhostProfile: `lockstep/${profile}.json` },
+        },
+      },
+    ],
+    ...extra,
+  },
+});
+
+async function createPod(pod: k8s.V1Pod): Promise<string | undefined> {
+  try {
+    await core.createNamespacedPod({ namespace: NS, body: pod });
+    return undefined;
+  } catch (error) {
+    return kubeErrorMessage(error);
+  }
+}
+
+async function boundNode(name: string): Promise<string | undefined> {
+  return (await core.readNamespacedPod({ name, namespace: NS })).spec?.nodeName;
+}
+
+async function waitForLabel(node: string, key: string) {
+  await waitFor(
+    `${key} on ${node}`,
+    async () => (await core.readNode({ name: node })).metadata?.labels?.[key] !== undefined,
+  );
+}
+
+beforeAll(async () => {
+  cp = await ControlPlane.start();
+  core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
+  objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+  await cp.addNode("node-1", { labels: { pool: "web" } });
+  await cp.addNode("node-2", { labels: { pool: "web" } });
+  await cp.addNode("node-3", { labels: { pool: "batch" } });
+  await installAgentPrerequisites(cp);
+  agents.push(await startAgent(cp, "node-1", { appArmor: true }));
+  agents.push(await startAgent(cp, "node-2"));
+  agents.push(await startAgent(cp, "node-3"));
+  webhook = await installWebhook(cp);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  await waitFor("the shop service account", async () => {
+    await core.readNamespacedServiceAccount({ name: "default", namespace: NS });
+    return true;
+  });
+});
+
+afterAll(async () => {
+  await webhook?.stop();
+  await stopAgents(agents);
+  await cp?.stop();
+});
+
+describe("the scheduling guard", () => {
+  it("binds all 10 replicas of a Deployment to the two nodes that have its profile, never the third", async () => {
+    await applyProfile("SeccompProfile", "web", {
+      baseProfileName: "runtime/default",
+      nodeSelector: { pool: "web" },
+    });
+    await waitForLabel("node-1", profileLabelKey("seccomp", "web"));
+    await waitForLabel("node-2", profileLabelKey("seccomp", "web"));
+    const template = seccompPod("web", "web");
+    await apps.createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: "web" },
+        spec: {
+          replicas: 10,
+          selector: { matchLabels: { app: "web" } },
+          template: { metadata: template.metadata, spec: template.spec },
+        },
+      },
+    });
+    const pods = await waitFor(
+      "10 web pods bound",
+      async () => {
+        const list = await core.listNamespacedPod({ namespace: NS, labelSelector: "app=web" });
+        const bound = list.items.filter((p) => p.spec?.nodeName);
+        return bound.length === 10 ? bound : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+    for (const pod of pods) {
+      expect(["node-1", "node-2"]).toContain(pod.spec?.nodeName);
+      expect(pod.metadata?.labels?.[profileLabelKey("seccomp", "web")]).toBe("true");
+    }
+  });
+
+  it("keeps a pod whose profile is on no node Pending, and lets new pods onto a node once it has the profile", async () => {
+    await applyProfile("SeccompProfile", "batch-only", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { tier: "gold" },
+    });
+    expect(await createPod(seccompPod("waiting", "batch-only"))).toBeUndefined();
+    // Give the scheduler time to try: the pod must still be unbound.
+    await waitFor("the scheduler to report the pod unschedulable", async () => {
+      const pod = await core.readNamespacedPod({ name: "waiting", namespace: NS });
+      return pod.status?.conditions?.some((c) => c.type === "PodScheduled" && c.status === "False");
+    });
+    expect(await boundNode("waiting")).toBeUndefined();
+
+    await core.patchNode(
+      { name: "node-3", body: { metadata: { labels: { tier: "gold" } } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitForLabel("node-3", profileLabelKey("seccomp", "batch-only"));
+    await waitFor(
+      "the waiting pod to be bound to node-3",
+      async () => (await boundNode("waiting")) === "node-3",
+      {
+        timeoutMs: 90_000,
+      },
+    );
+  });
+
+  it("keeps a pod's own ORed affinity terms and nodeSelector, adding the requirement to each term", async () => {
+    const pod = seccompPod("picky", "web", {
+      nodeSelector: { "kubernetes.io/os": "linux" },
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: ["node-3"] }] },
+              { matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: ["node-2"] }] },
+            ],
+          },
+        },
+      },
+    });
+    expect(await createPod(pod)).toBeUndefined();
+    const stored = await core.readNamespacedPod({ name: "picky", namespace: NS });
+    expect(stored.spec?.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+    const terms =
+      stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+    expect(terms).toHaveLength(2);
+    for (const term of terms ?? [])
+      expect(term.matchExpressions).toContainEqual({
+        key: profileLabelKey("seccomp", "web"),
+        operator: "Exists",
+      });
+    // node-3 lacks "web": of the two ORed choices only node-2 is allowed.
+    await waitFor("picky to be bound", async () => boundNode("picky"));
+    expect(await boundNode("picky")).toBe("node-2");
+  });
+
+  it("schedules AppArmor pods only onto nodes that have AppArmor and the profile", async () => {
+    await applyProfile("AppArmorProfile", "web-aa", {
+      executables: ["/bin/busybox"],
+      paths: { readOnly: ["/etc/**"] },
+    });
+    await waitForLabel("node-1", profileLabelKey("apparmor", "web-aa"));
+    for (const [i, style] of ["field", "annotation"].entries()) {
+      const name = `aa-${i}`;
+      const pod: k8s.V1Pod =
+        style === "field"
+          ? {
+              metadata: { name },
+              spec: {
+                containers: [
+                  {
+                    name: "web",
+                    image: "busybox",
+                    securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "web-aa" } },
+                  },
+                ],
+              },
+            }
+          : {
+              metadata: {
+                name,
+                annotations: { "container.apparmor.security.beta.kubernetes.io/web": "localhost/web-aa" },
+              },
+              spec: { containers: [{ name: "web", image: "busybox" }] },
+            };
+      expect(await createPod(pod)).toBeUndefined();
+      await waitFor(`${name} to be bound`, async () => boundNode(name));
+      expect(await boundNode(name)).toBe("node-1");
+    }
+  });
+
+  it("rejects a pod that references a profile that does not exist, naming the container and the profile", async () => {
+    const message = await createPod(seccompPod("typo", "wbe"));
+    expect(message).toMatch(/container "web" references SeccompProfile "wbe" .*which does not exist/);
+  });
+
+  it("rejects a pod pinned with spec.nodeName to a node that lacks its profile, naming both", async () => {
+    const message = await createPod(seccompPod("pinned", "web", { nodeName: "node-3" }));
+    expect(message).toMatch(/spec.nodeName is "node-3", which does not have SeccompProfile "web" installed/);
+  });
+
+  it("is never called for pods without Lockstep profiles; while it is down they are created, and guarded pods are refused", async () => {
+    const before = await webhook.reviewCount();
+    for (let i = 0; i < 5; i++)
+      expect(
+        await createPod({
+          metadata: { name: `plain-${i}` },
+          spec: { containers: [{ name: "c", image: "busybox" }] },
+        }),
+      ).toBeUndefined();
+    expect(await webhook.reviewCount()).toBe(before);
+
+    await webhook.stop();
+    expect(
+      await createPod({
+        metadata: { name: "plain-while-down" },
+        spec: { containers: [{ name: "c", image: "busybox" }] },
+      }),
+    ).toBeUndefined();
+    const refused = await createPod(seccompPod("guarded-while-down", "web"));
+    expect(refused).toMatch(/failed calling webhook "pods.lockstep.dev"/);
+    await webhook.start();
+    expect(await createPod(seccompPod("guarded-after", "web"))).toBeUndefined();
+  });
+});
