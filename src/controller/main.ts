@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// The Lockstep controller (a Deployment, 2 replicas; one leads at a time).
+//
+//   KUBECONFIG                (env) a kubeconfig; in a pod, the in-cluster service-account token is used
+//   --health-port N           /healthz, /readyz, /metrics (default 8081; 0 disables)
+//   --leader-elect            take part in Lease-based leader election (default true; --no-leader-elect for one replica)
+//   --lease-namespace NS      where the Lease lives (default: POD_NAMESPACE, else lockstep-system)
+//   --lease-duration S        seconds a standby waits after the last renewal (default 15)
+//   --renew-deadline S        seconds the leader keeps trying to renew before it gives up (default 10)
+//   --retry-period S          seconds between tries (default 2)
+//   LOG_LEVEL                 (env) pino level, default info
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { z } from "zod";
+import { startHealthServer } from "../kube/health-server.ts";
+import { LeaderElector } from "../kube/leader-election.ts";
+import { createLogger } from "../kube/logger.ts";
+import { MetricsRegistry } from "../kube/metrics.ts";
+import { ProfileController } from "./controller.ts";
+
+const log = createLogger("controller");
+
+const ConfigSchema = z
+  .object({
+    healthPort: z.coerce.number().int().min(0).max(65535),
+    leaderElect: z.boolean(),
+    leaseNamespace: z.string().min(1),
+    leaseDuration: z.coerce.number().positive(),
+    renewDeadline: z.coerce.number().positive(),
+    retryPeriod: z.coerce.number().positive(),
+  })
+  .refine((c) => c.retryPeriod < c.renewDeadline && c.renewDeadline < c.leaseDuration, {
+    message: "need --retry-period < --renew-deadline < --lease-duration",
+  });
+
+const { values } = parseArgs({
+  options: {
+    "health-port": { type: "string", default: "8081" },
+    "leader-elect": { type: "boolean", default: true },
+    "no-leader-elect": { type: "boolean", default: false },
+    "lease-namespace": { type: "string", default: process.env.POD_NAMESPACE ?? "lockstep-system" },
+    "lease-duration": { type: "string", default: "15" },
+    "renew-deadline": { type: "string", default: "10" },
+    "retry-period": { type: "string", default: "2" },
+  },
+});
+const parsed = ConfigSchema.safeParse({
+  healthPort: values["health-port"],
+  leaderElect: values["leader-elect"] && !values["no-leader-elect"],
+  leaseNamespace: values["lease-namespace"],
+  leaseDuration: values["lease-duration"],
+  renewDeadline: values["renew-deadline"],
+  retryPeriod: values["retry-period"],
+});
+if (!parsed.success) {
+  for (const issue of parsed.error.issues) log.fatal(issue.message);
+  process.exit(2);
+}
+const config = parsed.data;
+
+const kc = new k8s.KubeConfig();
+kc.loadFromDefault();
+const metrics = new MetricsRegistry();
+const controller = new ProfileController({ kubeConfig: kc, log, metrics });
+const identity = `${hostname()}_${process.pid}`;
+const elector = config.leaderElect
+  ? new LeaderElector({
+      kubeConfig: kc,
+      namespace: config.leaseNamespace,
+      name: "lockstep-controller",
+      identity,
+      leaseDurationMs: config.leaseDuration * 1000,
+      renewDeadlineMs: config.renewDeadline * 1000,
+      retryPeriodMs: config.retryPeriod * 1000,
+      log,
+    })
+  : undefined;
+const isLeader = metrics.gauge("lockstep_controller_is_leader", "1 on the replica that holds the Lease");
+isLeader.set(0);
+
+const health =
+  config.healthPort === 0
+    ? undefined
+    : await startHealthServer({
+        port: config.healthPort,
+        metrics,
+        // A standby is ready (it can take over at any time); the leader once its caches have synced.
+        notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
+      });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "stopping");
+  await controller.stop();
+  await elector?.release();
+  health?.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+
+try {
+  if (elector) {
+    log.info({ identity }, "waiting to become leader");
+    await elector.acquire(() => {
+      // Another replica may already be reconciling: stop at once and let the Deployment restart us.
+      log.fatal("lost leadership; exiting");
+      process.exit(1);
+    });
+    isLeader.set(1);
+  }
+  await controller.start();
+} catch (error) {
+  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
+  process.exit(1);
+}

@@ -1,0 +1,131 @@
+// Lease-based leader election (coordination.k8s.io/v1), as client-go's leaderelection does it: the
+// holder renews the Lease every retry period; a candidate takes it over once renewTime + leaseDuration
+// has passed. Every write carries the resourceVersion it read, so two candidates can never both win.
+// A leader that cannot renew within renewDeadline stops leading (the caller exits), because another
+// replica may already have taken over.
+import * as k8s from "@kubernetes/client-node";
+import { isKubeError, kubeErrorMessage } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
+export interface LeaderElectionOptions {
+  kubeConfig: k8s.KubeConfig;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  log: Logger;
+}
+
+export class LeaderElector {
+  private readonly opts: LeaderElectionOptions;
+  private readonly api: k8s.CoordinationV1Api;
+  private stopped = false;
+  private leading = false;
+
+  constructor(opts: LeaderElectionOptions) {
+    this.opts = opts;
+    this.api = opts.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Resolves once this replica holds the Lease; then renews it until stop() or a lost renewal. */
+  async acquire(onLost: () => void): Promise<void> {
+    const { log, retryPeriodMs } = this.opts;
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(retryPeriodMs);
+    if (this.stopped) return;
+    this.leading = true;
+    log.info(
+      { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity },
+      "became leader",
+    );
+    void this.renewLoop(onLost);
+  }
+
+  /** Gives the Lease up (so a standby takes over at once, not after the lease duration). */
+  async release(): Promise<void> {
+    this.stopped = true;
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({
+        name: this.opts.name,
+        namespace: this.opts.namespace,
+      });
+      if (lease.spec?.holderIdentity !== this.opts.identity) return;
+      lease.spec = { ...lease.spec, holderIdentity: undefined, renewTime: undefined, acquireTime: undefined };
+      await this.api.replaceNamespacedLease({
+        name: this.opts.name,
+        namespace: this.opts.namespace,
+        body: lease,
+      });
+    } catch (error) {
+      this.opts.log.warn({ err: kubeErrorMessage(error) }, "could not release the lease");
+    }
+  }
+
+  private async renewLoop(onLost: () => void): Promise<void> {
+    let lastRenew = Date.now();
+    while (!this.stopped) {
+      await sleep(this.opts.retryPeriodMs);
+      if (this.stopped) return;
+      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
+      else if (Date.now() - lastRenew > this.opts.renewDeadlineMs) {
+        this.leading = false;
+        this.opts.log.error("lost the lease");
+        onLost();
+        return;
+      }
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity, leaseDurationMs } = this.opts;
+    const now = new k8s.V1MicroTime(Date.now());
+    const spec: k8s.V1LeaseSpec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+      renewTime: now,
+    };
+    try {
+      let lease: k8s.V1Lease;
+      try {
+        lease = await this.api.readNamespacedLease({ name, namespace });
+      } catch (error) {
+        if (!isKubeError(error, 404)) throw error;
+        await this.api.createNamespacedLease({
+          namespace,
+          body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: now, leaseTransitions: 0 } },
+        });
+        return true;
+      }
+      const holder = lease.spec?.holderIdentity;
+      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+      const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
+      if (holder && holder !== identity && renewed + duration > Date.now()) return false;
+      const takingOver = holder !== identity;
+      lease.spec = {
+        ...lease.spec,
+        ...spec,
+        ...(takingOver
+          ? { acquireTime: now, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 }
+          : {}),
+      };
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      return true;
+    } catch (error) {
+      // 409: someone else wrote the Lease between our read and write; they won this round.
+      if (!isKubeError(error, 409))
+        this.opts.log.warn({ err: kubeErrorMessage(error) }, "lease update failed");
+      return false;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

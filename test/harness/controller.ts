@@ -1,0 +1,60 @@
+// The controller as real processes, running as the lockstep-controller service account's user with
+// deploy/'s RBAC, with leader election over a real Lease.
+import { join } from "node:path";
+import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
+import { type ManagedProcess, startProcess } from "./processes.ts";
+
+const repo = join(import.meta.dirname, "../..");
+
+export interface ControllerProcess {
+  identityPid: number;
+  healthPort: number;
+  process: ManagedProcess;
+}
+
+export async function installControllerPrerequisites(cp: ControlPlane): Promise<void> {
+  for (const file of [
+    "crds/lockstep.dev_seccompprofiles.yaml",
+    "crds/lockstep.dev_apparmorprofiles.yaml",
+    "deploy/namespace.yaml",
+    "deploy/controller/rbac.yaml",
+  ])
+    await cp.applyFile(join(repo, file));
+}
+
+export interface StartControllerOptions {
+  /** Short leases make hand-over tests quick: [duration, renewDeadline, retry] in seconds. */
+  lease?: [number, number, number];
+}
+
+export async function startController(
+  cp: ControlPlane,
+  index: number,
+  options: StartControllerOptions = {},
+): Promise<ControllerProcess> {
+  const kubeconfig = await cp.writeKubeconfigFor(
+    "system:serviceaccount:lockstep-system:lockstep-controller",
+    ["system:serviceaccounts", "system:serviceaccounts:lockstep-system"],
+    "controller",
+  );
+  const healthPort = await freePort();
+  const [duration, deadline, retry] = options.lease ?? [15, 10, 2];
+  const proc = startProcess(
+    `controller-${index}`,
+    process.execPath,
+    [
+      join(repo, "src/controller/main.ts"),
+      `--health-port=${healthPort}`,
+      `--lease-duration=${duration}`,
+      `--renew-deadline=${deadline}`,
+      `--retry-period=${retry}`,
+    ],
+    join(cp.workDir, `controller-${index}.log`),
+    { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "debug" } },
+  );
+  await waitFor(`controller ${index} to serve health`, async () => {
+    if (!proc.isRunning()) throw new Error(`controller exited:\n${proc.tail()}`);
+    return (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).ok;
+  });
+  return { identityPid: proc.pid, healthPort, process: proc };
+}

@@ -1,0 +1,207 @@
+// The controller against the real control plane. Node labels are placed the way agents place them,
+// so status is tested on its own; the agents' own tests cover placing them for real.
+import * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ProfileStatus } from "../../src/api/common.ts";
+import { profileLabelKey } from "../../src/api/labels.ts";
+import { isKubeError } from "../../src/kube/errors.ts";
+import {
+  type ControllerProcess,
+  installControllerPrerequisites,
+  startController,
+} from "../harness/controller.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+
+let cp: ControlPlane;
+let core: k8s.CoreV1Api;
+let objects: k8s.CustomObjectsApi;
+const controllers: ControllerProcess[] = [];
+const AGENT = { "lockstep.dev/agent": "0.1.0", "lockstep.dev/apparmor": "unavailable" };
+
+function applySeccomp(name: string, spec: object) {
+  const body = { apiVersion: "lockstep.dev/v1alpha1", kind: "SeccompProfile", metadata: { name }, spec };
+  return objects.patchClusterCustomObject(
+    {
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      name,
+      body,
+      fieldManager: "test",
+      force: true,
+    },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
+  );
+}
+
+async function readSeccomp(
+  name: string,
+): Promise<{ status?: ProfileStatus; metadata?: k8s.V1ObjectMeta } | undefined> {
+  try {
+    return await objects.getClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      name,
+    });
+  } catch (error) {
+    if (isKubeError(error, 404)) return undefined;
+    throw error;
+  }
+}
+
+function waitForStatus(name: string, what: string, check: (s: ProfileStatus) => boolean, timeoutMs = 30_000) {
+  return waitFor(
+    `${name}: ${what}`,
+    async () => {
+      const status = (await readSeccomp(name))?.status;
+      return status && check(status) ? status : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+async function labelNode(node: string, labels: Record<string, string | null>) {
+  await core.patchNode(
+    { name: node, body: { metadata: { labels } } },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  );
+}
+
+beforeAll(async () => {
+  cp = await ControlPlane.start({ scheduler: false });
+  core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+  await installControllerPrerequisites(cp);
+  await cp.addNode("node-1", { labels: AGENT });
+  await cp.addNode("node-2", { labels: AGENT });
+  controllers.push(await startController(cp, 1, { lease: [4, 3, 1] }));
+  controllers.push(await startController(cp, 2, { lease: [4, 3, 1] }));
+});
+
+afterAll(async () => {
+  await Promise.all(controllers.map((c) => c.process.stop()));
+  await cp?.stop();
+});
+
+describe("profile status", () => {
+  it("walks Pending -> Installing -> Installed, back to Installing when a node joins; kubectl get prints 2/3 then 3/3", async () => {
+    await applySeccomp("web", { baseProfileName: "runtime/default", nodeSelector: { pool: "web" } });
+    const pending = await waitForStatus("web", "Pending", (s) => s.phase === "Pending");
+    expect(pending.ready).toBe("0/0");
+    expect(pending.localhostProfile).toBe("lockstep/web.json");
+
+    await labelNode("node-1", { pool: "web" });
+    await labelNode("node-2", { pool: "web" });
+    const installing = await waitForStatus(
+      "web",
+      "Installing 0/2",
+      (s) => s.phase === "Installing" && s.ready === "0/2",
+    );
+    const version = installing.version as string;
+    expect(installing.missingNodes).toEqual([
+      { node: "node-1", reason: "not installed yet" },
+      { node: "node-2", reason: "not installed yet" },
+    ]);
+
+    const key = profileLabelKey("seccomp", "web");
+    await labelNode("node-1", { [key]: version });
+    await waitForStatus("web", "1/2", (s) => s.ready === "1/2");
+    await labelNode("node-2", { [key]: version });
+    await waitForStatus("web", "Installed 2/2", (s) => s.phase === "Installed" && s.ready === "2/2");
+
+    await cp.addNode("node-3", { labels: { ...AGENT, pool: "web" } });
+    await waitForStatus("web", "Installing 2/3", (s) => s.phase === "Installing" && s.ready === "2/3");
+    const table = await cp.getTable("/apis/lockstep.dev/v1alpha1/seccompprofiles");
+    expect(table.columns).toEqual(["NAME", "STATUS", "READY", "PROFILE", "AGE"]);
+    expect(table.rows.find((r) => r[0] === "web")?.slice(0, 4)).toEqual([
+      "web",
+      "Installing",
+      "2/3",
+      "lockstep/web.json",
+    ]);
+
+    await labelNode("node-3", { [key]: version });
+    await waitForStatus("web", "Installed 3/3", (s) => s.phase === "Installed" && s.ready === "3/3");
+    const after = await cp.getTable("/apis/lockstep.dev/v1alpha1/seccompprofiles");
+    expect(after.rows.find((r) => r[0] === "web")?.slice(0, 3)).toEqual(["web", "Installed", "3/3"]);
+    // A stale version on a node does not count as installed.
+    await labelNode("node-3", { [key]: "000000000000" });
+    await waitForStatus("web", "2/3 with a stale node", (s) => s.ready === "2/3");
+    await labelNode("node-3", { [key]: version });
+  });
+
+  it("reports a base-profile cycle and a missing base as Invalid, and recovers when fixed", async () => {
+    await applySeccomp("child", { baseProfileName: "parent" });
+    const missing = await waitForStatus("child", "Invalid (missing base)", (s) => s.phase === "Invalid");
+    expect(missing.conditions?.[0]?.message).toMatch(/base profile "parent" not found/);
+
+    await applySeccomp("parent", { baseProfileName: "child" });
+    const cycle = await waitForStatus("child", "Invalid (cycle)", (s) =>
+      Boolean(s.conditions?.[0]?.message.includes("cycle")),
+    );
+    expect(cycle.conditions?.[0]?.message).toMatch(/inheritance cycle child -> parent -> child/);
+
+    await applySeccomp("parent", { baseProfileName: "runtime/default" });
+    await waitForStatus("child", "recovered", (s) => s.phase !== "Invalid");
+  });
+});
+
+describe("in-use protection", () => {
+  it("keeps a profile used by a pod until the pod is deleted", async () => {
+    await applySeccomp("used", { defaultAction: "SCMP_ACT_ALLOW" });
+    await waitFor("the finalizer", async () =>
+      (await readSeccomp("used"))?.metadata?.finalizers?.includes("lockstep.dev/in-use-protection"),
+    );
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "user", labels: { [profileLabelKey("seccomp", "used")]: "true" } },
+        spec: { containers: [{ name: "c", image: "busybox" }] },
+      },
+    });
+    await objects.deleteClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      name: "used",
+    });
+    await waitForStatus("used", "Terminating", (s) => s.phase === "Terminating");
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(await readSeccomp("used")).toBeDefined();
+
+    await core.deleteNamespacedPod({ name: "user", namespace: "default", gracePeriodSeconds: 0 });
+    await waitFor("the profile to be gone", async () => (await readSeccomp("used")) === undefined, {
+      timeoutMs: 30_000,
+    });
+  });
+});
+
+describe("high availability", () => {
+  it("hands over to the standby when the leader is killed, and loses no reconcile", async () => {
+    const coordination = cp.kubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    const holder = async () =>
+      (await coordination.readNamespacedLease({ name: "lockstep-controller", namespace: "lockstep-system" }))
+        .spec?.holderIdentity ?? "";
+    const leaderPid = Number((await holder()).split("_").pop());
+    const leader = controllers.find((c) => c.identityPid === leaderPid) as ControllerProcess;
+    const standby = controllers.find((c) => c !== leader) as ControllerProcess;
+    expect(leader).toBeDefined();
+
+    await leader.process.kill();
+    // Created while nobody leads: the new leader must pick it up from its initial list.
+    await applySeccomp("during-handover", { defaultAction: "SCMP_ACT_ALLOW" });
+    await waitFor(
+      "the standby to take the lease",
+      async () => (await holder()).endsWith(`_${standby.identityPid}`),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    await waitForStatus(
+      "during-handover",
+      "a status from the new leader",
+      (s) => s.ready === "0/3" || s.ready === "3/3",
+    );
+  });
+});
