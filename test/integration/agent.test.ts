@@ -1,7 +1,8 @@
 // The node agent against the real control plane: one real agent process per simulated node, each with
 // its own kubelet root, authenticating with a pod-bound token of its service account.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +12,7 @@ import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } 
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
+const cli = join(import.meta.dirname, "../../src/cli/main.ts");
 let cp: ControlPlane;
 let core: k8s.CoreV1Api;
 let objects: k8s.CustomObjectsApi;
@@ -136,6 +138,31 @@ describe("the node agent", () => {
     expect(denied.exitCode).not.toBe(0);
     // errno 38 is ENOSYS: the errno the profile configured, not a generic EPERM.
     expect(denied.stderr).toMatch(/Function not implemented|not implemented/);
+  });
+
+  it("writes exactly what `lockstep convert` prints for the same profile and node", async () => {
+    const object = await objects.getClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      name: "no-mkdir",
+    });
+    const file = join(cp.workDir, "no-mkdir.yaml");
+    writeFileSync(file, k8s.dumpYaml(object));
+    for (const [node, arch] of [
+      ["node-a", "amd64"],
+      ["node-c", "arm64"],
+    ] as const) {
+      await waitFor(
+        `no-mkdir on ${node}`,
+        async () => (await nodeLabels(node))[seccompKey("no-mkdir")] !== undefined,
+      );
+      const converted = spawnSync(process.execPath, [cli, "convert", file, "--node-arch", arch], {
+        encoding: "utf8",
+      });
+      expect(converted.status, converted.stderr).toBe(0);
+      expect(converted.stdout).toBe(readFileSync(join(agentOn(node).seccompDir, "no-mkdir.json"), "utf8"));
+    }
   });
 
   it("renders per architecture: an arm64 node gets the ARM arches", async () => {

@@ -1,0 +1,33 @@
+// What one seccomp profile allows that another does not, by syscall name. Pure; `lockstep diff`.
+import { allowedSyscalls } from "./record.ts";
+import type { LinuxSeccomp } from "./seccomp.ts";
+import { KNOWN_SYSCALLS } from "./syscalls.ts";
+
+export interface SeccompDiff {
+  onlyA: string[];
+  onlyB: string[];
+}
+
+/** The names a profile lets through: its allow rules, or, for an allow-by-default profile, all but its denials. */
+export function effectiveAllowSet(seccomp: LinuxSeccomp): Set<string> {
+  if (seccomp.defaultAction === "SCMP_ACT_ALLOW" || seccomp.defaultAction === "SCMP_ACT_LOG") {
+    const denied = new Set(
+      seccomp.syscalls
+        .filter(
+          (r) =>
+            r.action !== "SCMP_ACT_ALLOW" && r.action !== "SCMP_ACT_LOG" && !(r.args && r.args.length > 0),
+        )
+        .flatMap((r) => r.names),
+    );
+    return new Set([...KNOWN_SYSCALLS].filter((n) => !denied.has(n)));
+  }
+  return allowedSyscalls(seccomp);
+}
+
+export function diffSeccomp(a: LinuxSeccomp, b: LinuxSeccomp): SeccompDiff {
+  const [allowA, allowB] = [effectiveAllowSet(a), effectiveAllowSet(b)];
+  return {
+    onlyA: [...allowA].filter((n) => !allowB.has(n)).sort(),
+    onlyB: [...allowB].filter((n) => !allowA.has(n)).sort(),
+  };
+}
