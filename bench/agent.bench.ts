@@ -1,0 +1,96 @@
+// Rollout of one profile to N real agents: time from `apply` to the last Node's label, Node PATCH
+// requests per rollout (the agents' own counters), and one agent's resident memory.
+import { readFileSync } from "node:fs";
+import * as k8s from "@kubernetes/client-node";
+import { profileLabelKey } from "../src/api/labels.ts";
+import {
+  type AgentProcess,
+  installAgentPrerequisites,
+  startAgent,
+  stopAgents,
+} from "../test/harness/agents.ts";
+import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
+
+type Results = Record<string, { value: number; unit: string }>;
+
+async function patchesSoFar(agents: readonly AgentProcess[]): Promise<number> {
+  let total = 0;
+  for (const a of agents) {
+    const text = await (await fetch(`http://127.0.0.1:${a.healthPort}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith("lockstep_agent_node_patches_total"));
+    total += line ? Number(line.split(" ").pop()) : 0;
+  }
+  return total;
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024;
+}
+
+async function rollout(agentCount: number, results: Results): Promise<void> {
+  const cp = await ControlPlane.start({ scheduler: false });
+  const agents: AgentProcess[] = [];
+  try {
+    await installAgentPrerequisites(cp);
+    for (let i = 0; i < agentCount; i++) {
+      await cp.addNode(`node-${i}`);
+      agents.push(await startAgent(cp, `node-${i}`));
+    }
+    const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+    const rounds = 5;
+    const times: number[] = [];
+    const before = await patchesSoFar(agents);
+    for (let round = 0; round < rounds; round++) {
+      const name = `bench-${round}`;
+      const started = performance.now();
+      await objects.createClusterCustomObject({
+        group: "lockstep.dev",
+        version: "v1alpha1",
+        plural: "seccompprofiles",
+        body: {
+          apiVersion: "lockstep.dev/v1alpha1",
+          kind: "SeccompProfile",
+          metadata: { name },
+          spec: { baseProfileName: "runtime/default" },
+        },
+      });
+      const key = profileLabelKey("seccomp", name);
+      await waitFor(
+        `${name} on all ${agentCount} nodes`,
+        async () => (await core.listNode({ labelSelector: key })).items.length === agentCount,
+        { timeoutMs: 120_000, intervalMs: 20 },
+      );
+      times.push(performance.now() - started);
+    }
+    const patches = (await patchesSoFar(agents)) - before;
+    times.sort((a, b) => a - b);
+    results[`rollout_${agentCount}_agents_median`] = {
+      value: Math.round(times[Math.floor(rounds / 2)] ?? 0),
+      unit: "ms",
+    };
+    results[`node_patches_per_rollout_${agentCount}_agents`] = { value: patches / rounds, unit: "requests" };
+    results[`node_patches_per_node_per_rollout_${agentCount}_agents`] = {
+      value: patches / rounds / agentCount,
+      unit: "requests",
+    };
+    if (agents[0])
+      results[`agent_rss_${agentCount}_agents`] = {
+        value: Math.round(rssMiB(agents[0].process.pid)),
+        unit: "MiB",
+      };
+  } finally {
+    await stopAgents(agents);
+    await cp.stop();
+  }
+}
+
+export async function run(): Promise<Results> {
+  const results: Results = {};
+  await rollout(3, results);
+  await rollout(20, results);
+  return results;
+}

@@ -1,0 +1,116 @@
+// The controller: how long after the last node label lands every status says Installed, and its
+// resident memory with 1,000 profiles and 5,000 Node objects in its caches.
+import { readFileSync } from "node:fs";
+import * as k8s from "@kubernetes/client-node";
+import { profileLabelKey } from "../src/api/labels.ts";
+import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
+import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
+
+type Results = Record<string, { value: number; unit: string }>;
+const AGENT = { "lockstep.dev/agent": "0.1.0", "lockstep.dev/apparmor": "unavailable" };
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024;
+}
+
+async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
+}
+
+export async function run(): Promise<Results> {
+  const results: Results = {};
+  const cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+  try {
+    await installControllerPrerequisites(cp);
+    const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+    const controller = await startController(cp, 1, { lease: [15, 10, 2] });
+    const list = async () =>
+      (
+        await objects.listClusterCustomObject({
+          group: "lockstep.dev",
+          version: "v1alpha1",
+          plural: "seccompprofiles",
+        })
+      ).items as { metadata: { name: string }; status?: { phase?: string; version?: string } }[];
+    const createProfiles = (from: number, to: number) =>
+      inBatches(
+        Array.from({ length: to - from }, (_, i) => `p-${from + i}`),
+        25,
+        (name) =>
+          objects.createClusterCustomObject({
+            group: "lockstep.dev",
+            version: "v1alpha1",
+            plural: "seccompprofiles",
+            body: {
+              apiVersion: "lockstep.dev/v1alpha1",
+              kind: "SeccompProfile",
+              metadata: { name },
+              spec: {
+                defaultAction: "SCMP_ACT_ERRNO",
+                syscalls: [{ names: ["read", "write"], action: "SCMP_ACT_ALLOW" }],
+              },
+            },
+          }),
+      );
+
+    // Convergence: 100 profiles on 20 nodes; every node gets all labels in one PATCH, as an agent does.
+    const nodes = Array.from({ length: 20 }, (_, i) => `node-${i}`);
+    await inBatches(nodes, 10, (n) => core.createNode({ body: { metadata: { name: n, labels: AGENT } } }));
+    await createProfiles(0, 100);
+    const versions = await waitFor(
+      "100 profiles to have a version in status",
+      async () => {
+        const items = await list();
+        return items.length === 100 && items.every((p) => p.status?.version) ? items : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    const labels = Object.fromEntries(
+      versions.map((p) => [profileLabelKey("seccomp", p.metadata.name), p.status?.version as string]),
+    );
+    await inBatches(nodes, 10, (n) =>
+      core.patchNode(
+        { name: n, body: { metadata: { labels } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      ),
+    );
+    const lastLabel = performance.now();
+    await waitFor(
+      "every status Installed",
+      async () => (await list()).every((p) => p.status?.phase === "Installed"),
+      { timeoutMs: 120_000, intervalMs: 50 },
+    );
+    results.status_convergence_100_profiles_20_nodes = {
+      value: Math.round(performance.now() - lastLabel),
+      unit: "ms",
+    };
+
+    // Memory at scale: 1,000 profiles and 5,000 Nodes.
+    await createProfiles(100, 1000);
+    const more = Array.from({ length: 4980 }, (_, i) => `scale-${i}`);
+    await inBatches(more, 50, (n) =>
+      core.createNode({ body: { metadata: { name: n, labels: { pool: String(Number(n.slice(6)) % 10) } } } }),
+    );
+    await waitFor(
+      "1,000 profiles with a status",
+      async () => {
+        const items = await list();
+        return items.length === 1000 && items.every((p) => p.status?.phase) ? true : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    results.controller_rss_1000_profiles_5000_nodes = {
+      value: Math.round(rssMiB(controller.process.pid)),
+      unit: "MiB",
+    };
+    await controller.process.stop();
+  } finally {
+    await cp.stop();
+  }
+  return results;
+}
