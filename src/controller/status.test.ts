@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { renderSeccompProfiles } from "../api/profiles.ts";
+import { computeStatus, type NodeView, statusDiffers } from "./status.ts";
+
+const [web] = renderSeccompProfiles([
+  { name: "web", spec: { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } } },
+]);
+const [invalid] = renderSeccompProfiles([{ name: "bad", spec: { baseProfileName: "missing" } }]);
+if (!web?.ok || !invalid) throw new Error("fixture");
+const key = web.labelKey;
+const node = (name: string, labels: Record<string, string>): NodeView => ({
+  name,
+  labels: { "lockstep.dev/agent": "0.1.0", pool: "web", ...labels },
+});
+const base = { generation: 1, deleting: false, failures: new Map(), previous: undefined, now: new Date(0) };
+
+describe("computeStatus", () => {
+  it("is Pending with no matching ready node, Installing while some lack it, Installed when all have it", () => {
+    expect(computeStatus({ ...base, profile: web, nodes: [] }).phase).toBe("Pending");
+    const two = [node("a", { [key]: web.version }), node("b", {})];
+    const installing = computeStatus({ ...base, profile: web, nodes: two });
+    expect(installing).toMatchObject({
+      phase: "Installing",
+      ready: "1/2",
+      missingNodes: [{ node: "b", reason: "not installed yet" }],
+    });
+    expect(
+      computeStatus({
+        ...base,
+        profile: web,
+        nodes: [two[0] as NodeView, node("b", { [key]: web.version })],
+      }),
+    ).toMatchObject({
+      phase: "Installed",
+      ready: "2/2",
+    });
+  });
+
+  it("does not count nodes without a ready agent, outside the selector, or at an old version", () => {
+    const nodes: NodeView[] = [
+      { name: "no-agent", labels: { pool: "web", [key]: web.version } },
+      node("other-pool", { pool: "batch" }),
+      node("stale", { [key]: "000000000000" }),
+    ];
+    expect(computeStatus({ ...base, profile: web, nodes })).toMatchObject({
+      ready: "0/1",
+      phase: "Installing",
+    });
+  });
+
+  it("is Degraded with the agent's reason when a node reported a failure for the current version", () => {
+    const failures = new Map([["b", { version: web.version, message: "WriteFailed: disk full" }]]);
+    const status = computeStatus({ ...base, profile: web, nodes: [node("a", {}), node("b", {})], failures });
+    expect(status.phase).toBe("Degraded");
+    expect(status.missingNodes?.[0]).toEqual({ node: "b", reason: "WriteFailed: disk full" });
+  });
+
+  it("is Invalid with the resolver's message, and Terminating while being deleted", () => {
+    const status = computeStatus({ ...base, profile: invalid, nodes: [node("a", {})] });
+    expect(status.phase).toBe("Invalid");
+    expect(status.conditions?.[0]?.message).toMatch(/base profile "missing" not found/);
+    expect(computeStatus({ ...base, deleting: true, profile: web, nodes: [] }).phase).toBe("Terminating");
+  });
+
+  it("keeps lastTransitionTime while the Ready condition does not change, so an unchanged status is not rewritten", () => {
+    const first = computeStatus({ ...base, profile: web, nodes: [node("a", {})] });
+    const again = computeStatus({
+      ...base,
+      profile: web,
+      nodes: [node("a", {})],
+      previous: first,
+      now: new Date(60_000),
+    });
+    expect(statusDiffers(first, again)).toBe(false);
+  });
+});
