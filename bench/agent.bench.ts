@@ -1,6 +1,5 @@
 // Rollout of one profile to N real agents: time from `apply` to the last Node's label, Node PATCH
 // requests per rollout (the agents' own counters), and one agent's resident memory.
-import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { profileLabelKey } from "../src/api/labels.ts";
 import {
@@ -10,6 +9,7 @@ import {
   stopAgents,
 } from "../test/harness/agents.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
+import { residentMemoryMiB } from "../test/harness/processes.ts";
 
 type Results = Record<string, { value: number; unit: string }>;
 
@@ -21,13 +21,6 @@ async function patchesSoFar(agents: readonly AgentProcess[]): Promise<number> {
     total += line ? Number(line.split(" ").pop()) : 0;
   }
   return total;
-}
-
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024;
 }
 
 async function rollout(agentCount: number, results: Results): Promise<void> {
@@ -79,7 +72,7 @@ async function rollout(agentCount: number, results: Results): Promise<void> {
     };
     if (agents[0])
       results[`agent_rss_${agentCount}_agents`] = {
-        value: Math.round(rssMiB(agents[0].process.pid)),
+        value: Math.round(residentMemoryMiB(agents[0].process.pid)),
         unit: "MiB",
       };
   } finally {

@@ -1,20 +1,13 @@
 // The controller: how long after the last node label lands every status says Installed, and its
 // resident memory with 1,000 profiles and 5,000 Node objects in its caches.
-import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { profileLabelKey } from "../src/api/labels.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
+import { residentMemoryMiB } from "../test/harness/processes.ts";
 
 type Results = Record<string, { value: number; unit: string }>;
 const AGENT = { "lockstep.dev/agent": "0.1.0", "lockstep.dev/apparmor": "unavailable" };
-
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024;
-}
 
 async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
@@ -105,7 +98,7 @@ export async function run(): Promise<Results> {
     );
     await new Promise((r) => setTimeout(r, 3000));
     results.controller_rss_1000_profiles_5000_nodes = {
-      value: Math.round(rssMiB(controller.process.pid)),
+      value: Math.round(residentMemoryMiB(controller.process.pid)),
       unit: "MiB",
     };
     await controller.process.stop();

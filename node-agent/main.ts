@@ -15,6 +15,7 @@ import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
 import { startHealthServer } from "../src/kube/health-server.ts";
+import { startOrExit, stopGracefullyOnSignals } from "../src/kube/lifecycle.ts";
 import { createLogger } from "../src/kube/logger.ts";
 import { MetricsRegistry } from "../src/kube/metrics.ts";
 import { NodeAgent } from "./agent.ts";
@@ -78,21 +79,9 @@ const health =
         notReadyReason: () => agent.notReadyReason(),
       });
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "stopping");
+stopGracefullyOnSignals(log, async () => {
   await agent.stop();
   health?.close();
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});
 
-try {
-  await agent.start();
-} catch (error) {
-  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
-  process.exit(1);
-}
+await startOrExit(log, () => agent.start());

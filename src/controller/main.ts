@@ -8,6 +8,8 @@
 //   --lease-duration S        seconds a standby waits after the last renewal (default 15)
 //   --renew-deadline S        seconds the leader keeps trying to renew before it gives up (default 10)
 //   --retry-period S          seconds between tries (default 2)
+//   --workers N               profiles reconciled in parallel (default 2; never one profile twice)
+//   --in-use-recheck S        seconds between checks of a deleted profile that pods still use (default 3)
 //   LOG_LEVEL                 (env) pino level, default info
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
@@ -15,6 +17,7 @@ import * as k8s from "@kubernetes/client-node";
 import { z } from "zod";
 import { startHealthServer } from "../kube/health-server.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
+import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
 import { MetricsRegistry } from "../kube/metrics.ts";
 import { ProfileController } from "./controller.ts";
@@ -29,6 +32,8 @@ const ConfigSchema = z
     leaseDuration: z.coerce.number().positive(),
     renewDeadline: z.coerce.number().positive(),
     retryPeriod: z.coerce.number().positive(),
+    workers: z.coerce.number().int().min(1).max(64),
+    inUseRecheck: z.coerce.number().positive(),
   })
   .refine((c) => c.retryPeriod < c.renewDeadline && c.renewDeadline < c.leaseDuration, {
     message: "need --retry-period < --renew-deadline < --lease-duration",
@@ -43,6 +48,8 @@ const { values } = parseArgs({
     "lease-duration": { type: "string", default: "15" },
     "renew-deadline": { type: "string", default: "10" },
     "retry-period": { type: "string", default: "2" },
+    workers: { type: "string", default: "2" },
+    "in-use-recheck": { type: "string", default: "3" },
   },
 });
 const parsed = ConfigSchema.safeParse({
@@ -52,9 +59,12 @@ const parsed = ConfigSchema.safeParse({
   leaseDuration: values["lease-duration"],
   renewDeadline: values["renew-deadline"],
   retryPeriod: values["retry-period"],
+  workers: values.workers,
+  inUseRecheck: values["in-use-recheck"],
 });
 if (!parsed.success) {
-  for (const issue of parsed.error.issues) log.fatal(issue.message);
+  for (const issue of parsed.error.issues)
+    log.fatal({ flag: issue.path.join(".") || undefined }, `invalid configuration: ${issue.message}`);
   process.exit(2);
 }
 const config = parsed.data;
@@ -62,7 +72,13 @@ const config = parsed.data;
 const kc = new k8s.KubeConfig();
 kc.loadFromDefault();
 const metrics = new MetricsRegistry();
-const controller = new ProfileController({ kubeConfig: kc, log, metrics });
+const controller = new ProfileController({
+  kubeConfig: kc,
+  log,
+  metrics,
+  workers: config.workers,
+  inUseRecheckMs: config.inUseRecheck * 1000,
+});
 const identity = `${hostname()}_${process.pid}`;
 const elector = config.leaderElect
   ? new LeaderElector({
@@ -89,20 +105,13 @@ const health =
         notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
       });
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "stopping");
+stopGracefullyOnSignals(log, async () => {
   await controller.stop();
   await elector?.release();
   health?.close();
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});
 
-try {
+await startOrExit(log, async () => {
   if (elector) {
     log.info({ identity }, "waiting to become leader");
     await elector.acquire(() => {
@@ -113,7 +122,4 @@ try {
     isLeader.set(1);
   }
   await controller.start();
-} catch (error) {
-  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
-  process.exit(1);
-}
+});

@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { z } from "zod";
 import { startHealthServer } from "../kube/health-server.ts";
+import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
 import { MetricsRegistry } from "../kube/metrics.ts";
 import { WebhookServer } from "./server.ts";
@@ -103,21 +104,9 @@ const health =
         notReadyReason: () => server.notReadyReason(),
       });
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "stopping: finishing reviews in flight");
+stopGracefullyOnSignals(log, async () => {
   await server.stop();
   health?.close();
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});
 
-try {
-  await server.start();
-} catch (error) {
-  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
-  process.exit(1);
-}
+await startOrExit(log, () => server.start());

@@ -95,3 +95,11 @@ export function startProcess(
     },
   };
 }
+
+/** A process's resident memory (VmRSS) in MiB, read from /proc. */
+export function residentMemoryMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024;
+}
