@@ -1,7 +1,14 @@
-// The profile controller: level-triggered reconcile(kind/name) that reads profiles, Node metadata and
+// The profile controller: a level-triggered reconcile(kind/name) that reads profiles, Node metadata and
 // the agents' InstallFailed Events from watch caches, and writes only the difference: the in-use
-// finalizer and the status subresource. Any change enqueues every profile of the affected kind
-// (inheritance makes a base's change everyone's change); the queue coalesces duplicates.
+// finalizer and the status subresource.
+//
+// What enqueues what (the reconcile itself has no event-specific branches):
+// - a profile's spec changes, or a profile appears or goes: every profile of that kind (inheritance
+//   makes a base's change its children's change; resolving is cached, so this is cheap);
+// - any other change to a profile (status, finalizers, deletionTimestamp): that profile;
+// - a Node's labels change, or a Node appears or goes: every profile (coalesced over 50 ms);
+// - an InstallFailed Event about a profile: that profile;
+// - a Terminating profile still in use: itself, every IN_USE_RECHECK_MS (pods are not watched: ADR 0011).
 import * as k8s from "@kubernetes/client-node";
 import type { ProfileStatus } from "../api/common.ts";
 import {
@@ -17,40 +24,40 @@ import {
 import { profileLabelKey } from "../api/labels.ts";
 import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
-import { keepWatching } from "../kube/informers.ts";
+import { keepWatching, metadataListWatch } from "../kube/informers.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
-import { computeStatus, type InstallFailure, type NodeView, statusDiffers } from "./status.ts";
+import { type HandlerResult, WorkQueue } from "../kube/workqueue.ts";
+import {
+  computeStatus,
+  type InstallFailure,
+  type NodeView,
+  statusDiffers,
+  statusMergePatch,
+} from "./status.ts";
 
 const PLURAL: Record<ProfileKind, string> = {
   seccomp: SECCOMP_PROFILE_PLURAL,
   apparmor: APPARMOR_PROFILE_PLURAL,
 };
+/** Events about cluster-scoped objects live in "default" (as kubectl describe looks for them). */
 const EVENT_NAMESPACE = "default";
-/** A Terminating profile still in use is checked again this often (pods are not watched: see ADR 0011). */
-const IN_USE_RECHECK_MS = 3_000;
+const DEFAULT_IN_USE_RECHECK_MS = 3_000;
+/** How many pods an InUse message names; the rest are counted by the list's size only. */
+const IN_USE_PODS_NAMED = 5;
+const NODE_BURST_MS = 50;
+const PHASE_RECOUNT_MS = 5_000;
 
 type ProfileObject = k8s.KubernetesObject & { spec?: unknown; status?: ProfileStatus };
-
-/**
- * A KubeConfig that asks for PartialObjectMetadata: the Node watch then carries names and labels only,
- * not each Node's status (images, conditions, addresses), which is most of its size.
- */
-class MetadataOnlyKubeConfig extends k8s.KubeConfig {
-  override async applySecurityAuthentication(context: k8s.RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
-    // A watch streams single objects, a list answers with one list: each wants its own media type.
-    const as = context.getUrl().includes("watch=true")
-      ? "PartialObjectMetadata"
-      : "PartialObjectMetadataList";
-    context.setHeaderParam("Accept", `application/json;as=${as};g=meta.k8s.io;v=v1,application/json`);
-  }
-}
 
 export interface ControllerOptions {
   kubeConfig: k8s.KubeConfig;
   log: Logger;
   metrics: MetricsRegistry;
+  /** Profiles reconciled in parallel (never the same one twice). */
+  workers?: number;
+  /** How often a Terminating profile that pods still use is checked again. */
+  inUseRecheckMs?: number;
 }
 
 export class ProfileController {
@@ -60,17 +67,39 @@ export class ProfileController {
   private readonly profiles: Record<ProfileKind, k8s.ListWatch<ProfileObject>>;
   private readonly nodes: k8s.ListWatch<k8s.KubernetesObject>;
   private readonly events: k8s.ListWatch<k8s.CoreV1Event>;
-  private readonly queue = new Set<string>();
-  private draining: Promise<void> | undefined;
+  private readonly queue: WorkQueue;
+  private readonly m;
+
+  /** Rendered profiles per kind, dropped when any spec of that kind changes. */
+  private readonly rendered: Record<ProfileKind, Map<string, RenderedProfile> | undefined> = {
+    seccomp: undefined,
+    apparmor: undefined,
+  };
+  /** The generation each cached profile had, to tell a spec change from a status write. */
+  private readonly generations: Record<ProfileKind, Map<string, number | undefined>> = {
+    seccomp: new Map(),
+    apparmor: new Map(),
+  };
+  private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
+  private nodeViewCache: NodeView[] | undefined;
+  private failureIndex: Map<string, k8s.CoreV1Event[]> | undefined;
+  /**
+   * The status this replica last wrote per profile, with the resourceVersion it was computed from:
+   * until the watch delivers the write, the cache still shows the old status, and comparing against
+   * that would write (and announce) the same change twice.
+   */
+  private readonly written = new Map<string, { fromResourceVersion: string; status: ProfileStatus }>();
+  private nodeBurst: NodeJS.Timeout | undefined;
+  private phaseRecount: NodeJS.Timeout | undefined;
   private stopped = false;
   private synced = false;
-  private readonly m;
 
   constructor(opts: ControllerOptions) {
     this.opts = opts;
     const kc = opts.kubeConfig;
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.queue = new WorkQueue({ workers: opts.workers ?? 2 });
     const watch = new k8s.Watch(kc);
     const profileInformer = (kind: ProfileKind) =>
       new k8s.ListWatch<ProfileObject>(
@@ -80,16 +109,9 @@ export class ProfileController {
         false,
       );
     this.profiles = { seccomp: profileInformer("seccomp"), apparmor: profileInformer("apparmor") };
-
-    const metadataConfig = new MetadataOnlyKubeConfig();
-    metadataConfig.loadFromString(kc.exportConfig());
-    const metadataCore = metadataConfig.makeApiClient(k8s.CoreV1Api);
-    this.nodes = new k8s.ListWatch<k8s.KubernetesObject>(
-      "/api/v1/nodes",
-      new k8s.Watch(metadataConfig),
-      () => metadataCore.listNode() as unknown as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
-      false,
-    );
+    // Names and labels only: a Node's status (images, conditions, addresses) is most of its size and
+    // changes with every heartbeat. See ADR 0012.
+    this.nodes = metadataListWatch(kc, { apiVersion: "v1", kind: "Node", path: "/api/v1/nodes" });
     const failedSelector = "reason=InstallFailed";
     this.events = new k8s.ListWatch<k8s.CoreV1Event>(
       `/api/v1/namespaces/${EVENT_NAMESPACE}/events`,
@@ -103,7 +125,14 @@ export class ProfileController {
     this.m = {
       reconciles: m.counter("lockstep_controller_reconciles_total", "Reconciles run, by kind and result"),
       errors: m.counter("lockstep_controller_reconcile_errors_total", "Reconciles that failed, by kind"),
+      duration: m.histogram(
+        "lockstep_controller_reconcile_duration_seconds",
+        "Time one reconcile took, by kind",
+        [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      ),
+      statusWrites: m.counter("lockstep_controller_status_writes_total", "Status patches sent, by kind"),
       phases: m.gauge("lockstep_controller_profiles", "Profiles by kind and phase"),
+      depth: m.gauge("lockstep_controller_queue_depth", "Profiles waiting to be reconciled"),
     };
   }
 
@@ -113,25 +142,30 @@ export class ProfileController {
 
   async start(): Promise<void> {
     const { log } = this.opts;
+    const stopped = () => this.stopped;
     for (const kind of PROFILE_KINDS) {
       const informer = this.profiles[kind];
-      for (const verb of ["add", "update", "delete"] as const)
-        informer.on(verb, () => this.enqueueKind(kind));
-      keepWatching(
-        informer as k8s.Informer<k8s.KubernetesObject>,
-        `${kind} profiles`,
-        log,
-        () => this.stopped,
-      );
+      informer.on("add", (p) => this.onProfileChange(kind, p));
+      informer.on("update", (p) => this.onProfileChange(kind, p));
+      informer.on("delete", (p) => this.onProfileDelete(kind, p));
+      keepWatching(informer as k8s.Informer<k8s.KubernetesObject>, `${kind} profiles`, log, stopped);
     }
-    for (const verb of ["add", "update", "delete"] as const) this.nodes.on(verb, () => this.enqueueAll());
-    keepWatching(this.nodes as k8s.Informer<k8s.KubernetesObject>, "nodes", log, () => this.stopped);
-    for (const verb of ["add", "update"] as const)
+    this.nodes.on("add", (n) => this.onNodeChange(n));
+    this.nodes.on("update", (n) => this.onNodeChange(n));
+    this.nodes.on("delete", (n) => {
+      this.nodeLabels.delete(n.metadata?.name ?? "");
+      this.nodeViewCache = undefined;
+      this.enqueueAllSoon();
+    });
+    keepWatching(this.nodes as k8s.Informer<k8s.KubernetesObject>, "nodes", log, stopped);
+    for (const verb of ["add", "update", "delete"] as const)
       this.events.on(verb, (e) => {
+        this.failureIndex = undefined;
         const kind = PROFILE_KINDS.find((k) => OBJECT_KIND[k] === e.involvedObject.kind);
         if (kind && e.involvedObject.name) this.enqueue(kind, e.involvedObject.name);
       });
-    keepWatching(this.events as k8s.Informer<k8s.KubernetesObject>, "events", log, () => this.stopped);
+    keepWatching(this.events as k8s.Informer<k8s.KubernetesObject>, "events", log, stopped);
+
     await Promise.all([
       this.profiles.seccomp.start(),
       this.profiles.apparmor.start(),
@@ -139,19 +173,79 @@ export class ProfileController {
       this.events.start(),
     ]);
     this.synced = true;
+    this.queue.run(
+      (key) => this.reconcileKey(key),
+      (key, error, retryInMs) => {
+        const [kind, name] = splitKey(key);
+        this.m.errors.inc({ kind });
+        log.error(
+          { kind: OBJECT_KIND[kind], name, err: kubeErrorMessage(error), retryInMs },
+          "reconcile failed; retrying",
+        );
+      },
+    );
     this.enqueueAll();
-    log.info("caches synced; reconciling");
+    this.phaseRecount = setInterval(() => this.recountPhases(), PHASE_RECOUNT_MS);
+    log.info(
+      { profiles: this.profiles.seccomp.list().length + this.profiles.apparmor.list().length },
+      "caches synced; reconciling",
+    );
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.draining;
+    clearTimeout(this.nodeBurst);
+    clearInterval(this.phaseRecount);
+    await this.queue.shutDown();
     await Promise.all([
       this.profiles.seccomp.stop(),
       this.profiles.apparmor.stop(),
       this.nodes.stop(),
       this.events.stop(),
     ]);
+  }
+
+  /** Whether every change seen so far has been reconciled (for tests and benchmarks). */
+  get idle(): boolean {
+    return this.synced && this.queue.idle && this.nodeBurst === undefined;
+  }
+
+  private onProfileChange(kind: ProfileKind, obj: ProfileObject): void {
+    const name = obj.metadata?.name ?? "";
+    const generation = obj.metadata?.generation;
+    const known = this.generations[kind];
+    const specChanged = !known.has(name) || known.get(name) !== generation;
+    known.set(name, generation);
+    if (specChanged) {
+      this.rendered[kind] = undefined;
+      this.enqueueKind(kind);
+    } else this.enqueue(kind, name);
+  }
+
+  private onProfileDelete(kind: ProfileKind, obj: ProfileObject): void {
+    const name = obj.metadata?.name ?? "";
+    this.generations[kind].delete(name);
+    this.written.delete(`${kind}/${name}`);
+    this.rendered[kind] = undefined;
+    // Its children now have a missing base.
+    this.enqueueKind(kind);
+  }
+
+  private onNodeChange(node: k8s.KubernetesObject): void {
+    const name = node.metadata?.name ?? "";
+    const labels = node.metadata?.labels ?? {};
+    // A Node changes for many reasons (heartbeats, taints, annotations); only its labels matter here.
+    if (sameLabels(this.nodeLabels.get(name), labels)) return;
+    this.nodeLabels.set(name, labels);
+    this.nodeViewCache = undefined;
+    this.enqueueAllSoon();
+  }
+
+  private enqueueAllSoon(): void {
+    this.nodeBurst ??= setTimeout(() => {
+      this.nodeBurst = undefined;
+      this.enqueueAll();
+    }, NODE_BURST_MS);
   }
 
   private enqueueAll(): void {
@@ -163,34 +257,10 @@ export class ProfileController {
   }
 
   private enqueue(kind: ProfileKind, name: string): void {
+    // Before the caches sync, start() enqueues everything at once.
     if (this.stopped || !this.synced || name === "") return;
     this.queue.add(`${kind}/${name}`);
-    this.draining ??= this.drain().finally(() => {
-      this.draining = undefined;
-    });
-  }
-
-  private async drain(): Promise<void> {
-    // Yield once so a burst of events lands in the queue before the first reconcile.
-    await new Promise((r) => setTimeout(r, 20));
-    while (this.queue.size > 0 && !this.stopped) {
-      const key = this.queue.values().next().value as string;
-      this.queue.delete(key);
-      const [kind, name] = key.split("/", 2) as [ProfileKind, string];
-      try {
-        await this.reconcile(kind, name);
-        this.m.reconciles.inc({ kind, result: "ok" });
-      } catch (error) {
-        this.m.reconciles.inc({ kind, result: "error" });
-        this.m.errors.inc({ kind });
-        this.opts.log.error(
-          { kind: OBJECT_KIND[kind], name, err: kubeErrorMessage(error) },
-          "reconcile failed; retrying",
-        );
-        setTimeout(() => this.enqueue(kind, name), 1_000);
-      }
-    }
-    this.recountPhases();
+    this.m.depth.set(this.queue.depth);
   }
 
   private recountPhases(): void {
@@ -198,79 +268,132 @@ export class ProfileController {
     for (const kind of PROFILE_KINDS) {
       const counts = new Map<string, number>();
       for (const p of this.profiles[kind].list()) {
-        const phase = p.status?.phase ?? "Pending";
+        const phase = this.currentStatus(kind, p)?.phase ?? "Pending";
         counts.set(phase, (counts.get(phase) ?? 0) + 1);
       }
       for (const [phase, n] of counts) this.m.phases.set(n, { kind, phase });
     }
+    this.m.depth.set(this.queue.depth);
   }
 
-  /** Level-triggered: the same inputs always produce the same writes, whatever event caused the call. */
-  private async reconcile(kind: ProfileKind, name: string): Promise<void> {
+  private async reconcileKey(key: string): Promise<HandlerResult> {
+    const [kind, name] = splitKey(key);
+    const started = performance.now();
+    try {
+      const result = await this.reconcile(kind, name);
+      this.m.reconciles.inc({ kind, result: "ok" });
+      return result;
+    } catch (error) {
+      this.m.reconciles.inc({ kind, result: "error" });
+      throw error;
+    } finally {
+      this.m.duration.observe((performance.now() - started) / 1000, { kind });
+    }
+  }
+
+  /** Level-triggered: the same cached state always leads to the same writes, whatever caused the call. */
+  private async reconcile(kind: ProfileKind, name: string): Promise<HandlerResult> {
     const obj = this.profiles[kind].get(name);
-    if (!obj) return;
+    if (!obj) return undefined;
     const log = this.opts.log.child({ kind: OBJECT_KIND[kind], name });
-    const deleting = obj.metadata?.deletionTimestamp !== undefined;
+    const deleting = obj.metadata?.deletionTimestamp != null;
     const finalizers = obj.metadata?.finalizers ?? [];
 
-    if (deleting) {
-      if (finalizers.includes(IN_USE_FINALIZER)) {
-        const inUse = await this.podsUsing(kind, name);
-        if (inUse.length > 0) {
-          log.debug({ pods: inUse }, "in use; keeping the profile");
-          setTimeout(() => this.enqueue(kind, name), IN_USE_RECHECK_MS);
-        } else {
-          await this.setFinalizers(
-            kind,
-            obj,
-            finalizers.filter((f) => f !== IN_USE_FINALIZER),
-          );
-          log.info("no pod uses the profile any more; released it for deletion");
-          return;
-        }
+    let inUseBy: string[] = [];
+    if (deleting && finalizers.includes(IN_USE_FINALIZER)) {
+      inUseBy = await this.podsUsing(kind, name);
+      if (inUseBy.length === 0) {
+        await this.setFinalizers(
+          kind,
+          obj,
+          finalizers.filter((f) => f !== IN_USE_FINALIZER),
+        );
+        log.info("no pod uses the profile any more; released it for deletion");
+        return undefined;
       }
-    } else if (!finalizers.includes(IN_USE_FINALIZER)) {
+    } else if (!deleting && !finalizers.includes(IN_USE_FINALIZER)) {
       await this.setFinalizers(kind, obj, [...finalizers, IN_USE_FINALIZER]);
     }
 
-    const rendered = this.render(kind).find((p) => p.name === name);
-    if (!rendered) return;
+    const rendered = this.render(kind).get(name);
+    if (!rendered) return undefined;
+    const previous = this.currentStatus(kind, obj);
     const next = computeStatus({
       profile: rendered,
       generation: obj.metadata?.generation,
       deleting,
+      inUseBy,
       nodes: this.nodeViews(),
       failures: this.failuresFor(kind, name),
-      previous: obj.status,
+      previous,
       now: new Date(),
     });
-    if (!statusDiffers(obj.status, next)) return;
-    await this.custom.patchClusterCustomObjectStatus(
-      { group: GROUP, version: VERSION, plural: PLURAL[kind], name, body: { status: next } },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-    );
-    if (next.phase !== obj.status?.phase) {
-      log.info({ phase: next.phase, ready: next.ready }, "status changed");
-      if (next.phase === "Invalid" || next.phase === "Installed" || next.phase === "Degraded")
-        await this.recordEvent(kind, obj, next);
+    if (statusDiffers(previous, next)) {
+      try {
+        await this.custom.patchClusterCustomObjectStatus(
+          {
+            group: GROUP,
+            version: VERSION,
+            plural: PLURAL[kind],
+            name,
+            body: statusMergePatch(previous, next),
+          },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+      } catch (error) {
+        if (isKubeError(error, 404)) return undefined;
+        throw error;
+      }
+      this.m.statusWrites.inc({ kind });
+      this.written.set(`${kind}/${name}`, {
+        fromResourceVersion: obj.metadata?.resourceVersion ?? "",
+        status: next,
+      });
+      if (next.phase !== previous?.phase) {
+        log.info({ phase: next.phase, ready: next.ready }, "status changed");
+        if (next.phase !== "Installing" && next.phase !== "Pending") await this.recordEvent(kind, obj, next);
+      }
     }
+    // Pods are not watched: a profile waiting for its last pod is looked at again on a timer.
+    return deleting ? { requeueAfterMs: this.opts.inUseRecheckMs ?? DEFAULT_IN_USE_RECHECK_MS } : undefined;
   }
 
-  private render(kind: ProfileKind): RenderedProfile[] {
+  /** The cached status, or the one this replica wrote if the watch has not delivered it yet. */
+  private currentStatus(kind: ProfileKind, obj: ProfileObject): ProfileStatus | undefined {
+    const written = this.written.get(`${kind}/${obj.metadata?.name ?? ""}`);
+    if (written && written.fromResourceVersion === obj.metadata?.resourceVersion) return written.status;
+    return obj.status;
+  }
+
+  private render(kind: ProfileKind): Map<string, RenderedProfile> {
+    const cached = this.rendered[kind];
+    if (cached) return cached;
     const refs = this.profiles[kind]
       .list()
       .map((o) => ({ name: o.metadata?.name ?? "", uid: o.metadata?.uid, spec: o.spec }));
-    return kind === "seccomp" ? renderSeccompProfiles(refs) : renderAppArmorProfiles(refs);
+    const all = kind === "seccomp" ? renderSeccompProfiles(refs) : renderAppArmorProfiles(refs);
+    const byName = new Map(all.map((p) => [p.name, p]));
+    this.rendered[kind] = byName;
+    return byName;
   }
 
   private nodeViews(): NodeView[] {
-    return this.nodes.list().map((n) => ({ name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {} }));
+    this.nodeViewCache ??= [...this.nodeLabels].map(([name, labels]) => ({ name, labels }));
+    return this.nodeViewCache;
   }
 
   private failuresFor(kind: ProfileKind, name: string): Map<string, InstallFailure> {
+    if (!this.failureIndex) {
+      this.failureIndex = new Map();
+      for (const e of this.events.list()) {
+        const key = `${e.involvedObject.kind}/${e.involvedObject.name}`;
+        const list = this.failureIndex.get(key) ?? [];
+        list.push(e);
+        this.failureIndex.set(key, list);
+      }
+    }
     const latest = new Map<string, { at: number; failure: InstallFailure }>();
-    for (const e of this.events.list()) {
-      if (e.involvedObject.kind !== OBJECT_KIND[kind] || e.involvedObject.name !== name) continue;
+    for (const e of this.failureIndex.get(`${OBJECT_KIND[kind]}/${name}`) ?? []) {
       const node = e.source?.host ?? e.metadata?.annotations?.["lockstep.dev/node"];
       if (!node) continue;
       const at = new Date(e.lastTimestamp ?? e.metadata?.creationTimestamp ?? 0).getTime();
@@ -284,12 +407,15 @@ export class ProfileController {
     return new Map([...latest].map(([node, { failure }]) => [node, failure]));
   }
 
+  /** Pods that carry the profile's label, found with a label-selector list (never a pod cache). */
   private async podsUsing(kind: ProfileKind, name: string): Promise<string[]> {
     const pods = await this.core.listPodForAllNamespaces({
       labelSelector: profileLabelKey(kind, name),
-      limit: 5,
+      limit: IN_USE_PODS_NAMED,
     });
-    return pods.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
+    const named = pods.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
+    const more = pods.metadata?.remainingItemCount ?? (pods.metadata?._continue ? 1 : 0);
+    return more > 0 ? [...named, `${more} more`] : named;
   }
 
   private async setFinalizers(kind: ProfileKind, obj: ProfileObject, finalizers: string[]): Promise<void> {
@@ -300,7 +426,8 @@ export class ProfileController {
           version: VERSION,
           plural: PLURAL[kind],
           name: obj.metadata?.name ?? "",
-          // resourceVersion makes the patch conditional: a concurrent change to finalizers is not overwritten.
+          // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
+          // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
           body: { metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion } },
         },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
@@ -311,6 +438,7 @@ export class ProfileController {
     }
   }
 
+  /** An Event on the profile for what a cluster operator must see: Installed, Degraded, Invalid, InUse. */
   private async recordEvent(kind: ProfileKind, obj: ProfileObject, status: ProfileStatus): Promise<void> {
     const ready = status.conditions?.find((c) => c.type === "Ready");
     const now = new Date();
@@ -325,7 +453,7 @@ export class ProfileController {
             name: obj.metadata?.name,
             uid: obj.metadata?.uid,
           },
-          reason: status.phase,
+          reason: ready?.reason ?? status.phase ?? "",
           message: ready?.message ?? status.phase ?? "",
           type: status.phase === "Installed" ? "Normal" : "Warning",
           source: { component: "lockstep-controller" },
@@ -340,4 +468,19 @@ export class ProfileController {
       this.opts.log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");
     }
   }
+}
+
+function splitKey(key: string): [ProfileKind, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash) as ProfileKind, key.slice(slash + 1)];
+}
+
+function sameLabels(
+  a: Readonly<Record<string, string>> | undefined,
+  b: Readonly<Record<string, string>>,
+): boolean {
+  if (!a) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => a[k] === b[k]);
 }

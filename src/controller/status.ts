@@ -21,6 +21,8 @@ export interface StatusInput {
   generation: number | undefined;
   deleting: boolean;
   nodes: readonly NodeView[];
+  /** Pods (namespace/name) that keep a Terminating profile from going away; only read when deleting. */
+  inUseBy?: readonly string[];
   /** node name -> latest failure report for this profile. */
   failures: ReadonlyMap<string, InstallFailure>;
   previous: ProfileStatus | undefined;
@@ -31,10 +33,11 @@ export function computeStatus(input: StatusInput): ProfileStatus {
   const { profile } = input;
   const desired = input.nodes.filter((n) => nodeCountsForProfile(profile, n.labels));
   const version = profile.ok ? profile.version : undefined;
-  const installed =
-    version === undefined ? [] : desired.filter((n) => n.labels[profile.labelKey] === version);
+  const installed = new Set(
+    version === undefined ? [] : desired.filter((n) => n.labels[profile.labelKey] === version),
+  );
   const missing = desired
-    .filter((n) => !installed.includes(n))
+    .filter((n) => !installed.has(n))
     .map((n) => {
       const failure = input.failures.get(n.name);
       const current = failure && (failure.version === "" || failure.version === version);
@@ -44,47 +47,19 @@ export function computeStatus(input: StatusInput): ProfileStatus {
         failed: Boolean(current),
       };
     })
-    .sort((a, b) => Number(b.failed) - Number(a.failed) || a.node.localeCompare(b.node));
+    // Failures first, then by name, so the capped list is stable and shows what needs attention.
+    // (Plain comparison: localeCompare is too slow for thousands of nodes per profile.)
+    .sort((a, b) => Number(b.failed) - Number(a.failed) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
-  let phase: ProfilePhase;
-  let ready: { status: "True" | "False"; reason: string; message: string };
-  if (input.deleting) {
-    phase = "Terminating";
-    ready = {
-      status: "False",
-      reason: "Terminating",
-      message: "the profile is being deleted; it stays installed while pods use it",
-    };
-  } else if (!profile.ok) {
-    phase = "Invalid";
-    ready = { status: "False", reason: profile.reason, message: profile.message };
-  } else if (desired.length === 0) {
-    phase = "Pending";
-    ready = {
-      status: "False",
-      reason: "NoMatchingNodes",
-      message: profile.disabled
-        ? "the profile is disabled"
-        : "no node with a ready Lockstep agent matches this profile yet",
-    };
-  } else if (installed.length === desired.length) {
-    phase = "Installed";
-    ready = { status: "True", reason: "Installed", message: `installed on all ${desired.length} nodes` };
-  } else if (missing.some((m) => m.failed)) {
-    phase = "Degraded";
-    ready = {
-      status: "False",
-      reason: "InstallFailed",
-      message: `installed on ${installed.length} of ${desired.length} nodes; ${missing.filter((m) => m.failed).length} failed`,
-    };
-  } else {
-    phase = "Installing";
-    ready = {
-      status: "False",
-      reason: "Installing",
-      message: `installed on ${installed.length} of ${desired.length} nodes`,
-    };
-  }
+  const failed = missing.filter((m) => m.failed).length;
+  const phase = profilePhase({
+    deleting: input.deleting,
+    valid: profile.ok,
+    desired: desired.length,
+    installed: installed.size,
+    failed,
+  });
+  const ready = readyCondition(phase, profile, installed.size, desired.length, failed, input.inUseBy ?? []);
 
   const previousReady = input.previous?.conditions?.find((c) => c.type === "Ready");
   const unchanged = previousReady?.status === ready.status && previousReady.reason === ready.reason;
@@ -101,8 +76,8 @@ export function computeStatus(input: StatusInput): ProfileStatus {
     observedGeneration: input.generation,
     ...(version === undefined ? {} : { version }),
     localhostProfile: localhostProfileFor(profile.kind, profile.name),
-    ready: `${installed.length}/${desired.length}`,
-    nodes: { installed: installed.length, desired: desired.length },
+    ready: `${installed.size}/${desired.length}`,
+    nodes: { installed: installed.size, desired: desired.length },
     missingNodes: missing.slice(0, MAX_MISSING_NODES).map(({ node, reason }) => ({ node, reason })),
     conditions: [condition],
   };
@@ -111,4 +86,90 @@ export function computeStatus(input: StatusInput): ProfileStatus {
 /** Whether writing `next` would change anything a reader can see. */
 export function statusDiffers(previous: ProfileStatus | undefined, next: ProfileStatus): boolean {
   return !isDeepStrictEqual(previous ?? {}, next);
+}
+
+export interface PhaseInput {
+  deleting: boolean;
+  /** The spec parsed, its base chain resolved and its policy rendered. */
+  valid: boolean;
+  /** Nodes the profile belongs on whose agent is ready. */
+  desired: number;
+  /** Desired nodes whose label carries the current version. */
+  installed: number;
+  /** Desired nodes without the current version whose agent reported InstallFailed for it. */
+  failed: number;
+}
+
+/**
+ * The phase, first rule that applies wins:
+ * - Terminating: deletionTimestamp is set (the in-use finalizer may be holding it);
+ * - Invalid: the spec cannot be rendered (bad spec, missing base, inheritance cycle);
+ * - Pending: no node is desired yet (no ready agent matches, or the profile is disabled);
+ * - Installed: every desired node carries the current version;
+ * - Degraded: some desired node lacks it and its agent reported InstallFailed for this version;
+ * - Installing: some desired nodes lack it, and none has reported a failure.
+ */
+export function profilePhase(p: PhaseInput): ProfilePhase {
+  if (p.deleting) return "Terminating";
+  if (!p.valid) return "Invalid";
+  if (p.desired === 0) return "Pending";
+  if (p.installed === p.desired) return "Installed";
+  if (p.failed > 0) return "Degraded";
+  return "Installing";
+}
+
+function readyCondition(
+  phase: ProfilePhase,
+  profile: RenderedProfile,
+  installed: number,
+  desired: number,
+  failed: number,
+  inUseBy: readonly string[],
+): { status: "True" | "False"; reason: string; message: string } {
+  switch (phase) {
+    case "Terminating":
+      return inUseBy.length === 0
+        ? { status: "False", reason: "Terminating", message: "the profile is being deleted" }
+        : {
+            status: "False",
+            reason: "InUse",
+            message: `the profile is being deleted; it stays installed until no pod uses it (in use by ${inUseBy.join(", ")})`,
+          };
+    case "Invalid":
+      return profile.ok
+        ? { status: "False", reason: "Invalid", message: "invalid" }
+        : { status: "False", reason: profile.reason, message: profile.message };
+    case "Pending":
+      return {
+        status: "False",
+        reason: "NoMatchingNodes",
+        message: profile.disabled
+          ? "the profile is disabled"
+          : "no node with a ready Lockstep agent matches this profile yet",
+      };
+    case "Installed":
+      return { status: "True", reason: "Installed", message: `installed on all ${desired} nodes` };
+    case "Degraded":
+      return {
+        status: "False",
+        reason: "InstallFailed",
+        message: `installed on ${installed} of ${desired} nodes; ${failed} failed (see status.missingNodes)`,
+      };
+    case "Installing":
+      return {
+        status: "False",
+        reason: "Installing",
+        message: `installed on ${installed} of ${desired} nodes`,
+      };
+  }
+}
+
+/**
+ * The merge patch that turns `previous` into `next`: top-level fields `next` no longer has are set
+ * to null (a merge patch keeps what it does not mention), e.g. `version` once a profile turns Invalid.
+ */
+export function statusMergePatch(previous: ProfileStatus | undefined, next: ProfileStatus): object {
+  const patch: Record<string, unknown> = { ...next };
+  for (const key of Object.keys(previous ?? {})) if (!(key in next)) patch[key] = null;
+  return { status: patch };
 }

@@ -23,6 +23,8 @@ export class LeaderElector {
   private readonly api: k8s.CoordinationV1Api;
   private stopped = false;
   private leading = false;
+  /** The Lease record (holder and renewTime) last read, and when (local clock) it was first seen. */
+  private observed = { record: "", at: 0 };
 
   constructor(opts: LeaderElectionOptions) {
     this.opts = opts;
@@ -104,9 +106,12 @@ export class LeaderElector {
         return true;
       }
       const holder = lease.spec?.holderIdentity;
-      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+      // Expiry is judged on this replica's clock, from when it last saw the record change (as
+      // client-go does): comparing the holder's renewTime with our clock would trust two clocks.
+      const record = `${holder}|${lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : ""}`;
+      if (record !== this.observed.record) this.observed = { record, at: Date.now() };
       const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
-      if (holder && holder !== identity && renewed + duration > Date.now()) return false;
+      if (holder && holder !== identity && this.observed.at + duration > Date.now()) return false;
       const takingOver = holder !== identity;
       lease.spec = {
         ...lease.spec,
