@@ -110,7 +110,7 @@ export class ProfileController {
       );
     this.profiles = { seccomp: profileInformer("seccomp"), apparmor: profileInformer("apparmor") };
     // Names and labels only: a Node's status (images, conditions, addresses) is most of its size and
-    // changes with every heartbeat. See ADR 0012.
+    // changes with every heartbeat. See ADR 0011.
     this.nodes = metadataListWatch(kc, { apiVersion: "v1", kind: "Node", path: "/api/v1/nodes" });
     const failedSelector = "reason=InstallFailed";
     this.events = new k8s.ListWatch<k8s.CoreV1Event>(
