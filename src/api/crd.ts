@@ -2,7 +2,7 @@
 // schemas use (actions, operators, syscall names, capabilities, ...), so the two cannot drift on
 // what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
-import { LINUX_CAPABILITIES, NETWORK_FAMILIES, NETWORK_PROTOCOLS } from "./apparmor.ts";
+import { FAMILY_PROTOCOLS, LINUX_CAPABILITIES, NETWORK_FAMILIES, NETWORK_PROTOCOLS } from "./apparmor.ts";
 import { PROFILE_PHASES } from "./common.ts";
 import {
   APPARMOR_PROFILE_KIND,
@@ -48,6 +48,16 @@ const knownSyscallMap = `{${[...KNOWN_SYSCALLS]
   .sort()
   .map((n) => `'${n}': true`)
   .join(", ")}}`;
+
+const familiesWithProtocols = Object.entries(FAMILY_PROTOCOLS).filter(
+  ([, protocols]) => protocols.length > 0,
+);
+const familyProtocolsMap = `{${familiesWithProtocols
+  .map(([family, protocols]) => `'${family}': [${protocols.map((p) => `'${p}'`).join(", ")}]`)
+  .join(", ")}}`;
+const familyProtocolsText = familiesWithProtocols
+  .map(([family, protocols]) => `${family} allows ${protocols.join(", ")}`)
+  .join("; ");
 
 const nodeSelector: Schema = {
   type: "object",
@@ -226,6 +236,15 @@ const appArmorSpec: Schema = {
     },
     network: {
       type: "object",
+      // Protocols narrow the inet families; a family left with none of them allowed is a mistake
+      // (AppArmor rejects `network inet6 icmp`). The same rule as AppArmorNetworkSchema's.
+      "x-kubernetes-validations": [
+        {
+          rule: `!has(self.families) || !has(self.protocols) || size(self.protocols) == 0 || self.families.all(f, !(f in ${familyProtocolsMap}) || self.protocols.exists(p, p in ${familyProtocolsMap}[f]))`,
+          fieldPath: ".families",
+          message: `a family has none of the given protocols (${familyProtocolsText})`,
+        },
+      ],
       properties: {
         families: {
           type: "array",
@@ -249,6 +268,14 @@ const appArmorSpec: Schema = {
       type: "string",
       minLength: 1,
       maxLength: LIMITS.rawPolicyBytes,
+      // A first check at apply time; the renderer (src/api/render-apparmor.ts) checks the whole
+      // grammar and reports anything subtler as phase Invalid.
+      "x-kubernetes-validations": [
+        {
+          rule: String.raw`!self.matches('(^|[^A-Za-z0-9_/.@-])#?include[ \t]+(if[ \t]+exists[ \t]+)?("|<([^ta]|t[^u]|a[^b]))')`,
+          message: "may include only <tunables/...> and <abstractions/...>, each on a line of its own",
+        },
+      ],
       description:
         "A complete AppArmor profile for experts. Its profile name must equal metadata.name; it may include only <tunables/...> and <abstractions/...>.",
     },
@@ -266,6 +293,15 @@ const appArmorSpec: Schema = {
   ],
 };
 
+// A raw AppArmor policy must declare the profile its object names: the agent loads it under that name
+// and pods refer to it by that name. Only a rule on the whole object can see metadata.name. `contains`,
+// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget.
+const rawPolicyDeclaresName = {
+  rule: "!has(self.spec.rawPolicy) || [' ', '\\t', '{'].exists(sep, self.spec.rawPolicy.contains('profile ' + self.metadata.name + sep))",
+  fieldPath: ".spec.rawPolicy",
+  messageExpression: `'must declare "profile ' + self.metadata.name + ' {": the profile name must equal metadata.name'`,
+};
+
 function profileCrd(
   kind: string,
   plural: string,
@@ -274,6 +310,7 @@ function profileCrd(
   spec: Schema,
   what: string,
   maxNameLength: number,
+  objectRules: Schema[] = [],
 ) {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
@@ -321,6 +358,7 @@ function profileCrd(
                 spec,
                 status,
               },
+              ...(objectRules.length > 0 ? { "x-kubernetes-validations": objectRules } : {}),
             },
           },
         },
@@ -351,5 +389,6 @@ export function appArmorProfileCrd() {
     appArmorSpec,
     "An AppArmor profile that Lockstep loads on every node that has AppArmor.",
     253,
+    [rawPolicyDeclaresName],
   );
 }

@@ -9,5 +9,5 @@ export const LIMITS = {
   pathsPerList: 256,
   pathLength: 4096,
   capabilities: 64,
-  rawPolicyBytes: 256 * 1024,
+  rawPolicyBytes: 64 * 1024,
 } as const;

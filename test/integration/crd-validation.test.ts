@@ -4,6 +4,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
+import { renderAppArmorProfile } from "../../src/api/render-apparmor.ts";
 import { parseSeccompProfile } from "../../src/api/seccomp.ts";
 import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
@@ -69,6 +70,19 @@ const corpus: Case[] = [
     name: "raw-aa",
     kind: "AppArmorProfile",
     spec: { rawPolicy: "#include <tunables/global>\nprofile raw-aa {\n  #include <abstractions/base>\n}\n" },
+  },
+  {
+    name: "raw-aa-flags",
+    kind: "AppArmorProfile",
+    spec: {
+      rawPolicy:
+        "abi <abi/3.0>,\n#include <tunables/global>\nprofile raw-aa-flags flags=(attach_disconnected) {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
+    },
+  },
+  {
+    name: "aa-inet6-tcp",
+    kind: "AppArmorProfile",
+    spec: { network: { families: ["inet", "inet6", "unix"], protocols: ["tcp"] } },
   },
   // invalid
   {
@@ -193,6 +207,50 @@ const corpus: Case[] = [
     rejectedWith: /spec\.capabilities\[0\]: Unsupported value: "CAP_SYS_ADMIN"/,
   },
   {
+    name: "aa-inet6-icmp",
+    kind: "AppArmorProfile",
+    spec: { network: { families: ["inet6"], protocols: ["icmp"] } },
+    rejectedWith: /spec\.network\.families: .*a family has none of the given protocols/,
+  },
+  {
+    name: "aa-raw-wrong-name",
+    kind: "AppArmorProfile",
+    spec: {
+      rawPolicy: "#include <tunables/global>\nprofile someone-else {\n  #include <abstractions/base>\n}\n",
+    },
+    rejectedWith: /spec\.rawPolicy: .*must declare "profile aa-raw-wrong-name \{"/,
+  },
+  {
+    name: "aa-raw-foreign-include",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: "#include </etc/shadow>\nprofile aa-raw-foreign-include {\n}\n" },
+    rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
+  },
+  {
+    name: "aa-raw-too-long",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: `profile aa-raw-too-long {\n${"#".repeat(64 * 1024)}\n}\n` },
+    rejectedWith: /spec\.rawPolicy: Too long: may not be (more|longer) than 65536/,
+  },
+  {
+    name: "aa-path-too-long",
+    kind: "AppArmorProfile",
+    spec: { paths: { readOnly: [`/${"a".repeat(4096)}`] } },
+    rejectedWith: /spec\.paths\.readOnly\[0\]: Too long: may not be (more|longer) than 4096/,
+  },
+  {
+    name: "too-many-names",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [allow(Array.from({ length: 601 }, () => "read"))] },
+    rejectedWith: /spec\.syscalls\[0\]\.names: Too many: 601: must have at most 600 items/,
+  },
+  {
+    name: "empty-syscall-name",
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [allow([""])] },
+    rejectedWith: /spec\.syscalls\[0\]\.names\[0\]: Invalid value: "": unknown syscall ""/,
+  },
+  {
     name: "aa-bad-mode",
     kind: "AppArmorProfile",
     spec: { mode: "audit" },
@@ -235,13 +293,25 @@ async function createOnServer(c: Case): Promise<string | undefined> {
   }
 }
 
+/**
+ * What Lockstep itself says about an object: the zod schema, and for a raw AppArmor policy also the
+ * renderer, which checks the policy text (its profile name, its includes) the way the controller does
+ * before it reports phase Invalid.
+ */
+function lockstepVerdict(c: Case): { ok: true } | { ok: false; message: string } {
+  if (c.kind === "SeccompProfile") return parseSeccompProfile(toObject(c));
+  const parsed = parseAppArmorProfile(toObject(c));
+  if (!parsed.ok) return parsed;
+  const rendered = renderAppArmorProfile(c.name, parsed.value.spec);
+  return rendered.ok ? { ok: true } : { ok: false, message: rendered.message };
+}
+
 describe("the CRD schema and the zod schemas", () => {
   it.each(corpus.map((c) => [c.rejectedWith ? "rejects" : "accepts", c.name, c] as const))(
     "%s %s, on the API server and in zod alike",
     async (_, __, c) => {
       const serverError = await createOnServer(c);
-      const parsed =
-        c.kind === "SeccompProfile" ? parseSeccompProfile(toObject(c)) : parseAppArmorProfile(toObject(c));
+      const parsed = lockstepVerdict(c);
       if (c.rejectedWith) {
         expect(serverError, "the API server accepted it").toBeDefined();
         expect(serverError).toMatch(c.rejectedWith);
@@ -261,5 +331,27 @@ describe("the CRD schema and the zod schemas", () => {
       spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [allow([...KNOWN_SYSCALLS])] },
     };
     expect(await createOnServer(c)).toBeUndefined();
+  });
+});
+
+describe("discovery", () => {
+  it("serves both kinds cluster-scoped, with short names and the lockstep category (kubectl get lockstep)", async () => {
+    const res = await cp.rawGet("/apis/lockstep.dev/v1alpha1");
+    expect(res.status).toBe(200);
+    const resources = (
+      JSON.parse(res.body) as {
+        resources: {
+          name: string;
+          kind: string;
+          namespaced: boolean;
+          shortNames?: string[];
+          categories?: string[];
+        }[];
+      }
+    ).resources.filter((r) => !r.name.includes("/"));
+    expect(resources.map((r) => [r.kind, r.namespaced, r.shortNames, r.categories]).sort()).toEqual([
+      ["AppArmorProfile", false, ["aap", "apparmor"], ["lockstep"]],
+      ["SeccompProfile", false, ["sp", "seccomp"], ["lockstep"]],
+    ]);
   });
 });
