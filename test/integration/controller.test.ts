@@ -147,6 +147,86 @@ describe("profile status", () => {
   });
 });
 
+describe("why a node lacks a profile", () => {
+  it("is Degraded with the agent's InstallFailed reason, records an Event, and is Installed once the label lands", async () => {
+    await applySeccomp("fails", { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } });
+    const installing = await waitForStatus("fails", "Installing", (s) => s.phase === "Installing");
+    const version = installing.version as string;
+    const profile = await readSeccomp("fails");
+    // Shaped as the agent reports it (notes/contracts.md).
+    await core.createNamespacedEvent({
+      namespace: "default",
+      body: {
+        metadata: {
+          generateName: "fails.",
+          annotations: { "lockstep.dev/node": "node-2", "lockstep.dev/version": version },
+        },
+        involvedObject: {
+          apiVersion: "lockstep.dev/v1alpha1",
+          kind: "SeccompProfile",
+          name: "fails",
+          uid: profile?.metadata?.uid,
+        },
+        reason: "InstallFailed",
+        message: "node node-2: cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
+        type: "Warning",
+        source: { component: "lockstep-node-agent", host: "node-2" },
+        firstTimestamp: new Date(),
+        lastTimestamp: new Date(),
+        count: 1,
+      },
+    });
+    const degraded = await waitForStatus("fails", "Degraded", (s) => s.phase === "Degraded");
+    expect(degraded.missingNodes?.[0]).toEqual({
+      node: "node-2",
+      reason: "cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
+    });
+    await waitFor("a Degraded Event from the controller", async () =>
+      (
+        await core.listNamespacedEvent({
+          namespace: "default",
+          fieldSelector: "involvedObject.name=fails,source=lockstep-controller",
+        })
+      ).items.find((e) => e.reason === "InstallFailed" && e.type === "Warning"),
+    );
+
+    const key = profileLabelKey("seccomp", "fails");
+    for (const n of ["node-1", "node-2", "node-3"]) await labelNode(n, { [key]: version });
+    await waitForStatus("fails", "Installed", (s) => s.phase === "Installed" && s.ready === "3/3");
+  });
+
+  it("records an Invalid Event naming the missing base, and serves metrics and readiness on the leader", async () => {
+    await applySeccomp("orphan", { baseProfileName: "nowhere" });
+    await waitForStatus("orphan", "Invalid", (s) => s.phase === "Invalid");
+    const event = await waitFor("an Invalid Event", async () =>
+      (
+        await core.listNamespacedEvent({
+          namespace: "default",
+          fieldSelector: "involvedObject.name=orphan,source=lockstep-controller",
+        })
+      ).items.find((e) => e.type === "Warning"),
+    );
+    expect(event.message).toMatch(/"nowhere"/);
+
+    const ready = await Promise.all(
+      controllers.map(async (c) => (await fetch(`http://127.0.0.1:${c.healthPort}/readyz`)).status),
+    );
+    expect(ready).toEqual([200, 200]);
+    const metrics = (
+      await Promise.all(
+        controllers.map(async (c) => await (await fetch(`http://127.0.0.1:${c.healthPort}/metrics`)).text()),
+      )
+    ).find((text) => text.includes("lockstep_controller_is_leader 1"));
+    expect(metrics).toMatch(/lockstep_controller_reconciles_total\{kind="seccomp",result="ok"\} [1-9]/);
+    await waitFor("the phase gauge to count the Invalid profile", async () => {
+      const leader = await Promise.all(
+        controllers.map(async (c) => await (await fetch(`http://127.0.0.1:${c.healthPort}/metrics`)).text()),
+      );
+      return leader.some((t) => /lockstep_controller_profiles\{kind="seccomp",phase="Invalid"\} 1/.test(t));
+    });
+  });
+});
+
 describe("in-use protection", () => {
   it("keeps a profile used by a pod until the pod is deleted", async () => {
     await applySeccomp("used", { defaultAction: "SCMP_ACT_ALLOW" });
@@ -166,7 +246,12 @@ describe("in-use protection", () => {
       plural: "seccompprofiles",
       name: "used",
     });
-    await waitForStatus("used", "Terminating", (s) => s.phase === "Terminating");
+    const terminating = await waitForStatus(
+      "used",
+      "Terminating, held by the pod",
+      (s) => s.phase === "Terminating" && s.conditions?.[0]?.reason === "InUse",
+    );
+    expect(terminating.conditions?.[0]?.message).toMatch(/in use by default\/user/);
     await new Promise((r) => setTimeout(r, 4_000));
     expect(await readSeccomp("used")).toBeDefined();
 
