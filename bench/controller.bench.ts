@@ -82,6 +82,9 @@ export async function run(): Promise<Results> {
       unit: "ms",
     };
 
+    const baselineRss = residentMemoryMiB(controller.process.pid);
+    results.controller_rss_100_profiles_20_nodes = { value: Math.round(baselineRss), unit: "MiB" };
+
     // Memory at scale: 1,000 profiles and 5,000 Nodes.
     await createProfiles(100, 1000);
     const more = Array.from({ length: 4980 }, (_, i) => `scale-${i}`);
@@ -97,9 +100,12 @@ export async function run(): Promise<Results> {
       { timeoutMs: 180_000, intervalMs: 1000 },
     );
     await new Promise((r) => setTimeout(r, 3000));
-    results.controller_rss_1000_profiles_5000_nodes = {
-      value: Math.round(residentMemoryMiB(controller.process.pid)),
-      unit: "MiB",
+    const scaleRss = residentMemoryMiB(controller.process.pid);
+    results.controller_rss_1000_profiles_5000_nodes = { value: Math.round(scaleRss), unit: "MiB" };
+    // Within one run: how much the 10x profiles and 250x Nodes cost over the small cluster.
+    results.controller_rss_scale_over_baseline = {
+      value: Math.round((scaleRss / baselineRss) * 100) / 100,
+      unit: "ratio",
     };
     await controller.process.stop();
   } finally {

@@ -205,11 +205,6 @@ export class ProfileController {
     ]);
   }
 
-  /** Whether every change seen so far has been reconciled (for tests and benchmarks). */
-  get idle(): boolean {
-    return this.synced && this.queue.idle && this.nodeBurst === undefined;
-  }
-
   private onProfileChange(kind: ProfileKind, obj: ProfileObject): void {
     const name = obj.metadata?.name ?? "";
     const generation = obj.metadata?.generation;
