@@ -60,6 +60,6 @@ describe("examples/", () => {
     if (!rendered.ok) throw new Error(rendered.message);
     const file = join(mkdtempSync(join(tmpdir(), "lockstep-example-")), "profile");
     writeFileSync(file, rendered.text);
-    execFileSync("apparmor_parser", ["-Q", "-K", file], { stdio: "pipe" });
+    execFileSync("/usr/sbin/apparmor_parser", ["-Q", "-K", file], { stdio: "pipe" });
   });
 });
