@@ -1,0 +1,108 @@
+// Lease-based leader election against the real API server, with several candidates in one process:
+// at most one leads at any moment (resourceVersion preconditions make concurrent writes lose), a
+// released Lease is taken over at once, and a holder that stops renewing is replaced after the lease
+// duration. The kill-the-leader test with real processes is in controller.test.ts.
+import * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LeaderElector } from "../../src/kube/leader-election.ts";
+import { createLogger } from "../../src/kube/logger.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+
+let cp: ControlPlane;
+const electors: LeaderElector[] = [];
+
+beforeAll(async () => {
+  cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+  await cp
+    .kubeConfig()
+    .makeApiClient(k8s.CoreV1Api)
+    .createNamespace({ body: { metadata: { name: "election" } } });
+});
+
+afterAll(async () => {
+  await Promise.all(electors.map((e) => e.release()));
+  await cp?.stop();
+});
+
+function candidate(identity: string): LeaderElector {
+  const elector = new LeaderElector({
+    kubeConfig: cp.kubeConfig(),
+    namespace: "election",
+    name: "race",
+    identity,
+    leaseDurationMs: 3_000,
+    renewDeadlineMs: 2_000,
+    retryPeriodMs: 250,
+    log: createLogger("leader-election-test", "silent"),
+  });
+  electors.push(elector);
+  return elector;
+}
+
+describe("LeaderElector", () => {
+  it("lets exactly one of several racing candidates lead, and hands over at once on release", async () => {
+    const candidates = ["a", "b", "c"].map(candidate);
+    const lost: string[] = [];
+    const acquired = candidates.map((c, i) => c.acquire(() => lost.push(String(i))).then(() => c));
+    const first = await Promise.race(acquired);
+
+    // Watch for overlap for a while: never two leaders, the first keeps renewing.
+    for (let i = 0; i < 20; i++) {
+      expect(candidates.filter((c) => c.isLeader())).toEqual([first]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const lease = await cp
+      .kubeConfig()
+      .makeApiClient(k8s.CoordinationV1Api)
+      .readNamespacedLease({ name: "race", namespace: "election" });
+    expect(lease.spec?.leaseDurationSeconds).toBe(3);
+
+    await first.release();
+    const second = await Promise.race(acquired.filter((_, i) => candidates[i] !== first));
+    expect(second).not.toBe(first);
+    expect(candidates.filter((c) => c.isLeader())).toEqual([second]);
+    expect(lost).toEqual([]);
+  });
+
+  it("replaces a holder that stopped renewing once the lease duration has passed on the candidate's clock", async () => {
+    const coordination = cp.kubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    // A holder that died without releasing: renewed once, never again.
+    await coordination.createNamespacedLease({
+      namespace: "election",
+      body: {
+        metadata: { name: "dead", namespace: "election" },
+        spec: {
+          holderIdentity: "dead-holder",
+          leaseDurationSeconds: 2,
+          renewTime: new k8s.V1MicroTime(Date.now()),
+        },
+      },
+    });
+    const next = new LeaderElector({
+      kubeConfig: cp.kubeConfig(),
+      namespace: "election",
+      name: "dead",
+      identity: "successor",
+      leaseDurationMs: 2_000,
+      renewDeadlineMs: 1_500,
+      retryPeriodMs: 250,
+      log: createLogger("leader-election-test", "silent"),
+    });
+    electors.push(next);
+    let acquired = false;
+    const acquiring = next
+      .acquire(() => undefined)
+      .then(() => {
+        acquired = true;
+      });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(acquired).toBe(false);
+    await acquiring;
+    const lease = await waitFor("the successor to hold the Lease", async () => {
+      const l = await coordination.readNamespacedLease({ name: "dead", namespace: "election" });
+      return l.spec?.holderIdentity === "successor" ? l : undefined;
+    });
+    expect(lease.spec?.leaseTransitions).toBe(1);
+  });
+});
