@@ -12,7 +12,7 @@ import {
   VERSION,
 } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
-import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS } from "./seccomp.ts";
+import { MAX_SECCOMP_PROFILE_NAME, SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS } from "./seccomp.ts";
 import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
 
 // SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
@@ -375,8 +375,7 @@ export function seccompProfileCrd() {
     ["sp", "seccomp"],
     seccompSpec,
     "A seccomp profile that Lockstep installs on nodes as <kubelet-root>/seccomp/lockstep/<name>.json.",
-    // "<name>.json" must fit in a file name (NAME_MAX, 255 bytes).
-    250,
+    MAX_SECCOMP_PROFILE_NAME,
   );
 }
 

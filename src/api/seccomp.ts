@@ -171,10 +171,21 @@ export type SeccompProfileSpec = z.infer<typeof SeccompProfileSpecSchema>;
 export const SeccompProfileStatusSchema = ProfileStatusSchema;
 export type SeccompProfileStatus = z.infer<typeof SeccompProfileStatusSchema>;
 
+/** "<name>.json" must fit in a file name (NAME_MAX, 255 bytes); the CRD caps metadata.name the same way. */
+export const MAX_SECCOMP_PROFILE_NAME = 250;
+
 export const SeccompProfileSchema = z.object({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(SECCOMP_PROFILE_KIND),
-  metadata: ObjectMetaSchema,
+  metadata: ObjectMetaSchema.extend({
+    name: z
+      .string()
+      .min(1)
+      .max(
+        MAX_SECCOMP_PROFILE_NAME,
+        `at most ${MAX_SECCOMP_PROFILE_NAME} characters, so that <name>.json fits in a file name`,
+      ),
+  }),
   spec: SeccompProfileSpecSchema,
   status: SeccompProfileStatusSchema.optional(),
 });

@@ -256,6 +256,13 @@ const corpus: Case[] = [
     spec: { mode: "audit" },
     rejectedWith: /spec\.mode: Unsupported value: "audit"/,
   },
+  {
+    // "<name>.json" would not fit in a file name (NAME_MAX 255) on the nodes.
+    name: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(60)}`,
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ALLOW" },
+    rejectedWith: /metadata\.name: Too long: may not be (longer|more) than 250/,
+  },
 ];
 
 let cp: ControlPlane;
