@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { lintSeccomp } from "./lint-seccomp.ts";
-import type { LinuxSeccomp } from "./seccomp.ts";
+import { conditionHolds, LINT_RULES, lintSeccomp } from "./lint-seccomp.ts";
+import { profileFromSyscalls } from "./record.ts";
+import { RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
+import type { LinuxSeccomp, SeccompArg } from "./seccomp.ts";
 
 const allow = (names: string[], extra = {}): LinuxSeccomp => ({
   defaultAction: "SCMP_ACT_ERRNO",
@@ -10,63 +12,156 @@ const allow = (names: string[], extra = {}): LinuxSeccomp => ({
   ],
 });
 const rules = (p: LinuxSeccomp) => lintSeccomp(p).map((f) => `${f.rule}:${f.severity}`);
+const arg = (index: number, op: SeccompArg["op"], value: number, valueTwo?: number): SeccompArg =>
+  valueTwo === undefined ? { index, op, value } : { index, op, value, valueTwo };
+
+// Each rule id has at least one test that produces it; this list is checked against LINT_RULES below.
+const tested = new Set<string>();
+const expectRules = (p: LinuxSeccomp, expected: string[]) => {
+  const actual = rules(p);
+  expect(actual).toEqual(expected);
+  for (const r of actual) tested.add(r.split(":")[0] ?? "");
+};
 
 describe("lintSeccomp", () => {
-  it("is quiet about a plain allow-list", () => {
+  it("is quiet about a plain allow-list and a fresh recording", () => {
     expect(lintSeccomp(allow(["openat", "close"]))).toEqual([]);
+    expect(lintSeccomp(profileFromSyscalls(["clone", "clone3", "openat", "wait4"]).seccomp)).toEqual([]);
   });
+
+  it("holds runtime/default to the same rules: containerd allows ptrace and every socket family", () => {
+    expect(lintSeccomp(RUNTIME_DEFAULT_SECCOMP).map((f) => `${f.rule}: ${f.message.split(",")[0]}`)).toEqual([
+      "socket-family: allows socket for AF_VSOCK (40)",
+      "dangerous-syscall: allows ptrace",
+    ]);
+  });
+
   it.each([
     "bpf",
     "mount",
+    "umount2",
+    "fsopen",
+    "fsmount",
+    "move_mount",
+    "open_tree",
     "ptrace",
     "kexec_load",
+    "kexec_file_load",
     "init_module",
+    "finit_module",
+    "delete_module",
     "keyctl",
-    "userfaultfd",
-    "fsopen",
     "add_key",
-  ])("flags %s as a dangerous allowance", (name) => {
-    expect(rules(allow([name]))).toEqual(["dangerous-syscall:error"]);
+    "request_key",
+    "userfaultfd",
+  ])("flags %s as a dangerous allowance, with or without conditions", (name) => {
+    expectRules(allow([name]), ["dangerous-syscall:error"]);
+    expectRules(allow([name], { args: [arg(0, "SCMP_CMP_EQ", 0)] }), ["dangerous-syscall:error"]);
   });
+
   it("flags namespace creation without argument filters", () => {
-    expect(rules(allow(["unshare"]))).toEqual(["namespace-creation:error"]);
-    expect(rules(allow(["setns"]))).toEqual(["namespace-creation:error"]);
-    expect(rules(allow(["clone"]))).toEqual(["namespace-creation:warning"]);
-    expect(rules(allow(["clone3"]))).toEqual(["namespace-creation:warning"]);
+    expectRules(allow(["unshare"]), ["namespace-creation:error"]);
+    expectRules(allow(["setns"]), ["namespace-creation:error"]);
+    expectRules(allow(["clone3"]), ["namespace-creation:error"]);
+    expectRules(allow(["clone"]), ["namespace-creation:error"]);
+    expectRules(allow(["unshare"], { args: [arg(0, "SCMP_CMP_EQ", 0x200)] }), []);
+  });
+
+  it("judges clone by what its conditions let through", () => {
+    expectRules(allow(["clone"], { args: [arg(0, "SCMP_CMP_MASKED_EQ", 0x7e020000, 0)] }), []);
+    // Filters only CLONE_NEWUSER: the other namespace flags still pass.
+    expectRules(allow(["clone"], { args: [arg(0, "SCMP_CMP_MASKED_EQ", 0x10000000, 0)] }), [
+      "namespace-creation:error",
+    ]);
+    // A filter on the wrong argument filters nothing.
+    expectRules(allow(["clone"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x7e020000, 0)] }), [
+      "namespace-creation:error",
+    ]);
+    // ... unless the profile is for s390x only, where the flags are argument 1.
+    expectRules(
+      {
+        ...allow(["clone"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x7e020000, 0)] }),
+        architectures: ["SCMP_ARCH_S390X"],
+      },
+      [],
+    );
+  });
+
+  it("flags personality without filters", () => {
+    expectRules(allow(["personality"]), ["personality-unfiltered:warning"]);
+    expectRules(allow(["personality"], { args: [arg(0, "SCMP_CMP_EQ", 0)] }), []);
+  });
+
+  it("flags socket when its conditions let AF_VSOCK through", () => {
+    expectRules(allow(["socket"]), ["socket-family:warning"]);
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_NE", 40)] }), []);
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_LE", 10)] }), []);
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_GE", 2)] }), ["socket-family:warning"]);
+  });
+
+  it("flags unknown syscalls", () => {
+    expectRules(allow(["opn"]), ["unknown-syscall:error"]);
+  });
+
+  it("flags an allow-by-default profile and every dangerous call it does not deny", () => {
+    const allowAll: LinuxSeccomp = {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["kexec_load", "kexec_file_load"], action: "SCMP_ACT_ERRNO" }],
+    };
+    const found = rules(allowAll);
+    for (const r of found) tested.add(r.split(":")[0] ?? "");
+    expect(found[0]).toBe("default-allow:warning");
+    expect(found).toContain("dangerous-syscall:error");
+    expect(found).toContain("namespace-creation:error");
+    expect(lintSeccomp(allowAll).some((f) => f.message.includes("kexec_load"))).toBe(false);
+    expect(lintSeccomp(allowAll).some((f) => f.message.includes("allows bpf"))).toBe(true);
+  });
+
+  it("flags rules that can never match", () => {
+    expectRules(
+      { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }] },
+      ["never-matches:warning"],
+    );
+    // ... unless it replaces a base profile's rule for those names.
     expect(
-      rules(
-        allow(["clone"], { args: [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }] }),
+      lintSeccomp(
+        { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }] },
+        { inheritsRules: true },
       ),
     ).toEqual([]);
+    // Shadowed by an earlier unconditional rule, with or without conditions of its own.
+    expectRules(
+      {
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [
+          { names: ["read"], action: "SCMP_ACT_ALLOW" },
+          { names: ["read"], action: "SCMP_ACT_LOG" },
+          { names: ["read"], action: "SCMP_ACT_TRAP", args: [arg(0, "SCMP_CMP_EQ", 3)] },
+        ],
+      },
+      ["never-matches:warning", "never-matches:warning"],
+    );
+    expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x10)] }), [
+      "never-matches:warning",
+    ]);
   });
-  it("flags personality without filters", () => {
-    expect(rules(allow(["personality"]))).toEqual(["personality-unfiltered:warning"]);
-    expect(rules(allow(["personality"], { args: [{ index: 0, value: 0, op: "SCMP_CMP_EQ" }] }))).toEqual([]);
+
+  it("flags a condition that holds for every value", () => {
+    expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0, 0)] }), [
+      "condition-always-true:warning",
+    ]);
   });
-  it("flags socket for every family (AF_VSOCK included)", () => {
-    expect(rules(allow(["socket"]))).toEqual(["socket-family:warning"]);
-    expect(rules(allow(["socket"], { args: [{ index: 0, value: 40, op: "SCMP_CMP_NE" }] }))).toEqual([]);
+
+  it("has a test for every rule", () => {
+    expect([...tested].sort()).toEqual([...LINT_RULES].sort());
   });
-  it("flags unknown syscalls", () => {
-    expect(rules(allow(["opn"]))).toEqual(["unknown-syscall:error"]);
-  });
-  it("flags rules that can never match", () => {
-    const same: LinuxSeccomp = {
-      defaultAction: "SCMP_ACT_ERRNO",
-      syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }],
-    };
-    expect(rules(same)).toEqual(["never-matches:warning"]);
-    const shadowed: LinuxSeccomp = {
-      defaultAction: "SCMP_ACT_ERRNO",
-      syscalls: [
-        { names: ["read"], action: "SCMP_ACT_ALLOW" },
-        { names: ["read"], action: "SCMP_ACT_LOG" },
-      ],
-    };
-    expect(rules(shadowed)).toEqual(["never-matches:warning"]);
-    const impossible = allow(["ioctl"], {
-      args: [{ index: 1, value: 0x0f, valueTwo: 0x10, op: "SCMP_CMP_MASKED_EQ" }],
-    });
-    expect(rules(impossible)).toEqual(["never-matches:warning"]);
+});
+
+describe("conditionHolds", () => {
+  it("compares 64-bit values exactly", () => {
+    const high = 2 ** 52;
+    expect(conditionHolds(arg(0, "SCMP_CMP_MASKED_EQ", high, high), BigInt(high) | 1n)).toBe(true);
+    expect(conditionHolds(arg(0, "SCMP_CMP_GT", high), BigInt(high) + 1n)).toBe(true);
+    expect(conditionHolds(arg(0, "SCMP_CMP_LT", 5), 5n)).toBe(false);
   });
 });

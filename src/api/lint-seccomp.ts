@@ -1,13 +1,25 @@
 // Findings about a seccomp profile that a reviewer should see before it reaches a cluster: allowances
 // that undo container isolation, names no kernel knows, and rules that can never match. Pure; the CLI
-// prints them and turns them into an exit code.
-import type { LinuxSeccomp, SeccompSyscall } from "./seccomp.ts";
+// prints them and turns them into an exit code (docs/adr/0041-lint-rules.md).
+import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "./seccomp.ts";
 import { isKnownSyscall } from "./syscalls.ts";
 
 export type Severity = "error" | "warning";
 
+export const LINT_RULES = [
+  "unknown-syscall",
+  "dangerous-syscall",
+  "namespace-creation",
+  "personality-unfiltered",
+  "socket-family",
+  "default-allow",
+  "never-matches",
+  "condition-always-true",
+] as const;
+export type LintRule = (typeof LINT_RULES)[number];
+
 export interface Finding {
-  rule: string;
+  rule: LintRule;
   severity: Severity;
   /** Where in the profile, e.g. `syscalls[2].names[0]`. */
   path: string;
@@ -21,12 +33,14 @@ const DANGEROUS: Readonly<Record<string, string>> = {
   bpf: "loads programs into the kernel",
   mount: "mounts file systems",
   umount2: "unmounts file systems",
+  umount: "unmounts file systems",
   fsopen: "mounts file systems (new mount API)",
   fsmount: "mounts file systems (new mount API)",
   fsconfig: "configures mounts (new mount API)",
   fspick: "reconfigures mounts (new mount API)",
   move_mount: "moves mounts",
   open_tree: "clones mount trees",
+  mount_setattr: "changes mount flags",
   ptrace: "inspects and controls other processes",
   kexec_load: "replaces the running kernel",
   kexec_file_load: "replaces the running kernel",
@@ -39,65 +53,147 @@ const DANGEROUS: Readonly<Record<string, string>> = {
   userfaultfd: "is a common kernel-exploit primitive",
 };
 
-/** Namespace creation: without argument filters a container can build new namespaces (and escalate in them). */
-const NAMESPACE_CREATION = new Set(["unshare", "setns"]);
+/** unshare and setns take namespace flags directly; unfiltered, a container can enter or build namespaces. */
+const NAMESPACE_CALLS = new Set(["unshare", "setns"]);
 
+// CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET.
+const CLONE_NEW_FLAGS = [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000];
+const SIGCHLD = 17;
+// vsock reaches the hypervisor host; Docker's default profile allows socket only for family != 40.
 const AF_VSOCK = 40;
+// personality(2) values runtime/default allows (see runtime-default.ts).
+const PERSONALITIES_OF_RUNTIME_DEFAULT = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
 
-function allowedWithoutArgs(rule: SeccompSyscall): boolean {
-  return ALLOWING.has(rule.action) && (rule.args === undefined || rule.args.length === 0);
+/** Whether one argument condition holds for the 64-bit value `x` (BigInt: JS bitwise ops are 32-bit). */
+export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
+  const value = BigInt(arg.value);
+  switch (arg.op) {
+    case "SCMP_CMP_NE":
+      return x !== value;
+    case "SCMP_CMP_LT":
+      return x < value;
+    case "SCMP_CMP_LE":
+      return x <= value;
+    case "SCMP_CMP_EQ":
+      return x === value;
+    case "SCMP_CMP_GE":
+      return x >= value;
+    case "SCMP_CMP_GT":
+      return x > value;
+    case "SCMP_CMP_MASKED_EQ":
+      return (x & value) === BigInt(arg.valueTwo ?? 0);
+  }
 }
 
-export function lintSeccomp(seccomp: LinuxSeccomp): Finding[] {
+/**
+ * Whether a rule can match a call whose argument `index` is `x`: all its conditions on that argument
+ * hold (conditions are ANDed; those on other arguments can be met by some call).
+ */
+function ruleAdmits(rule: SeccompSyscall, index: number, x: number): boolean {
+  return (rule.args ?? []).filter((a) => a.index === index).every((a) => conditionHolds(a, BigInt(x)));
+}
+
+function isUnconditional(rule: SeccompSyscall): boolean {
+  return (rule.args ?? []).length === 0;
+}
+
+/** s390x passes clone's flags in argument 1; every other architecture in argument 0. */
+function cloneFlagsIndex(seccomp: LinuxSeccomp): number {
+  const arches = seccomp.architectures ?? [];
+  return arches.length > 0 && arches.every((a) => a === "SCMP_ARCH_S390X" || a === "SCMP_ARCH_S390") ? 1 : 0;
+}
+
+/** What an allowing rule lets through that it should not, for one syscall name. */
+function allowanceFindings(
+  seccomp: LinuxSeccomp,
+  rule: SeccompSyscall,
+  name: string,
+  path: string,
+  add: (rule: LintRule, severity: Severity, path: string, message: string) => void,
+): void {
+  const conditional = isUnconditional(rule) ? "" : " (under conditions, which do not make it safe)";
+  if (DANGEROUS[name])
+    add("dangerous-syscall", "error", path, `allows ${name}, which ${DANGEROUS[name]}${conditional}`);
+  if (NAMESPACE_CALLS.has(name) && isUnconditional(rule))
+    add(
+      "namespace-creation",
+      "error",
+      path,
+      `allows ${name} without argument filters: the container can create or join namespaces`,
+    );
+  if (name === "clone") {
+    const index = cloneFlagsIndex(seccomp);
+    if (CLONE_NEW_FLAGS.some((flag) => ruleAdmits(rule, index, flag | SIGCHLD)))
+      add(
+        "namespace-creation",
+        "error",
+        path,
+        `allows clone with CLONE_NEW* flags: filter argument ${index} with SCMP_CMP_MASKED_EQ value 2114060288 valueTwo 0, as runtime/default does`,
+      );
+  }
+  if (name === "clone3")
+    add(
+      "namespace-creation",
+      "error",
+      path,
+      "allows clone3, whose flags seccomp cannot read (they sit behind a pointer): use SCMP_ACT_ERRNO with errnoRet 38 (ENOSYS) so libc falls back to a filtered clone",
+    );
+  if (name === "personality" && isUnconditional(rule))
+    add(
+      "personality-unfiltered",
+      "warning",
+      path,
+      `allows personality with any persona; runtime/default allows only ${PERSONALITIES_OF_RUNTIME_DEFAULT.map((p) => `0x${p.toString(16)}`).join(", ")}`,
+    );
+  if (name === "socket" && ruleAdmits(rule, 0, AF_VSOCK))
+    add(
+      "socket-family",
+      "warning",
+      path,
+      `allows socket for AF_VSOCK (${AF_VSOCK}), which reaches the hypervisor host and which Docker's default profile blocks: add {index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE}`,
+    );
+}
+
+export interface LintOptions {
+  /**
+   * The profile has a baseProfileName: its rules replace the base's rules for the names they list, so
+   * a rule with the default action is a deliberate denial of what the base allows, not a no-op.
+   */
+  inheritsRules?: boolean;
+}
+
+export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): Finding[] {
   const findings: Finding[] = [];
-  const add = (rule: string, severity: Severity, path: string, message: string) =>
+  const add = (rule: LintRule, severity: Severity, path: string, message: string) =>
     findings.push({ rule, severity, path, message });
-  const unconditional = new Map<string, number>();
+  // The first rule that decides a name for every call (no conditions): later rules for it never apply.
+  const decidedBy = new Map<string, number>();
 
   seccomp.syscalls.forEach((rule, r) => {
     rule.names.forEach((name, n) => {
       const path = `syscalls[${r}].names[${n}]`;
       if (!isKnownSyscall(name))
-        add("unknown-syscall", "error", path, `unknown syscall "${name}": no supported kernel has it`);
-      if (!ALLOWING.has(rule.action)) return;
-      if (DANGEROUS[name] && allowedWithoutArgs(rule))
-        add("dangerous-syscall", "error", path, `allows ${name}, which ${DANGEROUS[name]}`);
-      if (NAMESPACE_CREATION.has(name) && allowedWithoutArgs(rule))
         add(
-          "namespace-creation",
+          "unknown-syscall",
           "error",
           path,
-          `allows ${name} without argument filters: the container can create namespaces`,
+          `unknown syscall "${name}": no kernel that libseccomp knows has it, so the runtime ignores it`,
         );
-      if ((name === "clone" || name === "clone3") && allowedWithoutArgs(rule))
+      const earlier = decidedBy.get(name);
+      if (earlier !== undefined)
         add(
-          "namespace-creation",
+          "never-matches",
           "warning",
           path,
-          name === "clone"
-            ? "allows clone without a filter on its flags: CLONE_NEW* flags create namespaces (the runtime default filters them)"
-            : "allows clone3, whose flags cannot be filtered (they are behind a pointer): return ENOSYS so libc falls back to clone",
+          `${name} is already decided for every call by syscalls[${earlier}]: this rule never applies to it`,
         );
-      if (name === "personality" && allowedWithoutArgs(rule))
-        add(
-          "personality-unfiltered",
-          "warning",
-          path,
-          "allows personality with any persona (the runtime default allows only a few)",
-        );
-      if (name === "socket") {
-        const familyFilter = rule.args?.some((a) => a.index === 0);
-        if (!familyFilter)
-          add(
-            "socket-family",
-            "warning",
-            path,
-            `allows socket for every address family, AF_VSOCK (${AF_VSOCK}) included, which the runtime default blocks`,
-          );
-      }
+      else if (isUnconditional(rule)) decidedBy.set(name, r);
+      if (ALLOWING.has(rule.action) && earlier === undefined)
+        allowanceFindings(seccomp, rule, name, path, add);
     });
 
     if (
+      !options.inheritsRules &&
       rule.action === seccomp.defaultAction &&
       (rule.errnoRet ?? seccomp.defaultErrnoRet) === seccomp.defaultErrnoRet
     )
@@ -108,28 +204,46 @@ export function lintSeccomp(seccomp: LinuxSeccomp): Finding[] {
         `rule does the same as defaultAction (${seccomp.defaultAction}): it changes nothing`,
       );
     rule.args?.forEach((arg, a) => {
-      // MASKED_EQ matches when (arg & value) == valueTwo: impossible when valueTwo has bits outside the
-      // mask. BigInt, because JavaScript's bitwise operators work on 32 bits.
-      if (arg.op === "SCMP_CMP_MASKED_EQ" && (BigInt(arg.valueTwo ?? 0) & ~BigInt(arg.value)) !== 0n)
+      if (arg.op !== "SCMP_CMP_MASKED_EQ") return;
+      const mask = BigInt(arg.value);
+      const expected = BigInt(arg.valueTwo ?? 0);
+      // (arg & mask) == valueTwo is impossible when valueTwo has bits outside the mask, and always true
+      // when the mask is 0 and valueTwo is 0.
+      if ((expected & ~mask) !== 0n)
         add(
           "never-matches",
           "warning",
           `syscalls[${r}].args[${a}]`,
-          `(arg & ${arg.value}) can never equal ${arg.valueTwo}: the condition never matches`,
+          `(arg & ${arg.value}) can never equal ${arg.valueTwo}: the rule never matches`,
+        );
+      else if (mask === 0n)
+        add(
+          "condition-always-true",
+          "warning",
+          `syscalls[${r}].args[${a}]`,
+          "SCMP_CMP_MASKED_EQ with mask 0 holds for every value: the condition filters nothing",
         );
     });
-    if (rule.args === undefined || rule.args.length === 0)
-      rule.names.forEach((name, n) => {
-        const earlier = unconditional.get(name);
-        if (earlier !== undefined)
-          add(
-            "never-matches",
-            "warning",
-            `syscalls[${r}].names[${n}]`,
-            `${name} already has an unconditional rule at syscalls[${earlier}]: this one never applies`,
-          );
-        else unconditional.set(name, r);
-      });
   });
+
+  if (ALLOWING.has(seccomp.defaultAction)) {
+    add(
+      "default-allow",
+      "warning",
+      "defaultAction",
+      `${seccomp.defaultAction}: every syscall no rule names is allowed`,
+    );
+    const defaultRule: SeccompSyscall = { names: [], action: seccomp.defaultAction };
+    for (const name of [
+      ...Object.keys(DANGEROUS),
+      ...NAMESPACE_CALLS,
+      "clone3",
+      "clone",
+      "personality",
+      "socket",
+    ])
+      if (!seccomp.syscalls.some((rule) => rule.names.includes(name)))
+        allowanceFindings(seccomp, defaultRule, name, "defaultAction", add);
+  }
   return findings;
 }

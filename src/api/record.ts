@@ -1,64 +1,169 @@
-// From an strace log to a minimal seccomp profile. Pure: `lockstep record` runs strace and hands the
+// From an strace log to a minimal seccomp profile. Pure: `lockstep record` runs strace and feeds its
 // log here. Every syscall name strace printed is kept, known or not: a name newer than our table is
 // reported, never dropped, because dropping it would make the recorded program fail under its profile.
-import type { LinuxSeccomp } from "./seccomp.ts";
+import { RUNTIME_DEFAULT_CLONE_RULE } from "./runtime-default.ts";
+import type { LinuxSeccomp, SeccompSyscall } from "./seccomp.ts";
 import { isKnownSyscall } from "./syscalls.ts";
 
-// `1234 openat(AT_FDCWD, ...) = 3`, `1234 <... wait4 resumed>...`, `[pid 1234] read(...)`, or without a pid.
+// `1234 openat(AT_FDCWD, ...) = 3`, `[pid 1234] read(...)`, or without a pid (single process, no -f).
 const CALL = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_][a-z0-9_]*)\(/;
+// `1234 <... wait4 resumed>, ...) = 5`: the second half of a call another thread interrupted.
 const RESUMED = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?<\.\.\. ([a-z_][a-z0-9_]*) resumed>/;
+// What strace prints for a number its own table lacks: `syscall_0x1c6` (strace >= 5.4) or `syscall_454`.
+const UNNAMED = /^syscall_(0x[0-9a-f]+|\d+)$/;
+// A clone, clone3 or unshare whose flags create a namespace (`flags=CLONE_NEWNS|...`, `{flags=CLONE_NEWPID...`).
+const NAMESPACE_CREATION = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?(clone3?|unshare)\(.*CLONE_NEW/;
 
-/** Syscall names in an strace log (`strace -f`), in first-seen order. */
-export function syscallsInTrace(log: string): string[] {
-  const seen = new Set<string>();
-  for (const line of log.split("\n")) {
-    const match = CALL.exec(line) ?? RESUMED.exec(line);
-    if (match?.[1]) seen.add(match[1]);
-  }
-  return [...seen];
+/**
+ * Syscalls added since the kernel unified numbering (5.1): one number on every architecture (alpha
+ * aside), so an strace older than the kernel prints `syscall_0x1c6` and we can still name it.
+ */
+const UNIFIED_SYSCALL_NUMBERS: Readonly<Record<number, string>> = {
+  424: "pidfd_send_signal",
+  425: "io_uring_setup",
+  426: "io_uring_enter",
+  427: "io_uring_register",
+  428: "open_tree",
+  429: "move_mount",
+  430: "fsopen",
+  431: "fsconfig",
+  432: "fsmount",
+  433: "fspick",
+  434: "pidfd_open",
+  435: "clone3",
+  436: "close_range",
+  437: "openat2",
+  438: "pidfd_getfd",
+  439: "faccessat2",
+  440: "process_madvise",
+  441: "epoll_pwait2",
+  442: "mount_setattr",
+  443: "quotactl_fd",
+  444: "landlock_create_ruleset",
+  445: "landlock_add_rule",
+  446: "landlock_restrict_self",
+  447: "memfd_secret",
+  448: "process_mrelease",
+  449: "futex_waitv",
+  450: "set_mempolicy_home_node",
+  451: "cachestat",
+  452: "fchmodat2",
+  453: "map_shadow_stack",
+  454: "futex_wake",
+  455: "futex_wait",
+  456: "futex_requeue",
+  457: "statmount",
+  458: "listmount",
+  459: "lsm_get_self_attr",
+  460: "lsm_set_self_attr",
+  461: "lsm_list_modules",
+  462: "mseal",
+  463: "setxattrat",
+  464: "getxattrat",
+  465: "listxattrat",
+  466: "removexattrat",
+  467: "open_tree_attr",
+  468: "file_getattr",
+  469: "file_setattr",
+};
+
+/** The syscall name for what strace printed: itself, or for `syscall_0x1c6` the name of number 454 when known. */
+export function syscallName(printed: string): string {
+  const unnamed = UNNAMED.exec(printed);
+  if (!unnamed?.[1]) return printed;
+  return UNIFIED_SYSCALL_NUMBERS[Number(unnamed[1])] ?? printed;
 }
 
 /**
- * What the OCI runtime itself calls between applying the filter and the program's first instruction.
- * runc (with noNewPrivileges, the Kubernetes default) loads the filter last in its init process and then
- * execs the program; found empirically with runc 1.1 by recording a program and running it under only
- * its recorded syscalls (docs/adr/0040-recording.md). Without these, a perfect recording still fails with
- * "operation not permitted" at container start.
+ * Collects syscall names from an strace log fed in arbitrary chunks (a long recording is read while
+ * strace still writes it, and never held in memory as a whole). Lines that are not calls (`+++ exited
+ * with 0 +++`, `--- SIGCHLD {...} ---`, `strace: ...`) are skipped; an `<unfinished ...>` call is
+ * counted from its first half, so its `resumed` half adds nothing new but is accepted alone too.
  */
-export const RUNTIME_SYSCALLS: readonly string[] = [
-  "capget",
-  "capset",
-  "chdir",
-  "close",
-  "close_range",
-  "epoll_ctl",
-  "epoll_pwait",
-  "execve",
-  "exit_group",
-  "fchdir",
-  "fcntl",
-  "fstat",
-  "fstatfs",
-  "futex",
-  "getdents64",
-  "getpid",
-  "getppid",
-  "mmap",
-  "nanosleep",
-  "newfstatat",
-  "openat",
-  "prctl",
-  "read",
-  "rt_sigaction",
-  "rt_sigprocmask",
-  "rt_sigreturn",
-  "sched_yield",
-  "setgid",
-  "setgroups",
-  "setuid",
-  "tgkill",
-  "write",
-];
+export class TraceSyscalls {
+  private readonly seen = new Set<string>();
+  private partial = "";
+  /** Calls (clone, clone3) the program made with CLONE_NEW* flags: their recording must not filter them out. */
+  readonly namespaceCreating = new Set<string>();
+
+  /** Adds a chunk of the log; a line cut at the chunk's end is completed by the next chunk. */
+  add(chunk: string): void {
+    const lines = (this.partial + chunk).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) this.addLine(line);
+  }
+
+  /** The names seen so far, the last line included even without its newline. */
+  finish(): string[] {
+    this.addLine(this.partial);
+    this.partial = "";
+    return [...this.seen];
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private addLine(line: string): void {
+    const match = CALL.exec(line) ?? RESUMED.exec(line);
+    if (match?.[1]) this.seen.add(syscallName(match[1]));
+    const namespaces = NAMESPACE_CREATION.exec(line);
+    if (namespaces?.[1]) this.namespaceCreating.add(namespaces[1]);
+  }
+}
+
+/** Syscall names in a whole strace log (`strace -f`), in first-seen order. */
+export function syscallsInTrace(log: string): string[] {
+  const trace = new TraceSyscalls();
+  trace.add(log);
+  return trace.finish();
+}
+
+/**
+ * What the OCI runtime itself calls after applying the filter and before the program's first
+ * instruction: a recording of the program alone cannot contain these, and without them the container
+ * fails at start with "operation not permitted". Measured with runc 1.1.5 by tracing `runc run` under
+ * an allow-everything filter and listing the init process's calls between PR_SET_SECCOMP and the
+ * program's execve, in both modes Kubernetes uses (docs/adr/0040-recording.md):
+ * - noNewPrivileges (allowPrivilegeEscalation: false): the filter is loaded last, just before execve.
+ * - without it (the Kubernetes default): the filter is loaded before runc drops capabilities and
+ *   switches user, so those calls run under the filter as well.
+ * Plus what Go's runtime in runc init may call on any thread at any moment (TSYNC filters all threads).
+ */
+export const RUNTIME_SYSCALLS: Readonly<Record<string, string>> = {
+  // Both modes: waiting for the exec FIFO, closing runc's descriptors, exec.
+  close: "closes runc's descriptors before exec",
+  epoll_ctl: "Go's netpoller, when runc opens the exec FIFO",
+  execve: "starts the program",
+  fstatfs: "checks that /proc/self/fd is procfs before closing descriptors",
+  getdents64: "lists /proc/self/fd to mark descriptors close-on-exec",
+  getpid: "Go's runtime (signal delivery to itself)",
+  openat: "opens the exec FIFO and /proc/self/fd",
+  prctl: "restores the parent-death signal",
+  write: "signals the exec FIFO",
+  // Without noNewPrivileges only: user, groups, capabilities and working directory are set after the filter.
+  capget: "drops capabilities (no noNewPrivileges)",
+  capset: "drops capabilities (no noNewPrivileges)",
+  chdir: "enters process.cwd (no noNewPrivileges)",
+  faccessat2: "looks the program up on PATH (no noNewPrivileges)",
+  fcntl: "marks descriptors close-on-exec (no noNewPrivileges)",
+  fstat: "checks descriptors (no noNewPrivileges)",
+  getcwd: "checks process.cwd (no noNewPrivileges)",
+  getppid: "checks that runc's parent is still alive (no noNewPrivileges)",
+  newfstatat: "looks the program up on PATH (no noNewPrivileges)",
+  read: "reads runc's sync pipe (no noNewPrivileges)",
+  setgid: "switches to process.user.gid (no noNewPrivileges)",
+  setgroups: "sets process.user.additionalGids (no noNewPrivileges)",
+  setuid: "switches to process.user.uid (no noNewPrivileges)",
+  // Go's runtime: scheduler, locks, preemption signals; seen in some runs and not others.
+  futex: "Go's runtime locks",
+  nanosleep: "Go's scheduler (usleep)",
+  sched_yield: "Go's scheduler (osyield)",
+  tgkill: "Go's preemption signals",
+  rt_sigreturn: "returning from Go's preemption signal handler",
+  rt_sigprocmask: "Go's signal masks around thread operations",
+  exit_group: "runc init exits if exec fails, so the error reaches runc instead of a hang",
+};
 
 export interface Recording {
   seccomp: LinuxSeccomp;
@@ -66,17 +171,57 @@ export interface Recording {
   unknown: string[];
 }
 
-/** A profile that allows exactly `syscalls` plus the runtime's own, and denies the rest with EPERM. */
-export function profileFromSyscalls(syscalls: Iterable<string>): Recording {
-  const names = [...new Set([...syscalls, ...RUNTIME_SYSCALLS])].sort();
-  return {
-    seccomp: {
-      defaultAction: "SCMP_ACT_ERRNO",
-      defaultErrnoRet: 1,
-      syscalls: [{ names, action: "SCMP_ACT_ALLOW" }],
+export interface RecordingOptions {
+  /**
+   * Calls among clone/clone3 the program used to create namespaces: those stay unconditional. Any
+   * other recorded clone is allowed only without namespace flags, the same rule as runtime/default.
+   */
+  namespaceCreating?: ReadonlySet<string>;
+}
+
+const ENOSYS = 38;
+
+/**
+ * A profile that allows exactly `syscalls` plus the runtime's own, and denies the rest with EPERM.
+ * Two calls are narrowed the way runtime/default narrows them, unless the recording shows the program
+ * creating namespaces with them: clone is allowed only without CLONE_NEW* flags (runtime/default's rule,
+ * which renderSeccompForNode moves to argument 1 on s390x), and clone3 (whose flags
+ * sit behind a pointer seccomp cannot read) returns ENOSYS, on which glibc and musl fall back to clone.
+ */
+export function profileFromSyscalls(syscalls: Iterable<string>, options: RecordingOptions = {}): Recording {
+  const names = [...new Set([...syscalls, ...Object.keys(RUNTIME_SYSCALLS)])].sort();
+  const narrowed = (call: string) => names.includes(call) && !options.namespaceCreating?.has(call);
+  const rules: SeccompSyscall[] = [
+    {
+      names: names.filter((n) => !((n === "clone" || n === "clone3") && narrowed(n))),
+      action: "SCMP_ACT_ALLOW",
     },
+  ];
+  if (narrowed("clone")) rules.push(RUNTIME_DEFAULT_CLONE_RULE);
+  if (narrowed("clone3")) rules.push({ names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS });
+  return {
+    seccomp: { defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1, syscalls: rules },
     unknown: names.filter((n) => !isKnownSyscall(n)),
   };
+}
+
+/**
+ * What an earlier recording (or any profile) contributes to a merge: the calls it allows, clone3 when it
+ * sends clone3 to the ENOSYS fallback, and the calls it allows without conditions among clone/clone3.
+ */
+export function recordedSyscalls(seccomp: Pick<LinuxSeccomp, "syscalls">): {
+  syscalls: Set<string>;
+  namespaceCreating: Set<string>;
+} {
+  const syscalls = allowedSyscalls(seccomp);
+  const namespaceCreating = new Set<string>();
+  for (const rule of seccomp.syscalls) {
+    if (rule.action === "SCMP_ACT_ERRNO" && rule.errnoRet === ENOSYS && rule.names.includes("clone3"))
+      syscalls.add("clone3");
+    if (rule.action === "SCMP_ACT_ALLOW" && (rule.args ?? []).length === 0)
+      for (const name of rule.names) if (name === "clone" || name === "clone3") namespaceCreating.add(name);
+  }
+  return { syscalls, namespaceCreating };
 }
 
 /** Syscalls a profile allows unconditionally or conditionally (any ALLOW/LOG rule names them). */

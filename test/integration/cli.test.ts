@@ -1,74 +1,413 @@
-// `lockstep record` on a real program with the real strace, and the recorded profile enforced by runc.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+// `lockstep record` on real programs with the real strace, the recorded profile enforced by the real
+// runc, and the other commands run as real processes. (convert vs. the bytes a real agent writes:
+// agent.test.ts, which has the agents running.)
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { runInBusybox } from "../harness/runc.ts";
+import { dirname, join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
+import { syscallsInTrace } from "../../src/api/record.ts";
+import { type ContainerResult, runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
-const lockstep = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+const lockstep = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", env });
 
 // Reads and writes files and opens a socket (to loopback only; nothing listens, the connect is refused).
 const SCRIPT = "echo hello > /tmp/f; cat /tmp/f; busybox nc -w 1 127.0.0.1 9 </dev/null; echo done";
 
-describe("lockstep record", () => {
-  it("records a real program into a profile runc enforces: the program runs, a syscall it never made fails with EPERM", async () => {
-    const recorded = lockstep("record", "--output", "json", "--", "busybox", "sh", "-c", SCRIPT);
-    expect(recorded.status, recorded.stderr).toBe(0);
-    expect(recorded.stderr).toMatch(/busybox exited with \d+; \d+ syscalls recorded/);
-    const dir = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
-    const profile = join(dir, "recorded.json");
-    writeFileSync(profile, recorded.stdout);
+const work = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
+const file = (name: string, content: string | object) => {
+  const path = join(work, name);
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
+  return path;
+};
 
+/**
+ * runInBusybox with process.noNewPrivileges off: what Kubernetes gives a container unless it sets
+ * allowPrivilegeEscalation: false. runc then applies the filter before it drops capabilities and
+ * switches user, so more of runc's own calls run under the filter. (The shared harness keeps runc's
+ * default, noNewPrivileges on.)
+ */
+async function runInBusyboxWithoutNoNewPrivileges(
+  seccompFile: string,
+  args: readonly string[],
+): Promise<ContainerResult> {
+  const bundle = mkdtempSync(join(tmpdir(), "lockstep-cli-runc-"));
+  const id = `lockstep-cli-${randomBytes(4).toString("hex")}`;
+  try {
+    mkdirSync(join(bundle, "rootfs", "bin"), { recursive: true });
+    mkdirSync(join(bundle, "rootfs", "tmp"), { recursive: true });
+    copyFileSync("/usr/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
+    execFileSync("runc", ["spec", "--bundle", bundle]);
+    const config = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
+    config.process.args = ["/bin/busybox", ...args];
+    config.process.terminal = false;
+    config.process.noNewPrivileges = false;
+    config.root.readonly = false;
+    config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
+    return await new Promise((resolve) => {
+      execFile("runc", ["run", "--bundle", bundle, id], { timeout: 30_000 }, (error, stdout, stderr) => {
+        resolve({ exitCode: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
+      });
+    });
+  } finally {
+    spawnSync("runc", ["delete", "--force", id], { stdio: "ignore" });
+    rmSync(bundle, { recursive: true, force: true });
+  }
+}
+
+describe("lockstep record", () => {
+  let profile: string;
+  beforeAll(() => {
+    const recorded = lockstep(["record", "--output", "json", "--", "busybox", "sh", "-c", SCRIPT]);
+    expect(recorded.status, recorded.stderr).toBe(0);
+    expect(recorded.stderr).toMatch(
+      /lockstep: busybox exited with 0; \d+ distinct syscalls recorded, \d+ allowed/,
+    );
+    profile = file("recorded.json", recorded.stdout);
+  });
+
+  it("records a program that runc then runs under the profile; a syscall it never made fails with EPERM", async () => {
     const run = await runInBusybox(profile, ["sh", "-c", SCRIPT]);
+    expect(run.stderr).toMatch(/nc: can't connect to remote host \(127\.0\.0\.1\): Connection refused/);
     expect(run.stdout).toBe("hello\ndone\n");
     expect(run.exitCode).toBe(0);
 
     const mkdir = await runInBusybox(profile, ["mkdir", "/tmp/new-dir"]);
+    expect(mkdir.stderr).toMatch(/can't create directory '\/tmp\/new-dir': Operation not permitted/);
     expect(mkdir.exitCode).not.toBe(0);
+  });
+
+  it("covers what runc calls after the filter without noNewPrivileges too (the Kubernetes default)", async () => {
+    const run = await runInBusyboxWithoutNoNewPrivileges(profile, ["sh", "-c", SCRIPT]);
+    expect(run.stdout, run.stderr).toBe("hello\ndone\n");
+    expect(run.exitCode).toBe(0);
+    const mkdir = await runInBusyboxWithoutNoNewPrivileges(profile, ["mkdir", "/tmp/new-dir"]);
     expect(mkdir.stderr).toMatch(/Operation not permitted/);
   });
 
-  it("prints a SeccompProfile that lint accepts and merges earlier recordings", () => {
-    const dir = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
-    const first = lockstep("record", "--name", "cat-only", "--", "busybox", "cat", "/etc/hostname");
+  it("needs the runtime's calls: the program's own syscalls alone do not get the container started", async () => {
+    const trace = join(work, "own.trace");
+    execFileSync("strace", ["-f", "-qq", "-o", trace, "busybox", "sh", "-c", SCRIPT], { stdio: "ignore" });
+    const own = file("own-only.json", {
+      defaultAction: "SCMP_ACT_ERRNO",
+      defaultErrnoRet: 1,
+      syscalls: [{ names: syscallsInTrace(readFileSync(trace, "utf8")).sort(), action: "SCMP_ACT_ALLOW" }],
+    });
+    const run = await runInBusybox(own, ["sh", "-c", SCRIPT]);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(/operation not permitted/);
+    expect(run.exitCode).not.toBe(0);
+  });
+
+  it("prints a SeccompProfile that lint accepts, and merges earlier recordings", () => {
+    const first = lockstep(["record", "--name", "cat-only", "--", "busybox", "cat", "/etc/hostname"]);
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(
-      /^apiVersion: lockstep.dev\/v1alpha1\nkind: SeccompProfile\nmetadata:\n {2}name: cat-only/,
-    );
-    writeFileSync(join(dir, "first.yaml"), first.stdout);
-    const merged = lockstep(
+    const object = parse(first.stdout);
+    expect(object).toMatchObject({
+      apiVersion: "lockstep.dev/v1alpha1",
+      kind: "SeccompProfile",
+      metadata: { name: "cat-only" },
+      spec: { defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1 },
+    });
+    const catNames: string[] = object.spec.syscalls[0].names;
+    expect(catNames).toEqual([...catNames].sort());
+    const catFile = file("cat.yaml", first.stdout);
+    expect(lockstep(["lint", catFile]).status).toBe(0);
+
+    const merged = lockstep([
       "record",
       "--output",
       "json",
       "--merge",
-      join(dir, "first.yaml"),
+      catFile,
       "--",
       "busybox",
-      "true",
-    );
-    const names: string[] = JSON.parse(merged.stdout).syscalls[0].names;
-    expect(names).toContain("read");
-    writeFileSync(join(dir, "merged.json"), merged.stdout);
-    expect(lockstep("lint", join(dir, "merged.json")).status).toBe(0);
+      "mkdir",
+      join(work, "d"),
+    ]);
+    expect(merged.status, merged.stderr).toBe(0);
+    const mergedNames: string[] = JSON.parse(merged.stdout).syscalls[0].names;
+    for (const name of catNames) expect(mergedNames).toContain(name);
+    expect(mergedNames).toContain("mkdir");
+    expect(catNames).not.toContain("mkdir");
   });
 
-  it("says what is wrong, without a stack trace, for bad input", () => {
-    const cases: [string[], RegExp][] = [
-      [["record", "--", "no-such-command-xyz"], /command not found: no-such-command-xyz/],
+  it("names a syscall newer than strace, and keeps and reports a number nobody knows", () => {
+    // perl's syscall(): 462 is mseal (Linux 6.10), which strace 6.1 prints as syscall_0x1ce; 999 is no syscall.
+    const recorded = lockstep([
+      "record",
+      "--output",
+      "json",
+      "--",
+      "perl",
+      "-e",
+      "syscall(462, 0, 0, 0); syscall(999)",
+    ]);
+    expect(recorded.status, recorded.stderr).toBe(0);
+    const names: string[] = JSON.parse(recorded.stdout).syscalls[0].names;
+    expect(names).toContain("mseal");
+    expect(names).toContain("syscall_0x3e7");
+    expect(recorded.stderr).toMatch(/kept syscalls missing from the syscall table .*: syscall_0x3e7/);
+    // lint reports it as well, instead of refusing the file.
+    const lint = lockstep(["lint", file("unknown.json", recorded.stdout)]);
+    expect(lint.status).toBe(1);
+    expect(lint.stdout).toMatch(
+      /error: syscalls\[0\]\.names\[\d+\]: unknown syscall "syscall_0x3e7".*\[unknown-syscall\]/,
+    );
+  });
+
+  it("prints a progress line when asked", () => {
+    const recorded = lockstep(["record", "--progress", "--", "busybox", "sleep", "2"]);
+    expect(recorded.status).toBe(0);
+    expect(recorded.stderr).toMatch(/recording busybox: \ds, \d+ distinct syscalls so far/);
+  });
+});
+
+const DENIED_BY_ALLOW_ALL = [
+  ...[
+    "bpf",
+    "mount",
+    "umount",
+    "umount2",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+  ],
+  ...[
+    "mount_setattr",
+    "ptrace",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+  ],
+  ...[
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "unshare",
+    "setns",
+    "clone",
+    "clone3",
+    "personality",
+    "socket",
+  ],
+];
+
+describe("lockstep lint", () => {
+  const profileWith = (syscalls: object[], extra: object = {}) =>
+    file(`lint-${randomBytes(3).toString("hex")}.json`, {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls,
+      ...extra,
+    });
+
+  // One real CLI run per rule; the rules' finer cases are unit-tested in src/api/lint-seccomp.test.ts.
+  const cases: Record<(typeof LINT_RULES)[number], { profile: () => string; severity: string }> = {
+    "unknown-syscall": {
+      profile: () => profileWith([{ names: ["opn"], action: "SCMP_ACT_ALLOW" }]),
+      severity: "error",
+    },
+    "dangerous-syscall": {
+      profile: () => profileWith([{ names: ["bpf"], action: "SCMP_ACT_ALLOW" }]),
+      severity: "error",
+    },
+    "namespace-creation": {
+      profile: () => profileWith([{ names: ["unshare"], action: "SCMP_ACT_ALLOW" }]),
+      severity: "error",
+    },
+    "personality-unfiltered": {
+      profile: () => profileWith([{ names: ["personality"], action: "SCMP_ACT_ALLOW" }]),
+      severity: "warning",
+    },
+    "socket-family": {
+      profile: () => profileWith([{ names: ["socket"], action: "SCMP_ACT_ALLOW" }]),
+      severity: "warning",
+    },
+    "default-allow": {
+      // Allows by default but denies every call the other rules are about: only this finding is left.
+      profile: () =>
+        profileWith([{ names: DENIED_BY_ALLOW_ALL, action: "SCMP_ACT_ERRNO" }], {
+          defaultAction: "SCMP_ACT_ALLOW",
+        }),
+      severity: "warning",
+    },
+    "never-matches": {
+      profile: () => profileWith([{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }]),
+      severity: "warning",
+    },
+    "condition-always-true": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["ioctl"],
+            action: "SCMP_ACT_ALLOW",
+            args: [{ index: 1, value: 0, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+          },
+        ]),
+      severity: "warning",
+    },
+  };
+
+  it.each(LINT_RULES)("reports %s, with the exit code its severity calls for", (rule) => {
+    const { profile, severity } = cases[rule];
+    const path = profile();
+    const json = lockstep(["lint", "--output", "json", path]);
+    expect(json.stderr).toBe("");
+    expect(
+      JSON.parse(json.stdout).map((f: { rule: string; severity: string }) => `${f.rule}:${f.severity}`),
+    ).toEqual([`${rule}:${severity}`]);
+    expect(json.status).toBe(severity === "error" ? 1 : 0);
+    const text = lockstep(["lint", "--fail-on", "warning", path]);
+    expect(text.stdout).toMatch(
+      new RegExp(`^${path.replace(/[.]/g, "\\.")}: ${severity}: .*\\[${rule}\\]\\n$`),
+    );
+    expect(text.status).toBe(1);
+  });
+
+  it("lints every profile of a multi-document file and names each", () => {
+    const path = file(
+      "two.yaml",
+      `apiVersion: lockstep.dev/v1alpha1
+kind: SeccompProfile
+metadata: {name: base}
+spec:
+  defaultAction: SCMP_ACT_ERRNO
+  syscalls: [{names: [read, write, ptrace], action: SCMP_ACT_ALLOW}]
+---
+apiVersion: lockstep.dev/v1alpha1
+kind: SeccompProfile
+metadata: {name: child}
+spec:
+  baseProfileName: base
+  syscalls: [{names: [ptrace], action: SCMP_ACT_ERRNO}]
+`,
+    );
+    const result = lockstep(["lint", path]);
+    expect(result.stdout).toBe(
+      `${path} (SeccompProfile "base"): error: spec.syscalls[0].names[2]: allows ptrace, which inspects and controls other processes [dangerous-syscall]\n${path} (SeccompProfile "child"): no findings\n`,
+    );
+    expect(result.status).toBe(1);
+  });
+});
+
+describe("lockstep diff and convert", () => {
+  it("diff shows what each profile allows that the other does not, through inheritance", () => {
+    const a = file("a.json", {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read", "mkdir"], action: "SCMP_ACT_ALLOW" }],
+    });
+    const b = file(
+      "b.yaml",
+      "apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: b}\nspec:\n  baseProfileName: runtime/default\n  syscalls: [{names: [mkdir], action: SCMP_ACT_ERRNO}]\n",
+    );
+    const result = lockstep(["diff", a, b]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(
+      new RegExp(`^only ${a.replace(/[.]/g, "\\.")} allows \\(1\\):\\n  mkdir\\n`),
+    );
+    expect(result.stdout).toMatch(/only .*b\.yaml allows \(\d+\):\n(.*\n)* {2}accept\n/);
+    expect(lockstep(["diff", a, a]).status).toBe(0);
+  });
+
+  it("convert renders inheritance from a --base file, for the node's architecture", () => {
+    const base = file(
+      "base.yaml",
+      "apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: base}\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls: [{names: [read], action: SCMP_ACT_ALLOW}]\n",
+    );
+    const child = file(
+      "child.yaml",
+      "apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: child}\nspec:\n  baseProfileName: base\n  syscalls: [{names: [write], action: SCMP_ACT_ALLOW}]\n",
+    );
+    const missing = lockstep(["convert", child]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/base profile "base" not found .*--base FILE/);
+    const converted = lockstep(["convert", child, "--base", base, "--node-arch", "arm64"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    expect(JSON.parse(converted.stdout)).toEqual({
+      defaultAction: "SCMP_ACT_ERRNO",
+      architectures: ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+      syscalls: [
+        { names: ["read"], action: "SCMP_ACT_ALLOW" },
+        { names: ["write"], action: "SCMP_ACT_ALLOW" },
+      ],
+    });
+  });
+});
+
+describe("bad input", () => {
+  it("says what is wrong, without a stack trace", () => {
+    const noStrace = { ...process.env, PATH: dirname(process.execPath) };
+    const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
+      [
+        ["record", "--", "busybox", "true"],
+        /^lockstep: strace not found: install it \(apt-get install strace\)\n$/,
+        noStrace,
+      ],
+      [["record", "--", "no-such-command-xyz"], /^lockstep: command not found: no-such-command-xyz\n$/],
+      [["record", "--output", "xml", "--", "true"], /--output xml: must be yaml or json/],
+      [["record", "--merge", "/nonexistent.yaml", "--", "true"], /\/nonexistent\.yaml: no such file/],
       [["lint", "/nonexistent/profile.yaml"], /no such file/],
-      [["lint", "/etc/hostname"], /not a seccomp profile/],
+      [["lint", "/etc/hostname"], /\/etc\/hostname: not a seccomp profile/],
+      [
+        ["lint", file("syntax.yaml", "kind: SeccompProfile\nspec:\n  syscalls: [\n")],
+        /syntax\.yaml:4: not valid YAML or JSON/,
+      ],
+      [
+        [
+          "lint",
+          file("typo.json", {
+            defaultAction: "SCMP_ACT_ERRNO",
+            syscalls: [{ names: ["read"], action: "SCMP_ACT_ALOW" }],
+          }),
+        ],
+        /typo\.json: not a seccomp profile: syscalls\[0\]\.action: unknown action "SCMP_ACT_ALOW"/,
+      ],
+      [
+        [
+          "convert",
+          file(
+            "spec-typo.yaml",
+            "apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: x}\nspec: {defaultAction: SCMP_ACT_ERRNO, sycalls: []}\n",
+          ),
+        ],
+        /SeccompProfile "x": spec: Unrecognized key: "sycalls"/,
+      ],
+      [["lint", file("pod.yaml", "apiVersion: v1\nkind: Pod\n")], /a Pod is not a profile/],
+      [["lint", "--fail-on", "info", "x"], /--fail-on info: must be error or warning/],
+      [["lint", "--frobnicate", "x"], /Unknown option '--frobnicate'/],
       [["convert"], /usage: lockstep convert FILE/],
+      [["diff", "only-one"], /usage: lockstep diff A B/],
       [["frobnicate"], /unknown command "frobnicate"/],
     ];
-    for (const [args, message] of cases) {
-      const result = lockstep(...args);
+    for (const [args, message, env] of cases) {
+      const result = lockstep(args, env);
+      expect(result.stderr, args.join(" ")).toMatch(message);
       expect(result.status, args.join(" ")).toBe(2);
-      expect(result.stderr).toMatch(message);
-      expect(result.stderr).not.toMatch(/at .*\.ts:\d+/);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
     }
-    for (const command of ["record", "convert", "lint", "diff"])
-      expect(lockstep(command, "--help").stdout).toMatch(/^usage: lockstep /);
+  });
+
+  it("has --help on every command, and leaves a recorded command's --help alone", () => {
+    for (const command of ["record", "convert", "lint", "diff"]) {
+      const help = lockstep([command, "--help"]);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^usage: lockstep ${command} `));
+    }
+    expect(lockstep(["--help"]).stdout).toMatch(/^lockstep: record, convert, lint and diff/);
+    const recorded = lockstep(["record", "--", "busybox", "--help"]);
+    expect(recorded.status).toBe(0);
+    expect(recorded.stdout).toMatch(/^apiVersion: lockstep\.dev\/v1alpha1/);
   });
 });
