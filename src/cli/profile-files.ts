@@ -148,7 +148,10 @@ export function renderSeccompFile(
 ): string {
   const docs = readDocuments(file);
   const first = docs.find((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
-  if (!first) throw new UserError(`${file}: no SeccompProfile in it`);
+  if (!first)
+    throw new UserError(
+      `${file}: no SeccompProfile or AppArmorProfile in it (plain OCI seccomp JSON is already what the agent writes)`,
+    );
   const name = (first as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
   return renderNamed(file, name, docs, baseFiles, nodeArch);
 }

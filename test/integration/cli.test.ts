@@ -1,7 +1,7 @@
 // `lockstep record` on real programs with the real strace, the recorded profile enforced by the real
 // runc, and the other commands run as real processes. (convert vs. the bytes a real agent writes:
 // agent.test.ts, which has the agents running.)
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -160,6 +160,30 @@ describe("lockstep record", () => {
     expect(lint.stdout).toMatch(
       /error: syscalls\[0\]\.names\[\d+\]: unknown syscall "syscall_0x3e7".*\[unknown-syscall\]/,
     );
+  });
+
+  it("on Ctrl-C stops the command and still prints what it recorded", async () => {
+    // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
+    const child = spawn(process.execPath, [cli, "record", "--progress", "--", "busybox", "sleep", "60"], {
+      detached: true,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    const recording = new Promise<void>((resolve) =>
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+        if (stderr.includes("distinct syscalls so far")) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await recording;
+    process.kill(-(child.pid as number), "SIGINT");
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/lockstep: busybox was killed by SIGINT; \d+ distinct syscalls recorded/);
+    expect(parse(stdout).spec.syscalls[0].names).toContain("set_tid_address"); // the program's, not the runtime's
   });
 
   it("prints a progress line when asked", () => {
@@ -389,6 +413,10 @@ describe("bad input", () => {
       [["lint", "--frobnicate", "x"], /Unknown option '--frobnicate'/],
       [["convert"], /usage: lockstep convert FILE/],
       [["diff", "only-one"], /usage: lockstep diff A B/],
+      [
+        ["convert", file("plain.json", { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] })],
+        /plain OCI seccomp JSON is already what the agent writes/,
+      ],
       [["frobnicate"], /unknown command "frobnicate"/],
     ];
     for (const [args, message, env] of cases) {
