@@ -141,6 +141,17 @@ describe("lintSeccomp", () => {
       },
       ["never-matches:warning", "never-matches:warning"],
     );
+    // A conditional rule loses to an unconditional rule for the same name even when it comes first.
+    expectRules(
+      {
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [
+          { names: ["mkdir"], action: "SCMP_ACT_ALLOW", args: [arg(1, "SCMP_CMP_GE", 0)] },
+          { names: ["mkdir"], action: "SCMP_ACT_ERRNO", errnoRet: 13 },
+        ],
+      },
+      ["never-matches:warning"],
+    );
     expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x10)] }), [
       "never-matches:warning",
     ]);

@@ -105,6 +105,34 @@ describe("lockstep record", () => {
     expect(run.exitCode).not.toBe(0);
   });
 
+  it("lint's never-matches agrees with runc: the rule it flags has no effect on what runc enforces", async () => {
+    const recorded = JSON.parse(readFileSync(profile, "utf8"));
+    const mkdirRules = {
+      // The conditional allow comes first, but the unconditional EACCES decides every mkdir.
+      conditionalFirst: [
+        { names: ["mkdir"], action: "SCMP_ACT_ALLOW", args: [{ index: 1, value: 0, op: "SCMP_CMP_GE" }] },
+        { names: ["mkdir"], action: "SCMP_ACT_ERRNO", errnoRet: 13 },
+      ],
+      // Of two unconditional rules the first decides.
+      allowFirst: [
+        { names: ["mkdir"], action: "SCMP_ACT_ALLOW" },
+        { names: ["mkdir"], action: "SCMP_ACT_ERRNO", errnoRet: 13 },
+      ],
+    };
+    const first = recorded.syscalls.length;
+    for (const [name, rules] of Object.entries(mkdirRules)) {
+      const path = file(`${name}.json`, { ...recorded, syscalls: [...recorded.syscalls, ...rules] });
+      const flagged = JSON.parse(lockstep(["lint", "--output", "json", path]).stdout).filter(
+        (f: { rule: string }) => f.rule === "never-matches",
+      );
+      const ignored = name === "conditionalFirst" ? first : first + 1;
+      expect(flagged.map((f: { path: string }) => f.path)).toEqual([`syscalls[${ignored}].names[0]`]);
+      const run = await runInBusybox(path, ["mkdir", "/tmp/new-dir"]);
+      if (name === "conditionalFirst") expect(run.stderr).toMatch(/Permission denied/);
+      else expect(run.exitCode, run.stderr).toBe(0);
+    }
+  });
+
   it("prints a SeccompProfile that lint accepts, and merges earlier recordings", () => {
     const first = lockstep(["record", "--name", "cat-only", "--", "busybox", "cat", "/etc/hostname"]);
     expect(first.status, first.stderr).toBe(0);
