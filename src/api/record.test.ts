@@ -122,6 +122,24 @@ describe("namespace creation", () => {
     expect(namespaceCreating.size).toBe(0);
     expect(profileFromSyscalls(syscalls, { namespaceCreating }).seccomp).toEqual(earlier);
   });
+
+  it("reports the conditional allowances a merge widens, clone's flag filter aside", () => {
+    const handWritten = {
+      syscalls: [
+        {
+          names: ["clone"],
+          action: "SCMP_ACT_ALLOW" as const,
+          args: [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" as const }],
+        },
+        {
+          names: ["socket"],
+          action: "SCMP_ACT_ALLOW" as const,
+          args: [{ index: 0, value: 40, op: "SCMP_CMP_NE" as const }],
+        },
+      ],
+    };
+    expect(recordedSyscalls(handWritten).widened).toEqual(["socket"]);
+  });
 });
 
 describe("allowedSyscalls", () => {

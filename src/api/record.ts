@@ -212,16 +212,21 @@ export function profileFromSyscalls(syscalls: Iterable<string>, options: Recordi
 export function recordedSyscalls(seccomp: Pick<LinuxSeccomp, "syscalls">): {
   syscalls: Set<string>;
   namespaceCreating: Set<string>;
+  /** Calls it allows only under argument conditions, which a recording allows whole (clone aside). */
+  widened: string[];
 } {
   const syscalls = allowedSyscalls(seccomp);
   const namespaceCreating = new Set<string>();
+  const widened = new Set<string>();
   for (const rule of seccomp.syscalls) {
+    if ((rule.action === "SCMP_ACT_ALLOW" || rule.action === "SCMP_ACT_LOG") && (rule.args ?? []).length > 0)
+      for (const name of rule.names) if (name !== "clone") widened.add(name);
     if (rule.action === "SCMP_ACT_ERRNO" && rule.errnoRet === ENOSYS && rule.names.includes("clone3"))
       syscalls.add("clone3");
     if (rule.action === "SCMP_ACT_ALLOW" && (rule.args ?? []).length === 0)
       for (const name of rule.names) if (name === "clone" || name === "clone3") namespaceCreating.add(name);
   }
-  return { syscalls, namespaceCreating };
+  return { syscalls, namespaceCreating, widened: [...widened].sort() };
 }
 
 /** Syscalls a profile allows unconditionally or conditionally (any ALLOW/LOG rule names them). */

@@ -106,7 +106,14 @@ export async function recordCommand(argv: string[]): Promise<number> {
     throw new UserError("strace not found: install it (apt-get install strace)");
   if (!findOnPath(command)) throw new UserError(`command not found: ${command}`);
   // Read the earlier recordings first: a bad --merge file should fail before a long recording, not after.
-  const merged = values.merge.map((file) => recordedSyscalls(effectiveSeccomp(file)));
+  const merged = values.merge.map((file) => {
+    const earlier = recordedSyscalls(effectiveSeccomp(file));
+    if (earlier.widened.length > 0)
+      process.stderr.write(
+        `lockstep: ${file}: allowed whole, without its argument conditions: ${earlier.widened.join(", ")}\n`,
+      );
+    return earlier;
+  });
 
   const dir = mkdtempSync(join(tmpdir(), "lockstep-record-"));
   const tracePath = join(dir, "trace");
