@@ -70,14 +70,11 @@ const agent = new NodeAgent({
   log: log.child({ node: config.nodeName }),
   metrics,
 });
-const health =
-  config.healthPort === 0
-    ? undefined
-    : await startHealthServer({
-        port: config.healthPort,
-        metrics,
-        notReadyReason: () => agent.notReadyReason(),
-      });
+const health = await startHealthServer({
+  port: config.healthPort,
+  metrics,
+  notReadyReason: () => agent.notReadyReason(),
+});
 
 stopGracefullyOnSignals(log, async () => {
   await agent.stop();

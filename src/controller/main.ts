@@ -95,15 +95,12 @@ const elector = config.leaderElect
 const isLeader = metrics.gauge("lockstep_controller_is_leader", "1 on the replica that holds the Lease");
 isLeader.set(0);
 
-const health =
-  config.healthPort === 0
-    ? undefined
-    : await startHealthServer({
-        port: config.healthPort,
-        metrics,
-        // A standby is ready (it can take over at any time); the leader once its caches have synced.
-        notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
-      });
+const health = await startHealthServer({
+  port: config.healthPort,
+  metrics,
+  // A standby is ready (it can take over at any time); the leader once its caches have synced.
+  notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
+});
 
 stopGracefullyOnSignals(log, async () => {
   await controller.stop();

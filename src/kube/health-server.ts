@@ -13,7 +13,9 @@ export interface HealthServerOptions {
   unhealthyReason?: () => string | undefined;
 }
 
-export async function startHealthServer(options: HealthServerOptions): Promise<Server> {
+/** Starts the server; port 0 means the operator turned it off, and nothing is started. */
+export async function startHealthServer(options: HealthServerOptions): Promise<Server | undefined> {
+  if (options.port === 0) return undefined;
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {

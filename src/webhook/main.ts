@@ -95,14 +95,11 @@ const server = new WebhookServer({
   log,
   metrics,
 });
-const health =
-  config.healthPort === 0
-    ? undefined
-    : await startHealthServer({
-        port: config.healthPort,
-        metrics,
-        notReadyReason: () => server.notReadyReason(),
-      });
+const health = await startHealthServer({
+  port: config.healthPort,
+  metrics,
+  notReadyReason: () => server.notReadyReason(),
+});
 
 stopGracefullyOnSignals(log, async () => {
   await server.stop();

@@ -237,6 +237,16 @@ export class ControlPlane {
         { timeoutMs: 120_000 },
       );
 
+      // Flags the scheduler and the controller-manager share: their identity, a loopback-only
+      // serving port of their own, and no leader election (one replica of each).
+      const componentFlags = async (kubeconfig: string) => [
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        "--bind-address=127.0.0.1",
+        `--secure-port=${await freePort()}`,
+        "--leader-elect=false",
+      ];
       if (options.controllerManager ?? true) {
         const kubeconfig = await cp.writeKubeconfigFor("system:kube-controller-manager", [], "kcm");
         cp.track(
@@ -244,12 +254,7 @@ export class ControlPlane {
             "kube-controller-manager",
             bin("kube-controller-manager"),
             [
-              `--kubeconfig=${kubeconfig}`,
-              `--authentication-kubeconfig=${kubeconfig}`,
-              `--authorization-kubeconfig=${kubeconfig}`,
-              "--bind-address=127.0.0.1",
-              `--secure-port=${await freePort()}`,
-              "--leader-elect=false",
+              ...(await componentFlags(kubeconfig)),
               // Without kubelets, the node lifecycle controllers would taint every simulated Node
               // unreachable and evict its pods.
               "--controllers=*,-node-lifecycle-controller",
@@ -268,14 +273,7 @@ export class ControlPlane {
           startProcess(
             "kube-scheduler",
             bin("kube-scheduler"),
-            [
-              `--kubeconfig=${kubeconfig}`,
-              `--authentication-kubeconfig=${kubeconfig}`,
-              `--authorization-kubeconfig=${kubeconfig}`,
-              "--bind-address=127.0.0.1",
-              `--secure-port=${await freePort()}`,
-              "--leader-elect=false",
-            ],
+            [...(await componentFlags(kubeconfig))],
             path("kube-scheduler.log"),
           ),
         );

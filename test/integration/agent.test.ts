@@ -10,6 +10,7 @@ import { profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { applyProfile, deleteProfile } from "../harness/profiles.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -24,20 +25,6 @@ const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
 
 async function nodeLabels(node: string): Promise<Record<string, string>> {
   return (await core.readNode({ name: node })).metadata?.labels ?? {};
-}
-
-function applyProfile(kind: "SeccompProfile" | "AppArmorProfile", name: string, spec: object) {
-  const plural = kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles";
-  const body = { apiVersion: "lockstep.dev/v1alpha1", kind, metadata: { name }, spec };
-  return objects.patchClusterCustomObject(
-    { group: "lockstep.dev", version: "v1alpha1", plural, name, body, fieldManager: "test", force: true },
-    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
-  );
-}
-
-function deleteProfile(kind: "SeccompProfile" | "AppArmorProfile", name: string) {
-  const plural = kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles";
-  return objects.deleteClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural, name });
 }
 
 /** Every file under `dir`, recursively, relative to it. */
@@ -80,7 +67,7 @@ describe("the node agent", () => {
 
   it("installs a seccomp profile on matching nodes only, updates it, and removes it", async () => {
     const spec = { baseProfileName: "runtime/default", nodeSelector: { pool: "web" } };
-    await applyProfile("SeccompProfile", "web", spec);
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", spec);
     const file = (node: string) => join(agentOn(node).seccompDir, "web.json");
     const v1 = await waitFor("web labelled on node-a and node-b", async () => {
       const [a, b] = [await nodeLabels("node-a"), await nodeLabels("node-b")];
@@ -99,7 +86,7 @@ describe("the node agent", () => {
     expect(existsSync(file("node-c"))).toBe(false);
     expect((await nodeLabels("node-c"))[seccompKey("web")]).toBeUndefined();
 
-    await applyProfile("SeccompProfile", "web", {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", {
       ...spec,
       syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
     });
@@ -110,7 +97,7 @@ describe("the node agent", () => {
     await waitFor("node-b to follow", async () => (await nodeLabels("node-b"))[seccompKey("web")] === v2);
     expect(readFileSync(file("node-a"), "utf8")).toContain('"errnoRet": 38');
 
-    await deleteProfile("SeccompProfile", "web");
+    await deleteProfile(cp.kubeConfig(), "SeccompProfile", "web");
     await waitFor("web's labels and files to be gone", async () => {
       const gone = await Promise.all(
         ["node-a", "node-b"].map(
@@ -122,7 +109,7 @@ describe("the node agent", () => {
   });
 
   it("writes a file that runc really enforces: allowed programs run, a denied syscall fails with its errno", async () => {
-    await applyProfile("SeccompProfile", "no-mkdir", {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "no-mkdir", {
       baseProfileName: "runtime/default",
       syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
     });
@@ -166,7 +153,7 @@ describe("the node agent", () => {
   });
 
   it("renders per architecture: an arm64 node gets the ARM arches", async () => {
-    await applyProfile("SeccompProfile", "everywhere", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "everywhere", { defaultAction: "SCMP_ACT_ALLOW" });
     await waitFor(
       "everywhere on node-c",
       async () => (await nodeLabels("node-c"))[seccompKey("everywhere")] !== undefined,
@@ -176,7 +163,7 @@ describe("the node agent", () => {
   });
 
   it("loads AppArmor only where AppArmor exists, and reports an invalid policy per node", async () => {
-    await applyProfile("AppArmorProfile", "web-aa", {
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "web-aa", {
       executables: ["/bin/busybox"],
       paths: { readOnly: ["/etc/**"], readWrite: ["/tmp/**"] },
       network: { families: ["inet"], protocols: ["tcp"] },
@@ -190,7 +177,7 @@ describe("the node agent", () => {
     expect((await nodeLabels("node-b"))[appArmorKey("web-aa")]).toBeUndefined();
 
     // Passes the schema, fails apparmor_parser: a rule without its terminating comma.
-    await applyProfile("AppArmorProfile", "broken-aa", {
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "broken-aa", {
       rawPolicy: "#include <tunables/global>\nprofile broken-aa {\n  /etc/** r\n}\n",
     });
     const event = await waitFor("an InstallFailed event for broken-aa", async () => {
@@ -209,12 +196,15 @@ describe("the node agent", () => {
 
   it("never writes outside its folder, whatever the names and sizes", async () => {
     const longName = `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(60)}`;
-    await applyProfile("SeccompProfile", longName, { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", longName, { defaultAction: "SCMP_ACT_ALLOW" });
     // ~1 MiB: 300 rules of 350 names each (the schema's limits allow it).
     const { KNOWN_SYSCALLS } = await import("../../src/api/syscalls.ts");
     const names = [...KNOWN_SYSCALLS].slice(0, 350);
     const big = Array.from({ length: 300 }, () => ({ names, action: "SCMP_ACT_ALLOW" }));
-    await applyProfile("SeccompProfile", "huge", { defaultAction: "SCMP_ACT_ERRNO", syscalls: big });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "huge", {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: big,
+    });
     await waitFor("both labelled on node-b", async () => {
       const labels = await nodeLabels("node-b");
       return labels[seccompKey(longName)] !== undefined && labels[seccompKey("huge")] !== undefined;
@@ -222,7 +212,7 @@ describe("the node agent", () => {
     expect(seccompKey(longName).length).toBeLessThanOrEqual("seccomp.lockstep.dev/".length + 63);
     expect(readFileSync(join(agentOn("node-b").seccompDir, "huge.json")).length).toBeGreaterThan(1_000_000);
     // Names with separators or `..` never reach the agent: the API server refuses them.
-    const hostile = await applyProfile("SeccompProfile", "../../etc/passwd", {
+    const hostile = await applyProfile(cp.kubeConfig(), "SeccompProfile", "../../etc/passwd", {
       defaultAction: "SCMP_ACT_ALLOW",
     }).then(
       () => undefined,
@@ -240,7 +230,7 @@ describe("the node agent", () => {
     const agent = agentOn("node-b");
     const burst = (async () => {
       for (let i = 0; i < 100; i++)
-        await applyProfile("SeccompProfile", "burst", {
+        await applyProfile(cp.kubeConfig(), "SeccompProfile", "burst", {
           defaultAction: "SCMP_ACT_ERRNO",
           defaultErrnoRet: (i % 100) + 1,
           syscalls: [{ names: ["read", "write", "exit_group"], action: "SCMP_ACT_ALLOW" }],

@@ -12,28 +12,13 @@ import {
   startController,
 } from "../harness/controller.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { applyProfile } from "../harness/profiles.ts";
 
 let cp: ControlPlane;
 let core: k8s.CoreV1Api;
 let objects: k8s.CustomObjectsApi;
 const controllers: ControllerProcess[] = [];
 const AGENT = { "lockstep.dev/agent": "0.1.0", "lockstep.dev/apparmor": "unavailable" };
-
-function applySeccomp(name: string, spec: object) {
-  const body = { apiVersion: "lockstep.dev/v1alpha1", kind: "SeccompProfile", metadata: { name }, spec };
-  return objects.patchClusterCustomObject(
-    {
-      group: "lockstep.dev",
-      version: "v1alpha1",
-      plural: "seccompprofiles",
-      name,
-      body,
-      fieldManager: "test",
-      force: true,
-    },
-    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
-  );
-}
 
 async function readSeccomp(
   name: string,
@@ -87,7 +72,10 @@ afterAll(async () => {
 
 describe("profile status", () => {
   it("walks Pending -> Installing -> Installed, back to Installing when a node joins; kubectl get prints 2/3 then 3/3", async () => {
-    await applySeccomp("web", { baseProfileName: "runtime/default", nodeSelector: { pool: "web" } });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", {
+      baseProfileName: "runtime/default",
+      nodeSelector: { pool: "web" },
+    });
     const pending = await waitForStatus("web", "Pending", (s) => s.phase === "Pending");
     expect(pending.ready).toBe("0/0");
     expect(pending.localhostProfile).toBe("lockstep/web.json");
@@ -133,24 +121,27 @@ describe("profile status", () => {
   });
 
   it("reports a base-profile cycle and a missing base as Invalid, and recovers when fixed", async () => {
-    await applySeccomp("child", { baseProfileName: "parent" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "child", { baseProfileName: "parent" });
     const missing = await waitForStatus("child", "Invalid (missing base)", (s) => s.phase === "Invalid");
     expect(missing.conditions?.[0]?.message).toMatch(/base profile "parent" not found/);
 
-    await applySeccomp("parent", { baseProfileName: "child" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "parent", { baseProfileName: "child" });
     const cycle = await waitForStatus("child", "Invalid (cycle)", (s) =>
       Boolean(s.conditions?.[0]?.message.includes("cycle")),
     );
     expect(cycle.conditions?.[0]?.message).toMatch(/inheritance cycle child -> parent -> child/);
 
-    await applySeccomp("parent", { baseProfileName: "runtime/default" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "parent", { baseProfileName: "runtime/default" });
     await waitForStatus("child", "recovered", (s) => s.phase !== "Invalid");
   });
 });
 
 describe("why a node lacks a profile", () => {
   it("is Degraded with the agent's InstallFailed reason, records an Event, and is Installed once the label lands", async () => {
-    await applySeccomp("fails", { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "fails", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "web" },
+    });
     const installing = await waitForStatus("fails", "Installing", (s) => s.phase === "Installing");
     const version = installing.version as string;
     const profile = await readSeccomp("fails");
@@ -197,7 +188,7 @@ describe("why a node lacks a profile", () => {
   });
 
   it("records an Invalid Event naming the missing base, and serves metrics and readiness on the leader", async () => {
-    await applySeccomp("orphan", { baseProfileName: "nowhere" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "orphan", { baseProfileName: "nowhere" });
     await waitForStatus("orphan", "Invalid", (s) => s.phase === "Invalid");
     const event = await waitFor("an Invalid Event", async () =>
       (
@@ -230,7 +221,7 @@ describe("why a node lacks a profile", () => {
 
 describe("in-use protection", () => {
   it("keeps a profile used by a pod until the pod is deleted", async () => {
-    await applySeccomp("used", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "used", { defaultAction: "SCMP_ACT_ALLOW" });
     await waitFor("the finalizer", async () =>
       (await readSeccomp("used"))?.metadata?.finalizers?.includes("lockstep.dev/in-use-protection"),
     );
@@ -303,7 +294,9 @@ describe("high availability", () => {
 
     await leader.process.kill();
     // Created while nobody leads: the new leader must pick it up from its initial list.
-    await applySeccomp("during-handover", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "during-handover", {
+      defaultAction: "SCMP_ACT_ALLOW",
+    });
     await waitFor(
       "the standby to take the lease",
       async () => (await holder()).endsWith(`_${standby.identityPid}`),

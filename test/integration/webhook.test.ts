@@ -6,24 +6,15 @@ import { profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { applyProfile } from "../harness/profiles.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
 let cp: ControlPlane;
 let core: k8s.CoreV1Api;
 let apps: k8s.AppsV1Api;
-let objects: k8s.CustomObjectsApi;
 let webhook: WebhookProcess;
 const agents: AgentProcess[] = [];
 const NS = "shop";
-
-function applyProfile(kind: "SeccompProfile" | "AppArmorProfile", name: string, spec: object) {
-  const plural = kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles";
-  const body = { apiVersion: "lockstep.dev/v1alpha1", kind, metadata: { name }, spec };
-  return objects.patchClusterCustomObject(
-    { group: "lockstep.dev", version: "v1alpha1", plural, name, body, fieldManager: "test", force: true },
-    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
-  );
-}
 
 const seccompPod = (name: string, profile: string, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod => ({
   metadata: { name, labels: { app: name } },
@@ -65,7 +56,6 @@ beforeAll(async () => {
   cp = await ControlPlane.start();
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
-  objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
   await cp.addNode("node-1", { labels: { pool: "web" } });
   await cp.addNode("node-2", { labels: { pool: "web" } });
   await cp.addNode("node-3", { labels: { pool: "batch" } });
@@ -89,7 +79,7 @@ afterAll(async () => {
 
 describe("the scheduling guard", () => {
   it("binds all 10 replicas of a Deployment to the two nodes that have its profile, never the third", async () => {
-    await applyProfile("SeccompProfile", "web", {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", {
       baseProfileName: "runtime/default",
       nodeSelector: { pool: "web" },
     });
@@ -123,7 +113,7 @@ describe("the scheduling guard", () => {
   });
 
   it("keeps a pod whose profile is on no node Pending, and lets new pods onto a node once it has the profile", async () => {
-    await applyProfile("SeccompProfile", "batch-only", {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "batch-only", {
       defaultAction: "SCMP_ACT_ALLOW",
       nodeSelector: { tier: "gold" },
     });
@@ -180,7 +170,7 @@ describe("the scheduling guard", () => {
   });
 
   it("schedules AppArmor pods only onto nodes that have AppArmor and the profile", async () => {
-    await applyProfile("AppArmorProfile", "web-aa", {
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "web-aa", {
       executables: ["/bin/busybox"],
       paths: { readOnly: ["/etc/**"] },
     });
