@@ -10,10 +10,10 @@
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
 //   LOG_LEVEL                 (env) pino level, default info
 import { parseArgs } from "node:util";
-import * as k8s from "@kubernetes/client-node";
 import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
+import { KubeClient } from "../src/kube/client.ts";
 import { startHealthServer } from "../src/kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../src/kube/lifecycle.ts";
 import { createLogger } from "../src/kube/logger.ts";
@@ -58,11 +58,13 @@ function readConfig() {
 }
 
 const config = readConfig();
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
+const client = await KubeClient.fromEnvironment().catch((error: unknown) => {
+  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "no Kubernetes configuration");
+  process.exit(2);
+});
 const metrics = new MetricsRegistry();
 const agent = new NodeAgent({
-  kubeConfig: kc,
+  client,
   nodeName: config.nodeName,
   kubeletRoot: config.kubeletRoot,
   appArmor: { securityfs: config.securityfs, enabledParameter: config.enabledFile, parser: config.parser },
@@ -79,6 +81,7 @@ const health = await startHealthServer({
 stopGracefullyOnSignals(log, async () => {
   await agent.stop();
   health?.close();
+  client.close();
 });
 
 await startOrExit(log, () => agent.start());
