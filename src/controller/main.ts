@@ -13,8 +13,8 @@
 //   LOG_LEVEL                 (env) pino level, default info
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import * as k8s from "@kubernetes/client-node";
 import { z } from "zod";
+import { KubeClient } from "../kube/client.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
@@ -69,11 +69,13 @@ if (!parsed.success) {
 }
 const config = parsed.data;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
+const client = await KubeClient.fromEnvironment().catch((error: unknown) => {
+  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "no Kubernetes configuration");
+  process.exit(2);
+});
 const metrics = new MetricsRegistry();
 const controller = new ProfileController({
-  kubeConfig: kc,
+  client,
   log,
   metrics,
   workers: config.workers,
@@ -82,7 +84,7 @@ const controller = new ProfileController({
 const identity = `${hostname()}_${process.pid}`;
 const elector = config.leaderElect
   ? new LeaderElector({
-      kubeConfig: kc,
+      client,
       namespace: config.leaseNamespace,
       name: "lockstep-controller",
       identity,
