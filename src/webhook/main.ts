@@ -15,8 +15,8 @@
 //   --extra-san ADDR           an extra IP address in the certificate (repeatable; for local runs)
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
-import * as k8s from "@kubernetes/client-node";
 import { z } from "zod";
+import { KubeClient } from "../kube/client.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
@@ -71,15 +71,17 @@ if (!parsed.success) {
 }
 const config = parsed.data;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
+const client = await KubeClient.fromEnvironment().catch((error: unknown) => {
+  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "no Kubernetes configuration");
+  process.exit(2);
+});
 const metrics = new MetricsRegistry();
 const svc = `${config.service}.${config.namespace}.svc`;
 const certificates =
   config.certMode === "files"
     ? new FileCertificates(config.certDir)
     : new SelfManagedCertificates({
-        kubeConfig: kc,
+        client,
         namespace: config.namespace,
         secretName: config.secret,
         webhookConfigurationName: config.webhookConfiguration,
@@ -88,7 +90,7 @@ const certificates =
         log,
       });
 const server = new WebhookServer({
-  kubeConfig: kc,
+  client,
   port: config.port,
   host: config.host,
   certificates,

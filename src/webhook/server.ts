@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import * as k8s from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { z } from "zod";
 import {
   APPARMOR_PROFILE_PLURAL,
@@ -13,8 +13,9 @@ import {
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../api/constants.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
-import { keepWatching } from "../kube/informers.ts";
+import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
 import { type ProfileView, reviewPod } from "./review.ts";
@@ -33,10 +34,10 @@ const AdmissionReviewSchema = z.object({
   }),
 });
 
-type ProfileObject = k8s.KubernetesObject & { status?: { nodes?: { installed?: number } } };
+type ProfileObject = KubeObject & { status?: { nodes?: { installed?: number } } };
 
 export interface WebhookServerOptions {
-  kubeConfig: k8s.KubeConfig;
+  client: KubeClient;
   port: number;
   host: string;
   certificates: CertificateSource;
@@ -48,8 +49,8 @@ export interface WebhookServerOptions {
 
 export class WebhookServer {
   private readonly opts: WebhookServerOptions;
-  private readonly core: k8s.CoreV1Api;
-  private readonly profiles: Record<ProfileKind, k8s.ListWatch<ProfileObject>>;
+  private readonly client: KubeClient;
+  private readonly profiles: Record<ProfileKind, Informer<ProfileObject>>;
   private server: Server | undefined;
   private certificate: ServingCertificate | undefined;
   private synced = false;
@@ -59,17 +60,18 @@ export class WebhookServer {
 
   constructor(opts: WebhookServerOptions) {
     this.opts = opts;
-    const kc = opts.kubeConfig;
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const watch = new k8s.Watch(kc);
+    this.client = opts.client;
     const informer = (plural: string) =>
-      new k8s.ListWatch<ProfileObject>(
-        `/apis/${GROUP}/${VERSION}/${plural}`,
-        watch,
-        () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
-        false,
-      );
+      new Informer<ProfileObject>(this.client, {
+        path: `/apis/${GROUP}/${VERSION}/${plural}`,
+        onError: (error, retryInMs) => {
+          if (!this.stopping)
+            opts.log.warn(
+              { watch: plural, err: kubeErrorMessage(error), retryInMs },
+              "watch failed; restarting",
+            );
+        },
+      });
     this.profiles = {
       seccomp: informer(SECCOMP_PROFILE_PLURAL),
       apparmor: informer(APPARMOR_PROFILE_PLURAL),
@@ -93,13 +95,6 @@ export class WebhookServer {
 
   async start(): Promise<void> {
     const { log } = this.opts;
-    for (const [kind, informer] of Object.entries(this.profiles))
-      keepWatching(
-        informer as k8s.Informer<k8s.KubernetesObject>,
-        `${kind} profiles`,
-        log,
-        () => this.stopping,
-      );
     await Promise.all(Object.values(this.profiles).map((i) => i.start()));
     this.synced = true;
     this.certificate = await this.opts.certificates.load();
@@ -184,7 +179,7 @@ export class WebhookServer {
       return reply(400, { error: `not an AdmissionReview v1: ${kubeErrorMessage(error)}` }, "error");
     }
     const { uid, object, namespace } = review.request;
-    const pod = object as k8s.V1Pod;
+    const pod = object as V1Pod;
     const respond = (response: Record<string, unknown>, result: string) =>
       reply(
         200,
@@ -230,7 +225,8 @@ export class WebhookServer {
 
   private async nodeLabels(name: string): Promise<Record<string, string> | undefined> {
     try {
-      return (await this.core.readNode({ name })).metadata?.labels ?? {};
+      const node = await this.client.get<V1Node>(`/api/v1/nodes/${encodeURIComponent(name)}`);
+      return node.metadata?.labels ?? {};
     } catch (error) {
       if (isKubeError(error, 404)) return undefined;
       throw error;
