@@ -17,6 +17,7 @@ import { Agent, request as httpsRequest, type RequestOptions } from "node:https"
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { z } from "zod";
+import { commonJsExports } from "./commonjs.ts";
 
 export const IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 export const IN_CLUSTER_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
@@ -105,7 +106,7 @@ export function inClusterConfig(
 
 export async function configFromKubeconfigFiles(paths: readonly string[]): Promise<ClientConfig> {
   // yaml is loaded only here: a pod using its service account never pays for a YAML parser.
-  const { parse } = await import("yaml");
+  const { parse } = commonJsExports(await import("yaml"));
   const merged: Required<{ [K in keyof Kubeconfig]: NonNullable<Kubeconfig[K]> }> = {
     clusters: [],
     users: [],

@@ -1,0 +1,16 @@
+// The components as they ship: the bundles `make build` produces (scripts/build.ts), built once per
+// test process from the source as it is now into a private temporary folder, removed at exit.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { buildComponentsIntoTemp, type Component } from "../../scripts/build.ts";
+
+let built: Promise<string> | undefined;
+
+/** The path of a component's bundle, building all of them on the first call. */
+export async function componentEntry(component: Component): Promise<string> {
+  built ??= buildComponentsIntoTemp().then(({ dir }) => {
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  });
+  return join(await built, `${component}.mjs`);
+}
