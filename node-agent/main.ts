@@ -10,7 +10,7 @@
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
 //   LOG_LEVEL                 (env) pino level, default info
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
 import { KubeClient } from "../src/kube/client.ts";

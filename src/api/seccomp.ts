@@ -2,7 +2,7 @@
 // (config-linux.md#seccomp) field for field, so what a user writes is what runc enforces
 // (DESIGN invariant 7); Docker's extensions (archMap, includes, excludes, comment) are rejected.
 
-import { z } from "zod";
+import * as z from "zod";
 import {
   formatZodIssues,
   NodeSelectorSchema,

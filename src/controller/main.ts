@@ -13,7 +13,7 @@
 //   LOG_LEVEL                 (env) pino level, default info
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { KubeClient } from "../kube/client.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { LeaderElector } from "../kube/leader-election.ts";

@@ -5,7 +5,7 @@
 // @peculiar/x509 (and the ASN.1 and DI libraries under it) costs the webhook about 10 MiB of memory, so
 // it is loaded only when a certificate is issued; reading a certificate's expiry uses node:crypto.
 import { webcrypto, X509Certificate } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { commonJsExports } from "./commonjs.ts";
 
 type X509 = typeof import("@peculiar/x509");

@@ -16,7 +16,7 @@ import { readFileSync } from "node:fs";
 import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { commonJsExports } from "./commonjs.ts";
 
 export const IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";

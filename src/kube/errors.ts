@@ -2,7 +2,7 @@
 // with the API server's Status message; client-node (used by the CLI, the harness and tests) throws
 // ApiException with that Status as a JSON string in `body`. These helpers read both without loading
 // client-node, so callers can branch on the HTTP code and show users the server's own message.
-import { z } from "zod";
+import * as z from "zod";
 import { KubeApiError } from "./client.ts";
 
 const StatusSchema = z.object({ message: z.string().optional() });

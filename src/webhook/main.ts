@@ -15,7 +15,7 @@
 //   --extra-san ADDR           an extra IP address in the certificate (repeatable; for local runs)
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { KubeClient } from "../kube/client.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";

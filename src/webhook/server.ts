@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { z } from "zod";
+import * as z from "zod";
 import {
   APPARMOR_PROFILE_PLURAL,
   GROUP,

@@ -2,15 +2,18 @@
 // test process from the source as it is now into a private temporary folder, removed at exit.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { buildComponentsIntoTemp, type Component } from "../../scripts/build.ts";
+import { buildComponentsIntoTemp, COMPONENTS, type Component } from "../../scripts/build.ts";
 
 let built: Promise<string> | undefined;
 
-/** The path of a component's bundle, building all of them on the first call. */
-export async function componentEntry(component: Component): Promise<string> {
+/**
+ * The arguments that start a component under `node` (process.execPath) as the image starts it: its Node
+ * flags, then its bundle. Builds all of them on the first call.
+ */
+export async function componentArgs(component: Component): Promise<string[]> {
   built ??= buildComponentsIntoTemp().then(({ dir }) => {
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   });
-  return join(await built, `${component}.mjs`);
+  return [...COMPONENTS[component].nodeFlags, join(await built, `${component}.mjs`)];
 }

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { applyYaml } from "../../src/kube/apply.ts";
-import { componentEntry } from "./components.ts";
+import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -40,13 +40,13 @@ export async function installWebhook(cp: ControlPlane): Promise<WebhookProcess> 
   );
   const logPath = join(cp.workDir, "webhook.log");
   writeFileSync(logPath, "");
-  const entry = await componentEntry("lockstep-webhook");
+  const componentStart = await componentArgs("lockstep-webhook");
   const spawn = () =>
     startProcess(
       "webhook",
       process.execPath,
       [
-        entry,
+        ...componentStart,
         `--port=${port}`,
         "--host=127.0.0.1",
         `--health-port=${healthPort}`,
