@@ -13,11 +13,11 @@ import { parseArgs } from "node:util";
 import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
-import { KubeClient } from "../src/kube/client.ts";
 import { startHealthServer } from "../src/kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../src/kube/lifecycle.ts";
 import { createLogger } from "../src/kube/logger.ts";
 import { MetricsRegistry } from "../src/kube/metrics.ts";
+import { connectOrExit } from "../src/kube/start.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
 
@@ -58,11 +58,8 @@ function readConfig() {
 }
 
 const config = readConfig();
-const client = await KubeClient.fromEnvironment().catch((error: unknown) => {
-  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "no Kubernetes configuration");
-  process.exit(2);
-});
 const metrics = new MetricsRegistry();
+const client = await connectOrExit(log, metrics);
 const agent = new NodeAgent({
   client,
   nodeName: config.nodeName,

@@ -14,12 +14,12 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { KubeClient } from "../kube/client.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
 import { MetricsRegistry } from "../kube/metrics.ts";
+import { connectOrExit } from "../kube/start.ts";
 import { ProfileController } from "./controller.ts";
 
 const log = createLogger("controller");
@@ -69,11 +69,8 @@ if (!parsed.success) {
 }
 const config = parsed.data;
 
-const client = await KubeClient.fromEnvironment().catch((error: unknown) => {
-  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "no Kubernetes configuration");
-  process.exit(2);
-});
 const metrics = new MetricsRegistry();
+const client = await connectOrExit(log, metrics);
 const controller = new ProfileController({
   client,
   log,

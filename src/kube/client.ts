@@ -224,6 +224,13 @@ export interface WatchEvent<T> {
   object: T;
 }
 
+export interface KubeClientOptions {
+  /** How long a token file's content is used before it is read again (client-go: one minute). */
+  tokenFileMaxAgeMs?: number;
+  /** Told of every answer (verb GET, POST, ..., or WATCH; HTTP status, 0 for no answer): for metrics. */
+  onResponse?: (verb: string, code: number) => void;
+}
+
 export class KubeClient {
   readonly config: ClientConfig;
   private readonly agent: Agent;
@@ -231,9 +238,12 @@ export class KubeClient {
   private readonly tokenFileMaxAgeMs: number;
   private cachedToken: { value: string; readAt: number } | undefined;
 
-  constructor(config: ClientConfig, options: { tokenFileMaxAgeMs?: number } = {}) {
+  private readonly onResponse: ((verb: string, code: number) => void) | undefined;
+
+  constructor(config: ClientConfig, options: KubeClientOptions = {}) {
     this.config = ClientConfigSchema.parse(config);
     this.tokenFileMaxAgeMs = options.tokenFileMaxAgeMs ?? TOKEN_FILE_MAX_AGE_MS;
+    this.onResponse = options.onResponse;
     this.url = new URL(this.config.server);
     // One keep-alive pool: a component's requests share a few connections, as client-go's transport does.
     this.agent = new Agent({
@@ -245,8 +255,11 @@ export class KubeClient {
     });
   }
 
-  static async fromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<KubeClient> {
-    return new KubeClient(await loadClientConfig(env));
+  static async fromEnvironment(
+    options: KubeClientOptions = {},
+    env: NodeJS.ProcessEnv = process.env,
+  ): Promise<KubeClient> {
+    return new KubeClient(await loadClientConfig(env), options);
   }
 
   /** Closes idle keep-alive connections, so a stopping process exits promptly. */
@@ -313,6 +326,7 @@ export class KubeClient {
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
           const code = res.statusCode ?? 0;
+          this.onResponse?.(method, code);
           if (code < 200 || code >= 300) return reject(new KubeApiError(code, text, `${method} ${path}`));
           try {
             resolve((text === "" ? undefined : JSON.parse(text)) as T);
@@ -322,7 +336,10 @@ export class KubeClient {
         });
         res.on("error", reject);
       });
-      req.on("error", reject);
+      req.on("error", (error) => {
+        this.onResponse?.(method, 0);
+        reject(error);
+      });
       req.end(payload);
     });
   }
@@ -359,6 +376,7 @@ export class KubeClient {
     return new Promise<void>((resolve, reject) => {
       const req = httpsRequest(options, (res) => {
         const code = res.statusCode ?? 0;
+        this.onResponse?.("WATCH", code);
         if (code < 200 || code >= 300) {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));

@@ -141,7 +141,7 @@ export class Informer<T extends KubeObject> {
         accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.list : undefined,
         signal: this.abort.signal,
       });
-      for (const item of page.items ?? []) fresh.set(keyOf(item), item);
+      for (const item of page.items ?? []) fresh.set(keyOf(item), withoutManagedFields(item));
       continueToken = page.metadata?.continue || undefined;
       version = page.metadata?.resourceVersion ?? "";
     } while (continueToken !== undefined);
@@ -182,21 +182,34 @@ export class Informer<T extends KubeObject> {
     const version = event.object.metadata?.resourceVersion;
     if (version) this.resourceVersion = version;
     if (event.type === "BOOKMARK") return;
-    const key = keyOf(event.object);
+    const object = withoutManagedFields(event.object);
+    const key = keyOf(object);
     const before = this.store.get(key);
     if (event.type === "DELETED") {
       this.store.delete(key);
-      this.emit("delete", event.object);
+      this.emit("delete", object);
     } else {
-      this.store.set(key, event.object);
-      if (before === undefined) this.emit("add", event.object);
-      else this.emit("update", event.object, before);
+      this.store.set(key, object);
+      if (before === undefined) this.emit("add", object);
+      else this.emit("update", object, before);
     }
   }
 
   private emit(verb: Verb, object: T, old?: T): void {
     for (const handler of this.handlers[verb]) handler(object, old);
   }
+}
+
+/**
+ * managedFields (server-side apply's field ownership) is often the largest part of an object's
+ * metadata and no Lockstep component reads it: client-go informers drop it with a transform, so do we.
+ */
+function withoutManagedFields<T extends KubeObject>(object: T): T {
+  if (object.metadata === undefined || !("managedFields" in object.metadata)) return object;
+  const { managedFields: _dropped, ...metadata } = object.metadata as KubeObject["metadata"] & {
+    managedFields?: unknown;
+  };
+  return { ...object, metadata };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

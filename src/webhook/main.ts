@@ -16,11 +16,11 @@
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { KubeClient } from "../kube/client.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
 import { MetricsRegistry } from "../kube/metrics.ts";
+import { connectOrExit } from "../kube/start.ts";
 import { WebhookServer } from "./server.ts";
 import { FileCertificates, SelfManagedCertificates } from "./serving-certs.ts";
 
@@ -71,11 +71,8 @@ if (!parsed.success) {
 }
 const config = parsed.data;
 
-const client = await KubeClient.fromEnvironment().catch((error: unknown) => {
-  log.fatal({ err: error instanceof Error ? error.message : String(error) }, "no Kubernetes configuration");
-  process.exit(2);
-});
 const metrics = new MetricsRegistry();
+const client = await connectOrExit(log, metrics);
 const svc = `${config.service}.${config.namespace}.svc`;
 const certificates =
   config.certMode === "files"

@@ -173,6 +173,8 @@ describe("Informer", () => {
       "delete before-start",
     ]);
     expect(informer.list().map((o) => o.metadata?.name)).toEqual(["after-start"]);
+    // Server-side apply's bookkeeping is dropped from the cache: nothing reads it.
+    expect(informer.get("after-start", "default")?.metadata).not.toHaveProperty("managedFields");
     await informer.stop();
   });
 
