@@ -33,6 +33,7 @@ import {
   computeStatus,
   type InstallFailure,
   type NodeView,
+  phaseChangeNeedsEvent,
   statusDiffers,
   statusMergePatch,
 } from "./status.ts";
@@ -342,7 +343,8 @@ export class ProfileController {
       });
       if (next.phase !== previous?.phase) {
         log.info({ phase: next.phase, ready: next.ready }, "status changed");
-        if (next.phase !== "Installing" && next.phase !== "Pending") await this.recordEvent(kind, obj, next);
+        if (next.phase && phaseChangeNeedsEvent(previous?.phase, next.phase))
+          await this.recordEvent(kind, obj, next);
       }
     }
     // Pods are not watched: a profile waiting for its last pod is looked at again on a timer.
