@@ -9,8 +9,6 @@
 //   in-use labels after the webhook set them at creation.
 import { Document } from "yaml";
 import {
-  AGENT_LABEL,
-  APPARMOR_LABEL,
   APPARMOR_PROFILE_PLURAL,
   GROUP,
   IN_USE_FINALIZER,
@@ -171,8 +169,9 @@ const OTHER_METADATA_UNCHANGED = ["annotations", "ownerReferences"]
 
 /** The agent: Lockstep label keys of its own Node, nothing else (DESIGN invariant 5). */
 export function agentPolicy(): object[] {
-  const exactKeys = [AGENT_LABEL, APPARMOR_LABEL];
-  const isAgentKey = (k: string) => `(${celList(exactKeys)}.exists(e, ${k} == e) || ${isInUseKey(k)})`;
+  // The profile labels plus the agent's own presence and capability labels (lockstep.dev/agent, ...).
+  const prefixes = [...POD_IN_USE_PREFIXES, `${GROUP}/`];
+  const isAgentKey = (k: string) => `${celList(prefixes)}.exists(p, ${k}.startsWith(p))`;
   return policy({
     name: "lockstep-agent-own-node-labels",
     resourceRules: [
@@ -210,7 +209,7 @@ export function agentPolicy(): object[] {
         expression:
           `variables.newLabels.all(k, ${isAgentKey("k")} || (k in variables.oldLabels && variables.oldLabels[k] == variables.newLabels[k])) && ` +
           `variables.oldLabels.all(k, ${isAgentKey("k")} || k in variables.newLabels)`,
-        message: `the Lockstep agent may only change the labels ${exactKeys.join(", ")} and those under ${POD_IN_USE_PREFIXES.join(", ")}`,
+        message: `the Lockstep agent may only change labels under ${prefixes.join(", ")}`,
       },
       {
         // ownerReferences would let the garbage collector delete the Node; a finalizer would keep it forever.
