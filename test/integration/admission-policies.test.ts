@@ -8,10 +8,10 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceAccountUser, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
 import { GROUP, IN_USE_FINALIZER, SECCOMP_PROFILE_PLURAL, VERSION } from "../../src/api/constants.ts";
-import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
+import { outcome, untilEnforced } from "../harness/admission.ts";
 import { agentKubeconfig, installAgentPrerequisites } from "../harness/agents.ts";
 import { installControllerPrerequisites } from "../harness/controller.ts";
-import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { ControlPlane } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
 
 const repo = join(import.meta.dirname, "../..");
@@ -20,23 +20,6 @@ const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)
 const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
 
 let cp: ControlPlane;
-
-/** "allowed", or the HTTP code and the API server's message. */
-const outcome = async (p: Promise<unknown>) =>
-  p.then(
-    () => "allowed",
-    (e: unknown) => `${kubeErrorCode(e)}: ${kubeErrorMessage(e)}`,
-  );
-
-/**
- * The API server compiles a new policy in the background, so it takes effect a moment after it is
- * created: wait until a dry run (admission runs, nothing is stored) of a change it forbids is refused by it.
- */
-const untilEnforced = (policy: string, forbidden: () => Promise<unknown>) =>
-  waitFor(`${policy} to be enforced`, async () =>
-    // The policy's own refusal: RBAC, also informer-driven, may still refuse everything at first.
-    (await outcome(forbidden())).includes(`ValidatingAdmissionPolicy '${policy}'`),
-  );
 
 beforeAll(async () => {
   cp = await ControlPlane.start({ scheduler: false });
