@@ -43,9 +43,14 @@ export function isValidLabelValue(value: string): boolean {
   return value.length <= LABEL_NAME_MAX && LABEL_VALUE.test(value);
 }
 
+/** Whether `name` is an RFC 1123 DNS subdomain: what metadata.name of a Node or a profile must be. */
+export function isDnsSubdomain(name: string): boolean {
+  return name.length <= DNS_SUBDOMAIN_MAX && DNS_SUBDOMAIN.test(name);
+}
+
 /** Whether `name` is a valid metadata.name for a Lockstep profile object. */
 export function isValidProfileObjectName(name: string): boolean {
-  return name.length <= DNS_SUBDOMAIN_MAX && DNS_SUBDOMAIN.test(name);
+  return isDnsSubdomain(name);
 }
 
 /**

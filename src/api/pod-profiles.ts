@@ -10,7 +10,7 @@
 // taken to be an AppArmorProfile (docs/adr/0030-webhook-scope-and-failure-policy.md).
 import { z } from "zod";
 import { OBJECT_KIND, PROFILE_LABEL_PREFIX, type ProfileKind } from "./constants.ts";
-import { resolveSeccompLocalhost } from "./labels.ts";
+import { isDnsSubdomain, resolveSeccompLocalhost } from "./labels.ts";
 
 export const LEGACY_APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/";
 const LEGACY_APPARMOR_LOCALHOST = "localhost/";
@@ -44,7 +44,11 @@ export const AdmittedPodSchema = z.object({
     })
     .optional(),
   spec: z.object({
-    nodeName: z.string().optional(),
+    // Looked up as a Node when set: it must be a name a Node can have.
+    nodeName: z
+      .string()
+      .refine((name) => name === "" || isDnsSubdomain(name), "must be a Node name (an RFC 1123 subdomain)")
+      .optional(),
     securityContext: SecurityContextSchema.optional(),
     containers: z.array(ContainerSchema),
     initContainers: z.array(ContainerSchema).optional(),

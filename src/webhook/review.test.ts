@@ -136,7 +136,7 @@ describe("reviewPod", () => {
     expect(reviewEphemeralContainers(debug("lockstep/strict.json"), running, ctx)).toEqual({
       allowed: false,
       message: expect.stringMatching(
-        /runs on node "n1", which does not have SeccompProfile "strict" installed, and a pod cannot move/,
+        /runs on node "n1" \(spec\.nodeName\), which does not have SeccompProfile "strict" installed, and a pod cannot move/,
       ),
     });
     expect(reviewEphemeralContainers(debug("lockstep/web.json"), running, ctx)).toMatchObject({

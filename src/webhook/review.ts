@@ -117,7 +117,7 @@ export function reviewEphemeralContainers(
     if (missing.length > 0)
       return {
         allowed: false,
-        message: `pod ${podName} runs on node ${JSON.stringify(nodeName)}, which does not have ${listProfiles(missing)} installed, and a pod cannot move: use a profile that node has, or install this one there`,
+        message: `pod ${podName} runs on node ${JSON.stringify(nodeName)} (spec.nodeName), which does not have ${listProfiles(missing)} installed, and a pod cannot move: use a profile that node has, or install this one there`,
       };
   } else {
     // Not bound yet: the scheduler honours only what the pod's affinity already requires, which is
@@ -126,7 +126,7 @@ export function reviewEphemeralContainers(
     if (unguarded.length > 0)
       return {
         allowed: false,
-        message: `pod ${podName} is not scheduled yet and its node affinity does not require ${listProfiles(unguarded)}: add the ephemeral container once the pod runs on a node that has it`,
+        message: `pod ${podName} is not scheduled yet (no spec.nodeName) and its node affinity does not require ${listProfiles(unguarded)}: add the ephemeral container once the pod runs on a node that has it`,
       };
   }
   const keys = profiles.map((p) => profileLabelKey(p.kind, p.name));

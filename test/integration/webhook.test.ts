@@ -281,7 +281,7 @@ describe("kubectl debug (UPDATE of pods/ephemeralcontainers)", () => {
     // batch-only is on node-3 alone; the pod runs on node-1 or node-2.
     expect(await addDebugContainer("debug-node", "dbg", "lockstep/batch-only.json")).toMatch(
       new RegExp(
-        `^403: .*pod "debug-node" runs on node "${node}", which does not have SeccompProfile "batch-only" installed, and a pod cannot move`,
+        `^403: .*pod "debug-node" runs on node "${node}" \\(spec\\.nodeName\\), which does not have SeccompProfile "batch-only" installed, and a pod cannot move`,
       ),
     );
     expect(await addDebugContainer("debug-node", "dbg", "./lockstep/web.json")).toBe("allowed");
