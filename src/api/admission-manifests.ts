@@ -16,7 +16,7 @@ import {
   SECCOMP_PROFILE_PLURAL,
 } from "./constants.ts";
 import { seccompLocalhostPattern } from "./labels.ts";
-import { LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
+import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
 
 export const LOCKSTEP_NAMESPACE = "lockstep-system";
 export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
@@ -107,7 +107,7 @@ export function mutatingWebhookConfiguration(): object {
             apiGroups: [""],
             apiVersions: ["v1"],
             operations: ["UPDATE"],
-            resources: ["pods/ephemeralcontainers"],
+            resources: [`pods/${EPHEMERAL_CONTAINERS_SUBRESOURCE}`],
             scope: "Namespaced",
           },
         ],

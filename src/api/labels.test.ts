@@ -7,7 +7,6 @@ import {
   isValidLabelNamePart,
   isValidLabelValue,
   isValidProfileObjectName,
-  joinPath,
   localhostProfileFor,
   parseProfileLabelKey,
   profileLabelKey,
@@ -151,6 +150,12 @@ describe("localhost profiles", () => {
 // What Go says (go1.26 filepath.Join and the API server's validateLocalDescendingPath, run on each path):
 // [localhostProfile, the file the kubelet opens with --root-dir=/var/lib/kubelet, refused by the API server].
 const KUBELET_SECCOMP_ROOT = "/var/lib/kubelet/seccomp";
+
+/** Go's filepath.Join, which the kubelet calls: the non-empty elements joined with "/", then cleaned. */
+function joinPath(...elements: string[]): string {
+  const joined = elements.filter((e) => e !== "").join("/");
+  return joined === "" ? "" : cleanPath(joined);
+}
 const KUBELET_BEHAVIOUR: [string, string, boolean][] = [
   ["lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
   ["./lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],

@@ -133,12 +133,6 @@ export function cleanPath(path: string): string {
   return rooted ? `/${joined}` : joined || ".";
 }
 
-/** Go's filepath.Join: the elements joined with "/" (empty ones skipped), then cleaned. */
-export function joinPath(...elements: string[]): string {
-  const joined = elements.filter((e) => e !== "").join("/");
-  return joined === "" ? "" : cleanPath(joined);
-}
-
 /**
  * Why the API server refuses a `localhostProfile` (k8s.io/kubernetes pkg/apis/core/validation
  * validateLocalDescendingPath): an absolute path or a `..` element. Undefined when it accepts it.

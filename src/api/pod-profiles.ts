@@ -15,6 +15,9 @@ import { isDnsSubdomain, resolveSeccompLocalhost } from "./labels.ts";
 export const LEGACY_APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/";
 const LEGACY_APPARMOR_LOCALHOST = "localhost/";
 
+/** The pod subresource `kubectl debug` adds ephemeral containers through (UPDATE). */
+export const EPHEMERAL_CONTAINERS_SUBRESOURCE = "ephemeralcontainers";
+
 const ProfileSettingSchema = z.object({ type: z.string(), localhostProfile: z.string().optional() });
 const SecurityContextSchema = z.object({
   seccompProfile: ProfileSettingSchema.optional(),

@@ -15,7 +15,11 @@ import {
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../api/constants.ts";
-import { type AdmittedPod, AdmittedPodSchema } from "../api/pod-profiles.ts";
+import {
+  type AdmittedPod,
+  AdmittedPodSchema,
+  EPHEMERAL_CONTAINERS_SUBRESOURCE,
+} from "../api/pod-profiles.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import { keepWatching } from "../kube/informers.ts";
 import type { Logger } from "../kube/logger.ts";
@@ -42,9 +46,6 @@ type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
 
 /** The uid of a review that did not parse, when it has one to answer to. */
 const UidOnlySchema = z.object({ request: z.object({ uid: z.string().min(1) }) });
-
-/** The subresource `kubectl debug` adds ephemeral containers through. */
-export const EPHEMERAL_CONTAINERS_SUBRESOURCE = "ephemeralcontainers";
 
 type ProfileObject = k8s.KubernetesObject & { status?: { nodes?: { installed?: number } } };
 
