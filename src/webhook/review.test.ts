@@ -150,4 +150,52 @@ describe("reviewPod", () => {
       allowed: true,
     });
   });
+
+  it("on kubectl debug of a pod not yet scheduled, admits only the profiles its affinity already requires", () => {
+    const pending: AdmittedPod = {
+      ...pod(),
+      metadata: { name: "p", labels: { "seccomp.lockstep.dev/web": "true" } },
+    };
+    const debug = (localhostProfile: string): AdmittedPod => ({
+      ...pending,
+      spec: {
+        ...pending.spec,
+        ephemeralContainers: [
+          { name: "dbg", securityContext: { seccompProfile: { type: "Localhost", localhostProfile } } },
+        ],
+      },
+    });
+    const profile = views({
+      "seccomp/web": { terminating: false, installedNodes: 1 },
+      "seccomp/strict": { terminating: false, installedNodes: 1 },
+    });
+    expect(reviewEphemeralContainers(debug("lockstep/web.json"), pending, { profile })).toEqual({
+      allowed: true,
+      patch: [],
+      warnings: [],
+      profiles: ["seccomp.lockstep.dev/web"],
+    });
+    expect(reviewEphemeralContainers(debug("lockstep/strict.json"), pending, { profile })).toEqual({
+      allowed: false,
+      message: expect.stringMatching(
+        /^pod "p" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "strict"/,
+      ),
+    });
+  });
+
+  it("removes in-use labels a pod carries for profiles it does not use", () => {
+    const labelled: AdmittedPod = {
+      ...pod(),
+      metadata: { name: "p", labels: { "apparmor.lockstep.dev/other": "true", team: "a" } },
+    };
+    const review = reviewPodCreate(labelled, {
+      profile: views({ "seccomp/web": { terminating: false, installedNodes: 1 } }),
+    });
+    expect(review).toMatchObject({ allowed: true, profiles: ["seccomp.lockstep.dev/web"] });
+    if (!review.allowed) return;
+    expect(review.patch.slice(0, 2)).toEqual([
+      { op: "remove", path: "/metadata/labels/apparmor.lockstep.dev~1other" },
+      { op: "add", path: "/metadata/labels/seccomp.lockstep.dev~1web", value: "true" },
+    ]);
+  });
 });
