@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help deps node crds controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help deps node crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ deps: node_modules/.installed ## install npm dependencies
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts
+
+admission: deps ## regenerate deploy/'s webhook configuration and admission policies from src/api/admission-manifests.ts
+	node scripts/generate-admission.ts
 
 controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager and etcd
 	@tools/controlplane/build.sh

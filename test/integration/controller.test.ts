@@ -254,6 +254,46 @@ describe("in-use protection", () => {
   });
 });
 
+describe("in-use protection ends with the pod's run", () => {
+  it("lets a profile go when the only pods using it have Succeeded or Failed", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "batch", { defaultAction: "SCMP_ACT_ALLOW" });
+    await waitFor("the finalizer", async () =>
+      (await readSeccomp("batch"))?.metadata?.finalizers?.includes("lockstep.dev/in-use-protection"),
+    );
+    for (const [name, phase] of [
+      ["done", "Succeeded"],
+      ["crashed", "Failed"],
+    ] as const) {
+      await core.createNamespacedPod({
+        namespace: "default",
+        body: {
+          metadata: { name, labels: { [profileLabelKey("seccomp", "batch")]: "true" } },
+          spec: { nodeName: "node-1", restartPolicy: "Never", containers: [{ name: "c", image: "busybox" }] },
+        },
+      });
+      // What the kubelet reports when the pod's containers have exited for good.
+      await core.patchNamespacedPodStatus(
+        { name, namespace: "default", body: { status: { phase } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    }
+    await objects.deleteClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      name: "batch",
+    });
+    await waitFor("the profile to be gone", async () => (await readSeccomp("batch")) === undefined, {
+      timeoutMs: 30_000,
+    });
+    // The finished pods are still there: they did not hold it.
+    for (const name of ["done", "crashed"])
+      expect((await core.readNamespacedPod({ name, namespace: "default" })).status?.phase).toMatch(
+        /Succeeded|Failed/,
+      );
+  });
+});
+
 describe("metadata-only Node informer", () => {
   it("caches names and labels without the Nodes' status, and follows label changes", async () => {
     const nodes = metadataListWatch(cp.kubeConfig(), {
