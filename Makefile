@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help deps node build crds controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help deps node build crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ build: deps ## bundle the agent, controller and webhook into dist/ (what the ima
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts
+
+admission: deps ## regenerate deploy/'s webhook configuration and admission policies from src/api/admission-manifests.ts
+	node scripts/generate-admission.ts
 
 controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager and etcd
 	@tools/controlplane/build.sh

@@ -69,7 +69,15 @@ export async function run(): Promise<Results> {
     const body = JSON.stringify({
       apiVersion: "admission.k8s.io/v1",
       kind: "AdmissionReview",
-      request: { uid: "u", operation: "CREATE", namespace: "bench", object: podWithProfile("load") },
+      // As the API server sends it: the webhook routes on resource and operation.
+      request: {
+        uid: "u",
+        kind: { group: "", version: "v1", kind: "Pod" },
+        resource: { group: "", version: "v1", resource: "pods" },
+        operation: "CREATE",
+        namespace: "bench",
+        object: podWithProfile("load"),
+      },
     });
     const send = () =>
       new Promise<number>((resolve, reject) => {

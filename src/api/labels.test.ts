@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AGENT_LABEL, APPARMOR_LABEL } from "./constants.ts";
 import {
+  cleanPath,
   isLockstepLabelKey,
   isValidLabelNamePart,
   isValidLabelValue,
@@ -10,8 +11,9 @@ import {
   parseProfileLabelKey,
   profileLabelKey,
   profileLabelName,
-  profileNameFromSeccompLocalhost,
   profileVersion,
+  resolveSeccompLocalhost,
+  seccompLocalhostPattern,
 } from "./labels.ts";
 
 // RFC 1123 subdomains up to 253 characters: what metadata.name of a profile can be.
@@ -136,29 +138,113 @@ describe("localhost profiles", () => {
   it("maps a seccomp localhostProfile back to the profile name", () => {
     fc.assert(
       fc.property(objectName, (name) => {
-        expect(profileNameFromSeccompLocalhost(localhostProfileFor("seccomp", name))).toBe(name);
+        expect(resolveSeccompLocalhost(localhostProfileFor("seccomp", name))).toEqual({
+          kind: "profile",
+          name,
+        });
       }),
     );
   });
+});
 
-  it("rejects paths that are not a Lockstep profile file", () => {
-    for (const path of [
-      "lockstep/.json",
-      "lockstep/../etc.json",
-      "lockstep/a/b.json",
-      "lockstep//a.json",
-      "lockstep/web",
-      "lockstep/web.json.bak",
-      "other/web.json",
-      "/lockstep/web.json",
-      "lockstep/Web.json",
-      "lockstep/a..b.json",
-      "lockstep/-a.json",
-      `lockstep/${"a".repeat(254)}.json`,
-      "profiles/audit.json",
-    ]) {
-      expect(profileNameFromSeccompLocalhost(path), path).toBeUndefined();
+// What Go says (go1.26 filepath.Join and the API server's validateLocalDescendingPath, run on each path):
+// [localhostProfile, the file the kubelet opens with --root-dir=/var/lib/kubelet, refused by the API server].
+const KUBELET_SECCOMP_ROOT = "/var/lib/kubelet/seccomp";
+
+/** Go's filepath.Join, which the kubelet calls: the non-empty elements joined with "/", then cleaned. */
+function joinPath(...elements: string[]): string {
+  const joined = elements.filter((e) => e !== "").join("/");
+  return joined === "" ? "" : cleanPath(joined);
+}
+const KUBELET_BEHAVIOUR: [string, string, boolean][] = [
+  ["lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  ["./lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  ["lockstep//web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  ["foo/../lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", true],
+  ["lockstep/./web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  ["/lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", true],
+  ["../seccomp/lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", true],
+  ["lockstep/web.json/", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  ["lockstep/web.json/.", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  [".//./lockstep///./web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", false],
+  ["lockstep", "/var/lib/kubelet/seccomp/lockstep", false],
+  ["lockstep/", "/var/lib/kubelet/seccomp/lockstep", false],
+  ["./lockstep/.", "/var/lib/kubelet/seccomp/lockstep", false],
+  ["lockstep/sub/web.json", "/var/lib/kubelet/seccomp/lockstep/sub/web.json", false],
+  ["lockstep/Web.json", "/var/lib/kubelet/seccomp/lockstep/Web.json", false],
+  ["lockstep/.json", "/var/lib/kubelet/seccomp/lockstep/.json", false],
+  ["lockstepx/web.json", "/var/lib/kubelet/seccomp/lockstepx/web.json", false],
+  ["other/web.json", "/var/lib/kubelet/seccomp/other/web.json", false],
+  ["lockstep/web", "/var/lib/kubelet/seccomp/lockstep/web", false],
+  ["lockstep/../lockstep/web.json", "/var/lib/kubelet/seccomp/lockstep/web.json", true],
+  ["..", "/var/lib/kubelet", true],
+  [".", "/var/lib/kubelet/seccomp", false],
+  ["", "/var/lib/kubelet/seccomp", false],
+  ["profiles/audit.json", "/var/lib/kubelet/seccomp/profiles/audit.json", false],
+  ["lockstep/a..b.json", "/var/lib/kubelet/seccomp/lockstep/a..b.json", false],
+  ["lockstep/...json", "/var/lib/kubelet/seccomp/lockstep/...json", false],
+  ["lockstep/web.json/..", "/var/lib/kubelet/seccomp/lockstep", true],
+  ["./.lockstep/web.json", "/var/lib/kubelet/seccomp/.lockstep/web.json", false],
+];
+
+describe("resolveSeccompLocalhost, as the kubelet resolves localhostProfile", () => {
+  it.each(KUBELET_BEHAVIOUR)("%j opens %s (refused by the API server: %s)", (path, opened, refused) => {
+    expect(joinPath(KUBELET_SECCOMP_ROOT, path)).toBe(opened);
+    const target = resolveSeccompLocalhost(path);
+    if (refused) {
+      expect(target.kind).toBe("refused");
+      return;
     }
+    const lockstepDir = `${KUBELET_SECCOMP_ROOT}/lockstep`;
+    const name = opened.startsWith(`${lockstepDir}/`)
+      ? opened.slice(lockstepDir.length + 1, -".json".length)
+      : "";
+    if (opened.startsWith(`${lockstepDir}/`) && opened.endsWith(".json") && isValidProfileObjectName(name))
+      expect(target).toEqual({ kind: "profile", name });
+    else if (opened === lockstepDir || opened.startsWith(`${lockstepDir}/`))
+      expect(target.kind).toBe("not-a-profile-file");
+    else expect(target).toEqual({ kind: "elsewhere" });
+  });
+
+  it("cleans like Go's path.Clean", () => {
+    // From Go's path/path_test.go cleantests.
+    for (const [input, cleaned] of [
+      ["", "."],
+      ["abc//def//ghi", "abc/def/ghi"],
+      ["abc/./def", "abc/def"],
+      ["/./abc/def", "/abc/def"],
+      ["abc/../../../def", "../../def"],
+      ["/../abc", "/abc"],
+      ["abc/def/../../..", ".."],
+      ["/abc/def/../../..", "/"],
+      ["./", "."],
+      ["abc/./../def", "def"],
+    ] as const)
+      expect(cleanPath(input), input).toBe(cleaned);
+  });
+
+  it("the matchConditions' pattern matches exactly the paths that are not someone else's", () => {
+    const pattern = new RegExp(seccompLocalhostPattern());
+    const element = fc.constantFrom(
+      "lockstep",
+      ".",
+      "..",
+      "",
+      "web.json",
+      "lockstepx",
+      "other",
+      ".lockstep",
+      "Web.json",
+    );
+    fc.assert(
+      fc.property(fc.array(element, { maxLength: 6 }), (elements) => {
+        const path = elements.join("/");
+        expect(pattern.test(path), path).toBe(resolveSeccompLocalhost(path).kind !== "elsewhere");
+      }),
+      { numRuns: 5000 },
+    );
+    for (const [path] of KUBELET_BEHAVIOUR)
+      expect(pattern.test(path), path).toBe(resolveSeccompLocalhost(path).kind !== "elsewhere");
   });
 
   it("accepts object names only", () => {

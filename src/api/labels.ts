@@ -43,9 +43,14 @@ export function isValidLabelValue(value: string): boolean {
   return value.length <= LABEL_NAME_MAX && LABEL_VALUE.test(value);
 }
 
+/** Whether `name` is an RFC 1123 DNS subdomain: what metadata.name of a Node or a profile must be. */
+export function isDnsSubdomain(name: string): boolean {
+  return name.length <= DNS_SUBDOMAIN_MAX && DNS_SUBDOMAIN.test(name);
+}
+
 /** Whether `name` is a valid metadata.name for a Lockstep profile object. */
 export function isValidProfileObjectName(name: string): boolean {
-  return name.length <= DNS_SUBDOMAIN_MAX && DNS_SUBDOMAIN.test(name);
+  return isDnsSubdomain(name);
 }
 
 /**
@@ -110,15 +115,75 @@ export function localhostProfileFor(kind: ProfileKind, name: string): string {
   return kind === "seccomp" ? `${SECCOMP_LOCALHOST_DIR}/${name}.json` : name;
 }
 
+/** Go's path.Clean (filepath.Clean on Linux): the lexical cleaning the kubelet's filepath.Join applies. */
+export function cleanPath(path: string): string {
+  const rooted = path.startsWith("/");
+  const out: string[] = [];
+  for (const element of path.split("/")) {
+    if (element === "" || element === ".") continue;
+    if (element === "..") {
+      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
+      // Above the root there is nothing to climb to; a relative path keeps its leading "..".
+      else if (!rooted) out.push("..");
+      continue;
+    }
+    out.push(element);
+  }
+  const joined = out.join("/");
+  return rooted ? `/${joined}` : joined || ".";
+}
+
 /**
- * The SeccompProfile a pod's `localhostProfile` refers to, or undefined when the path is not one
- * Lockstep writes. Strict on purpose: the kubelet joins this path onto its seccomp root, so anything
- * with extra slashes or `..` names some other file and is none of Lockstep's business.
+ * Why the API server refuses a `localhostProfile` (k8s.io/kubernetes pkg/apis/core/validation
+ * validateLocalDescendingPath): an absolute path or a `..` element. Undefined when it accepts it.
  */
-export function profileNameFromSeccompLocalhost(localhostProfile: string): string | undefined {
-  const prefix = `${SECCOMP_LOCALHOST_DIR}/`;
+export function refusedLocalhostPath(localhostProfile: string): string | undefined {
+  if (localhostProfile.startsWith("/")) return "must be a relative path";
+  if (localhostProfile.split("/").includes("..")) return "must not contain '..'";
+  return undefined;
+}
+
+/** What a pod's seccomp `localhostProfile` names, as far as Lockstep is concerned. */
+export type SeccompLocalhostTarget =
+  /** A file outside Lockstep's directory: someone else's profile, left alone. */
+  | { kind: "elsewhere" }
+  /** `<seccomp root>/lockstep/<name>.json`: the SeccompProfile `name`. */
+  | { kind: "profile"; name: string }
+  /** Inside Lockstep's directory but no file Lockstep writes (`lockstep/sub/x.json`, `lockstep/X.json`). */
+  | { kind: "not-a-profile-file"; cleaned: string }
+  /** A path the API server refuses (absolute, `..`); `reason` is its wording. */
+  | { kind: "refused"; reason: string };
+
+/**
+ * Resolves a `localhostProfile` exactly as the kubelet does: it opens
+ * `filepath.Join(<kubelet-root>/seccomp, localhostProfile)` (pkg/kubelet/kuberuntime/helpers.go,
+ * fieldProfile), so every spelling that cleans to `lockstep/<name>.json` (`./lockstep/x.json`,
+ * `lockstep//x.json`, `lockstep/./x.json`, `lockstep/x.json/`) loads the file the agent wrote for `name`.
+ * Paths with `..` or a leading `/` are refused by the API server's validation; since mutating
+ * webhooks run before it, they are reported here too rather than passed through.
+ */
+export function resolveSeccompLocalhost(localhostProfile: string): SeccompLocalhostTarget {
+  const reason = refusedLocalhostPath(localhostProfile);
+  if (reason !== undefined) return { kind: "refused", reason };
+  // Without ".." or a leading "/", Join(root, p) is root + "/" + Clean(p): the root does not matter.
+  const cleaned = cleanPath(localhostProfile);
+  const dir = `${SECCOMP_LOCALHOST_DIR}/`;
+  if (cleaned !== SECCOMP_LOCALHOST_DIR && !cleaned.startsWith(dir)) return { kind: "elsewhere" };
+  const file = cleaned.slice(dir.length);
   const suffix = ".json";
-  if (!localhostProfile.startsWith(prefix) || !localhostProfile.endsWith(suffix)) return undefined;
-  const name = localhostProfile.slice(prefix.length, localhostProfile.length - suffix.length);
-  return isValidProfileObjectName(name) ? name : undefined;
+  const name = file.endsWith(suffix) ? file.slice(0, -suffix.length) : "";
+  return isValidProfileObjectName(name) ? { kind: "profile", name } : { kind: "not-a-profile-file", cleaned };
+}
+
+/**
+ * A CEL-compatible (RE2) pattern for the `localhostProfile` spellings that name something in
+ * Lockstep's directory or that the API server refuses: the matchConditions' counterpart of
+ * resolveSeccompLocalhost (its kind is anything but "elsewhere" exactly when this matches; a
+ * property test holds the two together).
+ */
+export function seccompLocalhostPattern(): string {
+  const dir = SECCOMP_LOCALHOST_DIR.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  // Leading "./" elements (with any run of slashes), then the directory as a whole element; or an
+  // absolute path; or a ".." element anywhere.
+  return `^(\\./+)*${dir}(/|$)|^/|(^|/)\\.\\.(/|$)`;
 }

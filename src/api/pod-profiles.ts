@@ -1,75 +1,163 @@
-// Which Lockstep profiles a pod needs. Pure: the webhook calls it on the pod in an AdmissionReview.
+// Which Lockstep profiles a pod needs. Pure: the webhook calls it on the pod in an AdmissionReview,
+// after parsing it with AdmittedPodSchema (only the fields Lockstep reads; a malformed one is refused
+// with the field named, never a TypeError).
 //
-// Seccomp: a Localhost profile whose path is `lockstep/<name>.json` (the prefix makes it unambiguous;
-// other localhost paths are someone else's and left alone), at pod level and in every container,
-// init container and ephemeral container. AppArmor: every Localhost profile, through the
-// `appArmorProfile` field (pod and container level) or the legacy per-container annotation. AppArmor
-// names have no Lockstep prefix, so a Localhost AppArmor name is taken to be an AppArmorProfile
-// (docs/adr/0030-apparmor-references.md).
-import type { V1Container, V1EphemeralContainer, V1Pod, V1SecurityContext } from "@kubernetes/client-node";
-import type { ProfileKind } from "./constants.ts";
-import { profileNameFromSeccompLocalhost } from "./labels.ts";
+// Seccomp: a Localhost profile whose path the kubelet resolves into Lockstep's directory
+// (resolveSeccompLocalhost: `./lockstep/x.json` is `lockstep/x.json`; other localhost paths are someone
+// else's and left alone), at pod level and in every container, init container and ephemeral container.
+// AppArmor: every Localhost profile, through the `appArmorProfile` field (pod and container level) or the
+// legacy per-container annotation. AppArmor names have no Lockstep prefix, so a Localhost AppArmor name is
+// taken to be an AppArmorProfile (docs/adr/0030-webhook-scope-and-failure-policy.md).
+import * as z from "zod";
+import { OBJECT_KIND, PROFILE_LABEL_PREFIX, type ProfileKind } from "./constants.ts";
+import { isDnsSubdomain, resolveSeccompLocalhost } from "./labels.ts";
 
 export const LEGACY_APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/";
+const LEGACY_APPARMOR_LOCALHOST = "localhost/";
 
-export interface ProfileReference {
-  kind: ProfileKind;
-  name: string;
-  /** The container that needs it; undefined for a pod-level setting (every container inherits it). */
+/** The pod subresource `kubectl debug` adds ephemeral containers through (UPDATE). */
+export const EPHEMERAL_CONTAINERS_SUBRESOURCE = "ephemeralcontainers";
+
+const ProfileSettingSchema = z.object({ type: z.string(), localhostProfile: z.string().optional() });
+const SecurityContextSchema = z.object({
+  seccompProfile: ProfileSettingSchema.optional(),
+  appArmorProfile: ProfileSettingSchema.optional(),
+});
+const ContainerSchema = z.object({ name: z.string(), securityContext: SecurityContextSchema.optional() });
+const NodeSelectorRequirementSchema = z.object({
+  key: z.string(),
+  operator: z.string(),
+  values: z.array(z.string()).optional(),
+});
+export const NodeSelectorTermSchema = z.object({
+  matchExpressions: z.array(NodeSelectorRequirementSchema).optional(),
+  matchFields: z.array(NodeSelectorRequirementSchema).optional(),
+});
+export type NodeSelectorTerm = z.infer<typeof NodeSelectorTermSchema>;
+
+/** The parts of a Pod Lockstep reads; everything else passes through the webhook untouched. */
+export const AdmittedPodSchema = z.object({
+  metadata: z
+    .object({
+      name: z.string().optional(),
+      generateName: z.string().optional(),
+      namespace: z.string().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  spec: z.object({
+    // Looked up as a Node when set: it must be a name a Node can have.
+    nodeName: z
+      .string()
+      .refine((name) => name === "" || isDnsSubdomain(name), "must be a Node name (an RFC 1123 subdomain)")
+      .optional(),
+    securityContext: SecurityContextSchema.optional(),
+    containers: z.array(ContainerSchema),
+    initContainers: z.array(ContainerSchema).optional(),
+    ephemeralContainers: z.array(ContainerSchema).optional(),
+    affinity: z
+      .object({
+        nodeAffinity: z
+          .object({
+            requiredDuringSchedulingIgnoredDuringExecution: z
+              .object({ nodeSelectorTerms: z.array(NodeSelectorTermSchema).optional() })
+              .optional(),
+          })
+          .optional(),
+      })
+      .optional(),
+  }),
+  status: z.object({ phase: z.string().optional() }).optional(),
+});
+export type AdmittedPod = z.infer<typeof AdmittedPodSchema>;
+
+type SecurityContext = z.infer<typeof SecurityContextSchema>;
+
+/** Where in the pod a profile setting is. */
+export interface SettingSite {
+  /** The container that carries it; undefined for a pod-level setting (every container inherits it). */
   container: string | undefined;
-  /** Where the pod says it, for error messages. */
+  /** Which list the container is in; "pod" for pod-level settings and annotations. */
+  group: "pod" | "initContainers" | "containers" | "ephemeralContainers";
+  /** The field path, for messages: `spec.containers[0].securityContext.seccompProfile.localhostProfile`. */
   field: string;
 }
 
-type AnyContainer = V1Container | V1EphemeralContainer;
-
-function containerGroups(pod: V1Pod): { field: string; containers: AnyContainer[] }[] {
-  return [
-    { field: "spec.initContainers", containers: pod.spec?.initContainers ?? [] },
-    { field: "spec.containers", containers: pod.spec?.containers ?? [] },
-    { field: "spec.ephemeralContainers", containers: pod.spec?.ephemeralContainers ?? [] },
-  ];
+/** A Lockstep profile the pod needs. */
+export interface ProfileReference extends SettingSite {
+  kind: ProfileKind;
+  name: string;
 }
 
-function fromSecurityContext(
-  ctx: Pick<V1SecurityContext, "seccompProfile" | "appArmorProfile"> | undefined,
-  container: string | undefined,
-  field: string,
-): ProfileReference[] {
-  const refs: ProfileReference[] = [];
+/** A setting that points into Lockstep's directory (or is refused outright) but names no profile. */
+export interface InvalidProfileSetting extends SettingSite {
+  message: string;
+}
+
+export interface PodProfileSettings {
+  references: ProfileReference[];
+  invalid: InvalidProfileSetting[];
+}
+
+function fromSecurityContext(ctx: SecurityContext | undefined, site: SettingSite, out: PodProfileSettings) {
   const seccomp = ctx?.seccompProfile;
-  if (seccomp?.type === "Localhost" && seccomp.localhostProfile) {
-    const name = profileNameFromSeccompLocalhost(seccomp.localhostProfile);
-    if (name !== undefined) refs.push({ kind: "seccomp", name, container, field: `${field}.seccompProfile` });
+  if (seccomp?.type === "Localhost" && seccomp.localhostProfile !== undefined) {
+    const field = `${site.field}.seccompProfile.localhostProfile`;
+    const path = seccomp.localhostProfile;
+    const target = resolveSeccompLocalhost(path);
+    const at = { ...site, field };
+    if (target.kind === "profile") out.references.push({ ...at, kind: "seccomp", name: target.name });
+    else if (target.kind === "refused")
+      out.invalid.push({
+        ...at,
+        message: `${JSON.stringify(path)} ${target.reason} (the kubelet resolves it against its seccomp root)`,
+      });
+    else if (target.kind === "not-a-profile-file")
+      out.invalid.push({
+        ...at,
+        message: `${JSON.stringify(path)} is the file ${JSON.stringify(target.cleaned)} in Lockstep's directory, which no ${OBJECT_KIND.seccomp} has: write lockstep/<name>.json`,
+      });
   }
   const appArmor = ctx?.appArmorProfile;
   if (appArmor?.type === "Localhost" && appArmor.localhostProfile)
-    refs.push({
+    out.references.push({
+      ...site,
+      field: `${site.field}.appArmorProfile.localhostProfile`,
       kind: "apparmor",
       name: appArmor.localhostProfile,
-      container,
-      field: `${field}.appArmorProfile`,
     });
-  return refs;
 }
 
-/** Every Lockstep profile reference in the pod, in the order a reader of the pod meets them. */
-export function profilesReferencedByPod(pod: V1Pod): ProfileReference[] {
-  const refs = fromSecurityContext(pod.spec?.securityContext, undefined, "spec.securityContext");
-  for (const { field, containers } of containerGroups(pod))
-    containers.forEach((c, i) => {
-      refs.push(...fromSecurityContext(c.securityContext, c.name, `${field}[${i}].securityContext`));
+/** Every Lockstep profile setting in the pod, in the order a reader of the pod meets them. */
+export function podProfileSettings(pod: AdmittedPod): PodProfileSettings {
+  const out: PodProfileSettings = { references: [], invalid: [] };
+  const spec = pod.spec;
+  fromSecurityContext(
+    spec.securityContext,
+    { container: undefined, group: "pod", field: "spec.securityContext" },
+    out,
+  );
+  for (const group of ["initContainers", "containers", "ephemeralContainers"] as const)
+    (spec[group] ?? []).forEach((c, i) => {
+      fromSecurityContext(
+        c.securityContext,
+        { container: c.name, group, field: `spec.${group}[${i}].securityContext` },
+        out,
+      );
     });
   for (const [key, value] of Object.entries(pod.metadata?.annotations ?? {})) {
-    if (!key.startsWith(LEGACY_APPARMOR_ANNOTATION_PREFIX) || !value.startsWith("localhost/")) continue;
-    refs.push({
+    if (!key.startsWith(LEGACY_APPARMOR_ANNOTATION_PREFIX) || !value.startsWith(LEGACY_APPARMOR_LOCALHOST))
+      continue;
+    out.references.push({
       kind: "apparmor",
-      name: value.slice("localhost/".length),
+      name: value.slice(LEGACY_APPARMOR_LOCALHOST.length),
       container: key.slice(LEGACY_APPARMOR_ANNOTATION_PREFIX.length),
+      group: "pod",
       field: `metadata.annotations["${key}"]`,
     });
   }
-  return refs;
+  return out;
 }
 
 /** The distinct profiles among the references, each once. */
@@ -79,7 +167,15 @@ export function distinctProfiles(refs: readonly ProfileReference[]): { kind: Pro
   return [...seen.values()];
 }
 
-/** How a reference reads in a message: `container "web"` or `the pod`. */
-export function describeReferrer(ref: ProfileReference): string {
-  return ref.container === undefined ? "the pod" : `container ${JSON.stringify(ref.container)}`;
+/** How a setting reads in a message: `container "web"` or `the pod`. */
+export function describeReferrer(site: SettingSite): string {
+  return site.container === undefined ? "the pod" : `container ${JSON.stringify(site.container)}`;
+}
+
+/**
+ * Whether a pod label key is one the webhook owns: the in-use labels the controller selects pods by.
+ * The webhook sets exactly these on CREATE and a ValidatingAdmissionPolicy keeps them as they are.
+ */
+export function isPodInUseLabelKey(key: string): boolean {
+  return Object.values(PROFILE_LABEL_PREFIX).some((prefix) => key.startsWith(prefix));
 }

@@ -48,6 +48,8 @@ const DEFAULT_IN_USE_RECHECK_MS = 3_000;
 /** How many pods an InUse message names; the rest are counted by the list's size only. */
 const IN_USE_PODS_NAMED = 5;
 const NODE_BURST_MS = 50;
+/** The pods a profile is in use by: every phase but the two a pod never leaves. */
+const UNFINISHED_PODS = "status.phase!=Succeeded,status.phase!=Failed";
 const PHASE_RECOUNT_MS = 5_000;
 
 type ProfileObject = KubeObject & {
@@ -404,10 +406,18 @@ export class ProfileController {
     return new Map([...latest].map(([node, { failure }]) => [node, failure]));
   }
 
-  /** Pods that carry the profile's label, found with a label-selector list (never a pod cache). */
+  /**
+   * Unfinished pods that carry the profile's label, found with a label-selector list (never a pod
+   * cache). A Succeeded or Failed pod runs no container again (DESIGN invariant 6), so it does not hold
+   * the profile even while the object stays around (Jobs keep theirs).
+   */
   private async podsUsing(kind: ProfileKind, name: string): Promise<string[]> {
     const pods = await this.client.get<V1PodList>("/api/v1/pods", {
-      query: { labelSelector: profileLabelKey(kind, name), limit: IN_USE_PODS_NAMED },
+      query: {
+        labelSelector: profileLabelKey(kind, name),
+        fieldSelector: UNFINISHED_PODS,
+        limit: IN_USE_PODS_NAMED,
+      },
     });
     const named = pods.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
     const more = pods.metadata?.remainingItemCount ?? (pods.metadata?._continue ? 1 : 0);

@@ -16,6 +16,7 @@
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
+import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../api/admission-manifests.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
@@ -46,9 +47,9 @@ const { values } = parseArgs({
     "health-port": { type: "string", default: "8081" },
     "cert-mode": { type: "string", default: "self" },
     "cert-dir": { type: "string", default: "/etc/lockstep/tls" },
-    namespace: { type: "string", default: process.env.POD_NAMESPACE ?? "lockstep-system" },
+    namespace: { type: "string", default: process.env.POD_NAMESPACE ?? LOCKSTEP_NAMESPACE },
     secret: { type: "string", default: "lockstep-webhook-tls" },
-    "webhook-configuration": { type: "string", default: "lockstep-webhook" },
+    "webhook-configuration": { type: "string", default: WEBHOOK_CONFIGURATION_NAME },
     service: { type: "string", default: "lockstep-webhook" },
     "extra-san": { type: "string", multiple: true, default: [] },
   },

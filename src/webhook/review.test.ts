@@ -1,14 +1,13 @@
-import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { type ProfileView, reviewPod } from "./review.ts";
+import type { AdmittedPod } from "../api/pod-profiles.ts";
+import { type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 
-const pod = (extra: Partial<V1Pod["spec"]> = {}): V1Pod => ({
+const pod = (extra: Partial<AdmittedPod["spec"]> = {}): AdmittedPod => ({
   metadata: { name: "p" },
   spec: {
     containers: [
       {
         name: "web",
-        image: "x",
         securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "lockstep/web.json" } },
       },
     ],
@@ -20,7 +19,7 @@ const views = (entries: Record<string, ProfileView>) => (kind: string, name: str
 
 describe("reviewPod", () => {
   it("leaves pods without Lockstep profiles alone (RuntimeDefault, other localhost paths)", () => {
-    const other: V1Pod = {
+    const other: AdmittedPod = {
       spec: {
         securityContext: { seccompProfile: { type: "RuntimeDefault" } },
         containers: [
@@ -31,7 +30,7 @@ describe("reviewPod", () => {
         ],
       },
     };
-    expect(reviewPod(other, { profile: () => undefined })).toEqual({
+    expect(reviewPodCreate(other, { profile: () => undefined })).toEqual({
       allowed: true,
       patch: [],
       warnings: [],
@@ -40,14 +39,14 @@ describe("reviewPod", () => {
   });
 
   it("denies a missing or terminating profile, naming the container and the profile", () => {
-    expect(reviewPod(pod(), { profile: () => undefined })).toMatchObject({
+    expect(reviewPodCreate(pod(), { profile: () => undefined })).toMatchObject({
       allowed: false,
       message: expect.stringMatching(
         /^container "web" references SeccompProfile "web" .*which does not exist/,
       ),
     });
     expect(
-      reviewPod(pod(), { profile: views({ "seccomp/web": { terminating: true, installedNodes: 1 } }) }),
+      reviewPodCreate(pod(), { profile: views({ "seccomp/web": { terminating: true, installedNodes: 1 } }) }),
     ).toMatchObject({
       allowed: false,
       message: expect.stringContaining("which is being deleted"),
@@ -55,7 +54,7 @@ describe("reviewPod", () => {
   });
 
   it("admits with a warning when the profile is installed on no node yet", () => {
-    const review = reviewPod(pod(), {
+    const review = reviewPodCreate(pod(), {
       profile: views({ "seccomp/web": { terminating: false, installedNodes: 0 } }),
     });
     expect(review).toMatchObject({
@@ -66,14 +65,137 @@ describe("reviewPod", () => {
 
   it("denies spec.nodeName on a node without the profile, and admits it on one that has it", () => {
     const profile = views({ "seccomp/web": { terminating: false, installedNodes: 1 } });
-    expect(reviewPod(pod({ nodeName: "n1" }), { profile, boundNodeLabels: {} })).toMatchObject({
+    expect(reviewPodCreate(pod({ nodeName: "n1" }), { profile, boundNodeLabels: {} })).toMatchObject({
       allowed: false,
       message: expect.stringMatching(
         /spec.nodeName is "n1", which does not have SeccompProfile "web" installed/,
       ),
     });
     expect(
-      reviewPod(pod({ nodeName: "n1" }), { profile, boundNodeLabels: { "seccomp.lockstep.dev/web": "abc" } }),
+      reviewPodCreate(pod({ nodeName: "n1" }), {
+        profile,
+        boundNodeLabels: { "seccomp.lockstep.dev/web": "abc" },
+      }),
     ).toMatchObject({ allowed: true });
+  });
+
+  it("refuses a path the API server refuses and a file in Lockstep's directory that no profile has, naming the field", () => {
+    const withPath = (localhostProfile: string) =>
+      pod({
+        containers: [
+          { name: "web", securityContext: { seccompProfile: { type: "Localhost", localhostProfile } } },
+        ],
+      });
+    const profile = views({ "seccomp/web": { terminating: false, installedNodes: 1 } });
+    expect(reviewPodCreate(withPath("foo/../lockstep/web.json"), { profile })).toEqual({
+      allowed: false,
+      message: expect.stringMatching(
+        /^container "web": spec\.containers\[0\]\.securityContext\.seccompProfile\.localhostProfile: "foo\/..\/lockstep\/web.json" must not contain '..'/,
+      ),
+    });
+    expect(reviewPodCreate(withPath("lockstep/sub/web.json"), { profile })).toMatchObject({
+      allowed: false,
+      message: expect.stringContaining(
+        `"lockstep/sub/web.json" is the file "lockstep/sub/web.json" in Lockstep's directory`,
+      ),
+    });
+    for (const spelling of [
+      "./lockstep/web.json",
+      "lockstep//web.json",
+      "lockstep/./web.json",
+      "lockstep/web.json/",
+    ])
+      expect(reviewPodCreate(withPath(spelling), { profile }), spelling).toMatchObject({
+        allowed: true,
+        profiles: ["seccomp.lockstep.dev/web"],
+      });
+  });
+
+  it("on kubectl debug, refuses a missing profile by name and a profile the pod's node lacks, naming the node", () => {
+    const running = pod({ nodeName: "n1" });
+    const debug = (localhostProfile: string): AdmittedPod => ({
+      ...running,
+      spec: {
+        ...running.spec,
+        ephemeralContainers: [
+          { name: "debugger", securityContext: { seccompProfile: { type: "Localhost", localhostProfile } } },
+        ],
+      },
+    });
+    const profile = views({
+      "seccomp/web": { terminating: false, installedNodes: 1 },
+      "seccomp/strict": { terminating: false, installedNodes: 1 },
+    });
+    const ctx = { profile, boundNodeLabels: { "seccomp.lockstep.dev/web": "abc" } };
+    expect(reviewEphemeralContainers(debug("lockstep/gone.json"), running, ctx)).toEqual({
+      allowed: false,
+      message: expect.stringMatching(
+        /^container "debugger" references SeccompProfile "gone" .*which does not exist/,
+      ),
+    });
+    expect(reviewEphemeralContainers(debug("lockstep/strict.json"), running, ctx)).toEqual({
+      allowed: false,
+      message: expect.stringMatching(
+        /runs on node "n1" \(spec\.nodeName\), which does not have SeccompProfile "strict" installed, and a pod cannot move/,
+      ),
+    });
+    expect(reviewEphemeralContainers(debug("lockstep/web.json"), running, ctx)).toMatchObject({
+      allowed: true,
+      patch: [],
+    });
+    // A container that was already there is not reviewed again.
+    expect(
+      reviewEphemeralContainers(debug("lockstep/gone.json"), debug("lockstep/gone.json"), ctx),
+    ).toMatchObject({
+      allowed: true,
+    });
+  });
+
+  it("on kubectl debug of a pod not yet scheduled, admits only the profiles its affinity already requires", () => {
+    const pending: AdmittedPod = {
+      ...pod(),
+      metadata: { name: "p", labels: { "seccomp.lockstep.dev/web": "true" } },
+    };
+    const debug = (localhostProfile: string): AdmittedPod => ({
+      ...pending,
+      spec: {
+        ...pending.spec,
+        ephemeralContainers: [
+          { name: "dbg", securityContext: { seccompProfile: { type: "Localhost", localhostProfile } } },
+        ],
+      },
+    });
+    const profile = views({
+      "seccomp/web": { terminating: false, installedNodes: 1 },
+      "seccomp/strict": { terminating: false, installedNodes: 1 },
+    });
+    expect(reviewEphemeralContainers(debug("lockstep/web.json"), pending, { profile })).toEqual({
+      allowed: true,
+      patch: [],
+      warnings: [],
+      profiles: ["seccomp.lockstep.dev/web"],
+    });
+    expect(reviewEphemeralContainers(debug("lockstep/strict.json"), pending, { profile })).toEqual({
+      allowed: false,
+      message: expect.stringMatching(
+        /^pod "p" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "strict"/,
+      ),
+    });
+  });
+
+  it("removes in-use labels a pod carries for profiles it does not use", () => {
+    const labelled: AdmittedPod = {
+      ...pod(),
+      metadata: { name: "p", labels: { "apparmor.lockstep.dev/other": "true", team: "a" } },
+    };
+    const review = reviewPodCreate(labelled, {
+      profile: views({ "seccomp/web": { terminating: false, installedNodes: 1 } }),
+    });
+    expect(review).toMatchObject({ allowed: true, profiles: ["seccomp.lockstep.dev/web"] });
+    if (!review.allowed) return;
+    expect(review.patch.slice(0, 2)).toEqual([
+      { op: "remove", path: "/metadata/labels/apparmor.lockstep.dev~1other" },
+      { op: "add", path: "/metadata/labels/seccomp.lockstep.dev~1web", value: "true" },
+    ]);
   });
 });

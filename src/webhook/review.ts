@@ -1,10 +1,15 @@
-// The webhook's decision on one pod, as a pure function of the pod and what the caches say about its
-// profiles (and, for a pod that already names its node, that node's labels).
-import type { V1Pod } from "@kubernetes/client-node";
+// The webhook's decisions, as pure functions of the pod and what the caches say about its profiles
+// (and, for a pod that names its node, that node's labels).
 import { type JsonPatchOperation, requireProfilesPatch } from "../api/affinity.ts";
 import { OBJECT_KIND, type ProfileKind } from "../api/constants.ts";
-import { localhostProfileFor, profileLabelKey } from "../api/labels.ts";
-import { describeReferrer, distinctProfiles, profilesReferencedByPod } from "../api/pod-profiles.ts";
+import { profileLabelKey } from "../api/labels.ts";
+import {
+  type AdmittedPod,
+  describeReferrer,
+  distinctProfiles,
+  type PodProfileSettings,
+  podProfileSettings,
+} from "../api/pod-profiles.ts";
 
 export interface ProfileView {
   /** deletionTimestamp is set: new pods must not start depending on it. */
@@ -24,47 +29,112 @@ export type PodReview =
   | { allowed: false; message: string };
 
 const kindAndName = (kind: ProfileKind, name: string) => `${OBJECT_KIND[kind]} ${JSON.stringify(name)}`;
+const PLURAL_FOR_KUBECTL: Record<ProfileKind, string> = {
+  seccomp: "seccompprofiles",
+  apparmor: "apparmorprofiles",
+};
 
-export function reviewPod(pod: V1Pod, ctx: ReviewContext): PodReview {
-  const refs = profilesReferencedByPod(pod);
-  if (refs.length === 0) return { allowed: true, patch: [], warnings: [], profiles: [] };
-
-  const problems: string[] = [];
-  for (const ref of refs) {
+/** Every reason the settings cannot be admitted: invalid paths, missing or terminating profiles. */
+function settingProblems(settings: PodProfileSettings, ctx: ReviewContext): string[] {
+  const problems = settings.invalid.map((s) => `${describeReferrer(s)}: ${s.field}: ${s.message}`);
+  for (const ref of settings.references) {
     const view = ctx.profile(ref.kind, ref.name);
-    const what = `${describeReferrer(ref)} references ${kindAndName(ref.kind, ref.name)} (${ref.field}: ${localhostProfileFor(ref.kind, ref.name)})`;
+    const what = `${describeReferrer(ref)} references ${kindAndName(ref.kind, ref.name)} (${ref.field})`;
     if (view === undefined)
       problems.push(
-        `${what}, which does not exist: create it first (kubectl get ${ref.kind === "seccomp" ? "seccompprofiles" : "apparmorprofiles"})`,
+        `${what}, which does not exist: create it first (kubectl get ${PLURAL_FOR_KUBECTL[ref.kind]})`,
       );
     else if (view.terminating) problems.push(`${what}, which is being deleted`);
   }
-  if (problems.length > 0) return { allowed: false, message: dedupe(problems).join("; ") };
+  return [...new Set(problems)];
+}
 
-  const profiles = distinctProfiles(refs);
-  const nodeName = pod.spec?.nodeName;
-  if (nodeName) {
-    const labels = ctx.boundNodeLabels;
-    const missing = profiles.filter((p) => labels?.[profileLabelKey(p.kind, p.name)] === undefined);
+/** The profiles the node named by spec.nodeName lacks (all of them when that Node does not exist). */
+function missingOnBoundNode(profiles: { kind: ProfileKind; name: string }[], ctx: ReviewContext) {
+  return profiles.filter((p) => ctx.boundNodeLabels?.[profileLabelKey(p.kind, p.name)] === undefined);
+}
+
+const listProfiles = (profiles: { kind: ProfileKind; name: string }[]) =>
+  profiles.map((p) => kindAndName(p.kind, p.name)).join(", ");
+
+/** Pod CREATE: refuse what cannot run, otherwise require the profiles' node labels and set the in-use labels. */
+export function reviewPodCreate(pod: AdmittedPod, ctx: ReviewContext): PodReview {
+  const settings = podProfileSettings(pod);
+  const problems = settingProblems(settings, ctx);
+  if (problems.length > 0) return { allowed: false, message: problems.join("; ") };
+
+  const profiles = distinctProfiles(settings.references);
+  const nodeName = pod.spec.nodeName;
+  if (nodeName && profiles.length > 0) {
+    const missing = missingOnBoundNode(profiles, ctx);
     if (missing.length > 0)
       return {
         allowed: false,
-        message: `spec.nodeName is ${JSON.stringify(nodeName)}, which does not have ${missing
-          .map((p) => kindAndName(p.kind, p.name))
-          .join(", ")} installed: remove spec.nodeName so the scheduler picks a node that has it`,
+        message: `spec.nodeName is ${JSON.stringify(nodeName)}, which does not have ${listProfiles(missing)} installed: remove spec.nodeName so the scheduler picks a node that has it`,
       };
   }
 
+  const keys = profiles.map((p) => profileLabelKey(p.kind, p.name));
+  const patch = requireProfilesPatch(pod, keys);
+  if ("refused" in patch) return { allowed: false, message: patch.refused };
   const warnings = profiles
     .filter((p) => ctx.profile(p.kind, p.name)?.installedNodes === 0)
     .map(
       (p) =>
         `${kindAndName(p.kind, p.name)} is not installed on any node yet: the pod stays Pending until a node has it`,
     );
-  const keys = profiles.map((p) => profileLabelKey(p.kind, p.name));
-  return { allowed: true, patch: requireProfilesPatch(pod, keys), warnings, profiles: keys };
+  return { allowed: true, patch: patch.operations, warnings, profiles: keys };
 }
 
-function dedupe(items: string[]): string[] {
-  return [...new Set(items)];
+/**
+ * UPDATE of pods/ephemeralcontainers (`kubectl debug`): the only change is new ephemeral containers,
+ * and a pod cannot move, so each profile a new one names must exist and be on the pod's node already.
+ * Labels and affinity cannot change through this subresource, so nothing is patched.
+ */
+export function reviewEphemeralContainers(
+  pod: AdmittedPod,
+  before: AdmittedPod,
+  ctx: ReviewContext,
+): PodReview {
+  const existing = new Set((before.spec.ephemeralContainers ?? []).map((c) => c.name));
+  const isNew = (s: { group: string; container: string | undefined }) =>
+    s.group === "ephemeralContainers" && s.container !== undefined && !existing.has(s.container);
+  const all = podProfileSettings(pod);
+  const added: PodProfileSettings = {
+    references: all.references.filter(isNew),
+    invalid: all.invalid.filter(isNew),
+  };
+  const problems = settingProblems(added, ctx);
+  if (problems.length > 0) return { allowed: false, message: problems.join("; ") };
+  const profiles = distinctProfiles(added.references);
+  if (profiles.length === 0) return { allowed: true, patch: [], warnings: [], profiles: [] };
+
+  const podName = JSON.stringify(pod.metadata?.name ?? "");
+  const nodeName = pod.spec.nodeName;
+  const ownLabels = pod.metadata?.labels ?? {};
+  if (nodeName) {
+    const missing = missingOnBoundNode(profiles, ctx);
+    if (missing.length > 0)
+      return {
+        allowed: false,
+        message: `pod ${podName} runs on node ${JSON.stringify(nodeName)} (spec.nodeName), which does not have ${listProfiles(missing)} installed, and a pod cannot move: use a profile that node has, or install this one there`,
+      };
+  } else {
+    // Not bound yet: the scheduler honours only what the pod's affinity already requires, which is
+    // exactly the profiles in its in-use labels (both set together on CREATE).
+    const unguarded = profiles.filter((p) => ownLabels[profileLabelKey(p.kind, p.name)] === undefined);
+    if (unguarded.length > 0)
+      return {
+        allowed: false,
+        message: `pod ${podName} is not scheduled yet (no spec.nodeName) and its node affinity does not require ${listProfiles(unguarded)}: add the ephemeral container once the pod runs on a node that has it`,
+      };
+  }
+  const keys = profiles.map((p) => profileLabelKey(p.kind, p.name));
+  const warnings = profiles
+    .filter((p) => ownLabels[profileLabelKey(p.kind, p.name)] === undefined)
+    .map(
+      (p) =>
+        `${kindAndName(p.kind, p.name)} is not among the pod's in-use labels (they are set at creation): deleting the profile is not held back by this ephemeral container`,
+    );
+  return { allowed: true, patch: [], warnings, profiles: keys };
 }

@@ -1,11 +1,13 @@
-// The HTTPS server for AdmissionReview v1 on pod CREATE: parse, decide (review.ts), answer with a
-// JSONPatch. Profiles come from watch caches, so a review costs no API call unless the pod already
-// names its node (then one GET of that Node).
+// The HTTPS server for AdmissionReview v1 on pod CREATE and on UPDATE of pods/ephemeralcontainers:
+// parse (every field Lockstep reads, with a schema: a malformed review or pod is refused with the field
+// named), decide (review.ts), answer with a JSONPatch. Profiles come from watch caches, so a review
+// costs no API call unless the pod names its node (then one GET of that Node).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
 import * as z from "zod";
+import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import {
   APPARMOR_PROFILE_PLURAL,
   GROUP,
@@ -13,12 +15,17 @@ import {
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../api/constants.ts";
+import {
+  type AdmittedPod,
+  AdmittedPodSchema,
+  EPHEMERAL_CONTAINERS_SUBRESOURCE,
+} from "../api/pod-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
-import { type ProfileView, reviewPod } from "./review.ts";
+import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -27,12 +34,19 @@ const AdmissionReviewSchema = z.object({
   apiVersion: z.literal("admission.k8s.io/v1"),
   kind: z.literal("AdmissionReview"),
   request: z.object({
-    uid: z.string(),
-    operation: z.string(),
+    uid: z.string().min(1),
+    resource: z.object({ group: z.string(), version: z.string(), resource: z.string() }),
+    subResource: z.string().optional(),
+    operation: z.enum(["CREATE", "UPDATE", "DELETE", "CONNECT"]),
     namespace: z.string().optional(),
-    object: z.record(z.string(), z.unknown()),
+    object: z.unknown(),
+    oldObject: z.unknown().optional(),
   }),
 });
+type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
+
+/** The uid of a review that did not parse, when it has one to answer to. */
+const UidOnlySchema = z.object({ request: z.object({ uid: z.string().min(1) }) });
 
 type ProfileObject = KubeObject & { status?: { nodes?: { installed?: number } } };
 
@@ -172,28 +186,42 @@ export class WebhookServer {
     } catch {
       return;
     }
-    let review: z.infer<typeof AdmissionReviewSchema>;
+    let body: unknown;
     try {
-      review = AdmissionReviewSchema.parse(JSON.parse(raw));
+      body = JSON.parse(raw);
     } catch (error) {
-      return reply(400, { error: `not an AdmissionReview v1: ${kubeErrorMessage(error)}` }, "error");
+      return reply(400, { error: `the body is not JSON: ${kubeErrorMessage(error)}` }, "error");
     }
-    const { uid, object, namespace } = review.request;
-    const pod = object as V1Pod;
-    const respond = (response: Record<string, unknown>, result: string) =>
+    const respondTo = (uid: string) => (response: Record<string, unknown>, result: string) =>
       reply(
         200,
         { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, ...response } },
         result,
       );
+    const deny = (uid: string, message: string) =>
+      respondTo(uid)({ allowed: false, status: { code: 400, reason: "BadRequest", message } }, "malformed");
+
+    const review = AdmissionReviewSchema.safeParse(body);
+    if (!review.success) {
+      const message = `not an AdmissionReview v1: ${review.error.issues
+        .map((i) => `${formatIssuePath(i.path) || "(the body)"}: ${i.message}`)
+        .join("; ")}`;
+      // With a uid the API server can match the answer to its request; without one there is nobody to answer.
+      const uid = UidOnlySchema.safeParse(body);
+      return uid.success ? deny(uid.data.request.uid, message) : reply(400, { error: message }, "error");
+    }
+    const request = review.data.request;
+    const respond = respondTo(request.uid);
 
     try {
-      const nodeName = pod.spec?.nodeName;
-      const boundNodeLabels = nodeName ? await this.nodeLabels(nodeName) : undefined;
-      const decision = reviewPod(pod, { profile: (k, n) => this.profileView(k, n), boundNodeLabels });
-      const podRef = `${namespace ?? ""}/${pod.metadata?.name ?? pod.metadata?.generateName ?? ""}`;
+      const decision = await this.decide(request);
+      if (typeof decision === "string") return deny(request.uid, decision);
+      const podRef = `${request.namespace ?? ""}/${objectNameOf(request.object)}`;
       if (!decision.allowed) {
-        this.opts.log.info({ pod: podRef, reason: decision.message }, "denied pod");
+        this.opts.log.info(
+          { pod: podRef, operation: request.operation, reason: decision.message },
+          "denied pod",
+        );
         return respond(
           { allowed: false, status: { code: 403, reason: "Forbidden", message: decision.message } },
           "denied",
@@ -223,6 +251,27 @@ export class WebhookServer {
     }
   }
 
+  /** The decision on one request, or the message for a pod that does not parse. */
+  private async decide(request: AdmissionRequest): Promise<PodReview | string> {
+    const { resource, subResource, operation } = request;
+    const isPods = resource.group === "" && resource.resource === "pods";
+    const isCreate = isPods && operation === "CREATE" && !subResource;
+    const isDebug = isPods && operation === "UPDATE" && subResource === EPHEMERAL_CONTAINERS_SUBRESOURCE;
+    // The configuration sends nothing else; anything else is none of Lockstep's business.
+    if (!isCreate && !isDebug) return { allowed: true, patch: [], warnings: [], profiles: [] };
+    const pod = parsePod(request.object, "object");
+    if (typeof pod === "string") return pod;
+    const context = async () => {
+      const nodeName = pod.spec.nodeName;
+      const boundNodeLabels = nodeName ? await this.nodeLabels(nodeName) : undefined;
+      return { profile: (k: ProfileKind, n: string) => this.profileView(k, n), boundNodeLabels };
+    };
+    if (isCreate) return reviewPodCreate(pod, await context());
+    const before = parsePod(request.oldObject, "oldObject");
+    if (typeof before === "string") return before;
+    return reviewEphemeralContainers(pod, before, await context());
+  }
+
   private async nodeLabels(name: string): Promise<Record<string, string> | undefined> {
     try {
       const node = await this.client.get<V1Node>(`/api/v1/nodes/${encodeURIComponent(name)}`);
@@ -232,4 +281,11 @@ export class WebhookServer {
       throw error;
     }
   }
+}
+
+/** The pod in `request.<which>`, or a message naming the field that is not what a Pod has there. */
+function parsePod(input: unknown, which: "object" | "oldObject"): AdmittedPod | string {
+  const parsed = AdmittedPodSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  return `request.${which}: ${formatZodIssues("Pod", objectNameOf(input), parsed.error)}`;
 }

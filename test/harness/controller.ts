@@ -19,6 +19,7 @@ export async function installControllerPrerequisites(cp: ControlPlane): Promise<
     "crds/lockstep.dev_apparmorprofiles.yaml",
     "deploy/namespace.yaml",
     "deploy/controller/rbac.yaml",
+    "deploy/controller/admission-policy.yaml",
   ])
     await cp.applyFile(join(repo, file));
 }

@@ -22,7 +22,11 @@ export interface WebhookProcess {
 }
 
 export async function installWebhook(cp: ControlPlane): Promise<WebhookProcess> {
-  for (const file of ["deploy/namespace.yaml", "deploy/webhook/rbac.yaml"])
+  for (const file of [
+    "deploy/namespace.yaml",
+    "deploy/webhook/rbac.yaml",
+    "deploy/webhook/admission-policy.yaml",
+  ])
     await cp.applyFile(join(repo, file));
   const port = await freePort();
   const healthPort = await freePort();

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProfileStatus } from "../../src/api/common.ts";
 import { profileLabelKey } from "../../src/api/labels.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
-import { metadataListWatch } from "../../src/kube/informers.ts";
 import {
   type ControllerProcess,
   installControllerPrerequisites,
@@ -254,30 +253,43 @@ describe("in-use protection", () => {
   });
 });
 
-describe("metadata-only Node informer", () => {
-  it("caches names and labels without the Nodes' status, and follows label changes", async () => {
-    const nodes = metadataListWatch(cp.kubeConfig(), {
-      apiVersion: "v1",
-      kind: "Node",
-      path: "/api/v1/nodes",
-    });
-    const seen: string[] = [];
-    nodes.on("update", (n) => seen.push(n.metadata?.labels?.probe ?? ""));
-    await nodes.start();
-    try {
-      const cached = nodes.get("node-1") as k8s.KubernetesObject & { status?: unknown; spec?: unknown };
-      expect(cached.kind).toBe("PartialObjectMetadata");
-      expect(cached.metadata?.labels?.["lockstep.dev/agent"]).toBe("0.1.0");
-      expect(cached.status).toBeUndefined();
-      expect(cached.spec).toBeUndefined();
-      await labelNode("node-1", { probe: "seen" });
-      await waitFor("the label change through the watch", async () => seen.includes("seen"));
-      const watched = nodes.get("node-1") as k8s.KubernetesObject & { status?: unknown };
-      expect(watched.status).toBeUndefined();
-    } finally {
-      await nodes.stop();
-      await labelNode("node-1", { probe: null });
+describe("in-use protection ends with the pod's run", () => {
+  it("lets a profile go when the only pods using it have Succeeded or Failed", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "batch", { defaultAction: "SCMP_ACT_ALLOW" });
+    await waitFor("the finalizer", async () =>
+      (await readSeccomp("batch"))?.metadata?.finalizers?.includes("lockstep.dev/in-use-protection"),
+    );
+    for (const [name, phase] of [
+      ["done", "Succeeded"],
+      ["crashed", "Failed"],
+    ] as const) {
+      await core.createNamespacedPod({
+        namespace: "default",
+        body: {
+          metadata: { name, labels: { [profileLabelKey("seccomp", "batch")]: "true" } },
+          spec: { nodeName: "node-1", restartPolicy: "Never", containers: [{ name: "c", image: "busybox" }] },
+        },
+      });
+      // What the kubelet reports when the pod's containers have exited for good.
+      await core.patchNamespacedPodStatus(
+        { name, namespace: "default", body: { status: { phase } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
     }
+    await objects.deleteClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      name: "batch",
+    });
+    await waitFor("the profile to be gone", async () => (await readSeccomp("batch")) === undefined, {
+      timeoutMs: 30_000,
+    });
+    // The finished pods are still there: they did not hold it.
+    for (const name of ["done", "crashed"])
+      expect((await core.readNamespacedPod({ name, namespace: "default" })).status?.phase).toMatch(
+        /Succeeded|Failed/,
+      );
   });
 });
 

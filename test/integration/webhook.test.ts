@@ -4,6 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
+import { outcome, untilEnforced } from "../harness/admission.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
@@ -236,5 +237,212 @@ describe("the scheduling guard", () => {
     expect(refused).toMatch(/failed calling webhook "pods.lockstep.dev"/);
     await webhook.start();
     expect(await createPod(seccompPod("guarded-after", "web"))).toBeUndefined();
+  });
+});
+
+const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+const webKey = profileLabelKey("seccomp", "web");
+
+/** A bound pod using "web" (on node-1 or node-2), for adding debug containers to. */
+async function runningWebPod(name: string): Promise<string> {
+  expect(await createPod(seccompPod(name, "web"))).toBeUndefined();
+  return waitFor(`${name} to be bound`, async () => boundNode(name));
+}
+
+/** What `kubectl debug` sends: the pod's ephemeralContainers subresource with one more container. */
+function addDebugContainer(pod: string, container: string, localhostProfile?: string) {
+  const ephemeral: k8s.V1EphemeralContainer = {
+    name: container,
+    image: "busybox",
+    ...(localhostProfile && { securityContext: { seccompProfile: { type: "Localhost", localhostProfile } } }),
+  };
+  return outcome(
+    core.patchNamespacedPodEphemeralcontainers(
+      {
+        name: pod,
+        namespace: NS,
+        body: [{ op: "add", path: "/spec/ephemeralContainers", value: [ephemeral] }],
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    ),
+  );
+}
+
+describe("kubectl debug (UPDATE of pods/ephemeralcontainers)", () => {
+  it("refuses a debug container naming a missing profile, by name", async () => {
+    await runningWebPod("debug-missing");
+    expect(await addDebugContainer("debug-missing", "dbg", "lockstep/ghost.json")).toMatch(
+      /^403: .*container "dbg" references SeccompProfile "ghost" \(spec\.ephemeralContainers\[0\]\.securityContext\.seccompProfile\.localhostProfile\), which does not exist/,
+    );
+  });
+
+  it("refuses a profile the pod's node lacks, naming the node, and admits one it has", async () => {
+    const node = await runningWebPod("debug-node");
+    // batch-only is on node-3 alone; the pod runs on node-1 or node-2.
+    expect(await addDebugContainer("debug-node", "dbg", "lockstep/batch-only.json")).toMatch(
+      new RegExp(
+        `^403: .*pod "debug-node" runs on node "${node}" \\(spec\\.nodeName\\), which does not have SeccompProfile "batch-only" installed, and a pod cannot move`,
+      ),
+    );
+    expect(await addDebugContainer("debug-node", "dbg", "./lockstep/web.json")).toBe("allowed");
+    const stored = await core.readNamespacedPod({ name: "debug-node", namespace: NS });
+    expect(stored.spec?.ephemeralContainers?.map((c) => c.name)).toEqual(["dbg"]);
+  });
+
+  it("reviews debug containers of pods that use no profile themselves", async () => {
+    expect(
+      await createPod({
+        metadata: { name: "plain-debug" },
+        spec: { containers: [{ name: "c", image: "busybox" }] },
+      }),
+    ).toBeUndefined();
+    expect(await addDebugContainer("plain-debug", "dbg", "lockstep/ghost.json")).toMatch(
+      /^403: .*SeccompProfile "ghost" .*which does not exist/,
+    );
+    expect(await addDebugContainer("plain-debug", "dbg")).toBe("allowed");
+  });
+});
+
+describe("profile references, resolved as the kubelet resolves them", () => {
+  it("guards every spelling that cleans to lockstep/<name>.json", async () => {
+    for (const [i, spelling] of [
+      "./lockstep/web.json",
+      "lockstep//web.json",
+      "lockstep/./web.json",
+    ].entries()) {
+      const name = `spelling-${i}`;
+      const pod = seccompPod(name, "web");
+      const container = pod.spec?.containers[0] as k8s.V1Container;
+      container.securityContext = { seccompProfile: { type: "Localhost", localhostProfile: spelling } };
+      expect(await createPod(pod), spelling).toBeUndefined();
+      const stored = await core.readNamespacedPod({ name, namespace: NS });
+      expect(stored.metadata?.labels?.[webKey], spelling).toBe("true");
+      expect(
+        stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+          ?.nodeSelectorTerms?.[0]?.matchExpressions,
+        spelling,
+      ).toContainEqual({ key: webKey, operator: "Exists" });
+    }
+    const typo = seccompPod("spelling-typo", "web");
+    (typo.spec?.containers[0] as k8s.V1Container).securityContext = {
+      seccompProfile: { type: "Localhost", localhostProfile: "lockstep//wbe.json" },
+    };
+    expect(await createPod(typo)).toMatch(/SeccompProfile "wbe" .*which does not exist/);
+  });
+
+  it("refuses the spellings the API server refuses, and files in Lockstep's directory no profile has", async () => {
+    for (const [path, why] of [
+      ["foo/../lockstep/web.json", "must not contain '..'"],
+      ["../seccomp/lockstep/web.json", "must not contain '..'"],
+      ["/lockstep/web.json", "must be a relative path"],
+      ["lockstep/sub/web.json", "in Lockstep's directory, which no SeccompProfile has"],
+    ]) {
+      const pod = seccompPod("odd-path", "web");
+      (pod.spec?.containers[0] as k8s.V1Container).securityContext = {
+        seccompProfile: { type: "Localhost", localhostProfile: path },
+      };
+      const message = await createPod(pod);
+      expect(message, path).toContain(why);
+      expect(message, path).toContain("spec.containers[0].securityContext.seccompProfile.localhostProfile");
+    }
+  });
+});
+
+describe("node affinity the pod already has", () => {
+  it("leaves an empty term empty (it matches no node) and guards the others", async () => {
+    const pod = seccompPod("empty-term", "web", {
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {},
+              // A node field selector takes exactly one name.
+              { matchFields: [{ key: "metadata.name", operator: "In", values: ["node-2"] }] },
+              { matchFields: [{ key: "metadata.name", operator: "In", values: ["node-3"] }] },
+            ],
+          },
+        },
+      },
+    });
+    expect(await createPod(pod)).toBeUndefined();
+    const stored = await core.readNamespacedPod({ name: "empty-term", namespace: NS });
+    const terms =
+      stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+    expect(terms?.[0]?.matchExpressions ?? []).toEqual([]);
+    expect(terms?.[1]?.matchExpressions).toEqual([{ key: webKey, operator: "Exists" }]);
+    expect(terms?.[2]?.matchExpressions).toEqual([{ key: webKey, operator: "Exists" }]);
+    // node-3 lacks "web", and the empty term matches nothing: only node-2 is left.
+    expect(await waitFor("empty-term to be bound", async () => boundNode("empty-term"))).toBe("node-2");
+  });
+
+  it("refuses a required node affinity without terms, as the API server would", async () => {
+    const message = await createPod(
+      seccompPod("no-terms", "web", {
+        affinity: {
+          nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } },
+        },
+      }),
+    );
+    expect(message).toMatch(
+      /spec\.affinity\.nodeAffinity\.requiredDuringSchedulingIgnoredDuringExecution\.nodeSelectorTerms: must have at least one term/,
+    );
+  });
+});
+
+describe("the pod's in-use labels belong to the webhook", () => {
+  it("sets exactly the labels of the profiles the pod uses, dropping ones written by hand", async () => {
+    const own = seccompPod("stray-labels", "web");
+    own.metadata = {
+      ...own.metadata,
+      labels: { app: "x", "apparmor.lockstep.dev/web-aa": "true", [webKey]: "no" },
+    };
+    expect(await createPod(own)).toBeUndefined();
+    expect((await core.readNamespacedPod({ name: "stray-labels", namespace: NS })).metadata?.labels).toEqual({
+      app: "x",
+      [webKey]: "true",
+    });
+    // A pod that uses no profile cannot hold one either.
+    expect(
+      await createPod({
+        metadata: { name: "squatter", labels: { app: "y", [webKey]: "true" } },
+        spec: { containers: [{ name: "c", image: "busybox" }] },
+      }),
+    ).toBeUndefined();
+    expect((await core.readNamespacedPod({ name: "squatter", namespace: NS })).metadata?.labels).toEqual({
+      app: "y",
+    });
+  });
+
+  it("refuses any later change to them, by anyone, and lets every other change through", async () => {
+    const patchLabels = (name: string, labels: Record<string, string | null>, dryRun?: string) =>
+      core.patchNamespacedPod({ name, namespace: NS, body: { metadata: { labels } }, dryRun }, merge);
+    await untilEnforced("lockstep-pod-in-use-labels", () =>
+      patchLabels("stray-labels", { [webKey]: null }, "All"),
+    );
+    const refused =
+      /^403: .*pod stray-labels: the labels under seccomp.lockstep.dev\/ and apparmor.lockstep.dev\/ record the profiles the pod uses/;
+    // The cluster admin included: removing one would let the profile go while the pod runs.
+    expect(await outcome(patchLabels("stray-labels", { [webKey]: null }))).toMatch(refused);
+    expect(await outcome(patchLabels("stray-labels", { [webKey]: "false" }))).toMatch(refused);
+    expect(await outcome(patchLabels("squatter", { [webKey]: "true" }))).toMatch(
+      /^403: .*pod squatter: the labels under/,
+    );
+    // Status writes (the kubelet's) and other labels (controllers') pass.
+    expect(await outcome(patchLabels("stray-labels", { app: "z" }))).toBe("allowed");
+    expect(
+      await outcome(
+        core.patchNamespacedPodStatus(
+          {
+            name: "stray-labels",
+            namespace: NS,
+            body: { status: { conditions: [{ type: "example.com/Checked", status: "True" }] } },
+          },
+          merge,
+        ),
+      ),
+    ).toBe("allowed");
+    expect(
+      (await core.readNamespacedPod({ name: "stray-labels", namespace: NS })).metadata?.labels?.[webKey],
+    ).toBe("true");
   });
 });
