@@ -2,7 +2,7 @@
 // value of a node that holds the current content), which nodes it belongs on, and its content for one
 // node. Pure, and shared by the agent (what to install), the controller (what "installed" means) and
 // the CLI (`lockstep convert`), so all three agree byte for byte.
-import { parseAppArmorProfileSpec } from "./apparmor.ts";
+import { type AppArmorMode, parseAppArmorProfileSpec } from "./apparmor.ts";
 import type { NodeSelector } from "./common.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "./constants.ts";
 import { isValidProfileObjectName, profileLabelKey } from "./labels.ts";
@@ -38,6 +38,8 @@ export type RenderedProfile =
       version: string;
       /** The bytes to install on a node of this architecture (`kubernetes.io/arch`). */
       contentFor: (nodeArch: string | undefined) => string;
+      /** AppArmor only: the mode the agent loads the profile in (spec.mode, and nothing in the text). */
+      appArmorMode?: AppArmorMode;
     })
   | (RenderedCommon & { ok: false; reason: string; message: string });
 
@@ -94,7 +96,14 @@ export function renderAppArmorProfiles(objects: readonly ProfileObjectRef[]): Re
     const rendered = renderAppArmorProfile(obj.name, parsed.value);
     if (!rendered.ok) return { ...base, ok: false, reason: "InvalidPolicy", message: rendered.message };
     const text = rendered.text;
-    return { ...base, ok: true, version: appArmorProfileVersion(text), contentFor: () => text };
+    const mode = parsed.value.mode;
+    return {
+      ...base,
+      ok: true,
+      version: appArmorProfileVersion(text, mode),
+      contentFor: () => text,
+      appArmorMode: mode,
+    };
   });
 }
 
