@@ -68,9 +68,9 @@ async function withPolicyFile<T>(
   // resolves against this empty folder and finds nothing.
   const dir = await mkdtemp(join(tmpdir(), "lockstep-apparmor-"));
   try {
-    const file = join(dir, POLICY_FILE);
-    await writeFile(file, content, { mode: 0o600 });
-    return await action(file, dir);
+    await writeFile(join(dir, POLICY_FILE), content, { mode: 0o600 });
+    // Relative to `dir`, where the parser runs: its messages then name the file "spec.rawPolicy".
+    return await action(POLICY_FILE, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

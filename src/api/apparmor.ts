@@ -186,10 +186,7 @@ export function forbiddenIncludeLine(text: string): { line: number; text: string
  * only that one.
  */
 export function declaresProfileName(text: string, name: string): boolean {
-  return (
-    [" ", "\t", "{"].some((sep) => text.includes(`profile ${name}${sep}`)) ||
-    text.includes(`profile "${name}"`)
-  );
+  return text.includes(`profile ${name}`) || text.includes(`profile "${name}"`);
 }
 
 const STRUCTURED_FIELDS = ["executables", "paths", "network", "capabilities"] as const;

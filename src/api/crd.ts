@@ -302,11 +302,13 @@ const appArmorSpec: Schema = {
 
 // A raw AppArmor policy must declare the profile its object names: the agent loads it under that name
 // and pods refer to it by that name. Only a rule on the whole object can see metadata.name. `contains`,
-// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget. The same
+// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget, and so
+// do more than two `contains` (no check of what follows the name: the agent's parser check names a
+// longer name as a second profile). The same
 // test as declaresProfileName in src/api/apparmor.ts; the quoted form is what Docker's and containerd's
 // templates write.
 const rawPolicyDeclaresName = {
-  rule: "!has(self.spec.rawPolicy) || [' ', '\\t', '{'].exists(sep, self.spec.rawPolicy.contains('profile ' + self.metadata.name + sep)) || self.spec.rawPolicy.contains('profile \"' + self.metadata.name + '\"')",
+  rule: "!has(self.spec.rawPolicy) || self.spec.rawPolicy.contains('profile ' + self.metadata.name) || self.spec.rawPolicy.contains('profile \"' + self.metadata.name + '\"')",
   fieldPath: ".spec.rawPolicy",
   messageExpression: `'must declare "profile ' + self.metadata.name + ' {": the profile name must equal metadata.name'`,
 };
