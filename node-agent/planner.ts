@@ -89,15 +89,29 @@ export function planSync(o: NodeObservation): SyncPlan {
   return plan;
 }
 
+/**
+ * The names of the profiles that belong here, and those of them that can be installed. One that belongs
+ * but cannot be rendered is reported, and its name stays wanted: it keeps what is installed (invariant 8).
+ */
+function belongingHere(
+  profiles: readonly RenderedProfile[],
+  o: NodeObservation,
+  plan: SyncPlan,
+): { wanted: Set<string>; installable: InstallableProfile[] } {
+  const wanted = new Set<string>();
+  const installable: InstallableProfile[] = [];
+  for (const profile of belonging(profiles, o)) {
+    wanted.add(profile.name);
+    if (profile.ok) installable.push(profile);
+    else plan.failures.push({ profile, reason: profile.reason, message: profile.message });
+  }
+  return { wanted, installable };
+}
+
 function planSeccomp(o: NodeObservation, plan: SyncPlan): void {
   const owned = new Set(o.record.seccomp);
-  const wanted = new Set<string>();
-  for (const profile of belonging(o.seccompProfiles, o)) {
-    wanted.add(profile.name);
-    if (!profile.ok) {
-      plan.failures.push({ profile, reason: profile.reason, message: profile.message });
-      continue;
-    }
+  const { wanted, installable } = belongingHere(o.seccompProfiles, o, plan);
+  for (const profile of installable) {
     const file = seccompFileName(profile.name);
     const unusable = o.disk.unusable.get(file);
     const foreign =
@@ -122,13 +136,8 @@ function planSeccomp(o: NodeObservation, plan: SyncPlan): void {
 }
 
 function planAppArmor(o: NodeObservation, plan: SyncPlan): void {
-  const wanted = new Set<string>();
-  for (const profile of belonging(o.appArmorProfiles, o)) {
-    wanted.add(profile.name);
-    if (!profile.ok) {
-      plan.failures.push({ profile, reason: profile.reason, message: profile.message });
-      continue;
-    }
+  const { wanted, installable } = belongingHere(o.appArmorProfiles, o, plan);
+  for (const profile of installable) {
     const ours = Object.hasOwn(o.record.appArmor, profile.name);
     const loaded = o.kernel.has(profile.name);
     if (loaded && !ours) {
