@@ -3,6 +3,7 @@
 // labels in one PATCH. Level-triggered: every sync recomputes everything from the caches, and bursts
 // of changes are coalesced into one sync (and so one PATCH).
 import * as k8s from "@kubernetes/client-node";
+import type { AppArmorMode } from "../src/api/apparmor.ts";
 import {
   AGENT_LABEL,
   APPARMOR_LABEL,
@@ -22,6 +23,7 @@ import {
   judgeAndCompile,
   loadCompiledProfile,
   loadedProfiles,
+  type PolicyJudgement,
   removeProfile,
 } from "./apparmor.ts";
 import { emitInstallFailed } from "./events.ts";
@@ -64,6 +66,8 @@ export class NodeAgent {
   private readonly pods: k8s.ListWatch<k8s.KubernetesObject>;
   /** Folder entries already reported as left alone, so a foreign entry is logged once, not every sync. */
   private readonly reportedEntries = new Set<string>();
+  /** AppArmor profile name -> the version apparmor_parser refused, and why. */
+  private readonly refusedAppArmor = new Map<string, { version: string; message: string }>();
   private appArmorAvailable = false;
   private reconciled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -333,7 +337,7 @@ export class NodeAgent {
       }
     }
     for (const { profile, text, mode } of plan.loadAppArmor) {
-      const judged = await judgeAndCompile(paths, text, { name: profile.name, mode });
+      const judged = await this.judge(profile.name, profile.version, text, mode);
       if (!judged.ok) {
         // Refused before anything reached the kernel: what was loaded (if anything) stays, and so does
         // its record entry.
@@ -382,6 +386,25 @@ export class NodeAgent {
       log.debug({ kind, name }, "kept: a pod bound to this node still uses it");
     await this.saveRecord(claimed, record);
     return record;
+  }
+
+  /**
+   * apparmor_parser's verdict on one version of a profile. A refusal is remembered for that version:
+   * a refused profile stays planned for loading on every sync, and the parser need not run again
+   * until the object changes.
+   */
+  private async judge(
+    name: string,
+    version: string,
+    text: string,
+    mode: AppArmorMode,
+  ): Promise<PolicyJudgement> {
+    const refused = this.refusedAppArmor.get(name);
+    if (refused?.version === version) return { ok: false, message: refused.message };
+    const judged = await judgeAndCompile(this.opts.appArmor, text, { name, mode });
+    if (judged.ok) this.refusedAppArmor.delete(name);
+    else this.refusedAppArmor.set(name, { version, message: judged.message });
+    return judged;
   }
 
   private async saveRecord(current: OwnershipRecord, next: OwnershipRecord): Promise<void> {

@@ -115,6 +115,11 @@ describe("hostile raw policies are refused", () => {
       'declares a second profile "web-evil"',
     ],
     [
+      "another policy namespace",
+      "profile :lockstep-evil:web {\n}\n",
+      'line 1: "profile :lockstep-evil:web {": loads "web" into the AppArmor policy namespace "lockstep-evil"',
+    ],
+    [
       "a hat",
       "profile web {\n  ^hat {\n    /** rw,\n  }\n}\n",
       'line 2: "^hat {": declares the hat "web//hat"',

@@ -34,6 +34,11 @@ const PACKED_FLAG_HAT = 1;
 export interface CompiledProfile {
   /** The name as the kernel lists it; children are `parent//child`. */
   name: string;
+  /**
+   * The policy namespace the kernel loads it into (`profile :ns:name`, given in the stream's header), or
+   * undefined for the current one. Another namespace is created on load and holds its own profiles.
+   */
+  namespace: string | undefined;
   /** The attachment the kernel matches executables against (`attach`), if any. */
   attachment: string | undefined;
   /**
@@ -156,7 +161,7 @@ function scalars(element: Element | undefined): number[] {
   return element.value.items.flatMap((i) => (i.value.code === "scalar" ? [i.value.value] : []));
 }
 
-function toProfile(items: readonly Element[]): CompiledProfile {
+function toProfile(items: readonly Element[], namespace: string | undefined): CompiledProfile {
   const named = (name: string) => items.find((i) => i.name === name);
   const first = items[0];
   if (first?.name !== undefined || first?.value.code !== "string")
@@ -166,6 +171,7 @@ function toProfile(items: readonly Element[]): CompiledProfile {
   const hats = named("hats")?.value;
   return {
     name: first.value.value,
+    namespace,
     attachment: attach?.code === "string" ? attach.value : undefined,
     matchesExecutables: items
       .slice(
@@ -180,7 +186,7 @@ function toProfile(items: readonly Element[]): CompiledProfile {
     hat: (flags & PACKED_FLAG_HAT) !== 0,
     children:
       hats?.code === "list"
-        ? hats.items.flatMap((h) => (h.value.code === "struct" ? [toProfile(h.value.items)] : []))
+        ? hats.items.flatMap((h) => (h.value.code === "struct" ? [toProfile(h.value.items, namespace)] : []))
         : [],
   };
 }
@@ -193,10 +199,14 @@ export function readCompiledPolicy(bytes: Uint8Array): CompiledProfile[] {
   const reader = new Reader(bytes);
   const profiles: CompiledProfile[] = [];
   const flatten = (p: CompiledProfile): CompiledProfile[] => [p, ...p.children.flatMap(flatten)];
+  // Each profile follows its own header: `version`, then `namespace` when it has one.
+  let namespace: string | undefined;
   while (!reader.done) {
     const element = readElement(reader);
-    if (element.name === "profile" && element.value.code === "struct")
-      profiles.push(...flatten(toProfile(element.value.items)));
+    if (element.name === "version") namespace = undefined;
+    else if (element.name === "namespace" && element.value.code === "string") namespace = element.value.value;
+    else if (element.name === "profile" && element.value.code === "struct")
+      profiles.push(...flatten(toProfile(element.value.items, namespace)));
   }
   return profiles;
 }

@@ -44,8 +44,8 @@ function headerNeedles(name: string): string[] {
 }
 
 /**
- * Problems with the compiled policy: exactly one profile, named as the object, with no hat, child
- * profile or attachment, in the mode spec.mode says. `profiles` come from a compile without
+ * Problems with the compiled policy: exactly one profile, named as the object, in the node's own
+ * policy namespace, with no hat, child profile or attachment, in the mode spec.mode says. `profiles` come from a compile without
  * --Complain, so the policy's own flags show.
  */
 export function compiledProblems(
@@ -56,6 +56,10 @@ export function compiledProblems(
   const { name, mode } = expected;
   const problems: string[] = [];
   for (const profile of profiles) {
+    if (profile.namespace !== undefined)
+      problems.push(
+        `${lineOf(text, [`:${profile.namespace}:`])}: loads "${profile.name}" into the AppArmor policy namespace "${profile.namespace}": Lockstep loads profiles into the node's own namespace only; remove ":${profile.namespace}:"`,
+      );
     const [parent = "", ...nested] = profile.name.split("//");
     if (nested.length > 0) {
       const what = profile.hat ? "hat" : "child profile";
@@ -69,7 +73,7 @@ export function compiledProblems(
       );
     }
   }
-  const own = profiles.find((p) => p.name === name);
+  const own = profiles.find((p) => p.name === name && p.namespace === undefined);
   if (own === undefined) {
     problems.push(`declares no profile named "${name}": the profile name must equal metadata.name`);
     return problems;

@@ -124,6 +124,12 @@ describe("what a raw AppArmor policy may declare", () => {
       'declares a second profile "/usr/sbin/sshd"',
     ],
     [
+      "other-namespace",
+      // The comment satisfies the CRD's cheap "declares profile <name>" rule; the parser is not fooled.
+      "# profile other-namespace\nprofile :lockstep-evil:other-namespace {\n}\n",
+      'loads "other-namespace" into the AppArmor policy namespace "lockstep-evil"',
+    ],
+    [
       "with-hat",
       "profile with-hat {\n  ^escape {\n  }\n}\n",
       'line 2: "^escape {": declares the hat "with-hat//escape"',
