@@ -151,6 +151,21 @@ describe("hostile raw policies are refused", () => {
       'line 1: "profile web flags = ( attach_disconnected , complain ) {": the profile\'s flags set mode complain, but spec.mode is enforce',
     ],
     [
+      "a mode without flags=",
+      "profile web (complain) {\n}\n",
+      'line 1: "profile web (complain) {": the profile\'s flags set mode complain',
+    ],
+    [
+      "an attachment by extended attribute",
+      "profile web xattrs=(user.lockstep=1) {\n}\n",
+      "the profile has an attachment",
+    ],
+    [
+      "an unconfined hat under an enforcing profile",
+      "profile web flags=(enforce) {\n  ^h flags=(unconfined) {\n  }\n}\n",
+      'declares the hat "web//h"',
+    ],
+    [
       "an include hidden behind a quoted #",
       'profile web {\n  "/tmp/#" r, include "/etc/hostname"\n}\n',
       'line 2: "\\"/tmp/#\\" r, include \\"/etc/hostname\\"": includes "/etc/hostname"',

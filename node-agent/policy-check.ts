@@ -84,7 +84,7 @@ export function compiledProblems(
     );
   if (own.mode !== "enforce" && !(own.mode === "complain" && mode === "complain"))
     problems.push(
-      `${lineOf(text, ["flags"])}: the profile's flags set mode ${own.mode}, but spec.mode is ${mode}: the mode comes from spec.mode alone (enforce or complain); remove the mode flag`,
+      `${lineOf(text, ["flags", `(${own.mode}`, own.mode])}: the profile's flags set mode ${own.mode}, but spec.mode is ${mode}: the mode comes from spec.mode alone (enforce or complain); remove the mode flag`,
     );
   return problems;
 }
