@@ -34,7 +34,7 @@ let plainAgent: AgentProcess;
 const AA_NODE = "aa-node";
 const PLAIN_NODE = "plain-node";
 /** Loaded by "someone else" (the container runtime) before the agent ever ran. */
-const RUNTIME_PROFILES = ["docker-default", "cri-containerd.apparmor.d"];
+const RUNTIME_PROFILES = ["docker-default", "snap.lxd.lxc"];
 
 const seccompKey = (name: string) => profileLabelKey("seccomp", name);
 const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
@@ -166,17 +166,22 @@ describe("what a raw AppArmor policy may declare", () => {
 
   it("loads the container runtimes' published profiles unchanged, in the mode spec.mode says", async () => {
     const cases = [
+      ["cri-containerd.apparmor.d", "cri-containerd.apparmor.d.apparmor", "enforce"],
       ["nerdctl-default", "nerdctl-default.apparmor", "enforce"],
       ["cri-containerd-no-tunables", "cri-containerd-no-tunables.apparmor", "complain"],
     ] as const;
     for (const [name, file, mode] of cases)
       await applyProfile(cp.kubeConfig(), "AppArmorProfile", name, { rawPolicy: published(file), mode });
-    await waitFor("both labelled", async () => {
+    await waitFor("all labelled", async () => {
       const labels = await nodeLabels(AA_NODE);
       return cases.every(([name]) => labels[appArmorKey(name)] !== undefined);
     });
     expect(kernelList()).toEqual(
-      expect.arrayContaining(["nerdctl-default (enforce)", "cri-containerd-no-tunables (complain)"]),
+      expect.arrayContaining([
+        "cri-containerd.apparmor.d (enforce)",
+        "nerdctl-default (enforce)",
+        "cri-containerd-no-tunables (complain)",
+      ]),
     );
     // A change of spec.mode alone reloads the same text in the new mode.
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "nerdctl-default", {
@@ -186,6 +191,14 @@ describe("what a raw AppArmor policy may declare", () => {
     await waitFor("nerdctl-default in complain mode", async () =>
       kernelList().includes("nerdctl-default (complain)"),
     );
+  });
+
+  it("loads a policy whose comment mentions an include, as written", async () => {
+    const rawPolicy =
+      "#include <tunables/global>\n# Site additions would go in include <local/commented>; none here.\nprofile commented {\n  #include <abstractions/base>\n}\n";
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "commented", { rawPolicy });
+    await waitFor("commented labelled", async () => (await nodeLabels(AA_NODE))[appArmorKey("commented")]);
+    expect(kernelList()).toContain("commented (enforce)");
   });
 
   it("an invalid update keeps the version that is loaded, without its label; fixed, it is labelled again", async () => {
