@@ -170,6 +170,7 @@ describe("hostile raw policies are refused", () => {
       'profile web {\n  "/tmp/#" r, include "/etc/hostname"\n}\n',
       'line 2: "\\"/tmp/#\\" r, include \\"/etc/hostname\\"": includes "/etc/hostname"',
     ],
+    ["an include of itself", "profile web {\n  include spec.rawPolicy\n}\n", 'includes "spec.rawPolicy"'],
     ["a relative include", "profile web {\n  include tunables/global\n}\n", 'includes "tunables/global"'],
   ])("%s", async (_case, text, reason) => {
     expect(await verdict(text, "web")).toContain(reason);
