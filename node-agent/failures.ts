@@ -1,13 +1,13 @@
 // Why a profile that belongs on this node is not installed: the reasons the agent reports in its
 // InstallFailed Events (events.ts), which the controller copies into status.missingNodes. One home
 // for the agent's own reasons; a profile that cannot be rendered carries its renderer's reason.
-import type { RenderedProfile } from "../src/api/profiles.ts";
+import { INVALID_POLICY, type RenderedProfile } from "../src/api/profiles.ts";
 
 export const INSTALL_FAILURE_REASONS = {
   /** The name is held by something the agent did not put there: a kernel profile, a folder entry. */
   nameTaken: "NameTaken",
   /** apparmor_parser refused the policy: a parse error, or it declares more or other than allowed. */
-  policyRefused: "InvalidPolicy",
+  policyRefused: INVALID_POLICY,
   writeFailed: "WriteFailed",
   loadFailed: "LoadFailed",
 } as const;

@@ -16,6 +16,12 @@ import {
 } from "./render-seccomp.ts";
 import { parseSeccompProfileSpec, type SeccompProfileSpec } from "./seccomp.ts";
 
+/**
+ * Why an AppArmor profile cannot be installed because of its policy text: the renderer's cheap checks
+ * here, and apparmor_parser's judgement on the node (node-agent/failures.ts), under one reason.
+ */
+export const INVALID_POLICY = "InvalidPolicy";
+
 /** A profile object as a cache holds it: only the fields rendering needs. */
 export interface ProfileObjectRef {
   name: string;
@@ -94,7 +100,7 @@ export function renderAppArmorProfiles(objects: readonly ProfileObjectRef[]): Re
       return { ...common("apparmor", obj), ok: false, reason: "InvalidSpec", message: parsed.message };
     const base = common("apparmor", obj, parsed.value);
     const rendered = renderAppArmorProfile(obj.name, parsed.value);
-    if (!rendered.ok) return { ...base, ok: false, reason: "InvalidPolicy", message: rendered.message };
+    if (!rendered.ok) return { ...base, ok: false, reason: INVALID_POLICY, message: rendered.message };
     const text = rendered.text;
     const mode = parsed.value.mode;
     return {
