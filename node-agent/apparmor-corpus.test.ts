@@ -170,6 +170,16 @@ describe("hostile raw policies are refused", () => {
       'profile web {\n  "/tmp/#" r, include "/etc/hostname"\n}\n',
       'line 2: "\\"/tmp/#\\" r, include \\"/etc/hostname\\"": includes "/etc/hostname"',
     ],
+    [
+      "an include of the agent's own environment, hidden the same way (refused, nothing of it reported)",
+      'profile web {\n  "/x#" r, include "/proc/self/environ"\n}\n',
+      'includes "/proc/self/environ"; only <tunables/...> and <abstractions/...> may be included',
+    ],
+    [
+      "an include of an endless device, hidden the same way (refused at once, not hung)",
+      'profile web {\n  "/x#" r, include "/dev/zero"\n}\n',
+      'includes "/dev/zero"',
+    ],
     ["an include of itself", "profile web {\n  include spec.rawPolicy\n}\n", 'includes "spec.rawPolicy"'],
     ["a relative include", "profile web {\n  include tunables/global\n}\n", 'includes "tunables/global"'],
   ])("%s", async (_case, text, reason) => {
