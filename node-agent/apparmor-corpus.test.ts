@@ -171,7 +171,7 @@ describe("hostile raw policies are refused", () => {
       'line 2: "\\"/tmp/#\\" r, include \\"/etc/hostname\\"": includes "/etc/hostname"',
     ],
     [
-      "an include of the agent's own environment, hidden the same way (refused, nothing of it reported)",
+      "an include of the agent's own environment, hidden the same way",
       'profile web {\n  "/x#" r, include "/proc/self/environ"\n}\n',
       'includes "/proc/self/environ"; only <tunables/...> and <abstractions/...> may be included',
     ],
@@ -184,6 +184,13 @@ describe("hostile raw policies are refused", () => {
     ["a relative include", "profile web {\n  include tunables/global\n}\n", 'includes "tunables/global"'],
   ])("%s", async (_case, text, reason) => {
     expect(await verdict(text, "web")).toContain(reason);
+  });
+
+  it("reports nothing of a file it refused to include", async () => {
+    const text = 'profile web {\n  "/x#" r, include "/proc/self/environ"\n}\n';
+    const message = await verdict(text, "web");
+    expect(message).toContain('includes "/proc/self/environ"');
+    expect(message).not.toContain(process.env.PATH ?? "PATH=");
   });
 
   it("accepts complain flags when spec.mode is complain, and compiles the mode in", async () => {
