@@ -2,7 +2,13 @@
 // schemas use (actions, operators, syscall names, capabilities, ...), so the two cannot drift on
 // what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
-import { FAMILY_PROTOCOLS, LINUX_CAPABILITIES, NETWORK_FAMILIES, NETWORK_PROTOCOLS } from "./apparmor.ts";
+import {
+  FAMILY_PROTOCOLS,
+  FORBIDDEN_INCLUDE_PATTERN,
+  LINUX_CAPABILITIES,
+  NETWORK_FAMILIES,
+  NETWORK_PROTOCOLS,
+} from "./apparmor.ts";
 import { PROFILE_PHASES } from "./common.ts";
 import {
   APPARMOR_PROFILE_KIND,
@@ -268,16 +274,17 @@ const appArmorSpec: Schema = {
       type: "string",
       minLength: 1,
       maxLength: LIMITS.rawPolicyBytes,
-      // A first check at apply time; the renderer (src/api/render-apparmor.ts) checks the whole
-      // grammar and reports anything subtler as phase Invalid.
+      // The cheap, certain check at apply time (the renderer runs the same pattern and names the line);
+      // the agent has apparmor_parser judge the rest and reports it in an InstallFailed Event.
       "x-kubernetes-validations": [
         {
-          rule: String.raw`!self.matches('(^|[^A-Za-z0-9_/.@-])#?include[ \t]+(if[ \t]+exists[ \t]+)?("|<([^ta]|t[^u]|a[^b]))')`,
-          message: "may include only <tunables/...> and <abstractions/...>, each on a line of its own",
+          rule: `!self.matches('${FORBIDDEN_INCLUDE_PATTERN}')`,
+          message:
+            "may include only <tunables/...> and <abstractions/...>: node-local (include if exists <local/...>), quoted, relative and absolute includes are refused",
         },
       ],
       description:
-        "A complete AppArmor profile for experts. Its profile name must equal metadata.name; it may include only <tunables/...> and <abstractions/...>.",
+        "A complete AppArmor profile for experts, loaded as written: exactly one profile, named as metadata.name (quoted or not), with no attachment and no mode flag (spec.mode sets the mode); it may include only <tunables/...> and <abstractions/...>.",
     },
     mode: { type: "string", enum: ["enforce", "complain"], default: "enforce" },
     nodeSelector,
@@ -295,9 +302,13 @@ const appArmorSpec: Schema = {
 
 // A raw AppArmor policy must declare the profile its object names: the agent loads it under that name
 // and pods refer to it by that name. Only a rule on the whole object can see metadata.name. `contains`,
-// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget.
+// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget, and so
+// do more than two `contains` (no check of what follows the name: the agent's parser check names a
+// longer name as a second profile). The same
+// test as declaresProfileName in src/api/apparmor.ts; the quoted form is what Docker's and containerd's
+// templates write.
 const rawPolicyDeclaresName = {
-  rule: "!has(self.spec.rawPolicy) || [' ', '\\t', '{'].exists(sep, self.spec.rawPolicy.contains('profile ' + self.metadata.name + sep))",
+  rule: "!has(self.spec.rawPolicy) || self.spec.rawPolicy.contains('profile ' + self.metadata.name) || self.spec.rawPolicy.contains('profile \"' + self.metadata.name + '\"')",
   fieldPath: ".spec.rawPolicy",
   messageExpression: `'must declare "profile ' + self.metadata.name + ' {": the profile name must equal metadata.name'`,
 };

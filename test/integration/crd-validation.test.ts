@@ -80,6 +80,15 @@ const corpus: Case[] = [
     },
   },
   {
+    // Docker's and containerd's templates quote the name; a comment may mention an include.
+    name: "aa-raw-quoted",
+    kind: "AppArmorProfile",
+    spec: {
+      rawPolicy:
+        '#include <tunables/global>\n# see include <local/README> for site additions\nprofile "aa-raw-quoted" flags=(attach_disconnected,mediate_deleted) {\n  #include <abstractions/base>\n}\n',
+    },
+  },
+  {
     name: "aa-inet6-tcp",
     kind: "AppArmorProfile",
     spec: { network: { families: ["inet", "inet6", "unix"], protocols: ["tcp"] } },
@@ -224,6 +233,20 @@ const corpus: Case[] = [
     name: "aa-raw-foreign-include",
     kind: "AppArmorProfile",
     spec: { rawPolicy: "#include </etc/shadow>\nprofile aa-raw-foreign-include {\n}\n" },
+    rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
+  },
+  {
+    name: "aa-raw-local-include",
+    kind: "AppArmorProfile",
+    spec: {
+      rawPolicy: "profile aa-raw-local-include {\n  include if exists <local/aa-raw-local-include>\n}\n",
+    },
+    rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
+  },
+  {
+    name: "aa-raw-include-after-rule",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: 'profile aa-raw-include-after-rule {\n  /etc/x r, include "/etc/shadow"\n}\n' },
     rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
   },
   {
