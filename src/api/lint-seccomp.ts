@@ -1,6 +1,8 @@
 // Findings about a seccomp profile that a reviewer should see before it reaches a cluster: allowances
 // that undo container isolation, names no kernel knows, and rules that can never match. Pure; the CLI
 // prints them and turns them into an exit code (docs/adr/0041-lint-rules.md).
+
+import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, RUNTIME_DEFAULT_PERSONALITIES } from "./runtime-default.ts";
 import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "./seccomp.ts";
 import { isKnownSyscall } from "./syscalls.ts";
 
@@ -59,10 +61,6 @@ const NAMESPACE_CALLS = new Set(["unshare", "setns"]);
 // CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET.
 const CLONE_NEW_FLAGS = [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000];
 const SIGCHLD = 17;
-// vsock reaches the hypervisor host; Docker's default profile allows socket only for family != 40.
-const AF_VSOCK = 40;
-// personality(2) values runtime/default allows (see runtime-default.ts).
-const PERSONALITIES_OF_RUNTIME_DEFAULT = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
 
 /** Whether one argument condition holds for the 64-bit value `x` (BigInt: JS bitwise ops are 32-bit). */
 export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
@@ -128,7 +126,7 @@ function allowanceFindings(
         "namespace-creation",
         "error",
         path,
-        `allows clone with CLONE_NEW* flags: filter argument ${index} with SCMP_CMP_MASKED_EQ value 2114060288 valueTwo 0, as runtime/default does`,
+        `allows clone with CLONE_NEW* flags: filter argument ${index} with SCMP_CMP_MASKED_EQ value ${CLONE_NAMESPACE_FLAGS} valueTwo 0, as runtime/default does`,
       );
   }
   if (name === "clone3")
@@ -143,14 +141,14 @@ function allowanceFindings(
       "personality-unfiltered",
       "warning",
       path,
-      `allows personality with any persona; runtime/default allows only ${PERSONALITIES_OF_RUNTIME_DEFAULT.map((p) => `0x${p.toString(16)}`).join(", ")}`,
+      `allows personality with any persona; runtime/default allows only ${RUNTIME_DEFAULT_PERSONALITIES.map((p) => `0x${p.toString(16)}`).join(", ")}`,
     );
   if (name === "socket" && ruleAdmits(rule, 0, AF_VSOCK))
     add(
       "socket-family",
       "warning",
       path,
-      `allows socket for AF_VSOCK (${AF_VSOCK}), which reaches the hypervisor host and which Docker's default profile blocks: add {index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE}`,
+      `allows socket for AF_VSOCK (${AF_VSOCK}), which reaches the hypervisor host and which runtime/default and Docker's default profile block: add {index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE}`,
     );
 }
 
