@@ -98,6 +98,33 @@ describe("lintSeccomp", () => {
     expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_GE", 2)] }), ["socket-family:warning"]);
   });
 
+  it("reads conditions on a repeated argument as runc applies them: ORed", () => {
+    // Meant as "any family but AF_ALG and AF_VSOCK"; runc adds two rules, and each lets the other family in.
+    const notAlgNorVsock = { args: [arg(0, "SCMP_CMP_NE", 38), arg(0, "SCMP_CMP_NE", 40)] };
+    expectRules(allow(["socket"], notAlgNorVsock), ["socket-family:warning", "conditions-ored:error"]);
+    // A range on one argument is the same mistake: "2 <= family <= 10" becomes ">= 2 or <= 10".
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_GE", 2), arg(0, "SCMP_CMP_LE", 10)] }), [
+      "socket-family:warning",
+      "conditions-ored:error",
+    ]);
+    // Once any argument repeats, a condition on another argument becomes a rule of its own too.
+    const withType = {
+      args: [arg(1, "SCMP_CMP_EQ", 1), arg(0, "SCMP_CMP_EQ", 2), arg(0, "SCMP_CMP_EQ", 10)],
+    };
+    expectRules(allow(["socket"], withType), ["socket-family:warning", "conditions-ored:error"]);
+    // Conditions on different arguments stay ANDed.
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_EQ", 2), arg(1, "SCMP_CMP_EQ", 1)] }), []);
+    // A denial widened the same way denies more than written: a warning.
+    const modes = [arg(1, "SCMP_CMP_EQ", 0o700), arg(1, "SCMP_CMP_EQ", 0o755)];
+    expectRules(
+      {
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [{ names: ["chmod"], action: "SCMP_ACT_ERRNO", errnoRet: 13, args: modes }],
+      },
+      ["conditions-ored:warning"],
+    );
+  });
+
   it("flags unknown syscalls", () => {
     expectRules(allow(["opn"]), ["unknown-syscall:error"]);
   });

@@ -17,6 +17,7 @@ export const LINT_RULES = [
   "default-allow",
   "never-matches",
   "condition-always-true",
+  "conditions-ored",
 ] as const;
 export type LintRule = (typeof LINT_RULES)[number];
 
@@ -83,12 +84,32 @@ export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
   }
 }
 
+/** Whether a rule tests one argument more than once. */
+function repeatsAnArgument(rule: SeccompSyscall): boolean {
+  const indexes = (rule.args ?? []).map((a) => a.index);
+  return new Set(indexes).size !== indexes.length;
+}
+
 /**
- * Whether a rule can match a call whose argument `index` is `x`: all its conditions on that argument
- * hold (conditions are ANDed; those on other arguments can be met by some call).
+ * The rules runc hands libseccomp for one profile rule (libcontainer/seccomp, matchCall): the rule as
+ * written, unless it tests an argument more than once. libseccomp cannot AND two conditions on one
+ * argument, so runc then adds every condition as a rule of its own: the conditions are ORed, those on
+ * other arguments included (docs/adr/0042-seccomp-from-published-sources.md; test/integration/cli.test.ts
+ * shows runc doing it).
+ */
+export function rulesAsRuncAddsThem(rule: SeccompSyscall): SeccompSyscall[] {
+  if (!repeatsAnArgument(rule)) return [rule];
+  return (rule.args ?? []).map((arg) => ({ ...rule, args: [arg] }));
+}
+
+/**
+ * Whether a rule can match a call whose argument `index` is `x`, as runc applies it: some rule it becomes
+ * has all its conditions on that argument hold (those on other arguments can be met by some call).
  */
 function ruleAdmits(rule: SeccompSyscall, index: number, x: number): boolean {
-  return (rule.args ?? []).filter((a) => a.index === index).every((a) => conditionHolds(a, BigInt(x)));
+  return rulesAsRuncAddsThem(rule).some((added) =>
+    (added.args ?? []).filter((a) => a.index === index).every((a) => conditionHolds(a, BigInt(x))),
+  );
 }
 
 function isUnconditional(rule: SeccompSyscall): boolean {
@@ -206,6 +227,17 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
         `syscalls[${r}]`,
         `rule does the same as defaultAction (${seccomp.defaultAction}): it changes nothing`,
       );
+    if (repeatsAnArgument(rule)) {
+      const repeated = [...new Set((rule.args ?? []).map((a) => a.index))].filter(
+        (index) => (rule.args ?? []).filter((a) => a.index === index).length > 1,
+      );
+      add(
+        "conditions-ored",
+        ALLOWING.has(rule.action) ? "error" : "warning",
+        `syscalls[${r}].args`,
+        `tests argument ${repeated.join(", ")} more than once, so runc adds each condition as a rule of its own: the ${rule.args?.length} conditions are ORed, not ANDed, and the rule matches a call that meets any one of them. Split it into rules that each test an argument once, or use SCMP_CMP_MASKED_EQ`,
+      );
+    }
     rule.args?.forEach((arg, a) => {
       if (arg.op !== "SCMP_CMP_MASKED_EQ") return;
       const mask = BigInt(arg.value);

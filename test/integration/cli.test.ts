@@ -5,7 +5,7 @@ import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
@@ -299,6 +299,20 @@ describe("lockstep lint", () => {
       profile: () => profileWith([{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }]),
       severity: "warning",
     },
+    "conditions-ored": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["chmod"],
+            action: "SCMP_ACT_ALLOW",
+            args: [
+              { index: 1, value: 0o700, op: "SCMP_CMP_NE" },
+              { index: 1, value: 0o755, op: "SCMP_CMP_NE" },
+            ],
+          },
+        ]),
+      severity: "error",
+    },
     "condition-always-true": {
       profile: () =>
         profileWith([
@@ -326,6 +340,48 @@ describe("lockstep lint", () => {
       new RegExp(`^${path.replace(/[.]/g, "\\.")}: ${severity}: .*\\[${rule}\\]\\n$`),
     );
     expect(text.status).toBe(1);
+  });
+
+  it("conditions-ored agrees with runc: conditions on one argument are ORed, so the rule matches more", async () => {
+    // "chmod to any mode but 0700 and 0755", on top of runtime/default so that busybox sh runs.
+    const chmodUnless = (modes: number[]) =>
+      file(
+        `chmod-${modes.length}.yaml`,
+        `apiVersion: lockstep.dev/v1alpha1
+kind: SeccompProfile
+metadata: {name: chmod-${modes.length}}
+spec:
+  baseProfileName: runtime/default
+  syscalls:
+  - names: [chmod]
+    action: SCMP_ACT_ALLOW
+    args: [${modes.map((mode) => `{index: 1, value: ${mode}, op: SCMP_CMP_NE}`).join(", ")}]
+`,
+      );
+    const chmod700 = async (profile: string) => {
+      const converted = lockstep(["convert", profile, "--node-arch", "amd64"]);
+      expect(converted.status, converted.stderr).toBe(0);
+      return runInBusybox(file(`${basename(profile)}.json`, converted.stdout), [
+        "sh",
+        "-c",
+        "touch /tmp/f && chmod 700 /tmp/f && echo changed",
+      ]);
+    };
+    // One condition: runc enforces it, chmod 0700 is denied.
+    const single = chmodUnless([0o700]);
+    expect(JSON.parse(lockstep(["lint", "--output", "json", single]).stdout)).toEqual([]);
+    const denied = await chmod700(single);
+    expect(denied.stderr).toMatch(/chmod: \/tmp\/f: Operation not permitted/);
+    expect(denied.stdout).toBe("");
+    // Two conditions on argument 1: lint says they are ORed, and runc lets chmod 0700 through.
+    const both = chmodUnless([0o700, 0o755]);
+    const findings = JSON.parse(lockstep(["lint", "--output", "json", both]).stdout);
+    expect(findings.map((f: { rule: string; path: string }) => `${f.rule} ${f.path}`)).toEqual([
+      "conditions-ored spec.syscalls[0].args",
+    ]);
+    const allowed = await chmod700(both);
+    expect(allowed.stdout, allowed.stderr).toBe("changed\n");
+    expect(allowed.exitCode).toBe(0);
   });
 
   it("lints every profile of a multi-document file and names each", () => {
