@@ -129,9 +129,12 @@ describe("SeccompProfileSpec", () => {
         defaultAction: "SCMP_ACT_ALLOW",
         syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW", includes: { caps: [] } }],
       },
-      'spec.syscalls[0]: Unrecognized key: "includes"',
+      'spec.syscalls[0]: "includes": a Docker/podman field that no OCI runtime reads; `lockstep import FILE` turns a Docker or podman profile into the OCI rules that engine would enforce',
     ],
-    [{ defaultAction: "SCMP_ACT_ALLOW", archMap: [] }, 'spec: Unrecognized key: "archMap"'],
+    [
+      { defaultAction: "SCMP_ACT_ALLOW", archMap: [], sycalls: [] },
+      'spec: "archMap": a Docker/podman field that no OCI runtime reads; `lockstep import FILE` turns a Docker or podman profile into the OCI rules that engine would enforce; also unknown: sycalls',
+    ],
     [{ baseProfileName: "../etc" }, 'spec.baseProfileName: invalid base profile "../etc"'],
     [
       { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { "bad key!": "x" } },

@@ -1,16 +1,16 @@
 // `lockstep record` on real programs with the real strace, the recorded profile enforced by the real
 // runc, and the other commands run as real processes. (convert vs. the bytes a real agent writes:
 // agent.test.ts, which has the agents running.)
-import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
 import { syscallsInTrace } from "../../src/api/record.ts";
-import { type ContainerResult, runInBusybox } from "../harness/runc.ts";
+import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
 const lockstep = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
@@ -29,37 +29,10 @@ const file = (name: string, content: string | object) => {
 /**
  * runInBusybox with process.noNewPrivileges off: what Kubernetes gives a container unless it sets
  * allowPrivilegeEscalation: false. runc then applies the filter before it drops capabilities and
- * switches user, so more of runc's own calls run under the filter. (The shared harness keeps runc's
- * default, noNewPrivileges on.)
+ * switches user, so more of runc's own calls run under the filter.
  */
-async function runInBusyboxWithoutNoNewPrivileges(
-  seccompFile: string,
-  args: readonly string[],
-): Promise<ContainerResult> {
-  const bundle = mkdtempSync(join(tmpdir(), "lockstep-cli-runc-"));
-  const id = `lockstep-cli-${randomBytes(4).toString("hex")}`;
-  try {
-    mkdirSync(join(bundle, "rootfs", "bin"), { recursive: true });
-    mkdirSync(join(bundle, "rootfs", "tmp"), { recursive: true });
-    copyFileSync("/usr/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
-    execFileSync("runc", ["spec", "--bundle", bundle]);
-    const config = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
-    config.process.args = ["/bin/busybox", ...args];
-    config.process.terminal = false;
-    config.process.noNewPrivileges = false;
-    config.root.readonly = false;
-    config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
-    writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
-    return await new Promise((resolve) => {
-      execFile("runc", ["run", "--bundle", bundle, id], { timeout: 30_000 }, (error, stdout, stderr) => {
-        resolve({ exitCode: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
-      });
-    });
-  } finally {
-    spawnSync("runc", ["delete", "--force", id], { stdio: "ignore" });
-    rmSync(bundle, { recursive: true, force: true });
-  }
-}
+const runInBusyboxWithoutNoNewPrivileges = (seccompFile: string, args: readonly string[]) =>
+  runInBusybox(seccompFile, args, { noNewPrivileges: false });
 
 describe("lockstep record", () => {
   let profile: string;
@@ -454,6 +427,150 @@ describe("lockstep diff and convert", () => {
   });
 });
 
+// Published defaults, stored with their sources (test/fixtures/seccomp/README.md).
+const fixture = (name: string) => join(import.meta.dirname, "../fixtures/seccomp", name);
+const ENGINE_DEFAULTS = {
+  docker: fixture("moby-profiles-seccomp-v0.3.0-default.json"),
+  podman: fixture("containers-common-podman-0d27a18a-seccomp.json"),
+};
+// containerd's default capability set, which `--capabilities default` stands for.
+const DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW"]
+  .concat([
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+  ])
+  .concat(["CAP_KILL", "CAP_AUDIT_WRITE"]);
+
+describe.each(Object.entries(ENGINE_DEFAULTS))(
+  "lockstep import of %s's published default",
+  (engine, path) => {
+    const imported = (...flags: string[]) => {
+      const result = lockstep(["import", path, "--arch", "amd64", "--output", "json", ...flags]);
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(new RegExp(`as ${engine} resolves it for amd64`));
+      return file(`${engine}-${randomBytes(3).toString("hex")}.json`, result.stdout);
+    };
+
+    it("runs a container, and a CAP_SYS_ADMIN call stays denied without the capability even where the kernel would allow it", async () => {
+      const withDefaultCaps = imported("--capabilities", "default");
+      const plain = await runInBusybox(withDefaultCaps, ["sh", "-c", "echo hello > /tmp/f && cat /tmp/f"]);
+      expect(plain.stdout, plain.stderr).toBe("hello\n");
+      // The container really has CAP_SYS_ADMIN, so only seccomp can refuse sethostname(2).
+      const admin = { capabilities: [...DEFAULT_CAPS, "CAP_SYS_ADMIN"] };
+      const denied = await runInBusybox(withDefaultCaps, ["hostname", "lockstep-test"], admin);
+      expect(denied.stderr).toMatch(/hostname: sethostname: Operation not permitted/);
+      expect(denied.exitCode).not.toBe(0);
+      const withAdmin = imported("--capabilities", "default,CAP_SYS_ADMIN");
+      const allowed = await runInBusybox(
+        withAdmin,
+        ["sh", "-c", "hostname lockstep-test && hostname"],
+        admin,
+      );
+      expect(allowed.stdout, allowed.stderr).toBe("lockstep-test\n");
+    });
+
+    it("resolves CAP_SYS_CHROOT's chroot by the capability set it is given", async () => {
+      const chroot = ["chroot", "/", "/bin/busybox", "true"];
+      const defaults = await runInBusybox(imported(), chroot, { capabilities: DEFAULT_CAPS });
+      expect(defaults.exitCode, defaults.stderr).toBe(0);
+      const without = await runInBusybox(
+        imported("--capabilities", "CAP_CHOWN,CAP_SETUID,CAP_SETGID"),
+        chroot,
+        {
+          capabilities: DEFAULT_CAPS,
+        },
+      );
+      expect(without.stderr).toMatch(/chroot: can't change root directory to '\/': Operation not permitted/);
+    });
+
+    it("prints a SeccompProfile the schema accepts, with the engine's architectures and its rules for them", () => {
+      const yaml = lockstep([
+        "import",
+        path,
+        "--arch",
+        "amd64",
+        "--arch",
+        "arm64",
+        "--name",
+        `${engine}-default`,
+      ]);
+      expect(yaml.status, yaml.stderr).toBe(0);
+      const object = parse(yaml.stdout);
+      expect(object).toMatchObject({ kind: "SeccompProfile", metadata: { name: `${engine}-default` } });
+      expect(object.spec.architectures).toEqual([
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_ARM",
+      ]);
+      expect(yaml.stderr).toMatch(/arch_prctl: \w+ keeps this rule only on amd64/);
+      const names = object.spec.syscalls.flatMap((rule: { names: string[] }) => rule.names);
+      expect(names).toContain("arm_fadvise64_64");
+      expect(names).not.toContain("s390_runtime_instr");
+      expect(lockstep(["lint", file(`${engine}-default.yaml`, yaml.stdout)]).stderr).toBe("");
+    });
+  },
+);
+
+describe("lockstep import of Docker's conditions", () => {
+  const conditional = file("conditional.json", {
+    defaultAction: "SCMP_ACT_ERRNO",
+    syscalls: [
+      { name: "read", action: "SCMP_ACT_ALLOW" },
+      { names: ["ptrace"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4.8" } },
+      { names: ["mkdir"], action: "SCMP_ACT_ALLOW", excludes: { arches: ["arm64"] } },
+    ],
+  });
+  const names = (args: string[]) => {
+    const result = lockstep(["import", conditional, "--output", "json", ...args]);
+    expect(result.status, result.stderr).toBe(0);
+    return {
+      names: JSON.parse(result.stdout).syscalls.map((r: { names: string[] }) => r.names[0]),
+      stderr: result.stderr,
+    };
+  };
+
+  it("reads the old name field, minKernel against --kernel, and excludes by architecture", () => {
+    expect(names(["--kernel", "4.4.0-210-generic", "--arch", "amd64"]).names).toEqual(["read", "mkdir"]);
+    expect(names(["--kernel", "6.1", "--arch", "arm64"]).names).toEqual(["read", "ptrace"]);
+    const assumed = names(["--arch", "amd64"]);
+    expect(assumed.names).toEqual(["read", "ptrace", "mkdir"]);
+    expect(assumed.stderr).toMatch(
+      /assumed a kernel at least as new as minKernel for syscalls\[1\] \(minKernel 4\.8\)/,
+    );
+  });
+});
+
+describe("plain OCI JSON", () => {
+  it("is linted, diffed and wrapped into a SeccompProfile even without syscalls, as the runtime spec allows", () => {
+    const none = file("no-syscalls.json", { defaultAction: "SCMP_ACT_ERRNO" });
+    const readOnly = file("read-only.json", {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }],
+    });
+    expect(lockstep(["lint", none]).stdout).toBe(`${none}: no findings\n`);
+    const diff = lockstep(["diff", none, readOnly]);
+    expect(diff.stdout).toMatch(/only .*read-only\.json allows \(1\):\n {2}read\n/);
+    expect(diff.status).toBe(1);
+    const wrapped = lockstep(["convert", readOnly, "--name", "read-only"]);
+    expect(wrapped.status, wrapped.stderr).toBe(0);
+    expect(parse(wrapped.stdout)).toEqual({
+      apiVersion: "lockstep.dev/v1alpha1",
+      kind: "SeccompProfile",
+      metadata: { name: "read-only" },
+      spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }] },
+    });
+    // Back to what the agent writes: the same rules.
+    const back = lockstep(["convert", file("read-only.yaml", wrapped.stdout), "--node-arch", "amd64"]);
+    expect(JSON.parse(back.stdout).syscalls).toEqual([{ names: ["read"], action: "SCMP_ACT_ALLOW" }]);
+  });
+});
+
 describe("bad input", () => {
   it("says what is wrong, without a stack trace", () => {
     const noStrace = { ...process.env, PATH: dirname(process.execPath) };
@@ -502,6 +619,51 @@ describe("bad input", () => {
         /plain OCI seccomp JSON is already what the agent writes/,
       ],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [
+        ["lint", file("docker.json", { defaultAction: "SCMP_ACT_ERRNO", archMap: [], syscalls: [] })],
+        /docker\.json: not a seccomp profile: "archMap": a Docker\/podman field that no OCI runtime reads; `lockstep import FILE`/,
+      ],
+      [
+        [
+          "convert",
+          file("listener.json", { defaultAction: "SCMP_ACT_ERRNO", listenerPath: "/run/l.sock" }),
+          "--name",
+          "l",
+        ],
+        /listener\.json: listenerPath: names a seccomp notify listener, which Lockstep does not run/,
+      ],
+      [
+        ["convert", file("oci.json", { defaultAction: "SCMP_ACT_ERRNO" }), "--name", "Bad_Name"],
+        /--name "Bad_Name": not a valid object name/,
+      ],
+      [["import", "/nonexistent.json"], /\/nonexistent\.json: no such file/],
+      [
+        ["import", ENGINE_DEFAULTS.docker, "--arch", "sparc"],
+        /--arch sparc: must be one of amd64, arm64, ppc64le, s390x, riscv64/,
+      ],
+      [
+        ["import", ENGINE_DEFAULTS.docker, "--capabilities", "default,CAP_FLY"],
+        /--capabilities: unknown capability "CAP_FLY"/,
+      ],
+      [
+        ["import", ENGINE_DEFAULTS.docker, "--kernel", "latest"],
+        /--kernel latest: expected a version like 6\.1/,
+      ],
+      [
+        [
+          "import",
+          file("both.json", {
+            defaultAction: "SCMP_ACT_ERRNO",
+            architectures: ["SCMP_ARCH_X86_64"],
+            archMap: [{ architecture: "SCMP_ARCH_X86_64" }],
+          }),
+        ],
+        /both\.json: architectures and archMap: both given/,
+      ],
+      [
+        ["import", file("engine-typo.json", { defaultAction: "SCMP_ACT_ERRNO", sycalls: [] })],
+        /engine-typo\.json: not a Docker or podman seccomp profile: Unrecognized key: "sycalls"/,
+      ],
     ];
     for (const [args, message, env] of cases) {
       const result = lockstep(args, env);
@@ -512,7 +674,7 @@ describe("bad input", () => {
   });
 
   it("has --help on every command, and leaves a recorded command's --help alone", () => {
-    for (const command of ["record", "convert", "lint", "diff"]) {
+    for (const command of ["record", "convert", "import", "lint", "diff"]) {
       const help = lockstep([command, "--help"]);
       expect(help.status).toBe(0);
       expect(help.stdout).toMatch(new RegExp(`^usage: lockstep ${command} `));
