@@ -81,8 +81,16 @@ export const ErrnoSchema = z
  * OCI format lacks. No runtime reads them, and an API server that prunes unknown fields would drop them
  * silently, so the profile would allow more than written: the CRD and the schemas refuse them by name.
  */
-export const ENGINE_ONLY_PROFILE_FIELDS = ["archMap", "defaultErrno"] as const;
-export const ENGINE_ONLY_RULE_FIELDS = ["name", "includes", "excludes", "comment", "errno"] as const;
+export const ENGINE_ONLY_PROFILE_FIELDS = { archMap: "array", defaultErrno: "string" } as const;
+export const ENGINE_ONLY_RULE_FIELDS = {
+  name: "string",
+  includes: "object",
+  excludes: "object",
+  comment: "string",
+  errno: "string",
+} as const;
+/** The JSON type each of those fields has in Docker's and podman's format. */
+export type EngineFieldType = "array" | "object" | "string";
 
 /** What the user reads when a profile carries Docker or podman fields: the one home of that message. */
 export function engineFieldsMessage(fields: readonly string[]): string {
@@ -91,13 +99,13 @@ export function engineFieldsMessage(fields: readonly string[]): string {
 }
 
 /** An unrecognized-keys message that names the Docker/podman fields among the keys and points at import. */
-function engineFieldsError(engineFields: readonly string[]) {
+function engineFieldsError(engineFields: Readonly<Record<string, EngineFieldType>>) {
   return (issue: z.core.$ZodRawIssue): string | undefined => {
     if (issue.code !== "unrecognized_keys") return undefined;
     const keys = issue.keys as string[];
-    const engine = keys.filter((key) => engineFields.includes(key));
+    const engine = keys.filter((key) => Object.hasOwn(engineFields, key));
     if (engine.length === 0) return undefined;
-    const others = keys.filter((key) => !engineFields.includes(key));
+    const others = keys.filter((key) => !Object.hasOwn(engineFields, key));
     return `${engineFieldsMessage(engine)}${others.length > 0 ? `; also unknown: ${others.join(", ")}` : ""}`;
   };
 }
