@@ -33,7 +33,7 @@ function dockerFieldCases(): Case[] {
     name: `docker-rule-${field}`,
     kind: "SeccompProfile",
     spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [rule, { ...rule, [field]: value }] },
-    rejectedWith: new RegExp(`spec\\.syscalls\\[1\\]\\.${field}: .*"${field}": ${escape(importHint)}`),
+    rejectedWith: new RegExp(`spec\\.syscalls\\[1\\]\\.${field}: .*"${field}": ${escapeRegExp(importHint)}`),
   });
   return [
     {
@@ -43,13 +43,13 @@ function dockerFieldCases(): Case[] {
         defaultAction: "SCMP_ACT_ERRNO",
         archMap: [{ architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86"] }],
       },
-      rejectedWith: new RegExp(`spec\\.archMap: .*"archMap": ${escape(importHint)}`),
+      rejectedWith: new RegExp(`spec\\.archMap: .*"archMap": ${escapeRegExp(importHint)}`),
     },
     {
       name: "podman-default-errno",
       kind: "SeccompProfile",
       spec: { defaultAction: "SCMP_ACT_ERRNO", defaultErrno: "ENOSYS" },
-      rejectedWith: new RegExp(`spec\\.defaultErrno: .*"defaultErrno": ${escape(importHint)}`),
+      rejectedWith: new RegExp(`spec\\.defaultErrno: .*"defaultErrno": ${escapeRegExp(importHint)}`),
     },
     inRule("includes", { caps: ["CAP_SYS_ADMIN"] }),
     inRule("excludes", { arches: ["arm64"] }),
@@ -59,7 +59,7 @@ function dockerFieldCases(): Case[] {
   ];
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
