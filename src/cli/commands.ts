@@ -39,11 +39,13 @@ read as runc applies them. See docs/cli.md for every rule.
 
 Exit code: 0 when no finding reaches --fail-on (default error), 1 when one does, 2 on bad input.`;
 
-export const DIFF_HELP = `usage: lockstep diff A B [--base FILE...]
+export const DIFF_HELP = `usage: lockstep diff A B [--base FILE...] [--node-arch ARCH]
 
 Prints the syscalls profile A allows that B does not, and the other way round, after resolving each
-to what it enforces (inheritance included; for an allow-by-default profile: every known syscall it
-does not deny unconditionally). A syscall allowed only under argument conditions counts as allowed.
+to what it enforces on a node whose kubernetes.io/arch is ARCH (default: this machine's, ${hostNodeArch()};
+inheritance included, runtime/default with that architecture's own calls; for an allow-by-default
+profile: every known syscall it does not deny unconditionally). A syscall allowed only under argument
+conditions counts as allowed.
 Exit code 0 when both allow the same, 1 when they differ, 2 on bad input.`;
 
 export function convertCommand(argv: string[]): number {
@@ -120,11 +122,19 @@ export function diffCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { base: { type: "string", multiple: true, default: [] } },
+    options: {
+      base: { type: "string", multiple: true, default: [] },
+      "node-arch": { type: "string", default: hostNodeArch() },
+    },
   });
   const [a, b, ...extra] = positionals;
-  if (!a || !b || extra.length > 0) throw new UserError("usage: lockstep diff A B [--base FILE...]");
-  const diff = diffSeccomp(effectiveSeccomp(a, values.base), effectiveSeccomp(b, values.base));
+  if (!a || !b || extra.length > 0)
+    throw new UserError("usage: lockstep diff A B [--base FILE...] [--node-arch ARCH]");
+  const nodeArch = values["node-arch"];
+  const diff = diffSeccomp(
+    effectiveSeccomp(a, values.base, nodeArch),
+    effectiveSeccomp(b, values.base, nodeArch),
+  );
   process.stdout.write(formatDiff(a, b, diff));
   return diff.onlyA.length + diff.onlyB.length === 0 ? 0 : 1;
 }

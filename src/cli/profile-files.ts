@@ -236,16 +236,21 @@ function resolveSeccomp(file: string, name: string, baseFiles: readonly string[]
 }
 
 /**
- * What `file` enforces, node-independent: the first SeccompProfile resolved (bases from the same file or
- * `baseFiles`), or plain OCI JSON. A profile without a base is read as written, unknown names included,
- * so recordings that kept names newer than the table still merge and diff.
+ * What `file` enforces: the first SeccompProfile resolved (bases from the same file or `baseFiles`) and
+ * rendered for a node of `nodeArch` (undefined: node-independent), or plain OCI JSON. A profile without
+ * a base is read as written, unknown names included, so recordings that kept names newer than the table
+ * still merge and diff.
  */
-export function effectiveSeccomp(file: string, baseFiles: readonly string[] = []): LinuxSeccomp {
+export function effectiveSeccomp(
+  file: string,
+  baseFiles: readonly string[] = [],
+  nodeArch: string | undefined = undefined,
+): LinuxSeccomp {
   const docs = readDocuments(file);
   const first = docs.find((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
   if (first === undefined) return readSeccompDocuments(file)[0]?.own as LinuxSeccomp;
   const hasBase = (first as { spec?: { baseProfileName?: unknown } }).spec?.baseProfileName !== undefined;
   if (!hasBase) return (readSeccompDocuments(file)[0] as SeccompDocument).own;
   const name = (first as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
-  return LinuxSeccompSchema.parse(JSON.parse(renderNamed(file, name, docs, baseFiles, undefined)));
+  return LinuxSeccompSchema.parse(JSON.parse(renderNamed(file, name, docs, baseFiles, nodeArch)));
 }

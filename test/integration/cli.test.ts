@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
 import { syscallsInTrace } from "../../src/api/record.ts";
+import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -434,16 +435,7 @@ const ENGINE_DEFAULTS = {
   podman: fixture("containers-common-podman-0d27a18a-seccomp.json"),
 };
 // containerd's default capability set, which `--capabilities default` stands for.
-const DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW"]
-  .concat([
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-  ])
-  .concat(["CAP_KILL", "CAP_AUDIT_WRITE"]);
+const DEFAULT_CAPS = [...RUNTIME_DEFAULT_CAPABILITIES];
 
 describe.each(Object.entries(ENGINE_DEFAULTS))(
   "lockstep import of %s's published default",
@@ -516,6 +508,27 @@ describe.each(Object.entries(ENGINE_DEFAULTS))(
     });
   },
 );
+
+describe("Docker's default next to runtime/default", () => {
+  it("differs on amd64 only where the two projects chose differently (diff renders both for the node)", () => {
+    const docker = lockstep(["import", ENGINE_DEFAULTS.docker, "--arch", "amd64", "--kernel", "6.1"]);
+    const runtimeDefault = file(
+      "runtime-default.yaml",
+      "apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: rd}\nspec: {baseProfileName: runtime/default}\n",
+    );
+    const diff = lockstep([
+      "diff",
+      file("docker-default.yaml", docker.stdout),
+      runtimeDefault,
+      "--node-arch",
+      "amd64",
+    ]);
+    // Docker gates the LSM calls on CAP_SYS_ADMIN; containerd allows them. riscv_hwprobe exists on riscv64 only.
+    expect(diff.stdout).toBe(
+      `only ${join(work, "docker-default.yaml")} allows (1):\n  riscv_hwprobe\nonly ${runtimeDefault} allows (3):\n  lsm_get_self_attr\n  lsm_list_modules\n  lsm_set_self_attr\n`,
+    );
+  });
+});
 
 describe("lockstep import of Docker's conditions", () => {
   const conditional = file("conditional.json", {
