@@ -125,6 +125,36 @@ describe("lintSeccomp", () => {
     );
   });
 
+  it("flags conditional rules with different actions that a call can meet together", () => {
+    const rules = (...syscalls: LinuxSeccomp["syscalls"]): LinuxSeccomp => ({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }, ...syscalls],
+    });
+    const deny = (...args: SeccompArg[]) => ({
+      names: ["chmod"],
+      action: "SCMP_ACT_ERRNO" as const,
+      errnoRet: 13,
+      args,
+    });
+    const permit = (...args: SeccompArg[]) => ({ names: ["chmod"], action: "SCMP_ACT_ALLOW" as const, args });
+    // 0700 meets both "== 0700" and "!= 0755"; which wins is libseccomp's, not the order's.
+    expectRules(rules(deny(arg(1, "SCMP_CMP_EQ", 0o700)), permit(arg(1, "SCMP_CMP_NE", 0o755))), [
+      "conditions-overlap:warning",
+    ]);
+    expect(
+      lintSeccomp(rules(deny(arg(1, "SCMP_CMP_EQ", 0o700)), permit(arg(0, "SCMP_CMP_NE", 1))))[0]?.message,
+    ).toMatch(
+      /syscalls\[1\] \(SCMP_ACT_ERRNO 13\) and syscalls\[2\] \(SCMP_ACT_ALLOW\) both match a call with argument 1 = 448, argument 0 = 0/,
+    );
+    // Exclusive conditions, or the same outcome, leave nothing to decide.
+    expectRules(rules(deny(arg(0, "SCMP_CMP_EQ", 40)), permit(arg(0, "SCMP_CMP_NE", 40))), []);
+    expectRules(rules(permit(arg(1, "SCMP_CMP_EQ", 0o700)), permit(arg(1, "SCMP_CMP_NE", 0o755))), []);
+    expectRules(rules(deny(arg(1, "SCMP_CMP_EQ", 3)), permit(arg(1, "SCMP_CMP_MASKED_EQ", 0xff, 2))), []);
+    expectRules(rules(deny(arg(1, "SCMP_CMP_EQ", 0x102)), permit(arg(1, "SCMP_CMP_MASKED_EQ", 0xff, 2))), [
+      "conditions-overlap:warning",
+    ]);
+  });
+
   it("flags unknown syscalls", () => {
     expectRules(allow(["opn"]), ["unknown-syscall:error"]);
   });
@@ -178,13 +208,23 @@ describe("lintSeccomp", () => {
       },
       ["never-matches:warning"],
     );
+  });
+
+  it("reads SCMP_CMP_MASKED_EQ as libseccomp does: bits of valueTwo outside the mask are dropped", () => {
     expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x10)] }), [
-      "never-matches:warning",
+      "masked-bits-ignored:warning",
     ]);
+    expect(conditionHolds(arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x12), 0x02n)).toBe(true);
+    expect(conditionHolds(arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x12), 0x12n)).toBe(true);
+    expect(conditionHolds(arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x12), 0x03n)).toBe(false);
   });
 
   it("flags a condition that holds for every value", () => {
     expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0, 0)] }), [
+      "condition-always-true:warning",
+    ]);
+    // With mask 0 both sides are 0, whatever valueTwo says.
+    expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0, 5)] }), [
       "condition-always-true:warning",
     ]);
   });

@@ -18,6 +18,8 @@ export const LINT_RULES = [
   "never-matches",
   "condition-always-true",
   "conditions-ored",
+  "conditions-overlap",
+  "masked-bits-ignored",
 ] as const;
 export type LintRule = (typeof LINT_RULES)[number];
 
@@ -63,7 +65,11 @@ const NAMESPACE_CALLS = new Set(["unshare", "setns"]);
 const CLONE_NEW_FLAGS = [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000];
 const SIGCHLD = 17;
 
-/** Whether one argument condition holds for the 64-bit value `x` (BigInt: JS bitwise ops are 32-bit). */
+/**
+ * Whether one argument condition holds for the 64-bit value `x` as libseccomp tests it (BigInt: JS
+ * bitwise ops are 32-bit). SCMP_CMP_MASKED_EQ masks both sides: (x & mask) == (valueTwo & mask), so bits
+ * of valueTwo outside the mask are ignored (measured with runc in test/integration/cli.test.ts).
+ */
 export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
   const value = BigInt(arg.value);
   switch (arg.op) {
@@ -80,7 +86,7 @@ export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
     case "SCMP_CMP_GT":
       return x > value;
     case "SCMP_CMP_MASKED_EQ":
-      return (x & value) === BigInt(arg.valueTwo ?? 0);
+      return (x & value) === (BigInt(arg.valueTwo ?? 0) & value);
   }
 }
 
@@ -173,6 +179,75 @@ function allowanceFindings(
     );
 }
 
+const MAX_U64 = (1n << 64n) - 1n;
+
+/**
+ * A value of one argument that meets every condition (64-bit), or undefined when none does. The
+ * candidates are the values where a condition's truth can change (each bound and its neighbours, each
+ * masked value with the bits outside its mask clear or set), which is enough for these operators.
+ */
+function valueMeetingAll(conditions: readonly SeccompArg[]): bigint | undefined {
+  const candidates = new Set<bigint>([0n, MAX_U64]);
+  for (const c of conditions) {
+    const value = BigInt(c.value);
+    if (c.op === "SCMP_CMP_MASKED_EQ") {
+      const expected = BigInt(c.valueTwo ?? 0);
+      const outside = ~value & MAX_U64;
+      candidates.add(expected);
+      candidates.add(expected | outside);
+      candidates.add(expected | (outside & -outside));
+    } else
+      for (const near of [value - 1n, value, value + 1n])
+        if (near >= 0n && near <= MAX_U64) candidates.add(near);
+  }
+  return [...candidates].find((x) => conditions.every((c) => conditionHolds(c, x)));
+}
+
+/** A call both rules match, as `argument i = x` (or "every call"), or undefined when none exists. */
+function overlap(a: SeccompSyscall, b: SeccompSyscall): string | undefined {
+  const conditions = [...(a.args ?? []), ...(b.args ?? [])];
+  const example: string[] = [];
+  for (const index of new Set(conditions.map((c) => c.index))) {
+    const x = valueMeetingAll(conditions.filter((c) => c.index === index));
+    if (x === undefined) return undefined;
+    example.push(`argument ${index} = ${x}`);
+  }
+  return example.length === 0 ? "every call" : example.join(", ");
+}
+
+function outcome(rule: SeccompSyscall): string {
+  return rule.errnoRet === undefined ? rule.action : `${rule.action} ${rule.errnoRet}`;
+}
+
+/**
+ * Conditional rules for one name whose actions differ and whose conditions a call can meet together.
+ * libseccomp merges a syscall's rules into one decision tree by argument and value, not in the order
+ * written, so the profile's order does not say which rule decides such a call (docs/adr/0042).
+ */
+function overlappingRules(
+  seccomp: LinuxSeccomp,
+  applies: (name: string, r: number) => boolean,
+): { name: string; first: number; second: number; call: string }[] {
+  const found: { name: string; first: number; second: number; call: string }[] = [];
+  const seen = new Set<string>();
+  seccomp.syscalls.forEach((a, i) => {
+    seccomp.syscalls.forEach((b, j) => {
+      if (j <= i || isUnconditional(a) || isUnconditional(b) || outcome(a) === outcome(b)) return;
+      for (const name of a.names.filter((n) => b.names.includes(n) && applies(n, i) && applies(n, j))) {
+        const call = rulesAsRuncAddsThem(a)
+          .flatMap((x) => rulesAsRuncAddsThem(b).map((y) => overlap(x, y)))
+          .find((c) => c !== undefined);
+        const key = `${name}:${i}:${j}`;
+        if (call !== undefined && !seen.has(key)) {
+          seen.add(key);
+          found.push({ name, first: i, second: j, call });
+        }
+      }
+    });
+  });
+  return found;
+}
+
 export interface LintOptions {
   /**
    * The profile has a baseProfileName: its rules replace the base's rules for the names they list, so
@@ -242,24 +317,38 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
       if (arg.op !== "SCMP_CMP_MASKED_EQ") return;
       const mask = BigInt(arg.value);
       const expected = BigInt(arg.valueTwo ?? 0);
-      // (arg & mask) == valueTwo is impossible when valueTwo has bits outside the mask, and always true
-      // when the mask is 0 and valueTwo is 0.
-      if ((expected & ~mask) !== 0n)
-        add(
-          "never-matches",
-          "warning",
-          `syscalls[${r}].args[${a}]`,
-          `(arg & ${arg.value}) can never equal ${arg.valueTwo}: the rule never matches`,
-        );
-      else if (mask === 0n)
+      // libseccomp compares (arg & mask) with (valueTwo & mask): with mask 0 both sides are 0 for every
+      // value, and bits of valueTwo outside the mask are dropped rather than making the rule impossible.
+      if (mask === 0n)
         add(
           "condition-always-true",
           "warning",
           `syscalls[${r}].args[${a}]`,
           "SCMP_CMP_MASKED_EQ with mask 0 holds for every value: the condition filters nothing",
         );
+      else if ((expected & ~mask) !== 0n)
+        add(
+          "masked-bits-ignored",
+          "warning",
+          `syscalls[${r}].args[${a}]`,
+          `valueTwo ${arg.valueTwo} has bits outside the mask ${arg.value}, which libseccomp ignores: the condition holds whenever (arg & ${arg.value}) == ${expected & mask}, not never`,
+        );
     });
   });
+
+  const applies = (name: string, r: number) => {
+    const decider = decidedBy.get(name);
+    return decider === undefined || decider === r;
+  };
+  for (const { name, first, second, call } of overlappingRules(seccomp, applies)) {
+    const [a, b] = [seccomp.syscalls[first], seccomp.syscalls[second]] as [SeccompSyscall, SeccompSyscall];
+    add(
+      "conditions-overlap",
+      "warning",
+      `syscalls[${second}].names[${b.names.indexOf(name)}]`,
+      `${name}: syscalls[${first}] (${outcome(a)}) and syscalls[${second}] (${outcome(b)}) both match a call with ${call}; libseccomp does not apply rules in the order written, so the order does not decide which one wins. Make their conditions exclusive`,
+    );
+  }
 
   if (ALLOWING.has(seccomp.defaultAction)) {
     add(

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
 import { syscallsInTrace } from "../../src/api/record.ts";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
@@ -287,6 +287,34 @@ describe("lockstep lint", () => {
         ]),
       severity: "error",
     },
+    "conditions-overlap": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["chmod"],
+            action: "SCMP_ACT_ERRNO",
+            errnoRet: 13,
+            args: [{ index: 1, value: 0o700, op: "SCMP_CMP_EQ" }],
+          },
+          {
+            names: ["chmod"],
+            action: "SCMP_ACT_ALLOW",
+            args: [{ index: 1, value: 0o755, op: "SCMP_CMP_NE" }],
+          },
+        ]),
+      severity: "warning",
+    },
+    "masked-bits-ignored": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["ioctl"],
+            action: "SCMP_ACT_ALLOW",
+            args: [{ index: 1, value: 0x0f, valueTwo: 0x10, op: "SCMP_CMP_MASKED_EQ" }],
+          },
+        ]),
+      severity: "warning",
+    },
     "condition-always-true": {
       profile: () =>
         profileWith([
@@ -316,46 +344,81 @@ describe("lockstep lint", () => {
     expect(text.status).toBe(1);
   });
 
-  it("conditions-ored agrees with runc: conditions on one argument are ORed, so the rule matches more", async () => {
-    // "chmod to any mode but 0700 and 0755", on top of runtime/default so that busybox sh runs.
-    const chmodUnless = (modes: number[]) =>
-      file(
-        `chmod-${modes.length}.yaml`,
-        `apiVersion: lockstep.dev/v1alpha1
-kind: SeccompProfile
-metadata: {name: chmod-${modes.length}}
-spec:
-  baseProfileName: runtime/default
-  syscalls:
-  - names: [chmod]
-    action: SCMP_ACT_ALLOW
-    args: [${modes.map((mode) => `{index: 1, value: ${mode}, op: SCMP_CMP_NE}`).join(", ")}]
-`,
-      );
-    const chmod700 = async (profile: string) => {
-      const converted = lockstep(["convert", profile, "--node-arch", "amd64"]);
-      expect(converted.status, converted.stderr).toBe(0);
-      return runInBusybox(file(`${basename(profile)}.json`, converted.stdout), [
-        "sh",
-        "-c",
-        "touch /tmp/f && chmod 700 /tmp/f && echo changed",
-      ]);
-    };
-    // One condition: runc enforces it, chmod 0700 is denied.
-    const single = chmodUnless([0o700]);
-    expect(JSON.parse(lockstep(["lint", "--output", "json", single]).stdout)).toEqual([]);
-    const denied = await chmod700(single);
-    expect(denied.stderr).toMatch(/chmod: \/tmp\/f: Operation not permitted/);
-    expect(denied.stdout).toBe("");
-    // Two conditions on argument 1: lint says they are ORed, and runc lets chmod 0700 through.
-    const both = chmodUnless([0o700, 0o755]);
-    const findings = JSON.parse(lockstep(["lint", "--output", "json", both]).stdout);
-    expect(findings.map((f: { rule: string; path: string }) => `${f.rule} ${f.path}`)).toEqual([
-      "conditions-ored spec.syscalls[0].args",
+  // Profiles that add chmod rules to runtime/default (so busybox sh runs), and what runc does with
+  // `chmod 700`: each finding about how rules match is shown on the real runtime.
+  const withChmodRules = (label: string, rules: object[]) =>
+    file(
+      `chmod-${label}.yaml`,
+      stringify({
+        apiVersion: "lockstep.dev/v1alpha1",
+        kind: "SeccompProfile",
+        metadata: { name: `chmod-${label}` },
+        spec: { baseProfileName: "runtime/default", syscalls: rules },
+      }),
+    );
+  const chmod700 = async (profile: string) => {
+    const converted = lockstep(["convert", profile, "--node-arch", "amd64"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    const run = await runInBusybox(file(`${basename(profile)}.json`, converted.stdout), [
+      "sh",
+      "-c",
+      "touch /tmp/f && chmod 700 /tmp/f && echo changed",
     ]);
-    const allowed = await chmod700(both);
-    expect(allowed.stdout, allowed.stderr).toBe("changed\n");
-    expect(allowed.exitCode).toBe(0);
+    return run.stdout === "changed\n" ? "allowed" : run.stderr.trim();
+  };
+  const findingsOf = (profile: string) =>
+    JSON.parse(lockstep(["lint", "--output", "json", profile]).stdout).map(
+      (f: { rule: string; path: string }) => `${f.rule} ${f.path}`,
+    );
+  const chmodIf = (action: string, ...args: object[]) => ({
+    names: ["chmod"],
+    action,
+    ...(action === "SCMP_ACT_ERRNO" ? { errnoRet: 13 } : {}),
+    args,
+  });
+  const mode = (op: string, value: number, valueTwo?: number) => ({ index: 1, value, op, valueTwo });
+
+  it("conditions-ored agrees with runc: conditions on one argument are ORed, so the rule matches more", async () => {
+    // "chmod to any mode but 0700": one condition, and runc denies chmod 0700.
+    const single = withChmodRules("ored-1", [chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_NE", 0o700))]);
+    expect(findingsOf(single)).toEqual([]);
+    expect(await chmod700(single)).toBe("chmod: /tmp/f: Operation not permitted");
+    // "... but 0700 and 0755": two conditions on argument 1, ORed by runc, and chmod 0700 goes through.
+    const both = withChmodRules("ored-2", [
+      chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_NE", 0o700), mode("SCMP_CMP_NE", 0o755)),
+    ]);
+    expect(findingsOf(both)).toEqual(["conditions-ored spec.syscalls[0].args"]);
+    expect(await chmod700(both)).toBe("allowed");
+  });
+
+  it("conditions-overlap agrees with runc: the order of overlapping rules does not decide", async () => {
+    const deny700 = chmodIf("SCMP_ACT_ERRNO", mode("SCMP_CMP_EQ", 0o700));
+    const allowBut755 = chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_NE", 0o755));
+    const denyFirst = withChmodRules("deny-first", [deny700, allowBut755]);
+    const allowFirst = withChmodRules("allow-first", [allowBut755, deny700]);
+    expect(findingsOf(denyFirst)).toEqual(["conditions-overlap spec.syscalls[1].names[0]"]);
+    expect(findingsOf(allowFirst)).toEqual(["conditions-overlap spec.syscalls[1].names[0]"]);
+    // libseccomp (2.5 here) lets the allow win on the shared argument, whichever rule comes first.
+    expect(await chmod700(denyFirst)).toBe("allowed");
+    expect(await chmod700(allowFirst)).toBe("allowed");
+  });
+
+  it("MASKED_EQ findings agree with runc: mask 0 matches every mode, valueTwo's bits outside the mask are dropped", async () => {
+    const always = withChmodRules("mask-0", [chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_MASKED_EQ", 0, 0o10))]);
+    expect(findingsOf(always)).toEqual(["condition-always-true spec.syscalls[0].args[0]"]);
+    expect(await chmod700(always)).toBe("allowed");
+    // (0700 & 07) == (010 & 07): libseccomp lets chmod 0700 through although 010 has a bit outside 07.
+    const outside = withChmodRules("mask-outside", [
+      chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_MASKED_EQ", 0o7, 0o10)),
+    ]);
+    expect(findingsOf(outside)).toEqual(["masked-bits-ignored spec.syscalls[0].args[0]"]);
+    expect(await chmod700(outside)).toBe("allowed");
+    // The same rule with a bit inside the mask that 0700 lacks: runc denies chmod 0700.
+    const inside = withChmodRules("mask-inside", [
+      chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_MASKED_EQ", 0o7, 0o1)),
+    ]);
+    expect(findingsOf(inside)).toEqual([]);
+    expect(await chmod700(inside)).toBe("chmod: /tmp/f: Operation not permitted");
   });
 
   it("lints every profile of a multi-document file and names each", () => {
