@@ -12,6 +12,7 @@ import {
   VERSION,
 } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
+import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
 import {
   ENGINE_ONLY_PROFILE_FIELDS,
   ENGINE_ONLY_RULE_FIELDS,
@@ -171,7 +172,7 @@ const seccompSpec: Schema = {
     baseProfileName: {
       type: "string",
       maxLength: 253,
-      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (the container runtime's default policy). This profile's rules are appended after the base's.`,
+      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (containerd ${RUNTIME_DEFAULT_SOURCE.version}'s default policy, for the default capabilities). This profile's rules take over the syscalls they name.`,
       "x-kubernetes-validations": [
         {
           rule: `self == '${RUNTIME_DEFAULT_PROFILE_NAME}' || self.matches('${DNS_SUBDOMAIN}')`,

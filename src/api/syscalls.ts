@@ -5,7 +5,8 @@
 
 /**
  * Every syscall name libseccomp resolves on any architecture: the first column of its src/syscalls.csv
- * (kernel 6.16; test/fixtures/seccomp/libseccomp-syscalls.txt holds it with its source, and
+ * (seccomp/libseccomp at commit 031024addec2fd77ff88b92ac2e8b68b56e9b746, the table for kernel 6.16;
+ * test/fixtures/seccomp/libseccomp-syscalls.txt holds it with that source, and
  * syscalls.test.ts keeps this set equal to it), plus NEWER_KERNEL_SYSCALLS. One flat set: the OCI
  * format lists names without an architecture, and libseccomp ignores a name on an architecture that
  * lacks that syscall (`syscall` exists only on MIPS o32, `getpagesize` only on m68k).
