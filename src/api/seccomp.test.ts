@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
-import { LinuxSeccompSchema, parseSeccompProfile, parseSeccompProfileSpec } from "./seccomp.ts";
+import {
+  LinuxSeccompSchema,
+  OciSeccompSchema,
+  parseSeccompProfile,
+  parseSeccompProfileSpec,
+} from "./seccomp.ts";
 import { isKnownSyscall, scmpArchesForNode } from "./syscalls.ts";
 
 const web = {
@@ -247,5 +252,27 @@ describe("syscall and architecture tables", () => {
 
   it("ships runtime/default as valid plain OCI data", () => {
     expect(LinuxSeccompSchema.parse(RUNTIME_DEFAULT_SECCOMP)).toEqual(RUNTIME_DEFAULT_SECCOMP);
+  });
+});
+
+describe("OciSeccompSchema", () => {
+  it("accepts what the runtime spec allows: no syscalls, notify actions, the listener fields", () => {
+    for (const input of [
+      { defaultAction: "SCMP_ACT_ERRNO" },
+      {
+        defaultAction: "SCMP_ACT_ALLOW",
+        listenerPath: "/run/seccomp-agent.socket",
+        listenerMetadata: "web",
+        syscalls: [{ names: ["mount"], action: "SCMP_ACT_NOTIFY" }],
+      },
+    ])
+      expect(OciSeccompSchema.parse(input)).toEqual(input);
+  });
+
+  it("names Docker/podman fields and points at lockstep import", () => {
+    const result = OciSeccompSchema.safeParse({ defaultAction: "SCMP_ACT_ERRNO", defaultErrno: "ENOSYS" });
+    expect(result.error?.issues[0]?.message).toMatch(
+      /^"defaultErrno": a Docker\/podman field .*`lockstep import FILE`/,
+    );
   });
 });
