@@ -7,7 +7,7 @@ import { LINUX_CAPABILITIES } from "../api/apparmor.ts";
 import { formatIssuePath } from "../api/common.ts";
 import {
   CONTAINER_ENGINES,
-  type ContainerEngine,
+  ContainerEngineSchema,
   EngineSeccompSchema,
   engineOf,
   IMPORT_ARCHES,
@@ -37,7 +37,7 @@ hand runc for a container on nodes of each ARCH, as a SeccompProfile (yaml, the 
 linux.seccomp JSON:
   --arch ARCH          kubernetes.io/arch of the nodes: ${IMPORT_ARCHES.join(", ")} (default: this machine's, ${hostNodeArch()}).
                        Repeat it for several; rules only some of them keep are listed on stderr.
-  --capabilities LIST  the container's capabilities: "default" (containerd's default set, which a
+  --capabilities LIST  the container's capabilities: "default" (containerd ${RUNTIME_DEFAULT_SOURCE.version}'s default set, which a
                        Kubernetes container has unless it adds or drops some) and/or CAP_... names,
                        comma-separated, e.g. default,CAP_SYS_PTRACE (default: default)
   --kernel VERSION     the nodes' kernel, for Docker's minKernel conditions (default: assume one newer
@@ -95,8 +95,10 @@ export function importCommand(argv: string[]): number {
   for (const arch of arches)
     if (!IMPORT_ARCHES.includes(arch))
       throw new UserError(`--arch ${arch}: must be one of ${IMPORT_ARCHES.join(", ")}`);
-  if (values.engine !== undefined && !(CONTAINER_ENGINES as readonly string[]).includes(values.engine))
-    throw new UserError(`--engine ${values.engine}: must be docker or podman`);
+  const namedEngine =
+    values.engine === undefined ? undefined : ContainerEngineSchema.safeParse(values.engine);
+  if (namedEngine !== undefined && !namedEngine.success)
+    throw new UserError(`--engine ${values.engine}: must be ${CONTAINER_ENGINES.join(" or ")}`);
   const kernel = values.kernel === undefined ? undefined : parseKernelVersion(values.kernel);
   if (values.kernel !== undefined && kernel === undefined)
     throw new UserError(`--kernel ${values.kernel}: expected a version like 6.1 or 6.1.0-13-amd64`);
@@ -114,7 +116,7 @@ export function importCommand(argv: string[]): number {
       `${file}: not a Docker or podman seccomp profile: ${where === "" ? "" : `${where}: `}${issue?.message}`,
     );
   }
-  const engine = (values.engine as ContainerEngine | undefined) ?? engineOf(parsed.data);
+  const engine = namedEngine?.data ?? engineOf(parsed.data);
 
   const results = arches.map((nodeArch) => {
     const result = resolveEngineProfile(parsed.data, { engine, nodeArch, capabilities, kernel });
@@ -132,7 +134,7 @@ export function importCommand(argv: string[]): number {
       `lockstep: ${rule.names.join(", ")}: ${engine} keeps this rule only on ${nodeArches.join(", ")}; the profile has it for all its architectures\n`,
     );
   process.stderr.write(
-    `lockstep: ${file} as ${engine} resolves it for ${arches.join(", ")} with ${capabilities.size} capabilities: ${seccomp.syscalls.length} rules (Kubernetes' default set is containerd ${RUNTIME_DEFAULT_SOURCE.version}'s)\n`,
+    `lockstep: ${file} as ${engine} resolves it for ${arches.join(", ")} with ${capabilities.size} capabilities: ${seccomp.syscalls.length} rules\n`,
   );
 
   if (values.output === "yaml") {

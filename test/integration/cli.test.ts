@@ -717,6 +717,7 @@ describe("bad input", () => {
         ["import", ENGINE_DEFAULTS.docker, "--arch", "sparc"],
         /--arch sparc: must be one of amd64, arm64, ppc64le, s390x, riscv64/,
       ],
+      [["import", ENGINE_DEFAULTS.docker, "--engine", "rkt"], /--engine rkt: must be docker or podman/],
       [
         ["import", ENGINE_DEFAULTS.docker, "--capabilities", "default,CAP_FLY"],
         /--capabilities: unknown capability "CAP_FLY"/,
