@@ -38,6 +38,13 @@ function normalized(profile: { syscalls: { args?: { op: string; valueTwo?: numbe
 }
 
 describe(`runtime/default is containerd ${RUNTIME_DEFAULT_SOURCE.version}'s default`, () => {
+  it("keeps every architecture's calls for a node whose architecture is unknown or unlabelled", () => {
+    for (const arch of [undefined, "sparc64"])
+      expect(renderSeccompForNode(RUNTIME_DEFAULT_SECCOMP, arch).syscalls).toEqual(
+        RUNTIME_DEFAULT_SECCOMP.syscalls,
+      );
+  });
+
   it("for containerd's default capability set", () => {
     expect(RUNTIME_DEFAULT_CAPABILITIES).toEqual(amd64.capabilities);
   });

@@ -14,6 +14,7 @@
 
 import { isDeepStrictEqual } from "node:util";
 import type { LinuxSeccomp, SeccompSyscall } from "./seccomp.ts";
+import { scmpArchesForNode } from "./syscalls.ts";
 
 /** Where the data below comes from: one place for the docs, the CLI and the fixture test. */
 export const RUNTIME_DEFAULT_SOURCE = {
@@ -95,7 +96,8 @@ export function runtimeDefaultRuleForNode(
   rule: SeccompSyscall,
   nodeArch: string | undefined,
 ): SeccompSyscall | undefined {
-  if (nodeArch === undefined) return rule;
+  // An unknown architecture keeps every rule, as the renderer keeps its architectures list.
+  if (nodeArch === undefined || scmpArchesForNode(nodeArch) === undefined) return rule;
   if (isDeepStrictEqual(rule, RUNTIME_DEFAULT_ARCH_RULE)) {
     const own = Object.hasOwn(RUNTIME_DEFAULT_ARCH_SYSCALLS, nodeArch)
       ? RUNTIME_DEFAULT_ARCH_SYSCALLS[nodeArch]
