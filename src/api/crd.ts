@@ -18,7 +18,17 @@ import {
   VERSION,
 } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
-import { MAX_SECCOMP_PROFILE_NAME, SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS } from "./seccomp.ts";
+import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
+import {
+  ENGINE_ONLY_PROFILE_FIELDS,
+  ENGINE_ONLY_RULE_FIELDS,
+  type EngineFieldType,
+  engineFieldsMessage,
+  MAX_SECCOMP_PROFILE_NAME,
+  SECCOMP_ACTIONS,
+  SECCOMP_FLAGS,
+  SECCOMP_OPERATORS,
+} from "./seccomp.ts";
 import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
 
 // SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
@@ -125,6 +135,42 @@ const status: Schema = {
   },
 };
 
+/**
+ * Docker/podman fields, declared so that the API server sees them (an undeclared field is pruned
+ * silently unless the client asks for strict field validation, and a profile that lost its conditions
+ * would allow more than written) and refused by a rule that names the field and points at import.
+ * Each is declared with its type, as CEL sees only typed fields.
+ */
+function engineOnlyFields(fields: Readonly<Record<string, EngineFieldType>>): {
+  properties: Schema;
+  rules: Schema[];
+} {
+  const anyObject = { type: "object", "x-kubernetes-preserve-unknown-fields": true };
+  const schemaOf: Record<EngineFieldType, Schema> = {
+    array: { type: "array", items: anyObject },
+    object: anyObject,
+    string: { type: "string" },
+  };
+  return {
+    properties: Object.fromEntries(
+      Object.entries(fields).map(([field, type]) => [
+        field,
+        {
+          ...schemaOf[type],
+          description: "Docker/podman only; refused. Convert the profile with `lockstep import`.",
+        },
+      ]),
+    ),
+    rules: Object.keys(fields).map((field) => ({
+      rule: `!has(self.${field})`,
+      fieldPath: `.${field}`,
+      message: engineFieldsMessage([field]),
+    })),
+  };
+}
+const engineOnlyProfileFields = engineOnlyFields(ENGINE_ONLY_PROFILE_FIELDS);
+const engineOnlyRuleFields = engineOnlyFields(ENGINE_ONLY_RULE_FIELDS);
+
 const seccompSpec: Schema = {
   type: "object",
   description: "The OCI runtime-spec linux.seccomp fields, plus inheritance and node selection.",
@@ -132,7 +178,7 @@ const seccompSpec: Schema = {
     baseProfileName: {
       type: "string",
       maxLength: 253,
-      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (the container runtime's default policy). This profile's rules are appended after the base's.`,
+      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (containerd ${RUNTIME_DEFAULT_SOURCE.version}'s default policy, for the default capabilities). This profile's rules take over the syscalls they name.`,
       "x-kubernetes-validations": [
         {
           rule: `self == '${RUNTIME_DEFAULT_PROFILE_NAME}' || self.matches('${DNS_SUBDOMAIN}')`,
@@ -192,6 +238,7 @@ const seccompSpec: Schema = {
               },
             },
           },
+          ...engineOnlyRuleFields.properties,
         },
         "x-kubernetes-validations": [
           {
@@ -199,13 +246,16 @@ const seccompSpec: Schema = {
             fieldPath: ".errnoRet",
             messageExpression: `'errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ' + self.action`,
           },
+          ...engineOnlyRuleFields.rules,
         ],
       },
     },
     nodeSelector,
     disabled,
+    ...engineOnlyProfileFields.properties,
   },
   "x-kubernetes-validations": [
+    ...engineOnlyProfileFields.rules,
     {
       rule: "has(self.defaultAction) || has(self.baseProfileName)",
       fieldPath: ".defaultAction",
