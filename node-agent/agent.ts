@@ -3,6 +3,7 @@
 // labels in one PATCH. Level-triggered: every sync recomputes everything from the caches, and bursts
 // of changes are coalesced into one sync (and so one PATCH).
 import type { V1Node } from "@kubernetes/client-node";
+import type { AppArmorMode } from "../src/api/apparmor.ts";
 import {
   AGENT_LABEL,
   APPARMOR_LABEL,
@@ -11,13 +12,7 @@ import {
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../src/api/constants.ts";
-import {
-  type ProfileObjectRef,
-  profileBelongsOnNode,
-  type RenderedProfile,
-  renderAppArmorProfiles,
-  renderSeccompProfiles,
-} from "../src/api/profiles.ts";
+import { type ProfileObjectRef, renderAppArmorProfiles, renderSeccompProfiles } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
@@ -26,12 +21,23 @@ import type { MetricsRegistry } from "../src/kube/metrics.ts";
 import {
   type AppArmorPaths,
   detectAppArmor,
+  judgeAndCompile,
+  loadCompiledProfile,
   loadedProfiles,
-  loadProfile,
+  type PolicyJudgement,
   removeProfile,
 } from "./apparmor.ts";
 import { emitInstallFailed } from "./events.ts";
+import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
 import { desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
+import { type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
+import {
+  adoptedRecord,
+  installedProfiles,
+  type NodeObservation,
+  planSync,
+  type SyncPlan,
+} from "./planner.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 import { DEFAULT_SYNC_TRIGGER, SyncTrigger, type SyncTriggerOptions } from "./sync-trigger.ts";
 
@@ -49,12 +55,6 @@ export interface AgentOptions {
   resyncMs?: number;
 }
 
-interface Failure {
-  profile: RenderedProfile;
-  reason: string;
-  message: string;
-}
-
 type ProfileObject = KubeObject & { spec?: unknown };
 
 export class NodeAgent {
@@ -64,8 +64,12 @@ export class NodeAgent {
   private readonly seccompProfiles: Informer<ProfileObject>;
   private readonly appArmorProfiles: Informer<ProfileObject>;
   private readonly node: Informer<V1Node>;
-  /** AppArmor profiles this process loaded: name -> version. The kernel does not remember versions. */
-  private readonly loadedAppArmor = new Map<string, string>();
+  /** Metadata of the not-finished pods bound to this node: their labels say which profiles they use. */
+  private readonly pods: Informer<KubeObject>;
+  /** Folder entries already reported as left alone, so a foreign entry is logged once, not every sync. */
+  private readonly reportedEntries = new Set<string>();
+  /** AppArmor profile name -> the version apparmor_parser refused, and why. */
+  private readonly refusedAppArmor = new Map<string, { version: string; message: string }>();
   private appArmorAvailable = false;
   private reconciled = false;
   private readonly trigger: SyncTrigger;
@@ -100,6 +104,14 @@ export class NodeAgent {
       path: "/api/v1/nodes",
       fieldSelector: `metadata.name=${options.nodeName}`,
       onError: onError("Node"),
+    });
+    // Only pods bound here and not finished, metadata only (DESIGN invariant 6 per node): the agent
+    // needs their in-use labels, nothing of their spec, and nothing of other nodes' pods.
+    this.pods = new Informer<KubeObject>(this.client, {
+      path: "/api/v1/pods",
+      fieldSelector: `spec.nodeName=${options.nodeName},status.phase!=Succeeded,status.phase!=Failed`,
+      metadataOnly: true,
+      onError: onError("pods"),
     });
     const m = options.metrics;
     this.m = {
@@ -138,14 +150,10 @@ export class NodeAgent {
     if (removed > 0) log.info({ removed }, "removed temporary files left by an earlier run");
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
-    const informers = {
-      seccompProfiles: this.seccompProfiles,
-      appArmorProfiles: this.appArmorProfiles,
-      node: this.node,
-    };
+    const informers = [this.seccompProfiles, this.appArmorProfiles, this.node, this.pods];
     for (const informer of Object.values(informers))
       for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.scheduleSync());
-    await Promise.all([this.seccompProfiles.start(), this.appArmorProfiles.start(), this.node.start()]);
+    await Promise.all(informers.map((informer) => informer.start()));
     // Start-up reconciliation: temp files are gone; this sync repairs content, removes orphans and
     // labels from the disk; only after it succeeds does the agent label itself ready.
     await this.syncUntilDone();
@@ -161,7 +169,9 @@ export class NodeAgent {
     this.stopped = true;
     clearInterval(this.resyncTimer);
     await this.trigger.stop();
-    await Promise.all([this.seccompProfiles.stop(), this.appArmorProfiles.stop(), this.node.stop()]);
+    await Promise.all(
+      [this.seccompProfiles, this.appArmorProfiles, this.node, this.pods].map((informer) => informer.stop()),
+    );
   }
 
   private scheduleSync(): void {
@@ -176,40 +186,30 @@ export class NodeAgent {
     }
   }
 
-  /** One level-triggered pass. Returns whether it succeeded; failures are logged and retried. */
+  /** One level-triggered pass: observe, plan (pure), carry the plan out, read back, label. */
   private async syncOnce(): Promise<boolean> {
     const { log, nodeName } = this.opts;
     try {
       const node = this.node.get(nodeName);
       if (!node) throw new Error(`Node ${nodeName} not found`);
-      const labels = { ...(node.metadata?.labels ?? {}) };
-      labels[APPARMOR_LABEL] = this.appArmorAvailable ? "enabled" : "unavailable";
-      const arch = labels["kubernetes.io/arch"];
-      const refs = (informer: Informer<ProfileObject>): ProfileObjectRef[] =>
-        informer.list().map((o) => ({ name: o.metadata?.name ?? "", uid: o.metadata?.uid, spec: o.spec }));
-
-      const failures: Failure[] = [];
-      const installed = new Map<string, string>();
-      const seccomp = renderSeccompProfiles(refs(this.seccompProfiles)).filter((p) =>
-        profileBelongsOnNode(p, labels),
-      );
-      await this.syncSeccomp(seccomp, arch, installed, failures);
-      if (this.appArmorAvailable) {
-        const appArmor = renderAppArmorProfiles(refs(this.appArmorProfiles)).filter((p) =>
-          profileBelongsOnNode(p, labels),
-        );
-        await this.syncAppArmor(appArmor, installed, failures);
-      }
+      const observed = await this.observe(node);
+      const plan = planSync(observed);
+      const failures = [...plan.failures];
+      const record = await this.carryOut(plan, observed.record, failures);
+      // Labels follow the disk and the kernel: read both back after acting.
+      const after: NodeObservation = {
+        ...observed,
+        disk: await this.dir.observe(),
+        kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
+        record,
+      };
+      const installed = installedProfiles(after);
       for (const f of failures) {
         this.m.errors.inc({ reason: f.reason });
         await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
       }
-      this.m.installed.set([...installed.keys()].filter((k) => k.startsWith("seccomp.")).length, {
-        kind: "seccomp",
-      });
-      this.m.installed.set([...installed.keys()].filter((k) => k.startsWith("apparmor.")).length, {
-        kind: "apparmor",
-      });
+      for (const kind of ["seccomp", "apparmor"] as const)
+        this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
 
       const desired = desiredLockstepLabels({
         installed,
@@ -237,101 +237,149 @@ export class NodeAgent {
     }
   }
 
-  private async syncSeccomp(
-    profiles: RenderedProfile[],
-    arch: string | undefined,
-    installed: Map<string, string>,
-    failures: Failure[],
-  ): Promise<void> {
-    const onDisk = await this.dir.readAll();
-    const wanted = new Map<string, string>();
-    for (const profile of profiles) {
-      if (!profile.ok) {
-        failures.push({ profile, reason: profile.reason, message: profile.message });
-        continue;
-      }
-      const content = profile.contentFor(arch);
-      wanted.set(profile.name, content);
-      if (onDisk.get(profile.name) === content) continue;
+  /** Everything the planner decides from, read from the caches, the folder and the kernel. */
+  private async observe(node: V1Node): Promise<NodeObservation> {
+    const { log } = this.opts;
+    const nodeLabels = { ...(node.metadata?.labels ?? {}) };
+    nodeLabels[APPARMOR_LABEL] = this.appArmorAvailable ? "enabled" : "unavailable";
+    const refs = (informer: Informer<ProfileObject>): ProfileObjectRef[] =>
+      informer.list().map((o) => ({ name: o.metadata?.name ?? "", uid: o.metadata?.uid, spec: o.spec }));
+    const disk = await this.dir.observe();
+    for (const [entry, why] of disk.unusable) {
+      const key = `${entry}\0${why}`;
+      if (this.reportedEntries.has(key)) continue;
+      this.reportedEntries.add(key);
+      log.warn({ dir: this.dir.path, entry, why }, "leaving alone a folder entry the agent did not write");
+    }
+    const stored = await this.dir.readRecord();
+    if (stored.problem) log.error({ problem: stored.problem }, "replacing an unreadable ownership record");
+    let record = stored.record;
+    if (record === undefined) {
+      record = adoptedRecord(disk);
+      await this.dir.writeRecord(record);
+      log.info(
+        { seccomp: record.seccomp },
+        "started an ownership record, adopting the profile files present",
+      );
+    }
+    return {
+      nodeLabels,
+      seccompProfiles: renderSeccompProfiles(refs(this.seccompProfiles)),
+      appArmorProfiles: renderAppArmorProfiles(refs(this.appArmorProfiles)),
+      appArmorAvailable: this.appArmorAvailable,
+      disk,
+      kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
+      record,
+      podLabels: this.pods.list().map((pod) => pod.metadata?.labels ?? {}),
+    };
+  }
+
+  /**
+   * The executor: carries the plan out and returns the ownership record as it now stands. A name is
+   * claimed in the record before the file is written or the profile loaded, and released only after
+   * it is removed or unloaded: a crash at any point leaves the agent owning at most something that is
+   * gone (forgotten on the next sync), never something of its own it would take for someone else's.
+   */
+  private async carryOut(
+    plan: SyncPlan,
+    before: OwnershipRecord,
+    failures: InstallFailure[],
+  ): Promise<OwnershipRecord> {
+    const { log } = this.opts;
+    const paths = this.opts.appArmor;
+    const record: OwnershipRecord = {
+      seccomp: [...new Set([...before.seccomp, ...plan.writeSeccomp.map((w) => w.profile.name)])],
+      appArmor: { ...before.appArmor },
+    };
+    for (const { profile } of plan.loadAppArmor) record.appArmor[profile.name] = null;
+    await this.saveRecord(before, record);
+    const claimed = structuredClone(record);
+
+    for (const { profile, content } of plan.writeSeccomp) {
       try {
         await this.dir.write(profile.name, content);
-        this.opts.log.info(
-          { kind: "SeccompProfile", name: profile.name, version: profile.version },
-          "wrote profile",
-        );
+        log.info({ kind: "SeccompProfile", name: profile.name, version: profile.version }, "wrote profile");
       } catch (error) {
         failures.push({
           profile,
-          reason: "WriteFailed",
+          reason: INSTALL_FAILURE_REASONS.writeFailed,
           message: `writing the profile file: ${kubeErrorMessage(error)}`,
         });
       }
     }
-    // Remove files of profiles that are gone or no longer belong here. A profile that exists but
-    // cannot be rendered keeps its last good file: bad input must not take a working profile away.
-    const keep = new Set(profiles.map((p) => p.name));
-    for (const name of onDisk.keys()) {
-      if (keep.has(name)) continue;
-      await this.dir.remove(name);
-      this.opts.log.info({ kind: "SeccompProfile", name }, "removed profile file");
-    }
-    // Labels follow the disk: read it back and label only what holds the current content.
-    const after = await this.dir.readAll();
-    for (const profile of profiles)
-      if (profile.ok && after.get(profile.name) === wanted.get(profile.name))
-        installed.set(profile.labelKey, profile.version);
-  }
-
-  private async syncAppArmor(
-    profiles: RenderedProfile[],
-    installed: Map<string, string>,
-    failures: Failure[],
-  ): Promise<void> {
-    const paths = this.opts.appArmor;
-    const wanted = new Set<string>();
-    for (const profile of profiles) {
-      wanted.add(profile.name);
-      if (!profile.ok) {
-        failures.push({ profile, reason: profile.reason, message: profile.message });
+    for (const { profile, text, mode } of plan.loadAppArmor) {
+      const judged = await this.judge(profile.name, profile.version, text, mode);
+      if (!judged.ok) {
+        // Refused before anything reached the kernel: what was loaded (if anything) stays, and so does
+        // its record entry.
+        if (Object.hasOwn(before.appArmor, profile.name))
+          record.appArmor[profile.name] = before.appArmor[profile.name] ?? null;
+        else delete record.appArmor[profile.name];
+        failures.push({ profile, reason: INSTALL_FAILURE_REASONS.policyRefused, message: judged.message });
         continue;
       }
-      if (this.loadedAppArmor.get(profile.name) === profile.version) continue;
       try {
-        await loadProfile(paths, profile.contentFor(undefined));
-        this.loadedAppArmor.set(profile.name, profile.version);
-        this.opts.log.info(
-          { kind: "AppArmorProfile", name: profile.name, version: profile.version },
-          "loaded profile",
-        );
+        await loadCompiledProfile(paths, judged.compiled);
+        record.appArmor[profile.name] = profile.version;
+        log.info({ kind: "AppArmorProfile", name: profile.name, version: profile.version }, "loaded profile");
       } catch (error) {
-        this.loadedAppArmor.delete(profile.name);
         failures.push({
           profile,
-          reason: "LoadFailed",
+          reason: INSTALL_FAILURE_REASONS.loadFailed,
           message: `apparmor_parser: ${kubeErrorMessage(error)}`,
         });
       }
     }
-    for (const name of [...this.loadedAppArmor.keys()]) {
-      if (wanted.has(name)) continue;
+    for (const name of plan.removeSeccomp) {
       try {
-        await removeProfile(paths, name);
-        this.loadedAppArmor.delete(name);
-        this.opts.log.info({ kind: "AppArmorProfile", name }, "unloaded profile");
+        await this.dir.remove(name);
+        record.seccomp = record.seccomp.filter((n) => n !== name);
+        log.info({ kind: "SeccompProfile", name }, "removed profile file");
       } catch (error) {
-        this.opts.log.warn(
-          { kind: "AppArmorProfile", name, err: kubeErrorMessage(error) },
-          "could not unload profile",
+        log.warn(
+          { kind: "SeccompProfile", name, err: kubeErrorMessage(error) },
+          "could not remove profile file",
         );
       }
     }
-    const inKernel = await loadedProfiles(paths);
-    for (const profile of profiles)
-      if (
-        profile.ok &&
-        inKernel.has(profile.name) &&
-        this.loadedAppArmor.get(profile.name) === profile.version
-      )
-        installed.set(profile.labelKey, profile.version);
+    for (const name of plan.unloadAppArmor) {
+      try {
+        await removeProfile(paths, name);
+        delete record.appArmor[name];
+        log.info({ kind: "AppArmorProfile", name }, "unloaded profile");
+      } catch (error) {
+        log.warn({ kind: "AppArmorProfile", name, err: kubeErrorMessage(error) }, "could not unload profile");
+      }
+    }
+    record.seccomp = record.seccomp.filter((n) => !plan.forgetSeccomp.includes(n));
+    for (const name of plan.forgetAppArmor) delete record.appArmor[name];
+    for (const { kind, name } of plan.keptInUse)
+      log.debug({ kind, name }, "kept: a pod bound to this node still uses it");
+    await this.saveRecord(claimed, record);
+    return record;
+  }
+
+  /**
+   * apparmor_parser's verdict on one version of a profile. A refusal is remembered for that version:
+   * a refused profile stays planned for loading on every sync, and the parser need not run again
+   * until the object changes.
+   */
+  private async judge(
+    name: string,
+    version: string,
+    text: string,
+    mode: AppArmorMode,
+  ): Promise<PolicyJudgement> {
+    const refused = this.refusedAppArmor.get(name);
+    if (refused?.version === version) return { ok: false, message: refused.message };
+    const judged = await judgeAndCompile(this.opts.appArmor, text, { name, mode });
+    if (judged.ok) this.refusedAppArmor.delete(name);
+    else this.refusedAppArmor.set(name, { version, message: judged.message });
+    return judged;
+  }
+
+  private async saveRecord(current: OwnershipRecord, next: OwnershipRecord): Promise<void> {
+    if (serializeOwnershipRecord(current) !== serializeOwnershipRecord(next))
+      await this.dir.writeRecord(next);
   }
 }

@@ -5,6 +5,13 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { type CompiledProfile, readCompiledPolicy } from "./compiled-policy.ts";
+import {
+  type CompiledExpectation,
+  compiledProblems,
+  includedFiles,
+  includeProblems,
+} from "./policy-check.ts";
 
 const run = promisify(execFile);
 
@@ -46,45 +53,129 @@ export async function loadedProfiles(paths: AppArmorPaths): Promise<Set<string>>
   );
 }
 
-async function withPolicyFile<T>(text: string, action: (file: string) => Promise<T>): Promise<T> {
-  // A private folder (mode 0700 from mkdtemp), removed afterwards: policy text never lands on the node's disk
-  // outside the agent's own temporary space.
+// The policy file's name inside the private folder: the parser names it in its messages, which reach
+// the InstallFailed Event, so it says where the text came from.
+const POLICY_FILE = "spec.rawPolicy";
+// Bounds one parser run: an include of a device or a huge file must not hang or swamp the agent.
+const PARSER_LIMITS = { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 };
+
+async function withPolicyFile<T>(
+  content: string | Uint8Array,
+  action: (file: string, dir: string) => Promise<T>,
+): Promise<T> {
+  // A private, otherwise empty folder (mode 0700 from mkdtemp), removed afterwards: policy text never
+  // lands on the node's disk outside the agent's own temporary space, and a bare relative include
+  // resolves against this empty folder and finds nothing.
   const dir = await mkdtemp(join(tmpdir(), "lockstep-apparmor-"));
   try {
-    const file = join(dir, "profile");
-    await writeFile(file, text, { mode: 0o600 });
-    return await action(file);
+    await writeFile(join(dir, POLICY_FILE), content, { mode: 0o600 });
+    // Relative to `dir`, where the parser runs: its messages then name the file "spec.rawPolicy".
+    return await action(POLICY_FILE, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function parserError(error: unknown): Error {
-  const stderr = (error as { stderr?: string }).stderr?.trim();
-  return new Error(stderr ? stderr.split("\n").slice(0, 5).join("; ") : String(error));
+interface ParserRun {
+  ok: boolean;
+  stdout: Buffer;
+  stderr: string;
 }
 
-/** Loads or replaces a profile (`apparmor_parser --replace`); throws with the parser's own message. */
-export async function loadProfile(paths: AppArmorPaths, text: string): Promise<void> {
-  await withPolicyFile(text, async (file) => {
+async function runParser(paths: AppArmorPaths, args: string[], cwd: string): Promise<ParserRun> {
+  try {
+    const { stdout, stderr } = await run(paths.parser, args, { cwd, encoding: "buffer", ...PARSER_LIMITS });
+    return { ok: true, stdout, stderr: stderr.toString("utf8") };
+  } catch (error) {
+    const e = error as { stdout?: Buffer; stderr?: Buffer; message?: string };
+    return {
+      ok: false,
+      stdout: e.stdout ?? Buffer.alloc(0),
+      stderr: e.stderr?.toString("utf8") || String(e.message ?? error),
+    };
+  }
+}
+
+/**
+ * The parser's complaint, fit for an Event: its own lines about the policy, without the note that
+ * this kernel has no cache interface, and without the text of a file outside the standard
+ * abstractions and tunables (an include that got past the cheap check must not read a secret of the
+ * agent's container out through an error message).
+ */
+export function parserComplaint(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("Cache read/write disabled"))
+    .map((line) => {
+      const file = /^AppArmor parser error for \S+ in profile (.+?) at line \d+:/.exec(line)?.[1];
+      const standard = file === POLICY_FILE || /\/(tunables|abstractions)\//.test(file ?? "/tunables/");
+      return standard
+        ? line
+        : `AppArmor parser error in ${file}, outside the standard abstractions and tunables`;
+    });
+  return lines.slice(0, 5).join("; ") || "apparmor_parser failed without a message";
+}
+
+export type PolicyJudgement = { ok: true; compiled: Buffer } | { ok: false; message: string };
+
+/**
+ * Has apparmor_parser judge a profile and compile it for this kernel: the files it included must be
+ * standard abstractions and tunables, and what it compiled must be exactly one profile named as the
+ * object, without attachment, hat or child, in spec.mode. On success the compiled bytes are what
+ * loadCompiledProfile hands the kernel, so what was judged is what is loaded.
+ */
+export async function judgeAndCompile(
+  paths: AppArmorPaths,
+  text: string,
+  expected: CompiledExpectation,
+): Promise<PolicyJudgement> {
+  return withPolicyFile(text, async (file, dir) => {
+    const preprocessed = await runParser(paths, ["--preprocess", file], dir);
+    const includes = includeProblems(text, includedFiles(preprocessed.stdout.toString("utf8")));
+    if (includes.length > 0) return { ok: false, message: includes.join("; ") };
+    if (!preprocessed.ok) return { ok: false, message: parserComplaint(preprocessed.stderr) };
+    // Compiled as written first (no --Complain), so the policy's own mode flags show.
+    const asWritten = await runParser(paths, ["--skip-kernel-load", "--skip-cache", "--stdout", file], dir);
+    if (!asWritten.ok) return { ok: false, message: parserComplaint(asWritten.stderr) };
+    let profiles: CompiledProfile[];
     try {
-      await run(paths.parser, ["--replace", file], { timeout: 60_000 });
+      profiles = readCompiledPolicy(asWritten.stdout);
     } catch (error) {
-      throw parserError(error);
+      return { ok: false, message: `apparmor_parser produced output Lockstep cannot read: ${String(error)}` };
     }
+    const problems = compiledProblems(text, expected, profiles);
+    if (problems.length > 0) return { ok: false, message: problems.join("; ") };
+    if (expected.mode === "enforce") return { ok: true, compiled: asWritten.stdout };
+    const complain = await runParser(
+      paths,
+      ["--skip-kernel-load", "--skip-cache", "--stdout", "--Complain", file],
+      dir,
+    );
+    if (!complain.ok) return { ok: false, message: parserComplaint(complain.stderr) };
+    const modes = readCompiledPolicy(complain.stdout).map((p) => p.mode);
+    if (modes.some((m) => m !== "complain"))
+      return { ok: false, message: `apparmor_parser --Complain produced modes ${modes.join(", ")}` };
+    return { ok: true, compiled: complain.stdout };
+  });
+}
+
+/** Loads or replaces the profile in compiled form (`apparmor_parser --replace --binary`). */
+export async function loadCompiledProfile(paths: AppArmorPaths, compiled: Uint8Array): Promise<void> {
+  await withPolicyFile(compiled, async (file, dir) => {
+    const result = await runParser(paths, ["--replace", "--binary", file], dir);
+    if (!result.ok) throw new Error(parserComplaint(result.stderr));
   });
 }
 
 /**
  * Unloads a profile. `apparmor_parser --remove` reads only the profile's name from the policy it is
- * given, so an empty profile of that name is enough (the original text may be long gone).
+ * given, so an empty profile of that name is enough (the original text may be long gone). Quoted: the
+ * name is one of Lockstep's object names, and quoting keeps it one token whatever it is.
  */
 export async function removeProfile(paths: AppArmorPaths, name: string): Promise<void> {
-  await withPolicyFile(`profile ${name} {}\n`, async (file) => {
-    try {
-      await run(paths.parser, ["--remove", file], { timeout: 60_000 });
-    } catch (error) {
-      throw parserError(error);
-    }
+  await withPolicyFile(`profile "${name}" {}\n`, async (file, dir) => {
+    const result = await runParser(paths, ["--remove", file], dir);
+    if (!result.ok) throw new Error(parserComplaint(result.stderr));
   });
 }

@@ -1,15 +1,55 @@
-// The one folder of the node the agent writes to: <kubelet-root>/seccomp/lockstep/. Every write is
-// atomic (temporary file in the same folder, fsync, rename, folder fsync: a reader sees the old file
-// or the new one, never half of one), and every path is checked to stay inside the folder whatever
-// name it is given (DESIGN invariants 3 and 4).
+// The one folder of the node the agent writes to: <kubelet-root>/seccomp/lockstep/, holding the
+// profile files and the agent's ownership record. Every write is atomic (temporary file in the same
+// folder, fsync, rename, folder fsync: a reader sees the old file or the new one, never half of one),
+// and every path is checked to stay inside the folder whatever name it is given (DESIGN invariants 3
+// and 4). Which entries the agent may replace or remove is the planner's decision, from the record.
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { constants, type Dirent } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, join, resolve, sep } from "node:path";
 import { isValidProfileObjectName } from "../src/api/labels.ts";
+import {
+  OWNERSHIP_RECORD_FILE,
+  type OwnershipRecord,
+  parseOwnershipRecord,
+  serializeOwnershipRecord,
+} from "./ownership-record.ts";
 
 const TEMP_PREFIX = ".tmp-";
+const TEMP_FILE = /^\.tmp-[0-9a-f]{16}$/;
 const SUFFIX = ".json";
+
+function isTemporaryFileName(name: string): boolean {
+  return TEMP_FILE.test(name);
+}
+
+/** What the folder holds; see SeccompDir.observe. */
+export interface SeccompDirState {
+  /** Profile name -> content of every readable regular `<profile>.json`. */
+  files: ReadonlyMap<string, string>;
+  /** Entry name -> why the agent leaves it alone. */
+  unusable: ReadonlyMap<string, string>;
+}
+
+function entryKind(entry: Dirent): string {
+  if (entry.isFile()) return "a file";
+  if (entry.isDirectory()) return "a directory";
+  if (entry.isSymbolicLink()) return "a symbolic link";
+  if (entry.isFIFO()) return "a FIFO";
+  if (entry.isSocket()) return "a socket";
+  return "a device";
+}
+
+async function readRegularFile(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile())
+      throw Object.assign(new Error("not a regular file"), { code: "ENOTREG" });
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
 
 /** The file name of a profile, or an error for a name that could leave the folder. */
 export function seccompFileName(profileName: string): string {
@@ -47,30 +87,88 @@ export class SeccompDir {
     if (!info.isDirectory()) throw new Error(`${this.path} is not a directory (a symbolic link?)`);
   }
 
-  /** Profile name -> file content, for every profile file in the folder. */
-  async readAll(): Promise<Map<string, string>> {
+  /**
+   * What the folder holds, entry by entry: every regular `<profile>.json` file it can read, and every
+   * entry it will not touch (a directory, a symbolic link, a FIFO, a socket, a file it cannot read),
+   * with why. One odd entry never stops the others from being read. Nothing is followed: entries are
+   * judged by lstat, and files are opened with O_NOFOLLOW | O_NONBLOCK (a FIFO swapped in after the
+   * listing must not block the agent) and checked with fstat.
+   */
+  async observe(): Promise<SeccompDirState> {
     const files = new Map<string, string>();
+    const unusable = new Map<string, string>();
     for (const entry of await readdir(this.path, { withFileTypes: true })) {
+      if (entry.name === OWNERSHIP_RECORD_FILE) continue;
+      // The agent's own temporary files, mid-write in this sync or left by a crash (removed at start).
+      if (isTemporaryFileName(entry.name) && entry.isFile()) continue;
       const name = profileNameOfFile(entry.name);
-      if (name === undefined || !entry.isFile()) continue;
-      files.set(name, await readFile(join(this.path, entry.name), "utf8"));
+      if (name === undefined) {
+        unusable.set(entry.name, `not a profile file name (${entryKind(entry)})`);
+        continue;
+      }
+      if (!entry.isFile()) {
+        unusable.set(entry.name, entryKind(entry));
+        continue;
+      }
+      try {
+        files.set(name, await readRegularFile(join(this.path, entry.name)));
+      } catch (error) {
+        unusable.set(entry.name, `unreadable: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
     }
-    return files;
+    return { files, unusable };
   }
 
-  /** Left behind by a crash between write and rename; never a file a kubelet reads. */
+  /**
+   * Left behind by a crash between write and rename; never a file a kubelet reads. Only regular files
+   * with exactly the agent's temporary name pattern go; anything else with that prefix is left alone.
+   */
   async removeTemporaryFiles(): Promise<number> {
     let removed = 0;
-    for (const entry of await readdir(this.path)) {
-      if (!entry.startsWith(TEMP_PREFIX)) continue;
-      await rm(join(this.path, entry), { force: true });
-      removed += 1;
+    for (const entry of await readdir(this.path, { withFileTypes: true })) {
+      if (!isTemporaryFileName(entry.name) || !entry.isFile()) continue;
+      try {
+        await unlink(join(this.path, entry.name));
+        removed += 1;
+      } catch {
+        // Gone already, or not ours to remove after all: the next start tries again.
+      }
     }
     return removed;
   }
 
+  /**
+   * The ownership record, or undefined when there is none yet (a first start, or an agent from before
+   * the record existed). A record that is not a regular file is an error the operator must resolve:
+   * without a trustworthy record the agent could not tell its profiles from anyone else's.
+   */
+  async readRecord(): Promise<{ record: OwnershipRecord | undefined; problem?: string }> {
+    const file = join(this.path, OWNERSHIP_RECORD_FILE);
+    let text: string;
+    try {
+      text = await readRegularFile(file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { record: undefined };
+      throw new Error(
+        `${file}: cannot read the agent's ownership record (${code ?? String(error)}): it must be a regular file written by the agent; move the entry away`,
+      );
+    }
+    const parsed = parseOwnershipRecord(text);
+    return parsed.ok
+      ? { record: parsed.value }
+      : { record: undefined, problem: `${file} is not a valid ownership record (${parsed.message})` };
+  }
+
+  async writeRecord(record: OwnershipRecord): Promise<void> {
+    await this.writeAtomically(join(this.path, OWNERSHIP_RECORD_FILE), serializeOwnershipRecord(record));
+  }
+
   async write(profileName: string, content: string): Promise<void> {
-    const target = this.fileFor(profileName);
+    await this.writeAtomically(this.fileFor(profileName), content);
+  }
+
+  private async writeAtomically(target: string, content: string): Promise<void> {
     // Not derived from the profile name: "<name>.json" may already be close to NAME_MAX (255).
     const temp = join(this.path, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
     // O_EXCL | O_NOFOLLOW: never write through a link someone planted under the temporary name.
@@ -98,9 +196,13 @@ export class SeccompDir {
     await this.syncDirectory();
   }
 
+  /** Removes a profile file the agent wrote; an entry that is no longer a regular file stays. */
   async remove(profileName: string): Promise<void> {
+    const file = this.fileFor(profileName);
     try {
-      await unlink(this.fileFor(profileName));
+      if (!(await lstat(file)).isFile())
+        throw new Error(`${file} is no longer a regular file; leaving it alone`);
+      await unlink(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }

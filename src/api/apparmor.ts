@@ -118,6 +118,76 @@ export const AppArmorPathsSchema = z.strictObject({
 export type AppArmorPaths = z.infer<typeof AppArmorPathsSchema>;
 
 export const APPARMOR_MODES = ["enforce", "complain"] as const;
+export type AppArmorMode = (typeof APPARMOR_MODES)[number];
+
+// What a raw policy may include: the system's tunables and abstractions, nothing node-local
+// (`local/...`), quoted, relative or absolute (DESIGN invariant 9). One definition serves the CRD's CEL
+// rule, the renderer (controller and CLI) and the agent, which checks every file apparmor_parser
+// really included against isAllowedInclude.
+export const ALLOWED_INCLUDE_DIRS = ["tunables", "abstractions"] as const;
+
+/** An include target as apparmor_parser reports it: `<dir/file>` (search path) or `"file"`. */
+export function isAllowedInclude(target: string): boolean {
+  const inner = /^<([^<>]+)>$/.exec(target)?.[1];
+  if (inner === undefined || inner.split("/").includes("..")) return false;
+  return ALLOWED_INCLUDE_DIRS.some((dir) => inner.startsWith(`${dir}/`) && inner.length > dir.length + 1);
+}
+
+/**
+ * Regex alternatives (escape sequences as text, never raw newlines, so the pattern can sit inside a CEL
+ * string literal) matching the start of any string that differs from every one of `prefixes`.
+ */
+function divergesFrom(prefixes: readonly string[], prefix = ""): string[] {
+  const next = [
+    ...new Set(prefixes.filter((p) => p.length > prefix.length).map((p) => p.charAt(prefix.length))),
+  ];
+  if (next.length === 0) return [];
+  return [
+    String.raw`${prefix}[^${next.join("")}>\n]`,
+    ...next.flatMap((c) =>
+      divergesFrom(
+        prefixes.filter((p) => p.startsWith(prefix + c)),
+        prefix + c,
+      ),
+    ),
+  ];
+}
+
+/**
+ * A line holding an include directive whose target is quoted, a path (`/`, `.`), or in `<...>` but not
+ * `<tunables/...>` or `<abstractions/...>`, or climbing out with `..`. (A bare word is resolved against
+ * the agent's empty private folder, where it finds nothing.) Written for RE2 (CEL) and JavaScript alike, so no lookaround. The lexer honours
+ * `include` and `#include` wherever a token may start, also after a rule on the same line; text after
+ * a `#` that is not `#include` is a comment, so a comment that mentions "include <local/x>" passes. An
+ * include hidden behind a `#` inside a quoted string on the same line escapes this cheap check; the
+ * agent catches it from the parser's own list of included files.
+ */
+export const FORBIDDEN_INCLUDE_PATTERN = [
+  String.raw`(^|\n)([^#\n]*[ \t,{}])?#?include[ \t]+(if[ \t]+exists[ \t]+)?`,
+  String.raw`(["/.]|<(${divergesFrom(ALLOWED_INCLUDE_DIRS.map((d) => `${d}/`)).join("|")})|<[^>\n]*[.][.])`,
+].join("");
+const FORBIDDEN_INCLUDE = new RegExp(FORBIDDEN_INCLUDE_PATTERN);
+
+/** The first line (1-based) with a forbidden include, and its text; undefined when there is none. */
+export function forbiddenIncludeLine(text: string): { line: number; text: string } | undefined {
+  const match = FORBIDDEN_INCLUDE.exec(text);
+  if (match === null) return undefined;
+  const start = match.index + (match[1] ?? "").length;
+  const end = text.indexOf("\n", start);
+  return {
+    line: text.slice(0, start).split("\n").length,
+    text: text.slice(start, end === -1 ? undefined : end).trim(),
+  };
+}
+
+/**
+ * Whether a raw policy declares the profile its object names (`profile <name> ` or `profile "<name>"`),
+ * the same test as the CRD's object rule. The agent then checks with apparmor_parser that it declares
+ * only that one.
+ */
+export function declaresProfileName(text: string, name: string): boolean {
+  return text.includes(`profile ${name}`) || text.includes(`profile "${name}"`);
+}
 
 const STRUCTURED_FIELDS = ["executables", "paths", "network", "capabilities"] as const;
 

@@ -2,7 +2,13 @@
 // schemas use (actions, operators, syscall names, capabilities, ...), so the two cannot drift on
 // what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
-import { FAMILY_PROTOCOLS, LINUX_CAPABILITIES, NETWORK_FAMILIES, NETWORK_PROTOCOLS } from "./apparmor.ts";
+import {
+  FAMILY_PROTOCOLS,
+  FORBIDDEN_INCLUDE_PATTERN,
+  LINUX_CAPABILITIES,
+  NETWORK_FAMILIES,
+  NETWORK_PROTOCOLS,
+} from "./apparmor.ts";
 import { PROFILE_PHASES } from "./common.ts";
 import {
   APPARMOR_PROFILE_KIND,
@@ -12,7 +18,17 @@ import {
   VERSION,
 } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
-import { MAX_SECCOMP_PROFILE_NAME, SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS } from "./seccomp.ts";
+import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
+import {
+  ENGINE_ONLY_PROFILE_FIELDS,
+  ENGINE_ONLY_RULE_FIELDS,
+  type EngineFieldType,
+  engineFieldsMessage,
+  MAX_SECCOMP_PROFILE_NAME,
+  SECCOMP_ACTIONS,
+  SECCOMP_FLAGS,
+  SECCOMP_OPERATORS,
+} from "./seccomp.ts";
 import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
 
 // SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
@@ -119,6 +135,42 @@ const status: Schema = {
   },
 };
 
+/**
+ * Docker/podman fields, declared so that the API server sees them (an undeclared field is pruned
+ * silently unless the client asks for strict field validation, and a profile that lost its conditions
+ * would allow more than written) and refused by a rule that names the field and points at import.
+ * Each is declared with its type, as CEL sees only typed fields.
+ */
+function engineOnlyFields(fields: Readonly<Record<string, EngineFieldType>>): {
+  properties: Schema;
+  rules: Schema[];
+} {
+  const anyObject = { type: "object", "x-kubernetes-preserve-unknown-fields": true };
+  const schemaOf: Record<EngineFieldType, Schema> = {
+    array: { type: "array", items: anyObject },
+    object: anyObject,
+    string: { type: "string" },
+  };
+  return {
+    properties: Object.fromEntries(
+      Object.entries(fields).map(([field, type]) => [
+        field,
+        {
+          ...schemaOf[type],
+          description: "Docker/podman only; refused. Convert the profile with `lockstep import`.",
+        },
+      ]),
+    ),
+    rules: Object.keys(fields).map((field) => ({
+      rule: `!has(self.${field})`,
+      fieldPath: `.${field}`,
+      message: engineFieldsMessage([field]),
+    })),
+  };
+}
+const engineOnlyProfileFields = engineOnlyFields(ENGINE_ONLY_PROFILE_FIELDS);
+const engineOnlyRuleFields = engineOnlyFields(ENGINE_ONLY_RULE_FIELDS);
+
 const seccompSpec: Schema = {
   type: "object",
   description: "The OCI runtime-spec linux.seccomp fields, plus inheritance and node selection.",
@@ -126,7 +178,7 @@ const seccompSpec: Schema = {
     baseProfileName: {
       type: "string",
       maxLength: 253,
-      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (the container runtime's default policy). This profile's rules are appended after the base's.`,
+      description: `Inherit from another SeccompProfile, or from "${RUNTIME_DEFAULT_PROFILE_NAME}" (containerd ${RUNTIME_DEFAULT_SOURCE.version}'s default policy, for the default capabilities). This profile's rules take over the syscalls they name.`,
       "x-kubernetes-validations": [
         {
           rule: `self == '${RUNTIME_DEFAULT_PROFILE_NAME}' || self.matches('${DNS_SUBDOMAIN}')`,
@@ -186,6 +238,7 @@ const seccompSpec: Schema = {
               },
             },
           },
+          ...engineOnlyRuleFields.properties,
         },
         "x-kubernetes-validations": [
           {
@@ -193,13 +246,16 @@ const seccompSpec: Schema = {
             fieldPath: ".errnoRet",
             messageExpression: `'errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ' + self.action`,
           },
+          ...engineOnlyRuleFields.rules,
         ],
       },
     },
     nodeSelector,
     disabled,
+    ...engineOnlyProfileFields.properties,
   },
   "x-kubernetes-validations": [
+    ...engineOnlyProfileFields.rules,
     {
       rule: "has(self.defaultAction) || has(self.baseProfileName)",
       fieldPath: ".defaultAction",
@@ -268,16 +324,17 @@ const appArmorSpec: Schema = {
       type: "string",
       minLength: 1,
       maxLength: LIMITS.rawPolicyBytes,
-      // A first check at apply time; the renderer (src/api/render-apparmor.ts) checks the whole
-      // grammar and reports anything subtler as phase Invalid.
+      // The cheap, certain check at apply time (the renderer runs the same pattern and names the line);
+      // the agent has apparmor_parser judge the rest and reports it in an InstallFailed Event.
       "x-kubernetes-validations": [
         {
-          rule: String.raw`!self.matches('(^|[^A-Za-z0-9_/.@-])#?include[ \t]+(if[ \t]+exists[ \t]+)?("|<([^ta]|t[^u]|a[^b]))')`,
-          message: "may include only <tunables/...> and <abstractions/...>, each on a line of its own",
+          rule: `!self.matches('${FORBIDDEN_INCLUDE_PATTERN}')`,
+          message:
+            "may include only <tunables/...> and <abstractions/...>: node-local (include if exists <local/...>), quoted, relative and absolute includes are refused",
         },
       ],
       description:
-        "A complete AppArmor profile for experts. Its profile name must equal metadata.name; it may include only <tunables/...> and <abstractions/...>.",
+        "A complete AppArmor profile for experts, loaded as written: exactly one profile, named as metadata.name (quoted or not), with no attachment and no mode flag (spec.mode sets the mode); it may include only <tunables/...> and <abstractions/...>.",
     },
     mode: { type: "string", enum: ["enforce", "complain"], default: "enforce" },
     nodeSelector,
@@ -295,9 +352,13 @@ const appArmorSpec: Schema = {
 
 // A raw AppArmor policy must declare the profile its object names: the agent loads it under that name
 // and pods refer to it by that name. Only a rule on the whole object can see metadata.name. `contains`,
-// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget.
+// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget, and so
+// do more than two `contains` (no check of what follows the name: the agent's parser check names a
+// longer name as a second profile). The same
+// test as declaresProfileName in src/api/apparmor.ts; the quoted form is what Docker's and containerd's
+// templates write.
 const rawPolicyDeclaresName = {
-  rule: "!has(self.spec.rawPolicy) || [' ', '\\t', '{'].exists(sep, self.spec.rawPolicy.contains('profile ' + self.metadata.name + sep))",
+  rule: "!has(self.spec.rawPolicy) || self.spec.rawPolicy.contains('profile ' + self.metadata.name) || self.spec.rawPolicy.contains('profile \"' + self.metadata.name + '\"')",
   fieldPath: ".spec.rawPolicy",
   messageExpression: `'must declare "profile ' + self.metadata.name + ' {": the profile name must equal metadata.name'`,
 };

@@ -29,9 +29,8 @@ describe("lintSeccomp", () => {
     expect(lintSeccomp(profileFromSyscalls(["clone", "clone3", "openat", "wait4"]).seccomp)).toEqual([]);
   });
 
-  it("holds runtime/default to the same rules: containerd allows ptrace and every socket family", () => {
+  it("holds runtime/default to the same rules: containerd allows ptrace (and no longer AF_VSOCK)", () => {
     expect(lintSeccomp(RUNTIME_DEFAULT_SECCOMP).map((f) => `${f.rule}: ${f.message.split(",")[0]}`)).toEqual([
-      "socket-family: allows socket for AF_VSOCK (40)",
       "dangerous-syscall: allows ptrace",
     ]);
   });
@@ -99,6 +98,63 @@ describe("lintSeccomp", () => {
     expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_GE", 2)] }), ["socket-family:warning"]);
   });
 
+  it("reads conditions on a repeated argument as runc applies them: ORed", () => {
+    // Meant as "any family but AF_ALG and AF_VSOCK"; runc adds two rules, and each lets the other family in.
+    const notAlgNorVsock = { args: [arg(0, "SCMP_CMP_NE", 38), arg(0, "SCMP_CMP_NE", 40)] };
+    expectRules(allow(["socket"], notAlgNorVsock), ["socket-family:warning", "conditions-ored:error"]);
+    // A range on one argument is the same mistake: "2 <= family <= 10" becomes ">= 2 or <= 10".
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_GE", 2), arg(0, "SCMP_CMP_LE", 10)] }), [
+      "socket-family:warning",
+      "conditions-ored:error",
+    ]);
+    // Once any argument repeats, a condition on another argument becomes a rule of its own too.
+    const withType = {
+      args: [arg(1, "SCMP_CMP_EQ", 1), arg(0, "SCMP_CMP_EQ", 2), arg(0, "SCMP_CMP_EQ", 10)],
+    };
+    expectRules(allow(["socket"], withType), ["socket-family:warning", "conditions-ored:error"]);
+    // Conditions on different arguments stay ANDed.
+    expectRules(allow(["socket"], { args: [arg(0, "SCMP_CMP_EQ", 2), arg(1, "SCMP_CMP_EQ", 1)] }), []);
+    // A denial widened the same way denies more than written: a warning.
+    const modes = [arg(1, "SCMP_CMP_EQ", 0o700), arg(1, "SCMP_CMP_EQ", 0o755)];
+    expectRules(
+      {
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [{ names: ["chmod"], action: "SCMP_ACT_ERRNO", errnoRet: 13, args: modes }],
+      },
+      ["conditions-ored:warning"],
+    );
+  });
+
+  it("flags conditional rules with different actions that a call can meet together", () => {
+    const rules = (...syscalls: LinuxSeccomp["syscalls"]): LinuxSeccomp => ({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }, ...syscalls],
+    });
+    const deny = (...args: SeccompArg[]) => ({
+      names: ["chmod"],
+      action: "SCMP_ACT_ERRNO" as const,
+      errnoRet: 13,
+      args,
+    });
+    const permit = (...args: SeccompArg[]) => ({ names: ["chmod"], action: "SCMP_ACT_ALLOW" as const, args });
+    // 0700 meets both "== 0700" and "!= 0755"; which wins is libseccomp's, not the order's.
+    expectRules(rules(deny(arg(1, "SCMP_CMP_EQ", 0o700)), permit(arg(1, "SCMP_CMP_NE", 0o755))), [
+      "conditions-overlap:warning",
+    ]);
+    expect(
+      lintSeccomp(rules(deny(arg(1, "SCMP_CMP_EQ", 0o700)), permit(arg(0, "SCMP_CMP_NE", 1))))[0]?.message,
+    ).toMatch(
+      /syscalls\[1\] \(SCMP_ACT_ERRNO 13\) and syscalls\[2\] \(SCMP_ACT_ALLOW\) both match a call with argument 1 = 448, argument 0 = 0/,
+    );
+    // Exclusive conditions, or the same outcome, leave nothing to decide.
+    expectRules(rules(deny(arg(0, "SCMP_CMP_EQ", 40)), permit(arg(0, "SCMP_CMP_NE", 40))), []);
+    expectRules(rules(permit(arg(1, "SCMP_CMP_EQ", 0o700)), permit(arg(1, "SCMP_CMP_NE", 0o755))), []);
+    expectRules(rules(deny(arg(1, "SCMP_CMP_EQ", 3)), permit(arg(1, "SCMP_CMP_MASKED_EQ", 0xff, 2))), []);
+    expectRules(rules(deny(arg(1, "SCMP_CMP_EQ", 0x102)), permit(arg(1, "SCMP_CMP_MASKED_EQ", 0xff, 2))), [
+      "conditions-overlap:warning",
+    ]);
+  });
+
   it("flags unknown syscalls", () => {
     expectRules(allow(["opn"]), ["unknown-syscall:error"]);
   });
@@ -152,13 +208,23 @@ describe("lintSeccomp", () => {
       },
       ["never-matches:warning"],
     );
+  });
+
+  it("reads SCMP_CMP_MASKED_EQ as libseccomp does: bits of valueTwo outside the mask are dropped", () => {
     expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x10)] }), [
-      "never-matches:warning",
+      "masked-bits-ignored:warning",
     ]);
+    expect(conditionHolds(arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x12), 0x02n)).toBe(true);
+    expect(conditionHolds(arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x12), 0x12n)).toBe(true);
+    expect(conditionHolds(arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x12), 0x03n)).toBe(false);
   });
 
   it("flags a condition that holds for every value", () => {
     expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0, 0)] }), [
+      "condition-always-true:warning",
+    ]);
+    // With mask 0 both sides are 0, whatever valueTwo says.
+    expectRules(allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0, 5)] }), [
       "condition-always-true:warning",
     ]);
   });

@@ -1,6 +1,8 @@
 // Findings about a seccomp profile that a reviewer should see before it reaches a cluster: allowances
 // that undo container isolation, names no kernel knows, and rules that can never match. Pure; the CLI
 // prints them and turns them into an exit code (docs/adr/0041-lint-rules.md).
+
+import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, RUNTIME_DEFAULT_PERSONALITIES } from "./runtime-default.ts";
 import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "./seccomp.ts";
 import { isKnownSyscall } from "./syscalls.ts";
 
@@ -15,6 +17,9 @@ export const LINT_RULES = [
   "default-allow",
   "never-matches",
   "condition-always-true",
+  "conditions-ored",
+  "conditions-overlap",
+  "masked-bits-ignored",
 ] as const;
 export type LintRule = (typeof LINT_RULES)[number];
 
@@ -59,12 +64,12 @@ const NAMESPACE_CALLS = new Set(["unshare", "setns"]);
 // CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET.
 const CLONE_NEW_FLAGS = [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000];
 const SIGCHLD = 17;
-// vsock reaches the hypervisor host; Docker's default profile allows socket only for family != 40.
-const AF_VSOCK = 40;
-// personality(2) values runtime/default allows (see runtime-default.ts).
-const PERSONALITIES_OF_RUNTIME_DEFAULT = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
 
-/** Whether one argument condition holds for the 64-bit value `x` (BigInt: JS bitwise ops are 32-bit). */
+/**
+ * Whether one argument condition holds for the 64-bit value `x` as libseccomp tests it (BigInt: JS
+ * bitwise ops are 32-bit). SCMP_CMP_MASKED_EQ masks both sides: (x & mask) == (valueTwo & mask), so bits
+ * of valueTwo outside the mask are ignored (measured with runc in test/integration/cli.test.ts).
+ */
 export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
   const value = BigInt(arg.value);
   switch (arg.op) {
@@ -81,16 +86,36 @@ export function conditionHolds(arg: SeccompArg, x: bigint): boolean {
     case "SCMP_CMP_GT":
       return x > value;
     case "SCMP_CMP_MASKED_EQ":
-      return (x & value) === BigInt(arg.valueTwo ?? 0);
+      return (x & value) === (BigInt(arg.valueTwo ?? 0) & value);
   }
 }
 
+/** Whether a rule tests one argument more than once. */
+function repeatsAnArgument(rule: SeccompSyscall): boolean {
+  const indexes = (rule.args ?? []).map((a) => a.index);
+  return new Set(indexes).size !== indexes.length;
+}
+
 /**
- * Whether a rule can match a call whose argument `index` is `x`: all its conditions on that argument
- * hold (conditions are ANDed; those on other arguments can be met by some call).
+ * The rules runc hands libseccomp for one profile rule (libcontainer/seccomp, matchCall): the rule as
+ * written, unless it tests an argument more than once. libseccomp cannot AND two conditions on one
+ * argument, so runc then adds every condition as a rule of its own: the conditions are ORed, those on
+ * other arguments included (docs/adr/0042-seccomp-from-published-sources.md; test/integration/cli.test.ts
+ * shows runc doing it).
+ */
+export function rulesAsRuncAddsThem(rule: SeccompSyscall): SeccompSyscall[] {
+  if (!repeatsAnArgument(rule)) return [rule];
+  return (rule.args ?? []).map((arg) => ({ ...rule, args: [arg] }));
+}
+
+/**
+ * Whether a rule can match a call whose argument `index` is `x`, as runc applies it: some rule it becomes
+ * has all its conditions on that argument hold (those on other arguments can be met by some call).
  */
 function ruleAdmits(rule: SeccompSyscall, index: number, x: number): boolean {
-  return (rule.args ?? []).filter((a) => a.index === index).every((a) => conditionHolds(a, BigInt(x)));
+  return rulesAsRuncAddsThem(rule).some((added) =>
+    (added.args ?? []).filter((a) => a.index === index).every((a) => conditionHolds(a, BigInt(x))),
+  );
 }
 
 function isUnconditional(rule: SeccompSyscall): boolean {
@@ -128,7 +153,7 @@ function allowanceFindings(
         "namespace-creation",
         "error",
         path,
-        `allows clone with CLONE_NEW* flags: filter argument ${index} with SCMP_CMP_MASKED_EQ value 2114060288 valueTwo 0, as runtime/default does`,
+        `allows clone with CLONE_NEW* flags: filter argument ${index} with SCMP_CMP_MASKED_EQ value ${CLONE_NAMESPACE_FLAGS} valueTwo 0, as runtime/default does`,
       );
   }
   if (name === "clone3")
@@ -143,15 +168,84 @@ function allowanceFindings(
       "personality-unfiltered",
       "warning",
       path,
-      `allows personality with any persona; runtime/default allows only ${PERSONALITIES_OF_RUNTIME_DEFAULT.map((p) => `0x${p.toString(16)}`).join(", ")}`,
+      `allows personality with any persona; runtime/default allows only ${RUNTIME_DEFAULT_PERSONALITIES.map((p) => `0x${p.toString(16)}`).join(", ")}`,
     );
   if (name === "socket" && ruleAdmits(rule, 0, AF_VSOCK))
     add(
       "socket-family",
       "warning",
       path,
-      `allows socket for AF_VSOCK (${AF_VSOCK}), which reaches the hypervisor host and which Docker's default profile blocks: add {index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE}`,
+      `allows socket for AF_VSOCK (${AF_VSOCK}), which reaches the hypervisor host and which runtime/default and Docker's default profile block: add {index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE}`,
     );
+}
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+/**
+ * A value of one argument that meets every condition (64-bit), or undefined when none does. The
+ * candidates are the values where a condition's truth can change (each bound and its neighbours, each
+ * masked value with the bits outside its mask clear or set), which is enough for these operators.
+ */
+function valueMeetingAll(conditions: readonly SeccompArg[]): bigint | undefined {
+  const candidates = new Set<bigint>([0n, MAX_U64]);
+  for (const c of conditions) {
+    const value = BigInt(c.value);
+    if (c.op === "SCMP_CMP_MASKED_EQ") {
+      const expected = BigInt(c.valueTwo ?? 0);
+      const outside = ~value & MAX_U64;
+      candidates.add(expected);
+      candidates.add(expected | outside);
+      candidates.add(expected | (outside & -outside));
+    } else
+      for (const near of [value - 1n, value, value + 1n])
+        if (near >= 0n && near <= MAX_U64) candidates.add(near);
+  }
+  return [...candidates].find((x) => conditions.every((c) => conditionHolds(c, x)));
+}
+
+/** A call both rules match, as `argument i = x` (or "every call"), or undefined when none exists. */
+function overlap(a: SeccompSyscall, b: SeccompSyscall): string | undefined {
+  const conditions = [...(a.args ?? []), ...(b.args ?? [])];
+  const example: string[] = [];
+  for (const index of new Set(conditions.map((c) => c.index))) {
+    const x = valueMeetingAll(conditions.filter((c) => c.index === index));
+    if (x === undefined) return undefined;
+    example.push(`argument ${index} = ${x}`);
+  }
+  return example.length === 0 ? "every call" : example.join(", ");
+}
+
+function outcome(rule: SeccompSyscall): string {
+  return rule.errnoRet === undefined ? rule.action : `${rule.action} ${rule.errnoRet}`;
+}
+
+/**
+ * Conditional rules for one name whose actions differ and whose conditions a call can meet together.
+ * libseccomp merges a syscall's rules into one decision tree by argument and value, not in the order
+ * written, so the profile's order does not say which rule decides such a call (docs/adr/0042).
+ */
+function overlappingRules(
+  seccomp: LinuxSeccomp,
+  applies: (name: string, r: number) => boolean,
+): { name: string; first: number; second: number; call: string }[] {
+  const found: { name: string; first: number; second: number; call: string }[] = [];
+  const seen = new Set<string>();
+  seccomp.syscalls.forEach((a, i) => {
+    seccomp.syscalls.forEach((b, j) => {
+      if (j <= i || isUnconditional(a) || isUnconditional(b) || outcome(a) === outcome(b)) return;
+      for (const name of a.names.filter((n) => b.names.includes(n) && applies(n, i) && applies(n, j))) {
+        const call = rulesAsRuncAddsThem(a)
+          .flatMap((x) => rulesAsRuncAddsThem(b).map((y) => overlap(x, y)))
+          .find((c) => c !== undefined);
+        const key = `${name}:${i}:${j}`;
+        if (call !== undefined && !seen.has(key)) {
+          seen.add(key);
+          found.push({ name, first: i, second: j, call });
+        }
+      }
+    });
+  });
+  return found;
 }
 
 export interface LintOptions {
@@ -208,28 +302,53 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
         `syscalls[${r}]`,
         `rule does the same as defaultAction (${seccomp.defaultAction}): it changes nothing`,
       );
+    if (repeatsAnArgument(rule)) {
+      const repeated = [...new Set((rule.args ?? []).map((a) => a.index))].filter(
+        (index) => (rule.args ?? []).filter((a) => a.index === index).length > 1,
+      );
+      add(
+        "conditions-ored",
+        ALLOWING.has(rule.action) ? "error" : "warning",
+        `syscalls[${r}].args`,
+        `tests argument ${repeated.join(", ")} more than once, so runc adds each condition as a rule of its own: the ${rule.args?.length} conditions are ORed, not ANDed, and the rule matches a call that meets any one of them. Split it into rules that each test an argument once, or use SCMP_CMP_MASKED_EQ`,
+      );
+    }
     rule.args?.forEach((arg, a) => {
       if (arg.op !== "SCMP_CMP_MASKED_EQ") return;
       const mask = BigInt(arg.value);
       const expected = BigInt(arg.valueTwo ?? 0);
-      // (arg & mask) == valueTwo is impossible when valueTwo has bits outside the mask, and always true
-      // when the mask is 0 and valueTwo is 0.
-      if ((expected & ~mask) !== 0n)
-        add(
-          "never-matches",
-          "warning",
-          `syscalls[${r}].args[${a}]`,
-          `(arg & ${arg.value}) can never equal ${arg.valueTwo}: the rule never matches`,
-        );
-      else if (mask === 0n)
+      // libseccomp compares (arg & mask) with (valueTwo & mask): with mask 0 both sides are 0 for every
+      // value, and bits of valueTwo outside the mask are dropped rather than making the rule impossible.
+      if (mask === 0n)
         add(
           "condition-always-true",
           "warning",
           `syscalls[${r}].args[${a}]`,
           "SCMP_CMP_MASKED_EQ with mask 0 holds for every value: the condition filters nothing",
         );
+      else if ((expected & ~mask) !== 0n)
+        add(
+          "masked-bits-ignored",
+          "warning",
+          `syscalls[${r}].args[${a}]`,
+          `valueTwo ${arg.valueTwo} has bits outside the mask ${arg.value}, which libseccomp ignores: the condition holds whenever (arg & ${arg.value}) == ${expected & mask}, not never`,
+        );
     });
   });
+
+  const applies = (name: string, r: number) => {
+    const decider = decidedBy.get(name);
+    return decider === undefined || decider === r;
+  };
+  for (const { name, first, second, call } of overlappingRules(seccomp, applies)) {
+    const [a, b] = [seccomp.syscalls[first], seccomp.syscalls[second]] as [SeccompSyscall, SeccompSyscall];
+    add(
+      "conditions-overlap",
+      "warning",
+      `syscalls[${second}].names[${b.names.indexOf(name)}]`,
+      `${name}: syscalls[${first}] (${outcome(a)}) and syscalls[${second}] (${outcome(b)}) both match a call with ${call}; libseccomp does not apply rules in the order written, so the order does not decide which one wins. Make their conditions exclusive`,
+    );
+  }
 
   if (ALLOWING.has(seccomp.defaultAction)) {
     add(

@@ -2,7 +2,7 @@
 // value of a node that holds the current content), which nodes it belongs on, and its content for one
 // node. Pure, and shared by the agent (what to install), the controller (what "installed" means) and
 // the CLI (`lockstep convert`), so all three agree byte for byte.
-import { parseAppArmorProfileSpec } from "./apparmor.ts";
+import { type AppArmorMode, parseAppArmorProfileSpec } from "./apparmor.ts";
 import type { NodeSelector } from "./common.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "./constants.ts";
 import { isValidProfileObjectName, profileLabelKey } from "./labels.ts";
@@ -15,6 +15,12 @@ import {
   serializeSeccomp,
 } from "./render-seccomp.ts";
 import { parseSeccompProfileSpec, type SeccompProfileSpec } from "./seccomp.ts";
+
+/**
+ * Why an AppArmor profile cannot be installed because of its policy text: the renderer's cheap checks
+ * here, and apparmor_parser's judgement on the node (node-agent/failures.ts), under one reason.
+ */
+export const INVALID_POLICY = "InvalidPolicy";
 
 /** A profile object as a cache holds it: only the fields rendering needs. */
 export interface ProfileObjectRef {
@@ -38,6 +44,8 @@ export type RenderedProfile =
       version: string;
       /** The bytes to install on a node of this architecture (`kubernetes.io/arch`). */
       contentFor: (nodeArch: string | undefined) => string;
+      /** AppArmor only: the mode the agent loads the profile in (spec.mode, and nothing in the text). */
+      appArmorMode?: AppArmorMode;
     })
   | (RenderedCommon & { ok: false; reason: string; message: string });
 
@@ -92,9 +100,16 @@ export function renderAppArmorProfiles(objects: readonly ProfileObjectRef[]): Re
       return { ...common("apparmor", obj), ok: false, reason: "InvalidSpec", message: parsed.message };
     const base = common("apparmor", obj, parsed.value);
     const rendered = renderAppArmorProfile(obj.name, parsed.value);
-    if (!rendered.ok) return { ...base, ok: false, reason: "InvalidPolicy", message: rendered.message };
+    if (!rendered.ok) return { ...base, ok: false, reason: INVALID_POLICY, message: rendered.message };
     const text = rendered.text;
-    return { ...base, ok: true, version: appArmorProfileVersion(text), contentFor: () => text };
+    const mode = parsed.value.mode;
+    return {
+      ...base,
+      ok: true,
+      version: appArmorProfileVersion(text, mode),
+      contentFor: () => text,
+      appArmorMode: mode,
+    };
   });
 }
 

@@ -103,26 +103,22 @@ describe("renderAppArmorProfile with the real apparmor_parser", () => {
     );
   });
 
-  it("compiles raw policy and adds the complain flag when asked", () => {
+  it("hands raw policy over unchanged, whatever the mode (the agent loads complain with --Complain)", () => {
     const raw = `abi <abi/3.0>,
 #include <tunables/global>
 
-profile raw-web /usr/bin/web flags=(attach_disconnected) {
+profile raw-web flags=(attach_disconnected) {
   #include <abstractions/base>
   include if exists <abstractions/nameservice>
   @{PROC}/@{pid}/stat r,
   /etc/{passwd,group} r,
-  "/srv/with space/**" r,  # a comment with { and }
+  "/srv/with space/**" r,  # a comment with { and }, that says include <local/x>
   deny /etc/shadow rw,
 }
 `;
-    expect(compile("raw-web", render("raw-web", { rawPolicy: raw }))).toBe("");
-    const complain = render("raw-web", { rawPolicy: raw, mode: "complain" });
-    expect(complain).toContain("profile raw-web /usr/bin/web flags=(attach_disconnected,complain) {");
-    expect(compile("raw-web-complain", complain)).toBe("");
-    const bare = render("bare", { rawPolicy: "profile bare {\n}\n", mode: "complain" });
-    expect(bare).toBe("profile bare flags=(complain) {\n}\n");
-    expect(compile("bare", bare)).toBe("");
+    expect(render("raw-web", { rawPolicy: raw })).toBe(raw);
+    expect(render("raw-web", { rawPolicy: raw, mode: "complain" })).toBe(raw);
+    expect(compile("raw-web", raw)).toBe("");
   });
 });
 
@@ -151,43 +147,53 @@ profile web flags=(attach_disconnected,mediate_deleted,complain) {
 `);
   });
 
-  it("gives the version of the rendered text", () => {
+  it("gives a version of the rendered text and the mode", () => {
     const text = render("web", {});
-    expect(appArmorProfileVersion(text)).toMatch(/^[0-9a-f]{12}$/);
-    expect(appArmorProfileVersion(render("web", { mode: "complain" }))).not.toBe(
-      appArmorProfileVersion(text),
-    );
+    expect(appArmorProfileVersion(text, "enforce")).toMatch(/^[0-9a-f]{12}$/);
+    expect(appArmorProfileVersion(text, "complain")).not.toBe(appArmorProfileVersion(text, "enforce"));
   });
 
   it.each([
-    ["another profile name", "profile other {\n}\n", 'declares profile "other", must be "web"'],
+    ["quoted name (Docker's and containerd's templates)", 'profile "web" flags=(attach_disconnected) {\n}\n'],
+    ["a comment that mentions include", "# include <local/web> is not used here\nprofile web {\n}\n"],
+    ["a variable in the header", "@{exec}=/usr/bin/web\nprofile web flags=(complain) {\n  @{exec} r,\n}\n"],
     [
-      "two profiles",
-      "profile web {\n}\nprofile cri-containerd.apparmor.d {\n}\n",
-      "exactly one top-level profile, found 2",
+      "includes of tunables and abstractions",
+      "include <tunables/global>\nprofile web {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
     ],
-    ["no profile keyword", "/usr/bin/web {\n}\n", 'declared as "profile web'],
-    ["no profile", "#include <tunables/global>\n", "found 0"],
-    ["file include", 'profile web {\n  #include "/etc/shadow"\n}\n', "only whole-line includes"],
-    ["absolute include", "profile web {\n  include </etc/shadow>\n}\n", "only whole-line includes"],
+  ])("accepts raw policy with %s, unchanged", (_case, rawPolicy) => {
+    expect(render("web", { rawPolicy })).toBe(rawPolicy);
+  });
+
+  it.each([
+    ["another profile name", "profile other {\n}\n", 'must declare "profile web {"'],
+    ["no profile", "#include <tunables/global>\n", 'must declare "profile web {"'],
+    [
+      "file include",
+      'profile web {\n  #include "/etc/shadow"\n}\n',
+      'line 2: "#include \\"/etc/shadow\\"": may include only',
+    ],
+    ["absolute include", "profile web {\n  include </etc/shadow>\n}\n", "line 2: "],
     [
       "escaping include",
       "profile web {\n  #include <abstractions/../../../etc/shadow>\n}\n",
-      "only whole-line includes",
+      "may include only",
     ],
-    ["local include", "profile web {\n  include if exists <local/web>\n}\n", "only whole-line includes"],
-    ["mid-line include", 'profile web { #include "/tmp/evil"\n}\n', "only whole-line includes"],
-    ["include after a rule", 'profile web {\n  /a r, include "/tmp/evil"\n}\n', "only whole-line includes"],
-    ["abi file", 'abi "/tmp/abi",\nprofile web {\n}\n', "only whole-line includes"],
-    ["unbalanced", "profile web {\n", "never closed"],
-    ["extra brace", "profile web {\n}\n}\n", 'unbalanced "}"'],
+    [
+      "local include",
+      "profile web {\n  include if exists <local/web>\n}\n",
+      'line 2: "include if exists <local/web>"',
+    ],
+    ["mid-line include", 'profile web { #include "/tmp/evil"\n}\n', "line 1: "],
+    ["include after a rule", 'profile web {\n  /a r, include "/tmp/evil"\n}\n', "line 2: "],
+    ["relative include", "profile web {\n  include ../../etc/shadow\n}\n", "line 2: "],
     ["nul", "profile web {\n}\0", "NUL"],
   ])("rejects raw policy with %s", (_case, rawPolicy, message) => {
     expect(rejection("web", { rawPolicy })).toContain(message);
   });
 
   it("names the object in raw policy errors", () => {
-    expect(rejection("web", { rawPolicy: "profile other {\n}\n" })).toMatch(
+    expect(rejection("web", { rawPolicy: "include <local/x>\nprofile web {\n}\n" })).toMatch(
       /^AppArmorProfile "web": spec\.rawPolicy: /,
     );
   });

@@ -1,10 +1,10 @@
 // From an AppArmorProfile spec to the policy text the agent hands to `apparmor_parser`. Pure; the
 // agent owns running the parser. Structured specs are rendered from values the schema already
-// restricted to safe tokens; raw policy is checked so that it can define only the profile its object
-// is named for and can read no file but the system's tunables and abstractions.
+// restricted to safe tokens; raw policy passes through unchanged after the cheap checks below, and
+// the agent has the parser judge the rest.
 
-import type { AppArmorProfileSpec } from "./apparmor.ts";
-import { FAMILY_PROTOCOLS } from "./apparmor.ts";
+import type { AppArmorMode, AppArmorProfileSpec } from "./apparmor.ts";
+import { declaresProfileName, FAMILY_PROTOCOLS, forbiddenIncludeLine } from "./apparmor.ts";
 import { APPARMOR_PROFILE_KIND } from "./constants.ts";
 import { isValidProfileObjectName, profileVersion } from "./labels.ts";
 
@@ -22,9 +22,12 @@ export function renderAppArmorProfile(name: string, spec: AppArmorProfileSpec): 
     : checkRawPolicy(name, spec);
 }
 
-/** The version label value of a rendered profile. */
-export function appArmorProfileVersion(text: string): string {
-  return profileVersion(text);
+/**
+ * The version label value of a rendered profile. The mode is part of it: a raw policy keeps its text
+ * when only spec.mode changes, and the agent must load it again (apparmor_parser --Complain).
+ */
+export function appArmorProfileVersion(text: string, mode: AppArmorMode): string {
+  return profileVersion(`${mode}\n${text}`);
 }
 
 function renderStructured(name: string, spec: AppArmorProfileSpec): string {
@@ -65,110 +68,26 @@ function networkRules(network: AppArmorProfileSpec["network"]): string[] {
   });
 }
 
-// The AppArmor lexer honours `include`, `#include` and `abi` anywhere a token may start, even in the
-// middle of a line after a rule, so every such word is found wherever it is and must be a whole line
-// of one of these allowed forms.
-const FILE_DIRECTIVE = /(?<![A-Za-z0-9_/.@-])(?:include|abi)(?![A-Za-z0-9_])/g;
-const ALLOWED_INCLUDE = /^#?include(?:\s+if\s+exists)?\s+<(?:tunables|abstractions)\/[A-Za-z0-9._/-]+>$/;
-const ALLOWED_ABI = /^abi\s+<abi\/[A-Za-z0-9._-]+>\s*,$/;
-
+// A raw policy is handed to the node unchanged: a published profile that follows the rules loads as
+// written. Only what is cheap and certain is checked here (the same checks as the CRD's CEL rules, so
+// the API server, the controller and the CLI agree); what the policy really declares (how many
+// profiles, their names, attachments and flags) is decided on the node by apparmor_parser itself, from
+// the policy it compiled (node-agent/policy-check.ts).
 function checkRawPolicy(name: string, spec: AppArmorProfileSpec): AppArmorRendering {
   const text = spec.rawPolicy ?? "";
   if (text.includes("\0")) return failure(name, "spec.rawPolicy: contains a NUL character");
-  const directiveProblem = fileDirectiveProblem(text);
-  if (directiveProblem !== undefined) return failure(name, `spec.rawPolicy: ${directiveProblem}`);
-  const blocks = topLevelBlocks(text);
-  if (typeof blocks === "string") return failure(name, `spec.rawPolicy: ${blocks}`);
-  if (blocks.length !== 1)
-    return failure(name, `spec.rawPolicy: must define exactly one top-level profile, found ${blocks.length}`);
-  const [block] = blocks as [TopLevelBlock];
-  const header = PROFILE_HEADER.exec(block.header);
-  if (header === null)
-    return failure(name, `spec.rawPolicy: the profile must be declared as "profile ${name} [flags=(...)] {"`);
-  if (header[1] !== name)
+  const include = forbiddenIncludeLine(text);
+  if (include !== undefined)
     return failure(
       name,
-      `spec.rawPolicy: declares profile ${JSON.stringify(header[1])}, must be ${JSON.stringify(name)}`,
+      `spec.rawPolicy: line ${include.line}: ${JSON.stringify(include.text)}: may include only <tunables/...> and <abstractions/...> (node-local, quoted and absolute includes are refused)`,
     );
-  const withMode = spec.mode === "complain" ? addComplainFlag(block.header) : block.header;
-  return { ok: true, text: text.slice(0, block.headerStart) + withMode + text.slice(block.headerEnd) };
-}
-
-function fileDirectiveProblem(text: string): string | undefined {
-  const lines = text.split("\n");
-  let lineStart = 0;
-  for (const line of lines) {
-    FILE_DIRECTIVE.lastIndex = 0;
-    if (FILE_DIRECTIVE.test(line)) {
-      const directive = line.trim();
-      if (!(ALLOWED_INCLUDE.test(directive) || ALLOWED_ABI.test(directive)) || directive.includes(".."))
-        return `line ${lineNumber(text, lineStart)}: ${JSON.stringify(directive)}: only whole-line includes of <tunables/...> or <abstractions/...> and "abi <abi/...>," are allowed (the word include/abi may not appear elsewhere)`;
-    }
-    lineStart += line.length + 1;
-  }
-  return undefined;
-}
-
-function lineNumber(text: string, offset: number): number {
-  return text.slice(0, offset).split("\n").length;
-}
-
-// `profile <name> [attachment] [flags=(...)]`, as written on the line that opens the block.
-const PROFILE_HEADER = /^\s*profile\s+(\S+)(?:\s+\/\S*)?(?:\s+flags\s*=\s*\(([^)]*)\))?\s*$/;
-
-interface TopLevelBlock {
-  header: string;
-  headerStart: number;
-  headerEnd: number;
-}
-
-/**
- * The blocks at brace depth 0, each with the text on its opening line before the `{`. A `{` that
- * follows whitespace or `)` opens a block; one that follows anything else is a glob alternation
- * (`/etc/{a,b}`) or a variable (`@{HOME}`). Quoted strings and comments are skipped.
- */
-function topLevelBlocks(text: string): TopLevelBlock[] | string {
-  const blocks: TopLevelBlock[] = [];
-  const stack: ("block" | "group")[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i];
-    const previous = i === 0 ? "\n" : (text[i - 1] ?? "\n");
-    if (char === '"') {
-      i = closingQuote(text, i);
-      if (i === -1) return "unterminated quoted string";
-    } else if (char === "#" && /[\s{},]/.test(previous)) {
-      const end = text.indexOf("\n", i);
-      i = end === -1 ? text.length : end;
-    } else if (char === "{") {
-      const kind = /[\s)]/.test(previous) ? "block" : "group";
-      if (kind === "block" && !stack.includes("block")) {
-        const headerStart = text.lastIndexOf("\n", i) + 1;
-        blocks.push({ header: text.slice(headerStart, i), headerStart, headerEnd: i });
-      }
-      stack.push(kind);
-    } else if (char === "}") {
-      if (stack.pop() === undefined) return `unbalanced "}" at line ${lineNumber(text, i)}`;
-    }
-  }
-  return stack.length === 0 ? blocks : 'unbalanced "{": a block is never closed';
-}
-
-function closingQuote(text: string, open: number): number {
-  for (let i = open + 1; i < text.length; i++) {
-    if (text[i] === "\\") i++;
-    else if (text[i] === '"') return i;
-  }
-  return -1;
-}
-
-function addComplainFlag(header: string): string {
-  const match = PROFILE_HEADER.exec(header);
-  const flags = match?.[2];
-  if (flags === undefined) return `${header.trimEnd()} flags=(complain) `;
-  const list = flags
-    .split(/[\s,]+/)
-    .filter((flag) => flag !== "" && flag !== "enforce" && flag !== "complain");
-  return header.replace(/flags\s*=\s*\([^)]*\)/, `flags=(${[...list, "complain"].join(",")})`);
+  if (!declaresProfileName(text, name))
+    return failure(
+      name,
+      `spec.rawPolicy: must declare "profile ${name} {" (or "profile "${name}" {"): the profile name must equal metadata.name`,
+    );
+  return { ok: true, text };
 }
 
 function failure(name: string, problem: string): AppArmorRendering {

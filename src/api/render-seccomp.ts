@@ -1,10 +1,9 @@
 // From SeccompProfile specs to the exact bytes the agent writes on a node. Pure: the agent calls it
 // with the profiles from its informer cache and its Node's `kubernetes.io/arch` label.
 
-import { isDeepStrictEqual } from "node:util";
 import { RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "./constants.ts";
 import { profileVersion } from "./labels.ts";
-import { cloneRuleForArch, RUNTIME_DEFAULT_CLONE_RULE, RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
+import { RUNTIME_DEFAULT_SECCOMP, runtimeDefaultRuleForNode } from "./runtime-default.ts";
 import {
   actionTakesErrno,
   type LinuxSeccomp,
@@ -139,6 +138,7 @@ function failure(reason: SeccompResolveFailure, name: string, problem: string) {
  * Architectures: the profile's list narrowed to what the node can execute, or the node's native and
  * compat architectures when the profile lists none (or none of them apply). A node with an unknown
  * or missing `kubernetes.io/arch` gets the profile's list unchanged; runc then adds the native one.
+ * The architecture-dependent rules of runtime/default become the node's own (runtimeDefaultRuleForNode).
  */
 export function renderSeccompForNode(resolved: ResolvedSeccomp, nodeArch: string | undefined): LinuxSeccomp {
   const nodeArches = nodeArch === undefined ? undefined : scmpArchesForNode(nodeArch);
@@ -147,9 +147,7 @@ export function renderSeccompForNode(resolved: ResolvedSeccomp, nodeArch: string
     const usable = architectures?.filter((arch) => nodeArches.includes(arch)) ?? [];
     architectures = usable.length > 0 ? usable : [...nodeArches];
   }
-  const syscalls = resolved.syscalls.map((rule) =>
-    isDeepStrictEqual(rule, RUNTIME_DEFAULT_CLONE_RULE) ? cloneRuleForArch(nodeArch) : rule,
-  );
+  const syscalls = resolved.syscalls.flatMap((rule) => runtimeDefaultRuleForNode(rule, nodeArch) ?? []);
   return canonicalSeccomp({ ...resolved, architectures, syscalls });
 }
 

@@ -1,24 +1,55 @@
-// The built-in base profile `runtime/default`: containerd's default seccomp policy
-// (contrib/seccomp/seccomp_default.go, DefaultProfile) as an unprivileged container without added
-// capabilities gets it, written out as plain OCI data so that a profile inheriting from it means the
-// same thing on every node whatever runtime version the node runs.
+// The built-in base profile `runtime/default`: what containerd gives a Kubernetes container that sets
+// `seccompProfile: RuntimeDefault` and adds no capabilities, written out as plain OCI data so that a
+// profile inheriting from it means the same thing on every node whatever runtime version the node runs.
 //
-// How containerd's conditional rules were flattened:
-// - capability-conditional rules (CAP_SYS_ADMIN, CAP_SYS_PTRACE, ...) are left out;
-// - the kernel-conditional `ptrace` (kernel >= 4.8) is kept: Kubernetes nodes run newer kernels;
-// - the architecture-conditional allow lists are merged into one rule. Each of those names exists
-//   only on the architectures it was meant for, and libseccomp drops a rule on an architecture that
-//   lacks the syscall, so the merged rule allows exactly what the per-architecture ones did;
-// - the rule that lets `clone` run without namespace flags is written for the flags in argument 0;
-//   s390x passes them in argument 1, which renderSeccompForNode accounts for (see cloneRuleForArch).
+// Source: RUNTIME_DEFAULT_SOURCE below (test/fixtures/seccomp/ holds what that code produces, and
+// runtime-default.test.ts fails when this data and the fixtures disagree). Its conditional parts:
+// - capabilities: containerd's default set (pkg/oci defaultUnixCaps), which the CRI plugin gives every
+//   container that adds none. Of the capability-gated rules only CAP_SYS_CHROOT's `chroot` applies, and
+//   without CAP_SYS_ADMIN clone is allowed only without namespace flags and clone3 returns ENOSYS;
+// - kernel: the rule for kernels >= 4.8 (ptrace, process_vm_readv/writev) is kept: nodes run newer ones;
+// - architecture: containerd allows a few calls only on some architectures. The resolved profile keeps
+//   them in one rule (RUNTIME_DEFAULT_ARCH_RULE) and the renderer gives each node its own
+//   architecture's list, as it moves the clone flag check to argument 1 on s390x (runtimeDefaultRuleForNode).
 
+import { isDeepStrictEqual } from "node:util";
 import type { LinuxSeccomp, SeccompSyscall } from "./seccomp.ts";
+import { scmpArchesForNode } from "./syscalls.ts";
+
+/** Where the data below comes from: one place for the docs, the CLI and the fixture test. */
+export const RUNTIME_DEFAULT_SOURCE = {
+  project: "containerd/containerd",
+  file: "contrib/seccomp/seccomp_default.go (DefaultProfile)",
+  version: "v2.4.2",
+} as const;
+
+/**
+ * The capabilities containerd's default OCI spec gives every container (pkg/oci defaultUnixCaps), which
+ * is what a Kubernetes container that adds and drops none runs with: the set the capability-gated parts
+ * of a default profile are resolved for.
+ */
+export const RUNTIME_DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+] as const;
 
 const EPERM = 1;
 const ENOSYS = 38;
 
 // CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
-const CLONE_NAMESPACE_FLAGS = 0x7e020000;
+export const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 
 /** The runtime default's `clone` rule: allowed only when no namespace flag is set. */
 export const RUNTIME_DEFAULT_CLONE_RULE: SeccompSyscall = {
@@ -27,21 +58,73 @@ export const RUNTIME_DEFAULT_CLONE_RULE: SeccompSyscall = {
   args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
 };
 
+/** Calls containerd allows only on some architectures, by `kubernetes.io/arch` (Go's GOARCH names). */
+export const RUNTIME_DEFAULT_ARCH_SYSCALLS: Readonly<Record<string, readonly string[]>> = {
+  ppc64le: ["sync_file_range2", "swapcontext"],
+  arm: ["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"],
+  arm64: [
+    "arm_fadvise64_64",
+    "arm_sync_file_range",
+    "sync_file_range2",
+    "breakpoint",
+    "cacheflush",
+    "set_tls",
+  ],
+  amd64: ["arch_prctl", "modify_ldt"],
+  "386": ["modify_ldt"],
+  s390x: ["s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"],
+  riscv64: ["riscv_flush_icache", "riscv_hwprobe"],
+};
+
 /**
- * The `clone` rule as a node of this `kubernetes.io/arch` needs it: s390x swaps clone's first two
- * arguments (the child stack comes first), so its flags are argument 1 there.
+ * Every architecture's own calls in one rule, for a node of unknown architecture. Each name exists only
+ * on the architectures it was meant for, and libseccomp skips a name an architecture lacks, so on most
+ * nodes this allows what that architecture's rule does (a 386 node would also get arch_prctl).
  */
-export function cloneRuleForArch(nodeArch: string | undefined): SeccompSyscall {
-  if (nodeArch !== "s390x") return RUNTIME_DEFAULT_CLONE_RULE;
-  return {
-    ...RUNTIME_DEFAULT_CLONE_RULE,
-    args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
-  };
+export const RUNTIME_DEFAULT_ARCH_RULE: SeccompSyscall = {
+  names: [...new Set(Object.values(RUNTIME_DEFAULT_ARCH_SYSCALLS).flat())],
+  action: "SCMP_ACT_ALLOW",
+};
+
+/**
+ * A runtime/default rule as a node of this `kubernetes.io/arch` gets it from containerd: the
+ * architecture rule narrowed to the node's own calls (none: no rule), and the clone rule with the flags
+ * in argument 1 on s390x, which swaps clone's first two arguments. Other rules come back unchanged, and
+ * so does everything for a node of unknown architecture.
+ */
+export function runtimeDefaultRuleForNode(
+  rule: SeccompSyscall,
+  nodeArch: string | undefined,
+): SeccompSyscall | undefined {
+  // An unknown architecture keeps every rule, as the renderer keeps its architectures list.
+  if (nodeArch === undefined || scmpArchesForNode(nodeArch) === undefined) return rule;
+  if (isDeepStrictEqual(rule, RUNTIME_DEFAULT_ARCH_RULE)) {
+    const own = Object.hasOwn(RUNTIME_DEFAULT_ARCH_SYSCALLS, nodeArch)
+      ? RUNTIME_DEFAULT_ARCH_SYSCALLS[nodeArch]
+      : [];
+    return own !== undefined && own.length > 0 ? { ...rule, names: [...own] } : undefined;
+  }
+  if (nodeArch === "s390x" && isDeepStrictEqual(rule, RUNTIME_DEFAULT_CLONE_RULE))
+    return {
+      ...rule,
+      args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+    };
+  return rule;
 }
 
-// personality(2) values a container may set: PER_LINUX, PER_LINUX32, UNAME26 variants, and the
-// 0xffffffff query that only reads the current persona.
-const ALLOWED_PERSONALITIES = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
+/** personality(2) values a container may set: PER_LINUX, PER_LINUX32, UNAME26 variants, and the 0xffffffff query. */
+export const RUNTIME_DEFAULT_PERSONALITIES = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
+
+// socket(2) is allowed for every address family but AF_ALG (38, the kernel crypto API) and AF_VSOCK (40,
+// which reaches the hypervisor host): below 38, 39, and 41..45 (AF_KCM .. AF_MCTP). Each bound is its own
+// rule because runc ORs conditions on one argument (see lint-seccomp.ts).
+export const AF_ALG = 38;
+export const AF_VSOCK = 40;
+const socketRule = (value: number, op: "SCMP_CMP_LT" | "SCMP_CMP_EQ"): SeccompSyscall => ({
+  names: ["socket"],
+  action: "SCMP_ACT_ALLOW",
+  args: [{ index: 0, value, op }],
+});
 
 export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
   defaultAction: "SCMP_ACT_ERRNO",
@@ -56,6 +139,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "alarm",
         "bind",
         "brk",
+        "cachestat",
         "capget",
         "capset",
         "chdir",
@@ -101,6 +185,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "fchdir",
         "fchmod",
         "fchmodat",
+        "fchmodat2",
         "fchown",
         "fchown32",
         "fchownat",
@@ -122,8 +207,11 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "ftruncate",
         "ftruncate64",
         "futex",
+        "futex_requeue",
         "futex_time64",
+        "futex_wait",
         "futex_waitv",
+        "futex_wake",
         "futimesat",
         "getcpu",
         "getcwd",
@@ -161,6 +249,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "getuid",
         "getuid32",
         "getxattr",
+        "getxattrat",
         "inotify_add_watch",
         "inotify_init",
         "inotify_init1",
@@ -175,9 +264,6 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "ioprio_set",
         "io_setup",
         "io_submit",
-        "io_uring_enter",
-        "io_uring_register",
-        "io_uring_setup",
         "ipc",
         "kill",
         "landlock_add_rule",
@@ -189,12 +275,17 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "link",
         "linkat",
         "listen",
+        "listmount",
         "listxattr",
+        "listxattrat",
         "llistxattr",
         "_llseek",
         "lremovexattr",
         "lseek",
         "lsetxattr",
+        "lsm_get_self_attr",
+        "lsm_list_modules",
+        "lsm_set_self_attr",
         "lstat",
         "lstat64",
         "madvise",
@@ -209,6 +300,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "mlock",
         "mlock2",
         "mlockall",
+        "map_shadow_stack",
         "mmap",
         "mmap2",
         "mprotect",
@@ -221,6 +313,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "mq_timedsend_time64",
         "mq_unlink",
         "mremap",
+        "mseal",
         "msgctl",
         "msgget",
         "msgrcv",
@@ -229,6 +322,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "munlock",
         "munlockall",
         "munmap",
+        "name_to_handle_at",
         "nanosleep",
         "newfstatat",
         "_newselect",
@@ -240,6 +334,9 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "pidfd_send_signal",
         "pipe",
         "pipe2",
+        "pkey_alloc",
+        "pkey_free",
+        "pkey_mprotect",
         "poll",
         "ppoll",
         "ppoll_time64",
@@ -266,6 +363,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "recvmsg",
         "remap_file_pages",
         "removexattr",
+        "removexattrat",
         "rename",
         "renameat",
         "renameat2",
@@ -335,6 +433,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "setuid",
         "setuid32",
         "setxattr",
+        "setxattrat",
         "shmat",
         "shmctl",
         "shmdt",
@@ -345,7 +444,6 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "signalfd4",
         "sigprocmask",
         "sigreturn",
-        "socket",
         "socketcall",
         "socketpair",
         "splice",
@@ -353,6 +451,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "stat64",
         "statfs",
         "statfs64",
+        "statmount",
         "statx",
         "symlink",
         "symlinkat",
@@ -384,6 +483,7 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
         "uname",
         "unlink",
         "unlinkat",
+        "uretprobe",
         "utime",
         "utimensat",
         "utimensat_time64",
@@ -398,38 +498,20 @@ export const RUNTIME_DEFAULT_SECCOMP: LinuxSeccomp = {
       ],
       action: "SCMP_ACT_ALLOW",
     },
-    ...ALLOWED_PERSONALITIES.map(
+    socketRule(AF_ALG, "SCMP_CMP_LT"),
+    ...[39, 41, 42, 43, 44, 45].map((family) => socketRule(family, "SCMP_CMP_EQ")),
+    ...RUNTIME_DEFAULT_PERSONALITIES.map(
       (persona): SeccompSyscall => ({
         names: ["personality"],
         action: "SCMP_ACT_ALLOW",
         args: [{ index: 0, value: persona, op: "SCMP_CMP_EQ" }],
       }),
     ),
-    { names: ["ptrace"], action: "SCMP_ACT_ALLOW" },
-    {
-      names: [
-        // amd64
-        "arch_prctl",
-        "modify_ldt",
-        // arm, arm64
-        "arm_fadvise64_64",
-        "arm_sync_file_range",
-        "breakpoint",
-        "cacheflush",
-        "set_tls",
-        // arm, arm64, ppc64le
-        "sync_file_range2",
-        // ppc64le
-        "swapcontext",
-        // s390x
-        "s390_pci_mmio_read",
-        "s390_pci_mmio_write",
-        "s390_runtime_instr",
-        // riscv64
-        "riscv_flush_icache",
-      ],
-      action: "SCMP_ACT_ALLOW",
-    },
+    // containerd adds these on kernels >= 4.8, where ptrace can no longer be used to bypass seccomp.
+    { names: ["process_vm_readv", "process_vm_writev", "ptrace"], action: "SCMP_ACT_ALLOW" },
+    RUNTIME_DEFAULT_ARCH_RULE,
+    // CAP_SYS_CHROOT is in the default capability set.
+    { names: ["chroot"], action: "SCMP_ACT_ALLOW" },
     RUNTIME_DEFAULT_CLONE_RULE,
     // ENOSYS rather than EPERM makes glibc fall back to clone(2), whose flags the rule above can check
     // (clone3 passes them in memory, out of seccomp's reach).

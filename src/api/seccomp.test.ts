@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
-import { LinuxSeccompSchema, parseSeccompProfile, parseSeccompProfileSpec } from "./seccomp.ts";
+import {
+  LinuxSeccompSchema,
+  OciSeccompSchema,
+  parseSeccompProfile,
+  parseSeccompProfileSpec,
+} from "./seccomp.ts";
 import { isKnownSyscall, scmpArchesForNode } from "./syscalls.ts";
 
 const web = {
@@ -129,9 +134,12 @@ describe("SeccompProfileSpec", () => {
         defaultAction: "SCMP_ACT_ALLOW",
         syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW", includes: { caps: [] } }],
       },
-      'spec.syscalls[0]: Unrecognized key: "includes"',
+      'spec.syscalls[0]: "includes": a Docker/podman field that no OCI runtime reads; `lockstep import FILE` turns a Docker or podman profile into the OCI rules that engine would enforce',
     ],
-    [{ defaultAction: "SCMP_ACT_ALLOW", archMap: [] }, 'spec: Unrecognized key: "archMap"'],
+    [
+      { defaultAction: "SCMP_ACT_ALLOW", archMap: [], sycalls: [] },
+      'spec: "archMap": a Docker/podman field that no OCI runtime reads; `lockstep import FILE` turns a Docker or podman profile into the OCI rules that engine would enforce; also unknown: sycalls',
+    ],
     [{ baseProfileName: "../etc" }, 'spec.baseProfileName: invalid base profile "../etc"'],
     [
       { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { "bad key!": "x" } },
@@ -244,5 +252,27 @@ describe("syscall and architecture tables", () => {
 
   it("ships runtime/default as valid plain OCI data", () => {
     expect(LinuxSeccompSchema.parse(RUNTIME_DEFAULT_SECCOMP)).toEqual(RUNTIME_DEFAULT_SECCOMP);
+  });
+});
+
+describe("OciSeccompSchema", () => {
+  it("accepts what the runtime spec allows: no syscalls, notify actions, the listener fields", () => {
+    for (const input of [
+      { defaultAction: "SCMP_ACT_ERRNO" },
+      {
+        defaultAction: "SCMP_ACT_ALLOW",
+        listenerPath: "/run/seccomp-agent.socket",
+        listenerMetadata: "web",
+        syscalls: [{ names: ["mount"], action: "SCMP_ACT_NOTIFY" }],
+      },
+    ])
+      expect(OciSeccompSchema.parse(input)).toEqual(input);
+  });
+
+  it("names Docker/podman fields and points at lockstep import", () => {
+    const result = OciSeccompSchema.safeParse({ defaultAction: "SCMP_ACT_ERRNO", defaultErrno: "ENOSYS" });
+    expect(result.error?.issues[0]?.message).toMatch(
+      /^"defaultErrno": a Docker\/podman field .*`lockstep import FILE`/,
+    );
   });
 });

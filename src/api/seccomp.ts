@@ -1,6 +1,7 @@
 // The SeccompProfile API. The rule fields mirror the OCI runtime spec's `linux.seccomp`
 // (config-linux.md#seccomp) field for field, so what a user writes is what runc enforces
-// (DESIGN invariant 7); Docker's extensions (archMap, includes, excludes, comment) are rejected.
+// (DESIGN invariant 7). Docker's and podman's extensions (archMap, includes, excludes, ...) are refused
+// with a pointer to `lockstep import`, which resolves them as the engine would (import-seccomp.ts).
 
 import * as z from "zod";
 import {
@@ -61,7 +62,7 @@ export const SeccompArchSchema = oneOf(SCMP_ARCHES, "architecture");
 
 // Argument values are uint64 in the OCI spec, but a JSON number read by JavaScript is exact only up
 // to 2^53; a larger value would be silently rounded and compare against the wrong number.
-const ArgValueSchema = z
+export const ArgValueSchema = z
   .number()
   .int("must be an integer")
   .min(0, "must not be negative")
@@ -69,7 +70,45 @@ const ArgValueSchema = z
 
 // The kernel's errno space ends at 4095 (MAX_ERRNO). 0 is allowed: it makes a denied call look
 // successful, which some profiles use on purpose.
-const ErrnoSchema = z.number().int("must be an integer").min(0).max(4095, "must be at most 4095 (MAX_ERRNO)");
+export const ErrnoSchema = z
+  .number()
+  .int("must be an integer")
+  .min(0)
+  .max(4095, "must be at most 4095 (MAX_ERRNO)");
+
+/**
+ * Fields of Docker's (moby profiles/seccomp) and podman's (containers/common pkg/seccomp) JSON that the
+ * OCI format lacks. No runtime reads them, and an API server that prunes unknown fields would drop them
+ * silently, so the profile would allow more than written: the CRD and the schemas refuse them by name.
+ */
+export const ENGINE_ONLY_PROFILE_FIELDS = { archMap: "array", defaultErrno: "string" } as const;
+export const ENGINE_ONLY_RULE_FIELDS = {
+  name: "string",
+  includes: "object",
+  excludes: "object",
+  comment: "string",
+  errno: "string",
+} as const;
+/** The JSON type each of those fields has in Docker's and podman's format. */
+export type EngineFieldType = "array" | "object" | "string";
+
+/** What the user reads when a profile carries Docker or podman fields: the one home of that message. */
+export function engineFieldsMessage(fields: readonly string[]): string {
+  const named = fields.map((field) => JSON.stringify(field)).join(", ");
+  return `${named}: ${fields.length === 1 ? "a Docker/podman field" : "Docker/podman fields"} that no OCI runtime reads; \`lockstep import FILE\` turns a Docker or podman profile into the OCI rules that engine would enforce`;
+}
+
+/** An unrecognized-keys message that names the Docker/podman fields among the keys and points at import. */
+function engineFieldsError(engineFields: Readonly<Record<string, EngineFieldType>>) {
+  return (issue: z.core.$ZodRawIssue): string | undefined => {
+    if (issue.code !== "unrecognized_keys") return undefined;
+    const keys = issue.keys as string[];
+    const engine = keys.filter((key) => Object.hasOwn(engineFields, key));
+    if (engine.length === 0) return undefined;
+    const others = keys.filter((key) => !Object.hasOwn(engineFields, key));
+    return `${engineFieldsMessage(engine)}${others.length > 0 ? `; also unknown: ${others.join(", ")}` : ""}`;
+  };
+}
 
 export const SeccompArgSchema = z.strictObject({
   index: z.number().int().min(0).max(5, "a syscall has 6 arguments: index must be 0..5"),
@@ -86,9 +125,8 @@ const SyscallNameSchema = z
   .string()
   .refine(isKnownSyscall, { error: (issue) => `unknown syscall ${JSON.stringify(issue.input)}` });
 
-/** One `linux.seccomp.syscalls[]` rule. */
-export const SeccompSyscallSchema = z
-  .strictObject({
+const SeccompSyscallFields = z.strictObject(
+  {
     names: z
       .array(SyscallNameSchema)
       .min(1, "must list at least one syscall")
@@ -96,17 +134,25 @@ export const SeccompSyscallSchema = z
     action: SeccompActionSchema,
     errnoRet: ErrnoSchema.optional(),
     args: z.array(SeccompArgSchema).max(6, "at most 6 argument conditions").optional(),
-  })
-  .superRefine((rule, ctx) => {
-    if (rule.action === "SCMP_ACT_NOTIFY")
-      ctx.addIssue({ code: "custom", path: ["action"], message: NOTIFY_UNSUPPORTED });
-    if (rule.errnoRet !== undefined && !actionTakesErrno(rule.action))
-      ctx.addIssue({
-        code: "custom",
-        path: ["errnoRet"],
-        message: `errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${rule.action}`,
-      });
-  });
+  },
+  { error: engineFieldsError(ENGINE_ONLY_RULE_FIELDS) },
+);
+
+function checkErrnoRet(rule: { action: SeccompAction; errnoRet?: number | undefined }, ctx: z.RefinementCtx) {
+  if (rule.errnoRet !== undefined && !actionTakesErrno(rule.action))
+    ctx.addIssue({
+      code: "custom",
+      path: ["errnoRet"],
+      message: `errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${rule.action}`,
+    });
+}
+
+/** One `linux.seccomp.syscalls[]` rule as Lockstep installs it. */
+export const SeccompSyscallSchema = SeccompSyscallFields.superRefine((rule, ctx) => {
+  if (rule.action === "SCMP_ACT_NOTIFY")
+    ctx.addIssue({ code: "custom", path: ["action"], message: NOTIFY_UNSUPPORTED });
+  checkErrnoRet(rule, ctx);
+});
 export type SeccompSyscall = z.infer<typeof SeccompSyscallSchema>;
 
 /**
@@ -122,6 +168,21 @@ export const LinuxSeccompSchema = z.strictObject({
 });
 export type LinuxSeccomp = z.infer<typeof LinuxSeccompSchema>;
 
+/**
+ * `linux.seccomp` as the OCI runtime spec allows it: syscalls optional, notify actions and the listener
+ * fields included. What lint, diff and convert read from a plain JSON file.
+ */
+export const OciSeccompSchema = z.strictObject(
+  {
+    ...LinuxSeccompSchema.shape,
+    listenerPath: z.string().optional(),
+    listenerMetadata: z.string().optional(),
+    syscalls: z.array(SeccompSyscallFields.superRefine(checkErrnoRet)).optional(),
+  },
+  { error: engineFieldsError(ENGINE_ONLY_PROFILE_FIELDS) },
+);
+export type OciSeccomp = z.infer<typeof OciSeccompSchema>;
+
 /** `runtime/default` or the name of another SeccompProfile. */
 const BaseProfileNameSchema = z
   .string()
@@ -131,20 +192,23 @@ const BaseProfileNameSchema = z
   });
 
 export const SeccompProfileSpecSchema = z
-  .strictObject({
-    baseProfileName: BaseProfileNameSchema.optional(),
-    defaultAction: SeccompActionSchema.optional(),
-    defaultErrnoRet: ErrnoSchema.optional(),
-    architectures: z.array(SeccompArchSchema).max(LIMITS.architectures).optional(),
-    flags: z.array(SeccompFlagSchema).optional(),
-    syscalls: z
-      .array(SeccompSyscallSchema)
-      .max(LIMITS.syscallRules, `at most ${LIMITS.syscallRules} rules: merge rules with the same action`)
-      .optional(),
-    nodeSelector: NodeSelectorSchema.optional(),
-    /** Remove the profile from every node (pods that need it stay pending) without deleting it. */
-    disabled: z.boolean().optional(),
-  })
+  .strictObject(
+    {
+      baseProfileName: BaseProfileNameSchema.optional(),
+      defaultAction: SeccompActionSchema.optional(),
+      defaultErrnoRet: ErrnoSchema.optional(),
+      architectures: z.array(SeccompArchSchema).max(LIMITS.architectures).optional(),
+      flags: z.array(SeccompFlagSchema).optional(),
+      syscalls: z
+        .array(SeccompSyscallSchema)
+        .max(LIMITS.syscallRules, `at most ${LIMITS.syscallRules} rules: merge rules with the same action`)
+        .optional(),
+      nodeSelector: NodeSelectorSchema.optional(),
+      /** Remove the profile from every node (pods that need it stay pending) without deleting it. */
+      disabled: z.boolean().optional(),
+    },
+    { error: engineFieldsError(ENGINE_ONLY_PROFILE_FIELDS) },
+  )
   .superRefine((spec, ctx) => {
     if (spec.defaultAction === undefined && spec.baseProfileName === undefined)
       ctx.addIssue({

@@ -4,11 +4,14 @@
 // that into an error at `kubectl apply` time instead.
 
 /**
- * Every syscall name libseccomp 2.5/2.6 resolves on any architecture (its src/syscalls.csv, kernel
- * 6.16), plus the few added to later kernels. One flat set: the OCI format lists names without an
- * architecture, and libseccomp ignores a name on an architecture that lacks that syscall.
+ * Every syscall name libseccomp resolves on any architecture: the first column of its src/syscalls.csv
+ * (seccomp/libseccomp at commit 031024addec2fd77ff88b92ac2e8b68b56e9b746, the table for kernel 6.16;
+ * test/fixtures/seccomp/libseccomp-syscalls.txt holds it with that source, and
+ * syscalls.test.ts keeps this set equal to it), plus NEWER_KERNEL_SYSCALLS. One flat set: the OCI
+ * format lists names without an architecture, and libseccomp ignores a name on an architecture that
+ * lacks that syscall (`syscall` exists only on MIPS o32, `getpagesize` only on m68k).
  */
-export const KNOWN_SYSCALLS: ReadonlySet<string> = new Set([
+export const LIBSECCOMP_SYSCALLS: readonly string[] = [
   "_llseek",
   "_newselect",
   "_sysctl",
@@ -95,8 +98,6 @@ export const KNOWN_SYSCALLS: ReadonlySet<string> = new Set([
   "fcntl64",
   "fdatasync",
   "fgetxattr",
-  "file_getattr",
-  "file_setattr",
   "finit_module",
   "flistxattr",
   "flock",
@@ -141,6 +142,7 @@ export const KNOWN_SYSCALLS: ReadonlySet<string> = new Set([
   "getgroups",
   "getgroups32",
   "getitimer",
+  "getpagesize",
   "getpeername",
   "getpgid",
   "getpgrp",
@@ -457,6 +459,7 @@ export const KNOWN_SYSCALLS: ReadonlySet<string> = new Set([
   "sync_file_range2",
   "syncfs",
   "sys_debug_setcontext",
+  "syscall",
   "sysfs",
   "sysinfo",
   "syslog",
@@ -512,6 +515,14 @@ export const KNOWN_SYSCALLS: ReadonlySet<string> = new Set([
   "waitpid",
   "write",
   "writev",
+];
+
+/** Added by kernels newer than libseccomp's table: file_getattr and file_setattr (Linux 6.17). */
+export const NEWER_KERNEL_SYSCALLS = ["file_getattr", "file_setattr"];
+
+export const KNOWN_SYSCALLS: ReadonlySet<string> = new Set([
+  ...LIBSECCOMP_SYSCALLS,
+  ...NEWER_KERNEL_SYSCALLS,
 ]);
 
 export function isKnownSyscall(name: string): boolean {

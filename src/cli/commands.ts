@@ -8,35 +8,44 @@ import { renderAppArmorProfiles } from "../api/profiles.ts";
 import {
   effectiveSeccomp,
   hostNodeArch,
+  profileNameFlag,
   readDocuments,
   readSeccompDocuments,
   renderSeccompFile,
   UserError,
+  wrapOciSeccompFile,
 } from "./profile-files.ts";
 import { formatDiff, formatFindings, type LabelledFinding, lintExitCode } from "./report.ts";
 
 export const CONVERT_HELP = `usage: lockstep convert FILE [--node-arch ARCH] [--base FILE...]
+       lockstep convert OCI.json --name NAME
 
 Prints the first profile in FILE byte for byte as the node agent writes it on a node whose
 kubernetes.io/arch is ARCH (amd64, arm64, s390x, ...; default: this machine's, ${hostNodeArch()}):
 a SeccompProfile as plain OCI linux.seccomp JSON (inheritance resolved, architectures for the node),
 an AppArmorProfile as AppArmor policy text. SeccompProfiles it inherits from (baseProfileName) may be
-further documents of FILE or in --base files; runtime/default is built in.`;
+further documents of FILE or in --base files; runtime/default is built in.
+
+With --name, FILE is plain OCI linux.seccomp JSON and convert prints it as a SeccompProfile named
+NAME, ready for kubectl apply. (Docker or podman JSON with archMap, includes or excludes: lockstep import.)`;
 
 export const LINT_HELP = `usage: lockstep lint FILE... [--fail-on error|warning] [--output text|json]
 
 Checks every SeccompProfile in the FILEs (each as its author wrote it, without inherited rules) and
 plain OCI seccomp JSON for dangerous allowances (namespace creation, bpf, mount, ptrace, kexec_load,
 init_module, keyctl, userfaultfd, unfiltered personality, socket letting AF_VSOCK through), unknown
-syscalls and rules that can never match. See docs/cli.md for every rule.
+syscalls, rules that can never match and conditions runc ORs (several on one argument). Rules are
+read as runc applies them. See docs/cli.md for every rule.
 
 Exit code: 0 when no finding reaches --fail-on (default error), 1 when one does, 2 on bad input.`;
 
-export const DIFF_HELP = `usage: lockstep diff A B [--base FILE...]
+export const DIFF_HELP = `usage: lockstep diff A B [--base FILE...] [--node-arch ARCH]
 
 Prints the syscalls profile A allows that B does not, and the other way round, after resolving each
-to what it enforces (inheritance included; for an allow-by-default profile: every known syscall it
-does not deny unconditionally). A syscall allowed only under argument conditions counts as allowed.
+to what it enforces on a node whose kubernetes.io/arch is ARCH (default: this machine's, ${hostNodeArch()};
+inheritance included, runtime/default with that architecture's own calls; for an allow-by-default
+profile: every known syscall it does not deny unconditionally). A syscall allowed only under argument
+conditions counts as allowed.
 Exit code 0 when both allow the same, 1 when they differ, 2 on bad input.`;
 
 export function convertCommand(argv: string[]): number {
@@ -46,11 +55,18 @@ export function convertCommand(argv: string[]): number {
     options: {
       "node-arch": { type: "string", default: hostNodeArch() },
       base: { type: "string", multiple: true, default: [] },
+      name: { type: "string" },
     },
   });
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0)
-    throw new UserError("usage: lockstep convert FILE [--node-arch ARCH] [--base FILE...]");
+    throw new UserError(
+      "usage: lockstep convert FILE [--node-arch ARCH] [--base FILE...] | OCI.json --name NAME",
+    );
+  if (values.name !== undefined) {
+    process.stdout.write(wrapOciSeccompFile(file, profileNameFlag(values.name)));
+    return 0;
+  }
   const first = readDocuments(file)[0] as { kind?: unknown };
   if (first.kind === APPARMOR_PROFILE_KIND) {
     const parsed = parseAppArmorProfile(first);
@@ -106,11 +122,19 @@ export function diffCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { base: { type: "string", multiple: true, default: [] } },
+    options: {
+      base: { type: "string", multiple: true, default: [] },
+      "node-arch": { type: "string", default: hostNodeArch() },
+    },
   });
   const [a, b, ...extra] = positionals;
-  if (!a || !b || extra.length > 0) throw new UserError("usage: lockstep diff A B [--base FILE...]");
-  const diff = diffSeccomp(effectiveSeccomp(a, values.base), effectiveSeccomp(b, values.base));
+  if (!a || !b || extra.length > 0)
+    throw new UserError("usage: lockstep diff A B [--base FILE...] [--node-arch ARCH]");
+  const nodeArch = values["node-arch"];
+  const diff = diffSeccomp(
+    effectiveSeccomp(a, values.base, nodeArch),
+    effectiveSeccomp(b, values.base, nodeArch),
+  );
   process.stdout.write(formatDiff(a, b, diff));
   return diff.onlyA.length + diff.onlyB.length === 0 ? 0 : 1;
 }

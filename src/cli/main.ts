@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// lockstep: record, convert, lint and diff seccomp (and AppArmor) profiles. docs/cli.md documents every
+// lockstep: record, convert, import, lint and diff seccomp (and AppArmor) profiles. docs/cli.md documents every
 // command; `lockstep <command> --help` prints its flags. No environment variables are read except PATH
 // (to find strace and the recorded command).
 // Exit codes: 0 success (lint: no failing finding; diff: no difference), 1 lint findings / diff differences,
 // 2 bad usage or input (a message on stderr, never a stack trace).
 import { CONVERT_HELP, convertCommand, DIFF_HELP, diffCommand, LINT_HELP, lintCommand } from "./commands.ts";
+import { IMPORT_HELP, importCommand } from "./import-command.ts";
 import { UserError } from "./profile-files.ts";
 import { RECORD_HELP, recordCommand } from "./record-command.ts";
 
@@ -15,6 +16,7 @@ usage: lockstep <command> [options]
 commands:
   record   run a command under strace and print a minimal SeccompProfile for it
   convert  print a profile exactly as the node agent writes it (OCI JSON, or AppArmor text)
+  import   turn a Docker or podman seccomp profile into the SeccompProfile that engine enforces
   lint     report dangerous allowances, unknown syscalls and rules that never match
   diff     show what one profile allows that the other does not
 
@@ -23,6 +25,7 @@ lockstep <command> --help shows a command's options.`;
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => number | Promise<number> }> = {
   record: { help: RECORD_HELP, run: recordCommand },
   convert: { help: CONVERT_HELP, run: convertCommand },
+  import: { help: IMPORT_HELP, run: importCommand },
   lint: { help: LINT_HELP, run: lintCommand },
   diff: { help: DIFF_HELP, run: diffCommand },
 };

@@ -4,14 +4,16 @@
 // functions the node agent uses.
 import { readFileSync } from "node:fs";
 import { arch } from "node:os";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import type * as z from "zod";
 import { formatIssuePath } from "../api/common.ts";
-import { APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
+import { API_VERSION, APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
+import { isValidProfileObjectName } from "../api/labels.ts";
 import { renderSeccompProfiles } from "../api/profiles.ts";
 import {
   type LinuxSeccomp,
   LinuxSeccompSchema,
+  OciSeccompSchema,
   parseSeccompProfile,
   SeccompProfileSchema,
 } from "../api/seccomp.ts";
@@ -133,8 +135,51 @@ export function readSeccompDocuments(file: string): SeccompDocument[] {
   });
 }
 
-function parseOciSeccomp(input: unknown, file: string): LinuxSeccomp {
-  return parseToleratingUnknownSyscalls(LinuxSeccompSchema, input, `${file}: not a seccomp profile`);
+/**
+ * Plain OCI `linux.seccomp` JSON as the runtime spec allows it (no `syscalls` means none), as the rules
+ * lint and diff judge: the notify listener fields name a socket, not a rule, and are left out.
+ */
+export function parseOciSeccomp(input: unknown, file: string): LinuxSeccomp {
+  const { listenerPath, listenerMetadata, syscalls, ...rest } = parseToleratingUnknownSyscalls(
+    OciSeccompSchema,
+    input,
+    `${file}: not a seccomp profile`,
+  );
+  return { ...rest, syscalls: syscalls ?? [] };
+}
+
+/** The value of a --name flag, checked as the API server would check metadata.name. */
+export function profileNameFlag(name: string): string {
+  if (!isValidProfileObjectName(name))
+    throw new UserError(
+      `--name ${JSON.stringify(name)}: not a valid object name (lower-case letters, digits, '-' and '.')`,
+    );
+  return name;
+}
+
+/**
+ * A SeccompProfile (YAML, ready for kubectl apply) around OCI rules, checked against the schema every
+ * Lockstep part parses with, so what is printed is what the cluster accepts.
+ */
+export function seccompProfileYaml(name: string, seccomp: LinuxSeccomp, source: string): string {
+  const object = { apiVersion: API_VERSION, kind: SECCOMP_PROFILE_KIND, metadata: { name }, spec: seccomp };
+  const parsed = parseSeccompProfile(object);
+  if (!parsed.ok) throw new UserError(`${source}: cannot be a SeccompProfile: ${parsed.message}`);
+  return stringify(object);
+}
+
+/** The plain OCI seccomp JSON in `file` as a SeccompProfile named `name` (YAML). */
+export function wrapOciSeccompFile(file: string, name: string): string {
+  const [first] = readDocuments(file);
+  const kind = kindOf(first);
+  if (kind !== undefined)
+    throw new UserError(`${file}: --name wraps plain OCI seccomp JSON, but this file holds a ${kind}`);
+  const listener = ["listenerPath", "listenerMetadata"].find((field) => Object.hasOwn(Object(first), field));
+  if (listener !== undefined)
+    throw new UserError(
+      `${file}: ${listener}: names a seccomp notify listener, which Lockstep does not run; a SeccompProfile cannot carry it`,
+    );
+  return seccompProfileYaml(name, parseOciSeccomp(first, file), file);
 }
 
 /**
@@ -150,7 +195,7 @@ export function renderSeccompFile(
   const first = docs.find((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
   if (!first)
     throw new UserError(
-      `${file}: no SeccompProfile or AppArmorProfile in it (plain OCI seccomp JSON is already what the agent writes)`,
+      `${file}: no SeccompProfile or AppArmorProfile in it (plain OCI seccomp JSON is already what the agent writes; --name NAME wraps it into a SeccompProfile)`,
     );
   const name = (first as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
   return renderNamed(file, name, docs, baseFiles, nodeArch);
@@ -191,16 +236,21 @@ function resolveSeccomp(file: string, name: string, baseFiles: readonly string[]
 }
 
 /**
- * What `file` enforces, node-independent: the first SeccompProfile resolved (bases from the same file or
- * `baseFiles`), or plain OCI JSON. A profile without a base is read as written, unknown names included,
- * so recordings that kept names newer than the table still merge and diff.
+ * What `file` enforces: the first SeccompProfile resolved (bases from the same file or `baseFiles`) and
+ * rendered for a node of `nodeArch` (undefined: node-independent), or plain OCI JSON. A profile without
+ * a base is read as written, unknown names included, so recordings that kept names newer than the table
+ * still merge and diff.
  */
-export function effectiveSeccomp(file: string, baseFiles: readonly string[] = []): LinuxSeccomp {
+export function effectiveSeccomp(
+  file: string,
+  baseFiles: readonly string[] = [],
+  nodeArch: string | undefined = undefined,
+): LinuxSeccomp {
   const docs = readDocuments(file);
   const first = docs.find((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
   if (first === undefined) return readSeccompDocuments(file)[0]?.own as LinuxSeccomp;
   const hasBase = (first as { spec?: { baseProfileName?: unknown } }).spec?.baseProfileName !== undefined;
   if (!hasBase) return (readSeccompDocuments(file)[0] as SeccompDocument).own;
   const name = (first as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
-  return LinuxSeccompSchema.parse(JSON.parse(renderNamed(file, name, docs, baseFiles, undefined)));
+  return LinuxSeccompSchema.parse(JSON.parse(renderNamed(file, name, docs, baseFiles, nodeArch)));
 }

@@ -99,6 +99,8 @@ export async function startAgent(
     NODE_NAME: nodeName,
     KUBECONFIG: kubeconfigPath,
     FAKE_SECURITYFS: securityfs ?? "",
+    // fake-apparmor-parser.sh runs its kernel half (fake-kernel-load.ts) with this Node.
+    LOCKSTEP_TEST_NODE: process.execPath,
     LOG_LEVEL: "debug",
     ...options.extraEnv,
   };

@@ -27,8 +27,19 @@ function runcPath(): string {
   throw new Error("runc not found: install it (apt-get install runc)");
 }
 
+export interface ContainerOptions {
+  /** The container's capabilities (bounding, effective, permitted); default: runc spec's three. */
+  capabilities?: readonly string[];
+  /** process.noNewPrivileges; default: runc spec's, true. Kubernetes leaves it off unless asked. */
+  noNewPrivileges?: boolean;
+}
+
 /** Runs `busybox <args...>` in a fresh container confined by the seccomp profile in `seccompFile`. */
-export async function runInBusybox(seccompFile: string, args: readonly string[]): Promise<ContainerResult> {
+export async function runInBusybox(
+  seccompFile: string,
+  args: readonly string[],
+  options: ContainerOptions = {},
+): Promise<ContainerResult> {
   const runc = runcPath();
   const bundle = mkdtempSync(join(tmpdir(), "lockstep-runc-"));
   const id = `lockstep-${randomBytes(4).toString("hex")}`;
@@ -40,6 +51,10 @@ export async function runInBusybox(seccompFile: string, args: readonly string[])
     const config = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
     config.process.args = ["/bin/busybox", ...args];
     config.process.terminal = false;
+    if (options.noNewPrivileges !== undefined) config.process.noNewPrivileges = options.noNewPrivileges;
+    if (options.capabilities !== undefined)
+      for (const set of ["bounding", "effective", "permitted"])
+        config.process.capabilities[set] = [...options.capabilities];
     config.root.readonly = false;
     config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
     writeFileSync(join(bundle, "config.json"), JSON.stringify(config));

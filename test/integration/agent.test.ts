@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OWNERSHIP_RECORD_FILE } from "../../node-agent/ownership-record.ts";
 import { profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
@@ -188,7 +189,9 @@ describe("the node agent", () => {
       });
       return events.items[0];
     });
-    expect(event.message).toMatch(/^node node-a: LoadFailed: apparmor_parser: .*syntax error/);
+    expect(event.message).toMatch(
+      /^node node-a: InvalidPolicy: AppArmor parser error for spec.rawPolicy .*syntax error/,
+    );
     expect(event.source?.host).toBe("node-a");
     expect((await nodeLabels("node-a"))[appArmorKey("broken-aa")]).toBeUndefined();
     expect((await nodeLabels("node-a"))[appArmorKey("web-aa")]).toBeDefined();
@@ -248,7 +251,9 @@ describe("the node agent", () => {
     expect(filesUnder(agent.seccompDir).filter((f) => f.startsWith(".tmp-"))).toEqual([]);
     // Labels equal the disk: every seccomp label names a file whose content has that version.
     const labels = await nodeLabels("node-b");
-    const files = filesUnder(agent.seccompDir).map((f) => f.replace(/\.json$/, ""));
+    const files = filesUnder(agent.seccompDir)
+      .filter((f) => f !== OWNERSHIP_RECORD_FILE)
+      .map((f) => f.replace(/\.json$/, ""));
     const labelled = Object.keys(labels).filter((k) => k.startsWith("seccomp.lockstep.dev/"));
     expect(labelled.sort()).toEqual(files.map((f) => seccompKey(f)).sort());
     expect(final.v).toMatch(/^[0-9a-f]{12}$/);
@@ -280,6 +285,9 @@ describe("the agent's identity", () => {
       /^403: .*may only change labels under seccomp.lockstep.dev\//,
     );
     expect(await denial(asAgent.deleteNode({ name: "node-a" }))).toMatch(/^403: /);
-    expect(await denial(asAgent.listPodForAllNamespaces())).toMatch(/^403: /);
+    expect(await denial(asAgent.listSecretForAllNamespaces())).toMatch(/^403: /);
+    expect(await denial(asAgent.deleteNamespacedPod({ namespace: "default", name: "any" }))).toMatch(
+      /^403: /,
+    );
   });
 });

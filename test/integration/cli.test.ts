@@ -1,16 +1,17 @@
 // `lockstep record` on real programs with the real strace, the recorded profile enforced by the real
 // runc, and the other commands run as real processes. (convert vs. the bytes a real agent writes:
 // agent.test.ts, which has the agents running.)
-import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
 import { syscallsInTrace } from "../../src/api/record.ts";
-import { type ContainerResult, runInBusybox } from "../harness/runc.ts";
+import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
+import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
 const lockstep = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
@@ -29,37 +30,10 @@ const file = (name: string, content: string | object) => {
 /**
  * runInBusybox with process.noNewPrivileges off: what Kubernetes gives a container unless it sets
  * allowPrivilegeEscalation: false. runc then applies the filter before it drops capabilities and
- * switches user, so more of runc's own calls run under the filter. (The shared harness keeps runc's
- * default, noNewPrivileges on.)
+ * switches user, so more of runc's own calls run under the filter.
  */
-async function runInBusyboxWithoutNoNewPrivileges(
-  seccompFile: string,
-  args: readonly string[],
-): Promise<ContainerResult> {
-  const bundle = mkdtempSync(join(tmpdir(), "lockstep-cli-runc-"));
-  const id = `lockstep-cli-${randomBytes(4).toString("hex")}`;
-  try {
-    mkdirSync(join(bundle, "rootfs", "bin"), { recursive: true });
-    mkdirSync(join(bundle, "rootfs", "tmp"), { recursive: true });
-    copyFileSync("/usr/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
-    execFileSync("runc", ["spec", "--bundle", bundle]);
-    const config = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
-    config.process.args = ["/bin/busybox", ...args];
-    config.process.terminal = false;
-    config.process.noNewPrivileges = false;
-    config.root.readonly = false;
-    config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
-    writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
-    return await new Promise((resolve) => {
-      execFile("runc", ["run", "--bundle", bundle, id], { timeout: 30_000 }, (error, stdout, stderr) => {
-        resolve({ exitCode: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
-      });
-    });
-  } finally {
-    spawnSync("runc", ["delete", "--force", id], { stdio: "ignore" });
-    rmSync(bundle, { recursive: true, force: true });
-  }
-}
+const runInBusyboxWithoutNoNewPrivileges = (seccompFile: string, args: readonly string[]) =>
+  runInBusybox(seccompFile, args, { noNewPrivileges: false });
 
 describe("lockstep record", () => {
   let profile: string;
@@ -299,6 +273,48 @@ describe("lockstep lint", () => {
       profile: () => profileWith([{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }]),
       severity: "warning",
     },
+    "conditions-ored": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["chmod"],
+            action: "SCMP_ACT_ALLOW",
+            args: [
+              { index: 1, value: 0o700, op: "SCMP_CMP_NE" },
+              { index: 1, value: 0o755, op: "SCMP_CMP_NE" },
+            ],
+          },
+        ]),
+      severity: "error",
+    },
+    "conditions-overlap": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["chmod"],
+            action: "SCMP_ACT_ERRNO",
+            errnoRet: 13,
+            args: [{ index: 1, value: 0o700, op: "SCMP_CMP_EQ" }],
+          },
+          {
+            names: ["chmod"],
+            action: "SCMP_ACT_ALLOW",
+            args: [{ index: 1, value: 0o755, op: "SCMP_CMP_NE" }],
+          },
+        ]),
+      severity: "warning",
+    },
+    "masked-bits-ignored": {
+      profile: () =>
+        profileWith([
+          {
+            names: ["ioctl"],
+            action: "SCMP_ACT_ALLOW",
+            args: [{ index: 1, value: 0x0f, valueTwo: 0x10, op: "SCMP_CMP_MASKED_EQ" }],
+          },
+        ]),
+      severity: "warning",
+    },
     "condition-always-true": {
       profile: () =>
         profileWith([
@@ -326,6 +342,83 @@ describe("lockstep lint", () => {
       new RegExp(`^${path.replace(/[.]/g, "\\.")}: ${severity}: .*\\[${rule}\\]\\n$`),
     );
     expect(text.status).toBe(1);
+  });
+
+  // Profiles that add chmod rules to runtime/default (so busybox sh runs), and what runc does with
+  // `chmod 700`: each finding about how rules match is shown on the real runtime.
+  const withChmodRules = (label: string, rules: object[]) =>
+    file(
+      `chmod-${label}.yaml`,
+      stringify({
+        apiVersion: "lockstep.dev/v1alpha1",
+        kind: "SeccompProfile",
+        metadata: { name: `chmod-${label}` },
+        spec: { baseProfileName: "runtime/default", syscalls: rules },
+      }),
+    );
+  const chmod700 = async (profile: string) => {
+    const converted = lockstep(["convert", profile, "--node-arch", "amd64"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    const run = await runInBusybox(file(`${basename(profile)}.json`, converted.stdout), [
+      "sh",
+      "-c",
+      "touch /tmp/f && chmod 700 /tmp/f && echo changed",
+    ]);
+    return run.stdout === "changed\n" ? "allowed" : run.stderr.trim();
+  };
+  const findingsOf = (profile: string) =>
+    JSON.parse(lockstep(["lint", "--output", "json", profile]).stdout).map(
+      (f: { rule: string; path: string }) => `${f.rule} ${f.path}`,
+    );
+  const chmodIf = (action: string, ...args: object[]) => ({
+    names: ["chmod"],
+    action,
+    ...(action === "SCMP_ACT_ERRNO" ? { errnoRet: 13 } : {}),
+    args,
+  });
+  const mode = (op: string, value: number, valueTwo?: number) => ({ index: 1, value, op, valueTwo });
+
+  it("conditions-ored agrees with runc: conditions on one argument are ORed, so the rule matches more", async () => {
+    // "chmod to any mode but 0700": one condition, and runc denies chmod 0700.
+    const single = withChmodRules("ored-1", [chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_NE", 0o700))]);
+    expect(findingsOf(single)).toEqual([]);
+    expect(await chmod700(single)).toBe("chmod: /tmp/f: Operation not permitted");
+    // "... but 0700 and 0755": two conditions on argument 1, ORed by runc, and chmod 0700 goes through.
+    const both = withChmodRules("ored-2", [
+      chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_NE", 0o700), mode("SCMP_CMP_NE", 0o755)),
+    ]);
+    expect(findingsOf(both)).toEqual(["conditions-ored spec.syscalls[0].args"]);
+    expect(await chmod700(both)).toBe("allowed");
+  });
+
+  it("conditions-overlap agrees with runc: the order of overlapping rules does not decide", async () => {
+    const deny700 = chmodIf("SCMP_ACT_ERRNO", mode("SCMP_CMP_EQ", 0o700));
+    const allowBut755 = chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_NE", 0o755));
+    const denyFirst = withChmodRules("deny-first", [deny700, allowBut755]);
+    const allowFirst = withChmodRules("allow-first", [allowBut755, deny700]);
+    expect(findingsOf(denyFirst)).toEqual(["conditions-overlap spec.syscalls[1].names[0]"]);
+    expect(findingsOf(allowFirst)).toEqual(["conditions-overlap spec.syscalls[1].names[0]"]);
+    // libseccomp (2.5 here) lets the allow win on the shared argument, whichever rule comes first.
+    expect(await chmod700(denyFirst)).toBe("allowed");
+    expect(await chmod700(allowFirst)).toBe("allowed");
+  });
+
+  it("MASKED_EQ findings agree with runc: mask 0 matches every mode, valueTwo's bits outside the mask are dropped", async () => {
+    const always = withChmodRules("mask-0", [chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_MASKED_EQ", 0, 0o10))]);
+    expect(findingsOf(always)).toEqual(["condition-always-true spec.syscalls[0].args[0]"]);
+    expect(await chmod700(always)).toBe("allowed");
+    // (0700 & 07) == (010 & 07): libseccomp lets chmod 0700 through although 010 has a bit outside 07.
+    const outside = withChmodRules("mask-outside", [
+      chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_MASKED_EQ", 0o7, 0o10)),
+    ]);
+    expect(findingsOf(outside)).toEqual(["masked-bits-ignored spec.syscalls[0].args[0]"]);
+    expect(await chmod700(outside)).toBe("allowed");
+    // The same rule with a bit inside the mask that 0700 lacks: runc denies chmod 0700.
+    const inside = withChmodRules("mask-inside", [
+      chmodIf("SCMP_ACT_ALLOW", mode("SCMP_CMP_MASKED_EQ", 0o7, 0o1)),
+    ]);
+    expect(findingsOf(inside)).toEqual([]);
+    expect(await chmod700(inside)).toBe("chmod: /tmp/f: Operation not permitted");
   });
 
   it("lints every profile of a multi-document file and names each", () => {
@@ -398,6 +491,162 @@ describe("lockstep diff and convert", () => {
   });
 });
 
+// Published defaults, stored with their sources (test/fixtures/seccomp/README.md).
+const fixture = (name: string) => join(import.meta.dirname, "../fixtures/seccomp", name);
+const ENGINE_DEFAULTS = {
+  docker: fixture("moby-profiles-seccomp-v0.3.0-default.json"),
+  podman: fixture("containers-common-podman-0d27a18a-seccomp.json"),
+};
+// containerd's default capability set, which `--capabilities default` stands for.
+const DEFAULT_CAPS = [...RUNTIME_DEFAULT_CAPABILITIES];
+
+describe.each(Object.entries(ENGINE_DEFAULTS))(
+  "lockstep import of %s's published default",
+  (engine, path) => {
+    const imported = (...flags: string[]) => {
+      const result = lockstep(["import", path, "--arch", "amd64", "--output", "json", ...flags]);
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(new RegExp(`as ${engine} resolves it for amd64`));
+      return file(`${engine}-${randomBytes(3).toString("hex")}.json`, result.stdout);
+    };
+
+    it("runs a container, and a CAP_SYS_ADMIN call stays denied without the capability even where the kernel would allow it", async () => {
+      const withDefaultCaps = imported("--capabilities", "default");
+      const plain = await runInBusybox(withDefaultCaps, ["sh", "-c", "echo hello > /tmp/f && cat /tmp/f"]);
+      expect(plain.stdout, plain.stderr).toBe("hello\n");
+      // The container really has CAP_SYS_ADMIN, so only seccomp can refuse sethostname(2).
+      const admin = { capabilities: [...DEFAULT_CAPS, "CAP_SYS_ADMIN"] };
+      const denied = await runInBusybox(withDefaultCaps, ["hostname", "lockstep-test"], admin);
+      expect(denied.stderr).toMatch(/hostname: sethostname: Operation not permitted/);
+      expect(denied.exitCode).not.toBe(0);
+      const withAdmin = imported("--capabilities", "default,CAP_SYS_ADMIN");
+      const allowed = await runInBusybox(
+        withAdmin,
+        ["sh", "-c", "hostname lockstep-test && hostname"],
+        admin,
+      );
+      expect(allowed.stdout, allowed.stderr).toBe("lockstep-test\n");
+    });
+
+    it("resolves CAP_SYS_CHROOT's chroot by the capability set it is given", async () => {
+      const chroot = ["chroot", "/", "/bin/busybox", "true"];
+      const defaults = await runInBusybox(imported(), chroot, { capabilities: DEFAULT_CAPS });
+      expect(defaults.exitCode, defaults.stderr).toBe(0);
+      const without = await runInBusybox(
+        imported("--capabilities", "CAP_CHOWN,CAP_SETUID,CAP_SETGID"),
+        chroot,
+        {
+          capabilities: DEFAULT_CAPS,
+        },
+      );
+      expect(without.stderr).toMatch(/chroot: can't change root directory to '\/': Operation not permitted/);
+    });
+
+    it("prints a SeccompProfile the schema accepts, with the engine's architectures and its rules for them", () => {
+      const yaml = lockstep([
+        "import",
+        path,
+        "--arch",
+        "amd64",
+        "--arch",
+        "arm64",
+        "--name",
+        `${engine}-default`,
+      ]);
+      expect(yaml.status, yaml.stderr).toBe(0);
+      const object = parse(yaml.stdout);
+      expect(object).toMatchObject({ kind: "SeccompProfile", metadata: { name: `${engine}-default` } });
+      expect(object.spec.architectures).toEqual([
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_ARM",
+      ]);
+      expect(yaml.stderr).toMatch(/arch_prctl: \w+ keeps this rule only on amd64/);
+      const names = object.spec.syscalls.flatMap((rule: { names: string[] }) => rule.names);
+      expect(names).toContain("arm_fadvise64_64");
+      expect(names).not.toContain("s390_runtime_instr");
+      expect(lockstep(["lint", file(`${engine}-default.yaml`, yaml.stdout)]).stderr).toBe("");
+    });
+  },
+);
+
+describe("Docker's default next to runtime/default", () => {
+  it("differs on amd64 only where the two projects chose differently (diff renders both for the node)", () => {
+    const docker = lockstep(["import", ENGINE_DEFAULTS.docker, "--arch", "amd64", "--kernel", "6.1"]);
+    const runtimeDefault = file(
+      "runtime-default.yaml",
+      "apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: rd}\nspec: {baseProfileName: runtime/default}\n",
+    );
+    const diff = lockstep([
+      "diff",
+      file("docker-default.yaml", docker.stdout),
+      runtimeDefault,
+      "--node-arch",
+      "amd64",
+    ]);
+    // Docker gates the LSM calls on CAP_SYS_ADMIN; containerd allows them. riscv_hwprobe exists on riscv64 only.
+    expect(diff.stdout).toBe(
+      `only ${join(work, "docker-default.yaml")} allows (1):\n  riscv_hwprobe\nonly ${runtimeDefault} allows (3):\n  lsm_get_self_attr\n  lsm_list_modules\n  lsm_set_self_attr\n`,
+    );
+  });
+});
+
+describe("lockstep import of Docker's conditions", () => {
+  const conditional = file("conditional.json", {
+    defaultAction: "SCMP_ACT_ERRNO",
+    syscalls: [
+      { name: "read", action: "SCMP_ACT_ALLOW" },
+      { names: ["ptrace"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4.8" } },
+      { names: ["mkdir"], action: "SCMP_ACT_ALLOW", excludes: { arches: ["arm64"] } },
+    ],
+  });
+  const names = (args: string[]) => {
+    const result = lockstep(["import", conditional, "--output", "json", ...args]);
+    expect(result.status, result.stderr).toBe(0);
+    return {
+      names: JSON.parse(result.stdout).syscalls.map((r: { names: string[] }) => r.names[0]),
+      stderr: result.stderr,
+    };
+  };
+
+  it("reads the old name field, minKernel against --kernel, and excludes by architecture", () => {
+    expect(names(["--kernel", "4.4.0-210-generic", "--arch", "amd64"]).names).toEqual(["read", "mkdir"]);
+    expect(names(["--kernel", "6.1", "--arch", "arm64"]).names).toEqual(["read", "ptrace"]);
+    const assumed = names(["--arch", "amd64"]);
+    expect(assumed.names).toEqual(["read", "ptrace", "mkdir"]);
+    expect(assumed.stderr).toMatch(
+      /assumed a kernel at least as new as minKernel for syscalls\[1\] \(minKernel 4\.8\)/,
+    );
+  });
+});
+
+describe("plain OCI JSON", () => {
+  it("is linted, diffed and wrapped into a SeccompProfile even without syscalls, as the runtime spec allows", () => {
+    const none = file("no-syscalls.json", { defaultAction: "SCMP_ACT_ERRNO" });
+    const readOnly = file("read-only.json", {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }],
+    });
+    expect(lockstep(["lint", none]).stdout).toBe(`${none}: no findings\n`);
+    const diff = lockstep(["diff", none, readOnly]);
+    expect(diff.stdout).toMatch(/only .*read-only\.json allows \(1\):\n {2}read\n/);
+    expect(diff.status).toBe(1);
+    const wrapped = lockstep(["convert", readOnly, "--name", "read-only"]);
+    expect(wrapped.status, wrapped.stderr).toBe(0);
+    expect(parse(wrapped.stdout)).toEqual({
+      apiVersion: "lockstep.dev/v1alpha1",
+      kind: "SeccompProfile",
+      metadata: { name: "read-only" },
+      spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }] },
+    });
+    // Back to what the agent writes: the same rules.
+    const back = lockstep(["convert", file("read-only.yaml", wrapped.stdout), "--node-arch", "amd64"]);
+    expect(JSON.parse(back.stdout).syscalls).toEqual([{ names: ["read"], action: "SCMP_ACT_ALLOW" }]);
+  });
+});
+
 describe("bad input", () => {
   it("says what is wrong, without a stack trace", () => {
     const noStrace = { ...process.env, PATH: dirname(process.execPath) };
@@ -446,6 +695,52 @@ describe("bad input", () => {
         /plain OCI seccomp JSON is already what the agent writes/,
       ],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [
+        ["lint", file("docker.json", { defaultAction: "SCMP_ACT_ERRNO", archMap: [], syscalls: [] })],
+        /docker\.json: not a seccomp profile: "archMap": a Docker\/podman field that no OCI runtime reads; `lockstep import FILE`/,
+      ],
+      [
+        [
+          "convert",
+          file("listener.json", { defaultAction: "SCMP_ACT_ERRNO", listenerPath: "/run/l.sock" }),
+          "--name",
+          "l",
+        ],
+        /listener\.json: listenerPath: names a seccomp notify listener, which Lockstep does not run/,
+      ],
+      [
+        ["convert", file("oci.json", { defaultAction: "SCMP_ACT_ERRNO" }), "--name", "Bad_Name"],
+        /--name "Bad_Name": not a valid object name/,
+      ],
+      [["import", "/nonexistent.json"], /\/nonexistent\.json: no such file/],
+      [
+        ["import", ENGINE_DEFAULTS.docker, "--arch", "sparc"],
+        /--arch sparc: must be one of amd64, arm64, ppc64le, s390x, riscv64/,
+      ],
+      [["import", ENGINE_DEFAULTS.docker, "--engine", "rkt"], /--engine rkt: must be docker or podman/],
+      [
+        ["import", ENGINE_DEFAULTS.docker, "--capabilities", "default,CAP_FLY"],
+        /--capabilities: unknown capability "CAP_FLY"/,
+      ],
+      [
+        ["import", ENGINE_DEFAULTS.docker, "--kernel", "latest"],
+        /--kernel latest: expected a version like 6\.1/,
+      ],
+      [
+        [
+          "import",
+          file("both.json", {
+            defaultAction: "SCMP_ACT_ERRNO",
+            architectures: ["SCMP_ARCH_X86_64"],
+            archMap: [{ architecture: "SCMP_ARCH_X86_64" }],
+          }),
+        ],
+        /both\.json: architectures and archMap: both given/,
+      ],
+      [
+        ["import", file("engine-typo.json", { defaultAction: "SCMP_ACT_ERRNO", sycalls: [] })],
+        /engine-typo\.json: not a Docker or podman seccomp profile: Unrecognized key: "sycalls"/,
+      ],
     ];
     for (const [args, message, env] of cases) {
       const result = lockstep(args, env);
@@ -456,7 +751,7 @@ describe("bad input", () => {
   });
 
   it("has --help on every command, and leaves a recorded command's --help alone", () => {
-    for (const command of ["record", "convert", "lint", "diff"]) {
+    for (const command of ["record", "convert", "import", "lint", "diff"]) {
       const help = lockstep([command, "--help"]);
       expect(help.status).toBe(0);
       expect(help.stdout).toMatch(new RegExp(`^usage: lockstep ${command} `));

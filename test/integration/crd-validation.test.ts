@@ -25,6 +25,44 @@ const allow = (names: string[], extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+/** One case per Docker/podman field, each in a profile that is otherwise valid. */
+function dockerFieldCases(): Case[] {
+  const importHint = "a Docker/podman field that no OCI runtime reads; `lockstep import FILE`";
+  const rule = { names: ["read"], action: "SCMP_ACT_ALLOW" };
+  const inRule = (field: string, value: unknown): Case => ({
+    name: `docker-rule-${field}`,
+    kind: "SeccompProfile",
+    spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [rule, { ...rule, [field]: value }] },
+    rejectedWith: new RegExp(`spec\\.syscalls\\[1\\]\\.${field}: .*"${field}": ${escapeRegExp(importHint)}`),
+  });
+  return [
+    {
+      name: "docker-archmap",
+      kind: "SeccompProfile",
+      spec: {
+        defaultAction: "SCMP_ACT_ERRNO",
+        archMap: [{ architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86"] }],
+      },
+      rejectedWith: new RegExp(`spec\\.archMap: .*"archMap": ${escapeRegExp(importHint)}`),
+    },
+    {
+      name: "podman-default-errno",
+      kind: "SeccompProfile",
+      spec: { defaultAction: "SCMP_ACT_ERRNO", defaultErrno: "ENOSYS" },
+      rejectedWith: new RegExp(`spec\\.defaultErrno: .*"defaultErrno": ${escapeRegExp(importHint)}`),
+    },
+    inRule("includes", { caps: ["CAP_SYS_ADMIN"] }),
+    inRule("excludes", { arches: ["arm64"] }),
+    inRule("comment", "allowed for the web server"),
+    inRule("errno", "EPERM"),
+    inRule("name", "write"),
+  ];
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
 const corpus: Case[] = [
   // valid
   { name: "minimal", kind: "SeccompProfile", spec: { defaultAction: "SCMP_ACT_ALLOW" } },
@@ -77,6 +115,15 @@ const corpus: Case[] = [
     spec: {
       rawPolicy:
         "abi <abi/3.0>,\n#include <tunables/global>\nprofile raw-aa-flags flags=(attach_disconnected) {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
+    },
+  },
+  {
+    // Docker's and containerd's templates quote the name; a comment may mention an include.
+    name: "aa-raw-quoted",
+    kind: "AppArmorProfile",
+    spec: {
+      rawPolicy:
+        '#include <tunables/global>\n# see include <local/README> for site additions\nprofile "aa-raw-quoted" flags=(attach_disconnected,mediate_deleted) {\n  #include <abstractions/base>\n}\n',
     },
   },
   {
@@ -170,12 +217,8 @@ const corpus: Case[] = [
     spec: { baseProfileName: "../etc/passwd" },
     rejectedWith: /spec\.baseProfileName: .*invalid base profile "..\/etc\/passwd"/,
   },
-  {
-    name: "docker-only-field",
-    kind: "SeccompProfile",
-    spec: { defaultAction: "SCMP_ACT_ALLOW", archMap: [] },
-    rejectedWith: /unknown field "spec\.archMap"/,
-  },
+  // Docker/podman fields: refused by name with a pointer to `lockstep import`, not pruned.
+  ...dockerFieldCases(),
   {
     name: "too-many-rules",
     kind: "SeccompProfile",
@@ -224,6 +267,20 @@ const corpus: Case[] = [
     name: "aa-raw-foreign-include",
     kind: "AppArmorProfile",
     spec: { rawPolicy: "#include </etc/shadow>\nprofile aa-raw-foreign-include {\n}\n" },
+    rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
+  },
+  {
+    name: "aa-raw-local-include",
+    kind: "AppArmorProfile",
+    spec: {
+      rawPolicy: "profile aa-raw-local-include {\n  include if exists <local/aa-raw-local-include>\n}\n",
+    },
+    rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
+  },
+  {
+    name: "aa-raw-include-after-rule",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: 'profile aa-raw-include-after-rule {\n  /etc/x r, include "/etc/shadow"\n}\n' },
     rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
   },
   {
@@ -283,15 +340,18 @@ function toObject(c: Case) {
   return { apiVersion: "lockstep.dev/v1alpha1", kind: c.kind, metadata: { name: c.name }, spec: c.spec };
 }
 
-async function createOnServer(c: Case): Promise<string | undefined> {
+async function createOnServer(
+  c: Case,
+  fieldValidation: "Strict" | "Warn" | "Ignore" = "Strict",
+): Promise<string | undefined> {
   try {
     await objects.createClusterCustomObject({
       group: "lockstep.dev",
       version: "v1alpha1",
       plural: c.kind === "SeccompProfile" ? "seccompprofiles" : "apparmorprofiles",
       body: toObject(c),
-      // Strict: an unknown field is an error, as `kubectl apply` reports it, not silently pruned.
-      fieldValidation: "Strict",
+      // Strict by default: an unknown field is an error, as `kubectl apply` reports it, not silently pruned.
+      fieldValidation,
     });
     return undefined;
   } catch (error) {
@@ -338,6 +398,20 @@ describe("the CRD schema and the zod schemas", () => {
       spec: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [allow([...KNOWN_SYSCALLS])] },
     };
     expect(await createOnServer(c)).toBeUndefined();
+  });
+});
+
+describe("Docker and podman fields", () => {
+  // Helm, Argo CD and most client libraries do not ask for strict field validation; with Warn or
+  // Ignore the API server prunes an undeclared field, and the profile would lose its conditions.
+  it.each(
+    dockerFieldCases().flatMap((c) =>
+      (["Warn", "Ignore"] as const).map((mode) => [c.name, mode, c] as const),
+    ),
+  )("refuses %s with fieldValidation %s too", async (_, mode, c) => {
+    const serverError = await createOnServer({ ...c, name: `${c.name}-${mode.toLowerCase()}` }, mode);
+    expect(serverError, "the API server accepted it").toBeDefined();
+    expect(serverError).toMatch(c.rejectedWith as RegExp);
   });
 });
 

@@ -1,0 +1,19 @@
+// Why a profile that belongs on this node is not installed: the reasons the agent reports in its
+// InstallFailed Events (events.ts), which the controller copies into status.missingNodes. One home
+// for the agent's own reasons; a profile that cannot be rendered carries its renderer's reason.
+import { INVALID_POLICY, type RenderedProfile } from "../src/api/profiles.ts";
+
+export const INSTALL_FAILURE_REASONS = {
+  /** The name is held by something the agent did not put there: a kernel profile, a folder entry. */
+  nameTaken: "NameTaken",
+  /** apparmor_parser refused the policy: a parse error, or it declares more or other than allowed. */
+  policyRefused: INVALID_POLICY,
+  writeFailed: "WriteFailed",
+  loadFailed: "LoadFailed",
+} as const;
+
+export interface InstallFailure {
+  profile: RenderedProfile;
+  reason: string;
+  message: string;
+}

@@ -1,0 +1,51 @@
+// The agent's durable record of what it put on this node: the seccomp files it wrote and the AppArmor
+// profiles it loaded. The kernel's AppArmor namespace is node-global and says nothing about who loaded
+// a profile, and the seccomp folder may hold entries someone else made; only what this record lists is
+// the agent's to replace or remove, and it outlives restarts, so profiles loaded before a restart are
+// still unloaded once their object is gone. Pure: parsing and serialising; seccomp-dir.ts stores it.
+import * as z from "zod";
+import { isValidProfileObjectName } from "../src/api/labels.ts";
+
+/**
+ * The record's file name inside <kubelet-root>/seccomp/lockstep/ (DESIGN invariant 4: the agent writes
+ * nowhere else). A pod can only name `lockstep/<object name>.json`, and object names never start with
+ * a dot or lack the suffix, so the kubelet never takes this file for a profile.
+ */
+export const OWNERSHIP_RECORD_FILE = ".lockstep-agent-record";
+
+const ProfileName = z.string().refine(isValidProfileObjectName, { error: "not a profile object name" });
+
+export const OwnershipRecordSchema = z.strictObject({
+  /** Profile names whose `<name>.json` the agent wrote and has not removed. */
+  seccomp: z.array(ProfileName),
+  /**
+   * AppArmor profiles the agent loaded: name -> version loaded, or null while a load is under way (a
+   * crash then leaves a name the agent owns in an unknown version, which the next sync loads again).
+   */
+  appArmor: z.record(ProfileName, z.string().nullable()),
+});
+export type OwnershipRecord = z.infer<typeof OwnershipRecordSchema>;
+
+export const EMPTY_RECORD: OwnershipRecord = { seccomp: [], appArmor: {} };
+
+export function parseOwnershipRecord(
+  text: string,
+): { ok: true; value: OwnershipRecord } | { ok: false; message: string } {
+  try {
+    const result = OwnershipRecordSchema.safeParse(JSON.parse(text));
+    return result.success
+      ? { ok: true, value: result.data }
+      : {
+          ok: false,
+          message: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+        };
+  } catch (error) {
+    return { ok: false, message: String(error) };
+  }
+}
+
+/** Sorted, so an unchanged record serialises to the same bytes and is not rewritten. */
+export function serializeOwnershipRecord(record: OwnershipRecord): string {
+  const appArmor = Object.fromEntries(Object.entries(record.appArmor).sort(([a], [b]) => a.localeCompare(b)));
+  return `${JSON.stringify({ seccomp: [...new Set(record.seccomp)].sort(), appArmor }, null, 2)}\n`;
+}

@@ -1,0 +1,240 @@
+import { describe, expect, it } from "vitest";
+import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
+import { APPARMOR_LABEL } from "../src/api/constants.ts";
+import { profileLabelKey } from "../src/api/labels.ts";
+import { type ProfileObjectRef, renderAppArmorProfiles, renderSeccompProfiles } from "../src/api/profiles.ts";
+import { INSTALL_FAILURE_REASONS } from "./failures.ts";
+import { EMPTY_RECORD, type OwnershipRecord } from "./ownership-record.ts";
+import { adoptedRecord, installedProfiles, type NodeObservation, planSync } from "./planner.ts";
+
+const ALLOW = { defaultAction: "SCMP_ACT_ALLOW" };
+const seccompKey = (name: string) => profileLabelKey("seccomp", name);
+const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
+
+function seccomp(name: string, spec: Record<string, unknown> = ALLOW): ProfileObjectRef {
+  return { name, uid: `uid-${name}`, spec };
+}
+
+/** The content the agent writes for a profile on this test's amd64 node. */
+function contentOf(ref: ProfileObjectRef): string {
+  const [p] = renderSeccompProfiles([ref]);
+  if (!p?.ok) throw new Error("test profile does not render");
+  return p.contentFor("amd64");
+}
+
+function versionOf(ref: ProfileObjectRef, kind: "seccomp" | "apparmor"): string {
+  const [p] = kind === "seccomp" ? renderSeccompProfiles([ref]) : renderAppArmorProfiles([ref]);
+  if (!p?.ok) throw new Error("test profile does not render");
+  return p.version;
+}
+
+interface Setup {
+  seccomp?: ProfileObjectRef[];
+  appArmor?: ProfileObjectRef[];
+  files?: Record<string, string>;
+  unusable?: Record<string, string>;
+  kernel?: string[];
+  record?: OwnershipRecord;
+  pods?: Record<string, string>[];
+  nodeLabels?: Record<string, string>;
+}
+
+function observe(s: Setup): NodeObservation {
+  return {
+    nodeLabels: { "kubernetes.io/arch": "amd64", [APPARMOR_LABEL]: "enabled", ...s.nodeLabels },
+    seccompProfiles: renderSeccompProfiles(s.seccomp ?? []),
+    appArmorProfiles: renderAppArmorProfiles(s.appArmor ?? []),
+    appArmorAvailable: true,
+    disk: {
+      files: new Map(Object.entries(s.files ?? {})),
+      unusable: new Map(Object.entries(s.unusable ?? {})),
+    },
+    kernel: new Set(s.kernel ?? []),
+    record: s.record ?? EMPTY_RECORD,
+    podLabels: s.pods ?? [],
+  };
+}
+
+const usingPod = (...keys: string[]) => Object.fromEntries(keys.map((k) => [k, IN_USE_LABEL_VALUE]));
+
+describe("planSync: seccomp", () => {
+  const web = seccomp("web");
+
+  it("writes a profile that belongs here and labels it only once the file holds its content (invariant 1)", () => {
+    const fresh = observe({ seccomp: [web] });
+    expect(planSync(fresh).writeSeccomp.map((w) => [w.profile.name, w.content])).toEqual([
+      ["web", contentOf(web)],
+    ]);
+    expect(installedProfiles(fresh).size).toBe(0);
+    const stale = observe({
+      seccomp: [web],
+      files: { web: "{}" },
+      record: { seccomp: ["web"], appArmor: {} },
+    });
+    expect(planSync(stale).writeSeccomp).toHaveLength(1);
+    expect(installedProfiles(stale).size).toBe(0);
+    const written = observe({
+      seccomp: [web],
+      files: { web: contentOf(web) },
+      record: { seccomp: ["web"], appArmor: {} },
+    });
+    expect(planSync(written).writeSeccomp).toEqual([]);
+    expect(installedProfiles(written)).toEqual(new Map([[seccompKey("web"), versionOf(web, "seccomp")]]));
+  });
+
+  it("an invalid update keeps the last good file, withdraws the label and reports why (invariant 8)", () => {
+    const broken = seccomp("web", { baseProfileName: "missing-base" });
+    const o = observe({
+      seccomp: [broken],
+      files: { web: contentOf(web) },
+      record: { seccomp: ["web"], appArmor: {} },
+    });
+    const plan = planSync(o);
+    expect(plan.removeSeccomp).toEqual([]);
+    expect(plan.writeSeccomp).toEqual([]);
+    expect(plan.failures.map((f) => f.profile.name)).toEqual(["web"]);
+    expect(installedProfiles(o).size).toBe(0);
+  });
+
+  describe("a profile that stops belonging here (invariant 6)", () => {
+    const owned = { seccomp: ["web"], appArmor: {} };
+    const cases: [string, Setup][] = [
+      ["disabled", { seccomp: [seccomp("web", { ...ALLOW, disabled: true })] }],
+      [
+        "nodeSelector no longer matches",
+        { seccomp: [seccomp("web", { ...ALLOW, nodeSelector: { pool: "batch" } })] },
+      ],
+      [
+        "node relabelled",
+        {
+          seccomp: [seccomp("web", { ...ALLOW, nodeSelector: { pool: "web" } })],
+          nodeLabels: { pool: "db" },
+        },
+      ],
+      ["deleted", { seccomp: [] }],
+    ];
+    it.each(cases)("%s: loses its label at once, keeps its file while a pod here uses it", (_case, setup) => {
+      const inUse = observe({
+        ...setup,
+        files: { web: contentOf(web) },
+        record: owned,
+        pods: [usingPod(seccompKey("web"))],
+      });
+      const plan = planSync(inUse);
+      expect(plan.removeSeccomp).toEqual([]);
+      expect(plan.keptInUse).toEqual([{ kind: "seccomp", name: "web" }]);
+      expect(installedProfiles(inUse).has(seccompKey("web"))).toBe(false);
+    });
+    it.each(cases)("%s: the file goes when no pod here uses it", (_case, setup) => {
+      const otherPods = [usingPod(seccompKey("other")), { [seccompKey("web")]: "false" }];
+      const unused = observe({ ...setup, files: { web: contentOf(web) }, record: owned, pods: otherPods });
+      expect(planSync(unused).removeSeccomp).toEqual(["web"]);
+    });
+  });
+
+  it("never overwrites or removes a file or entry it did not write; reports the name as taken", () => {
+    const o = observe({
+      seccomp: [web, seccomp("dir"), seccomp("fifo")],
+      files: { web: "someone else's", stray: "{}" },
+      unusable: { "dir.json": "a directory", "fifo.json": "a FIFO" },
+      record: { seccomp: [], appArmor: {} },
+    });
+    const plan = planSync(o);
+    expect(plan.writeSeccomp).toEqual([]);
+    expect(plan.removeSeccomp).toEqual([]);
+    expect(plan.failures.map((f) => [f.profile.name, f.reason])).toEqual([
+      ["web", INSTALL_FAILURE_REASONS.nameTaken],
+      ["dir", INSTALL_FAILURE_REASONS.nameTaken],
+      ["fifo", INSTALL_FAILURE_REASONS.nameTaken],
+    ]);
+    expect(plan.failures[1]?.message).toContain(
+      "dir.json in the agent's folder is a directory that the agent did not write",
+    );
+    expect(installedProfiles(o).size).toBe(0);
+  });
+
+  it("forgets an owned file that is gone, and adopts files when there is no record yet", () => {
+    const o = observe({ seccomp: [], record: { seccomp: ["gone"], appArmor: {} } });
+    expect(planSync(o).forgetSeccomp).toEqual(["gone"]);
+    expect(
+      adoptedRecord({ files: new Map([["a", "{}"]]), unusable: new Map([["b.json", "a directory"]]) }),
+    ).toEqual({
+      seccomp: ["a"],
+      appArmor: {},
+    });
+  });
+});
+
+describe("planSync: AppArmor", () => {
+  const aa = (name: string, spec: Record<string, unknown> = {}) => ({ name, uid: `uid-${name}`, spec });
+  const web = aa("web");
+
+  it("loads what belongs here and labels it only when the kernel lists it in the recorded version", () => {
+    const fresh = observe({ appArmor: [web] });
+    expect(planSync(fresh).loadAppArmor.map((l) => [l.profile.name, l.mode])).toEqual([["web", "enforce"]]);
+    const loaded = observe({
+      appArmor: [web],
+      kernel: ["web"],
+      record: { seccomp: [], appArmor: { web: versionOf(web, "apparmor") } },
+    });
+    expect(planSync(loaded).loadAppArmor).toEqual([]);
+    expect(installedProfiles(loaded)).toEqual(new Map([[appArmorKey("web"), versionOf(web, "apparmor")]]));
+    // A load under way when the agent crashed: owned, version unknown, so it is loaded again.
+    const unknown = observe({
+      appArmor: [web],
+      kernel: ["web"],
+      record: { seccomp: [], appArmor: { web: null } },
+    });
+    expect(planSync(unknown).loadAppArmor).toHaveLength(1);
+    expect(installedProfiles(unknown).size).toBe(0);
+  });
+
+  it("loads in the mode spec.mode says, and a mode change is a new version", () => {
+    const complain = aa("web", { mode: "complain" });
+    expect(versionOf(complain, "apparmor")).not.toBe(versionOf(web, "apparmor"));
+    const o = observe({
+      appArmor: [complain],
+      kernel: ["web"],
+      record: { seccomp: [], appArmor: { web: versionOf(web, "apparmor") } },
+    });
+    expect(planSync(o).loadAppArmor.map((l) => l.mode)).toEqual(["complain"]);
+  });
+
+  it("never replaces a kernel profile it did not load, and never unloads one: NameTaken, no label", () => {
+    const o = observe({ appArmor: [aa("docker-default")], kernel: ["docker-default", "snap.firefox"] });
+    const plan = planSync(o);
+    expect(plan.loadAppArmor).toEqual([]);
+    expect(plan.unloadAppArmor).toEqual([]);
+    expect(plan.failures.map((f) => f.reason)).toEqual([INSTALL_FAILURE_REASONS.nameTaken]);
+    expect(plan.failures[0]?.message).toContain(
+      '"docker-default" is already loaded on this node and Lockstep did not load it',
+    );
+    expect(installedProfiles(o).size).toBe(0);
+  });
+
+  it("unloads what it loaded once no object wants it, also after a restart (the record), unless a pod here uses it", () => {
+    const record = { seccomp: [], appArmor: { web: "0123456789ab" } };
+    expect(planSync(observe({ kernel: ["web"], record })).unloadAppArmor).toEqual(["web"]);
+    const inUse = planSync(observe({ kernel: ["web"], record, pods: [usingPod(appArmorKey("web"))] }));
+    expect(inUse.unloadAppArmor).toEqual([]);
+    expect(inUse.keptInUse).toEqual([{ kind: "apparmor", name: "web" }]);
+    const disabled = observe({
+      appArmor: [aa("web", { disabled: true })],
+      kernel: ["web"],
+      record,
+      pods: [usingPod(appArmorKey("web"))],
+    });
+    expect(planSync(disabled).unloadAppArmor).toEqual([]);
+    expect(installedProfiles(disabled).size).toBe(0);
+    expect(planSync(observe({ kernel: [], record })).forgetAppArmor).toEqual(["web"]);
+  });
+
+  it("does nothing with AppArmor on a node without it", () => {
+    const o = {
+      ...observe({ appArmor: [web], record: { seccomp: [], appArmor: { old: "x" } }, kernel: ["old"] }),
+      appArmorAvailable: false,
+    };
+    const plan = planSync(o);
+    expect([plan.loadAppArmor, plan.unloadAppArmor, plan.failures]).toEqual([[], [], []]);
+  });
+});

@@ -1,0 +1,178 @@
+// The agent's decisions, as pure functions of what it observed: which seccomp files to write or
+// remove, which AppArmor profiles to load or unload, what to report, and which labels the node has
+// earned. agent.ts observes and carries the plan out; nothing here does I/O.
+//
+// The rules, each a DESIGN invariant:
+// - 1: a label only for a profile that is really there: its file holds the current content, or the
+//   kernel lists it and the agent's record says it loaded the current version.
+// - 6: a profile that no longer belongs on the node (deleted, disabled, nodeSelector, node relabelled)
+//   loses its label at once, but its file stays and its AppArmor profile stays loaded while a
+//   not-finished pod bound to this node carries its label (the webhook's in-use label).
+// - 8: a profile that belongs here but is invalid keeps its last good file or loaded version.
+// - 9: the agent replaces or removes only what its ownership record lists; a name someone else holds
+//   is reported (NameTaken) and gets no label.
+
+import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
+import type { AppArmorMode } from "../src/api/apparmor.ts";
+import type { ProfileKind } from "../src/api/constants.ts";
+import { profileLabelKey } from "../src/api/labels.ts";
+import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
+import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
+import type { OwnershipRecord } from "./ownership-record.ts";
+import { type SeccompDirState, seccompFileName } from "./seccomp-dir.ts";
+
+export type InstallableProfile = Extract<RenderedProfile, { ok: true }>;
+
+export interface NodeObservation {
+  /** This Node's labels, with the agent's own view of AppArmor (`lockstep.dev/apparmor`). */
+  nodeLabels: Readonly<Record<string, string>>;
+  seccompProfiles: readonly RenderedProfile[];
+  appArmorProfiles: readonly RenderedProfile[];
+  appArmorAvailable: boolean;
+  disk: SeccompDirState;
+  /** Names the kernel lists as loaded (empty without AppArmor). */
+  kernel: ReadonlySet<string>;
+  record: OwnershipRecord;
+  /** The labels of every not-finished pod bound to this node. */
+  podLabels: readonly Readonly<Record<string, string>>[];
+}
+
+export interface SyncPlan {
+  writeSeccomp: { profile: InstallableProfile; content: string }[];
+  removeSeccomp: string[];
+  loadAppArmor: { profile: InstallableProfile; text: string; mode: AppArmorMode }[];
+  unloadAppArmor: string[];
+  /** Record entries for what is gone already (a file deleted by hand, a profile someone unloaded). */
+  forgetSeccomp: string[];
+  forgetAppArmor: string[];
+  /** Kept only because a pod bound to this node still uses it. */
+  keptInUse: { kind: ProfileKind; name: string }[];
+  failures: InstallFailure[];
+}
+
+function nodeArch(o: NodeObservation): string | undefined {
+  return o.nodeLabels["kubernetes.io/arch"];
+}
+
+function belonging(profiles: readonly RenderedProfile[], o: NodeObservation): RenderedProfile[] {
+  return profiles.filter((p) => profileBelongsOnNode(p, o.nodeLabels));
+}
+
+function usedByPodHere(o: NodeObservation, kind: ProfileKind, name: string): boolean {
+  const key = profileLabelKey(kind, name);
+  return o.podLabels.some((labels) => labels[key] === IN_USE_LABEL_VALUE);
+}
+
+/**
+ * The record to start from when there is none: profile files already in the folder were written by an
+ * agent from before the record (the folder is Lockstep's by contract), so they are adopted. AppArmor
+ * profiles are not: the kernel cannot say who loaded them, and the agent never unloads what it
+ * cannot prove is its own.
+ */
+export function adoptedRecord(disk: SeccompDirState): OwnershipRecord {
+  return { seccomp: [...disk.files.keys()], appArmor: {} };
+}
+
+export function planSync(o: NodeObservation): SyncPlan {
+  const plan: SyncPlan = {
+    writeSeccomp: [],
+    removeSeccomp: [],
+    loadAppArmor: [],
+    unloadAppArmor: [],
+    forgetSeccomp: [],
+    forgetAppArmor: [],
+    keptInUse: [],
+    failures: [],
+  };
+  planSeccomp(o, plan);
+  if (o.appArmorAvailable) planAppArmor(o, plan);
+  return plan;
+}
+
+/**
+ * The names of the profiles that belong here, and those of them that can be installed. One that belongs
+ * but cannot be rendered is reported, and its name stays wanted: it keeps what is installed (invariant 8).
+ */
+function belongingHere(
+  profiles: readonly RenderedProfile[],
+  o: NodeObservation,
+  plan: SyncPlan,
+): { wanted: Set<string>; installable: InstallableProfile[] } {
+  const wanted = new Set<string>();
+  const installable: InstallableProfile[] = [];
+  for (const profile of belonging(profiles, o)) {
+    wanted.add(profile.name);
+    if (profile.ok) installable.push(profile);
+    else plan.failures.push({ profile, reason: profile.reason, message: profile.message });
+  }
+  return { wanted, installable };
+}
+
+function planSeccomp(o: NodeObservation, plan: SyncPlan): void {
+  const owned = new Set(o.record.seccomp);
+  const { wanted, installable } = belongingHere(o.seccompProfiles, o, plan);
+  for (const profile of installable) {
+    const file = seccompFileName(profile.name);
+    const unusable = o.disk.unusable.get(file);
+    const foreign =
+      unusable ?? (o.disk.files.has(profile.name) && !owned.has(profile.name) ? "a file" : undefined);
+    if (foreign !== undefined) {
+      plan.failures.push({
+        profile,
+        reason: INSTALL_FAILURE_REASONS.nameTaken,
+        message: `${file} in the agent's folder is ${foreign} that the agent did not write; it is left alone: remove it from the node, or give the object another name`,
+      });
+      continue;
+    }
+    const content = profile.contentFor(nodeArch(o));
+    if (o.disk.files.get(profile.name) !== content) plan.writeSeccomp.push({ profile, content });
+  }
+  for (const name of owned) {
+    if (wanted.has(name)) continue;
+    if (!o.disk.files.has(name)) plan.forgetSeccomp.push(name);
+    else if (usedByPodHere(o, "seccomp", name)) plan.keptInUse.push({ kind: "seccomp", name });
+    else plan.removeSeccomp.push(name);
+  }
+}
+
+function planAppArmor(o: NodeObservation, plan: SyncPlan): void {
+  const { wanted, installable } = belongingHere(o.appArmorProfiles, o, plan);
+  for (const profile of installable) {
+    const ours = Object.hasOwn(o.record.appArmor, profile.name);
+    const loaded = o.kernel.has(profile.name);
+    if (loaded && !ours) {
+      plan.failures.push({
+        profile,
+        reason: INSTALL_FAILURE_REASONS.nameTaken,
+        message: `an AppArmor profile named "${profile.name}" is already loaded on this node and Lockstep did not load it (the container runtime's, a distribution's, or one loaded by hand); Lockstep never replaces it: give the object another name`,
+      });
+      continue;
+    }
+    if (!loaded || o.record.appArmor[profile.name] !== profile.version)
+      plan.loadAppArmor.push({
+        profile,
+        text: profile.contentFor(undefined),
+        mode: profile.appArmorMode ?? "enforce",
+      });
+  }
+  for (const name of Object.keys(o.record.appArmor)) {
+    if (wanted.has(name)) continue;
+    if (!o.kernel.has(name)) plan.forgetAppArmor.push(name);
+    else if (usedByPodHere(o, "apparmor", name)) plan.keptInUse.push({ kind: "apparmor", name });
+    else plan.unloadAppArmor.push(name);
+  }
+}
+
+/** Label key -> version for every profile that belongs here and is really installed (invariant 1). */
+export function installedProfiles(o: NodeObservation): Map<string, string> {
+  const installed = new Map<string, string>();
+  const owned = new Set(o.record.seccomp);
+  for (const p of belonging(o.seccompProfiles, o))
+    if (p.ok && owned.has(p.name) && o.disk.files.get(p.name) === p.contentFor(nodeArch(o)))
+      installed.set(p.labelKey, p.version);
+  if (o.appArmorAvailable)
+    for (const p of belonging(o.appArmorProfiles, o))
+      if (p.ok && o.kernel.has(p.name) && o.record.appArmor[p.name] === p.version)
+        installed.set(p.labelKey, p.version);
+  return installed;
+}

@@ -1,0 +1,91 @@
+// The agent's folder, entry by entry, on a real file system: what it reads, what it leaves alone and
+// why, and which leftovers it removes at start.
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { OWNERSHIP_RECORD_FILE } from "./ownership-record.ts";
+import { SeccompDir } from "./seccomp-dir.ts";
+
+let root: string;
+let dir: SeccompDir;
+
+beforeEach(async () => {
+  root = mkdtempSync(join(tmpdir(), "lockstep-seccomp-dir-"));
+  dir = new SeccompDir(root);
+  await dir.ensure();
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe("SeccompDir", () => {
+  it("reads every readable profile file and says why it leaves each other entry alone", async () => {
+    writeFileSync(join(dir.path, "web.json"), "{}");
+    mkdirSync(join(dir.path, "a-dir.json"));
+    execFileSync("mkfifo", [join(dir.path, "a-fifo.json")]);
+    writeFileSync(join(root, "outside.json"), "secret");
+    symlinkSync(join(root, "outside.json"), join(dir.path, "a-link.json"));
+    writeFileSync(join(dir.path, "README"), "notes");
+    mkdirSync(join(dir.path, ".tmp-0123456789abcdef"));
+    writeFileSync(join(dir.path, ".tmp-fedcba9876543210"), "half a write");
+    const state = await dir.observe();
+    expect(state.files).toEqual(new Map([["web", "{}"]]));
+    expect(state.unusable).toEqual(
+      new Map([
+        ["a-dir.json", "a directory"],
+        ["a-fifo.json", "a FIFO"],
+        ["a-link.json", "a symbolic link"],
+        ["README", "not a profile file name (a file)"],
+        [".tmp-0123456789abcdef", "not a profile file name (a directory)"],
+      ]),
+    );
+  });
+
+  it("removes at start only regular files with its own temporary name pattern", async () => {
+    writeFileSync(join(dir.path, ".tmp-fedcba9876543210"), "half a write");
+    mkdirSync(join(dir.path, ".tmp-0123456789abcdef"));
+    writeFileSync(join(dir.path, ".tmp-not-ours"), "someone's");
+    expect(await dir.removeTemporaryFiles()).toBe(1);
+    expect(existsSync(join(dir.path, ".tmp-fedcba9876543210"))).toBe(false);
+    expect(lstatSync(join(dir.path, ".tmp-0123456789abcdef")).isDirectory()).toBe(true);
+    expect(readFileSync(join(dir.path, ".tmp-not-ours"), "utf8")).toBe("someone's");
+  });
+
+  it("keeps its ownership record beside the profiles, where a pod cannot name it", async () => {
+    expect(await dir.readRecord()).toEqual({ record: undefined });
+    await dir.writeRecord({ seccomp: ["web"], appArmor: { aa: "0123456789ab", loading: null } });
+    expect(await dir.readRecord()).toEqual({
+      record: { seccomp: ["web"], appArmor: { aa: "0123456789ab", loading: null } },
+    });
+    expect((await dir.observe()).unusable.has(OWNERSHIP_RECORD_FILE)).toBe(false);
+    writeFileSync(join(dir.path, OWNERSHIP_RECORD_FILE), '{"seccomp": ["../etc"], "appArmor": {}}');
+    expect((await dir.readRecord()).problem).toMatch(
+      /is not a valid ownership record \(seccomp\.0: not a profile object name\)/,
+    );
+  });
+
+  it("refuses a record that is not a regular file, naming it", async () => {
+    mkdirSync(join(dir.path, OWNERSHIP_RECORD_FILE));
+    await expect(dir.readRecord()).rejects.toThrow(
+      /cannot read the agent's ownership record .*move the entry away/,
+    );
+  });
+
+  it("removes a profile file it wrote, but not an entry that has become something else", async () => {
+    await dir.write("web", "{}");
+    await dir.remove("web");
+    expect(existsSync(join(dir.path, "web.json"))).toBe(false);
+    mkdirSync(join(dir.path, "other.json"));
+    await expect(dir.remove("other")).rejects.toThrow(/no longer a regular file/);
+    expect(lstatSync(join(dir.path, "other.json")).isDirectory()).toBe(true);
+  });
+});
