@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image for every Lockstep component; each has a small entrypoint in bin/:
-#   lockstep-controller, lockstep-webhook, lockstep-agent, lockstep (the CLI).
+# One image for every Lockstep component. The long-running ones run as bundles built by
+# scripts/build.ts, each with a launcher that sets its Node flags:
+#   /app/dist/bin/lockstep-controller, /app/dist/bin/lockstep-webhook, /app/dist/bin/lockstep-agent;
+# the CLI runs from source: /app/bin/lockstep.
 # Not built in CI here (no container engine on these machines); `make lint` checks this file.
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
@@ -11,6 +13,17 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts \
     && npm cache clean --force
+
+# The components' bundles: esbuild is a build-time dependency only.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --no-audit --no-fund \
+    && npm cache clean --force
+COPY scripts ./scripts
+COPY src ./src
+COPY node-agent ./node-agent
+RUN node scripts/build.ts
 
 FROM ${NODE_IMAGE} AS runtime
 # apparmor_parser for the node agent, which loads AppArmor profiles on nodes that have AppArmor;
@@ -25,6 +38,7 @@ COPY bin ./bin
 COPY src ./src
 COPY node-agent ./node-agent
 COPY crds ./crds
+COPY --from=build /app/dist ./dist
 ENV NODE_ENV=production PATH=/app/bin:$PATH
 # A numeric non-root user, so Kubernetes can check runAsNonRoot without reading /etc/passwd.
 # The agent's DaemonSet overrides it with root (and no capabilities beyond what it needs), because

@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help deps node crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help deps node build crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ node_modules/.installed: package.json package-lock.json $(NODE_DEP)
 	@touch $@
 
 deps: node_modules/.installed ## install npm dependencies
+
+build: deps ## bundle the agent, controller and webhook into dist/ (what the image runs; tests build their own)
+	node scripts/build.ts
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts

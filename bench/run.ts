@@ -2,7 +2,7 @@
 // {"<name>": {"value": N, "unit": "ms"}}. Each benchmark starts (and stops) the real parts it measures.
 import { readdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 
 const ResultsSchema = z.record(z.string(), z.object({ value: z.number(), unit: z.string() }));
 type Results = z.infer<typeof ResultsSchema>;

@@ -2,7 +2,7 @@
 // list) match what belongs on this node, read back what is really there, and fix this Node's Lockstep
 // labels in one PATCH. Level-triggered: every sync recomputes everything from the caches, and bursts
 // of changes are coalesced into one sync (and so one PATCH).
-import * as k8s from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
 import {
   AGENT_LABEL,
@@ -13,8 +13,9 @@ import {
   VERSION,
 } from "../src/api/constants.ts";
 import { type ProfileObjectRef, renderAppArmorProfiles, renderSeccompProfiles } from "../src/api/profiles.ts";
+import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
-import { keepWatching, metadataListWatch } from "../src/kube/informers.ts";
+import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import type { Logger } from "../src/kube/logger.ts";
 import type { MetricsRegistry } from "../src/kube/metrics.ts";
 import {
@@ -38,79 +39,79 @@ import {
   type SyncPlan,
 } from "./planner.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
+import { DEFAULT_SYNC_TRIGGER, SyncTrigger, type SyncTriggerOptions } from "./sync-trigger.ts";
 
 export interface AgentOptions {
-  kubeConfig: k8s.KubeConfig;
+  client: KubeClient;
   nodeName: string;
   kubeletRoot: string;
   appArmor: AppArmorPaths;
   version: string;
   log: Logger;
   metrics: MetricsRegistry;
-  /** Quiet time before a sync, so a burst of profile changes shares one sync and one PATCH. */
-  debounceMs?: number;
+  /** When to sync after a change: at once for a lone change, one sync and one PATCH for a burst. */
+  syncTrigger?: SyncTriggerOptions;
   /** Re-verify the disk this often even without events (someone may delete a file by hand). */
   resyncMs?: number;
 }
 
-type ProfileObject = k8s.KubernetesObject & { spec?: unknown };
+type ProfileObject = KubeObject & { spec?: unknown };
 
 export class NodeAgent {
   private readonly opts: Required<AgentOptions>;
   private readonly dir: SeccompDir;
-  private readonly core: k8s.CoreV1Api;
-  private readonly seccompProfiles: k8s.ListWatch<ProfileObject>;
-  private readonly appArmorProfiles: k8s.ListWatch<ProfileObject>;
-  private readonly node: k8s.ListWatch<k8s.V1Node>;
+  private readonly client: KubeClient;
+  private readonly seccompProfiles: Informer<ProfileObject>;
+  private readonly appArmorProfiles: Informer<ProfileObject>;
+  private readonly node: Informer<V1Node>;
   /** Metadata of the not-finished pods bound to this node: their labels say which profiles they use. */
-  private readonly pods: k8s.ListWatch<k8s.KubernetesObject>;
+  private readonly pods: Informer<KubeObject>;
   /** Folder entries already reported as left alone, so a foreign entry is logged once, not every sync. */
   private readonly reportedEntries = new Set<string>();
   /** AppArmor profile name -> the version apparmor_parser refused, and why. */
   private readonly refusedAppArmor = new Map<string, { version: string; message: string }>();
   private appArmorAvailable = false;
   private reconciled = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly trigger: SyncTrigger;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private dirty = false;
   private stopped = false;
   private lastSyncError: string | undefined;
   private readonly m;
 
   constructor(options: AgentOptions) {
-    this.opts = { debounceMs: 200, resyncMs: 60_000, ...options };
+    this.opts = { syncTrigger: DEFAULT_SYNC_TRIGGER, resyncMs: 60_000, ...options };
+    this.trigger = new SyncTrigger(async () => {
+      await this.syncOnce();
+    }, this.opts.syncTrigger);
     this.dir = new SeccompDir(options.kubeletRoot);
-    const kc = options.kubeConfig;
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const watch = new k8s.Watch(kc);
+    this.client = options.client;
+    const onError = (what: string) => (error: unknown, retryInMs: number) => {
+      if (!this.stopped)
+        options.log.warn(
+          { watch: what, err: kubeErrorMessage(error), retryInMs },
+          "watch failed; restarting",
+        );
+    };
     const profileWatch = (plural: string) =>
-      new k8s.ListWatch<ProfileObject>(
-        `/apis/${GROUP}/${VERSION}/${plural}`,
-        watch,
-        () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
-        false,
-      );
+      new Informer<ProfileObject>(this.client, {
+        path: `/apis/${GROUP}/${VERSION}/${plural}`,
+        onError: onError(plural),
+      });
     this.seccompProfiles = profileWatch(SECCOMP_PROFILE_PLURAL);
     this.appArmorProfiles = profileWatch(APPARMOR_PROFILE_PLURAL);
     // Only this node: the agent has no business with any other Node object.
-    const fieldSelector = `metadata.name=${options.nodeName}`;
-    this.node = new k8s.ListWatch<k8s.V1Node>(
-      "/api/v1/nodes",
-      watch,
-      () => this.core.listNode({ fieldSelector }),
-      false,
-      undefined,
-      fieldSelector,
-    );
+    this.node = new Informer<V1Node>(this.client, {
+      path: "/api/v1/nodes",
+      fieldSelector: `metadata.name=${options.nodeName}`,
+      onError: onError("Node"),
+    });
     // Only pods bound here and not finished, metadata only (DESIGN invariant 6 per node): the agent
     // needs their in-use labels, nothing of their spec, and nothing of other nodes' pods.
-    this.pods = metadataListWatch(kc, {
-      apiVersion: "v1",
-      kind: "Pod",
+    this.pods = new Informer<KubeObject>(this.client, {
       path: "/api/v1/pods",
       fieldSelector: `spec.nodeName=${options.nodeName},status.phase!=Succeeded,status.phase!=Failed`,
+      metadataOnly: true,
+      onError: onError("pods"),
     });
     const m = options.metrics;
     this.m = {
@@ -149,22 +150,16 @@ export class NodeAgent {
     if (removed > 0) log.info({ removed }, "removed temporary files left by an earlier run");
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
-    const informers = {
-      SeccompProfiles: this.seccompProfiles,
-      AppArmorProfiles: this.appArmorProfiles,
-      Node: this.node,
-      Pods: this.pods,
-    };
-    for (const [what, informer] of Object.entries(informers)) {
+    const informers = [this.seccompProfiles, this.appArmorProfiles, this.node, this.pods];
+    for (const informer of Object.values(informers))
       for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.scheduleSync());
-      keepWatching(informer as k8s.Informer<k8s.KubernetesObject>, what, log, () => this.stopped);
-    }
-    await Promise.all(Object.values(informers).map((informer) => informer.start()));
+    await Promise.all(informers.map((informer) => informer.start()));
     // Start-up reconciliation: temp files are gone; this sync repairs content, removes orphans and
     // labels from the disk; only after it succeeds does the agent label itself ready.
     await this.syncUntilDone();
     this.reconciled = true;
-    await this.kick();
+    // Once more now that the agent may claim readiness (its version label).
+    await this.syncOnce();
     this.resyncTimer = setInterval(() => this.scheduleSync(), this.opts.resyncMs);
     log.info("ready");
   }
@@ -172,9 +167,8 @@ export class NodeAgent {
   /** Graceful stop: lets a running sync finish (so no temporary file is left), then stops watching. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
     clearInterval(this.resyncTimer);
-    await this.running;
+    await this.trigger.stop();
     await Promise.all(
       [this.seccompProfiles, this.appArmorProfiles, this.node, this.pods].map((informer) => informer.stop()),
     );
@@ -182,27 +176,7 @@ export class NodeAgent {
 
   private scheduleSync(): void {
     if (this.stopped || !this.reconciled) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.kick(), this.opts.debounceMs);
-  }
-
-  private async kick(): Promise<void> {
-    if (this.running) {
-      this.dirty = true;
-      return;
-    }
-    this.running = this.syncOnce().then(
-      () => undefined,
-      () => undefined,
-    );
-    void this.running.finally(() => {
-      this.running = undefined;
-      if (this.dirty && !this.stopped) {
-        this.dirty = false;
-        this.scheduleSync();
-      }
-    });
-    await this.running;
+    this.trigger.poke();
   }
 
   private async syncUntilDone(): Promise<void> {
@@ -232,7 +206,7 @@ export class NodeAgent {
       const installed = installedProfiles(after);
       for (const f of failures) {
         this.m.errors.inc({ reason: f.reason });
-        await emitInstallFailed(this.core, nodeName, f.profile, f.reason, f.message, log);
+        await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
       }
       for (const kind of ["seccomp", "apparmor"] as const)
         this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
@@ -246,10 +220,7 @@ export class NodeAgent {
       });
       const patch = lockstepLabelPatch(node.metadata?.labels ?? {}, desired);
       if (patch) {
-        await this.core.patchNode(
-          { name: nodeName, body: patch },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-        );
+        await this.client.patch(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, "merge", patch);
         this.m.patches.inc();
         log.info({ labels: patch.metadata.labels }, "patched node labels");
       }
@@ -267,11 +238,11 @@ export class NodeAgent {
   }
 
   /** Everything the planner decides from, read from the caches, the folder and the kernel. */
-  private async observe(node: k8s.V1Node): Promise<NodeObservation> {
+  private async observe(node: V1Node): Promise<NodeObservation> {
     const { log } = this.opts;
     const nodeLabels = { ...(node.metadata?.labels ?? {}) };
     nodeLabels[APPARMOR_LABEL] = this.appArmorAvailable ? "enabled" : "unavailable";
-    const refs = (informer: k8s.ListWatch<ProfileObject>): ProfileObjectRef[] =>
+    const refs = (informer: Informer<ProfileObject>): ProfileObjectRef[] =>
       informer.list().map((o) => ({ name: o.metadata?.name ?? "", uid: o.metadata?.uid, spec: o.spec }));
     const disk = await this.dir.observe();
     for (const [entry, why] of disk.unusable) {

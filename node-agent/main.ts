@@ -10,14 +10,14 @@
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
 //   LOG_LEVEL                 (env) pino level, default info
 import { parseArgs } from "node:util";
-import * as k8s from "@kubernetes/client-node";
-import { z } from "zod";
+import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
 import { startHealthServer } from "../src/kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../src/kube/lifecycle.ts";
 import { createLogger } from "../src/kube/logger.ts";
 import { MetricsRegistry } from "../src/kube/metrics.ts";
+import { connectOrExit } from "../src/kube/start.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
 
@@ -58,11 +58,10 @@ function readConfig() {
 }
 
 const config = readConfig();
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
 const metrics = new MetricsRegistry();
+const client = await connectOrExit(log, metrics);
 const agent = new NodeAgent({
-  kubeConfig: kc,
+  client,
   nodeName: config.nodeName,
   kubeletRoot: config.kubeletRoot,
   appArmor: { securityfs: config.securityfs, enabledParameter: config.enabledFile, parser: config.parser },
@@ -79,6 +78,7 @@ const health = await startHealthServer({
 stopGracefullyOnSignals(log, async () => {
   await agent.stop();
   health?.close();
+  client.close();
 });
 
 await startOrExit(log, () => agent.start());

@@ -3,7 +3,7 @@
 // a profile, and the seccomp folder may hold entries someone else made; only what this record lists is
 // the agent's to replace or remove, and it outlives restarts, so profiles loaded before a restart are
 // still unloaded once their object is gone. Pure: parsing and serialising; seccomp-dir.ts stores it.
-import { z } from "zod";
+import * as z from "zod";
 import { isValidProfileObjectName } from "../src/api/labels.ts";
 
 /**

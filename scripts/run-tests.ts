@@ -2,7 +2,7 @@
 // `N passed, N failed, N skipped` that CI reads. A lint or type error counts as one failure.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 
 const VitestReport = z.object({
   numPassedTests: z.number(),

@@ -4,7 +4,7 @@
 // which it can only ever be the single token it claims to be: no newline, comma, brace, quote or
 // comment can reach the rendered profile.
 
-import { z } from "zod";
+import * as z from "zod";
 import {
   formatZodIssues,
   NodeSelectorSchema,

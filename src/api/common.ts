@@ -1,7 +1,7 @@
 // Schemas shared by both profile kinds: object metadata, status, node selectors, and the one way
 // validation errors are turned into text a user can act on.
 
-import { z } from "zod";
+import * as z from "zod";
 import { isValidLabelNamePart, isValidLabelValue } from "./labels.ts";
 import { LIMITS } from "./limits.ts";
 

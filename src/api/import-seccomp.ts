@@ -4,7 +4,7 @@
 // container's capabilities and (Docker only) the kernel version. What comes out is plain OCI data that
 // enforces exactly what that engine would, for the given architecture and capability set. Pure;
 // `lockstep import` (src/cli/import-command.ts) reads the file and prints the result.
-import { z } from "zod";
+import * as z from "zod";
 import { oneOf } from "./common.ts";
 import {
   ErrnoSchema,

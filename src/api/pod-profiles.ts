@@ -8,7 +8,7 @@
 // AppArmor: every Localhost profile, through the `appArmorProfile` field (pod and container level) or the
 // legacy per-container annotation. AppArmor names have no Lockstep prefix, so a Localhost AppArmor name is
 // taken to be an AppArmorProfile (docs/adr/0030-webhook-scope-and-failure-policy.md).
-import { z } from "zod";
+import * as z from "zod";
 import { OBJECT_KIND, PROFILE_LABEL_PREFIX, type ProfileKind } from "./constants.ts";
 import { isDnsSubdomain, resolveSeccompLocalhost } from "./labels.ts";
 

@@ -3,7 +3,7 @@
 // (DESIGN invariant 7). Docker's and podman's extensions (archMap, includes, excludes, ...) are refused
 // with a pointer to `lockstep import`, which resolves them as the engine would (import-seccomp.ts).
 
-import { z } from "zod";
+import * as z from "zod";
 import {
   formatZodIssues,
   NodeSelectorSchema,

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { arch } from "node:os";
 import { parseAllDocuments, stringify } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 import { formatIssuePath } from "../api/common.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";

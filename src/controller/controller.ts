@@ -9,7 +9,7 @@
 // - a Node's labels change, or a Node appears or goes: every profile (coalesced over 50 ms);
 // - an InstallFailed Event about a profile: that profile;
 // - a Terminating profile still in use: itself, every IN_USE_RECHECK_MS (pods are not watched: ADR 0011).
-import * as k8s from "@kubernetes/client-node";
+import type { CoreV1Event, V1PodList } from "@kubernetes/client-node";
 import type { ProfileStatus } from "../api/common.ts";
 import {
   APPARMOR_PROFILE_PLURAL,
@@ -23,8 +23,9 @@ import {
 } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
-import { keepWatching, metadataListWatch } from "../kube/informers.ts";
+import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
 import { type HandlerResult, WorkQueue } from "../kube/workqueue.ts";
@@ -32,6 +33,7 @@ import {
   computeStatus,
   type InstallFailure,
   type NodeView,
+  phaseChangeNeedsEvent,
   statusDiffers,
   statusMergePatch,
 } from "./status.ts";
@@ -50,10 +52,16 @@ const NODE_BURST_MS = 50;
 const UNFINISHED_PODS = "status.phase!=Succeeded,status.phase!=Failed";
 const PHASE_RECOUNT_MS = 5_000;
 
-type ProfileObject = k8s.KubernetesObject & { spec?: unknown; status?: ProfileStatus };
+type ProfileObject = KubeObject & {
+  metadata?: KubeObject["metadata"] & { generation?: number; finalizers?: string[] };
+  spec?: unknown;
+  status?: ProfileStatus;
+};
+/** Events are cached as they come from the API server: timestamps are strings, not Dates. */
+type EventObject = Omit<CoreV1Event, "lastTimestamp"> & { lastTimestamp?: string };
 
 export interface ControllerOptions {
-  kubeConfig: k8s.KubeConfig;
+  client: KubeClient;
   log: Logger;
   metrics: MetricsRegistry;
   /** Profiles reconciled in parallel (never the same one twice). */
@@ -64,11 +72,10 @@ export interface ControllerOptions {
 
 export class ProfileController {
   private readonly opts: ControllerOptions;
-  private readonly custom: k8s.CustomObjectsApi;
-  private readonly core: k8s.CoreV1Api;
-  private readonly profiles: Record<ProfileKind, k8s.ListWatch<ProfileObject>>;
-  private readonly nodes: k8s.ListWatch<k8s.KubernetesObject>;
-  private readonly events: k8s.ListWatch<k8s.CoreV1Event>;
+  private readonly client: KubeClient;
+  private readonly profiles: Record<ProfileKind, Informer<ProfileObject>>;
+  private readonly nodes: Informer<KubeObject>;
+  private readonly events: Informer<EventObject>;
   private readonly queue: WorkQueue;
   private readonly m;
 
@@ -84,7 +91,7 @@ export class ProfileController {
   };
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
   private nodeViewCache: NodeView[] | undefined;
-  private failureIndex: Map<string, k8s.CoreV1Event[]> | undefined;
+  private failureIndex: Map<string, EventObject[]> | undefined;
   /**
    * The status this replica last wrote per profile, with the resourceVersion it was computed from:
    * until the watch delivers the write, the cache still shows the old status, and comparing against
@@ -98,31 +105,30 @@ export class ProfileController {
 
   constructor(opts: ControllerOptions) {
     this.opts = opts;
-    const kc = opts.kubeConfig;
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.client = opts.client;
     this.queue = new WorkQueue({ workers: opts.workers ?? 2 });
-    const watch = new k8s.Watch(kc);
+    const onError = (what: string) => (error: unknown, retryInMs: number) => {
+      if (!this.stopped)
+        opts.log.warn({ watch: what, err: kubeErrorMessage(error), retryInMs }, "watch failed; restarting");
+    };
     const profileInformer = (kind: ProfileKind) =>
-      new k8s.ListWatch<ProfileObject>(
-        `/apis/${GROUP}/${VERSION}/${PLURAL[kind]}`,
-        watch,
-        () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL[kind] }),
-        false,
-      );
+      new Informer<ProfileObject>(this.client, {
+        path: `/apis/${GROUP}/${VERSION}/${PLURAL[kind]}`,
+        onError: onError(`${kind} profiles`),
+      });
     this.profiles = { seccomp: profileInformer("seccomp"), apparmor: profileInformer("apparmor") };
     // Names and labels only: a Node's status (images, conditions, addresses) is most of its size and
     // changes with every heartbeat. See ADR 0011.
-    this.nodes = metadataListWatch(kc, { apiVersion: "v1", kind: "Node", path: "/api/v1/nodes" });
-    const failedSelector = "reason=InstallFailed";
-    this.events = new k8s.ListWatch<k8s.CoreV1Event>(
-      `/api/v1/namespaces/${EVENT_NAMESPACE}/events`,
-      watch,
-      () => this.core.listNamespacedEvent({ namespace: EVENT_NAMESPACE, fieldSelector: failedSelector }),
-      false,
-      undefined,
-      failedSelector,
-    );
+    this.nodes = new Informer<KubeObject>(this.client, {
+      path: "/api/v1/nodes",
+      metadataOnly: true,
+      onError: onError("nodes"),
+    });
+    this.events = new Informer<EventObject>(this.client, {
+      path: `/api/v1/namespaces/${EVENT_NAMESPACE}/events`,
+      fieldSelector: "reason=InstallFailed",
+      onError: onError("events"),
+    });
     const m = opts.metrics;
     this.m = {
       reconciles: m.counter("lockstep_controller_reconciles_total", "Reconciles run, by kind and result"),
@@ -143,14 +149,11 @@ export class ProfileController {
   }
 
   async start(): Promise<void> {
-    const { log } = this.opts;
-    const stopped = () => this.stopped;
     for (const kind of PROFILE_KINDS) {
       const informer = this.profiles[kind];
       informer.on("add", (p) => this.onProfileChange(kind, p));
       informer.on("update", (p) => this.onProfileChange(kind, p));
       informer.on("delete", (p) => this.onProfileDelete(kind, p));
-      keepWatching(informer as k8s.Informer<k8s.KubernetesObject>, `${kind} profiles`, log, stopped);
     }
     this.nodes.on("add", (n) => this.onNodeChange(n));
     this.nodes.on("update", (n) => this.onNodeChange(n));
@@ -159,14 +162,12 @@ export class ProfileController {
       this.nodeViewCache = undefined;
       this.enqueueAllSoon();
     });
-    keepWatching(this.nodes as k8s.Informer<k8s.KubernetesObject>, "nodes", log, stopped);
     for (const verb of ["add", "update", "delete"] as const)
       this.events.on(verb, (e) => {
         this.failureIndex = undefined;
         const kind = PROFILE_KINDS.find((k) => OBJECT_KIND[k] === e.involvedObject.kind);
         if (kind && e.involvedObject.name) this.enqueue(kind, e.involvedObject.name);
       });
-    keepWatching(this.events as k8s.Informer<k8s.KubernetesObject>, "events", log, stopped);
 
     await Promise.all([
       this.profiles.seccomp.start(),
@@ -175,6 +176,7 @@ export class ProfileController {
       this.events.start(),
     ]);
     this.synced = true;
+    const { log } = this.opts;
     this.queue.run(
       (key) => this.reconcileKey(key),
       (key, error, retryInMs) => {
@@ -228,7 +230,7 @@ export class ProfileController {
     this.enqueueKind(kind);
   }
 
-  private onNodeChange(node: k8s.KubernetesObject): void {
+  private onNodeChange(node: KubeObject): void {
     const name = node.metadata?.name ?? "";
     const labels = node.metadata?.labels ?? {};
     // A Node changes for many reasons (heartbeats, taints, annotations); only its labels matter here.
@@ -327,15 +329,10 @@ export class ProfileController {
     });
     if (statusDiffers(previous, next)) {
       try {
-        await this.custom.patchClusterCustomObjectStatus(
-          {
-            group: GROUP,
-            version: VERSION,
-            plural: PLURAL[kind],
-            name,
-            body: statusMergePatch(previous, next),
-          },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        await this.client.patch(
+          `${this.profilePath(kind, name)}/status`,
+          "merge",
+          statusMergePatch(previous, next),
         );
       } catch (error) {
         if (isKubeError(error, 404)) return undefined;
@@ -348,7 +345,8 @@ export class ProfileController {
       });
       if (next.phase !== previous?.phase) {
         log.info({ phase: next.phase, ready: next.ready }, "status changed");
-        if (next.phase !== "Installing" && next.phase !== "Pending") await this.recordEvent(kind, obj, next);
+        if (next.phase && phaseChangeNeedsEvent(previous?.phase, next.phase))
+          await this.recordEvent(kind, obj, next);
       }
     }
     // Pods are not watched: a profile waiting for its last pod is looked at again on a timer.
@@ -360,6 +358,10 @@ export class ProfileController {
     const written = this.written.get(`${kind}/${obj.metadata?.name ?? ""}`);
     if (written && written.fromResourceVersion === obj.metadata?.resourceVersion) return written.status;
     return obj.status;
+  }
+
+  private profilePath(kind: ProfileKind, name: string): string {
+    return `/apis/${GROUP}/${VERSION}/${PLURAL[kind]}/${encodeURIComponent(name)}`;
   }
 
   private render(kind: ProfileKind): Map<string, RenderedProfile> {
@@ -410,10 +412,12 @@ export class ProfileController {
    * the profile even while the object stays around (Jobs keep theirs).
    */
   private async podsUsing(kind: ProfileKind, name: string): Promise<string[]> {
-    const pods = await this.core.listPodForAllNamespaces({
-      labelSelector: profileLabelKey(kind, name),
-      fieldSelector: UNFINISHED_PODS,
-      limit: IN_USE_PODS_NAMED,
+    const pods = await this.client.get<V1PodList>("/api/v1/pods", {
+      query: {
+        labelSelector: profileLabelKey(kind, name),
+        fieldSelector: UNFINISHED_PODS,
+        limit: IN_USE_PODS_NAMED,
+      },
     });
     const named = pods.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
     const more = pods.metadata?.remainingItemCount ?? (pods.metadata?._continue ? 1 : 0);
@@ -422,18 +426,11 @@ export class ProfileController {
 
   private async setFinalizers(kind: ProfileKind, obj: ProfileObject, finalizers: string[]): Promise<void> {
     try {
-      await this.custom.patchClusterCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL[kind],
-          name: obj.metadata?.name ?? "",
-          // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
-          // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
-          body: { metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion } },
-        },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      );
+      // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
+      // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
+      await this.client.patch(this.profilePath(kind, obj.metadata?.name ?? ""), "merge", {
+        metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion },
+      });
     } catch (error) {
       if (isKubeError(error, 404)) return;
       throw error;
@@ -445,26 +442,23 @@ export class ProfileController {
     const ready = status.conditions?.find((c) => c.type === "Ready");
     const now = new Date();
     try {
-      await this.core.createNamespacedEvent({
-        namespace: EVENT_NAMESPACE,
-        body: {
-          metadata: { generateName: `${(obj.metadata?.name ?? "").slice(0, 200)}.` },
-          involvedObject: {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: OBJECT_KIND[kind],
-            name: obj.metadata?.name,
-            uid: obj.metadata?.uid,
-          },
-          reason: ready?.reason ?? status.phase ?? "",
-          message: ready?.message ?? status.phase ?? "",
-          type: status.phase === "Installed" ? "Normal" : "Warning",
-          source: { component: "lockstep-controller" },
-          reportingComponent: "lockstep-controller",
-          reportingInstance: process.env.HOSTNAME ?? "lockstep-controller",
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
+      await this.client.create(`/api/v1/namespaces/${EVENT_NAMESPACE}/events`, {
+        metadata: { generateName: `${(obj.metadata?.name ?? "").slice(0, 200)}.` },
+        involvedObject: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: OBJECT_KIND[kind],
+          name: obj.metadata?.name,
+          uid: obj.metadata?.uid,
         },
+        reason: ready?.reason ?? status.phase ?? "",
+        message: ready?.message ?? status.phase ?? "",
+        type: status.phase === "Installed" ? "Normal" : "Warning",
+        source: { component: "lockstep-controller" },
+        reportingComponent: "lockstep-controller",
+        reportingInstance: process.env.HOSTNAME ?? "lockstep-controller",
+        firstTimestamp: now.toISOString(),
+        lastTimestamp: now.toISOString(),
+        count: 1,
       });
     } catch (error) {
       this.opts.log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");

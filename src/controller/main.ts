@@ -13,13 +13,13 @@
 //   LOG_LEVEL                 (env) pino level, default info
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import * as k8s from "@kubernetes/client-node";
-import { z } from "zod";
+import * as z from "zod";
 import { startHealthServer } from "../kube/health-server.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
 import { MetricsRegistry } from "../kube/metrics.ts";
+import { connectOrExit } from "../kube/start.ts";
 import { ProfileController } from "./controller.ts";
 
 const log = createLogger("controller");
@@ -69,11 +69,10 @@ if (!parsed.success) {
 }
 const config = parsed.data;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
 const metrics = new MetricsRegistry();
+const client = await connectOrExit(log, metrics);
 const controller = new ProfileController({
-  kubeConfig: kc,
+  client,
   log,
   metrics,
   workers: config.workers,
@@ -82,7 +81,7 @@ const controller = new ProfileController({
 const identity = `${hostname()}_${process.pid}`;
 const elector = config.leaderElect
   ? new LeaderElector({
-      kubeConfig: kc,
+      client,
       namespace: config.leaseNamespace,
       name: "lockstep-controller",
       identity,

@@ -9,6 +9,7 @@ import {
   computeStatus,
   type InstallFailure,
   type NodeView,
+  phaseChangeNeedsEvent,
   profilePhase,
   type StatusInput,
   statusMergePatch,
@@ -154,5 +155,23 @@ describe("statusMergePatch", () => {
     expect(statusMergePatch({ phase: "Installed", version: "abc" }, { phase: "Invalid" })).toEqual({
       status: { phase: "Invalid", version: null },
     });
+  });
+});
+
+describe("phaseChangeNeedsEvent", () => {
+  it("records what an operator must see: going wrong, and recovering from it", () => {
+    expect(phaseChangeNeedsEvent("Installed", "Degraded")).toBe(true);
+    expect(phaseChangeNeedsEvent("Installing", "Invalid")).toBe(true);
+    expect(phaseChangeNeedsEvent("Installed", "Terminating")).toBe(true);
+    expect(phaseChangeNeedsEvent("Degraded", "Installed")).toBe(true);
+    expect(phaseChangeNeedsEvent("Invalid", "Installed")).toBe(true);
+  });
+
+  it("keeps a routine rollout in status only, and never repeats a phase", () => {
+    expect(phaseChangeNeedsEvent(undefined, "Installing")).toBe(false);
+    expect(phaseChangeNeedsEvent("Installing", "Installed")).toBe(false);
+    expect(phaseChangeNeedsEvent(undefined, "Installed")).toBe(false);
+    expect(phaseChangeNeedsEvent("Installed", "Installing")).toBe(false);
+    expect(phaseChangeNeedsEvent("Degraded", "Degraded")).toBe(false);
   });
 });

@@ -173,3 +173,15 @@ export function statusMergePatch(previous: ProfileStatus | undefined, next: Prof
   for (const key of Object.keys(previous ?? {})) if (!(key in next)) patch[key] = null;
   return { status: patch };
 }
+
+/**
+ * Whether a phase change is worth a Kubernetes Event, which a cluster operator reads in
+ * `kubectl describe`: a profile going wrong (Degraded, Invalid, held by pods while Terminating) or
+ * recovering from that. The routine Pending -> Installing -> Installed of every rollout is in status
+ * alone: an Event for it would cost one more API write per profile per rollout and say nothing new.
+ */
+export function phaseChangeNeedsEvent(previous: ProfilePhase | undefined, next: ProfilePhase): boolean {
+  if (next === previous || next === "Pending" || next === "Installing") return false;
+  if (next === "Installed") return previous === "Degraded" || previous === "Invalid";
+  return true;
+}

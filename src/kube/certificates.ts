@@ -1,12 +1,25 @@
 // X.509 issuance for the parts of Lockstep that must bring their own PKI: the webhook's serving
 // certificate on clusters without cert-manager, and the test control plane. ECDSA P-256 keys are
 // generated in microseconds by WebCrypto and accepted by every Kubernetes component.
-import "reflect-metadata"; // @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs it.
-import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
-import { z } from "zod";
+//
+// @peculiar/x509 (and the ASN.1 and DI libraries under it) costs the webhook about 10 MiB of memory, so
+// it is loaded only when a certificate is issued; reading a certificate's expiry uses node:crypto.
+import { webcrypto, X509Certificate } from "node:crypto";
+import * as z from "zod";
+import { commonJsExports } from "./commonjs.ts";
 
-x509.cryptoProvider.set(webcrypto);
+type X509 = typeof import("@peculiar/x509");
+let x509Library: Promise<X509> | undefined;
+
+function loadX509(): Promise<X509> {
+  x509Library ??= (async () => {
+    await import("reflect-metadata"); // @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs it.
+    const x509 = commonJsExports(await import("@peculiar/x509"));
+    x509.cryptoProvider.set(webcrypto);
+    return x509;
+  })();
+  return x509Library;
+}
 
 const KEY_ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
@@ -37,6 +50,7 @@ function distinguishedName(commonName: string, organizations: readonly string[])
 }
 
 async function exportKeyPem(key: webcrypto.CryptoKey): Promise<string> {
+  const x509 = await loadX509();
   const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", key);
   return x509.PemConverter.encode(pkcs8, "PRIVATE KEY");
 }
@@ -49,6 +63,7 @@ function validity(days: number): { notBefore: Date; notAfter: Date } {
 
 /** A self-signed certificate authority. */
 export async function createCertificateAuthority(commonName: string, validForDays = 3650): Promise<KeyPair> {
+  const x509 = await loadX509();
   const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -68,6 +83,7 @@ export async function createCertificateAuthority(commonName: string, validForDay
 /** A leaf certificate signed by `ca`, for a server, a client, or both. */
 export async function issueCertificate(ca: KeyPair, request: CertificateRequest): Promise<KeyPair> {
   const req = CertificateRequestSchema.parse(request);
+  const x509 = await loadX509();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await webcrypto.subtle.importKey(
     "pkcs8",
@@ -110,11 +126,12 @@ export async function issueCertificate(ca: KeyPair, request: CertificateRequest)
 
 /** When a PEM certificate stops being valid. */
 export function certificateNotAfter(certPem: string): Date {
-  return new x509.X509Certificate(certPem).notAfter;
+  return new X509Certificate(certPem).validToDate;
 }
 
 /** A standalone ECDSA private key and its public key, PEM encoded (for service-account token signing). */
 export async function createSigningKey(): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
+  const x509 = await loadX509();
   const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
   const spki = await webcrypto.subtle.exportKey("spki", keys.publicKey);
   return {

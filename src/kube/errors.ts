@@ -1,17 +1,21 @@
-// client-node's ApiException carries the API server's Status as a JSON string in `body`; these
-// helpers read it, so callers can branch on the HTTP code and show users the server's own message.
-import { ApiException } from "@kubernetes/client-node";
-import { z } from "zod";
+// Failed API calls, whichever client made them: the components' thin client throws KubeApiError
+// with the API server's Status message; client-node (used by the CLI, the harness and tests) throws
+// ApiException with that Status as a JSON string in `body`. These helpers read both without loading
+// client-node, so callers can branch on the HTTP code and show users the server's own message.
+import * as z from "zod";
+import { KubeApiError } from "./client.ts";
 
-const StatusSchema = z.object({
-  message: z.string().optional(),
-  reason: z.string().optional(),
-  code: z.number().optional(),
-});
+const StatusSchema = z.object({ message: z.string().optional() });
+
+/** client-node's ApiException, recognised by shape so that importing this file does not load client-node. */
+const ApiExceptionShape = z.object({ code: z.number(), body: z.unknown() });
 
 /** The HTTP status of a failed API call, or undefined for errors that are not API responses. */
 export function kubeErrorCode(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
+  if (error instanceof KubeApiError) return error.code;
+  if (!(error instanceof Error)) return undefined;
+  const shape = ApiExceptionShape.safeParse(error);
+  return shape.success ? shape.data.code : undefined;
 }
 
 export function isKubeError(error: unknown, code: number): boolean {
@@ -20,15 +24,17 @@ export function isKubeError(error: unknown, code: number): boolean {
 
 /** The API server's message for a failed call (e.g. an admission denial), else the error's own message. */
 export function kubeErrorMessage(error: unknown): string {
-  if (error instanceof ApiException) {
-    const body: unknown = error.body;
+  if (error instanceof KubeApiError) return error.message;
+  const shape = error instanceof Error ? ApiExceptionShape.safeParse(error) : undefined;
+  if (shape?.success) {
+    const body = shape.data.body;
     try {
       const status = StatusSchema.parse(typeof body === "string" ? JSON.parse(body) : body);
       if (status.message) return status.message;
     } catch {
       // Not a Status object (a proxy's HTML error page, say): fall through to the generic text.
     }
-    return `HTTP ${error.code}`;
+    return `HTTP ${shape.data.code}`;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -3,12 +3,13 @@
 // has passed. Every write carries the resourceVersion it read, so two candidates can never both win.
 // A leader that cannot renew within renewDeadline stops leading (the caller exits), because another
 // replica may already have taken over.
-import * as k8s from "@kubernetes/client-node";
+import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
+import type { KubeClient } from "./client.ts";
 import { isKubeError, kubeErrorMessage } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
 export interface LeaderElectionOptions {
-  kubeConfig: k8s.KubeConfig;
+  client: KubeClient;
   namespace: string;
   name: string;
   identity: string;
@@ -20,7 +21,7 @@ export interface LeaderElectionOptions {
 
 export class LeaderElector {
   private readonly opts: LeaderElectionOptions;
-  private readonly api: k8s.CoordinationV1Api;
+  private readonly client: KubeClient;
   private stopped = false;
   private leading = false;
   /** The Lease record (holder and renewTime) last read, and when (local clock) it was first seen. */
@@ -28,7 +29,7 @@ export class LeaderElector {
 
   constructor(opts: LeaderElectionOptions) {
     this.opts = opts;
-    this.api = opts.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
+    this.client = opts.client;
   }
 
   isLeader(): boolean {
@@ -54,17 +55,10 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.api.readNamespacedLease({
-        name: this.opts.name,
-        namespace: this.opts.namespace,
-      });
+      const lease = await this.client.get<V1Lease>(this.leasePath());
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
       lease.spec = { ...lease.spec, holderIdentity: undefined, renewTime: undefined, acquireTime: undefined };
-      await this.api.replaceNamespacedLease({
-        name: this.opts.name,
-        namespace: this.opts.namespace,
-        body: lease,
-      });
+      await this.client.replace(this.leasePath(), lease);
     } catch (error) {
       this.opts.log.warn({ err: kubeErrorMessage(error) }, "could not release the lease");
     }
@@ -85,23 +79,30 @@ export class LeaderElector {
     }
   }
 
+  private leasePath(): string {
+    const { namespace, name } = this.opts;
+    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}`;
+  }
+
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, leaseDurationMs } = this.opts;
-    const now = new k8s.V1MicroTime(Date.now());
-    const spec: k8s.V1LeaseSpec = {
+    const now = microTime(new Date()) as unknown as Date;
+    const spec: V1LeaseSpec = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
       renewTime: now,
     };
     try {
-      let lease: k8s.V1Lease;
+      let lease: V1Lease;
       try {
-        lease = await this.api.readNamespacedLease({ name, namespace });
+        lease = await this.client.get<V1Lease>(this.leasePath());
       } catch (error) {
         if (!isKubeError(error, 404)) throw error;
-        await this.api.createNamespacedLease({
-          namespace,
-          body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: now, leaseTransitions: 0 } },
+        await this.client.create(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name, namespace },
+          spec: { ...spec, acquireTime: now, leaseTransitions: 0 },
         });
         return true;
       }
@@ -120,7 +121,7 @@ export class LeaderElector {
           ? { acquireTime: now, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 }
           : {}),
       };
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.client.replace(this.leasePath(), lease);
       return true;
     } catch (error) {
       // 409: someone else wrote the Lease between our read and write; they won this round.
@@ -129,6 +130,11 @@ export class LeaderElector {
       return false;
     }
   }
+}
+
+/** metav1.MicroTime's wire form: RFC 3339 with exactly six fractional digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
 function sleep(ms: number): Promise<void> {

@@ -15,13 +15,13 @@
 //   --extra-san ADDR           an extra IP address in the certificate (repeatable; for local runs)
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
-import * as k8s from "@kubernetes/client-node";
-import { z } from "zod";
+import * as z from "zod";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../api/admission-manifests.ts";
 import { startHealthServer } from "../kube/health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
 import { MetricsRegistry } from "../kube/metrics.ts";
+import { connectOrExit } from "../kube/start.ts";
 import { WebhookServer } from "./server.ts";
 import { FileCertificates, SelfManagedCertificates } from "./serving-certs.ts";
 
@@ -72,15 +72,14 @@ if (!parsed.success) {
 }
 const config = parsed.data;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
 const metrics = new MetricsRegistry();
+const client = await connectOrExit(log, metrics);
 const svc = `${config.service}.${config.namespace}.svc`;
 const certificates =
   config.certMode === "files"
     ? new FileCertificates(config.certDir)
     : new SelfManagedCertificates({
-        kubeConfig: kc,
+        client,
         namespace: config.namespace,
         secretName: config.secret,
         webhookConfigurationName: config.webhookConfiguration,
@@ -89,7 +88,7 @@ const certificates =
         log,
       });
 const server = new WebhookServer({
-  kubeConfig: kc,
+  client,
   port: config.port,
   host: config.host,
   certificates,

@@ -5,8 +5,8 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import * as k8s from "@kubernetes/client-node";
-import { z } from "zod";
+import type { V1Node } from "@kubernetes/client-node";
+import * as z from "zod";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import {
   APPARMOR_PROFILE_PLURAL,
@@ -20,8 +20,9 @@ import {
   AdmittedPodSchema,
   EPHEMERAL_CONTAINERS_SUBRESOURCE,
 } from "../api/pod-profiles.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
-import { keepWatching } from "../kube/informers.ts";
+import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
 import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
@@ -47,10 +48,10 @@ type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
 /** The uid of a review that did not parse, when it has one to answer to. */
 const UidOnlySchema = z.object({ request: z.object({ uid: z.string().min(1) }) });
 
-type ProfileObject = k8s.KubernetesObject & { status?: { nodes?: { installed?: number } } };
+type ProfileObject = KubeObject & { status?: { nodes?: { installed?: number } } };
 
 export interface WebhookServerOptions {
-  kubeConfig: k8s.KubeConfig;
+  client: KubeClient;
   port: number;
   host: string;
   certificates: CertificateSource;
@@ -62,8 +63,8 @@ export interface WebhookServerOptions {
 
 export class WebhookServer {
   private readonly opts: WebhookServerOptions;
-  private readonly core: k8s.CoreV1Api;
-  private readonly profiles: Record<ProfileKind, k8s.ListWatch<ProfileObject>>;
+  private readonly client: KubeClient;
+  private readonly profiles: Record<ProfileKind, Informer<ProfileObject>>;
   private server: Server | undefined;
   private certificate: ServingCertificate | undefined;
   private synced = false;
@@ -73,17 +74,18 @@ export class WebhookServer {
 
   constructor(opts: WebhookServerOptions) {
     this.opts = opts;
-    const kc = opts.kubeConfig;
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const watch = new k8s.Watch(kc);
+    this.client = opts.client;
     const informer = (plural: string) =>
-      new k8s.ListWatch<ProfileObject>(
-        `/apis/${GROUP}/${VERSION}/${plural}`,
-        watch,
-        () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
-        false,
-      );
+      new Informer<ProfileObject>(this.client, {
+        path: `/apis/${GROUP}/${VERSION}/${plural}`,
+        onError: (error, retryInMs) => {
+          if (!this.stopping)
+            opts.log.warn(
+              { watch: plural, err: kubeErrorMessage(error), retryInMs },
+              "watch failed; restarting",
+            );
+        },
+      });
     this.profiles = {
       seccomp: informer(SECCOMP_PROFILE_PLURAL),
       apparmor: informer(APPARMOR_PROFILE_PLURAL),
@@ -107,13 +109,6 @@ export class WebhookServer {
 
   async start(): Promise<void> {
     const { log } = this.opts;
-    for (const [kind, informer] of Object.entries(this.profiles))
-      keepWatching(
-        informer as k8s.Informer<k8s.KubernetesObject>,
-        `${kind} profiles`,
-        log,
-        () => this.stopping,
-      );
     await Promise.all(Object.values(this.profiles).map((i) => i.start()));
     this.synced = true;
     this.certificate = await this.opts.certificates.load();
@@ -279,7 +274,8 @@ export class WebhookServer {
 
   private async nodeLabels(name: string): Promise<Record<string, string> | undefined> {
     try {
-      return (await this.core.readNode({ name })).metadata?.labels ?? {};
+      const node = await this.client.get<V1Node>(`/api/v1/nodes/${encodeURIComponent(name)}`);
+      return node.metadata?.labels ?? {};
     } catch (error) {
       if (isKubeError(error, 404)) return undefined;
       throw error;

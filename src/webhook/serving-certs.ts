@@ -7,13 +7,14 @@
 //   caBundle. The files are re-read when they change.
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import * as k8s from "@kubernetes/client-node";
+import type { V1MutatingWebhookConfiguration, V1Secret } from "@kubernetes/client-node";
 import {
   certificateNotAfter,
   createCertificateAuthority,
   issueCertificate,
   type KeyPair,
 } from "../kube/certificates.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
 
@@ -40,7 +41,7 @@ export function needsRenewal(certPem: string, now = Date.now()): boolean {
 }
 
 export interface SelfManagedOptions {
-  kubeConfig: k8s.KubeConfig;
+  client: KubeClient;
   namespace: string;
   secretName: string;
   webhookConfigurationName: string;
@@ -53,21 +54,20 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 const unb64 = (s: string | undefined) => (s ? Buffer.from(s, "base64").toString() : "");
 
 export class SelfManagedCertificates implements CertificateSource {
-  private readonly core: k8s.CoreV1Api;
-  private readonly admission: k8s.AdmissionregistrationV1Api;
+  private readonly client: KubeClient;
   private readonly opts: SelfManagedOptions;
 
   constructor(opts: SelfManagedOptions) {
     this.opts = opts;
-    this.core = opts.kubeConfig.makeApiClient(k8s.CoreV1Api);
-    this.admission = opts.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+    this.client = opts.client;
   }
 
   async load(): Promise<ServingCertificate> {
     const { namespace, secretName: name, log } = this.opts;
-    let secret: k8s.V1Secret | undefined;
+    const secrets = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+    let secret: V1Secret | undefined;
     try {
-      secret = await this.core.readNamespacedSecret({ name, namespace });
+      secret = await this.client.get<V1Secret>(`${secrets}/${encodeURIComponent(name)}`);
     } catch (error) {
       if (!isKubeError(error, 404)) throw error;
     }
@@ -93,7 +93,9 @@ export class SelfManagedCertificates implements CertificateSource {
         usage: "server",
         validForDays: SERVING_VALIDITY_DAYS,
       });
-      const body: k8s.V1Secret = {
+      const body: V1Secret = {
+        apiVersion: "v1",
+        kind: "Secret",
         metadata: {
           name,
           namespace,
@@ -108,8 +110,8 @@ export class SelfManagedCertificates implements CertificateSource {
         },
       };
       try {
-        if (secret) await this.core.replaceNamespacedSecret({ name, namespace, body });
-        else await this.core.createNamespacedSecret({ namespace, body });
+        if (secret) await this.client.replace(`${secrets}/${encodeURIComponent(name)}`, body);
+        else await this.client.create(secrets, body);
         log.info({ secret: `${namespace}/${name}` }, "issued a new serving certificate");
       } catch (error) {
         // Another replica wrote first (409 on create or update): use what it wrote, so all agree on one CA.
@@ -123,9 +125,10 @@ export class SelfManagedCertificates implements CertificateSource {
 
   private async publishCaBundle(caPem: string): Promise<void> {
     const name = this.opts.webhookConfigurationName;
-    let config: k8s.V1MutatingWebhookConfiguration;
+    const path = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${encodeURIComponent(name)}`;
+    let config: V1MutatingWebhookConfiguration;
     try {
-      config = await this.admission.readMutatingWebhookConfiguration({ name });
+      config = await this.client.get<V1MutatingWebhookConfiguration>(path);
     } catch (error) {
       this.opts.log.warn(
         { webhookConfiguration: name, err: kubeErrorMessage(error) },
@@ -139,10 +142,7 @@ export class SelfManagedCertificates implements CertificateSource {
       .filter(({ w }) => w.clientConfig.caBundle !== bundle)
       .map(({ i }) => ({ op: "add", path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle }));
     if (ops.length === 0) return;
-    await this.admission.patchMutatingWebhookConfiguration(
-      { name, body: ops },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
-    );
+    await this.client.patch(path, "json", ops);
     this.opts.log.info({ webhookConfiguration: name }, "published caBundle");
   }
 }

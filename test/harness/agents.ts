@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -86,7 +87,7 @@ export async function startAgent(
   const kubeconfigPath = await agentKubeconfig(cp, nodeName);
   const healthPort = await freePort();
   const args = [
-    join(repo, "node-agent/main.ts"),
+    ...(await componentArgs("lockstep-agent")),
     `--kubelet-root=${kubeletRoot}`,
     `--health-port=${healthPort}`,
     `--apparmor-enabled-file=${enabledFile}`,

@@ -1,6 +1,7 @@
 // The controller as real processes, running as the lockstep-controller service account's user with
 // deploy/'s RBAC, with leader election over a real Lease.
 import { join } from "node:path";
+import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -44,7 +45,7 @@ export async function startController(
     `controller-${index}`,
     process.execPath,
     [
-      join(repo, "src/controller/main.ts"),
+      ...(await componentArgs("lockstep-controller")),
       `--health-port=${healthPort}`,
       `--lease-duration=${duration}`,
       `--renew-deadline=${deadline}`,

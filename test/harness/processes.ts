@@ -98,8 +98,24 @@ export function startProcess(
 
 /** A process's resident memory (VmRSS) in MiB, read from /proc. */
 export function residentMemoryMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024;
+  return processMemory(pid).residentMiB;
+}
+
+/**
+ * Resident memory, and the anonymous part of it (heap, stacks: what the process itself allocated, as
+ * opposed to pages of the node binary and libraries, which the page cache shares), in MiB.
+ */
+export function processMemory(pid: number): { residentMiB: number; anonymousMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+  return { residentMiB: kib("VmRSS") / 1024, anonymousMiB: kib("RssAnon") / 1024 };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticksPerSecond = 100; // USER_HZ, 100 on every Linux architecture Kubernetes supports.
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { applyYaml } from "../../src/kube/apply.ts";
+import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -43,12 +44,13 @@ export async function installWebhook(cp: ControlPlane): Promise<WebhookProcess> 
   );
   const logPath = join(cp.workDir, "webhook.log");
   writeFileSync(logPath, "");
+  const componentStart = await componentArgs("lockstep-webhook");
   const spawn = () =>
     startProcess(
       "webhook",
       process.execPath,
       [
-        join(repo, "src/webhook/main.ts"),
+        ...componentStart,
         `--port=${port}`,
         "--host=127.0.0.1",
         `--health-port=${healthPort}`,

@@ -4,15 +4,18 @@
 // duration. The kill-the-leader test with real processes is in controller.test.ts.
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configFromKubeconfigFiles, KubeClient } from "../../src/kube/client.ts";
 import { LeaderElector } from "../../src/kube/leader-election.ts";
 import { createLogger } from "../../src/kube/logger.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 
 let cp: ControlPlane;
+let client: KubeClient;
 const electors: LeaderElector[] = [];
 
 beforeAll(async () => {
   cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+  client = new KubeClient(await configFromKubeconfigFiles([cp.adminKubeconfigPath]));
   await cp
     .kubeConfig()
     .makeApiClient(k8s.CoreV1Api)
@@ -21,12 +24,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(electors.map((e) => e.release()));
+  client?.close();
   await cp?.stop();
 });
 
 function candidate(identity: string): LeaderElector {
   const elector = new LeaderElector({
-    kubeConfig: cp.kubeConfig(),
+    client,
     namespace: "election",
     name: "race",
     identity,
@@ -80,7 +84,7 @@ describe("LeaderElector", () => {
       },
     });
     const next = new LeaderElector({
-      kubeConfig: cp.kubeConfig(),
+      client,
       namespace: "election",
       name: "dead",
       identity: "successor",

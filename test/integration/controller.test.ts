@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProfileStatus } from "../../src/api/common.ts";
 import { profileLabelKey } from "../../src/api/labels.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
-import { metadataListWatch } from "../../src/kube/informers.ts";
 import {
   type ControllerProcess,
   installControllerPrerequisites,
@@ -291,33 +290,6 @@ describe("in-use protection ends with the pod's run", () => {
       expect((await core.readNamespacedPod({ name, namespace: "default" })).status?.phase).toMatch(
         /Succeeded|Failed/,
       );
-  });
-});
-
-describe("metadata-only Node informer", () => {
-  it("caches names and labels without the Nodes' status, and follows label changes", async () => {
-    const nodes = metadataListWatch(cp.kubeConfig(), {
-      apiVersion: "v1",
-      kind: "Node",
-      path: "/api/v1/nodes",
-    });
-    const seen: string[] = [];
-    nodes.on("update", (n) => seen.push(n.metadata?.labels?.probe ?? ""));
-    await nodes.start();
-    try {
-      const cached = nodes.get("node-1") as k8s.KubernetesObject & { status?: unknown; spec?: unknown };
-      expect(cached.kind).toBe("PartialObjectMetadata");
-      expect(cached.metadata?.labels?.["lockstep.dev/agent"]).toBe("0.1.0");
-      expect(cached.status).toBeUndefined();
-      expect(cached.spec).toBeUndefined();
-      await labelNode("node-1", { probe: "seen" });
-      await waitFor("the label change through the watch", async () => seen.includes("seen"));
-      const watched = nodes.get("node-1") as k8s.KubernetesObject & { status?: unknown };
-      expect(watched.status).toBeUndefined();
-    } finally {
-      await nodes.stop();
-      await labelNode("node-1", { probe: null });
-    }
   });
 });
 

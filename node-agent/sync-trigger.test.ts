@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { SyncTrigger } from "./sync-trigger.ts";
+
+const opts = { quietMs: 15, maxWaitMs: 250 };
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function counting(durationMs = 0) {
+  const syncs: number[] = [];
+  const sync = async () => {
+    syncs.push(Date.now());
+    if (durationMs > 0) await new Promise((r) => setTimeout(r, durationMs));
+  };
+  return { syncs, sync };
+}
+
+describe("SyncTrigger", () => {
+  it("syncs a lone change after the quiet gap, not a fixed debounce", async () => {
+    const { syncs, sync } = counting();
+    const trigger = new SyncTrigger(sync, opts);
+    const start = Date.now();
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(14);
+    expect(syncs).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(syncs).toEqual([start + 15]);
+  });
+
+  it("coalesces a burst of pokes into one sync", async () => {
+    const { syncs, sync } = counting();
+    const trigger = new SyncTrigger(sync, opts);
+    for (let i = 0; i < 35; i++) {
+      trigger.poke();
+      await vi.advanceTimersByTimeAsync(3);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    expect(syncs).toHaveLength(1);
+  });
+
+  it("syncs a never-ending stream at least every maxWaitMs", async () => {
+    const { syncs, sync } = counting();
+    const trigger = new SyncTrigger(sync, opts);
+    const start = Date.now();
+    for (let i = 0; i < 100; i++) {
+      trigger.poke();
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    expect(syncs.length).toBeGreaterThanOrEqual(3);
+    expect(syncs[0]).toBe(start + 250);
+  });
+
+  it("runs exactly one more sync for pokes that arrive while a sync runs, never two at once", async () => {
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    let count = 0;
+    const trigger = new SyncTrigger(async () => {
+      count += 1;
+      concurrent += 1;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      await new Promise((r) => setTimeout(r, 100));
+      concurrent -= 1;
+    }, opts);
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(20);
+    for (let i = 0; i < 10; i++) trigger.poke();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(count).toBe(2);
+    expect(maxConcurrent).toBe(1);
+  });
+
+  it("keeps going after a sync fails", async () => {
+    let calls = 0;
+    const trigger = new SyncTrigger(async () => {
+      calls += 1;
+      throw new Error("API server away");
+    }, opts);
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(20);
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(20);
+    expect(calls).toBe(2);
+  });
+
+  it("after stop, waits for the running sync and starts none", async () => {
+    const { syncs, sync } = counting(50);
+    const trigger = new SyncTrigger(sync, opts);
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(20);
+    trigger.poke();
+    const stopped = trigger.stop();
+    await vi.advanceTimersByTimeAsync(200);
+    await stopped;
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(syncs).toHaveLength(1);
+  });
+});

@@ -1,0 +1,227 @@
+// A list+watch cache of one collection, as client-go's reflector and informer keep one: list, then
+// watch from the list's resourceVersion; on a watch that ends (the server's timeout) watch again from
+// the last version seen (bookmarks keep it fresh); on 410 Gone or any error, relist with a capped
+// backoff and report the difference as add/update/delete. It never stops by itself: the API server
+// restarting, a CRD not yet served or a network blip only delay it.
+import { KubeApiError, type KubeClient, METADATA_ONLY_ACCEPT, type WatchEvent } from "./client.ts";
+
+/** What every cached object has; the type parameter says what else a caller relies on. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string | Date;
+  };
+}
+
+interface ListAnswer<T> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: T[];
+}
+
+export interface InformerOptions {
+  /** The collection's path, e.g. "/api/v1/nodes" or "/apis/lockstep.dev/v1alpha1/seccompprofiles". */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Ask for PartialObjectMetadata: objects arrive with metadata only. */
+  metadataOnly?: boolean;
+  /** Called with each failure before the informer retries (a log line, say). */
+  onError?: (error: unknown, retryInMs: number) => void;
+}
+
+type Handler<T> = (object: T, old?: T) => void;
+type Verb = "add" | "update" | "delete";
+
+// A watch is closed by the server after timeoutSeconds; client-go picks 5-10 minutes at random so
+// that many clients do not reconnect at the same moment.
+const WATCH_TIMEOUT_MIN_S = 300;
+const LIST_PAGE = 500;
+const BACKOFF_START_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+
+export class Informer<T extends KubeObject> {
+  private readonly store = new Map<string, T>();
+  private readonly handlers: Record<Verb, Handler<T>[]> = { add: [], update: [], delete: [] };
+  private readonly abort = new AbortController();
+  private resourceVersion = "";
+  private loop: Promise<void> | undefined;
+  private synced = false;
+
+  private readonly client: KubeClient;
+  private readonly opts: InformerOptions;
+
+  constructor(client: KubeClient, opts: InformerOptions) {
+    this.client = client;
+    this.opts = opts;
+  }
+
+  on(verb: Verb, handler: Handler<T>): void {
+    this.handlers[verb].push(handler);
+  }
+
+  /** Every cached object. */
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.store.get(`${namespace ?? ""}/${name}`);
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list is in the cache; keeps watching in the background until stop(). */
+  start(): Promise<void> {
+    if (this.loop) throw new Error(`informer for ${this.opts.path} already started`);
+    return new Promise<void>((resolveSynced) => {
+      this.loop = this.run(resolveSynced);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(onSynced: () => void): Promise<void> {
+    let delay = BACKOFF_START_MS;
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+          if (!this.synced) {
+            this.synced = true;
+            onSynced();
+          }
+        }
+        await this.watchOnce(() => {
+          delay = BACKOFF_START_MS;
+        });
+      } catch (error) {
+        if (this.stopped) break;
+        // 410 Gone: our version is older than etcd keeps; only a fresh list can catch up.
+        needList = true;
+        if (error instanceof KubeApiError && error.code === 410) continue;
+        this.opts.onError?.(error, delay);
+        await sleep(delay, this.abort.signal);
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+      }
+    }
+    if (!this.synced) onSynced();
+  }
+
+  private selectors() {
+    return { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector };
+  }
+
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
+    let continueToken: string | undefined;
+    let version = "";
+    do {
+      const page = await this.client.get<ListAnswer<T>>(this.opts.path, {
+        query: { ...this.selectors(), limit: LIST_PAGE, continue: continueToken },
+        accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.list : undefined,
+        signal: this.abort.signal,
+      });
+      for (const item of page.items ?? []) fresh.set(keyOf(item), withoutManagedFields(item));
+      continueToken = page.metadata?.continue || undefined;
+      version = page.metadata?.resourceVersion ?? "";
+    } while (continueToken !== undefined);
+    // Replace the cache and tell handlers what changed, as client-go's DeltaFIFO Replace does.
+    const old = new Map(this.store);
+    this.store.clear();
+    for (const [key, object] of fresh) this.store.set(key, object);
+    for (const [key, object] of fresh) {
+      const before = old.get(key);
+      if (before === undefined) this.emit("add", object);
+      else if (before.metadata?.resourceVersion !== object.metadata?.resourceVersion)
+        this.emit("update", object, before);
+    }
+    for (const [key, object] of old) if (!fresh.has(key)) this.emit("delete", object);
+    this.resourceVersion = version;
+  }
+
+  private async watchOnce(onConnect: () => void): Promise<void> {
+    await this.client.watch<T>(this.opts.path, {
+      query: {
+        ...this.selectors(),
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S),
+      },
+      accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.watch : undefined,
+      signal: this.abort.signal,
+      onConnect,
+      onEvent: (event) => this.apply(event),
+    });
+  }
+
+  private apply(event: WatchEvent<T>): void {
+    if (event.type === "ERROR") {
+      const status = event.object as { code?: number; message?: string };
+      throw new KubeApiError(status.code ?? 500, JSON.stringify(status), `watch ${this.opts.path}`);
+    }
+    const version = event.object.metadata?.resourceVersion;
+    if (version) this.resourceVersion = version;
+    if (event.type === "BOOKMARK") return;
+    const object = withoutManagedFields(event.object);
+    const key = keyOf(object);
+    const before = this.store.get(key);
+    if (event.type === "DELETED") {
+      this.store.delete(key);
+      this.emit("delete", object);
+    } else {
+      this.store.set(key, object);
+      if (before === undefined) this.emit("add", object);
+      else this.emit("update", object, before);
+    }
+  }
+
+  private emit(verb: Verb, object: T, old?: T): void {
+    for (const handler of this.handlers[verb]) handler(object, old);
+  }
+}
+
+/**
+ * managedFields (server-side apply's field ownership) is often the largest part of an object's
+ * metadata and no Lockstep component reads it: client-go informers drop it with a transform, so do we.
+ */
+function withoutManagedFields<T extends KubeObject>(object: T): T {
+  if (object.metadata === undefined || !("managedFields" in object.metadata)) return object;
+  const { managedFields: _dropped, ...metadata } = object.metadata as KubeObject["metadata"] & {
+    managedFields?: unknown;
+  };
+  return { ...object, metadata };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
