@@ -27,8 +27,19 @@ function runcPath(): string {
   throw new Error("runc not found: install it (apt-get install runc)");
 }
 
+export interface BusyboxOptions {
+  /** Exactly these capabilities (`net_bind_service` or `CAP_NET_BIND_SERVICE`); default: runc's default set. */
+  capabilities?: readonly string[];
+  /** Share the host's network namespace: a fresh one has its loopback down, a pod's has it up. */
+  hostNetwork?: boolean;
+}
+
 /** Runs `busybox <args...>` in a fresh container confined by the seccomp profile in `seccompFile`. */
-export async function runInBusybox(seccompFile: string, args: readonly string[]): Promise<ContainerResult> {
+export async function runInBusybox(
+  seccompFile: string,
+  args: readonly string[],
+  options: BusyboxOptions = {},
+): Promise<ContainerResult> {
   const runc = runcPath();
   const bundle = mkdtempSync(join(tmpdir(), "lockstep-runc-"));
   const id = `lockstep-${randomBytes(4).toString("hex")}`;
@@ -42,6 +53,20 @@ export async function runInBusybox(seccompFile: string, args: readonly string[])
     config.process.terminal = false;
     config.root.readonly = false;
     config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
+    if (options.capabilities) {
+      const capabilities = options.capabilities.map((c) =>
+        c.startsWith("CAP_") ? c : `CAP_${c.toUpperCase()}`,
+      );
+      config.process.capabilities = {
+        bounding: capabilities,
+        effective: capabilities,
+        permitted: capabilities,
+      };
+    }
+    if (options.hostNetwork)
+      config.linux.namespaces = config.linux.namespaces.filter(
+        (ns: { type: string }) => ns.type !== "network",
+      );
     writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
     return await new Promise((resolve) => {
       execFile(runc, ["run", "--bundle", bundle, id], { timeout: 30_000 }, (error, stdout, stderr) => {
