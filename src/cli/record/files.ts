@@ -222,7 +222,10 @@ export function fileRules(
   return { executables: foldToFit(executables, maxPerList), paths };
 }
 
-/** `paths` sorted, folded into ever shallower directories until at most `max` are left. */
+/**
+ * `paths` sorted, folded into ever shallower directories until at most `max` are left (or, when even
+ * that is too many, each top-level directory as itself and everything below it).
+ */
 export function foldToFit(paths: readonly string[], max: number): string[] {
   let current = [...new Set(paths)].sort();
   const deepest = Math.max(0, ...current.map((p) => p.split("/").length - 1));
@@ -237,6 +240,9 @@ export function foldToFit(paths: readonly string[], max: number): string[] {
         }),
       ),
     ].sort();
+    // `dir/**` covers `dir/*`.
+    const deep = new Set(current.filter((p) => p.endsWith("/**")).map((p) => p.slice(0, -1)));
+    current = current.filter((p) => !deep.has(p));
   }
   return current;
 }
