@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { type AppArmorProfileSpec, parseAppArmorProfile } from "../api/apparmor.ts";
+import { parseAppArmorProfile } from "../api/apparmor.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
 import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "../api/record.ts";
@@ -267,7 +267,7 @@ export async function recordCommand(argv: string[]): Promise<number> {
         apiVersion: API_VERSION,
         kind: APPARMOR_PROFILE_KIND,
         metadata: { name: values.name },
-        spec: appArmor.spec satisfies AppArmorProfileSpec,
+        spec: appArmor.spec,
       }),
       securitycontext: stringify({ securityContext }),
     };

@@ -6,6 +6,8 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Capability } from "../../src/cli/record/capabilities.ts";
+import { findRunc, ociCapability } from "../../src/cli/record/container.ts";
 
 const BUSYBOX = "/usr/bin/busybox";
 
@@ -16,20 +18,14 @@ export interface ContainerResult {
 }
 
 function runcPath(): string {
-  for (const candidate of ["/usr/sbin/runc", "/usr/bin/runc"]) {
-    try {
-      execFileSync(candidate, ["--version"], { stdio: "ignore" });
-      return candidate;
-    } catch {
-      // try the next
-    }
-  }
-  throw new Error("runc not found: install it (apt-get install runc)");
+  const runc = findRunc();
+  if (!runc) throw new Error("runc not found: install it (apt-get install runc)");
+  return runc;
 }
 
 export interface BusyboxOptions {
-  /** Exactly these capabilities (`net_bind_service` or `CAP_NET_BIND_SERVICE`); default: runc's default set. */
-  capabilities?: readonly string[];
+  /** Exactly these capabilities; default: runc's default set. */
+  capabilities?: readonly Capability[];
   /** Share the host's network namespace: a fresh one has its loopback down, a pod's has it up. */
   hostNetwork?: boolean;
 }
@@ -54,9 +50,7 @@ export async function runInBusybox(
     config.root.readonly = false;
     config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
     if (options.capabilities) {
-      const capabilities = options.capabilities.map((c) =>
-        c.startsWith("CAP_") ? c : `CAP_${c.toUpperCase()}`,
-      );
+      const capabilities = options.capabilities.map(ociCapability);
       config.process.capabilities = {
         bounding: capabilities,
         effective: capabilities,

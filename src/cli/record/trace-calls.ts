@@ -95,7 +95,7 @@ export function callsInTrace(log: string): TracedCall[] {
   return calls;
 }
 
-/** The first `"..."` argument of a call: the path of open, execve, chown, mkdir and the like. */
+/** The `"..."` arguments of a call, in order: the paths of open, execve, rename, mkdir and the like. */
 export function stringArgs(args: string): string[] {
   return [...args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => unescapeStrace(m[1] ?? ""));
 }
