@@ -8,9 +8,8 @@ import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
 import { parseAppArmorProfile } from "../api/apparmor.ts";
-import { API_VERSION, APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
+import { APPARMOR_PROFILE_KIND } from "../api/constants.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
 import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "../api/record.ts";
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
@@ -18,13 +17,16 @@ import { effectiveSeccomp, hostNodeArch, readDocuments, UserError } from "./prof
 import { recordedAppArmor } from "./record/apparmor-profile.ts";
 import { FileActivity, writesOutside } from "./record/files.ts";
 import { NetworkActivity } from "./record/network.ts";
+import {
+  formatRecording,
+  formatSeccompProfile,
+  RECORDING_PARTS,
+  type RecordingPart,
+} from "./record/output.ts";
 import { type CapabilityFindings, DENIED_ERRNOS, findCapabilities } from "./record/prove.ts";
 import { recordedSecurityContext } from "./record/security-context.ts";
 import { findOnPath, runUnderStrace, TraceFileReader } from "./record/strace.ts";
 import { TraceCalls, type TracedCall } from "./record/trace-calls.ts";
-
-const PARTS = ["seccomp", "apparmor", "securitycontext"] as const;
-type Part = (typeof PARTS)[number];
 
 export const RECORD_HELP = `usage: lockstep record [--name N] [--only seccomp|apparmor|securitycontext] [--output yaml|json]
                       [--writable DIR...] [--merge FILE...] [--skip-capabilities] [--progress] -- COMMAND [ARGS...]
@@ -110,9 +112,9 @@ export async function recordCommand(argv: string[]): Promise<number> {
   });
   if (values.output !== "yaml" && values.output !== "json")
     throw new UserError(`--output ${values.output}: must be yaml or json`);
-  if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only))
-    throw new UserError(`--only ${values.only}: must be one of ${PARTS.join(", ")}`);
-  const only = values.only as Part | undefined;
+  if (values.only !== undefined && !(RECORDING_PARTS as readonly string[]).includes(values.only))
+    throw new UserError(`--only ${values.only}: must be one of ${RECORDING_PARTS.join(", ")}`);
+  const only = values.only as RecordingPart | undefined;
   if (values.output === "json" && only !== undefined && only !== "seccomp")
     throw new UserError(
       `--output json prints OCI seccomp JSON: it goes with --only seccomp, not --only ${only}`,
@@ -202,26 +204,23 @@ export async function recordCommand(argv: string[]): Promise<number> {
     );
     const seccompJson = renderSeccompForNode(seccomp, hostNodeArch());
 
-    // This run's own files decide the proof container's root: the pod's, if the proposal holds.
-    const activity = {
-      files: files.accesses,
-      families: network.families,
-      protocols: network.protocols,
-    };
+    if (only === "seccomp" || values.output === "json") {
+      process.stdout.write(
+        values.output === "json" ? serializeSeccomp(seccompJson) : formatSeccompProfile(values.name, seccomp),
+      );
+      return 0;
+    }
+
+    const activity = { files: files.accesses, families: network.families, protocols: network.protocols };
+    // This run's own writes decide the proof container's root: the pod's, if the proposal holds.
     const ownWrites = writesOutside(
       recordedAppArmor({ ...activity, capabilities: [] }).spec.paths ?? {},
       writable,
     );
-    const wantsCapabilities = !values["skip-capabilities"] && only !== "seccomp" && values.output !== "json";
-    const capabilities: CapabilityFindings = !wantsCapabilities
-      ? { proven: [], unproven: [], unexplained: [], skipped: "--skip-capabilities" }
+    const capabilities = values["skip-capabilities"]
+      ? notAnalysed("--skip-capabilities")
       : ended.exitCode === null
-        ? {
-            proven: [],
-            unproven: [],
-            unexplained: [],
-            skipped: `the program ${outcome}: a proof needs a program that ends by itself`,
-          }
+        ? notAnalysed(`the program ${outcome}: a proof needs a program that ends by itself`)
         : await findCapabilities({
             argv: [resolve(program), ...args],
             cwd,
@@ -236,7 +235,6 @@ export async function recordCommand(argv: string[]): Promise<number> {
       process.stderr.write(
         `lockstep: socket families the AppArmorProfile's structured form cannot name (use rawPolicy): ${[...network.unsupported].join(", ")}\n`,
       );
-
     const appArmor = recordedAppArmor(
       { ...activity, capabilities: capabilities.proven },
       merged.flatMap((m) => m.appArmor),
@@ -251,45 +249,18 @@ export async function recordCommand(argv: string[]): Promise<number> {
       process.stderr.write(
         `lockstep: written outside --writable, so readOnlyRootFilesystem is false: ${writtenOutside.join(", ")}\n`,
       );
-
-    if (values.output === "json") {
-      process.stdout.write(serializeSeccomp(seccompJson));
-      return 0;
-    }
-    const documents: Record<Part, string> = {
-      seccomp: stringify({
-        apiVersion: API_VERSION,
-        kind: SECCOMP_PROFILE_KIND,
-        metadata: { name: values.name },
-        spec: seccomp,
-      }),
-      apparmor: stringify({
-        apiVersion: API_VERSION,
-        kind: APPARMOR_PROFILE_KIND,
-        metadata: { name: values.name },
-        spec: appArmor.spec,
-      }),
-      securitycontext: stringify({ securityContext }),
-    };
     process.stdout.write(
-      only !== undefined
-        ? documents[only]
-        : [
-            documents.seccomp,
-            documents.apparmor,
-            // Not an object: as a comment the stream stays ready for kubectl apply, which skips empty documents.
-            `# The container's securityContext: paste it into the pod's container.\n${documents.securitycontext
-              .split("\n")
-              .filter((line) => line !== "")
-              .map((line) => `# ${line}\n`)
-              .join("")}`,
-          ].join("---\n"),
+      formatRecording({ name: values.name, seccomp, appArmor: appArmor.spec, securityContext }, only),
     );
     return 0;
   } finally {
     process.off("SIGINT", ignoreSignal);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function notAnalysed(reason: string): CapabilityFindings {
+  return { proven: [], unproven: [], unexplained: [], skipped: reason };
 }
 
 function reportCapabilities(findings: CapabilityFindings): void {

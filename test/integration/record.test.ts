@@ -281,6 +281,32 @@ describe("lockstep record: what cannot be proven is reported, not added", () => 
   });
 });
 
+describe("lockstep record: a program that does not end by itself", () => {
+  it("gets no capability analysis, and the securityContext adds none", () => {
+    // What Ctrl-C does to a server: a signal ends it, so there is no exit code for a proof to compare.
+    const result = lockstep([
+      "record",
+      "--only",
+      "securitycontext",
+      "--",
+      "busybox",
+      "sh",
+      "-c",
+      "kill -TERM $$",
+    ]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /capabilities: not analysed \(the program was killed by SIGTERM: a proof needs a program that ends by itself\); the securityContext drops all and adds none/,
+    );
+    expect(
+      RecordedSecurityContextSchema.parse(parseAllDocuments(result.stdout)[0]?.toJS().securityContext)
+        .capabilities,
+    ).toEqual({
+      drop: ["ALL"],
+    });
+  });
+});
+
 describe("lockstep record: bad input", () => {
   it("says what is wrong in one line, exit code 2", () => {
     const cases: [string[], RegExp][] = [
