@@ -46,7 +46,8 @@ for kubectl apply, the least privilege it showed it needs:
 Capabilities are observed, then proven: the program runs again with fewer capabilities, each call
 denied for lack of one proposes it, and runc must show that the program ends as recorded with exactly
 the proposed set and differently without each one. What cannot be proven is reported, never added.
-That needs root, setpriv and runc, and a program that ends by itself (not by Ctrl-C).
+That needs root, setpriv and runc, and a program that ends by itself (not by Ctrl-C) and may run
+several more times (with fewer capabilities under strace, then under runc).
 
 The command's own output goes to stderr; the profiles go to stdout. Ctrl-C stops the command and
 still prints what was recorded. Exit code 0 when the profiles were printed (the command's exit code is
