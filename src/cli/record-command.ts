@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseAppArmorProfile } from "../api/apparmor.ts";
-import { APPARMOR_PROFILE_KIND } from "../api/constants.ts";
+import { APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
 import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "../api/record.ts";
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
@@ -63,24 +63,32 @@ reported on stderr), 2 on bad input.
   --skip-capabilities  do not analyse capabilities (the securityContext then adds none)
   --progress           a progress line on stderr every second (default when stderr is a terminal)`;
 
-/** Earlier recordings: what their seccomp profile and (when the file has one) AppArmorProfile allow. */
+/**
+ * Earlier recordings: what their SeccompProfile (or OCI JSON) and their AppArmorProfiles allow. A file
+ * may hold either or both (`--only apparmor` prints an AppArmorProfile alone).
+ */
 function readEarlierRecording(file: string) {
-  const seccomp = recordedSyscalls(effectiveSeccomp(file));
-  if (seccomp.widened.length > 0)
-    process.stderr.write(
-      `lockstep: ${file}: allowed whole, without its argument conditions: ${seccomp.widened.join(", ")}\n`,
-    );
-  const appArmor = readDocuments(file)
-    .filter((doc) => (doc as { kind?: unknown } | null)?.kind === APPARMOR_PROFILE_KIND)
+  const documents = readDocuments(file);
+  const kinds = documents.map((doc) => (doc as { kind?: unknown } | null)?.kind);
+  const appArmor = documents
+    .filter((_, i) => kinds[i] === APPARMOR_PROFILE_KIND)
     .map((doc) => {
       const parsed = parseAppArmorProfile(doc);
       if (!parsed.ok) throw new UserError(`${file}: ${parsed.message}`);
       if (parsed.value.spec.rawPolicy !== undefined)
         throw new UserError(
-          `${file}: ${parsed.value.metadata.name}: rawPolicy cannot be merged into a recording`,
+          `${file}: an AppArmorProfile with rawPolicy cannot be merged into a recording (${JSON.stringify(parsed.value.metadata.name)})`,
         );
       return parsed.value.spec;
     });
+  const hasSeccomp = appArmor.length === 0 || kinds.includes(SECCOMP_PROFILE_KIND);
+  const seccomp = hasSeccomp
+    ? recordedSyscalls(effectiveSeccomp(file))
+    : { syscalls: new Set<string>(), namespaceCreating: new Set<string>(), widened: [] };
+  if (seccomp.widened.length > 0)
+    process.stderr.write(
+      `lockstep: ${file}: allowed whole, without its argument conditions: ${seccomp.widened.join(", ")}\n`,
+    );
   return { seccomp, appArmor };
 }
 

@@ -320,6 +320,15 @@ describe("lockstep record: bad input", () => {
         /--output json prints OCI seccomp JSON/,
       ],
     ];
+    const raw = join(work, "raw.yaml");
+    writeFileSync(
+      raw,
+      "apiVersion: lockstep.dev/v1alpha1\nkind: AppArmorProfile\nmetadata: {name: raw}\nspec:\n  rawPolicy: 'profile raw {}'\n",
+    );
+    cases.push([
+      ["record", "--merge", raw, "--", "true"],
+      /raw\.yaml: an AppArmorProfile with rawPolicy cannot be merged/,
+    ]);
     for (const [args, message] of cases) {
       const result = lockstep(args);
       expect(result.stderr, args.join(" ")).toMatch(message);
