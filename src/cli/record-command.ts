@@ -15,6 +15,7 @@ import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "../api/rec
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
 import { effectiveSeccomp, hostNodeArch, readDocuments, UserError } from "./profile-files.ts";
 import { recordedAppArmor } from "./record/apparmor-profile.ts";
+import { isDenied } from "./record/capabilities.ts";
 import { FileActivity, writesOutside } from "./record/files.ts";
 import { NetworkActivity } from "./record/network.ts";
 import {
@@ -23,7 +24,7 @@ import {
   RECORDING_PARTS,
   type RecordingPart,
 } from "./record/output.ts";
-import { type CapabilityFindings, DENIED_ERRNOS, findCapabilities } from "./record/prove.ts";
+import { type CapabilityFindings, findCapabilities } from "./record/prove.ts";
 import { recordedSecurityContext } from "./record/security-context.ts";
 import { findOnPath, runUnderStrace, TraceFileReader } from "./record/strace.ts";
 import { TraceCalls, type TracedCall } from "./record/trace-calls.ts";
@@ -158,7 +159,7 @@ export async function recordCommand(argv: string[]): Promise<number> {
   const calls = new TraceCalls((call) => {
     files.add(call);
     network.add(call);
-    if (call.errno && DENIED_ERRNOS.has(call.errno)) denied.push(call);
+    if (isDenied(call)) denied.push(call);
   });
   const reader = new TraceFileReader(tracePath, [trace, calls]);
   // Ctrl-C reaches the recorded command (same process group); we keep running to print what it did.

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
-import { parseSeccompProfile } from "../../src/api/seccomp.ts";
+import { type LinuxSeccomp, LinuxSeccompSchema, parseSeccompProfile } from "../../src/api/seccomp.ts";
 import type { Capability } from "../../src/cli/record/capabilities.ts";
 import { findRunc, runInHostContainer } from "../../src/cli/record/container.ts";
 import { foldVolatilePath, writesOutside } from "../../src/cli/record/files.ts";
@@ -33,7 +33,7 @@ interface Recording {
   /** The capabilities the securityContext adds, as AppArmor and the CLI's modules spell them. */
   added: Capability[];
   /** The OCI seccomp JSON the node agent would write, from `lockstep convert` of the printed profile. */
-  seccompJson: unknown;
+  seccompJson: LinuxSeccomp;
 }
 
 /** Records with every part printed, and reads back what was printed. */
@@ -68,7 +68,7 @@ function record(name: string, options: string[], argv: string[]): Recording {
     appArmor: parseAppArmorProfile(appArmorDoc),
     securityContext,
     added: (securityContext.capabilities.add ?? []).map((c) => c.toLowerCase() as Capability),
-    seccompJson: JSON.parse(converted.stdout),
+    seccompJson: LinuxSeccompSchema.parse(JSON.parse(converted.stdout)),
   };
 }
 

@@ -119,7 +119,13 @@ export interface PrivilegeFailure {
   candidates: Candidates;
 }
 
-const DENIED = new Set(["EPERM", "EACCES"]);
+/** The errnos a kernel check returns for lack of privilege: all a denied call can tell us. */
+export const DENIED_ERRNOS: ReadonlySet<string> = new Set(["EPERM", "EACCES"]);
+
+/** Whether a call was refused for lack of privilege (or for any other reason the kernel spells alike). */
+export function isDenied(call: TracedCall): boolean {
+  return call.errno !== undefined && DENIED_ERRNOS.has(call.errno);
+}
 
 // The same call in two runs differs in descriptor numbers, addresses and socket inodes only.
 function callKey(call: TracedCall): string {
@@ -135,10 +141,10 @@ export function privilegeFailures(
   reduced: readonly TracedCall[],
   full: readonly TracedCall[],
 ): PrivilegeFailure[] {
-  const deniedInFull = new Set(full.filter((c) => c.errno && DENIED.has(c.errno)).map(callKey));
+  const deniedInFull = new Set(full.filter(isDenied).map(callKey));
   const failures = new Map<string, PrivilegeFailure>();
   for (const call of reduced) {
-    if (!call.errno || !DENIED.has(call.errno)) continue;
+    if (!isDenied(call) || call.errno === undefined) continue;
     const key = callKey(call);
     if (deniedInFull.has(key) || failures.has(key)) continue;
     const check = CAPABILITY_CHECKS[call.name];

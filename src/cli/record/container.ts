@@ -19,13 +19,14 @@ import {
 } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
+import type { LinuxSeccomp } from "../../api/seccomp.ts";
 import type { Capability } from "./capabilities.ts";
 
 export interface ContainerSpec {
   /** Absolute path of the program and its arguments. */
   argv: readonly string[];
   /** The OCI `linux.seccomp` object, exactly as the node agent writes it. */
-  seccomp: unknown;
+  seccomp: LinuxSeccomp;
   capabilities: readonly Capability[];
   readOnlyRoot: boolean;
   /** Each gets an empty writable directory (tmpfs), the way a volume mounted there would be. */

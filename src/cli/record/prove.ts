@@ -10,6 +10,7 @@ import { join } from "node:path";
 import {
   byKernelOrder,
   type Capability,
+  isDenied,
   nextCapabilities,
   type PrivilegeFailure,
   privilegeFailures,
@@ -43,8 +44,6 @@ export interface ProofSetup {
 
 /** At most this many reruns with more capabilities each: every round adds one, so it ends well before. */
 const MAX_OBSERVATION_ROUNDS = 12;
-
-export const DENIED_ERRNOS: ReadonlySet<string> = new Set(["EPERM", "EACCES"]);
 
 export async function findCapabilities(setup: ProofSetup): Promise<CapabilityFindings> {
   const none = { proven: [], unproven: [], unexplained: [] };
@@ -84,7 +83,7 @@ async function deniedCalls(setup: ProofSetup, capabilities: readonly Capability[
   const tracePath = join(dir, "trace");
   const denied: TracedCall[] = [];
   const calls = new TraceCalls((call) => {
-    if (call.errno && DENIED_ERRNOS.has(call.errno)) denied.push(call);
+    if (isDenied(call)) denied.push(call);
   });
   try {
     // For uid 0 the kernel gives a new program every capability in the bounding set (file capabilities
