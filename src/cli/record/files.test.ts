@@ -56,7 +56,7 @@ describe("FileActivity", () => {
       ),
     ).toEqual({
       "/usr/bin/busybox": ["exec"],
-      "/work/sub/d": ["create"],
+      "/work/sub/d/": ["create"],
       "/elsewhere/f": ["write"],
       "/work/sub/a": ["write"],
       "/work/sub/b": ["write"],

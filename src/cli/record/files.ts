@@ -48,6 +48,7 @@ const CREATES_PATH = new Set([
   "symlink",
   "symlinkat",
 ]);
+const DIRECTORY_CALLS = new Set(["mkdir", "mkdirat", "rmdir"]);
 // Calls that change the file behind a descriptor argument.
 const CHANGES_DESCRIPTOR = new Set([
   "fchmod",
@@ -100,7 +101,10 @@ export class FileActivity {
       // rename and link name two paths, old and new: both change.
       const paths = stringArgs(call.args);
       const targets = name === "symlink" || name === "symlinkat" ? paths.slice(1) : paths;
-      for (const path of targets) this.note(this.resolve(pid, call, path), access);
+      // AppArmor names a directory with a trailing slash.
+      const slash = DIRECTORY_CALLS.has(name) ? "/" : "";
+      for (const path of targets)
+        this.note(`${this.resolve(pid, call, path).replace(/\/+$/, "")}${slash}`, access);
     } else if (CHANGES_DESCRIPTOR.has(name)) {
       const [path] = descriptorPaths(call.args);
       if (path?.startsWith("/")) this.note(path, "write");
