@@ -118,8 +118,9 @@ function runAsPod(
 // Each run of the suite gets its own port below 1024, so a rerun never meets a port still in TIME_WAIT.
 const port = 700 + Math.floor(Math.random() * 250);
 // busybox httpd serves busybox itself to busybox wget, then stops: a server exercised by a client,
-// ending by itself so that the proof can run it again. Its exit code is wget's.
-const HTTPD = `busybox httpd -f -p 127.0.0.1:${port} -h /bin & server=$!; sleep 0.5; busybox wget -q -O /dev/null http://127.0.0.1:${port}/busybox; status=$?; kill $server; exit $status`;
+// ending by itself so that the proof can run it again. Its exit code is wget's; wget tries a few times,
+// because a loaded machine (or strace) can make httpd slow to start listening.
+const HTTPD = `busybox httpd -f -p 127.0.0.1:${port} -h /bin & server=$!; for try in 1 2 3 4 5 6 7 8; do sleep 0.25; busybox wget -q -O /dev/null http://127.0.0.1:${port}/busybox && break; done; status=$?; kill $server; exit $status`;
 
 describe("lockstep record: a server binding a port below 1024 (busybox httpd)", () => {
   let web: Recording;
