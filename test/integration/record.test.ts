@@ -271,13 +271,48 @@ describe("lockstep record: a program that needs no capability (coreutils sha256s
 
 describe("lockstep record: what cannot be proven is reported, not added", () => {
   it("leaves out a capability whose removal changes nothing (the denied call's error is ignored)", () => {
-    // chown -f ignores the failure and exits 0 either way: CHOWN is proposed by the denial but not proven.
-    const file = join(work, "ignored");
-    writeFileSync(file, "");
-    const result = lockstep(["record", "--only", "securitycontext", "--", "/usr/bin/chown", "-f", "1", file]);
+    // The script ignores chown's failure and exits 0 either way: CHOWN is proposed by the denial, runc
+    // shows the program ends as recorded without it, so it is left out and the empty set proven instead.
+    const scratch = mkdtempSync(join(tmpdir(), "lockstep-scratch-"));
+    // A fresh file each run: the one the recording left behind already belongs to uid 1.
+    const script = `rm -f ${scratch}/f; touch ${scratch}/f; /usr/bin/chown 1 ${scratch}/f 2>/dev/null; exit 0`;
+    const result = lockstep([
+      "record",
+      "--only",
+      "securitycontext",
+      "--writable",
+      scratch,
+      "--",
+      "busybox",
+      "sh",
+      "-c",
+      script,
+    ]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/with no capabilities: fchownat\(.* = EPERM/);
-    expect(result.stderr).toMatch(/chown not proven, left out: /);
+    expect(result.stderr).toMatch(/under runc with exactly chown: exited with 0/);
+    expect(result.stderr).toMatch(/under runc without chown: exited with 0/);
+    expect(result.stderr).toMatch(
+      /chown not proven, left out: the program ends as recorded without it \(under runc with no capabilities\)/,
+    );
+    expect(result.stderr).toMatch(/under runc with exactly no capabilities: exited with 0/);
+    expect(
+      RecordedSecurityContextSchema.parse(parseAllDocuments(result.stdout)[0]?.toJS().securityContext)
+        .capabilities,
+    ).toEqual({
+      drop: ["ALL"],
+    });
+  });
+
+  it("adds nothing when the container cannot reproduce the recording, and says why", () => {
+    // The file is in a directory the proof container does not have (/tmp starts empty, as in an image).
+    const file = join(work, "elsewhere");
+    writeFileSync(file, "");
+    const result = lockstep(["record", "--only", "securitycontext", "--", "/usr/bin/chown", "1", file]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /chown not proven, left out: under runc with exactly chown the program exited with 1, not exit code 0 as recorded \(its last words: .*No such file or directory/,
+    );
     expect(result.stdout).not.toMatch(/add:/);
   });
 });
