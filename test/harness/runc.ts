@@ -6,8 +6,6 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Capability } from "../../src/cli/record/capabilities.ts";
-import { findRunc, ociCapability } from "../../src/cli/record/container.ts";
 
 const BUSYBOX = "/usr/bin/busybox";
 
@@ -18,23 +16,29 @@ export interface ContainerResult {
 }
 
 function runcPath(): string {
-  const runc = findRunc();
-  if (!runc) throw new Error("runc not found: install it (apt-get install runc)");
-  return runc;
+  for (const candidate of ["/usr/sbin/runc", "/usr/bin/runc"]) {
+    try {
+      execFileSync(candidate, ["--version"], { stdio: "ignore" });
+      return candidate;
+    } catch {
+      // try the next
+    }
+  }
+  throw new Error("runc not found: install it (apt-get install runc)");
 }
 
-export interface BusyboxOptions {
-  /** Exactly these capabilities; default: runc's default set. */
-  capabilities?: readonly Capability[];
-  /** Share the host's network namespace: a fresh one has its loopback down, a pod's has it up. */
-  hostNetwork?: boolean;
+export interface ContainerOptions {
+  /** The container's capabilities (bounding, effective, permitted); default: runc spec's three. */
+  capabilities?: readonly string[];
+  /** process.noNewPrivileges; default: runc spec's, true. Kubernetes leaves it off unless asked. */
+  noNewPrivileges?: boolean;
 }
 
 /** Runs `busybox <args...>` in a fresh container confined by the seccomp profile in `seccompFile`. */
 export async function runInBusybox(
   seccompFile: string,
   args: readonly string[],
-  options: BusyboxOptions = {},
+  options: ContainerOptions = {},
 ): Promise<ContainerResult> {
   const runc = runcPath();
   const bundle = mkdtempSync(join(tmpdir(), "lockstep-runc-"));
@@ -47,20 +51,12 @@ export async function runInBusybox(
     const config = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
     config.process.args = ["/bin/busybox", ...args];
     config.process.terminal = false;
+    if (options.noNewPrivileges !== undefined) config.process.noNewPrivileges = options.noNewPrivileges;
+    if (options.capabilities !== undefined)
+      for (const set of ["bounding", "effective", "permitted"])
+        config.process.capabilities[set] = [...options.capabilities];
     config.root.readonly = false;
     config.linux.seccomp = JSON.parse(readFileSync(seccompFile, "utf8"));
-    if (options.capabilities) {
-      const capabilities = options.capabilities.map(ociCapability);
-      config.process.capabilities = {
-        bounding: capabilities,
-        effective: capabilities,
-        permitted: capabilities,
-      };
-    }
-    if (options.hostNetwork)
-      config.linux.namespaces = config.linux.namespaces.filter(
-        (ns: { type: string }) => ns.type !== "network",
-      );
     writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
     return await new Promise((resolve) => {
       execFile(runc, ["run", "--bundle", bundle, id], { timeout: 30_000 }, (error, stdout, stderr) => {

@@ -64,7 +64,7 @@ export function findRunc(): string | undefined {
 }
 
 /** `CAP_NET_BIND_SERVICE` for `net_bind_service`: the OCI config's spelling. */
-export function ociCapability(capability: Capability): string {
+function ociCapability(capability: Capability): string {
   return `CAP_${capability.toUpperCase()}`;
 }
 
