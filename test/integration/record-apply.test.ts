@@ -1,7 +1,7 @@
 // What `lockstep record` prints is ready for `kubectl apply`: the real kubectl sends both profiles to a
 // real API server, whose CRD schema accepts them, and skips the securityContext comment.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 const root = `${import.meta.dirname}/../..`;
 const cli = join(root, "src/cli/main.ts");
 const work = mkdtempSync(join(tmpdir(), "lockstep-record-apply-"));
+const volume = mkdtempSync(join(tmpdir(), "lockstep-volume-"));
 
 let cp: ControlPlane;
 
@@ -21,6 +22,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cp?.stop();
+  for (const dir of [work, volume]) rmSync(dir, { recursive: true, force: true });
 });
 
 const kubectl = (args: string[]) =>
@@ -29,7 +31,6 @@ const kubectl = (args: string[]) =>
 describe("lockstep record | kubectl apply", () => {
   it("creates the SeccompProfile and the AppArmorProfile, with the proven capability, and nothing else", async () => {
     // coreutils' install -o: a recording with files, a socket family and proven capabilities in it.
-    const volume = mkdtempSync(join(tmpdir(), "lockstep-volume-"));
     const recorded = spawnSync(
       process.execPath,
       [

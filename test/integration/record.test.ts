@@ -4,10 +4,10 @@
 // AppArmor profile compiles with the real apparmor_parser, and runc runs each program under the printed
 // seccomp profile with exactly the printed capabilities, and fails without each one.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
 import { type LinuxSeccomp, LinuxSeccompSchema, parseSeccompProfile } from "../../src/api/seccomp.ts";
@@ -25,6 +25,12 @@ const work = mkdtempSync(join(tmpdir(), "lockstep-record-test-"));
 const runc = findRunc() as string;
 // Where the pod of the `install` recording mounts a writable volume.
 const volume = mkdtempSync(join(tmpdir(), "lockstep-volume-"));
+// Where the script that ignores a failed chown works: a writable volume in its pod too.
+const scratch = mkdtempSync(join(tmpdir(), "lockstep-scratch-"));
+
+afterAll(() => {
+  for (const dir of [work, volume, scratch]) rmSync(dir, { recursive: true, force: true });
+});
 
 interface Recording {
   file: string;
@@ -268,7 +274,6 @@ describe("lockstep record: what cannot be proven is reported, not added", () => 
   it("leaves out a capability whose removal changes nothing (the denied call's error is ignored)", () => {
     // The script ignores chown's failure and exits 0 either way: CHOWN is proposed by the denial, runc
     // shows the program ends as recorded without it, so it is left out and the empty set proven instead.
-    const scratch = mkdtempSync(join(tmpdir(), "lockstep-scratch-"));
     // A fresh file each run: the one the recording left behind already belongs to uid 1.
     const script = `rm -f ${scratch}/f; touch ${scratch}/f; /usr/bin/chown 1 ${scratch}/f 2>/dev/null; exit 0`;
     const result = lockstep([
