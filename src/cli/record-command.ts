@@ -180,6 +180,8 @@ export async function recordCommand(argv: string[]): Promise<number> {
     const ended = await running.catch((error: Error) => {
       throw new UserError(`cannot run strace: ${error.message}`);
     });
+    // From here on Ctrl-C is for lockstep itself: the capability proof may take a while.
+    process.off("SIGINT", ignoreSignal);
     const elapsedMs = Date.now() - started;
     const outcome = ended.signal ? `was killed by ${ended.signal}` : `exited with ${ended.exitCode}`;
     if (timer) {
