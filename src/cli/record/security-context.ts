@@ -2,7 +2,7 @@
 // recordings gets it from the merged profiles: the capabilities are the AppArmor profile's (only proven
 // ones are ever put there), and the root filesystem can be read-only when nothing the profile lets the
 // program write lies outside the paths the user will mount writable volumes at. Pure.
-import { z } from "zod";
+import * as z from "zod";
 import { type AppArmorProfileSpec, LINUX_CAPABILITIES } from "../../api/apparmor.ts";
 import { localhostProfileFor } from "../../api/labels.ts";
 import { byKernelOrder, kubernetesCapabilityName } from "./capabilities.ts";

@@ -2,7 +2,7 @@
 // arguments and result, where the seccomp recording (src/api/record.ts) needs only names. A call another
 // thread interrupted is printed in two halves (`<unfinished ...>`, `<... name resumed>`); they are joined
 // per pid before the call is handed on.
-import { z } from "zod";
+import * as z from "zod";
 
 export const TracedCallSchema = z.strictObject({
   pid: z.number().int(),
