@@ -40,8 +40,9 @@ deps: node_modules/.installed ## install npm dependencies
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts
 
-controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager and etcd
+controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager, etcd, and the kubelet and containerd of real test nodes
 	@tools/controlplane/build.sh
+	@tools/node/build.sh
 
 lint: deps ## biome lint and format check, and the Dockerfile linter
 	npx biome check .

@@ -1,0 +1,373 @@
+// A real Kubernetes node on this machine: a private containerd 2.x (own root, state, socket, config)
+// and a kubelet (own root dir, ports, cgroup subtree, node identity from the harness CA), both on
+// loopback only. Pods really run, under Debian's runc, with the seccomp profile the kubelet resolves
+// under <kubelet root>/seccomp: the folder a Lockstep agent writes into (agents.ts uses the same one).
+//
+// Network (docs/adr/0050-loopback-only-node-network.md): the CNI configuration holds only the
+// `loopback` plugin, which is enough for the runtime to report its network ready and the node to go
+// Ready, and every test pod runs with hostNetwork, so no pod IP, bridge or iptables rule exists. The
+// API server reaches the kubelet at the Node's InternalIP, which the harness sets to 127.0.0.1.
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { issueCertificate } from "../../src/kube/certificates.ts";
+import { type ControlPlane, freePort, GiveUp, waitFor } from "./controlplane.ts";
+import { BUSYBOX_IMAGE, buildNodeImages, PAUSE_IMAGE } from "./images.ts";
+import {
+  cgroupV1Mounts,
+  haltNode,
+  NODE_RECORD_FILE,
+  type NodeRecord,
+  removeNode,
+  saveKernelTunables,
+  sweepAbandonedNodes,
+} from "./node-cleanup.ts";
+import { type ManagedProcess, startProcess } from "./processes.ts";
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, "../..");
+export const LOOPBACK = "127.0.0.1";
+export const CNI_PLUGIN_DIR = "/usr/lib/cni";
+const RUNC = "/usr/sbin/runc";
+/** What a fresh machine lacks for a real node, with the line that installs it. */
+const PREREQUISITES: [path: string, install: string][] = [
+  [RUNC, "apt-get install runc"],
+  [join(CNI_PLUGIN_DIR, "loopback"), "apt-get install containernetworking-plugins"],
+  ["/usr/bin/setpriv", "apt-get install util-linux"],
+];
+
+/** The folder of everything a node named `name` has, agents.ts's kubelet root included. */
+export function nodeDir(cp: ControlPlane, name: string): string {
+  return join(cp.workDir, "nodes", name);
+}
+
+export function nodeKubeletRoot(cp: ControlPlane, name: string): string {
+  return join(nodeDir(cp, name), "kubelet");
+}
+
+/** The folder with kubelet, containerd, containerd-shim-runc-v2 and ctr; fails saying how to build it. */
+export async function nodeBinDir(): Promise<string> {
+  if (process.env.LOCKSTEP_NODE_BIN) return process.env.LOCKSTEP_NODE_BIN;
+  try {
+    const { stdout } = await run(join(repo, "tools/node/build.sh"), ["--cached"]);
+    return stdout.trim();
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new Error(stderr || "the kubelet and containerd are not built: run `make controlplane`");
+  }
+}
+
+export interface RealNode {
+  name: string;
+  dir: string;
+  kubeletRoot: string;
+  /** The kubelet's HTTPS port on 127.0.0.1 (logs, exec), as the API server reaches it. */
+  kubeletPort: number;
+  containerd: ManagedProcess;
+  kubelet: ManagedProcess;
+  /**
+   * A power cut and boot: every process, container, mount and cgroup of the node goes, its disks
+   * (kubelet root, containerd root) stay; then containerd and the kubelet start again.
+   */
+  reboot(): Promise<void>;
+  /** Stops everything and removes the node's folder and every trace on the machine. */
+  stop(): Promise<void>;
+}
+
+function containerdConfig(dir: string, address: string): string {
+  const q = (s: string) => `'${s}'`;
+  return `version = 3
+root = ${q(join(dir, "containerd", "root"))}
+state = ${q(join(dir, "containerd", "state"))}
+# Plugins that would write outside the node's folder (/opt/containerd, the NRI socket) or that a
+# test node does not use.
+disabled_plugins = [
+  'io.containerd.internal.v1.opt',
+  'io.containerd.nri.v1.nri',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.blockfile',
+  'io.containerd.snapshotter.v1.erofs',
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing',
+]
+
+[grpc]
+  address = ${q(address)}
+
+[ttrpc]
+  address = ${q(`${address}.ttrpc`)}
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = 'overlayfs'
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = ${q(PAUSE_IMAGE)}
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # Root here lacks CAP_SYS_RESOURCE: it may not lower an OOM score below its own.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_cdi = false
+  cdi_spec_dirs = []
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = 'io.containerd.runc.v2'
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+      BinaryName = ${q(RUNC)}
+      Root = ${q(join(dir, "runc"))}
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = [${q(CNI_PLUGIN_DIR)}]
+    conf_dir = ${q(join(dir, "cni"))}
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = ${q(LOOPBACK)}
+  stream_server_port = '0'
+`;
+}
+
+/** Only `loopback`: the runtime reports its network ready, and no pod gets an address anything could reach. */
+const LOOPBACK_ONLY_CNI = JSON.stringify({
+  cniVersion: "1.0.0",
+  name: "lockstep-loopback",
+  plugins: [{ type: "loopback" }],
+});
+
+interface KubeletPorts {
+  port: number;
+  healthzPort: number;
+}
+
+function kubeletConfig(dir: string, record: NodeRecord, ports: KubeletPorts): string {
+  return JSON.stringify({
+    apiVersion: "kubelet.config.k8s.io/v1beta1",
+    kind: "KubeletConfiguration",
+    address: LOOPBACK,
+    port: ports.port,
+    readOnlyPort: 0,
+    healthzBindAddress: LOOPBACK,
+    healthzPort: ports.healthzPort,
+    tlsCertFile: join(dir, "pki", "kubelet.crt"),
+    tlsPrivateKeyFile: join(dir, "pki", "kubelet.key"),
+    // The API server presents its kubelet-client certificate from the harness CA; everyone else is asked about.
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true },
+      x509: { clientCAFile: join(dir, "pki", "ca.crt") },
+    },
+    authorization: { mode: "Webhook" },
+    containerRuntimeEndpoint: `unix://${record.containerdAddress}`,
+    // cgroup v1 (hybrid) machines: allowed explicitly since 1.35; cgroupfs, as no systemd runs here.
+    failCgroupV1: false,
+    cgroupDriver: "cgroupfs",
+    cgroupRoot: record.cgroupRoot,
+    failSwapOn: false,
+    podLogsDir: join(dir, "pod-logs"),
+    volumePluginDir: join(dir, "volume-plugins"),
+    // Nothing but the test's pods: never evict them or delete the imported images for disk space.
+    evictionHard: { "memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%" },
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    maxPods: 30,
+  });
+}
+
+/** Makes the kubelet's cgroupRoot in every v1 hierarchy; cpuset needs its cpus and mems before any task joins. */
+function createCgroupRoot(root: string): void {
+  for (const mount of cgroupV1Mounts()) {
+    const path = join(mount, root);
+    mkdirSync(path, { recursive: true });
+    for (const file of ["cpuset.cpus", "cpuset.mems"])
+      if (existsSync(join(mount, file))) writeFileSync(join(path, file), readFileSync(join(mount, file)));
+  }
+}
+
+function requirePrerequisites(): void {
+  for (const [path, install] of PREREQUISITES)
+    if (!existsSync(path)) throw new Error(`${path} is missing, a real node needs it: ${install}`);
+}
+
+/**
+ * Starts a real node named `name`, registered with `cp` and Ready, its images imported. The node is
+ * stopped and removed from the machine by `cp.stop()`, and by a detached janitor if this process dies.
+ */
+export async function addRealNode(cp: ControlPlane, name: string): Promise<RealNode> {
+  requirePrerequisites();
+  const bin = await nodeBinDir();
+  sweepAbandonedNodes();
+  const dir = nodeDir(cp, name);
+  const kubeletRoot = nodeKubeletRoot(cp, name);
+  for (const sub of ["pki", "cni", "containerd", "pod-logs", "volume-plugins", "runc"])
+    mkdirSync(join(dir, sub), { recursive: true });
+  mkdirSync(kubeletRoot, { recursive: true });
+  const record: NodeRecord = {
+    name,
+    dir,
+    containerdAddress: join(dir, "containerd.sock"),
+    cgroupRoot: `/lockstep-${name}-${randomBytes(3).toString("hex")}`,
+    ownerPid: process.pid,
+  };
+  writeFileSync(join(dir, NODE_RECORD_FILE), JSON.stringify(record));
+  spawn(process.execPath, [join(import.meta.dirname, "node-janitor.ts"), dir], {
+    detached: true,
+    stdio: "ignore",
+  }).unref();
+  saveKernelTunables();
+
+  const images = buildNodeImages(cp.workDir);
+  const serving = await issueCertificate(cp.ca, {
+    commonName: name,
+    dnsNames: [name],
+    ipAddresses: [LOOPBACK],
+    usage: "server",
+  });
+  writeFileSync(join(dir, "pki", "ca.crt"), cp.ca.certPem);
+  writeFileSync(join(dir, "pki", "kubelet.crt"), serving.certPem);
+  writeFileSync(join(dir, "pki", "kubelet.key"), serving.keyPem, { mode: 0o600 });
+  // The identity NodeRestriction and the Node authorizer expect of this node's kubelet.
+  const kubeconfig = await cp.writeKubeconfigFor(`system:node:${name}`, ["system:nodes"], `kubelet-${name}`);
+  writeFileSync(join(dir, "cni", "10-loopback.conflist"), LOOPBACK_ONLY_CNI);
+  writeFileSync(join(dir, "containerd.toml"), containerdConfig(dir, record.containerdAddress));
+
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+  const startContainerd = async (): Promise<ManagedProcess> => {
+    const p = startProcess(
+      `containerd-${name}`,
+      join(bin, "containerd"),
+      ["--config", join(dir, "containerd.toml"), "--log-level", "info"],
+      join(dir, "containerd.log"),
+      { env },
+    );
+    await waitFor("containerd to serve", async () => {
+      if (!p.isRunning()) throw new GiveUp(`containerd on ${name} exited:\n${p.tail()}`);
+      await run(join(bin, "ctr"), ["--address", record.containerdAddress, "version"]);
+      return true;
+    });
+    return p;
+  };
+
+  const startKubelet = async (): Promise<[ManagedProcess, number]> => {
+    // Ports are free when chosen but may be taken before the kubelet binds: try again with new ones.
+    for (let attempt = 1; ; attempt++) {
+      const ports = { port: await freePort(), healthzPort: await freePort() };
+      writeFileSync(join(dir, "kubelet.json"), kubeletConfig(dir, record, ports));
+      const p = startProcess(
+        `kubelet-${name}`,
+        join(bin, "kubelet"),
+        [
+          `--config=${join(dir, "kubelet.json")}`,
+          `--kubeconfig=${kubeconfig}`,
+          `--root-dir=${kubeletRoot}`,
+          `--cert-dir=${join(dir, "pki")}`,
+          `--hostname-override=${name}`,
+          // The kubelet refuses a loopback node IP and would publish the machine's own address;
+          // with an external cloud provider it keeps whatever addresses the Node has, which the
+          // harness sets to 127.0.0.1 once (markReachable).
+          "--cloud-provider=external",
+          "--v=2",
+        ],
+        join(dir, "kubelet.log"),
+        { env },
+      );
+      try {
+        await waitFor(`the kubelet of ${name} to serve healthz`, async () => {
+          if (!p.isRunning()) throw new GiveUp(`kubelet on ${name} exited:\n${p.tail()}`);
+          return (await fetch(`http://${LOOPBACK}:${ports.healthzPort}/healthz`)).ok;
+        });
+        return [p, ports.port];
+      } catch (error) {
+        await p.stop(5_000);
+        if (attempt < 3 && /address already in use/.test(p.tail(50))) continue;
+        throw error;
+      }
+    }
+  };
+
+  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  /** Node InternalIP 127.0.0.1 and no taints: the job a cloud controller and the node lifecycle controller would do. */
+  const markReachable = async () => {
+    await waitFor(`Node ${name} to register`, async () => core.readNode({ name }));
+    await core.patchNodeStatus(
+      { name, body: { status: { addresses: [{ type: "InternalIP", address: LOOPBACK }] } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      `Node ${name} to be Ready`,
+      async () => {
+        if (!node.kubelet.isRunning()) throw new GiveUp(`kubelet on ${name} exited:\n${node.kubelet.tail()}`);
+        const n = await core.readNode({ name });
+        return n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      },
+      { timeoutMs: 90_000 },
+    );
+    await core.patchNode(
+      { name, body: [{ op: "replace", path: "/spec/taints", value: [] }] },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    );
+  };
+
+  const boot = async () => {
+    createCgroupRoot(record.cgroupRoot);
+    node.containerd = await startContainerd();
+    await run(join(bin, "ctr"), [
+      "--address",
+      record.containerdAddress,
+      "-n",
+      "k8s.io",
+      "images",
+      "import",
+      "--all-platforms",
+      images,
+    ]);
+    [node.kubelet, node.kubeletPort] = await startKubelet();
+  };
+
+  let stopped = false;
+  const node: RealNode = {
+    name,
+    dir,
+    kubeletRoot,
+    kubeletPort: 0,
+    containerd: undefined as unknown as ManagedProcess,
+    kubelet: undefined as unknown as ManagedProcess,
+    reboot: async () => {
+      haltNode(record);
+      // /run is a tmpfs on a real machine: containerd's state does not survive a reboot.
+      const state = join(dir, "containerd", "state");
+      await run("rm", ["-rf", state]);
+      await boot();
+      await markReachable();
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await node.kubelet?.stop(5_000);
+      await node.containerd?.stop(5_000);
+      if (process.env.LOCKSTEP_KEEP_WORKDIR)
+        for (const log of ["kubelet.log", "containerd.log"])
+          if (existsSync(join(dir, log))) copyFileSync(join(dir, log), join(cp.workDir, `${name}-${log}`));
+      removeNode(record);
+    },
+  };
+  cp.onStop(() => node.stop());
+  try {
+    await boot();
+    await markReachable();
+  } catch (error) {
+    const logs = `containerd:\n${node.containerd?.tail(20) ?? ""}\nkubelet:\n${node.kubelet?.tail(20) ?? ""}`;
+    await node.stop();
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${logs}`);
+  }
+  return node;
+}
+
+/** A pod template spec that runs on a real node without any pull and without a pod network. */
+export function realNodePodSpec(containers: k8s.V1Container[]): k8s.V1PodSpec {
+  return {
+    hostNetwork: true,
+    terminationGracePeriodSeconds: 2,
+    containers: containers.map((c) => ({ image: BUSYBOX_IMAGE, imagePullPolicy: "Never", ...c })),
+  };
+}
