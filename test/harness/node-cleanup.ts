@@ -35,6 +35,8 @@ export const NODE_RECORD_FILE = "node.json";
 /** containerd's shim sockets: as root the shim always puts them here, whatever containerd's state dir. */
 const SHIM_SOCKET_DIR = "/run/containerd/s";
 const CONTAINER_LOG_LINKS = "/var/log/containers";
+/** libcni's result cache, written only when a pod outside the host network is set up. */
+const CNI_CACHE_DIRS = ["/var/lib/cni/results", "/var/lib/cni"];
 /** The kubelet sets these at start (setupKernelTunables); the harness puts the machine's values back. */
 export const KUBELET_KERNEL_TUNABLES = [
   "vm/overcommit_memory",
@@ -237,7 +239,7 @@ export function removeNode(record: NodeRecord): void {
   rmSync(record.dir, { recursive: true, force: true });
   // Folders the kubelet and containerd create on first use; removed only when empty, since another
   // runtime on the machine may use them.
-  for (const dir of [SHIM_SOCKET_DIR, dirname(SHIM_SOCKET_DIR), CONTAINER_LOG_LINKS]) {
+  for (const dir of [SHIM_SOCKET_DIR, dirname(SHIM_SOCKET_DIR), CONTAINER_LOG_LINKS, ...CNI_CACHE_DIRS]) {
     try {
       rmdirSync(dir);
     } catch {

@@ -1,9 +1,12 @@
 // End to end on real nodes: two kubelets with containerd and runc on this machine, a real agent
 // process writing into each kubelet's seccomp root, the controller and the webhook. Pods really run,
 // and what the kernel enforces is read back from their logs through the kubelet on 127.0.0.1.
+import { readdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
+import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SECCOMP_LABEL_PREFIX } from "../../src/api/constants.ts";
 import { profileLabelKey } from "../../src/api/labels.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../harness/controller.ts";
@@ -25,6 +28,7 @@ const TIER = "lockstep.test/tier";
 
 // Errnos the profiles return and the text glibc's strerror (busybox's perror) prints for each.
 const ENOTSUP = { errno: constants.errno.EOPNOTSUPP, text: "Operation not supported" };
+const EACCES = { errno: constants.errno.EACCES, text: "Permission denied" };
 
 const denyMkdir = (errno: number, nodeSelector?: Record<string, string>) => ({
   baseProfileName: "runtime/default",
@@ -32,13 +36,16 @@ const denyMkdir = (errno: number, nodeSelector?: Record<string, string>) => ({
   ...(nodeSelector ? { nodeSelector } : {}),
 });
 
-/** A container that tries a denied and an allowed call once a second and prints what happened. */
-const probeContainer = (profile: string): k8s.V1Container => ({
+/**
+ * A container that tries a denied and an allowed call once a second and prints what happened. Its
+ * command line carries `marker`, so the test can find its process on the machine.
+ */
+const probeContainer = (profile: string, marker = "probe"): k8s.V1Container => ({
   name: "probe",
   command: [
     "sh",
     "-c",
-    'while true; do mkdir /tmp/denied 2>&1; echo "mkdir exit=$?"; touch /tmp/allowed && echo "touch ok"; sleep 1; done',
+    `: ${marker}; while true; do mkdir /tmp/denied 2>&1; echo "mkdir exit=$?"; touch /tmp/allowed && echo "touch ok"; sleep 1; done`,
   ],
   securityContext: { seccompProfile: { type: "Localhost", localhostProfile: `lockstep/${profile}.json` } },
 });
@@ -51,6 +58,23 @@ const isRunning = (pod: k8s.V1Pod) =>
 
 async function logsOf(pod: string, previous = false): Promise<string> {
   return core.readNamespacedPodLog({ name: pod, namespace: NS, container: "probe", previous });
+}
+
+const count = (text: string, part: string) => text.split(part).length - 1;
+
+/** The pid of the one process on this machine whose command line contains `marker`. */
+function pidOf(marker: string): number {
+  const pids = readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`: ${marker};`);
+      } catch {
+        return false;
+      }
+    });
+  if (pids.length !== 1) throw new Error(`expected one process with ${marker}, found ${pids.length}`);
+  return Number(pids[0]);
 }
 
 async function nodeLabels(name: string): Promise<Record<string, string>> {
@@ -205,6 +229,124 @@ describe("real nodes", () => {
       await admission.createMutatingWebhookConfiguration({
         body: { ...rest, metadata: { name: metadata?.name, labels: metadata?.labels } },
       });
+      await core.deleteNamespacedPod({ name: "unguarded", namespace: NS, gracePeriodSeconds: 0 });
+    }
+  });
+
+  it("keeps a running container on the profile it started with; a restarted container gets the updated one", async () => {
+    const key = profileLabelKey("seccomp", "evolving");
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "evolving", denyMkdir(ENOTSUP.errno));
+    for (const node of NODE_NAMES) await waitForLabel(node, key);
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: "evolving" },
+        spec: realNodePodSpec([probeContainer("evolving", "evolving-probe")]),
+      },
+    });
+    const pod = await waitFor("evolving to run", async () => {
+      const p = await core.readNamespacedPod({ name: "evolving", namespace: NS });
+      return isRunning(p) ? p : undefined;
+    });
+    const node = pod.spec?.nodeName ?? "";
+    const before = await waitFor("evolving to log a probe", async () => {
+      const text = await logsOf("evolving");
+      return text.includes(ENOTSUP.text) ? text : undefined;
+    });
+    const oldVersion = (await nodeLabels(node))[key];
+
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "evolving", denyMkdir(EACCES.errno));
+    await waitFor(
+      `the new version of evolving on ${node}`,
+      async () => (await nodeLabels(node))[key] !== oldVersion,
+    );
+    // Three more probes after the new file is on disk: the kernel filter of a running process never changes.
+    const after = await waitFor(
+      "three probes after the update",
+      async () => {
+        const text = await logsOf("evolving");
+        return count(text, "mkdir exit=") >= count(before, "mkdir exit=") + 3 ? text : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(after).not.toContain(EACCES.text);
+
+    // A crash (here: SIGKILL from outside, as the OOM killer would) restarts the container, which
+    // the runtime creates from the file now on disk.
+    process.kill(pidOf("evolving-probe"), "SIGKILL");
+    await waitFor(
+      "evolving to restart",
+      async () => {
+        const p = await core.readNamespacedPod({ name: "evolving", namespace: NS });
+        return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && isRunning(p);
+      },
+      { timeoutMs: 60_000 },
+    );
+    const restarted = await waitFor("the restarted container to log a probe", async () => {
+      const text = await logsOf("evolving");
+      return text.includes("mkdir exit=") ? text : undefined;
+    });
+    expect(restarted).toContain(`mkdir: can't create directory '/tmp/denied': ${EACCES.text}`);
+    expect(restarted).not.toContain(ENOTSUP.text);
+    expect(await logsOf("evolving", true)).not.toContain(EACCES.text);
+  });
+
+  it("comes back from a reboot of kubelet and containerd with labels equal to the disk and its pods running", async () => {
+    const [node, agent] = [nodes[0], agents[0]];
+    if (!node || !agent) throw new Error("real-1 and its agent are not running");
+    const onNode = async () =>
+      (await podsOf("app=enforced")).filter((p) => p.spec?.nodeName === node.name && isRunning(p));
+    const containerIds = async () =>
+      (await onNode()).map((p) => p.status?.containerStatuses?.[0]?.containerID ?? "").sort();
+    const idsBefore = await containerIds();
+    expect(idsBefore.length).toBeGreaterThan(0);
+
+    // What the node holds before the power cut: files in its seccomp root, one label per file.
+    const filesOnDisk = () =>
+      Object.fromEntries(
+        readdirSync(agent.seccompDir)
+          .filter((f) => f.endsWith(".json"))
+          .map((f) => [
+            profileLabelKey("seccomp", f.slice(0, -".json".length)),
+            readFileSync(join(agent.seccompDir, f), "utf8"),
+          ]),
+      );
+    const seccompLabels = async () =>
+      Object.fromEntries(
+        Object.entries(await nodeLabels(node.name)).filter(([k]) => k.startsWith(SECCOMP_LABEL_PREFIX)),
+      );
+    const filesBefore = filesOnDisk();
+    const labelsBefore = await seccompLabels();
+    expect(Object.keys(labelsBefore).sort()).toEqual(Object.keys(filesBefore).sort());
+
+    await node.reboot();
+    await agent.restart();
+
+    // The restarted agent reads the disk again: the same files, and exactly one label for each.
+    expect(filesOnDisk()).toEqual(filesBefore);
+    const labelsAfter = await seccompLabels();
+    expect(Object.keys(labelsAfter).sort()).toEqual(Object.keys(filesOnDisk()).sort());
+    expect(labelsAfter).toEqual(labelsBefore);
+    expect(Object.keys(labelsAfter)).toContain(profileLabelKey("seccomp", "deny-mkdir"));
+
+    const idsAfter = await waitFor(
+      "the enforced pods on real-1 to run in new containers",
+      async () => {
+        const ids = await containerIds();
+        return ids.length === idsBefore.length && ids.every((id) => !idsBefore.includes(id))
+          ? ids
+          : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+    expect(idsAfter).toHaveLength(idsBefore.length);
+    for (const pod of await onNode()) {
+      const name = pod.metadata?.name ?? "";
+      const log = await waitFor(`${name} to log a probe after the reboot`, async () => {
+        const text = await logsOf(name);
+        return text.includes("mkdir exit=") ? text : undefined;
+      });
+      expect(log).toContain(ENOTSUP.text);
     }
   });
 });
