@@ -116,8 +116,12 @@ function cgroupTree(root: string): string[] {
   return found;
 }
 
-/** SIGKILLs every process of the node: its containers (by cgroup) and its daemons and shims (by argv). */
-function killNodeProcesses(record: NodeRecord): void {
+/**
+ * SIGKILLs every process of the node: its containers (by cgroup) and its daemons and shims (by argv).
+ * Returns the [namespace, id] of each shim it found, whose sockets the shims can no longer remove.
+ */
+function killNodeProcesses(record: NodeRecord): [string, string][] {
+  const shims: [string, string][] = [];
   for (let round = 0; round < 50; round++) {
     const victims = new Set<number>();
     for (const cg of cgroupTree(record.cgroupRoot)) {
@@ -131,15 +135,16 @@ function killNodeProcesses(record: NodeRecord): void {
       for (const pid of procs.split("\n").filter(Boolean)) victims.add(Number(pid));
     }
     // containerd and the kubelet name the node's folder in their arguments, each shim names the socket.
-    for (const pid of procEntries())
-      if (
-        readProc(pid, "cmdline")
-          .split("\0")
-          .some((arg) => arg.includes(record.dir))
-      )
-        victims.add(pid);
+    for (const pid of procEntries()) {
+      const argv = readProc(pid, "cmdline").split("\0");
+      if (!argv.some((arg) => arg.includes(record.dir))) continue;
+      victims.add(pid);
+      const flag = (name: string) => argv[argv.indexOf(name) + 1];
+      const [ns, id] = [flag("-namespace"), flag("-id")];
+      if (argv.includes("-address") && ns && id) shims.push([ns, id]);
+    }
     victims.delete(process.pid);
-    if (victims.size === 0) return;
+    if (victims.size === 0) return shims;
     for (const pid of victims) {
       try {
         process.kill(pid, "SIGKILL");
@@ -149,26 +154,36 @@ function killNodeProcesses(record: NodeRecord): void {
     }
     execFileSync("sleep", ["0.1"]);
   }
+  return shims;
 }
 
-/** The shim sockets containerd's shims named after this node's containerd address (shim.CreateSocketAddress). */
-function removeShimSockets(record: NodeRecord): void {
-  const stateDir = join(record.dir, "containerd", "state", "io.containerd.runtime.v2.task");
-  let ids: [string, string][] = [];
+/**
+ * Removes the sockets of this node's shims (shim.CreateSocketAddress: a hash of containerd's address,
+ * namespace and id), known from the shims' arguments and from containerd's task folders.
+ */
+function removeShimSockets(record: NodeRecord, shims: [string, string][]): void {
+  const taskDir = join(record.dir, "containerd", "state", "io.containerd.runtime.v2.task");
+  const tasks: [string, string][] = [];
   try {
-    ids = readdirSync(stateDir).flatMap((ns) =>
-      readdirSync(join(stateDir, ns)).map((id): [string, string] => [ns, id]),
-    );
+    for (const ns of readdirSync(taskDir))
+      for (const id of readdirSync(join(taskDir, ns))) tasks.push([ns, id]);
   } catch {
-    return;
+    // no task folders (never started, or already wiped)
   }
-  for (const [ns, id] of ids)
-    for (const suffix of ["", "/debug"]) {
-      const hash = createHash("sha256")
+  for (const [ns, id] of [...shims, ...tasks])
+    for (const socket of shimSocketPaths(record, ns, id)) rmSync(socket, { force: true });
+}
+
+/** The socket and debug socket of the shim for container `id` in namespace `ns` of this node's containerd. */
+export function shimSocketPaths(record: NodeRecord, ns: string, id: string): string[] {
+  return ["", "/debug"].map((suffix) =>
+    join(
+      SHIM_SOCKET_DIR,
+      createHash("sha256")
         .update(`${join(record.containerdAddress, ns, id)}${suffix}`)
-        .digest("hex");
-      rmSync(join(SHIM_SOCKET_DIR, hash), { force: true });
-    }
+        .digest("hex"),
+    ),
+  );
 }
 
 /** Every mount point at or below `dir`, deepest first (the kubelet's bind mount of its root, overlays, tmpfs). */
@@ -226,8 +241,7 @@ function removeContainerLogLinks(record: NodeRecord): void {
  * stay. Used for a simulated reboot and as the first half of `removeNode`.
  */
 export function haltNode(record: NodeRecord): void {
-  killNodeProcesses(record);
-  removeShimSockets(record);
+  removeShimSockets(record, killNodeProcesses(record));
   unmountBelow(record.dir);
   removeCgroups(record);
   removeContainerLogLinks(record);
