@@ -469,15 +469,17 @@ export class ControlPlane {
    * The rows `kubectl get` prints for `path`: the server-side Table rendering kubectl itself asks for,
    * so tests see the printer columns a user sees without depending on a kubectl binary.
    */
-  async getTable(path: string): Promise<{ columns: string[]; rows: string[][] }> {
+  async getTable(path: string, { wide = false } = {}): Promise<{ columns: string[]; rows: string[][] }> {
     const res = await this.rawGet(path, { Accept: "application/json;as=Table;v=v1;g=meta.k8s.io" });
     if (res.status !== 200) throw new Error(`GET ${path} as Table: ${res.status} ${res.body}`);
     const table = JSON.parse(res.body) as {
       columnDefinitions: { name: string; priority: number }[];
       rows: { cells: unknown[] }[];
     };
-    // kubectl shows priority-0 columns by default (the others only with -o wide).
-    const shown = table.columnDefinitions.map((c, i) => ({ ...c, i })).filter((c) => c.priority === 0);
+    // kubectl shows priority-0 columns by default, and the others too with -o wide.
+    const shown = table.columnDefinitions
+      .map((c, i) => ({ ...c, i }))
+      .filter((c) => wide || c.priority === 0);
     return {
       columns: shown.map((c) => c.name.toUpperCase()),
       rows: table.rows.map((r) => shown.map((c) => String(r.cells[c.i] ?? ""))),
