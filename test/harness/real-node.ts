@@ -9,7 +9,7 @@
 // API server reaches the kubelet at the Node's InternalIP, which the harness sets to 127.0.0.1.
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
@@ -58,23 +58,6 @@ export async function nodeBinDir(): Promise<string> {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     throw new Error(stderr || "the kubelet and containerd are not built: run `make controlplane`");
   }
-}
-
-export interface RealNode {
-  name: string;
-  dir: string;
-  kubeletRoot: string;
-  /** The kubelet's HTTPS port on 127.0.0.1 (logs, exec), as the API server reaches it. */
-  kubeletPort: number;
-  containerd: ManagedProcess;
-  kubelet: ManagedProcess;
-  /**
-   * A power cut and boot: every process, container, mount and cgroup of the node goes, its disks
-   * (kubelet root, containerd root) stay; then containerd and the kubelet start again.
-   */
-  reboot(): Promise<void>;
-  /** Stops everything and removes the node's folder and every trace on the machine. */
-  stop(): Promise<void>;
 }
 
 function containerdConfig(dir: string, address: string): string {
@@ -190,6 +173,160 @@ function requirePrerequisites(): void {
 }
 
 /**
+ * A real node: containerd and a kubelet under one folder, with the identity and the loopback address
+ * the control plane expects. Made by `addRealNode`.
+ */
+export class RealNode {
+  readonly name: string;
+  readonly dir: string;
+  readonly kubeletRoot: string;
+  /** The kubelet's HTTPS port on 127.0.0.1 (logs, exec), as the API server reaches it. */
+  kubeletPort = 0;
+  containerd: ManagedProcess | undefined;
+  kubelet: ManagedProcess | undefined;
+  private stopped = false;
+  private readonly core: k8s.CoreV1Api;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly cp: ControlPlane;
+  private readonly record: NodeRecord;
+  private readonly bin: string;
+  private readonly images: string;
+  private readonly kubeconfig: string;
+
+  constructor(cp: ControlPlane, record: NodeRecord, bin: string, images: string, kubeconfig: string) {
+    this.cp = cp;
+    this.record = record;
+    this.bin = bin;
+    this.images = images;
+    this.kubeconfig = kubeconfig;
+    this.name = record.name;
+    this.dir = record.dir;
+    this.kubeletRoot = nodeKubeletRoot(cp, record.name);
+    this.core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    this.env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+  }
+
+  /** Starts containerd, imports the images, starts the kubelet and waits until the Node is Ready. */
+  async boot(): Promise<void> {
+    const bootedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    createCgroupRoot(this.record.cgroupRoot);
+    this.containerd = await this.startContainerd();
+    await this.ctr("images", "import", "--all-platforms", this.images);
+    [this.kubelet, this.kubeletPort] = await this.startKubelet();
+    await this.markReachable(bootedAt);
+  }
+
+  /**
+   * A power cut and boot: every process, container, mount and cgroup of the node goes, its disks
+   * (kubelet root, containerd root) stay; then containerd and the kubelet start again. The node's
+   * agent is one of its processes: restart it after this.
+   */
+  async reboot(): Promise<void> {
+    haltNode(this.record);
+    // /run is a tmpfs on a real machine: containerd's state does not survive a reboot.
+    rmSync(join(this.dir, "containerd", "state"), { recursive: true, force: true });
+    await this.boot();
+  }
+
+  /** Stops everything and removes the node's folder and every trace on the machine. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.kubelet?.stop(5_000);
+    await this.containerd?.stop(5_000);
+    if (process.env.LOCKSTEP_KEEP_WORKDIR)
+      for (const log of ["kubelet.log", "containerd.log"])
+        if (existsSync(join(this.dir, log)))
+          copyFileSync(join(this.dir, log), join(this.cp.workDir, `${this.name}-${log}`));
+    removeNode(this.record);
+  }
+
+  private ctr(...args: string[]) {
+    return run(join(this.bin, "ctr"), ["--address", this.record.containerdAddress, "-n", "k8s.io", ...args]);
+  }
+
+  private async startContainerd(): Promise<ManagedProcess> {
+    const p = startProcess(
+      `containerd-${this.name}`,
+      join(this.bin, "containerd"),
+      ["--config", join(this.dir, "containerd.toml"), "--log-level", "info"],
+      join(this.dir, "containerd.log"),
+      { env: this.env },
+    );
+    await waitFor(`containerd of ${this.name} to serve`, async () => {
+      if (!p.isRunning()) throw new GiveUp(`containerd on ${this.name} exited:\n${p.tail()}`);
+      await this.ctr("version");
+      return true;
+    });
+    return p;
+  }
+
+  private async startKubelet(): Promise<[ManagedProcess, number]> {
+    // Ports are free when chosen but may be taken before the kubelet binds: try again with new ones.
+    for (let attempt = 1; ; attempt++) {
+      const ports = { port: await freePort(), healthzPort: await freePort() };
+      writeFileSync(join(this.dir, "kubelet.json"), kubeletConfig(this.dir, this.record, ports));
+      const p = startProcess(
+        `kubelet-${this.name}`,
+        join(this.bin, "kubelet"),
+        [
+          `--config=${join(this.dir, "kubelet.json")}`,
+          `--kubeconfig=${this.kubeconfig}`,
+          `--root-dir=${this.kubeletRoot}`,
+          `--cert-dir=${join(this.dir, "pki")}`,
+          `--hostname-override=${this.name}`,
+          // The kubelet refuses a loopback node IP and would publish the machine's own address;
+          // with an external cloud provider it keeps whatever addresses the Node has, which the
+          // harness sets to 127.0.0.1 once (markReachable).
+          "--cloud-provider=external",
+          "--v=2",
+        ],
+        join(this.dir, "kubelet.log"),
+        { env: this.env },
+      );
+      try {
+        await waitFor(`the kubelet of ${this.name} to serve healthz`, async () => {
+          if (!p.isRunning()) throw new GiveUp(`kubelet on ${this.name} exited:\n${p.tail()}`);
+          return (await fetch(`http://${LOOPBACK}:${ports.healthzPort}/healthz`)).ok;
+        });
+        return [p, ports.port];
+      } catch (error) {
+        await p.stop(5_000);
+        if (attempt < 3 && /address already in use/.test(p.tail(50))) continue;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * InternalIP 127.0.0.1 and no taints: the jobs of a cloud controller and of the node lifecycle
+   * controller. Waits for a Ready heartbeat from this boot, not one left from before a reboot.
+   */
+  private async markReachable(bootedAt: Date): Promise<void> {
+    const { name, core } = this;
+    await waitFor(`Node ${name} to register`, async () => core.readNode({ name }));
+    await core.patchNodeStatus(
+      { name, body: { status: { addresses: [{ type: "InternalIP", address: LOOPBACK }] } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      `Node ${name} to be Ready`,
+      async () => {
+        if (!this.kubelet?.isRunning())
+          throw new GiveUp(`kubelet on ${name} exited:\n${this.kubelet?.tail()}`);
+        const ready = (await core.readNode({ name })).status?.conditions?.find((c) => c.type === "Ready");
+        return ready?.status === "True" && new Date(ready.lastHeartbeatTime ?? 0) >= bootedAt;
+      },
+      { timeoutMs: 90_000 },
+    );
+    await core.patchNode(
+      { name, body: [{ op: "replace", path: "/spec/taints", value: [] }] },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    );
+  }
+}
+
+/**
  * Starts a real node named `name`, registered with `cp` and Ready, its images imported. The node is
  * stopped and removed from the machine by `cp.stop()`, and by a detached janitor if this process dies.
  */
@@ -198,10 +335,9 @@ export async function addRealNode(cp: ControlPlane, name: string): Promise<RealN
   const bin = await nodeBinDir();
   sweepAbandonedNodes();
   const dir = nodeDir(cp, name);
-  const kubeletRoot = nodeKubeletRoot(cp, name);
   for (const sub of ["pki", "cni", "containerd", "pod-logs", "volume-plugins", "runc"])
     mkdirSync(join(dir, sub), { recursive: true });
-  mkdirSync(kubeletRoot, { recursive: true });
+  mkdirSync(nodeKubeletRoot(cp, name), { recursive: true });
   const record: NodeRecord = {
     name,
     dir,
@@ -216,7 +352,6 @@ export async function addRealNode(cp: ControlPlane, name: string): Promise<RealN
   }).unref();
   saveKernelTunables();
 
-  const images = buildNodeImages(cp.workDir);
   const serving = await issueCertificate(cp.ca, {
     commonName: name,
     dnsNames: [name],
@@ -231,130 +366,10 @@ export async function addRealNode(cp: ControlPlane, name: string): Promise<RealN
   writeFileSync(join(dir, "cni", "10-loopback.conflist"), LOOPBACK_ONLY_CNI);
   writeFileSync(join(dir, "containerd.toml"), containerdConfig(dir, record.containerdAddress));
 
-  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
-  const startContainerd = async (): Promise<ManagedProcess> => {
-    const p = startProcess(
-      `containerd-${name}`,
-      join(bin, "containerd"),
-      ["--config", join(dir, "containerd.toml"), "--log-level", "info"],
-      join(dir, "containerd.log"),
-      { env },
-    );
-    await waitFor("containerd to serve", async () => {
-      if (!p.isRunning()) throw new GiveUp(`containerd on ${name} exited:\n${p.tail()}`);
-      await run(join(bin, "ctr"), ["--address", record.containerdAddress, "version"]);
-      return true;
-    });
-    return p;
-  };
-
-  const startKubelet = async (): Promise<[ManagedProcess, number]> => {
-    // Ports are free when chosen but may be taken before the kubelet binds: try again with new ones.
-    for (let attempt = 1; ; attempt++) {
-      const ports = { port: await freePort(), healthzPort: await freePort() };
-      writeFileSync(join(dir, "kubelet.json"), kubeletConfig(dir, record, ports));
-      const p = startProcess(
-        `kubelet-${name}`,
-        join(bin, "kubelet"),
-        [
-          `--config=${join(dir, "kubelet.json")}`,
-          `--kubeconfig=${kubeconfig}`,
-          `--root-dir=${kubeletRoot}`,
-          `--cert-dir=${join(dir, "pki")}`,
-          `--hostname-override=${name}`,
-          // The kubelet refuses a loopback node IP and would publish the machine's own address;
-          // with an external cloud provider it keeps whatever addresses the Node has, which the
-          // harness sets to 127.0.0.1 once (markReachable).
-          "--cloud-provider=external",
-          "--v=2",
-        ],
-        join(dir, "kubelet.log"),
-        { env },
-      );
-      try {
-        await waitFor(`the kubelet of ${name} to serve healthz`, async () => {
-          if (!p.isRunning()) throw new GiveUp(`kubelet on ${name} exited:\n${p.tail()}`);
-          return (await fetch(`http://${LOOPBACK}:${ports.healthzPort}/healthz`)).ok;
-        });
-        return [p, ports.port];
-      } catch (error) {
-        await p.stop(5_000);
-        if (attempt < 3 && /address already in use/.test(p.tail(50))) continue;
-        throw error;
-      }
-    }
-  };
-
-  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  /** Node InternalIP 127.0.0.1 and no taints: the job a cloud controller and the node lifecycle controller would do. */
-  const markReachable = async () => {
-    await waitFor(`Node ${name} to register`, async () => core.readNode({ name }));
-    await core.patchNodeStatus(
-      { name, body: { status: { addresses: [{ type: "InternalIP", address: LOOPBACK }] } } },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-    );
-    await waitFor(
-      `Node ${name} to be Ready`,
-      async () => {
-        if (!node.kubelet.isRunning()) throw new GiveUp(`kubelet on ${name} exited:\n${node.kubelet.tail()}`);
-        const n = await core.readNode({ name });
-        return n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-      },
-      { timeoutMs: 90_000 },
-    );
-    await core.patchNode(
-      { name, body: [{ op: "replace", path: "/spec/taints", value: [] }] },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
-    );
-  };
-
-  const boot = async () => {
-    createCgroupRoot(record.cgroupRoot);
-    node.containerd = await startContainerd();
-    await run(join(bin, "ctr"), [
-      "--address",
-      record.containerdAddress,
-      "-n",
-      "k8s.io",
-      "images",
-      "import",
-      "--all-platforms",
-      images,
-    ]);
-    [node.kubelet, node.kubeletPort] = await startKubelet();
-  };
-
-  let stopped = false;
-  const node: RealNode = {
-    name,
-    dir,
-    kubeletRoot,
-    kubeletPort: 0,
-    containerd: undefined as unknown as ManagedProcess,
-    kubelet: undefined as unknown as ManagedProcess,
-    reboot: async () => {
-      haltNode(record);
-      // /run is a tmpfs on a real machine: containerd's state does not survive a reboot.
-      const state = join(dir, "containerd", "state");
-      await run("rm", ["-rf", state]);
-      await boot();
-      await markReachable();
-    },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await node.kubelet?.stop(5_000);
-      await node.containerd?.stop(5_000);
-      if (process.env.LOCKSTEP_KEEP_WORKDIR)
-        for (const log of ["kubelet.log", "containerd.log"])
-          if (existsSync(join(dir, log))) copyFileSync(join(dir, log), join(cp.workDir, `${name}-${log}`));
-      removeNode(record);
-    },
-  };
+  const node = new RealNode(cp, record, bin, buildNodeImages(cp.workDir), kubeconfig);
   cp.onStop(() => node.stop());
   try {
-    await boot();
-    await markReachable();
+    await node.boot();
   } catch (error) {
     const logs = `containerd:\n${node.containerd?.tail(20) ?? ""}\nkubelet:\n${node.kubelet?.tail(20) ?? ""}`;
     await node.stop();
