@@ -31,7 +31,7 @@ const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
 export const LOOPBACK = "127.0.0.1";
 export const CNI_PLUGIN_DIR = "/usr/lib/cni";
-const RUNC = "/usr/sbin/runc";
+export const RUNC = "/usr/sbin/runc";
 /** What a fresh machine lacks for a real node, with the line that installs it. */
 const PREREQUISITES: [path: string, install: string][] = [
   [RUNC, "apt-get install runc"],
@@ -60,7 +60,7 @@ export async function nodeBinDir(): Promise<string> {
   }
 }
 
-function containerdConfig(dir: string, address: string): string {
+export function containerdConfig(dir: string, address: string): string {
   const q = (s: string) => `'${s}'`;
   return `version = 3
 root = ${q(join(dir, "containerd", "root"))}
@@ -123,7 +123,7 @@ interface KubeletPorts {
   healthzPort: number;
 }
 
-function kubeletConfig(dir: string, record: NodeRecord, ports: KubeletPorts): string {
+export function kubeletConfig(dir: string, record: NodeRecord, ports: KubeletPorts): string {
   return JSON.stringify({
     apiVersion: "kubelet.config.k8s.io/v1beta1",
     kind: "KubeletConfiguration",
