@@ -3,7 +3,7 @@
 // loopback only. Pods really run, under Debian's runc, with the seccomp profile the kubelet resolves
 // under <kubelet root>/seccomp: the folder a Lockstep agent writes into (agents.ts uses the same one).
 //
-// Network (docs/adr/0050-loopback-only-node-network.md): the CNI configuration holds only the
+// Network (docs/adr/0050-real-nodes-on-loopback.md): the CNI configuration holds only the
 // `loopback` plugin, which is enough for the runtime to report its network ready and the node to go
 // Ready, and every test pod runs with hostNetwork, so no pod IP, bridge or iptables rule exists. The
 // API server reaches the kubelet at the Node's InternalIP, which the harness sets to 127.0.0.1.
