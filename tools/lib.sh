@@ -2,6 +2,8 @@
 # release both build from, and how its binaries are stamped.
 tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kubernetes_module="$tools_dir/controlplane/kubernetes"
+# Where built binaries are kept, beside each other, keyed by version.
+cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
 k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$kubernetes_module/go.mod")
 
 # -trimpath and no debug info: smaller binaries, and a build that does not depend on the path.
@@ -26,4 +28,13 @@ build_dir() {
   mkdir -p "$1"
   tmp=$(mktemp -d "$1/.build.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
+}
+
+# exit_if_built OUT BIN...: prints OUT and exits when every BIN is in it, so a second run builds nothing.
+exit_if_built() {
+  local out=$1 b
+  shift
+  for b in "$@"; do [ -x "$out/$b" ] || return 0; done
+  echo "$out"
+  exit 0
 }

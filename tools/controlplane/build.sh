@@ -11,16 +11,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 
 etcd_version=$(awk '$1 == "require" && $2 == "go.etcd.io/etcd/server/v3" {print $3}' "$here/etcd/go.mod")
-cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
 out="$cache/controlplane/kubernetes-$k8s_version-etcd-$etcd_version"
 bins=(kube-apiserver kube-controller-manager kube-scheduler etcd)
 
-complete=1
-for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
-if [ "$complete" = 1 ]; then
-  echo "$out"
-  exit 0
-fi
+exit_if_built "$out" "${bins[@]}"
 
 require_go "the control plane"
 build_dir "$out"

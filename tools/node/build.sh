@@ -12,16 +12,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 containerd_version=$(awk '$1 == "require" && $2 == "github.com/containerd/containerd/v2" {print $3}' "$here/containerd/go.mod")
-cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
 out="$cache/node/kubelet-$k8s_version-containerd-$containerd_version"
 bins=(kubelet containerd containerd-shim-runc-v2 ctr)
 
-complete=1
-for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
-if [ "$complete" = 1 ]; then
-  echo "$out"
-  exit 0
-fi
+exit_if_built "$out" "${bins[@]}"
 if [ "${1:-}" = "--cached" ]; then
   echo "the kubelet and containerd are not built yet ($out): run \`make controlplane\` (tools/node/build.sh)" >&2
   exit 1
