@@ -1,6 +1,7 @@
 // End to end on real nodes: two kubelets with containerd and runc on this machine, a real agent
 // process writing into each kubelet's seccomp root, the controller and the webhook. Pods really run,
 // and what the kernel enforces is read back from their logs through the kubelet on 127.0.0.1.
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
@@ -235,13 +236,15 @@ describe("real nodes", () => {
 
   it("keeps a running container on the profile it started with; a restarted container gets the updated one", async () => {
     const key = profileLabelKey("seccomp", "evolving");
+    // Unique on the machine, where another run's pods may be running too.
+    const marker = `evolving-${randomBytes(4).toString("hex")}`;
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "evolving", denyMkdir(ENOTSUP.errno));
     for (const node of NODE_NAMES) await waitForLabel(node, key);
     await core.createNamespacedPod({
       namespace: NS,
       body: {
         metadata: { name: "evolving" },
-        spec: realNodePodSpec([probeContainer("evolving", "evolving-probe")]),
+        spec: realNodePodSpec([probeContainer("evolving", marker)]),
       },
     });
     const pod = await waitFor("evolving to run", async () => {
@@ -273,7 +276,7 @@ describe("real nodes", () => {
 
     // A crash (here: SIGKILL from outside, as the OOM killer would) restarts the container, which
     // the runtime creates from the file now on disk.
-    process.kill(pidOf("evolving-probe"), "SIGKILL");
+    process.kill(pidOf(marker), "SIGKILL");
     await waitFor(
       "evolving to restart",
       async () => {
