@@ -9,7 +9,7 @@
 // - a Node's labels change, or a Node appears or goes: every profile (coalesced over 50 ms);
 // - an InstallFailed Event about a profile: that profile;
 // - a Terminating profile still in use: itself, every IN_USE_RECHECK_MS (pods are not watched: ADR 0011).
-import type { CoreV1Event, V1PodList } from "@kubernetes/client-node";
+import type { V1PodList } from "@kubernetes/client-node";
 import type { ProfileStatus } from "../api/common.ts";
 import {
   APPARMOR_PROFILE_PLURAL,
@@ -21,6 +21,12 @@ import {
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../api/constants.ts";
+import {
+  INSTALL_FAILED,
+  INSTALL_REPORT_NAMESPACE,
+  type InstallReport,
+  readInstallReport,
+} from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -42,8 +48,6 @@ const PLURAL: Record<ProfileKind, string> = {
   seccomp: SECCOMP_PROFILE_PLURAL,
   apparmor: APPARMOR_PROFILE_PLURAL,
 };
-/** Events about cluster-scoped objects live in "default" (as kubectl describe looks for them). */
-const EVENT_NAMESPACE = "default";
 const DEFAULT_IN_USE_RECHECK_MS = 3_000;
 /** How many pods an InUse message names; the rest are counted by the list's size only. */
 const IN_USE_PODS_NAMED = 5;
@@ -57,8 +61,6 @@ type ProfileObject = KubeObject & {
   spec?: unknown;
   status?: ProfileStatus;
 };
-/** Events are cached as they come from the API server: timestamps are strings, not Dates. */
-type EventObject = Omit<CoreV1Event, "lastTimestamp"> & { lastTimestamp?: string };
 
 export interface ControllerOptions {
   client: KubeClient;
@@ -75,7 +77,7 @@ export class ProfileController {
   private readonly client: KubeClient;
   private readonly profiles: Record<ProfileKind, Informer<ProfileObject>>;
   private readonly nodes: Informer<KubeObject>;
-  private readonly events: Informer<EventObject>;
+  private readonly events: Informer<KubeObject>;
   private readonly queue: WorkQueue;
   private readonly m;
 
@@ -91,7 +93,7 @@ export class ProfileController {
   };
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
   private nodeViewCache: NodeView[] | undefined;
-  private failureIndex: Map<string, EventObject[]> | undefined;
+  private failureIndex: Map<string, { report: InstallReport; at: number }[]> | undefined;
   /**
    * The status this replica last wrote per profile, with the resourceVersion it was computed from:
    * until the watch delivers the write, the cache still shows the old status, and comparing against
@@ -124,9 +126,9 @@ export class ProfileController {
       metadataOnly: true,
       onError: onError("nodes"),
     });
-    this.events = new Informer<EventObject>(this.client, {
-      path: `/api/v1/namespaces/${EVENT_NAMESPACE}/events`,
-      fieldSelector: "reason=InstallFailed",
+    this.events = new Informer<KubeObject>(this.client, {
+      path: `/api/v1/namespaces/${INSTALL_REPORT_NAMESPACE}/events`,
+      fieldSelector: `reason=${INSTALL_FAILED}`,
       onError: onError("events"),
     });
     const m = opts.metrics;
@@ -165,8 +167,8 @@ export class ProfileController {
     for (const verb of ["add", "update", "delete"] as const)
       this.events.on(verb, (e) => {
         this.failureIndex = undefined;
-        const kind = PROFILE_KINDS.find((k) => OBJECT_KIND[k] === e.involvedObject.kind);
-        if (kind && e.involvedObject.name) this.enqueue(kind, e.involvedObject.name);
+        const read = readInstallReport(e);
+        if (read) this.enqueue(read.report.kind, read.report.name);
       });
 
     await Promise.all([
@@ -385,22 +387,21 @@ export class ProfileController {
     if (!this.failureIndex) {
       this.failureIndex = new Map();
       for (const e of this.events.list()) {
-        const key = `${e.involvedObject.kind}/${e.involvedObject.name}`;
+        const read = readInstallReport(e);
+        if (!read) continue;
+        const key = `${read.report.kind}/${read.report.name}`;
         const list = this.failureIndex.get(key) ?? [];
-        list.push(e);
+        list.push(read);
         this.failureIndex.set(key, list);
       }
     }
+    // The latest report per node: an agent that failed, then failed differently, is read as it is now.
     const latest = new Map<string, { at: number; failure: InstallFailure }>();
-    for (const e of this.failureIndex.get(`${OBJECT_KIND[kind]}/${name}`) ?? []) {
-      const node = e.source?.host ?? e.metadata?.annotations?.["lockstep.dev/node"];
-      if (!node) continue;
-      const at = new Date(e.lastTimestamp ?? e.metadata?.creationTimestamp ?? 0).getTime();
-      if ((latest.get(node)?.at ?? -1) > at) continue;
-      const message = (e.message ?? "").replace(/^node [^:]+: /, "");
-      latest.set(node, {
+    for (const { report, at } of this.failureIndex.get(`${kind}/${name}`) ?? []) {
+      if ((latest.get(report.node)?.at ?? -1) > at) continue;
+      latest.set(report.node, {
         at,
-        failure: { version: e.metadata?.annotations?.["lockstep.dev/version"] ?? "", message },
+        failure: { version: report.version, message: `${report.reason}: ${report.detail}` },
       });
     }
     return new Map([...latest].map(([node, { failure }]) => [node, failure]));
@@ -442,7 +443,7 @@ export class ProfileController {
     const ready = status.conditions?.find((c) => c.type === "Ready");
     const now = new Date();
     try {
-      await this.client.create(`/api/v1/namespaces/${EVENT_NAMESPACE}/events`, {
+      await this.client.create(`/api/v1/namespaces/${INSTALL_REPORT_NAMESPACE}/events`, {
         metadata: { generateName: `${(obj.metadata?.name ?? "").slice(0, 200)}.` },
         involvedObject: {
           apiVersion: `${GROUP}/${VERSION}`,
