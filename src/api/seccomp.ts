@@ -1,7 +1,7 @@
 // The SeccompProfile API. The rule fields mirror the OCI runtime spec's `linux.seccomp`
 // (config-linux.md#seccomp) field for field, so what a user writes is what runc enforces
 // (DESIGN invariant 7). Docker's and podman's extensions (archMap, includes, excludes, ...) are refused
-// with a pointer to `lockstep import`, which resolves them as the engine would (import-seccomp.ts).
+// with a pointer to `lockstep import`, which resolves them as the engine would (src/cli/seccomp/import.ts).
 
 import * as z from "zod";
 import {

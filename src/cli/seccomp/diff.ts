@@ -1,7 +1,8 @@
 // What one seccomp profile allows that another does not, by syscall name. Pure; `lockstep diff`.
-import { allowedSyscalls } from "./record.ts";
-import type { LinuxSeccomp } from "./seccomp.ts";
-import { KNOWN_SYSCALLS } from "./syscalls.ts";
+
+import type { LinuxSeccomp } from "../../api/seccomp.ts";
+import { KNOWN_SYSCALLS } from "../../api/syscalls.ts";
+import { allowedSyscalls } from "../record/seccomp-profile.ts";
 
 export interface SeccompDiff {
   onlyA: string[];

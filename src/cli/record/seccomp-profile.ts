@@ -1,9 +1,9 @@
 // From an strace log to a minimal seccomp profile. Pure: `lockstep record` runs strace and feeds its
 // log here. Every syscall name strace printed is kept, known or not: a name newer than our table is
 // reported, never dropped, because dropping it would make the recorded program fail under its profile.
-import { RUNTIME_DEFAULT_CLONE_RULE } from "./runtime-default.ts";
-import type { LinuxSeccomp, SeccompSyscall } from "./seccomp.ts";
-import { isKnownSyscall } from "./syscalls.ts";
+import { RUNTIME_DEFAULT_CLONE_RULE } from "../../api/runtime-default.ts";
+import type { LinuxSeccomp, SeccompSyscall } from "../../api/seccomp.ts";
+import { isKnownSyscall } from "../../api/syscalls.ts";
 
 // `1234 openat(AT_FDCWD, ...) = 3`, `[pid 1234] read(...)`, or without a pid (single process, no -f).
 const CALL = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_][a-z0-9_]*)\(/;

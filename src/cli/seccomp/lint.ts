@@ -2,9 +2,9 @@
 // that undo container isolation, names no kernel knows, and rules that can never match. Pure; the CLI
 // prints them and turns them into an exit code (docs/adr/0041-lint-rules.md).
 
-import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, RUNTIME_DEFAULT_PERSONALITIES } from "./runtime-default.ts";
-import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "./seccomp.ts";
-import { isKnownSyscall } from "./syscalls.ts";
+import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, RUNTIME_DEFAULT_PERSONALITIES } from "../../api/runtime-default.ts";
+import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "../../api/seccomp.ts";
+import { isKnownSyscall } from "../../api/syscalls.ts";
 
 export type Severity = "error" | "warning";
 
