@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
-import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
+import { DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
 import { configOrExit, connectOrExit, runComponent } from "../src/kube/component.ts";
 import { createLogger } from "../src/kube/logger.ts";
 import { NodeAgent } from "./agent.ts";

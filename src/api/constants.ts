@@ -40,12 +40,5 @@ export type AppArmorLabelValue = (typeof APPARMOR_LABEL_VALUES)[number];
 /** Keeps a profile object (and so its files on nodes) alive while a pod still uses it. */
 export const IN_USE_FINALIZER = `${GROUP}/in-use-protection`;
 
-// The kubelet resolves `localhostProfile` relative to `<kubelet-root>/seccomp`; Lockstep owns only
-// the `lockstep` subdirectory so it never touches profiles put there by someone else.
-export const DEFAULT_KUBELET_ROOT = "/var/lib/kubelet";
-export const SECCOMP_SUBDIR = "seccomp/lockstep";
-/** The directory part of a pod's `localhostProfile` for a Lockstep seccomp profile. */
-export const SECCOMP_LOCALHOST_DIR = "lockstep";
-
 /** The built-in base profile name a SeccompProfile may inherit from (containerd's default). */
 export const RUNTIME_DEFAULT_PROFILE_NAME = "runtime/default";
