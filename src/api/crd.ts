@@ -3,6 +3,8 @@
 // what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
 import {
+  APPARMOR_MODES,
+  DEFAULT_APPARMOR_MODE,
   FAMILY_PROTOCOLS,
   FORBIDDEN_INCLUDE_PATTERN,
   LINUX_CAPABILITIES,
@@ -336,7 +338,7 @@ const appArmorSpec: Schema = {
       description:
         "A complete AppArmor profile for experts, loaded as written: exactly one profile, named as metadata.name (quoted or not), with no attachment and no mode flag (spec.mode sets the mode); it may include only <tunables/...> and <abstractions/...>.",
     },
-    mode: { type: "string", enum: ["enforce", "complain"], default: "enforce" },
+    mode: { type: "string", enum: [...APPARMOR_MODES], default: DEFAULT_APPARMOR_MODE },
     nodeSelector,
     disabled,
   },

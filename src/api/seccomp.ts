@@ -39,6 +39,14 @@ export function actionTakesErrno(action: SeccompAction): boolean {
   return ERRNO_ACTIONS.has(action);
 }
 
+// The actions that let a call through: LOG allows it and writes an audit record.
+const ALLOWING_ACTIONS: ReadonlySet<string> = new Set<SeccompAction>(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]);
+
+/** Whether a rule (or a default action) with this action lets the call run. */
+export function isAllowingAction(action: string): boolean {
+  return ALLOWING_ACTIONS.has(action);
+}
+
 export const SECCOMP_OPERATORS = [
   "SCMP_CMP_NE",
   "SCMP_CMP_LT",
