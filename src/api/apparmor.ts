@@ -20,7 +20,8 @@ import { LIMITS } from "./limits.ts";
 // Absolute paths with AppArmor's simple globs (`*`, `**`, `?`). Left out on purpose: whitespace and
 // quotes (token boundaries), `,` (rule terminator), `{` `}` (alternation, blocks and `@{variables}`),
 // `#` (comments), `[` `]` `^` `\` and the rest, which a profile author can still use in rawPolicy.
-const PROFILE_PATH = /^\/[A-Za-z0-9._\-/*?+=:@~%]*$/;
+export const PROFILE_PATH_PATTERN = "^/[A-Za-z0-9._\\-/*?+=:@~%]*$";
+const PROFILE_PATH = new RegExp(PROFILE_PATH_PATTERN);
 const PROFILE_PATH_MAX = LIMITS.pathLength;
 
 export const ProfilePathSchema = z

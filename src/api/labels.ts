@@ -11,17 +11,9 @@ import {
   type ProfileKind,
 } from "./constants.ts";
 import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR, seccompLocalhostProfile } from "./paths.ts";
+import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, LABEL_NAME, LABEL_NAME_MAX, LABEL_VALUE } from "./patterns.ts";
 
 /** The name part of a label key (k8s.io/apimachinery validation.IsQualifiedName). */
-const LABEL_NAME_PART = /^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$/;
-const LABEL_NAME_MAX = 63;
-
-/** A label value (validation.IsValidLabelValue); empty is allowed. */
-const LABEL_VALUE = /^([a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?)?$/;
-
-/** metadata.name of a cluster-scoped custom resource: an RFC 1123 DNS subdomain. */
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_SUBDOMAIN_MAX = 253;
 
 const HASH_HEX_LENGTH = 12;
 
@@ -36,7 +28,7 @@ function sha256Hex(text: string): string {
 }
 
 export function isValidLabelNamePart(name: string): boolean {
-  return name.length <= LABEL_NAME_MAX && LABEL_NAME_PART.test(name);
+  return name.length <= LABEL_NAME_MAX && LABEL_NAME.test(name);
 }
 
 export function isValidLabelValue(value: string): boolean {
