@@ -2,8 +2,8 @@
 // (`kubectl describe seccompprofile x`), which the controller also reads to fill status.missingNodes.
 // The Event's format is src/api/install-report.ts, shared with the controller. Identical reports are
 // sent once per process: a profile that fails every sync must not flood etcd.
-import { OBJECT_KIND } from "../src/api/constants.ts";
-import { INSTALL_REPORT_NAMESPACE, installReportEvent } from "../src/api/install-report.ts";
+import { OBJECT_KIND, PROFILE_EVENTS_NAMESPACE } from "../src/api/constants.ts";
+import { installReportEvent } from "../src/api/install-report.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
@@ -37,7 +37,7 @@ export async function emitInstallFailed(
   };
   try {
     await client.create(
-      `/api/v1/namespaces/${INSTALL_REPORT_NAMESPACE}/events`,
+      `/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`,
       installReportEvent(report, new Date()),
     );
     sent.add(key);

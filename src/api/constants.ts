@@ -20,6 +20,24 @@ export const OBJECT_KIND: Readonly<Record<ProfileKind, string>> = {
   apparmor: APPARMOR_PROFILE_KIND,
 };
 
+/** The resource (as in `kubectl get seccompprofiles` and the API path) for each profile kind. */
+export const OBJECT_PLURAL: Readonly<Record<ProfileKind, string>> = {
+  seccomp: SECCOMP_PROFILE_PLURAL,
+  apparmor: APPARMOR_PROFILE_PLURAL,
+};
+
+/**
+ * Where Events about profiles are recorded: profiles are cluster-scoped, and `kubectl describe` looks
+ * for their Events in `default`, as it does for Nodes.
+ */
+export const PROFILE_EVENTS_NAMESPACE = "default";
+
+/** The API path of a profile kind's collection, or of one profile in it. */
+export function profilePath(kind: ProfileKind, name?: string): string {
+  const collection = `/apis/${GROUP}/${VERSION}/${OBJECT_PLURAL[kind]}`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
+}
+
 // A label key is `<prefix>/<name>`; the prefix is a DNS subdomain. One prefix per profile kind keeps
 // the two namespaces apart: a seccomp and an AppArmor profile may share a name.
 export const SECCOMP_LABEL_PREFIX = `seccomp.${GROUP}/`;

@@ -3,10 +3,14 @@
 // shows it to a person), whose annotations carry the fields the controller needs. Both sides import
 // this module, so the format has one home: the agent never formats text that the controller parses.
 import * as z from "zod";
-import { API_VERSION, OBJECT_KIND, PROFILE_KINDS, type ProfileKind } from "./constants.ts";
+import {
+  API_VERSION,
+  OBJECT_KIND,
+  PROFILE_EVENTS_NAMESPACE,
+  PROFILE_KINDS,
+  type ProfileKind,
+} from "./constants.ts";
 
-/** Events about cluster-scoped objects live in `default`, as the kubelet's Node events do. */
-export const INSTALL_REPORT_NAMESPACE = "default";
 /** The Event reason; the controller watches Events with this reason only (a field selector). */
 export const INSTALL_FAILED = "InstallFailed";
 export const INSTALL_REPORT_SOURCE = "lockstep-node-agent";
@@ -41,7 +45,7 @@ export function installReportEvent(report: InstallReport, now: Date) {
     kind: "Event",
     metadata: {
       generateName: `${report.name.slice(0, 200)}.`,
-      namespace: INSTALL_REPORT_NAMESPACE,
+      namespace: PROFILE_EVENTS_NAMESPACE,
       annotations: {
         [ANNOTATION.node]: report.node,
         [ANNOTATION.version]: report.version,

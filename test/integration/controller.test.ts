@@ -3,7 +3,8 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProfileStatus } from "../../src/api/common.ts";
-import { INSTALL_REPORT_NAMESPACE, installReportEvent } from "../../src/api/install-report.ts";
+import { PROFILE_EVENTS_NAMESPACE } from "../../src/api/constants.ts";
+import { installReportEvent } from "../../src/api/install-report.ts";
 import { profileLabelKey } from "../../src/api/labels.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
 import {
@@ -147,7 +148,7 @@ describe("why a node lacks a profile", () => {
     const profile = await readSeccomp("fails");
     // Exactly as an agent reports it: the one shared format.
     await core.createNamespacedEvent({
-      namespace: INSTALL_REPORT_NAMESPACE,
+      namespace: PROFILE_EVENTS_NAMESPACE,
       body: installReportEvent(
         {
           kind: "seccomp",
