@@ -4,6 +4,7 @@
 import * as z from "zod";
 import { isValidLabelNamePart, isValidLabelValue } from "./labels.ts";
 import { LIMITS } from "./limits.ts";
+import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX } from "./patterns.ts";
 
 /**
  * An enum whose error names the rejected value and the allowed ones; zod's default message omits
@@ -15,15 +16,15 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
   });
 }
 
-const DNS_SUBDOMAIN_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 /** A label key as the API server accepts it: `[prefix/]name`, prefix a DNS subdomain <= 253. */
 export function isValidLabelKey(key: string): boolean {
   const slash = key.indexOf("/");
   if (slash === -1) return isValidLabelNamePart(key);
   const prefix = key.slice(0, slash);
   return (
-    prefix.length <= 253 && DNS_SUBDOMAIN_PREFIX.test(prefix) && isValidLabelNamePart(key.slice(slash + 1))
+    prefix.length <= DNS_SUBDOMAIN_MAX &&
+    DNS_SUBDOMAIN.test(prefix) &&
+    isValidLabelNamePart(key.slice(slash + 1))
   );
 }
 

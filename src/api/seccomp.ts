@@ -1,7 +1,7 @@
 // The SeccompProfile API. The rule fields mirror the OCI runtime spec's `linux.seccomp`
 // (config-linux.md#seccomp) field for field, so what a user writes is what runc enforces
 // (DESIGN invariant 7). Docker's and podman's extensions (archMap, includes, excludes, ...) are refused
-// with a pointer to `lockstep import`, which resolves them as the engine would (import-seccomp.ts).
+// with a pointer to `lockstep import`, which resolves them as the engine would (src/cli/seccomp/import.ts).
 
 import * as z from "zod";
 import {
@@ -37,6 +37,14 @@ const ERRNO_ACTIONS: ReadonlySet<SeccompAction> = new Set(["SCMP_ACT_ERRNO", "SC
 
 export function actionTakesErrno(action: SeccompAction): boolean {
   return ERRNO_ACTIONS.has(action);
+}
+
+// The actions that let a call through: LOG allows it and writes an audit record.
+const ALLOWING_ACTIONS: ReadonlySet<string> = new Set<SeccompAction>(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]);
+
+/** Whether a rule (or a default action) with this action lets the call run. */
+export function isAllowingAction(action: string): boolean {
+  return ALLOWING_ACTIONS.has(action);
 }
 
 export const SECCOMP_OPERATORS = [
