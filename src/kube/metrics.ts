@@ -118,10 +118,31 @@ export class MetricsRegistry {
     return this.add(new Histogram(name, help, buckets));
   }
   render(): string {
-    return `${this.metrics.map((m) => m.render()).join("\n")}\n`;
+    return `${[...this.metrics.map((m) => m.render()), processMetrics()].join("\n")}\n`;
   }
   private add<M extends Metric>(metric: M): M {
     this.metrics.push(metric);
     return metric;
   }
+}
+
+/**
+ * The process's own memory, read at each scrape, with the names Prometheus' Node.js clients use: what a
+ * memory limit is sized from (docs/benchmarks.md), and where it goes (the V8 heap or native memory).
+ */
+function processMetrics(): string {
+  const usage = process.memoryUsage();
+  const gauges: [string, string, number][] = [
+    ["process_resident_memory_bytes", "Resident memory size in bytes", usage.rss],
+    ["nodejs_heap_size_total_bytes", "V8 heap size in bytes", usage.heapTotal],
+    ["nodejs_heap_size_used_bytes", "V8 heap in use in bytes", usage.heapUsed],
+    [
+      "nodejs_external_memory_bytes",
+      "Memory of C++ objects bound to JavaScript objects, in bytes",
+      usage.external,
+    ],
+  ];
+  return gauges
+    .map(([name, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}`)
+    .join("\n");
 }
