@@ -6,13 +6,13 @@
 
 import * as z from "zod";
 import {
-  formatZodIssues,
   NodeSelectorSchema,
   ObjectMetaSchema,
-  objectNameOf,
   oneOf,
   type Parsed,
   ProfileStatusSchema,
+  parseObject,
+  parseSpec,
 } from "./common.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
@@ -232,14 +232,9 @@ export const AppArmorProfileSchema = z.object({
 export type AppArmorProfile = z.infer<typeof AppArmorProfileSchema>;
 
 export function parseAppArmorProfileSpec(name: string, input: unknown): Parsed<AppArmorProfileSpec> {
-  const result = AppArmorProfileSpecSchema.safeParse(input);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, message: formatZodIssues(APPARMOR_PROFILE_KIND, name, result.error, ["spec"]) };
+  return parseSpec(AppArmorProfileSpecSchema, APPARMOR_PROFILE_KIND, name, input);
 }
 
 export function parseAppArmorProfile(input: unknown): Parsed<AppArmorProfile> {
-  const result = AppArmorProfileSchema.safeParse(input);
-  if (result.success) return { ok: true, value: result.data };
-  return { ok: false, message: formatZodIssues(APPARMOR_PROFILE_KIND, objectNameOf(input), result.error) };
+  return parseObject(AppArmorProfileSchema, APPARMOR_PROFILE_KIND, input);
 }

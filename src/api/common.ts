@@ -145,6 +145,31 @@ export function formatZodIssues(
 /** The result of parsing untrusted input at an edge: the value, or the message for the user. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
+/** Parses a profile's spec, with the message the user sees (Event, condition, CLI) naming the object. */
+export function parseSpec<S extends z.ZodType>(
+  schema: S,
+  kind: string,
+  name: string,
+  input: unknown,
+): Parsed<z.infer<S>> {
+  const result = schema.safeParse(input);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatZodIssues(kind, name, result.error, ["spec"]) };
+}
+
+/** Parses a whole object (as received from a watch or a file), naming it in the message. */
+export function parseObject<S extends z.ZodType>(
+  schema: S,
+  kind: string,
+  input: unknown,
+): Parsed<z.infer<S>> {
+  const result = schema.safeParse(input);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatZodIssues(kind, objectNameOf(input), result.error) };
+}
+
 /** metadata.name of an object that may not have parsed, for naming it in the error. */
 export function objectNameOf(input: unknown): string {
   const metadata = (input as { metadata?: { name?: unknown } } | null)?.metadata;

@@ -5,13 +5,13 @@
 
 import * as z from "zod";
 import {
-  formatZodIssues,
   NodeSelectorSchema,
   ObjectMetaSchema,
-  objectNameOf,
   oneOf,
   type Parsed,
   ProfileStatusSchema,
+  parseObject,
+  parseSpec,
 } from "./common.ts";
 import { API_VERSION, RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "./constants.ts";
 import { isValidProfileObjectName } from "./labels.ts";
@@ -265,15 +265,10 @@ export type SeccompProfile = z.infer<typeof SeccompProfileSchema>;
 
 /** Parse one profile's spec, with the error message the user sees (Event, condition, CLI). */
 export function parseSeccompProfileSpec(name: string, input: unknown): Parsed<SeccompProfileSpec> {
-  const result = SeccompProfileSpecSchema.safeParse(input);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, message: formatZodIssues(SECCOMP_PROFILE_KIND, name, result.error, ["spec"]) };
+  return parseSpec(SeccompProfileSpecSchema, SECCOMP_PROFILE_KIND, name, input);
 }
 
 /** Parse a whole object (as received from a watch). */
 export function parseSeccompProfile(input: unknown): Parsed<SeccompProfile> {
-  const result = SeccompProfileSchema.safeParse(input);
-  if (result.success) return { ok: true, value: result.data };
-  return { ok: false, message: formatZodIssues(SECCOMP_PROFILE_KIND, objectNameOf(input), result.error) };
+  return parseObject(SeccompProfileSchema, SECCOMP_PROFILE_KIND, input);
 }

@@ -18,6 +18,18 @@ interface Metric {
   render(): string;
 }
 
+/** The Prometheus text of a counter or gauge: its help, its type, one line per label set. */
+function renderSingleValued(
+  name: string,
+  help: string,
+  type: "counter" | "gauge",
+  series: Iterable<{ labels: Labels; value: number }>,
+): string {
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+  for (const { labels, value } of series) lines.push(`${name}${labelText(labels)} ${value}`);
+  return lines.join("\n");
+}
+
 export class Counter implements Metric {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
   readonly name: string;
@@ -36,10 +48,7 @@ export class Counter implements Metric {
     return this.values.get(seriesKey(labels))?.value ?? 0;
   }
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const { labels, value } of this.values.values())
-      lines.push(`${this.name}${labelText(labels)} ${value}`);
-    return lines.join("\n");
+    return renderSingleValued(this.name, this.help, "counter", this.values.values());
   }
 }
 
@@ -62,10 +71,7 @@ export class Gauge implements Metric {
     return this.values.get(seriesKey(labels))?.value;
   }
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const { labels, value } of this.values.values())
-      lines.push(`${this.name}${labelText(labels)} ${value}`);
-    return lines.join("\n");
+    return renderSingleValued(this.name, this.help, "gauge", this.values.values());
   }
 }
 
