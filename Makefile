@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help deps node build crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help deps node build image crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,11 @@ deps: node_modules/.installed ## install npm dependencies
 
 build: deps ## bundle the agent, controller and webhook into dist/ (what the image runs; tests build their own)
 	node scripts/build.ts
+
+# The image's Node is the one bootstrapped into .tools/ whatever node is on PATH: the Dockerfile's base
+# image pins the same NODE_VERSION (test/unit/image.test.ts).
+image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
+	node scripts/image/build.ts $(TOOLS)/node-v$(NODE_VERSION)
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts
