@@ -43,7 +43,7 @@ build: deps ## bundle the agent, controller and webhook into dist/ (what the ima
 # The image's Node is the one bootstrapped into .tools/ whatever node is on PATH: the Dockerfile's base
 # image pins the same NODE_VERSION (test/unit/image.test.ts).
 image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
-	node scripts/image/build.ts $(TOOLS)/node-v$(NODE_VERSION)
+	node scripts/image/build.ts
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts

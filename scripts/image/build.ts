@@ -43,6 +43,13 @@ export const IMAGE_DIR = join(root, "build");
 export const IMAGE_ARCHIVE = join(IMAGE_DIR, "lockstep.oci.tar");
 const DEB_CACHE = join(IMAGE_DIR, "debs");
 
+/** The Node the Makefile bootstraps into .tools/ (its NODE_VERSION), which the image carries. */
+export function bootstrappedNodeDir(): string {
+  const version = /^NODE_VERSION := (\S+)$/m.exec(readFileSync(join(root, "Makefile"), "utf8"))?.[1];
+  if (!version) throw new Error("Makefile: no NODE_VERSION line");
+  return join(root, ".tools", `node-v${version}`);
+}
+
 /** The image's name: the one deploy/'s manifests run (test/unit/image.test.ts holds them to it). */
 export const IMAGE_REPOSITORY = "ghcr.io/lockstep-dev/lockstep";
 export function imageReference(): string {
@@ -317,7 +324,10 @@ export async function buildImage(options: {
 }): Promise<BuiltImage> {
   const archive = options.archive ?? IMAGE_ARCHIVE;
   const stage = runtimeStage(readFileSync(join(root, "Dockerfile"), "utf8"));
-  const nodeVersion = run(join(options.nodeDir, "bin", "node"), ["--version"]).trim();
+  const nodeBinary = join(options.nodeDir, "bin", "node");
+  if (!existsSync(nodeBinary))
+    throw new Error(`${nodeBinary} is missing: run make image (it bootstraps Node into .tools/)`);
+  const nodeVersion = run(nodeBinary, ["--version"]).trim();
   if (nodeVersion !== `v${stage.nodeVersion}`)
     throw new Error(
       `${options.nodeDir} has Node ${nodeVersion}, the Dockerfile's base image ${stage.nodeVersion}: keep the Makefile's NODE_VERSION and the Dockerfile's NODE_IMAGE equal`,
@@ -376,10 +386,11 @@ export async function buildImage(options: {
 }
 
 if (import.meta.main) {
-  const nodeDir = process.argv[2];
-  if (!nodeDir) throw new Error("usage: node scripts/image/build.ts <node dir, e.g. .tools/node-v24.21.0>");
   const started = Date.now();
-  const image = await buildImage({ nodeDir, progress: (line) => process.stdout.write(`${line}\n`) });
+  const image = await buildImage({
+    nodeDir: bootstrappedNodeDir(),
+    progress: (line) => process.stdout.write(`${line}\n`),
+  });
   const mib = statSync(image.archive).size >> 20;
   process.stdout.write(
     `${image.reference} ${image.digest}\n${relative(process.cwd(), image.archive)}: ${mib} MiB, built in ${Math.round((Date.now() - started) / 1000)} s\n`,
