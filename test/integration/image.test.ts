@@ -98,7 +98,7 @@ describe("make image", () => {
     const result = await runInImage(unpacked(), [
       NODE_IN_IMAGE,
       "-p",
-      "`${process.version} ${process.getuid()}`",
+      "process.version + ' ' + process.getuid()",
     ]);
     expect(result.stderr).toBe("");
     expect(result.stdout.trim()).toBe(`v${stage.nodeVersion} ${stage.user.split(":")[0]}`);
