@@ -108,7 +108,17 @@ describe("lockstep record", () => {
   });
 
   it("prints a SeccompProfile that lint accepts, and merges earlier recordings", () => {
-    const first = lockstep(["record", "--name", "cat-only", "--", "busybox", "cat", "/etc/hostname"]);
+    const first = lockstep([
+      "record",
+      "--name",
+      "cat-only",
+      "--only",
+      "seccomp",
+      "--",
+      "busybox",
+      "cat",
+      "/etc/hostname",
+    ]);
     expect(first.status, first.stderr).toBe(0);
     const object = parse(first.stdout);
     expect(object).toMatchObject({
@@ -166,9 +176,13 @@ describe("lockstep record", () => {
 
   it("on Ctrl-C stops the command and still prints what it recorded", async () => {
     // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
-    const child = spawn(process.execPath, [cli, "record", "--progress", "--", "busybox", "sleep", "60"], {
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, "record", "--progress", "--only", "seccomp", "--", "busybox", "sleep", "60"],
+      {
+        detached: true,
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {
@@ -757,7 +771,7 @@ describe("bad input", () => {
       expect(help.stdout).toMatch(new RegExp(`^usage: lockstep ${command} `));
     }
     expect(lockstep(["--help"]).stdout).toMatch(/^lockstep: record, convert, lint and diff/);
-    const recorded = lockstep(["record", "--", "busybox", "--help"]);
+    const recorded = lockstep(["record", "--only", "seccomp", "--", "busybox", "--help"]);
     expect(recorded.status).toBe(0);
     expect(recorded.stdout).toMatch(/^apiVersion: lockstep\.dev\/v1alpha1/);
   });
