@@ -13,7 +13,7 @@
 //   is reported (NameTaken) and gets no label.
 
 import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
-import type { AppArmorMode } from "../src/api/apparmor.ts";
+import { type AppArmorMode, DEFAULT_APPARMOR_MODE } from "../src/api/apparmor.ts";
 import type { ProfileKind } from "../src/api/constants.ts";
 import { profileLabelKey } from "../src/api/labels.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
@@ -152,7 +152,7 @@ function planAppArmor(o: NodeObservation, plan: SyncPlan): void {
       plan.loadAppArmor.push({
         profile,
         text: profile.contentFor(undefined),
-        mode: profile.appArmorMode ?? "enforce",
+        mode: profile.appArmorMode ?? DEFAULT_APPARMOR_MODE,
       });
   }
   for (const name of Object.keys(o.record.appArmor)) {

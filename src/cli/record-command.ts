@@ -1,5 +1,5 @@
 // `lockstep record`: runs a command under strace and prints the least-privilege picture of it: the
-// SeccompProfile src/api/record.ts builds from the syscalls, an AppArmorProfile from the files and sockets
+// SeccompProfile src/cli/record/seccomp-profile.ts builds from the syscalls, an AppArmorProfile from the files and sockets
 // it used (src/cli/record/), and a container securityContext with the capabilities it was proven to need
 // (src/cli/record/prove.ts). The trace file is read while strace writes it (for the progress line, and so
 // a long recording never has to fit in memory), then removed.
@@ -11,7 +11,6 @@ import { parseArgs } from "node:util";
 import { parseAppArmorProfile } from "../api/apparmor.ts";
 import { APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
-import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "../api/record.ts";
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
 import { effectiveSeccomp, hostNodeArch, readDocuments, UserError } from "./profile-files.ts";
 import { recordedAppArmor } from "./record/apparmor-profile.ts";
@@ -25,6 +24,7 @@ import {
   type RecordingPart,
 } from "./record/output.ts";
 import { type CapabilityFindings, findCapabilities } from "./record/prove.ts";
+import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "./record/seccomp-profile.ts";
 import { recordedSecurityContext } from "./record/security-context.ts";
 import { findOnPath, runUnderStrace, TraceFileReader } from "./record/strace.ts";
 import { TraceCalls, type TracedCall } from "./record/trace-calls.ts";

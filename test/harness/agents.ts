@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { seccompProfileDir } from "../../src/api/paths.ts";
 import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { PAUSE_IMAGE } from "./images.ts";
@@ -115,7 +116,7 @@ export async function startAgent(
   const agent: AgentProcess = {
     nodeName,
     kubeletRoot,
-    seccompDir: join(kubeletRoot, "seccomp", "lockstep"),
+    seccompDir: seccompProfileDir(kubeletRoot),
     securityfs,
     healthPort,
     kubeconfigPath,

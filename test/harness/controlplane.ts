@@ -9,13 +9,13 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { applyYaml } from "../../src/kube/apply.ts";
 import {
   createCertificateAuthority,
   createSigningKey,
   issueCertificate,
   type KeyPair,
 } from "../../src/kube/certificates.ts";
+import { applyYaml } from "./apply.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
 export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
-import { syscallsInTrace } from "../../src/api/record.ts";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
+import { syscallsInTrace } from "../../src/cli/record/seccomp-profile.ts";
+import { LINT_RULES } from "../../src/cli/seccomp/lint.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -253,7 +253,7 @@ describe("lockstep lint", () => {
       ...extra,
     });
 
-  // One real CLI run per rule; the rules' finer cases are unit-tested in src/api/lint-seccomp.test.ts.
+  // One real CLI run per rule; the rules' finer cases are unit-tested in src/cli/seccomp/lint.test.ts.
   const cases: Record<(typeof LINT_RULES)[number], { profile: () => string; severity: string }> = {
     "unknown-syscall": {
       profile: () => profileWith([{ names: ["opn"], action: "SCMP_ACT_ALLOW" }]),

@@ -1,5 +1,5 @@
 // Whole calls out of an `strace -f -y` log: the file, network and capability analyses need each call's
-// arguments and result, where the seccomp recording (src/api/record.ts) needs only names. A call another
+// arguments and result, where the seccomp recording (src/cli/record/seccomp-profile.ts) needs only names. A call another
 // thread interrupted is printed in two halves (`<unfinished ...>`, `<... name resumed>`); they are joined
 // per pid before the call is handed on.
 import * as z from "zod";
