@@ -7,7 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { SECCOMP_SUBDIR } from "../../src/api/constants.ts";
+import { seccompProfileDir } from "../../src/api/paths.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
@@ -29,7 +29,7 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
     {
       op: "replace",
       path: "/spec/template/spec/volumes/0/hostPath/path",
-      value: join(options.kubeletRoot, SECCOMP_SUBDIR),
+      value: seccompProfileDir(options.kubeletRoot),
     },
     { op: "test", path: "/spec/template/spec/containers/0/ports/0/name", value: "health" },
     {

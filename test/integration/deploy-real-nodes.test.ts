@@ -10,9 +10,9 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrappedNodeDir, buildImage, imageReference } from "../../scripts/image/build.ts";
-import { SECCOMP_SUBDIR } from "../../src/api/constants.ts";
 import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
-import { applyYaml } from "../../src/kube/apply.ts";
+import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
+import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
 import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
@@ -133,7 +133,7 @@ describe("deploy/ on a real node", () => {
       defaultAction: "SCMP_ACT_ALLOW",
       syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
     });
-    const file = join(node.kubeletRoot, SECCOMP_SUBDIR, `${PROFILE}.json`);
+    const file = join(seccompProfileDir(node.kubeletRoot), seccompProfileFileName(PROFILE));
     await waitFor(`${file} to be written by the agent's pod`, async () => existsSync(file), {
       timeoutMs: 60_000,
     });
@@ -149,8 +149,8 @@ describe("deploy/ on a real node", () => {
     );
     expect(labels[label]).toMatch(/^[0-9a-f]+$/);
     // The agent's pod wrote the profile and nothing else but its ownership record (docs/adr/0023).
-    expect(readdirSync(join(node.kubeletRoot, SECCOMP_SUBDIR)).filter((f) => !f.startsWith("."))).toEqual([
-      `${PROFILE}.json`,
+    expect(readdirSync(seccompProfileDir(node.kubeletRoot)).filter((f) => !f.startsWith("."))).toEqual([
+      seccompProfileFileName(PROFILE),
     ]);
   });
 
@@ -256,10 +256,21 @@ describe("each grant of the agent's DaemonSet is needed", () => {
     const profile = `without-${grant.toLowerCase()}`;
     try {
       await applyYaml(cp.kubeConfig(), k8s.dumpYaml(without(grant)));
+      // The profile only once every agent pod is one without the grant: a pod of the previous manifest,
+      // still terminating, would install it.
+      await waitFor(`every agent pod to run without ${grant}`, async () => {
+        const pods = await core.listNamespacedPod({
+          namespace: "lockstep-system",
+          labelSelector: "app.kubernetes.io/component=agent",
+        });
+        return pods.items.length > 0 && pods.items.every(runs);
+      });
       await applySeccompProfile(profile, { defaultAction: "SCMP_ACT_ALLOW" });
       const log = await agentLogMatching(runs, error);
       expect(log).toMatch(error);
-      expect(existsSync(join(node.kubeletRoot, SECCOMP_SUBDIR, `${profile}.json`))).toBe(false);
+      expect(existsSync(join(seccompProfileDir(node.kubeletRoot), seccompProfileFileName(profile)))).toBe(
+        false,
+      );
       const labels = (await core.readNode({ name: NODE })).metadata?.labels ?? {};
       expect(labels[profileLabelKey("seccomp", profile)]).toBeUndefined();
     } finally {
