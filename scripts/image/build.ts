@@ -22,6 +22,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, matchesGlob, relative } from "node:path";
+import { stop as stopEsbuild } from "esbuild";
 import * as z from "zod";
 import { buildComponents } from "../build.ts";
 import { type Copy, type RuntimeStage, runtimeStage } from "./dockerfile.ts";
@@ -333,6 +334,20 @@ export async function buildImage(options: {
       `${options.nodeDir} has Node ${nodeVersion}, the Dockerfile's base image ${stage.nodeVersion}: keep the Makefile's NODE_VERSION and the Dockerfile's NODE_IMAGE equal`,
     );
   const work = mkdtempSync(join(tmpdir(), "lockstep-image-"));
+  // Ctrl-C leaves nothing behind: Node's default for SIGINT ends the process without running `finally`.
+  const removeAll = () => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(`${archive}.partial`, { force: true });
+  };
+  // Exits at once (the build's pending steps would otherwise go on and make the folder again), and
+  // first stops esbuild's service process, which writes the bundles itself and would do the same.
+  const onSignal = (signal: NodeJS.Signals) => {
+    void stopEsbuild().finally(() => {
+      removeAll();
+      process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+    });
+  };
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   try {
     const layout = join(work, "layout");
     mkdirSync(join(layout, "blobs", "sha256"), { recursive: true });
@@ -381,7 +396,8 @@ export async function buildImage(options: {
     renameSync(`${archive}.partial`, archive);
     return { archive, reference, digest: manifest.digest };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    removeAll();
   }
 }
 
