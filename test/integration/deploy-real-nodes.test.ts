@@ -4,7 +4,11 @@
 // Node with the pod-bound token the kubelet mounted (the one the agent's ValidatingAdmissionPolicy
 // checks), and a pod naming that profile then runs there under it.
 //
-// Not yet here (docs/adr/0062-deploy-on-real-nodes.md says why): the controller and the webhook as pods.
+// Last, the scheduling guard with that agent pod: a pod needing a profile its node lacks stays Pending
+// until the agent's pod installs it there, then runs under it.
+//
+// Not yet here (docs/adr/0062-deploy-on-real-nodes.md says why): the controller and the webhook as pods
+// (the webhook runs as a harness process for the guard).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -16,6 +20,7 @@ import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
 import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
+import { installWebhook } from "../harness/webhook.ts";
 
 const root = join(import.meta.dirname, "../..");
 const NODE = "node-a";
@@ -284,4 +289,68 @@ describe("each grant of the agent's DaemonSet is needed", () => {
       });
     }
   });
+});
+
+describe("the scheduling guard, with deploy/'s agent as a pod", () => {
+  it("keeps a pod off the node until the agent's pod installs its profile there, then runs it under it", async () => {
+    const guarded = "guarded-deny-mkdir";
+    await installWebhook(cp);
+    const listAgents = () =>
+      core.listNamespacedPod({
+        namespace: "lockstep-system",
+        labelSelector: "app.kubernetes.io/component=agent",
+      });
+    // The agent's pods leave the node for a while: the profile then exists and reaches no node.
+    const away = structuredClone(agentDaemonSet);
+    podSpec(away).nodeSelector = { ...podSpec(away).nodeSelector, "lockstep.test/no-such-node": "true" };
+    await applyYaml(cp.kubeConfig(), k8s.dumpYaml(away));
+    await waitFor("the agent's pod to leave the node", async () => (await listAgents()).items.length === 0);
+    await applySeccompProfile(guarded, {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+    });
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "guarded" },
+        spec: realNodePodSpec([
+          {
+            name: "app",
+            command: ["sh", "-c", 'mkdir /tmp/x; echo "mkdir exit=$?"; exec sleep 3600'],
+            securityContext: {
+              seccompProfile: {
+                type: "Localhost",
+                localhostProfile: localhostProfileFor("seccomp", guarded),
+              },
+            },
+          },
+        ]),
+      },
+    });
+    const refused = await waitFor("the scheduler to keep the pod off the node", async () => {
+      const pod = await core.readNamespacedPod({ name: "guarded", namespace: "default" });
+      return pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False")?.message;
+    });
+    expect(refused).toMatch(/node affinity/);
+    expect(existsSync(join(seccompProfileDir(node.kubeletRoot), seccompProfileFileName(guarded)))).toBe(
+      false,
+    );
+
+    // deploy/'s agent back on the node: it installs the profile, and the pod follows.
+    await applyYaml(cp.kubeConfig(), k8s.dumpYaml(agentDaemonSet));
+    const log = await waitFor(
+      "the guarded pod to run and log its mkdir",
+      async () => {
+        const text = await core
+          .readNamespacedPodLog({ name: "guarded", namespace: "default" })
+          .catch(() => "");
+        return text.includes("mkdir exit=") ? text : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    expect(log).toContain("mkdir exit=1");
+    expect((await core.readNamespacedPod({ name: "guarded", namespace: "default" })).spec?.nodeName).toBe(
+      NODE,
+    );
+  }, 240_000);
 });
