@@ -50,6 +50,47 @@ const applySeccompProfile = (name: string, spec: object) =>
     k8s.dumpYaml({ apiVersion: "lockstep.dev/v1alpha1", kind: "SeccompProfile", metadata: { name }, spec }),
   );
 
+/** A profile that allows everything but mkdir, which fails with EPERM. */
+const DENY_MKDIR = {
+  defaultAction: "SCMP_ACT_ALLOW",
+  syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+};
+
+/** A pod on the host network that tries a mkdir under seccomp profile `profile` and logs the result. */
+const createMkdirPod = (name: string, profile: string, extra: Partial<k8s.V1PodSpec> = {}) =>
+  core.createNamespacedPod({
+    namespace: "default",
+    body: {
+      metadata: { name },
+      spec: {
+        ...realNodePodSpec([
+          {
+            name: "app",
+            command: ["sh", "-c", 'mkdir /tmp/x; echo "mkdir exit=$?"; exec sleep 3600'],
+            securityContext: {
+              seccompProfile: {
+                type: "Localhost",
+                localhostProfile: localhostProfileFor("seccomp", profile),
+              },
+            },
+          },
+        ]),
+        ...extra,
+      },
+    },
+  });
+
+/** The log of a pod from createMkdirPod, once it has tried its mkdir. */
+const mkdirLog = (name: string, timeoutMs: number) =>
+  waitFor(
+    `${name} to run and log its mkdir`,
+    async () => {
+      const text = await core.readNamespacedPodLog({ name, namespace: "default" }).catch(() => "");
+      return text.includes("mkdir exit=") ? text : undefined;
+    },
+    { timeoutMs },
+  );
+
 beforeAll(async () => {
   cp = await ControlPlane.start();
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
@@ -134,10 +175,7 @@ describe("deploy/ on a real node", () => {
   });
 
   it("installs a profile into the real kubelet's seccomp root and labels its Node through the admission policy", async () => {
-    await applySeccompProfile(PROFILE, {
-      defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
-    });
+    await applySeccompProfile(PROFILE, DENY_MKDIR);
     const file = join(seccompProfileDir(node.kubeletRoot), seccompProfileFileName(PROFILE));
     await waitFor(`${file} to be written by the agent's pod`, async () => existsSync(file), {
       timeoutMs: 60_000,
@@ -160,37 +198,8 @@ describe("deploy/ on a real node", () => {
   });
 
   it("runs a pod under that profile on the node: the kernel refuses the denied call", async () => {
-    await core.createNamespacedPod({
-      namespace: "default",
-      body: {
-        metadata: { name: "uses-deploy-profile" },
-        spec: {
-          ...realNodePodSpec([
-            {
-              name: "app",
-              command: ["sh", "-c", 'mkdir /tmp/x; echo "mkdir exit=$?"; exec sleep 3600'],
-              securityContext: {
-                seccompProfile: {
-                  type: "Localhost",
-                  localhostProfile: localhostProfileFor("seccomp", PROFILE),
-                },
-              },
-            },
-          ]),
-          nodeName: NODE,
-        },
-      },
-    });
-    const log = await waitFor(
-      "the pod to log its mkdir",
-      async () => {
-        const text = await core
-          .readNamespacedPodLog({ name: "uses-deploy-profile", namespace: "default" })
-          .catch(() => "");
-        return text.includes("mkdir exit=") ? text : undefined;
-      },
-      { timeoutMs: 90_000 },
-    );
+    await createMkdirPod("uses-deploy-profile", PROFILE, { nodeName: NODE });
+    const log = await mkdirLog("uses-deploy-profile", 90_000);
     expect(log).toContain("mkdir exit=1");
     expect(log).toContain("Operation not permitted");
   });
@@ -305,28 +314,8 @@ describe("the scheduling guard, with deploy/'s agent as a pod", () => {
     podSpec(away).nodeSelector = { ...podSpec(away).nodeSelector, "lockstep.test/no-such-node": "true" };
     await applyYaml(cp.kubeConfig(), k8s.dumpYaml(away));
     await waitFor("the agent's pod to leave the node", async () => (await listAgents()).items.length === 0);
-    await applySeccompProfile(guarded, {
-      defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
-    });
-    await core.createNamespacedPod({
-      namespace: "default",
-      body: {
-        metadata: { name: "guarded" },
-        spec: realNodePodSpec([
-          {
-            name: "app",
-            command: ["sh", "-c", 'mkdir /tmp/x; echo "mkdir exit=$?"; exec sleep 3600'],
-            securityContext: {
-              seccompProfile: {
-                type: "Localhost",
-                localhostProfile: localhostProfileFor("seccomp", guarded),
-              },
-            },
-          },
-        ]),
-      },
-    });
+    await applySeccompProfile(guarded, DENY_MKDIR);
+    await createMkdirPod("guarded", guarded);
     const refused = await waitFor("the scheduler to keep the pod off the node", async () => {
       const pod = await core.readNamespacedPod({ name: "guarded", namespace: "default" });
       return pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False")?.message;
@@ -338,16 +327,7 @@ describe("the scheduling guard, with deploy/'s agent as a pod", () => {
 
     // deploy/'s agent back on the node: it installs the profile, and the pod follows.
     await applyYaml(cp.kubeConfig(), k8s.dumpYaml(agentDaemonSet));
-    const log = await waitFor(
-      "the guarded pod to run and log its mkdir",
-      async () => {
-        const text = await core
-          .readNamespacedPodLog({ name: "guarded", namespace: "default" })
-          .catch(() => "");
-        return text.includes("mkdir exit=") ? text : undefined;
-      },
-      { timeoutMs: 120_000 },
-    );
+    const log = await mkdirLog("guarded", 120_000);
     expect(log).toContain("mkdir exit=1");
     expect((await core.readNamespacedPod({ name: "guarded", namespace: "default" })).spec?.nodeName).toBe(
       NODE,
