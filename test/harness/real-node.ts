@@ -241,6 +241,14 @@ export class RealNode {
     removeNode(this.record);
   }
 
+  /**
+   * Imports an OCI archive into this node's containerd (the image store the kubelet runs pods from),
+   * as the harness's own images are: pods name it with `imagePullPolicy: Never`. A reboot keeps it.
+   */
+  async importImage(archive: string): Promise<void> {
+    await this.ctr("images", "import", "--all-platforms", archive);
+  }
+
   private ctr(...args: string[]) {
     return run(join(this.bin, "ctr"), ["--address", this.record.containerdAddress, "-n", "k8s.io", ...args]);
   }

@@ -15,7 +15,7 @@ export interface ContainerResult {
   stderr: string;
 }
 
-function runcPath(): string {
+export function runcPath(): string {
   for (const candidate of ["/usr/sbin/runc", "/usr/bin/runc"]) {
     try {
       execFileSync(candidate, ["--version"], { stdio: "ignore" });

@@ -22,7 +22,7 @@ function yamlFilesUnder(dir: string): string[] {
 
 /** Namespaces and CRDs first, as `kubectl apply -k` orders them, then everything else. */
 function deployDocuments(): { file: string; doc: k8s.KubernetesObject }[] {
-  const files = [...yamlFilesUnder(join(root, "crds")), ...yamlFilesUnder(join(root, "deploy"))];
+  const files = yamlFilesUnder(join(root, "deploy"));
   const docs = files.flatMap((file) =>
     (k8s.loadAllYaml(readFileSync(file, "utf8")) as k8s.KubernetesObject[])
       .filter((doc) => doc?.kind)

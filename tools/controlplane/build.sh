@@ -21,11 +21,11 @@ build_dir "$out"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 echo "building kubernetes $k8s_version and etcd $etcd_version into $out (a cold build takes a while)" >&2
 start=$(date +%s)
-(cd "$kubernetes_module" && go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler)
-(cd "$here/etcd" && go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp/etcd" .)
+for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  build_step "$cmd" "$kubernetes_module" go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp/" "k8s.io/kubernetes/cmd/$cmd"
+done
+build_step etcd "$here/etcd" go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp/etcd" .
 for b in "${bins[@]}"; do mv "$tmp/$b" "$out/$b"; done
+rm -f "$build_log"
 echo "built in $(( $(date +%s) - start ))s" >&2
 echo "$out"

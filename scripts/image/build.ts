@@ -1,0 +1,414 @@
+// `make image`: the image the Dockerfile describes, built without a container engine (these machines have
+// none), as an OCI image-layout archive that `ctr images import` and `skopeo copy oci-archive:` take.
+// docs/adr/0060-image-without-an-engine.md says why each part is made the way it is.
+//
+// Reproducible: the same repository, Node runtime and .deb files give the same bytes, so the same
+// digest: layers are tarred with sorted names, owner 0:0 by number, every mtime 0 and modes without group
+// or other write, and left uncompressed; the JSON documents carry no timestamp.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, matchesGlob, relative } from "node:path";
+import { stop as stopEsbuild } from "esbuild";
+import * as z from "zod";
+import { buildComponents } from "../build.ts";
+import { type Copy, type RuntimeStage, runtimeStage } from "./dockerfile.ts";
+import {
+  canonicalJson,
+  type Descriptor,
+  descriptorOf,
+  type ImageConfig,
+  indexFor,
+  MEDIA_TYPES,
+  OCI_LAYOUT,
+  sha256,
+} from "./oci.ts";
+
+const root = join(import.meta.dirname, "../..");
+
+/** Where `make image` writes, outside git (.gitignore): the archive and the .deb files it was made from. */
+export const IMAGE_DIR = join(root, "build");
+export const IMAGE_ARCHIVE = join(IMAGE_DIR, "lockstep.oci.tar");
+const DEB_CACHE = join(IMAGE_DIR, "debs");
+
+/** The Node the Makefile bootstraps into .tools/ (its NODE_VERSION), which the image carries. */
+export function bootstrappedNodeDir(): string {
+  const version = /^NODE_VERSION := (\S+)$/m.exec(readFileSync(join(root, "Makefile"), "utf8"))?.[1];
+  if (!version) throw new Error("Makefile: no NODE_VERSION line");
+  return join(root, ".tools", `node-v${version}`);
+}
+
+/** The image's name: the one deploy/'s manifests run (test/unit/image.test.ts holds them to it). */
+export const IMAGE_REPOSITORY = "ghcr.io/lockstep-dev/lockstep";
+export function imageReference(): string {
+  const { version } = z
+    .object({ version: z.string() })
+    .parse(JSON.parse(readFileSync(join(root, "package.json"), "utf8")));
+  return `${IMAGE_REPOSITORY}:${version}`;
+}
+
+/**
+ * What the Dockerfile's base image (node:<version>-<debian>-slim) gives the runtime stage that Lockstep
+ * uses, as Debian packages: the C and C++ runtime the node binary links (`ldd node`: libc, libm,
+ * libpthread, libdl, libstdc++, libgcc_s) and the shell the launchers (dist/bin/*, bin/lockstep) are
+ * scripts for. Nothing else of Debian: no package manager, no coreutils.
+ */
+export const BASE_PACKAGES = ["libc6", "libgcc-s1", "libstdc++6", "dash"] as const;
+
+/** The PATH of the Dockerfile's base image (Debian's default), which its `ENV PATH=...:$PATH` extends. */
+export const BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Where the base image keeps its node; the Dockerfile's stages call it as `node`, through PATH. */
+export const NODE_IN_IMAGE = "/usr/local/bin/node";
+
+const TAR_FLAGS = [
+  "--format=gnu",
+  "--sort=name",
+  "--owner=0",
+  "--group=0",
+  "--numeric-owner",
+  "--mtime=@0",
+  "--mode=go-w",
+] as const;
+
+const PackageLockSchema = z.object({
+  packages: z.record(
+    z.string(),
+    z.object({ dev: z.boolean().optional(), optional: z.boolean().optional(), link: z.boolean().optional() }),
+  ),
+});
+
+/**
+ * The node_modules folders `npm install --omit=dev` installs (the Dockerfile's `deps` stage), read from
+ * the lock file: every locked package that is not dev-only. Sorted, relative to the repository.
+ */
+export function productionPackages(lockText: string): string[] {
+  const lock = PackageLockSchema.parse(JSON.parse(lockText));
+  return Object.entries(lock.packages)
+    .filter(([path, entry]) => path.startsWith("node_modules/") && !entry.dev && !entry.link)
+    .map(([path]) => path)
+    .sort();
+}
+
+/** .dockerignore as Docker reads it: a path is left out when it or a folder above it matches a pattern. */
+export function dockerIgnored(patterns: readonly string[], path: string): boolean {
+  const parts = path.split("/");
+  return parts.some((_, i) =>
+    patterns.some((pattern) => matchesGlob(parts.slice(0, i + 1).join("/"), pattern)),
+  );
+}
+
+function run(command: string, args: readonly string[], cwd?: string): string {
+  return execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+const APT_UPDATE_HINT = "apt-get update (the package lists are missing or stale)";
+
+/** The .deb file of each package at apt's candidate version, downloaded once into the cache and checked. */
+function debFiles(packages: readonly string[]): string[] {
+  mkdirSync(DEB_CACHE, { recursive: true });
+  let uris: string;
+  try {
+    uris = run("apt-get", ["download", "--print-uris", ...packages]);
+  } catch (error) {
+    throw new Error(
+      `apt-get download ${packages.join(" ")} failed: run ${APT_UPDATE_HINT}\n${String(error)}`,
+    );
+  }
+  return uris
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const [, file, , checksum] = line.split(" ");
+      if (!file || !checksum?.startsWith("SHA256:"))
+        throw new Error(`apt-get download --print-uris: "${line}"`);
+      const path = join(DEB_CACHE, file);
+      const fresh = () => existsSync(path) && sha256(readFileSync(path)) === `sha256:${checksum.slice(7)}`;
+      if (!fresh()) {
+        run("apt-get", ["download", file.split("_")[0] ?? file], DEB_CACHE);
+        if (!fresh()) throw new Error(`${file}: its SHA256 is not the one apt's lists give`);
+      }
+      return path;
+    });
+}
+
+/**
+ * Unpacks .deb files into `rootfs` as a merged-/usr Debian has them: bookworm's packages still ship
+ * some files under /bin and /lib, which a merged system reaches through its /bin -> usr/bin links. A
+ * layer must put them under usr/ itself: its own /lib folder would hide the base layer's link.
+ */
+function unpackDebs(debs: readonly string[], rootfs: string): void {
+  for (const deb of debs) run("dpkg-deb", ["-x", deb, rootfs]);
+  for (const top of ["bin", "sbin", "lib", "lib64"]) {
+    const path = join(rootfs, top);
+    if (!existsSync(path)) continue;
+    cpSync(path, join(rootfs, "usr", top), { recursive: true, verbatimSymlinks: true });
+    rmSync(path, { recursive: true });
+  }
+}
+
+/** The context copies of the Dockerfile (COPY without --from), honouring .dockerignore. */
+function copyFromContext(copy: Copy, rootfs: string, ignore: readonly string[]): void {
+  for (const source of copy.sources) {
+    const from = join(root, source);
+    const target = join(
+      rootfs,
+      copy.intoDirectory && !statSync(from).isDirectory()
+        ? join(copy.destination, basename(source))
+        : copy.destination,
+    );
+    cpSync(from, target, {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (path) => !dockerIgnored(ignore, relative(root, path)),
+    });
+  }
+}
+
+/** The `deps` stage's output: the production node_modules, each package without its nested node_modules. */
+function copyProductionModules(rootfs: string, destination: string): void {
+  for (const path of productionPackages(readFileSync(join(root, "package-lock.json"), "utf8"))) {
+    const from = join(root, path);
+    if (!existsSync(from)) throw new Error(`${path} is in the lock file but not installed: run make deps`);
+    cpSync(from, join(rootfs, destination, relative("node_modules", path)), {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (source) => !relative(from, source).startsWith("node_modules"),
+    });
+  }
+}
+
+interface Layer {
+  /** What it holds, as the image's history says. */
+  comment: string;
+  fill: (rootfs: string) => void | Promise<void>;
+}
+
+function layers(stage: RuntimeStage, nodeDir: string, work: string): Layer[] {
+  const ignore = readFileSync(join(root, ".dockerignore"), "utf8")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"));
+  const stageCopies: Record<string, (rootfs: string, copy: Copy) => void | Promise<void>> = {
+    "deps:/app/node_modules": (rootfs, copy) => copyProductionModules(rootfs, copy.destination),
+    "build:/app/dist": async (rootfs, copy) => {
+      const dist = join(work, "dist");
+      await buildComponents(dist);
+      cpSync(dist, join(rootfs, copy.destination), { recursive: true });
+    },
+  };
+  const copyFromStage = (copy: Copy) => {
+    const producer = stageCopies[`${copy.from}:${copy.sources.join(" ")}`];
+    if (!producer)
+      throw new Error(
+        `Dockerfile: COPY --from=${copy.from} ${copy.sources.join(" ")} is not known to make image`,
+      );
+    return producer;
+  };
+  // Every COPY --from is known before anything is built.
+  for (const copy of stage.copies) if (copy.from) copyFromStage(copy);
+  return [
+    {
+      comment: `Debian ${stage.debianRelease}: ${BASE_PACKAGES.join(" ")}`,
+      fill: (rootfs) => {
+        mkdirSync(join(rootfs, "usr"), { recursive: true });
+        unpackDebs(debFiles(BASE_PACKAGES), rootfs);
+        for (const top of ["bin", "sbin", "lib", "lib64"]) {
+          mkdirSync(join(rootfs, "usr", top), { recursive: true });
+          symlinkSync(`usr/${top}`, join(rootfs, top));
+        }
+        // dash's maintainer script makes /bin/sh; unpacking runs no maintainer script.
+        if (!existsSync(join(rootfs, "usr/bin/sh"))) symlinkSync("dash", join(rootfs, "usr/bin/sh"));
+        for (const dir of ["tmp", "etc", "proc", "sys", "dev"])
+          mkdirSync(join(rootfs, dir), { recursive: true });
+      },
+    },
+    {
+      comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser, for the node agent)`,
+      fill: (rootfs) => unpackDebs(debFiles(stage.aptPackages), rootfs),
+    },
+    {
+      comment: `node ${stage.nodeVersion}`,
+      fill: (rootfs) => {
+        mkdirSync(join(rootfs, dirname(NODE_IN_IMAGE)), { recursive: true });
+        cpSync(join(nodeDir, "bin", "node"), join(rootfs, NODE_IN_IMAGE));
+      },
+    },
+    {
+      comment: "the production node_modules (the Dockerfile's deps stage)",
+      fill: (rootfs) => {
+        for (const copy of stage.copies) if (copy.from === "deps") copyFromStage(copy)(rootfs, copy);
+      },
+    },
+    {
+      comment: "the application: the bundles (the Dockerfile's build stage) and the build context's COPYs",
+      fill: async (rootfs) => {
+        for (const copy of stage.copies)
+          if (copy.from !== "deps")
+            await (copy.from ? copyFromStage(copy)(rootfs, copy) : copyFromContext(copy, rootfs, ignore));
+      },
+    },
+  ];
+}
+
+/** The image's runtime configuration: the Dockerfile's final stage, with `$PATH` as the base image's. */
+export function imageConfig(
+  stage: RuntimeStage,
+  diffIds: readonly string[],
+  comments: readonly string[],
+): ImageConfig {
+  return {
+    architecture: "amd64",
+    os: "linux",
+    config: {
+      User: stage.user,
+      Env: Object.entries({ PATH: BASE_PATH, ...stage.env }).map(
+        ([key, value]) => `${key}=${value.replaceAll("$PATH", BASE_PATH)}`,
+      ),
+      Entrypoint: stage.entrypoint,
+      Cmd: stage.cmd,
+      WorkingDir: stage.workdir,
+    },
+    rootfs: { type: "layers", diff_ids: [...diffIds] },
+    history: comments.map((comment) => ({ created_by: "make image (scripts/image/build.ts)", comment })),
+  };
+}
+
+export interface BuiltImage {
+  archive: string;
+  reference: string;
+  /** The manifest's digest: the image's digest, as a registry and containerd name it. */
+  digest: string;
+}
+
+/** Tars `rootfs` into a layer blob of the layout and returns its descriptor. */
+function tarLayer(rootfs: string, layout: string): Descriptor {
+  const tarPath = join(layout, "layer.tar");
+  run("tar", [...TAR_FLAGS, "-C", rootfs, "-cf", tarPath, ...readdirSync(rootfs).sort()]);
+  const hash = createHash("sha256").update(readFileSync(tarPath)).digest("hex");
+  renameSync(tarPath, join(layout, "blobs", "sha256", hash));
+  return {
+    mediaType: MEDIA_TYPES.layer,
+    digest: `sha256:${hash}`,
+    size: statSync(join(layout, "blobs", "sha256", hash)).size,
+  };
+}
+
+function writeBlob(layout: string, mediaType: string, content: Buffer): Descriptor {
+  const descriptor = descriptorOf(mediaType, content);
+  writeFileSync(join(layout, "blobs", "sha256", descriptor.digest.slice("sha256:".length)), content);
+  return descriptor;
+}
+
+/**
+ * Builds the image into `archive`. `nodeDir` is the Node runtime the Makefile bootstraps
+ * (.tools/node-v<NODE_VERSION>): its version must be the Dockerfile's base image's.
+ * `progress` gets one line per layer.
+ */
+export async function buildImage(options: {
+  nodeDir: string;
+  archive?: string;
+  progress?: (line: string) => void;
+}): Promise<BuiltImage> {
+  const archive = options.archive ?? IMAGE_ARCHIVE;
+  const stage = runtimeStage(readFileSync(join(root, "Dockerfile"), "utf8"));
+  const nodeBinary = join(options.nodeDir, "bin", "node");
+  if (!existsSync(nodeBinary))
+    throw new Error(`${nodeBinary} is missing: run make image (it bootstraps Node into .tools/)`);
+  const nodeVersion = run(nodeBinary, ["--version"]).trim();
+  if (nodeVersion !== `v${stage.nodeVersion}`)
+    throw new Error(
+      `${options.nodeDir} has Node ${nodeVersion}, the Dockerfile's base image ${stage.nodeVersion}: keep the Makefile's NODE_VERSION and the Dockerfile's NODE_IMAGE equal`,
+    );
+  const work = mkdtempSync(join(tmpdir(), "lockstep-image-"));
+  // Ctrl-C leaves nothing behind: Node's default for SIGINT ends the process without running `finally`.
+  const removeAll = () => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(`${archive}.partial`, { force: true });
+  };
+  // Exits at once (the build's pending steps would otherwise go on and make the folder again), and
+  // first stops esbuild's service process, which writes the bundles itself and would do the same.
+  const onSignal = (signal: NodeJS.Signals) => {
+    void stopEsbuild().finally(() => {
+      removeAll();
+      process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+    });
+  };
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  try {
+    const layout = join(work, "layout");
+    mkdirSync(join(layout, "blobs", "sha256"), { recursive: true });
+    const descriptors: Descriptor[] = [];
+    const all = layers(stage, options.nodeDir, work);
+    for (const [i, layer] of all.entries()) {
+      const rootfs = join(work, `layer-${i}`);
+      mkdirSync(rootfs);
+      await layer.fill(rootfs);
+      descriptors.push(tarLayer(rootfs, layout));
+      rmSync(rootfs, { recursive: true });
+      options.progress?.(
+        `layer ${i + 1}/${all.length}: ${layer.comment} (${(descriptors.at(-1)?.size ?? 0) >> 20} MiB)`,
+      );
+    }
+    const config = writeBlob(
+      layout,
+      MEDIA_TYPES.config,
+      canonicalJson(
+        imageConfig(
+          stage,
+          descriptors.map((d) => d.digest),
+          all.map((layer) => layer.comment),
+        ),
+      ),
+    );
+    const manifest = writeBlob(
+      layout,
+      MEDIA_TYPES.manifest,
+      canonicalJson({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config, layers: descriptors }),
+    );
+    const reference = imageReference();
+    writeFileSync(join(layout, "index.json"), canonicalJson(indexFor(manifest, reference)));
+    writeFileSync(join(layout, "oci-layout"), canonicalJson(OCI_LAYOUT));
+    mkdirSync(dirname(archive), { recursive: true });
+    run("tar", [
+      ...TAR_FLAGS,
+      "-C",
+      layout,
+      "-cf",
+      `${archive}.partial`,
+      "blobs",
+      "index.json",
+      "oci-layout",
+    ]);
+    renameSync(`${archive}.partial`, archive);
+    return { archive, reference, digest: manifest.digest };
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    removeAll();
+  }
+}
+
+if (import.meta.main) {
+  const started = Date.now();
+  const image = await buildImage({
+    nodeDir: bootstrappedNodeDir(),
+    progress: (line) => process.stdout.write(`${line}\n`),
+  });
+  const mib = statSync(image.archive).size >> 20;
+  process.stdout.write(
+    `${image.reference} ${image.digest}\n${relative(process.cwd(), image.archive)}: ${mib} MiB, built in ${Math.round((Date.now() - started) / 1000)} s\n`,
+  );
+}
