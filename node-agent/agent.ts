@@ -9,9 +9,11 @@ import {
   APPARMOR_LABEL,
   APPARMOR_PROFILE_PLURAL,
   GROUP,
+  type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../src/api/constants.ts";
+import { maxRevision, profileRevision, type RevisionSource } from "../src/api/node-profiles.ts";
 import { type ProfileObjectRef, renderAppArmorProfiles, renderSeccompProfiles } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
@@ -33,10 +35,13 @@ import { desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
 import { type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
 import {
   adoptedRecord,
+  failedProfiles,
   installedProfiles,
   type NodeObservation,
   planSync,
   type SyncPlan,
+  selectorSyncedLabels,
+  syncedRevisions,
 } from "./planner.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 import { DEFAULT_SYNC_TRIGGER, SyncTrigger, type SyncTriggerOptions } from "./sync-trigger.ts";
@@ -55,7 +60,7 @@ export interface AgentOptions {
   resyncMs?: number;
 }
 
-type ProfileObject = KubeObject & { spec?: unknown };
+type ProfileObject = KubeObject & RevisionSource & { spec?: unknown };
 
 export class NodeAgent {
   private readonly opts: Required<AgentOptions>;
@@ -76,6 +81,8 @@ export class NodeAgent {
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastSyncError: string | undefined;
+  /** The revisions this run has claimed: a claim never goes back, or a pod admitted meanwhile could wait for ever. */
+  private claimed: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
   private readonly m;
 
   constructor(options: AgentOptions) {
@@ -204,6 +211,7 @@ export class NodeAgent {
         record,
       };
       const installed = installedProfiles(after);
+      const revisions = syncedRevisions(after);
       for (const f of failures) {
         this.m.errors.inc({ reason: f.reason });
         await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
@@ -212,7 +220,9 @@ export class NodeAgent {
         this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
 
       const desired = desiredLockstepLabels({
-        installed,
+        revisions,
+        failed: failedProfiles(after, installed, failures),
+        selectorSynced: selectorSyncedLabels(after),
         appArmor: this.appArmorAvailable ? "enabled" : "unavailable",
         // Before start-up reconciliation finishes the agent does not claim readiness, but it does not
         // withdraw an earlier run's claim either: a restart must not make the node flap out of status.
@@ -224,6 +234,7 @@ export class NodeAgent {
         this.m.patches.inc();
         log.info({ labels: patch.metadata.labels }, "patched node labels");
       }
+      this.claimed = revisions;
       this.m.lastSync.set(Date.now() / 1000);
       this.m.syncs.inc({ result: "ok" });
       this.lastSyncError = undefined;
@@ -243,7 +254,12 @@ export class NodeAgent {
     const nodeLabels = { ...(node.metadata?.labels ?? {}) };
     nodeLabels[APPARMOR_LABEL] = this.appArmorAvailable ? "enabled" : "unavailable";
     const refs = (informer: Informer<ProfileObject>): ProfileObjectRef[] =>
-      informer.list().map((o) => ({ name: o.metadata?.name ?? "", uid: o.metadata?.uid, spec: o.spec }));
+      informer.list().map((o) => ({
+        name: o.metadata?.name ?? "",
+        uid: o.metadata?.uid,
+        revision: profileRevision(o),
+        spec: o.spec,
+      }));
     const disk = await this.dir.observe();
     for (const [entry, why] of disk.unusable) {
       const key = `${entry}\0${why}`;
@@ -262,15 +278,21 @@ export class NodeAgent {
         "started an ownership record, adopting the profile files present",
       );
     }
+    const kernel = this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set<string>();
+    // From here on synchronous: the profiles and the revisions the caches were listed at are one snapshot.
     return {
       nodeLabels,
       seccompProfiles: renderSeccompProfiles(refs(this.seccompProfiles)),
       appArmorProfiles: renderAppArmorProfiles(refs(this.appArmorProfiles)),
       appArmorAvailable: this.appArmorAvailable,
       disk,
-      kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
+      kernel,
       record,
       podLabels: this.pods.list().map((pod) => pod.metadata?.labels ?? {}),
+      revisionFloor: {
+        seccomp: maxRevision([this.claimed.seccomp, this.seccompProfiles.listedResourceVersion]),
+        apparmor: maxRevision([this.claimed.apparmor, this.appArmorProfiles.listedResourceVersion]),
+      },
     };
   }
 

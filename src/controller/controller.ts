@@ -22,6 +22,7 @@ import {
   VERSION,
 } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
+import { profileRevision } from "../api/node-profiles.ts";
 import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
@@ -319,6 +320,8 @@ export class ProfileController {
     const previous = this.currentStatus(kind, obj);
     const next = computeStatus({
       profile: rendered,
+      // Kept from the status while the generation is the same, so status writes never move it.
+      revision: profileRevision({ metadata: obj.metadata, status: previous }),
       generation: obj.metadata?.generation,
       deleting,
       inUseBy,

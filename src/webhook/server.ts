@@ -15,6 +15,7 @@ import {
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../api/constants.ts";
+import { type PlacementSource, placementOf } from "../api/node-profiles.ts";
 import {
   type AdmittedPod,
   AdmittedPodSchema,
@@ -48,7 +49,8 @@ type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
 /** The uid of a review that did not parse, when it has one to answer to. */
 const UidOnlySchema = z.object({ request: z.object({ uid: z.string().min(1) }) });
 
-type ProfileObject = KubeObject & { status?: { nodes?: { installed?: number } } };
+type ProfileObject = KubeObject &
+  PlacementSource & { status?: PlacementSource["status"] & { nodes?: { installed?: number } } };
 
 export interface WebhookServerOptions {
   client: KubeClient;
@@ -161,6 +163,7 @@ export class WebhookServer {
     return {
       terminating: obj.metadata?.deletionTimestamp !== undefined,
       installedNodes: obj.status?.nodes?.installed,
+      placement: placementOf(kind, obj),
     };
   }
 
