@@ -221,7 +221,7 @@ export class NodeAgent {
 
       const desired = desiredLockstepLabels({
         revisions,
-        failed: failedProfiles(after, installed, failures),
+        failed: failedProfiles(after, installed, failures, plan),
         selectorSynced: selectorSyncedLabels(after),
         appArmor: this.appArmorAvailable ? "enabled" : "unavailable",
         // Before start-up reconciliation finishes the agent does not claim readiness, but it does not

@@ -9,6 +9,7 @@ import {
   adoptedRecord,
   failedProfiles,
   installedProfiles,
+  NO_LONGER_HERE,
   NOT_INSTALLED,
   type NodeObservation,
   planSync,
@@ -265,12 +266,15 @@ describe("the labels a sync earns (ADR 0024)", () => {
     const installed = installedProfiles(o);
     const [takenRendered] = o.seccompProfiles.filter((p) => p.name === "taken");
     if (!takenRendered) throw new Error("fixture");
-    const failed = failedProfiles(o, installed, [
-      { profile: takenRendered, reason: "NameTaken", message: "" },
-    ]);
+    const failed = failedProfiles(
+      o,
+      installed,
+      [{ profile: takenRendered, reason: "NameTaken", message: "" }],
+      planSync(o),
+    );
     expect(failed).toEqual(new Map([[failedLabelKey("seccomp", "taken"), "NameTaken"]]));
     // Without a reported failure (a file deleted by hand since), it is still marked.
-    expect(failedProfiles(o, installed, [])).toEqual(
+    expect(failedProfiles(o, installed, [], planSync(o))).toEqual(
       new Map([[failedLabelKey("seccomp", "taken"), NOT_INSTALLED]]),
     );
   });
@@ -278,7 +282,27 @@ describe("the labels a sync earns (ADR 0024)", () => {
   it("marks nothing for AppArmor on a node without AppArmor: the webhook requires lockstep.dev/apparmor=enabled", () => {
     const o = { ...observe({ appArmor: [{ name: "aa", spec: {} }] }), appArmorAvailable: false };
     o.nodeLabels = { ...o.nodeLabels, [APPARMOR_LABEL]: "unavailable" };
-    expect(failedProfiles(o, installedProfiles(o), [])).toEqual(new Map());
+    expect(failedProfiles(o, installedProfiles(o), [], planSync(o))).toEqual(new Map());
+  });
+
+  it("marks a profile that stopped belonging here, while it exists: a pod admitted before the change may still require the old placement", () => {
+    const moved = seccomp("moved", { ...ALLOW, nodeSelector: { pool: "batch" } });
+    const o = observe({
+      seccomp: [moved],
+      files: { moved: contentOf(seccomp("moved")) },
+      record: { seccomp: ["moved"], appArmor: {} },
+    });
+    const plan = planSync(o);
+    expect(plan.removeSeccomp).toEqual(["moved"]);
+    const key = failedLabelKey("seccomp", "moved");
+    expect(failedProfiles(o, installedProfiles(o), [], plan)).toEqual(new Map([[key, NO_LONGER_HERE]]));
+    // Removed since: the node's own mark keeps it, until the object goes or belongs here again.
+    const later = observe({ seccomp: [moved], nodeLabels: { [key]: NO_LONGER_HERE } });
+    expect(failedProfiles(later, installedProfiles(later), [], planSync(later))).toEqual(
+      new Map([[key, NO_LONGER_HERE]]),
+    );
+    const gone = observe({ nodeLabels: { [key]: NO_LONGER_HERE } });
+    expect(failedProfiles(gone, installedProfiles(gone), [], planSync(gone))).toEqual(new Map());
   });
 
   it("claims the newest revision it has seen per kind, never less than its floor", () => {

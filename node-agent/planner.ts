@@ -186,21 +186,39 @@ export function installedProfiles(o: NodeObservation): Map<string, string> {
   return installed;
 }
 
-/** Failure label key -> reason, for every profile that belongs here and is not installed (invariant 1). */
+/**
+ * Failure label key -> reason, for every profile that belongs here and is not installed (invariant 1),
+ * and for every profile that stopped belonging here (disabled, nodeSelector, node relabelled) after
+ * being installed or marked here: a pod admitted before that change still requires the old placement,
+ * which this node may match, so the mark stays while the object exists and does not belong here.
+ */
 export function failedProfiles(
   o: NodeObservation,
   installed: ReadonlyMap<string, string>,
   failures: readonly InstallFailure[],
+  plan: Pick<SyncPlan, "removeSeccomp" | "unloadAppArmor" | "keptInUse">,
 ): Map<string, string> {
   const reasons = new Map(failures.map((f) => [`${f.profile.kind}/${f.profile.name}`, f.reason]));
+  const movedAway = new Set([
+    ...plan.removeSeccomp.map((name) => `seccomp/${name}`),
+    ...plan.unloadAppArmor.map((name) => `apparmor/${name}`),
+    ...plan.keptInUse.map(({ kind, name }) => `${kind}/${name}`),
+  ]);
   const failed = new Map<string, string>();
   const kinds = o.appArmorAvailable ? [o.seccompProfiles, o.appArmorProfiles] : [o.seccompProfiles];
   for (const profiles of kinds)
-    for (const p of belonging(profiles, o))
-      if (!installed.has(p.labelKey))
-        failed.set(failedLabelKey(p.kind, p.name), reasons.get(`${p.kind}/${p.name}`) ?? NOT_INSTALLED);
+    for (const p of profiles) {
+      const key = failedLabelKey(p.kind, p.name);
+      if (profileBelongsOnNode(p, o.nodeLabels)) {
+        if (!installed.has(p.labelKey)) failed.set(key, reasons.get(`${p.kind}/${p.name}`) ?? NOT_INSTALLED);
+      } else if (movedAway.has(`${p.kind}/${p.name}`) || o.nodeLabels[key] !== undefined)
+        failed.set(key, NO_LONGER_HERE);
+    }
   return failed;
 }
+
+/** The mark of a profile that stopped belonging on this node (see failedProfiles). */
+export const NO_LONGER_HERE = "NoLongerHere";
 
 /** The failure label's value when no failure was reported this sync (say, a file deleted meanwhile). */
 export const NOT_INSTALLED = "NotInstalled";

@@ -583,6 +583,44 @@ describe("races the node labels must not lose (ADR 0024)", () => {
     expect(await waitFor("on-good to be bound", () => boundNode("on-good"))).toBe("node-2");
   });
 
+  it("keeps a pod admitted before a profile moved away off the node it was removed from", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "movable", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "web" },
+    });
+    await waitForProfile("node-2", "SeccompProfile", "movable");
+    const cordon = (unschedulable: boolean) =>
+      core.patchNode(
+        { name: "node-2", body: { spec: { unschedulable } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    // Admitted while the profile is on node-2, kept Pending there only by the cordon.
+    await cordon(true);
+    expect(await createPod(onNode(seccompPod("before-move", "movable"), "node-2"))).toBeUndefined();
+    await waitUnschedulable("before-move");
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "movable", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "batch" },
+    });
+    await waitFor(
+      "movable removed from node-2",
+      async () => !existsSync(join(agentOn("node-2").seccompDir, "movable.json")),
+    );
+    expect(
+      (await core.readNode({ name: "node-2" })).metadata?.labels?.[failedLabelKey("seccomp", "movable")],
+    ).toBe("NoLongerHere");
+    await cordon(false);
+    // The pod still requires the old placement, which node-2 matches; the mark keeps it away.
+    await waitFor("the scheduler to try node-2 again", async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: NS,
+        fieldSelector: "involvedObject.name=before-move,reason=FailedScheduling",
+      });
+      return events.items.some((e) => !(e.message ?? "").includes("unschedulable"));
+    });
+    expect(await boundNode("before-move")).toBeUndefined();
+  });
+
   it("keeps the Node's Lockstep labels to a constant number, whatever the number of profiles", async () => {
     const lockstepKeys = async () =>
       Object.keys((await core.readNode({ name: "node-2" })).metadata?.labels ?? {}).filter((k) =>
