@@ -4,7 +4,6 @@
 // one run, as a ratio.
 import { Agent, request as httpsRequest } from "node:https";
 import * as k8s from "@kubernetes/client-node";
-import { profileLabelKey } from "../src/api/labels.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,
@@ -12,6 +11,7 @@ import {
   stopAgents,
 } from "../test/harness/agents.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
+import { nodeHoldsProfile } from "../test/harness/profiles.ts";
 import { installWebhook } from "../test/harness/webhook.ts";
 
 type Results = Record<string, { value: number; unit: string }>;
@@ -57,11 +57,8 @@ export async function run(): Promise<Results> {
         spec: { baseProfileName: "runtime/default" },
       },
     });
-    await waitFor(
-      "bench on node-1",
-      async () =>
-        (await core.readNode({ name: "node-1" })).metadata?.labels?.[profileLabelKey("seccomp", "bench")] !==
-        undefined,
+    await waitFor("bench on node-1", () =>
+      nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "bench", "node-1"),
     );
 
     // 1) Direct load: 1,000 reviews/s for 10 s, open loop (sent on schedule, not after the previous answer).
