@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   nodeHasProfile,
+  nodeProfileReport,
   nodeProfileState,
   type ProfilePlacement,
   placementOf,
@@ -82,5 +83,38 @@ describe("placementOf", () => {
       revision: "5",
       version: "abc",
     });
+  });
+});
+
+describe("nodeProfileReport", () => {
+  it("says for each profile whether the node holds it, failed it (with the reason), waits for it, or is not meant to have it", () => {
+    const at = (name: string, extra: Partial<ProfilePlacement> = {}): ProfilePlacement => ({
+      kind: "seccomp",
+      name,
+      revision: "50",
+      version: "abc",
+      disabled: false,
+      ...extra,
+    });
+    const labels = {
+      "lockstep.dev/seccomp-revision": "60",
+      "failed.seccomp.lockstep.dev/taken": "NameTaken",
+      "lockstep.dev/apparmor": "unavailable",
+    };
+    expect(
+      nodeProfileReport(labels, [
+        at("web"),
+        at("taken"),
+        at("newer", { revision: "70" }),
+        at("off", { disabled: true }),
+        at("aa", { kind: "apparmor" }),
+      ]),
+    ).toEqual([
+      { kind: "seccomp", name: "web", state: "installed" },
+      { kind: "seccomp", name: "taken", state: "failed", reason: "NameTaken" },
+      { kind: "seccomp", name: "newer", state: "pending" },
+      { kind: "seccomp", name: "off", state: "elsewhere" },
+      { kind: "apparmor", name: "aa", state: "elsewhere" },
+    ]);
   });
 });

@@ -190,3 +190,27 @@ export function sameRequirement(
 function distinctRequirements(reqs: NodeRequirement[]): NodeRequirement[] {
   return reqs.filter((r, i) => reqs.findIndex((o) => sameRequirement(o, r)) === i);
 }
+
+/** One line of `lockstep node`: how a node stands with one profile. */
+export interface NodeProfileLine {
+  kind: ProfileKind;
+  name: string;
+  state: NodeProfileState | "elsewhere";
+  /** The failure label's value, for a failed profile. */
+  reason?: string;
+}
+
+/** Every profile and whether this node holds it, by the rule the scheduler applies (nodeHasProfile). */
+export function nodeProfileReport(
+  labels: Readonly<Record<string, string>>,
+  profiles: readonly ProfilePlacement[],
+): NodeProfileLine[] {
+  return profiles.map((p): NodeProfileLine => {
+    if (!profileBelongsOnNode(p, labels)) return { kind: p.kind, name: p.name, state: "elsewhere" };
+    const state = nodeProfileState(p, labels);
+    const reason = labels[failedLabelKey(p.kind, p.name)];
+    return state === "failed" && reason !== undefined
+      ? { kind: p.kind, name: p.name, state, reason }
+      : { kind: p.kind, name: p.name, state };
+  });
+}

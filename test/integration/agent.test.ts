@@ -268,6 +268,46 @@ describe("the node agent", () => {
   });
 });
 
+describe("lockstep node", () => {
+  it("lists what a node holds, what failed there and why, and what does not belong there", async () => {
+    const kubeconfig = await cp.writeKubeconfigFor("node-viewer", ["system:masters"], "node-viewer");
+    const run = (node: string) => {
+      const out = spawnSync(process.execPath, [cli, "node", node, "--output", "json"], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig },
+      });
+      expect(out.status, out.stderr).toBe(0);
+      return JSON.parse(out.stdout) as { kind: string; name: string; state: string; reason?: string }[];
+    };
+    const nodeA = run("node-a");
+    expect(nodeA).toContainEqual({ kind: "apparmor", name: "web-aa", state: "installed" });
+    expect(nodeA).toContainEqual({
+      kind: "apparmor",
+      name: "broken-aa",
+      state: "failed",
+      reason: "InvalidPolicy",
+    });
+    expect(run("node-b")).toContainEqual({ kind: "apparmor", name: "web-aa", state: "elsewhere" });
+    // Every line agrees with the rule the scheduler applies.
+    for (const line of nodeA)
+      expect(
+        await holds("node-a", line.kind === "seccomp" ? "SeccompProfile" : "AppArmorProfile", line.name),
+        line.name,
+      ).toBe(line.state === "installed");
+    const text = spawnSync(process.execPath, [cli, "node", "node-a"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig },
+    });
+    expect(text.stdout).toMatch(/^node node-a: \d+\/\d+ profiles installed\nKIND +NAME +STATE +REASON\n/);
+    const missing = spawnSync(process.execPath, [cli, "node", "no-such-node"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig },
+    });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toBe('lockstep: node "no-such-node" not found\n');
+  });
+});
+
 describe("the agent's identity", () => {
   it("may change Lockstep labels on its own Node only", async () => {
     const kc = new k8s.KubeConfig();
