@@ -46,8 +46,9 @@ crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 admission: deps ## regenerate deploy/'s webhook configuration and admission policies from src/api/admission-manifests.ts
 	node scripts/generate-admission.ts
 
-controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager and etcd
+controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager, etcd, and the kubelet and containerd of real test nodes
 	@tools/controlplane/build.sh
+	@tools/node/build.sh
 
 lint: deps ## biome lint and format check, and the Dockerfile linter
 	npx biome check .
@@ -74,7 +75,7 @@ bench: deps controlplane ## run every benchmark, print a table, write bench/resu
 cluster: deps controlplane ## start the local control plane in the foreground (Ctrl-C stops it)
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/harness/cluster-main.ts
 
-demo: deps controlplane ## the whole of Lockstep on one machine: control plane, 3 nodes with agents, examples
+demo: deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes with agents, examples
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/demo.ts
 
 clean: ## remove dependencies and bootstrapped tools (the control-plane cache stays)

@@ -4,22 +4,15 @@
 // of changes are coalesced into one sync (and so one PATCH).
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
-import {
-  AGENT_LABEL,
-  APPARMOR_LABEL,
-  APPARMOR_PROFILE_PLURAL,
-  GROUP,
-  type ProfileKind,
-  SECCOMP_PROFILE_PLURAL,
-  VERSION,
-} from "../src/api/constants.ts";
-import { maxRevision, profileRevision, type RevisionSource } from "../src/api/node-profiles.ts";
-import { type ProfileObjectRef, renderAppArmorProfiles, renderSeccompProfiles } from "../src/api/profiles.ts";
+import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
+import { maxRevision, profileRevision } from "../src/api/node-profiles.ts";
+import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import type { Logger } from "../src/kube/logger.ts";
 import type { MetricsRegistry } from "../src/kube/metrics.ts";
+import { logWatchFailures, ProfileCache } from "../src/kube/profile-cache.ts";
 import {
   type AppArmorPaths,
   detectAppArmor,
@@ -60,14 +53,11 @@ export interface AgentOptions {
   resyncMs?: number;
 }
 
-type ProfileObject = KubeObject & RevisionSource & { spec?: unknown };
-
 export class NodeAgent {
   private readonly opts: Required<AgentOptions>;
   private readonly dir: SeccompDir;
   private readonly client: KubeClient;
-  private readonly seccompProfiles: Informer<ProfileObject>;
-  private readonly appArmorProfiles: Informer<ProfileObject>;
+  private readonly profiles: ProfileCache;
   private readonly node: Informer<V1Node>;
   /** Metadata of the not-finished pods bound to this node: their labels say which profiles they use. */
   private readonly pods: Informer<KubeObject>;
@@ -92,25 +82,13 @@ export class NodeAgent {
     }, this.opts.syncTrigger);
     this.dir = new SeccompDir(options.kubeletRoot);
     this.client = options.client;
-    const onError = (what: string) => (error: unknown, retryInMs: number) => {
-      if (!this.stopped)
-        options.log.warn(
-          { watch: what, err: kubeErrorMessage(error), retryInMs },
-          "watch failed; restarting",
-        );
-    };
-    const profileWatch = (plural: string) =>
-      new Informer<ProfileObject>(this.client, {
-        path: `/apis/${GROUP}/${VERSION}/${plural}`,
-        onError: onError(plural),
-      });
-    this.seccompProfiles = profileWatch(SECCOMP_PROFILE_PLURAL);
-    this.appArmorProfiles = profileWatch(APPARMOR_PROFILE_PLURAL);
+    const stopping = () => this.stopped;
+    this.profiles = new ProfileCache(this.client, options.log, stopping);
     // Only this node: the agent has no business with any other Node object.
     this.node = new Informer<V1Node>(this.client, {
       path: "/api/v1/nodes",
       fieldSelector: `metadata.name=${options.nodeName}`,
-      onError: onError("Node"),
+      onError: logWatchFailures(options.log, "Node", stopping),
     });
     // Only pods bound here and not finished, metadata only (DESIGN invariant 6 per node): the agent
     // needs their in-use labels, nothing of their spec, and nothing of other nodes' pods.
@@ -118,7 +96,7 @@ export class NodeAgent {
       path: "/api/v1/pods",
       fieldSelector: `spec.nodeName=${options.nodeName},status.phase!=Succeeded,status.phase!=Failed`,
       metadataOnly: true,
-      onError: onError("pods"),
+      onError: logWatchFailures(options.log, "pods", stopping),
     });
     const m = options.metrics;
     this.m = {
@@ -157,10 +135,10 @@ export class NodeAgent {
     if (removed > 0) log.info({ removed }, "removed temporary files left by an earlier run");
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
-    const informers = [this.seccompProfiles, this.appArmorProfiles, this.node, this.pods];
-    for (const informer of Object.values(informers))
+    this.profiles.onChange(() => this.scheduleSync());
+    for (const informer of [this.node, this.pods])
       for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.scheduleSync());
-    await Promise.all(informers.map((informer) => informer.start()));
+    await Promise.all([this.profiles.start(), this.node.start(), this.pods.start()]);
     // Start-up reconciliation: temp files are gone; this sync repairs content, removes orphans and
     // labels from the disk; only after it succeeds does the agent label itself ready.
     await this.syncUntilDone();
@@ -176,9 +154,7 @@ export class NodeAgent {
     this.stopped = true;
     clearInterval(this.resyncTimer);
     await this.trigger.stop();
-    await Promise.all(
-      [this.seccompProfiles, this.appArmorProfiles, this.node, this.pods].map((informer) => informer.stop()),
-    );
+    await Promise.all([this.profiles.stop(), this.node.stop(), this.pods.stop()]);
   }
 
   private scheduleSync(): void {
@@ -249,17 +225,18 @@ export class NodeAgent {
   }
 
   /** Everything the planner decides from, read from the caches, the folder and the kernel. */
+  /** The cached renderings of a kind, each with its object's current revision. */
+  private withRevisions(kind: ProfileKind): RenderedProfile[] {
+    return [...this.profiles.rendered(kind).values()].map((p) => {
+      const obj = this.profiles.get(kind, p.name);
+      return obj ? { ...p, revision: profileRevision(obj) } : p;
+    });
+  }
+
   private async observe(node: V1Node): Promise<NodeObservation> {
     const { log } = this.opts;
     const nodeLabels = { ...(node.metadata?.labels ?? {}) };
     nodeLabels[APPARMOR_LABEL] = this.appArmorAvailable ? "enabled" : "unavailable";
-    const refs = (informer: Informer<ProfileObject>): ProfileObjectRef[] =>
-      informer.list().map((o) => ({
-        name: o.metadata?.name ?? "",
-        uid: o.metadata?.uid,
-        revision: profileRevision(o),
-        spec: o.spec,
-      }));
     const disk = await this.dir.observe();
     for (const [entry, why] of disk.unusable) {
       const key = `${entry}\0${why}`;
@@ -282,16 +259,18 @@ export class NodeAgent {
     // From here on synchronous: the profiles and the revisions the caches were listed at are one snapshot.
     return {
       nodeLabels,
-      seccompProfiles: renderSeccompProfiles(refs(this.seccompProfiles)),
-      appArmorProfiles: renderAppArmorProfiles(refs(this.appArmorProfiles)),
+      // Rendered once per spec change, not once per sync (src/kube/profile-cache.ts); the revision is
+      // the object's as it is now, which a status or metadata write may have changed.
+      seccompProfiles: this.withRevisions("seccomp"),
+      appArmorProfiles: this.withRevisions("apparmor"),
       appArmorAvailable: this.appArmorAvailable,
       disk,
       kernel,
       record,
       podLabels: this.pods.list().map((pod) => pod.metadata?.labels ?? {}),
       revisionFloor: {
-        seccomp: maxRevision([this.claimed.seccomp, this.seccompProfiles.listedResourceVersion]),
-        apparmor: maxRevision([this.claimed.apparmor, this.appArmorProfiles.listedResourceVersion]),
+        seccomp: maxRevision([this.claimed.seccomp, this.profiles.listedResourceVersion("seccomp")]),
+        apparmor: maxRevision([this.claimed.apparmor, this.profiles.listedResourceVersion("apparmor")]),
       },
     };
   }

@@ -12,12 +12,9 @@
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
-import { DEFAULT_KUBELET_ROOT } from "../src/api/constants.ts";
-import { startHealthServer } from "../src/kube/health-server.ts";
-import { startOrExit, stopGracefullyOnSignals } from "../src/kube/lifecycle.ts";
+import { DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
+import { configOrExit, connectOrExit, runComponent } from "../src/kube/component.ts";
 import { createLogger } from "../src/kube/logger.ts";
-import { MetricsRegistry } from "../src/kube/metrics.ts";
-import { connectOrExit } from "../src/kube/start.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
 
@@ -42,7 +39,7 @@ function readConfig() {
       "apparmor-parser": { type: "string", default: DEFAULT_APPARMOR_PATHS.parser },
     },
   });
-  const parsed = ConfigSchema.safeParse({
+  return configOrExit(log, ConfigSchema, {
     nodeName: process.env.NODE_NAME ?? "",
     kubeletRoot: values["kubelet-root"],
     healthPort: values["health-port"],
@@ -50,35 +47,17 @@ function readConfig() {
     enabledFile: values["apparmor-enabled-file"],
     parser: values["apparmor-parser"],
   });
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) log.fatal(issue.message);
-    process.exit(2);
-  }
-  return parsed.data;
 }
 
 const config = readConfig();
-const metrics = new MetricsRegistry();
-const client = await connectOrExit(log, metrics);
+const connection = await connectOrExit(log);
 const agent = new NodeAgent({
-  client,
+  client: connection.client,
   nodeName: config.nodeName,
   kubeletRoot: config.kubeletRoot,
   appArmor: { securityfs: config.securityfs, enabledParameter: config.enabledFile, parser: config.parser },
   version: packageJson.version,
   log: log.child({ node: config.nodeName }),
-  metrics,
+  metrics: connection.metrics,
 });
-const health = await startHealthServer({
-  port: config.healthPort,
-  metrics,
-  notReadyReason: () => agent.notReadyReason(),
-});
-
-stopGracefullyOnSignals(log, async () => {
-  await agent.stop();
-  health?.close();
-  client.close();
-});
-
-await startOrExit(log, () => agent.start());
+await runComponent(log, connection, config.healthPort, agent);

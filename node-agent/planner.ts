@@ -16,7 +16,7 @@
 // at its current version, so "revision reached and no failure label" means "installed".
 
 import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
-import type { AppArmorMode } from "../src/api/apparmor.ts";
+import { type AppArmorMode, DEFAULT_APPARMOR_MODE } from "../src/api/apparmor.ts";
 import { PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/api/labels.ts";
 import { maxRevision } from "../src/api/node-profiles.ts";
@@ -161,7 +161,7 @@ function planAppArmor(o: NodeObservation, plan: SyncPlan): void {
       plan.loadAppArmor.push({
         profile,
         text: profile.contentFor(undefined),
-        mode: profile.appArmorMode ?? "enforce",
+        mode: profile.appArmorMode ?? DEFAULT_APPARMOR_MODE,
       });
   }
   for (const name of Object.keys(o.record.appArmor)) {

@@ -8,6 +8,7 @@ import { constants, type Dirent } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, join, resolve, sep } from "node:path";
 import { isValidProfileObjectName } from "../src/api/labels.ts";
+import { SECCOMP_FILE_SUFFIX, seccompProfileDir, seccompProfileFileName } from "../src/api/paths.ts";
 import {
   OWNERSHIP_RECORD_FILE,
   type OwnershipRecord,
@@ -17,7 +18,6 @@ import {
 
 const TEMP_PREFIX = ".tmp-";
 const TEMP_FILE = /^\.tmp-[0-9a-f]{16}$/;
-const SUFFIX = ".json";
 
 function isTemporaryFileName(name: string): boolean {
   return TEMP_FILE.test(name);
@@ -56,13 +56,13 @@ export function seccompFileName(profileName: string): string {
   // Object names are DNS subdomains ([a-z0-9.-]); anything else never reaches the file system.
   if (!isValidProfileObjectName(profileName) || profileName === "." || profileName === "..")
     throw new Error(`refusing to write a file for invalid profile name ${JSON.stringify(profileName)}`);
-  return `${profileName}${SUFFIX}`;
+  return seccompProfileFileName(profileName);
 }
 
 /** The profile name a file in the folder belongs to, or undefined for files that are not ours. */
 export function profileNameOfFile(fileName: string): string | undefined {
-  if (!fileName.endsWith(SUFFIX) || fileName.startsWith(TEMP_PREFIX)) return undefined;
-  const name = fileName.slice(0, -SUFFIX.length);
+  if (!fileName.endsWith(SECCOMP_FILE_SUFFIX) || fileName.startsWith(TEMP_PREFIX)) return undefined;
+  const name = fileName.slice(0, -SECCOMP_FILE_SUFFIX.length);
   return isValidProfileObjectName(name) ? name : undefined;
 }
 
@@ -70,7 +70,7 @@ export class SeccompDir {
   readonly path: string;
 
   constructor(kubeletRoot: string) {
-    this.path = resolve(kubeletRoot, "seccomp", "lockstep");
+    this.path = seccompProfileDir(kubeletRoot);
   }
 
   private fileFor(profileName: string): string {

@@ -30,7 +30,10 @@ export const COMPONENTS = {
     nodeFlags: ["--max-semi-space-size=1", "--jitless", "--optimize-for-size"],
   },
   "lockstep-controller": { entry: "src/controller/main.ts", nodeFlags: ["--max-semi-space-size=1"] },
-  "lockstep-webhook": { entry: "src/webhook/main.ts", nodeFlags: ["--max-semi-space-size=1"] },
+  "lockstep-webhook": {
+    entry: "src/webhook/main.ts",
+    nodeFlags: ["--max-semi-space-size=1", "--optimize-for-size"],
+  },
 } as const;
 export type Component = keyof typeof COMPONENTS;
 

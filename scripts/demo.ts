@@ -1,12 +1,15 @@
-// `make demo`: the whole of Lockstep on one machine. A real control plane, three simulated nodes (two
-// with AppArmor, one without) each with a real agent process and its own kubelet root, the controller
-// and the webhook; then the examples in examples/. It keeps running for kubectl until Ctrl-C.
+// `make demo`: the whole of Lockstep on one machine. A real control plane, three real nodes (a kubelet
+// and containerd each, on loopback) each with a real agent process writing into its kubelet's seccomp
+// root, the controller and the webhook; then the examples in examples/ and a seccomp-only Deployment
+// whose pods really run. These kernels have no AppArmor, so the AppArmor example's pods are kept off
+// every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { type AgentProcess, installAgentPrerequisites, startAgent } from "../test/harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
+import { addRealNode, realNodePodSpec } from "../test/harness/real-node.ts";
 import { installWebhook } from "../test/harness/webhook.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -39,19 +42,18 @@ process.on("SIGTERM", () => void stop());
 
 try {
   const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const nodes: [string, boolean][] = [
-    ["node-1", true],
-    ["node-2", true],
-    ["node-3", false],
-  ];
-  for (const [name] of nodes) await cp.addNode(name);
-  step("control plane ready; 3 nodes registered (node-3 has no AppArmor)");
+  const apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
+  const nodes = ["node-1", "node-2", "node-3"];
+  for (const name of nodes) {
+    await addRealNode(cp, name);
+    step(`${name} Ready: kubelet and containerd on 127.0.0.1`);
+  }
 
   await installAgentPrerequisites(cp);
   await installControllerPrerequisites(cp);
   const agents: AgentProcess[] = [];
-  for (const [name, appArmor] of nodes) {
-    agents.push(await startAgent(cp, name, { appArmor }));
+  for (const name of nodes) {
+    agents.push(await startAgent(cp, name));
     step(`agent on ${name} ready (kubelet root ${agents.at(-1)?.kubeletRoot})`);
   }
   await startController(cp, 1);
@@ -67,30 +69,78 @@ try {
     await cp.applyFile(join(repo, "examples", file));
     step(`applied examples/${file}`);
   }
-  const profilesReady = async () => {
-    const tables = await Promise.all([
+  const profileTables = () =>
+    Promise.all([
       cp.getTable("/apis/lockstep.dev/v1alpha1/seccompprofiles"),
       cp.getTable("/apis/lockstep.dev/v1alpha1/apparmorprofiles"),
     ]);
-    return tables.every((t) => t.rows.length > 0 && t.rows.every((r) => r[1] === "Installed"))
-      ? tables
-      : undefined;
-  };
-  await waitFor("every profile to be Installed", profilesReady, { timeoutMs: 60_000 });
-  step("every profile is Installed on its nodes");
+  await waitFor(
+    "every seccomp profile to be Installed",
+    async () => {
+      const [seccomp] = await profileTables();
+      return seccomp.rows.length > 0 && seccomp.rows.every((r) => r[1] === "Installed");
+    },
+    { timeoutMs: 60_000 },
+  );
+  step("every seccomp profile is Installed on its nodes");
   for (const file of workloads) {
     await cp.applyFile(join(repo, "examples", file));
     step(`applied examples/${file}`);
   }
-  const pods = await waitFor(
-    "the web pods to be scheduled",
+  // A workload that needs only seccomp: it runs on the real nodes, and its log shows the kernel refusing
+  // the calls hardened-default denies. Real-node pods use the host network (docs/adr/0050).
+  const hardenedLabels = { app: "hardened" };
+  await apps.createNamespacedDeployment({
+    namespace: "default",
+    body: {
+      metadata: { name: "hardened" },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: hardenedLabels },
+        template: {
+          metadata: { labels: hardenedLabels },
+          spec: realNodePodSpec([
+            {
+              name: "app",
+              command: ["sh", "-c", 'mkdir /tmp/cache; echo "mkdir exit=$?"; exec sleep 86400'],
+              securityContext: {
+                seccompProfile: { type: "Localhost", localhostProfile: "lockstep/hardened-default.json" },
+              },
+            },
+          ]),
+        },
+      },
+    },
+  });
+  step("created Deployment hardened (3 replicas, seccomp profile hardened-default only)");
+  const hardened = await waitFor(
+    "the hardened pods to run",
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: "default", labelSelector: "app=hardened" });
+      return list.items.length === 3 && list.items.every((p) => p.status?.phase === "Running")
+        ? list.items
+        : undefined;
+    },
+    { timeoutMs: 120_000 },
+  );
+  const unschedulable = await waitFor(
+    "the scheduler to keep the web pods off every node",
     async () => {
       const list = await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" });
-      return list.items.length > 0 && list.items.every((p) => p.spec?.nodeName) ? list.items : undefined;
+      const reasons = list.items.map(
+        (p) => p.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False")?.message,
+      );
+      return list.items.length > 0 && reasons.every(Boolean) ? reasons[0] : undefined;
     },
     { timeoutMs: 60_000 },
   );
-  const [seccomp, appArmor] = (await profilesReady()) ?? [{ rows: [] }, { rows: [] }];
+  const firstHardened = hardened[0]?.metadata?.name ?? "";
+  const hardenedLog = await waitFor(`${firstHardened} to log`, async () => {
+    const text = await core.readNamespacedPodLog({ name: firstHardened, namespace: "default" });
+    return text.includes("mkdir exit=") ? text : undefined;
+  });
+  const [seccomp, appArmor] = await profileTables();
+  const podTable = await cp.getTable("/api/v1/namespaces/default/pods", { wide: true });
   step("everything is in place\n");
 
   const rows = (kind: string, t: { rows: string[][] }) =>
@@ -99,18 +149,17 @@ try {
   process.stdout.write(
     `${table(["NAME", "STATUS", "READY", "PROFILE", "AGE"], [...rows("seccompprofile.lockstep.dev", seccomp), ...rows("apparmorprofile.lockstep.dev", appArmor)])}\n\n`,
   );
-  process.stdout.write("$ kubectl get pods -l app=web -o wide   (where each pod was scheduled)\n");
-  process.stdout.write(
-    `${table(
-      ["NAME", "NODE"],
-      pods.map((p) => [p.metadata?.name ?? "", p.spec?.nodeName ?? ""]),
-    )}\n\n`,
-  );
+  process.stdout.write("$ kubectl get pods -o wide\n");
+  process.stdout.write(`${table(podTable.columns, podTable.rows)}\n\n`);
+  process.stdout.write(`$ kubectl logs ${firstHardened}\n${hardenedLog.trimEnd()}\n\n`);
   process.stdout.write(
     [
-      "The web pods use seccomp profile hardened-default and AppArmor profile web-readonly. node-3 has no",
-      "AppArmor, so it cannot carry apparmor.lockstep.dev/web-readonly, and the webhook's node affinity keeps",
-      "every web pod off it: none fails with CreateContainerError, they all run where their profiles are.",
+      "The hardened pods run on real nodes with seccomp profile hardened-default, which the agents wrote into",
+      "each kubelet's seccomp root: the kernel refuses the mkdir the profile denies (the log above).",
+      "The web pods also need AppArmor profile web-readonly, and these nodes' kernels have no AppArmor",
+      "(lockstep.dev/apparmor=unavailable), so no node carries apparmor.lockstep.dev/web-readonly and the",
+      "webhook's node affinity keeps them Pending instead of failing with CreateContainerError. The scheduler says:",
+      `  ${unschedulable}`,
       "",
       "Go on with kubectl:",
       `  export KUBECONFIG=${cp.adminKubeconfigPath}`,
@@ -119,7 +168,7 @@ try {
       "  kubectl describe seccompprofile strict-sleeper",
       `  ls ${agents[0]?.seccompDir}      # the files node-1's agent wrote`,
       "",
-      `Logs of every process: ${cp.workDir}/*.log`,
+      `Logs of every process: ${cp.workDir}/*.log, and ${cp.workDir}/nodes/*/{kubelet,containerd}.log`,
       "Ctrl-C stops everything.",
       "",
     ].join("\n"),

@@ -6,13 +6,13 @@
 
 import * as z from "zod";
 import {
-  formatZodIssues,
   NodeSelectorSchema,
   ObjectMetaSchema,
-  objectNameOf,
   oneOf,
   type Parsed,
   ProfileStatusSchema,
+  parseObject,
+  parseSpec,
 } from "./common.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
@@ -20,7 +20,8 @@ import { LIMITS } from "./limits.ts";
 // Absolute paths with AppArmor's simple globs (`*`, `**`, `?`). Left out on purpose: whitespace and
 // quotes (token boundaries), `,` (rule terminator), `{` `}` (alternation, blocks and `@{variables}`),
 // `#` (comments), `[` `]` `^` `\` and the rest, which a profile author can still use in rawPolicy.
-const PROFILE_PATH = /^\/[A-Za-z0-9._\-/*?+=:@~%]*$/;
+export const PROFILE_PATH_PATTERN = "^/[A-Za-z0-9._\\-/*?+=:@~%]*$";
+const PROFILE_PATH = new RegExp(PROFILE_PATH_PATTERN);
 const PROFILE_PATH_MAX = LIMITS.pathLength;
 
 export const ProfilePathSchema = z
@@ -118,6 +119,7 @@ export const AppArmorPathsSchema = z.strictObject({
 export type AppArmorPaths = z.infer<typeof AppArmorPathsSchema>;
 
 export const APPARMOR_MODES = ["enforce", "complain"] as const;
+export const DEFAULT_APPARMOR_MODE = "enforce" satisfies (typeof APPARMOR_MODES)[number];
 export type AppArmorMode = (typeof APPARMOR_MODES)[number];
 
 // What a raw policy may include: the system's tunables and abstractions, nothing node-local
@@ -200,7 +202,7 @@ export const AppArmorProfileSpecSchema = z
     capabilities: z.array(oneOf(LINUX_CAPABILITIES, "capability")).max(LIMITS.capabilities).optional(),
     /** A complete profile in AppArmor's own language, for what the structured form cannot say. */
     rawPolicy: z.string().min(1).max(LIMITS.rawPolicyBytes).optional(),
-    mode: oneOf(APPARMOR_MODES, "mode").default("enforce"),
+    mode: oneOf(APPARMOR_MODES, "mode").default(DEFAULT_APPARMOR_MODE),
     nodeSelector: NodeSelectorSchema.optional(),
     disabled: z.boolean().optional(),
   })
@@ -230,14 +232,9 @@ export const AppArmorProfileSchema = z.object({
 export type AppArmorProfile = z.infer<typeof AppArmorProfileSchema>;
 
 export function parseAppArmorProfileSpec(name: string, input: unknown): Parsed<AppArmorProfileSpec> {
-  const result = AppArmorProfileSpecSchema.safeParse(input);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, message: formatZodIssues(APPARMOR_PROFILE_KIND, name, result.error, ["spec"]) };
+  return parseSpec(AppArmorProfileSpecSchema, APPARMOR_PROFILE_KIND, name, input);
 }
 
 export function parseAppArmorProfile(input: unknown): Parsed<AppArmorProfile> {
-  const result = AppArmorProfileSchema.safeParse(input);
-  if (result.success) return { ok: true, value: result.data };
-  return { ok: false, message: formatZodIssues(APPARMOR_PROFILE_KIND, objectNameOf(input), result.error) };
+  return parseObject(AppArmorProfileSchema, APPARMOR_PROFILE_KIND, input);
 }

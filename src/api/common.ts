@@ -4,6 +4,7 @@
 import * as z from "zod";
 import { isValidLabelNamePart, isValidLabelValue } from "./labels.ts";
 import { LIMITS } from "./limits.ts";
+import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX } from "./patterns.ts";
 
 /**
  * An enum whose error names the rejected value and the allowed ones; zod's default message omits
@@ -15,15 +16,15 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
   });
 }
 
-const DNS_SUBDOMAIN_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 /** A label key as the API server accepts it: `[prefix/]name`, prefix a DNS subdomain <= 253. */
 export function isValidLabelKey(key: string): boolean {
   const slash = key.indexOf("/");
   if (slash === -1) return isValidLabelNamePart(key);
   const prefix = key.slice(0, slash);
   return (
-    prefix.length <= 253 && DNS_SUBDOMAIN_PREFIX.test(prefix) && isValidLabelNamePart(key.slice(slash + 1))
+    prefix.length <= DNS_SUBDOMAIN_MAX &&
+    DNS_SUBDOMAIN.test(prefix) &&
+    isValidLabelNamePart(key.slice(slash + 1))
   );
 }
 
@@ -145,6 +146,31 @@ export function formatZodIssues(
 
 /** The result of parsing untrusted input at an edge: the value, or the message for the user. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Parses a profile's spec, with the message the user sees (Event, condition, CLI) naming the object. */
+export function parseSpec<S extends z.ZodType>(
+  schema: S,
+  kind: string,
+  name: string,
+  input: unknown,
+): Parsed<z.infer<S>> {
+  const result = schema.safeParse(input);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatZodIssues(kind, name, result.error, ["spec"]) };
+}
+
+/** Parses a whole object (as received from a watch or a file), naming it in the message. */
+export function parseObject<S extends z.ZodType>(
+  schema: S,
+  kind: string,
+  input: unknown,
+): Parsed<z.infer<S>> {
+  const result = schema.safeParse(input);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, message: formatZodIssues(kind, objectNameOf(input), result.error) };
+}
 
 /** metadata.name of an object that may not have parsed, for naming it in the error. */
 export function objectNameOf(input: unknown): string {

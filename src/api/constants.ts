@@ -20,6 +20,24 @@ export const OBJECT_KIND: Readonly<Record<ProfileKind, string>> = {
   apparmor: APPARMOR_PROFILE_KIND,
 };
 
+/** The resource (as in `kubectl get seccompprofiles` and the API path) for each profile kind. */
+export const OBJECT_PLURAL: Readonly<Record<ProfileKind, string>> = {
+  seccomp: SECCOMP_PROFILE_PLURAL,
+  apparmor: APPARMOR_PROFILE_PLURAL,
+};
+
+/**
+ * Where Events about profiles are recorded: profiles are cluster-scoped, and `kubectl describe` looks
+ * for their Events in `default`, as it does for Nodes.
+ */
+export const PROFILE_EVENTS_NAMESPACE = "default";
+
+/** The API path of a profile kind's collection, or of one profile in it. */
+export function profilePath(kind: ProfileKind, name?: string): string {
+  const collection = `/apis/${GROUP}/${VERSION}/${OBJECT_PLURAL[kind]}`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
+}
+
 // A label key is `<prefix>/<name>`; the prefix is a DNS subdomain. One prefix per profile kind keeps
 // the two namespaces apart: a seccomp and an AppArmor profile may share a name. These keys are the
 // pods' in-use labels; on Nodes they are the per-profile labels of agents before ADR 0024, which
@@ -72,13 +90,6 @@ export type AppArmorLabelValue = (typeof APPARMOR_LABEL_VALUES)[number];
 
 /** Keeps a profile object (and so its files on nodes) alive while a pod still uses it. */
 export const IN_USE_FINALIZER = `${GROUP}/in-use-protection`;
-
-// The kubelet resolves `localhostProfile` relative to `<kubelet-root>/seccomp`; Lockstep owns only
-// the `lockstep` subdirectory so it never touches profiles put there by someone else.
-export const DEFAULT_KUBELET_ROOT = "/var/lib/kubelet";
-export const SECCOMP_SUBDIR = "seccomp/lockstep";
-/** The directory part of a pod's `localhostProfile` for a Lockstep seccomp profile. */
-export const SECCOMP_LOCALHOST_DIR = "lockstep";
 
 /** The built-in base profile name a SeccompProfile may inherit from (containerd's default). */
 export const RUNTIME_DEFAULT_PROFILE_NAME = "runtime/default";

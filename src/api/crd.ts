@@ -3,11 +3,14 @@
 // what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
 import {
+  APPARMOR_MODES,
+  DEFAULT_APPARMOR_MODE,
   FAMILY_PROTOCOLS,
   FORBIDDEN_INCLUDE_PATTERN,
   LINUX_CAPABILITIES,
   NETWORK_FAMILIES,
   NETWORK_PROTOCOLS,
+  PROFILE_PATH_PATTERN,
 } from "./apparmor.ts";
 import { PROFILE_PHASES } from "./common.ts";
 import {
@@ -18,6 +21,14 @@ import {
   VERSION,
 } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
+import {
+  DNS_SUBDOMAIN_MAX,
+  DNS_SUBDOMAIN_PATTERN,
+  inCelString,
+  LABEL_NAME_MAX,
+  LABEL_NAME_PATTERN,
+  LABEL_VALUE_PATTERN,
+} from "./patterns.ts";
 import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
 import {
   ENGINE_ONLY_PROFILE_FIELDS,
@@ -35,11 +46,9 @@ import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
 const SUPPORTED_ACTIONS = SECCOMP_ACTIONS.filter((a) => a !== "SCMP_ACT_NOTIFY");
 const ERRNO_ACTIONS = "['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']";
 
-const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
-const LABEL_NAME = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
-const LABEL_PREFIX = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
-const LABEL_VALUE = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$";
-const PROFILE_PATH = "^/[A-Za-z0-9._\\-/*?+=:@~%]*$";
+// Patterns inside CEL rules are single-quoted string literals: their backslashes are doubled.
+const DNS_SUBDOMAIN = inCelString(DNS_SUBDOMAIN_PATTERN);
+const LABEL_NAME = inCelString(LABEL_NAME_PATTERN);
 
 type Schema = Record<string, unknown>;
 
@@ -80,10 +89,10 @@ const nodeSelector: Schema = {
   description:
     "Install only on nodes whose labels match all of these (like a pod's nodeSelector). Empty: every node.",
   maxProperties: LIMITS.nodeSelectorEntries,
-  additionalProperties: { type: "string", maxLength: 63, pattern: LABEL_VALUE },
+  additionalProperties: { type: "string", maxLength: LABEL_NAME_MAX, pattern: LABEL_VALUE_PATTERN },
   "x-kubernetes-validations": [
     {
-      rule: `self.all(k, size(k) <= 317 && (k.contains('/') ? (k.split('/').size() == 2 && size(k.split('/')[0]) <= 253 && k.split('/')[0].matches('${LABEL_PREFIX}') && size(k.split('/')[1]) <= 63 && k.split('/')[1].matches('${LABEL_NAME}')) : (size(k) <= 63 && k.matches('${LABEL_NAME}'))))`,
+      rule: `self.all(k, size(k) <= 317 && (k.contains('/') ? (k.split('/').size() == 2 && size(k.split('/')[0]) <= ${DNS_SUBDOMAIN_MAX} && k.split('/')[0].matches('${DNS_SUBDOMAIN}') && size(k.split('/')[1]) <= ${LABEL_NAME_MAX} && k.split('/')[1].matches('${LABEL_NAME}')) : (size(k) <= ${LABEL_NAME_MAX} && k.matches('${LABEL_NAME}'))))`,
       message: "every key must be a valid label key ([prefix/]name)",
     },
   ],
@@ -275,7 +284,7 @@ const seccompSpec: Schema = {
   ],
 };
 
-const profilePath: Schema = { type: "string", maxLength: LIMITS.pathLength, pattern: PROFILE_PATH };
+const profilePath: Schema = { type: "string", maxLength: LIMITS.pathLength, pattern: PROFILE_PATH_PATTERN };
 const pathList = (description: string): Schema => ({
   type: "array",
   maxItems: LIMITS.pathsPerList,
@@ -342,7 +351,7 @@ const appArmorSpec: Schema = {
       description:
         "A complete AppArmor profile for experts, loaded as written: exactly one profile, named as metadata.name (quoted or not), with no attachment and no mode flag (spec.mode sets the mode); it may include only <tunables/...> and <abstractions/...>.",
     },
-    mode: { type: "string", enum: ["enforce", "complain"], default: "enforce" },
+    mode: { type: "string", enum: [...APPARMOR_MODES], default: DEFAULT_APPARMOR_MODE },
     nodeSelector,
     disabled,
   },

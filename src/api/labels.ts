@@ -10,21 +10,13 @@ import {
   PROFILE_KINDS,
   PROFILE_LABEL_PREFIX,
   type ProfileKind,
-  SECCOMP_LOCALHOST_DIR,
   SELECTOR_SYNCED_PREFIX,
   SYNCED_REVISION_LABEL,
 } from "./constants.ts";
+import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR, seccompLocalhostProfile } from "./paths.ts";
+import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, LABEL_NAME, LABEL_NAME_MAX, LABEL_VALUE } from "./patterns.ts";
 
 /** The name part of a label key (k8s.io/apimachinery validation.IsQualifiedName). */
-const LABEL_NAME_PART = /^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$/;
-const LABEL_NAME_MAX = 63;
-
-/** A label value (validation.IsValidLabelValue); empty is allowed. */
-const LABEL_VALUE = /^([a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?)?$/;
-
-/** metadata.name of a cluster-scoped custom resource: an RFC 1123 DNS subdomain. */
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_SUBDOMAIN_MAX = 253;
 
 const HASH_HEX_LENGTH = 12;
 
@@ -39,7 +31,7 @@ function sha256Hex(text: string): string {
 }
 
 export function isValidLabelNamePart(name: string): boolean {
-  return name.length <= LABEL_NAME_MAX && LABEL_NAME_PART.test(name);
+  return name.length <= LABEL_NAME_MAX && LABEL_NAME.test(name);
 }
 
 export function isValidLabelValue(value: string): boolean {
@@ -142,7 +134,7 @@ export function profileVersion(content: string): string {
 
 /** What a pod writes in `securityContext.{seccomp,appArmor}Profile.localhostProfile`. */
 export function localhostProfileFor(kind: ProfileKind, name: string): string {
-  return kind === "seccomp" ? `${SECCOMP_LOCALHOST_DIR}/${name}.json` : name;
+  return kind === "seccomp" ? seccompLocalhostProfile(name) : name;
 }
 
 /** Go's path.Clean (filepath.Clean on Linux): the lexical cleaning the kubelet's filepath.Join applies. */
@@ -200,8 +192,7 @@ export function resolveSeccompLocalhost(localhostProfile: string): SeccompLocalh
   const dir = `${SECCOMP_LOCALHOST_DIR}/`;
   if (cleaned !== SECCOMP_LOCALHOST_DIR && !cleaned.startsWith(dir)) return { kind: "elsewhere" };
   const file = cleaned.slice(dir.length);
-  const suffix = ".json";
-  const name = file.endsWith(suffix) ? file.slice(0, -suffix.length) : "";
+  const name = file.endsWith(SECCOMP_FILE_SUFFIX) ? file.slice(0, -SECCOMP_FILE_SUFFIX.length) : "";
   return isValidProfileObjectName(name) ? { kind: "profile", name } : { kind: "not-a-profile-file", cleaned };
 }
 

@@ -117,7 +117,7 @@ export const RUNTIME_DEFAULT_PERSONALITIES = [0x0, 0x0008, 0x20000, 0x20008, 0xf
 
 // socket(2) is allowed for every address family but AF_ALG (38, the kernel crypto API) and AF_VSOCK (40,
 // which reaches the hypervisor host): below 38, 39, and 41..45 (AF_KCM .. AF_MCTP). Each bound is its own
-// rule because runc ORs conditions on one argument (see lint-seccomp.ts).
+// rule because runc ORs conditions on one argument (see src/cli/seccomp/lint.ts).
 export const AF_ALG = 38;
 export const AF_VSOCK = 40;
 const socketRule = (value: number, op: "SCMP_CMP_LT" | "SCMP_CMP_EQ"): SeccompSyscall => ({

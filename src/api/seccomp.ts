@@ -1,17 +1,17 @@
 // The SeccompProfile API. The rule fields mirror the OCI runtime spec's `linux.seccomp`
 // (config-linux.md#seccomp) field for field, so what a user writes is what runc enforces
 // (DESIGN invariant 7). Docker's and podman's extensions (archMap, includes, excludes, ...) are refused
-// with a pointer to `lockstep import`, which resolves them as the engine would (import-seccomp.ts).
+// with a pointer to `lockstep import`, which resolves them as the engine would (src/cli/seccomp/import.ts).
 
 import * as z from "zod";
 import {
-  formatZodIssues,
   NodeSelectorSchema,
   ObjectMetaSchema,
-  objectNameOf,
   oneOf,
   type Parsed,
   ProfileStatusSchema,
+  parseObject,
+  parseSpec,
 } from "./common.ts";
 import { API_VERSION, RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "./constants.ts";
 import { isValidProfileObjectName } from "./labels.ts";
@@ -37,6 +37,14 @@ const ERRNO_ACTIONS: ReadonlySet<SeccompAction> = new Set(["SCMP_ACT_ERRNO", "SC
 
 export function actionTakesErrno(action: SeccompAction): boolean {
   return ERRNO_ACTIONS.has(action);
+}
+
+// The actions that let a call through: LOG allows it and writes an audit record.
+const ALLOWING_ACTIONS: ReadonlySet<string> = new Set<SeccompAction>(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]);
+
+/** Whether a rule (or a default action) with this action lets the call run. */
+export function isAllowingAction(action: string): boolean {
+  return ALLOWING_ACTIONS.has(action);
 }
 
 export const SECCOMP_OPERATORS = [
@@ -257,15 +265,10 @@ export type SeccompProfile = z.infer<typeof SeccompProfileSchema>;
 
 /** Parse one profile's spec, with the error message the user sees (Event, condition, CLI). */
 export function parseSeccompProfileSpec(name: string, input: unknown): Parsed<SeccompProfileSpec> {
-  const result = SeccompProfileSpecSchema.safeParse(input);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, message: formatZodIssues(SECCOMP_PROFILE_KIND, name, result.error, ["spec"]) };
+  return parseSpec(SeccompProfileSpecSchema, SECCOMP_PROFILE_KIND, name, input);
 }
 
 /** Parse a whole object (as received from a watch). */
 export function parseSeccompProfile(input: unknown): Parsed<SeccompProfile> {
-  const result = SeccompProfileSchema.safeParse(input);
-  if (result.success) return { ok: true, value: result.data };
-  return { ok: false, message: formatZodIssues(SECCOMP_PROFILE_KIND, objectNameOf(input), result.error) };
+  return parseObject(SeccompProfileSchema, SECCOMP_PROFILE_KIND, input);
 }

@@ -2,8 +2,6 @@
 import { parseArgs } from "node:util";
 import { parseAppArmorProfile } from "../api/apparmor.ts";
 import { APPARMOR_PROFILE_KIND } from "../api/constants.ts";
-import { diffSeccomp } from "../api/diff-seccomp.ts";
-import { lintSeccomp } from "../api/lint-seccomp.ts";
 import { renderAppArmorProfiles } from "../api/profiles.ts";
 import {
   effectiveSeccomp,
@@ -16,6 +14,8 @@ import {
   wrapOciSeccompFile,
 } from "./profile-files.ts";
 import { formatDiff, formatFindings, type LabelledFinding, lintExitCode } from "./report.ts";
+import { diffSeccomp } from "./seccomp/diff.ts";
+import { lintSeccomp } from "./seccomp/lint.ts";
 
 export const CONVERT_HELP = `usage: lockstep convert FILE [--node-arch ARCH] [--base FILE...]
        lockstep convert OCI.json --name NAME

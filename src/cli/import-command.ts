@@ -1,20 +1,10 @@
 // `lockstep import`: a Docker or podman seccomp profile (archMap, includes/excludes by capability,
 // architecture and kernel) as the SeccompProfile that enforces what that engine would, resolved by the
-// pure functions in src/api/import-seccomp.ts.
+// pure functions in src/cli/seccomp/import.ts.
 import { basename, extname } from "node:path";
 import { parseArgs } from "node:util";
 import { LINUX_CAPABILITIES } from "../api/apparmor.ts";
 import { formatIssuePath } from "../api/common.ts";
-import {
-  CONTAINER_ENGINES,
-  ContainerEngineSchema,
-  EngineSeccompSchema,
-  engineOf,
-  IMPORT_ARCHES,
-  mergeArchitectures,
-  parseKernelVersion,
-  resolveEngineProfile,
-} from "../api/import-seccomp.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
 import { RUNTIME_DEFAULT_CAPABILITIES, RUNTIME_DEFAULT_SOURCE } from "../api/runtime-default.ts";
@@ -26,6 +16,16 @@ import {
   seccompProfileYaml,
   UserError,
 } from "./profile-files.ts";
+import {
+  CONTAINER_ENGINES,
+  ContainerEngineSchema,
+  EngineSeccompSchema,
+  engineOf,
+  IMPORT_ARCHES,
+  mergeArchitectures,
+  parseKernelVersion,
+  resolveEngineProfile,
+} from "./seccomp/import.ts";
 
 const USAGE =
   "usage: lockstep import FILE [--arch ARCH...] [--capabilities default|CAP,...] [--kernel VERSION] [--engine docker|podman] [--name NAME] [--output yaml|json]";

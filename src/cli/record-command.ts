@@ -1,83 +1,107 @@
-// `lockstep record`: runs a command under strace and prints the profile src/api/record.ts builds from
-// the trace. The trace file is read while strace writes it (for the progress line, and so a long
-// recording never has to fit in memory), then removed.
-import { spawn, spawnSync } from "node:child_process";
-import { accessSync, closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+// `lockstep record`: runs a command under strace and prints the least-privilege picture of it: the
+// SeccompProfile src/cli/record/seccomp-profile.ts builds from the syscalls, an AppArmorProfile from the files and sockets
+// it used (src/cli/record/), and a container securityContext with the capabilities it was proven to need
+// (src/cli/record/prove.ts). The trace file is read while strace writes it (for the progress line, and so
+// a long recording never has to fit in memory), then removed.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
-import { API_VERSION, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
+import { parseAppArmorProfile } from "../api/apparmor.ts";
+import { APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
-import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "../api/record.ts";
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
-import { effectiveSeccomp, hostNodeArch, UserError } from "./profile-files.ts";
+import { effectiveSeccomp, hostNodeArch, readDocuments, UserError } from "./profile-files.ts";
+import { recordedAppArmor } from "./record/apparmor-profile.ts";
+import { isDenied } from "./record/capabilities.ts";
+import { FileActivity, writesOutside } from "./record/files.ts";
+import { NetworkActivity } from "./record/network.ts";
+import {
+  formatRecording,
+  formatSeccompProfile,
+  RECORDING_PARTS,
+  type RecordingPart,
+} from "./record/output.ts";
+import { type CapabilityFindings, findCapabilities } from "./record/prove.ts";
+import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "./record/seccomp-profile.ts";
+import { recordedSecurityContext } from "./record/security-context.ts";
+import { findOnPath, runUnderStrace, TraceFileReader } from "./record/strace.ts";
+import { TraceCalls, type TracedCall } from "./record/trace-calls.ts";
 
-export const RECORD_HELP = `usage: lockstep record [--name N] [--output yaml|json] [--merge FILE...] [--progress] -- COMMAND [ARGS...]
+export const RECORD_HELP = `usage: lockstep record [--name N] [--only seccomp|apparmor|securitycontext] [--output yaml|json]
+                      [--writable DIR...] [--merge FILE...] [--skip-capabilities] [--progress] -- COMMAND [ARGS...]
 
-Runs COMMAND under strace (following every thread and child), collects the syscalls it makes, adds
-the few the container runtime (runc) makes after it applies the filter, and prints a profile that
-allows exactly those and denies everything else with EPERM. clone is allowed only without namespace
-flags and clone3 returns ENOSYS (libc then uses clone), unless the program created namespaces.
-Names strace prints that the syscall table lacks are kept and reported on stderr.
+Runs COMMAND under strace (following every thread and child) and prints, as one multi-document YAML
+for kubectl apply, the least privilege it showed it needs:
+- a SeccompProfile allowing exactly the syscalls it made plus the few the container runtime (runc)
+  makes after it applies the filter, denying everything else with EPERM. clone is allowed only without
+  namespace flags and clone3 returns ENOSYS (libc then uses clone), unless the program created
+  namespaces. Names strace prints that the syscall table lacks are kept and reported on stderr;
+- an AppArmorProfile (structured form) allowing the files it read, wrote, created and executed (volatile
+  names such as /proc/<pid> and temporary files folded into globs), the socket families and protocols
+  it used, and the capabilities proven below;
+- a container securityContext (a comment, to paste into the pod): drop ALL capabilities and add the
+  proven ones, allowPrivilegeEscalation false, readOnlyRootFilesystem when it wrote nothing outside the
+  --writable directories, and references to both profiles.
+Capabilities are observed, then proven: the program runs again with fewer capabilities, each call
+denied for lack of one proposes it, and runc must show that the program ends as recorded with exactly
+the proposed set and differently without each one. What cannot be proven is reported, never added.
+That needs root, setpriv and runc, and a program that ends by itself (not by Ctrl-C) and may run
+several more times (with fewer capabilities under strace, then under runc).
 
-The command's own output goes to stderr; the profile goes to stdout. Ctrl-C stops the command and
-still prints what was recorded. Exit code 0 when a profile was printed (the command's exit code is
+The command's own output goes to stderr; the profiles go to stdout. Ctrl-C stops the command and
+still prints what was recorded. Exit code 0 when the profiles were printed (the command's exit code is
 reported on stderr), 2 on bad input.
 
-  --name N          metadata.name of the SeccompProfile (default: recorded)
-  --output yaml     a SeccompProfile for kubectl apply (default); json: plain OCI linux.seccomp
-                    for this machine's architecture, as the node agent would write it
-  --merge FILE      also allow what an earlier recording (SeccompProfile YAML or OCI JSON) allows;
-                    repeatable, for several runs or containers
-  --progress        a progress line on stderr every second (default when stderr is a terminal)`;
+  --name N             metadata.name of both profiles (default: recorded)
+  --only PART          print only seccomp, apparmor or securitycontext
+  --output yaml        YAML for kubectl apply (default); json: with --only seccomp, plain OCI
+                       linux.seccomp for this machine's architecture, as the node agent would write it
+  --writable DIR       a directory the pod mounts a writable volume at (emptyDir); repeatable
+  --merge FILE         also allow what an earlier recording (its YAML, or OCI seccomp JSON) allows;
+                       repeatable, for several runs or containers
+  --skip-capabilities  do not analyse capabilities (the securityContext then adds none)
+  --progress           a progress line on stderr every second (default when stderr is a terminal)`;
 
-function isExecutable(path: string): boolean {
+/**
+ * Earlier recordings: what their SeccompProfile (or OCI JSON) and their AppArmorProfiles allow. A file
+ * may hold either or both (`--only apparmor` prints an AppArmorProfile alone).
+ */
+function readEarlierRecording(file: string) {
+  const documents = readDocuments(file);
+  const kinds = documents.map((doc) => (doc as { kind?: unknown } | null)?.kind);
+  const appArmor = documents
+    .filter((_, i) => kinds[i] === APPARMOR_PROFILE_KIND)
+    .map((doc) => {
+      const parsed = parseAppArmorProfile(doc);
+      if (!parsed.ok) throw new UserError(`${file}: ${parsed.message}`);
+      if (parsed.value.spec.rawPolicy !== undefined)
+        throw new UserError(
+          `${file}: an AppArmorProfile with rawPolicy cannot be merged into a recording (${JSON.stringify(parsed.value.metadata.name)})`,
+        );
+      return parsed.value.spec;
+    });
+  const hasSeccomp = appArmor.length === 0 || kinds.includes(SECCOMP_PROFILE_KIND);
+  const seccomp = hasSeccomp
+    ? recordedSyscalls(effectiveSeccomp(file))
+    : { syscalls: new Set<string>(), namespaceCreating: new Set<string>(), widened: [] };
+  if (seccomp.widened.length > 0)
+    process.stderr.write(
+      `lockstep: ${file}: allowed whole, without its argument conditions: ${seccomp.widened.join(", ")}\n`,
+    );
+  return { seccomp, appArmor };
+}
+
+/** A path with its symbolic links resolved, as AppArmor sees it; for a file since removed, its directory's. */
+function canonicalPath(path: string): string {
   try {
-    accessSync(path, constants.X_OK);
-    return true;
+    return realpathSync(path);
   } catch {
-    return false;
-  }
-}
-
-function findOnPath(command: string): string | undefined {
-  if (command.includes("/")) return isExecutable(command) ? command : undefined;
-  return (process.env.PATH ?? "")
-    .split(delimiter)
-    .map((dir) => join(dir || ".", command))
-    .find(isExecutable);
-}
-
-/** Feeds what strace appended to the trace file since the last call. */
-class TraceFileReader {
-  private offset = 0;
-  private readonly decoder = new TextDecoder();
-  private readonly buffer = Buffer.alloc(1 << 20);
-  private readonly path: string;
-  private readonly trace: TraceSyscalls;
-
-  constructor(path: string, trace: TraceSyscalls) {
-    this.path = path;
-    this.trace = trace;
-  }
-
-  readNew(): void {
-    let fd: number;
     try {
-      fd = openSync(this.path, "r");
+      return join(realpathSync(dirname(path)), basename(path));
     } catch {
-      return; // strace has not created it yet
-    }
-    try {
-      for (;;) {
-        const n = readSync(fd, this.buffer, 0, this.buffer.length, this.offset);
-        if (n === 0) break;
-        this.offset += n;
-        this.trace.add(this.decoder.decode(this.buffer.subarray(0, n), { stream: true }));
-      }
-    } finally {
-      closeSync(fd);
+      return path;
     }
   }
 }
@@ -88,51 +112,62 @@ export async function recordCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       name: { type: "string", default: "recorded" },
+      only: { type: "string" },
       output: { type: "string", default: "yaml" },
+      writable: { type: "string", multiple: true, default: [] },
       merge: { type: "string", multiple: true, default: [] },
+      "skip-capabilities": { type: "boolean", default: false },
       progress: { type: "boolean", default: Boolean(process.stderr.isTTY) },
     },
   });
   if (values.output !== "yaml" && values.output !== "json")
     throw new UserError(`--output ${values.output}: must be yaml or json`);
+  if (values.only !== undefined && !(RECORDING_PARTS as readonly string[]).includes(values.only))
+    throw new UserError(`--only ${values.only}: must be one of ${RECORDING_PARTS.join(", ")}`);
+  const only = values.only as RecordingPart | undefined;
+  if (values.output === "json" && only !== undefined && only !== "seccomp")
+    throw new UserError(
+      `--output json prints OCI seccomp JSON: it goes with --only seccomp, not --only ${only}`,
+    );
   if (!isValidProfileObjectName(values.name))
     throw new UserError(
       `--name ${JSON.stringify(values.name)}: not a valid object name (lower-case letters, digits, '-' and '.')`,
+    );
+  const notAbsolute = values.writable.find((dir) => !isAbsolute(dir));
+  if (notAbsolute !== undefined)
+    throw new UserError(
+      `--writable ${notAbsolute}: must be an absolute path (where the pod mounts a volume)`,
     );
   if (positionals.length === 0)
     throw new UserError("nothing to record: lockstep record [options] -- COMMAND [ARGS...]");
   const [command, ...args] = positionals as [string, ...string[]];
   if (spawnSync("strace", ["-V"], { stdio: "ignore" }).error)
     throw new UserError("strace not found: install it (apt-get install strace)");
-  if (!findOnPath(command)) throw new UserError(`command not found: ${command}`);
+  const program = findOnPath(command);
+  if (!program) throw new UserError(`command not found: ${command}`);
   // Read the earlier recordings first: a bad --merge file should fail before a long recording, not after.
-  const merged = values.merge.map((file) => {
-    const earlier = recordedSyscalls(effectiveSeccomp(file));
-    if (earlier.widened.length > 0)
-      process.stderr.write(
-        `lockstep: ${file}: allowed whole, without its argument conditions: ${earlier.widened.join(", ")}\n`,
-      );
-    return earlier;
-  });
+  const merged = values.merge.map(readEarlierRecording);
+  const writable = values.writable.map((dir) => resolve(dir));
 
   const dir = mkdtempSync(join(tmpdir(), "lockstep-record-"));
   const tracePath = join(dir, "trace");
   const trace = new TraceSyscalls();
-  const reader = new TraceFileReader(tracePath, trace);
+  const cwd = process.cwd();
+  const files = new FileActivity({ cwd, canonical: canonicalPath });
+  const network = new NetworkActivity();
+  const denied: TracedCall[] = [];
+  const calls = new TraceCalls((call) => {
+    files.add(call);
+    network.add(call);
+    if (isDenied(call)) denied.push(call);
+  });
+  const reader = new TraceFileReader(tracePath, [trace, calls]);
   // Ctrl-C reaches the recorded command (same process group); we keep running to print what it did.
   const ignoreSignal = () => {};
   process.on("SIGINT", ignoreSignal);
   try {
     const started = Date.now();
-    // -f: every thread and child; -qq: no attach/exit notices; -s 0: no string contents (smaller, faster
-    // traces); signal=none: no `--- SIG` lines. Every syscall is traced (trace=all is strace's default).
-    const child = spawn(
-      "strace",
-      ["-f", "-qq", "-s", "0", "-e", "signal=none", "-o", tracePath, "--", command, ...args],
-      {
-        stdio: ["inherit", process.stderr, process.stderr],
-      },
-    );
+    const running = runUnderStrace(tracePath, [command, ...args]);
     const timer = values.progress
       ? setInterval(() => {
           reader.readNew();
@@ -142,26 +177,28 @@ export async function recordCommand(argv: string[]): Promise<number> {
           );
         }, 1000)
       : undefined;
-    const outcome = await new Promise<string>((resolve, reject) => {
-      child.on("error", (error) => reject(new UserError(`cannot run strace: ${error.message}`)));
-      child.on("exit", (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with ${code}`));
+    const ended = await running.catch((error: Error) => {
+      throw new UserError(`cannot run strace: ${error.message}`);
     });
+    // From here on Ctrl-C is for lockstep itself: the capability proof may take a while.
+    process.off("SIGINT", ignoreSignal);
+    const elapsedMs = Date.now() - started;
+    const outcome = ended.signal ? `was killed by ${ended.signal}` : `exited with ${ended.exitCode}`;
     if (timer) {
       clearInterval(timer);
       process.stderr.write("\n");
     }
     reader.readNew();
     const recorded = trace.finish();
+    calls.finish();
     if (recorded.length === 0) throw new UserError(`strace recorded no syscalls of ${command} (${outcome})`);
     const namespaceCreating = new Set([
       ...trace.namespaceCreating,
-      ...merged.flatMap((m) => [...m.namespaceCreating]),
+      ...merged.flatMap((m) => [...m.seccomp.namespaceCreating]),
     ]);
     const { seccomp, unknown } = profileFromSyscalls(
-      [...recorded, ...merged.flatMap((m) => [...m.syscalls])],
-      {
-        namespaceCreating,
-      },
+      [...recorded, ...merged.flatMap((m) => [...m.seccomp.syscalls])],
+      { namespaceCreating },
     );
     if (unknown.length > 0)
       process.stderr.write(
@@ -177,19 +214,76 @@ export async function recordCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       `lockstep: ${command} ${outcome}; ${recorded.length} distinct syscalls recorded, ${allowed.size} allowed\n`,
     );
+    const seccompJson = renderSeccompForNode(seccomp, hostNodeArch());
+
+    if (only === "seccomp" || values.output === "json") {
+      process.stdout.write(
+        values.output === "json" ? serializeSeccomp(seccompJson) : formatSeccompProfile(values.name, seccomp),
+      );
+      return 0;
+    }
+
+    const activity = { files: files.accesses, families: network.families, protocols: network.protocols };
+    // This run's own writes decide the proof container's root: the pod's, if the proposal holds.
+    const ownWrites = writesOutside(
+      recordedAppArmor({ ...activity, capabilities: [] }).spec.paths ?? {},
+      writable,
+    );
+    const capabilities = values["skip-capabilities"]
+      ? notAnalysed("--skip-capabilities")
+      : ended.exitCode === null
+        ? notAnalysed(`the program ${outcome}: a proof needs a program that ends by itself`)
+        : await findCapabilities({
+            argv: [resolve(program), ...args],
+            cwd,
+            deniedWhenRecorded: denied,
+            recordedExitCode: ended.exitCode,
+            timeoutMs: Math.max(10_000, 3 * elapsedMs),
+            container: { seccomp: seccompJson, readOnlyRoot: ownWrites.length === 0, writable },
+            log: (line) => process.stderr.write(`lockstep: capabilities: ${line}\n`),
+          });
+    reportCapabilities(capabilities);
+    if (network.unsupported.size > 0)
+      process.stderr.write(
+        `lockstep: socket families the AppArmorProfile's structured form cannot name (use rawPolicy): ${[...network.unsupported].join(", ")}\n`,
+      );
+    const appArmor = recordedAppArmor(
+      { ...activity, capabilities: capabilities.proven },
+      merged.flatMap((m) => m.appArmor),
+    );
+    if (appArmor.leftOut.length > 0)
+      process.stderr.write(
+        `lockstep: paths the AppArmorProfile's structured form cannot hold, left out (use rawPolicy): ${appArmor.leftOut.join(", ")}\n`,
+      );
+    const securityContext = recordedSecurityContext({ name: values.name, appArmor: appArmor.spec, writable });
+    const writtenOutside = writesOutside(appArmor.spec.paths ?? {}, writable);
+    if (writtenOutside.length > 0)
+      process.stderr.write(
+        `lockstep: written outside --writable, so readOnlyRootFilesystem is false: ${writtenOutside.join(", ")}\n`,
+      );
     process.stdout.write(
-      values.output === "json"
-        ? serializeSeccomp(renderSeccompForNode(seccomp, hostNodeArch()))
-        : stringify({
-            apiVersion: API_VERSION,
-            kind: SECCOMP_PROFILE_KIND,
-            metadata: { name: values.name },
-            spec: seccomp,
-          }),
+      formatRecording({ name: values.name, seccomp, appArmor: appArmor.spec, securityContext }, only),
     );
     return 0;
   } finally {
     process.off("SIGINT", ignoreSignal);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function notAnalysed(reason: string): CapabilityFindings {
+  return { proven: [], unproven: [], unexplained: [], skipped: reason };
+}
+
+function reportCapabilities(findings: CapabilityFindings): void {
+  const say = (line: string) => process.stderr.write(`lockstep: capabilities: ${line}\n`);
+  if (findings.skipped !== undefined) {
+    say(`not analysed (${findings.skipped}); the securityContext drops all and adds none`);
+    return;
+  }
+  say(findings.proven.length === 0 ? "none needed" : `proven needed: ${findings.proven.join(", ")}`);
+  for (const { capability, reason } of findings.unproven)
+    say(`${capability} not proven, left out: ${reason}`);
+  for (const failure of findings.unexplained)
+    say(`denied for lack of a privilege no capability is known to grant: ${failure.call} = ${failure.errno}`);
 }

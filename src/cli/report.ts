@@ -1,6 +1,6 @@
 // What the CLI prints and which exit code it returns, as pure functions of the findings and diffs.
-import type { SeccompDiff } from "../api/diff-seccomp.ts";
-import type { Finding, Severity } from "../api/lint-seccomp.ts";
+import type { SeccompDiff } from "./seccomp/diff.ts";
+import type { Finding, Severity } from "./seccomp/lint.ts";
 
 export interface LabelledFinding extends Finding {
   /** The file (and profile) the finding is about. */

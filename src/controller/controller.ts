@@ -9,26 +9,29 @@
 // - a Node's labels change, or a Node appears or goes: every profile (coalesced over 50 ms);
 // - an InstallFailed Event about a profile: that profile;
 // - a Terminating profile still in use: itself, every IN_USE_RECHECK_MS (pods are not watched: ADR 0011).
-import type { CoreV1Event, V1PodList } from "@kubernetes/client-node";
+import type { V1PodList } from "@kubernetes/client-node";
 import type { ProfileStatus } from "../api/common.ts";
 import {
-  APPARMOR_PROFILE_PLURAL,
-  GROUP,
   IN_USE_FINALIZER,
   OBJECT_KIND,
+  PROFILE_EVENTS_NAMESPACE,
   PROFILE_KINDS,
   type ProfileKind,
-  SECCOMP_PROFILE_PLURAL,
-  VERSION,
 } from "../api/constants.ts";
+import { INSTALL_FAILED, type InstallReport, readInstallReport } from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { profileRevision } from "../api/node-profiles.ts";
-import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
+import { kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
+import {
+  logWatchFailures,
+  ProfileCache,
+  type ProfileChange,
+  type ProfileObject,
+} from "../kube/profile-cache.ts";
 import { type HandlerResult, WorkQueue } from "../kube/workqueue.ts";
 import {
   computeStatus,
@@ -38,13 +41,8 @@ import {
   statusDiffers,
   statusMergePatch,
 } from "./status.ts";
+import { ProfileWriter } from "./writers.ts";
 
-const PLURAL: Record<ProfileKind, string> = {
-  seccomp: SECCOMP_PROFILE_PLURAL,
-  apparmor: APPARMOR_PROFILE_PLURAL,
-};
-/** Events about cluster-scoped objects live in "default" (as kubectl describe looks for them). */
-const EVENT_NAMESPACE = "default";
 const DEFAULT_IN_USE_RECHECK_MS = 3_000;
 /** How many pods an InUse message names; the rest are counted by the list's size only. */
 const IN_USE_PODS_NAMED = 5;
@@ -52,14 +50,6 @@ const NODE_BURST_MS = 50;
 /** The pods a profile is in use by: every phase but the two a pod never leaves. */
 const UNFINISHED_PODS = "status.phase!=Succeeded,status.phase!=Failed";
 const PHASE_RECOUNT_MS = 5_000;
-
-type ProfileObject = KubeObject & {
-  metadata?: KubeObject["metadata"] & { generation?: number; finalizers?: string[] };
-  spec?: unknown;
-  status?: ProfileStatus;
-};
-/** Events are cached as they come from the API server: timestamps are strings, not Dates. */
-type EventObject = Omit<CoreV1Event, "lastTimestamp"> & { lastTimestamp?: string };
 
 export interface ControllerOptions {
   client: KubeClient;
@@ -74,25 +64,16 @@ export interface ControllerOptions {
 export class ProfileController {
   private readonly opts: ControllerOptions;
   private readonly client: KubeClient;
-  private readonly profiles: Record<ProfileKind, Informer<ProfileObject>>;
+  private readonly profiles: ProfileCache;
   private readonly nodes: Informer<KubeObject>;
-  private readonly events: Informer<EventObject>;
+  private readonly events: Informer<KubeObject>;
   private readonly queue: WorkQueue;
+  private readonly writer: ProfileWriter;
   private readonly m;
 
-  /** Rendered profiles per kind, dropped when any spec of that kind changes. */
-  private readonly rendered: Record<ProfileKind, Map<string, RenderedProfile> | undefined> = {
-    seccomp: undefined,
-    apparmor: undefined,
-  };
-  /** The generation each cached profile had, to tell a spec change from a status write. */
-  private readonly generations: Record<ProfileKind, Map<string, number | undefined>> = {
-    seccomp: new Map(),
-    apparmor: new Map(),
-  };
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
   private nodeViewCache: NodeView[] | undefined;
-  private failureIndex: Map<string, EventObject[]> | undefined;
+  private failureIndex: Map<string, { report: InstallReport; at: number }[]> | undefined;
   /**
    * The status this replica last wrote per profile, with the resourceVersion it was computed from:
    * until the watch delivers the write, the cache still shows the old status, and comparing against
@@ -107,28 +88,21 @@ export class ProfileController {
   constructor(opts: ControllerOptions) {
     this.opts = opts;
     this.client = opts.client;
+    this.writer = new ProfileWriter(opts.client, opts.log);
     this.queue = new WorkQueue({ workers: opts.workers ?? 2 });
-    const onError = (what: string) => (error: unknown, retryInMs: number) => {
-      if (!this.stopped)
-        opts.log.warn({ watch: what, err: kubeErrorMessage(error), retryInMs }, "watch failed; restarting");
-    };
-    const profileInformer = (kind: ProfileKind) =>
-      new Informer<ProfileObject>(this.client, {
-        path: `/apis/${GROUP}/${VERSION}/${PLURAL[kind]}`,
-        onError: onError(`${kind} profiles`),
-      });
-    this.profiles = { seccomp: profileInformer("seccomp"), apparmor: profileInformer("apparmor") };
+    const stopping = () => this.stopped;
+    this.profiles = new ProfileCache(this.client, opts.log, stopping);
     // Names and labels only: a Node's status (images, conditions, addresses) is most of its size and
     // changes with every heartbeat. See ADR 0011.
     this.nodes = new Informer<KubeObject>(this.client, {
       path: "/api/v1/nodes",
       metadataOnly: true,
-      onError: onError("nodes"),
+      onError: logWatchFailures(opts.log, "nodes", stopping),
     });
-    this.events = new Informer<EventObject>(this.client, {
-      path: `/api/v1/namespaces/${EVENT_NAMESPACE}/events`,
-      fieldSelector: "reason=InstallFailed",
-      onError: onError("events"),
+    this.events = new Informer<KubeObject>(this.client, {
+      path: `/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`,
+      fieldSelector: `reason=${INSTALL_FAILED}`,
+      onError: logWatchFailures(opts.log, "events", stopping),
     });
     const m = opts.metrics;
     this.m = {
@@ -150,12 +124,7 @@ export class ProfileController {
   }
 
   async start(): Promise<void> {
-    for (const kind of PROFILE_KINDS) {
-      const informer = this.profiles[kind];
-      informer.on("add", (p) => this.onProfileChange(kind, p));
-      informer.on("update", (p) => this.onProfileChange(kind, p));
-      informer.on("delete", (p) => this.onProfileDelete(kind, p));
-    }
+    this.profiles.onChange((change) => this.onProfileChange(change));
     this.nodes.on("add", (n) => this.onNodeChange(n));
     this.nodes.on("update", (n) => this.onNodeChange(n));
     this.nodes.on("delete", (n) => {
@@ -166,16 +135,11 @@ export class ProfileController {
     for (const verb of ["add", "update", "delete"] as const)
       this.events.on(verb, (e) => {
         this.failureIndex = undefined;
-        const kind = PROFILE_KINDS.find((k) => OBJECT_KIND[k] === e.involvedObject.kind);
-        if (kind && e.involvedObject.name) this.enqueue(kind, e.involvedObject.name);
+        const read = readInstallReport(e);
+        if (read) this.enqueue(read.report.kind, read.report.name);
       });
 
-    await Promise.all([
-      this.profiles.seccomp.start(),
-      this.profiles.apparmor.start(),
-      this.nodes.start(),
-      this.events.start(),
-    ]);
+    await Promise.all([this.profiles.start(), this.nodes.start(), this.events.start()]);
     this.synced = true;
     const { log } = this.opts;
     this.queue.run(
@@ -192,7 +156,7 @@ export class ProfileController {
     this.enqueueAll();
     this.phaseRecount = setInterval(() => this.recountPhases(), PHASE_RECOUNT_MS);
     log.info(
-      { profiles: this.profiles.seccomp.list().length + this.profiles.apparmor.list().length },
+      { profiles: this.profiles.list("seccomp").length + this.profiles.list("apparmor").length },
       "caches synced; reconciling",
     );
   }
@@ -202,33 +166,18 @@ export class ProfileController {
     clearTimeout(this.nodeBurst);
     clearInterval(this.phaseRecount);
     await this.queue.shutDown();
-    await Promise.all([
-      this.profiles.seccomp.stop(),
-      this.profiles.apparmor.stop(),
-      this.nodes.stop(),
-      this.events.stop(),
-    ]);
+    await Promise.all([this.profiles.stop(), this.nodes.stop(), this.events.stop()]);
   }
 
-  private onProfileChange(kind: ProfileKind, obj: ProfileObject): void {
-    const name = obj.metadata?.name ?? "";
-    const generation = obj.metadata?.generation;
-    const known = this.generations[kind];
-    const specChanged = !known.has(name) || known.get(name) !== generation;
-    known.set(name, generation);
-    if (specChanged) {
-      this.rendered[kind] = undefined;
-      this.enqueueKind(kind);
-    } else this.enqueue(kind, name);
-  }
-
-  private onProfileDelete(kind: ProfileKind, obj: ProfileObject): void {
-    const name = obj.metadata?.name ?? "";
-    this.generations[kind].delete(name);
-    this.written.delete(`${kind}/${name}`);
-    this.rendered[kind] = undefined;
-    // Its children now have a missing base.
-    this.enqueueKind(kind);
+  /**
+   * A spec change, or a profile appearing or going, may change every profile of its kind (children
+   * inherit from bases; a deleted base leaves its children Invalid): all of them are reconciled. Any
+   * other change (status, finalizers, deletionTimestamp) concerns that profile alone.
+   */
+  private onProfileChange({ kind, name, verb, specChanged }: ProfileChange): void {
+    if (verb === "delete") this.written.delete(`${kind}/${name}`);
+    if (specChanged) this.enqueueKind(kind);
+    else this.enqueue(kind, name);
   }
 
   private onNodeChange(node: KubeObject): void {
@@ -253,7 +202,7 @@ export class ProfileController {
   }
 
   private enqueueKind(kind: ProfileKind): void {
-    for (const p of this.profiles[kind].list()) this.enqueue(kind, p.metadata?.name ?? "");
+    for (const p of this.profiles.list(kind)) this.enqueue(kind, p.metadata?.name ?? "");
   }
 
   private enqueue(kind: ProfileKind, name: string): void {
@@ -267,7 +216,7 @@ export class ProfileController {
     this.m.phases.reset();
     for (const kind of PROFILE_KINDS) {
       const counts = new Map<string, number>();
-      for (const p of this.profiles[kind].list()) {
+      for (const p of this.profiles.list(kind)) {
         const phase = this.currentStatus(kind, p)?.phase ?? "Pending";
         counts.set(phase, (counts.get(phase) ?? 0) + 1);
       }
@@ -293,7 +242,7 @@ export class ProfileController {
 
   /** Level-triggered: the same cached state always leads to the same writes, whatever caused the call. */
   private async reconcile(kind: ProfileKind, name: string): Promise<HandlerResult> {
-    const obj = this.profiles[kind].get(name);
+    const obj = this.profiles.get(kind, name);
     if (!obj) return undefined;
     const log = this.opts.log.child({ kind: OBJECT_KIND[kind], name });
     const deleting = obj.metadata?.deletionTimestamp != null;
@@ -303,7 +252,7 @@ export class ProfileController {
     if (deleting && finalizers.includes(IN_USE_FINALIZER)) {
       inUseBy = await this.podsUsing(kind, name);
       if (inUseBy.length === 0) {
-        await this.setFinalizers(
+        await this.writer.setFinalizers(
           kind,
           obj,
           finalizers.filter((f) => f !== IN_USE_FINALIZER),
@@ -312,10 +261,10 @@ export class ProfileController {
         return undefined;
       }
     } else if (!deleting && !finalizers.includes(IN_USE_FINALIZER)) {
-      await this.setFinalizers(kind, obj, [...finalizers, IN_USE_FINALIZER]);
+      await this.writer.setFinalizers(kind, obj, [...finalizers, IN_USE_FINALIZER]);
     }
 
-    const rendered = this.render(kind).get(name);
+    const rendered = this.profiles.rendered(kind).get(name);
     if (!rendered) return undefined;
     const previous = this.currentStatus(kind, obj);
     const next = computeStatus({
@@ -331,16 +280,7 @@ export class ProfileController {
       now: new Date(),
     });
     if (statusDiffers(previous, next)) {
-      try {
-        await this.client.patch(
-          `${this.profilePath(kind, name)}/status`,
-          "merge",
-          statusMergePatch(previous, next),
-        );
-      } catch (error) {
-        if (isKubeError(error, 404)) return undefined;
-        throw error;
-      }
+      if (!(await this.writer.patchStatus(kind, name, statusMergePatch(previous, next)))) return undefined;
       this.m.statusWrites.inc({ kind });
       this.written.set(`${kind}/${name}`, {
         fromResourceVersion: obj.metadata?.resourceVersion ?? "",
@@ -349,7 +289,7 @@ export class ProfileController {
       if (next.phase !== previous?.phase) {
         log.info({ phase: next.phase, ready: next.ready }, "status changed");
         if (next.phase && phaseChangeNeedsEvent(previous?.phase, next.phase))
-          await this.recordEvent(kind, obj, next);
+          await this.writer.recordEvent(kind, obj, next);
       }
     }
     // Pods are not watched: a profile waiting for its last pod is looked at again on a timer.
@@ -363,22 +303,6 @@ export class ProfileController {
     return obj.status;
   }
 
-  private profilePath(kind: ProfileKind, name: string): string {
-    return `/apis/${GROUP}/${VERSION}/${PLURAL[kind]}/${encodeURIComponent(name)}`;
-  }
-
-  private render(kind: ProfileKind): Map<string, RenderedProfile> {
-    const cached = this.rendered[kind];
-    if (cached) return cached;
-    const refs = this.profiles[kind]
-      .list()
-      .map((o) => ({ name: o.metadata?.name ?? "", uid: o.metadata?.uid, spec: o.spec }));
-    const all = kind === "seccomp" ? renderSeccompProfiles(refs) : renderAppArmorProfiles(refs);
-    const byName = new Map(all.map((p) => [p.name, p]));
-    this.rendered[kind] = byName;
-    return byName;
-  }
-
   private nodeViews(): NodeView[] {
     this.nodeViewCache ??= [...this.nodeLabels].map(([name, labels]) => ({ name, labels }));
     return this.nodeViewCache;
@@ -388,22 +312,21 @@ export class ProfileController {
     if (!this.failureIndex) {
       this.failureIndex = new Map();
       for (const e of this.events.list()) {
-        const key = `${e.involvedObject.kind}/${e.involvedObject.name}`;
+        const read = readInstallReport(e);
+        if (!read) continue;
+        const key = `${read.report.kind}/${read.report.name}`;
         const list = this.failureIndex.get(key) ?? [];
-        list.push(e);
+        list.push(read);
         this.failureIndex.set(key, list);
       }
     }
+    // The latest report per node: an agent that failed, then failed differently, is read as it is now.
     const latest = new Map<string, { at: number; failure: InstallFailure }>();
-    for (const e of this.failureIndex.get(`${OBJECT_KIND[kind]}/${name}`) ?? []) {
-      const node = e.source?.host ?? e.metadata?.annotations?.["lockstep.dev/node"];
-      if (!node) continue;
-      const at = new Date(e.lastTimestamp ?? e.metadata?.creationTimestamp ?? 0).getTime();
-      if ((latest.get(node)?.at ?? -1) > at) continue;
-      const message = (e.message ?? "").replace(/^node [^:]+: /, "");
-      latest.set(node, {
+    for (const { report, at } of this.failureIndex.get(`${kind}/${name}`) ?? []) {
+      if ((latest.get(report.node)?.at ?? -1) > at) continue;
+      latest.set(report.node, {
         at,
-        failure: { version: e.metadata?.annotations?.["lockstep.dev/version"] ?? "", message },
+        failure: { version: report.version, message: `${report.reason}: ${report.detail}` },
       });
     }
     return new Map([...latest].map(([node, { failure }]) => [node, failure]));
@@ -425,47 +348,6 @@ export class ProfileController {
     const named = pods.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
     const more = pods.metadata?.remainingItemCount ?? (pods.metadata?._continue ? 1 : 0);
     return more > 0 ? [...named, `${more} more`] : named;
-  }
-
-  private async setFinalizers(kind: ProfileKind, obj: ProfileObject, finalizers: string[]): Promise<void> {
-    try {
-      // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
-      // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
-      await this.client.patch(this.profilePath(kind, obj.metadata?.name ?? ""), "merge", {
-        metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion },
-      });
-    } catch (error) {
-      if (isKubeError(error, 404)) return;
-      throw error;
-    }
-  }
-
-  /** An Event on the profile for what a cluster operator must see: Installed, Degraded, Invalid, InUse. */
-  private async recordEvent(kind: ProfileKind, obj: ProfileObject, status: ProfileStatus): Promise<void> {
-    const ready = status.conditions?.find((c) => c.type === "Ready");
-    const now = new Date();
-    try {
-      await this.client.create(`/api/v1/namespaces/${EVENT_NAMESPACE}/events`, {
-        metadata: { generateName: `${(obj.metadata?.name ?? "").slice(0, 200)}.` },
-        involvedObject: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: OBJECT_KIND[kind],
-          name: obj.metadata?.name,
-          uid: obj.metadata?.uid,
-        },
-        reason: ready?.reason ?? status.phase ?? "",
-        message: ready?.message ?? status.phase ?? "",
-        type: status.phase === "Installed" ? "Normal" : "Warning",
-        source: { component: "lockstep-controller" },
-        reportingComponent: "lockstep-controller",
-        reportingInstance: process.env.HOSTNAME ?? "lockstep-controller",
-        firstTimestamp: now.toISOString(),
-        lastTimestamp: now.toISOString(),
-        count: 1,
-      });
-    } catch (error) {
-      this.opts.log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");
-    }
   }
 }
 

@@ -14,12 +14,9 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { startHealthServer } from "../kube/health-server.ts";
+import { configOrExit, connectOrExit, runComponent } from "../kube/component.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
-import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
 import { createLogger } from "../kube/logger.ts";
-import { MetricsRegistry } from "../kube/metrics.ts";
-import { connectOrExit } from "../kube/start.ts";
 import { ProfileController } from "./controller.ts";
 
 const log = createLogger("controller");
@@ -52,7 +49,7 @@ const { values } = parseArgs({
     "in-use-recheck": { type: "string", default: "3" },
   },
 });
-const parsed = ConfigSchema.safeParse({
+const config = configOrExit(log, ConfigSchema, {
   healthPort: values["health-port"],
   leaderElect: values["leader-elect"] && !values["no-leader-elect"],
   leaseNamespace: values["lease-namespace"],
@@ -62,15 +59,9 @@ const parsed = ConfigSchema.safeParse({
   workers: values.workers,
   inUseRecheck: values["in-use-recheck"],
 });
-if (!parsed.success) {
-  for (const issue of parsed.error.issues)
-    log.fatal({ flag: issue.path.join(".") || undefined }, `invalid configuration: ${issue.message}`);
-  process.exit(2);
-}
-const config = parsed.data;
 
-const metrics = new MetricsRegistry();
-const client = await connectOrExit(log, metrics);
+const connection = await connectOrExit(log);
+const { client, metrics } = connection;
 const controller = new ProfileController({
   client,
   log,
@@ -94,28 +85,23 @@ const elector = config.leaderElect
 const isLeader = metrics.gauge("lockstep_controller_is_leader", "1 on the replica that holds the Lease");
 isLeader.set(0);
 
-const health = await startHealthServer({
-  port: config.healthPort,
-  metrics,
+await runComponent(log, connection, config.healthPort, {
   // A standby is ready (it can take over at any time); the leader once its caches have synced.
   notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
-});
-
-stopGracefullyOnSignals(log, async () => {
-  await controller.stop();
-  await elector?.release();
-  health?.close();
-});
-
-await startOrExit(log, async () => {
-  if (elector) {
-    log.info({ identity }, "waiting to become leader");
-    await elector.acquire(() => {
-      // Another replica may already be reconciling: stop at once and let the Deployment restart us.
-      log.fatal("lost leadership; exiting");
-      process.exit(1);
-    });
-    isLeader.set(1);
-  }
-  await controller.start();
+  start: async () => {
+    if (elector) {
+      log.info({ identity }, "waiting to become leader");
+      await elector.acquire(() => {
+        // Another replica may already be reconciling: stop at once and let the Deployment restart us.
+        log.fatal("lost leadership; exiting");
+        process.exit(1);
+      });
+      isLeader.set(1);
+    }
+    await controller.start();
+  },
+  stop: async () => {
+    await controller.stop();
+    await elector?.release();
+  },
 });

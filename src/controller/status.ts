@@ -2,6 +2,7 @@
 // why a node could not install it). The controller writes the result only when it differs.
 import { isDeepStrictEqual } from "node:util";
 import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatus } from "../api/common.ts";
+import { INSTALL_FAILED } from "../api/install-report.ts";
 import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
 import { nodeProfileState, type ProfilePlacement } from "../api/node-profiles.ts";
 import { nodeCountsForProfile, type RenderedProfile } from "../api/profiles.ts";
@@ -172,7 +173,7 @@ function readyCondition(
     case "Degraded":
       return {
         status: "False",
-        reason: "InstallFailed",
+        reason: INSTALL_FAILED,
         message: `installed on ${installed} of ${desired} nodes; ${failed} failed (see status.missingNodes)`,
       };
     case "Installing":

@@ -18,6 +18,18 @@ interface Metric {
   render(): string;
 }
 
+/** The Prometheus text of a counter or gauge: its help, its type, one line per label set. */
+function renderSingleValued(
+  name: string,
+  help: string,
+  type: "counter" | "gauge",
+  series: Iterable<{ labels: Labels; value: number }>,
+): string {
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+  for (const { labels, value } of series) lines.push(`${name}${labelText(labels)} ${value}`);
+  return lines.join("\n");
+}
+
 export class Counter implements Metric {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
   readonly name: string;
@@ -36,10 +48,7 @@ export class Counter implements Metric {
     return this.values.get(seriesKey(labels))?.value ?? 0;
   }
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const { labels, value } of this.values.values())
-      lines.push(`${this.name}${labelText(labels)} ${value}`);
-    return lines.join("\n");
+    return renderSingleValued(this.name, this.help, "counter", this.values.values());
   }
 }
 
@@ -62,10 +71,7 @@ export class Gauge implements Metric {
     return this.values.get(seriesKey(labels))?.value;
   }
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const { labels, value } of this.values.values())
-      lines.push(`${this.name}${labelText(labels)} ${value}`);
-    return lines.join("\n");
+    return renderSingleValued(this.name, this.help, "gauge", this.values.values());
   }
 }
 
@@ -118,10 +124,31 @@ export class MetricsRegistry {
     return this.add(new Histogram(name, help, buckets));
   }
   render(): string {
-    return `${this.metrics.map((m) => m.render()).join("\n")}\n`;
+    return `${[...this.metrics.map((m) => m.render()), processMetrics()].join("\n")}\n`;
   }
   private add<M extends Metric>(metric: M): M {
     this.metrics.push(metric);
     return metric;
   }
+}
+
+/**
+ * The process's own memory, read at each scrape, with the names Prometheus' Node.js clients use: what a
+ * memory limit is sized from (docs/benchmarks.md), and where it goes (the V8 heap or native memory).
+ */
+function processMetrics(): string {
+  const usage = process.memoryUsage();
+  const gauges: [string, string, number][] = [
+    ["process_resident_memory_bytes", "Resident memory size in bytes", usage.rss],
+    ["nodejs_heap_size_total_bytes", "V8 heap size in bytes", usage.heapTotal],
+    ["nodejs_heap_size_used_bytes", "V8 heap in use in bytes", usage.heapUsed],
+    [
+      "nodejs_external_memory_bytes",
+      "Memory of C++ objects bound to JavaScript objects, in bytes",
+      usage.external,
+    ],
+  ];
+  return gauges
+    .map(([name, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}`)
+    .join("\n");
 }

@@ -17,11 +17,8 @@
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../api/admission-manifests.ts";
-import { startHealthServer } from "../kube/health-server.ts";
-import { startOrExit, stopGracefullyOnSignals } from "../kube/lifecycle.ts";
+import { configOrExit, connectOrExit, runComponent } from "../kube/component.ts";
 import { createLogger } from "../kube/logger.ts";
-import { MetricsRegistry } from "../kube/metrics.ts";
-import { connectOrExit } from "../kube/start.ts";
 import { WebhookServer } from "./server.ts";
 import { FileCertificates, SelfManagedCertificates } from "./serving-certs.ts";
 
@@ -54,7 +51,7 @@ const { values } = parseArgs({
     "extra-san": { type: "string", multiple: true, default: [] },
   },
 });
-const parsed = ConfigSchema.safeParse({
+const config = configOrExit(log, ConfigSchema, {
   port: values.port,
   host: values.host,
   healthPort: values["health-port"],
@@ -66,14 +63,9 @@ const parsed = ConfigSchema.safeParse({
   service: values.service,
   extraSans: values["extra-san"],
 });
-if (!parsed.success) {
-  for (const issue of parsed.error.issues) log.fatal(`${issue.path.join(".")}: ${issue.message}`);
-  process.exit(2);
-}
-const config = parsed.data;
 
-const metrics = new MetricsRegistry();
-const client = await connectOrExit(log, metrics);
+const connection = await connectOrExit(log);
+const { client, metrics } = connection;
 const svc = `${config.service}.${config.namespace}.svc`;
 const certificates =
   config.certMode === "files"
@@ -95,15 +87,4 @@ const server = new WebhookServer({
   log,
   metrics,
 });
-const health = await startHealthServer({
-  port: config.healthPort,
-  metrics,
-  notReadyReason: () => server.notReadyReason(),
-});
-
-stopGracefullyOnSignals(log, async () => {
-  await server.stop();
-  health?.close();
-});
-
-await startOrExit(log, () => server.start());
+await runComponent(log, connection, config.healthPort, server);

@@ -1,7 +1,7 @@
 // The webhook's decisions, as pure functions of the pod and what the caches say about its profiles
 // (and, for a pod that names its node, that node's labels).
 import { type JsonPatchOperation, requireProfilesPatch } from "../api/affinity.ts";
-import { OBJECT_KIND, type ProfileKind } from "../api/constants.ts";
+import { OBJECT_KIND, OBJECT_PLURAL, type ProfileKind } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { nodeHasProfile, type ProfilePlacement, profileRequirements } from "../api/node-profiles.ts";
 import {
@@ -32,10 +32,6 @@ export type PodReview =
   | { allowed: false; message: string };
 
 const kindAndName = (kind: ProfileKind, name: string) => `${OBJECT_KIND[kind]} ${JSON.stringify(name)}`;
-const PLURAL_FOR_KUBECTL: Record<ProfileKind, string> = {
-  seccomp: "seccompprofiles",
-  apparmor: "apparmorprofiles",
-};
 
 /** Every reason the settings cannot be admitted: invalid paths, missing or terminating profiles. */
 function settingProblems(settings: PodProfileSettings, ctx: ReviewContext): string[] {
@@ -45,7 +41,7 @@ function settingProblems(settings: PodProfileSettings, ctx: ReviewContext): stri
     const what = `${describeReferrer(ref)} references ${kindAndName(ref.kind, ref.name)} (${ref.field})`;
     if (view === undefined)
       problems.push(
-        `${what}, which does not exist: create it first (kubectl get ${PLURAL_FOR_KUBECTL[ref.kind]})`,
+        `${what}, which does not exist: create it first (kubectl get ${OBJECT_PLURAL[ref.kind]})`,
       );
     else if (view.terminating) problems.push(`${what}, which is being deleted`);
   }

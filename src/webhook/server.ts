@@ -8,14 +8,8 @@ import { createServer, type Server } from "node:https";
 import type { V1Node } from "@kubernetes/client-node";
 import * as z from "zod";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
-import {
-  APPARMOR_PROFILE_PLURAL,
-  GROUP,
-  type ProfileKind,
-  SECCOMP_PROFILE_PLURAL,
-  VERSION,
-} from "../api/constants.ts";
-import { type PlacementSource, placementOf } from "../api/node-profiles.ts";
+import type { ProfileKind } from "../api/constants.ts";
+import { placementOf } from "../api/node-profiles.ts";
 import {
   type AdmittedPod,
   AdmittedPodSchema,
@@ -23,9 +17,9 @@ import {
 } from "../api/pod-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
-import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
+import { ProfileCache } from "../kube/profile-cache.ts";
 import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
 
@@ -49,9 +43,6 @@ type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
 /** The uid of a review that did not parse, when it has one to answer to. */
 const UidOnlySchema = z.object({ request: z.object({ uid: z.string().min(1) }) });
 
-type ProfileObject = KubeObject &
-  PlacementSource & { status?: PlacementSource["status"] & { nodes?: { installed?: number } } };
-
 export interface WebhookServerOptions {
   client: KubeClient;
   port: number;
@@ -66,7 +57,7 @@ export interface WebhookServerOptions {
 export class WebhookServer {
   private readonly opts: WebhookServerOptions;
   private readonly client: KubeClient;
-  private readonly profiles: Record<ProfileKind, Informer<ProfileObject>>;
+  private readonly profiles: ProfileCache;
   private server: Server | undefined;
   private certificate: ServingCertificate | undefined;
   private synced = false;
@@ -77,21 +68,7 @@ export class WebhookServer {
   constructor(opts: WebhookServerOptions) {
     this.opts = opts;
     this.client = opts.client;
-    const informer = (plural: string) =>
-      new Informer<ProfileObject>(this.client, {
-        path: `/apis/${GROUP}/${VERSION}/${plural}`,
-        onError: (error, retryInMs) => {
-          if (!this.stopping)
-            opts.log.warn(
-              { watch: plural, err: kubeErrorMessage(error), retryInMs },
-              "watch failed; restarting",
-            );
-        },
-      });
-    this.profiles = {
-      seccomp: informer(SECCOMP_PROFILE_PLURAL),
-      apparmor: informer(APPARMOR_PROFILE_PLURAL),
-    };
+    this.profiles = new ProfileCache(this.client, opts.log, () => this.stopping);
     this.m = {
       reviews: opts.metrics.counter("lockstep_webhook_reviews_total", "AdmissionReviews answered, by result"),
       latency: opts.metrics.histogram(
@@ -111,7 +88,7 @@ export class WebhookServer {
 
   async start(): Promise<void> {
     const { log } = this.opts;
-    await Promise.all(Object.values(this.profiles).map((i) => i.start()));
+    await this.profiles.start();
     this.synced = true;
     this.certificate = await this.opts.certificates.load();
     this.server = createServer(
@@ -141,7 +118,7 @@ export class WebhookServer {
       await closed;
       clearTimeout(timer);
     }
-    await Promise.all(Object.values(this.profiles).map((i) => i.stop()));
+    await this.profiles.stop();
   }
 
   private async reloadCertificate(): Promise<void> {
@@ -158,7 +135,7 @@ export class WebhookServer {
   }
 
   private profileView(kind: ProfileKind, name: string): ProfileView | undefined {
-    const obj = this.profiles[kind].get(name);
+    const obj = this.profiles.get(kind, name);
     if (!obj) return undefined;
     return {
       terminating: obj.metadata?.deletionTimestamp !== undefined,

@@ -1,12 +1,15 @@
-// Real node-agent processes, one per simulated Node, each with its own kubelet-root folder and the
+// Real node-agent processes, one per Node (simulated or real), each with its node's kubelet-root folder and the
 // identity a DaemonSet pod would have: a pod-bound token of the lockstep-agent service account, so the
 // API server's admission policy sees the agent's node name exactly as in a real cluster.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { seccompProfileDir } from "../../src/api/paths.ts";
 import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
+import { PAUSE_IMAGE } from "./images.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
+import { nodeDir, nodeKubeletRoot } from "./real-node.ts";
 
 const repo = join(import.meta.dirname, "../..");
 export const AGENT_NAMESPACE = "lockstep-system";
@@ -49,7 +52,9 @@ export async function agentKubeconfig(cp: ControlPlane, nodeName: string): Promi
       spec: {
         nodeName,
         serviceAccountName: AGENT_SERVICE_ACCOUNT,
-        containers: [{ name: "agent", image: "lockstep:test" }],
+        // On a real node the kubelet runs this pod: an image it has, never pulled, and no pod network.
+        hostNetwork: true,
+        containers: [{ name: "agent", image: PAUSE_IMAGE, imagePullPolicy: "Never" }],
       },
     },
   });
@@ -72,12 +77,12 @@ export async function startAgent(
   nodeName: string,
   options: StartAgentOptions = {},
 ): Promise<AgentProcess> {
-  const kubeletRoot = join(cp.workDir, "nodes", nodeName, "kubelet");
+  const kubeletRoot = nodeKubeletRoot(cp, nodeName);
   await mkdir(kubeletRoot, { recursive: true });
   let securityfs: string | undefined;
-  const enabledFile = join(cp.workDir, "nodes", nodeName, "apparmor-enabled");
+  const enabledFile = join(nodeDir(cp, nodeName), "apparmor-enabled");
   if (options.appArmor) {
-    securityfs = join(cp.workDir, "nodes", nodeName, "securityfs");
+    securityfs = join(nodeDir(cp, nodeName), "securityfs");
     await mkdir(join(securityfs, "apparmor"), { recursive: true });
     await writeFile(join(securityfs, "apparmor", "profiles"), "", { flag: "a" });
     await writeFile(enabledFile, "Y\n");
@@ -91,7 +96,7 @@ export async function startAgent(
     `--kubelet-root=${kubeletRoot}`,
     `--health-port=${healthPort}`,
     `--apparmor-enabled-file=${enabledFile}`,
-    `--apparmor-securityfs=${securityfs ?? join(cp.workDir, "nodes", nodeName, "no-securityfs")}`,
+    `--apparmor-securityfs=${securityfs ?? join(nodeDir(cp, nodeName), "no-securityfs")}`,
     `--apparmor-parser=${join(repo, "test/harness/fake-apparmor-parser.sh")}`,
   ];
   const env = {
@@ -111,7 +116,7 @@ export async function startAgent(
   const agent: AgentProcess = {
     nodeName,
     kubeletRoot,
-    seccompDir: join(kubeletRoot, "seccomp", "lockstep"),
+    seccompDir: seccompProfileDir(kubeletRoot),
     securityfs,
     healthPort,
     kubeconfigPath,

@@ -1,20 +1,21 @@
 // A real Kubernetes control plane on loopback, in the spirit of controller-runtime's envtest plus a
 // scheduler: etcd, kube-apiserver (RBAC, service-account issuer, PodSecurity), kube-scheduler and
-// kube-controller-manager as local processes. There is no kubelet: Nodes are API objects the harness
-// creates to look like registered, Ready nodes, and pods are bound to them by the real scheduler.
+// kube-controller-manager as local processes. Nodes are either simulated, API objects the harness
+// creates to look like registered, Ready nodes, to which the real scheduler binds pods that never run,
+// or real: a kubelet and containerd on this machine (real-node.ts), where pods really run.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { applyYaml } from "../../src/kube/apply.ts";
 import {
   createCertificateAuthority,
   createSigningKey,
   issueCertificate,
   type KeyPair,
 } from "../../src/kube/certificates.ts";
+import { applyYaml } from "./apply.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
 export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
@@ -119,6 +120,7 @@ export class ControlPlane {
   readonly ca: KeyPair;
   readonly adminKubeconfigPath: string;
   private readonly keepWorkDir: boolean;
+  private readonly stopHooks: (() => Promise<void>)[] = [];
   private stopping = false;
 
   private constructor(
@@ -157,12 +159,20 @@ export class ControlPlane {
       organizations: ["system:masters"],
       usage: "client",
     });
+    // The API server's client certificate towards kubelets (logs, exec of pods on real nodes).
+    const kubeletClient = await issueCertificate(ca, {
+      commonName: "kube-apiserver-kubelet-client",
+      organizations: ["system:masters"],
+      usage: "client",
+    });
     const saKey = await createSigningKey();
     await Promise.all([
       writeFile(path("pki", "ca.crt"), ca.certPem),
       writeFile(path("pki", "apiserver.crt"), serving.certPem),
       writeFile(path("pki", "apiserver.key"), serving.keyPem, { mode: 0o600 }),
       writeFile(path("pki", "sa.key"), saKey.privateKeyPem, { mode: 0o600 }),
+      writeFile(path("pki", "kubelet-client.crt"), kubeletClient.certPem),
+      writeFile(path("pki", "kubelet-client.key"), kubeletClient.keyPem, { mode: 0o600 }),
       writeFile(path("pki", "sa.pub"), saKey.publicKeyPem),
       writeFile(path("admin.kubeconfig"), kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 }),
     ]);
@@ -222,6 +232,11 @@ export class ControlPlane {
             // PodSecurity is in the default plugin set; naming it keeps that explicit.
             "--enable-admission-plugins=NodeRestriction,PodSecurity",
             "--allow-privileged=true",
+            // Real nodes (real-node.ts) serve with a certificate of this CA at InternalIP 127.0.0.1.
+            `--kubelet-client-certificate=${path("pki", "kubelet-client.crt")}`,
+            `--kubelet-client-key=${path("pki", "kubelet-client.key")}`,
+            `--kubelet-certificate-authority=${path("pki", "ca.crt")}`,
+            "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false",
             ...(options.apiServerFlags ?? []),
           ],
@@ -302,9 +317,15 @@ export class ControlPlane {
     return p;
   }
 
+  /** Runs `hook` at `stop()`, before the control plane's own processes stop (real nodes use it). */
+  onStop(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
+  }
+
   /** Stops every process it started, newest first, and removes its work folder. */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const hook of this.stopHooks.splice(0).reverse()) await hook();
     for (const p of [...this.processes].reverse()) await p.stop(5_000);
     if (!this.keepWorkDir) await rm(this.workDir, { recursive: true, force: true });
   }
@@ -448,15 +469,17 @@ export class ControlPlane {
    * The rows `kubectl get` prints for `path`: the server-side Table rendering kubectl itself asks for,
    * so tests see the printer columns a user sees without depending on a kubectl binary.
    */
-  async getTable(path: string): Promise<{ columns: string[]; rows: string[][] }> {
+  async getTable(path: string, { wide = false } = {}): Promise<{ columns: string[]; rows: string[][] }> {
     const res = await this.rawGet(path, { Accept: "application/json;as=Table;v=v1;g=meta.k8s.io" });
     if (res.status !== 200) throw new Error(`GET ${path} as Table: ${res.status} ${res.body}`);
     const table = JSON.parse(res.body) as {
       columnDefinitions: { name: string; priority: number }[];
       rows: { cells: unknown[] }[];
     };
-    // kubectl shows priority-0 columns by default (the others only with -o wide).
-    const shown = table.columnDefinitions.map((c, i) => ({ ...c, i })).filter((c) => c.priority === 0);
+    // kubectl shows priority-0 columns by default, and the others too with -o wide.
+    const shown = table.columnDefinitions
+      .map((c, i) => ({ ...c, i }))
+      .filter((c) => wide || c.priority === 0);
     return {
       columns: shown.map((c) => c.name.toUpperCase()),
       rows: table.rows.map((r) => shown.map((c) => String(r.cells[c.i] ?? ""))),

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { LINT_RULES } from "../../src/api/lint-seccomp.ts";
-import { syscallsInTrace } from "../../src/api/record.ts";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
+import { syscallsInTrace } from "../../src/cli/record/seccomp-profile.ts";
+import { LINT_RULES } from "../../src/cli/seccomp/lint.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -108,7 +108,17 @@ describe("lockstep record", () => {
   });
 
   it("prints a SeccompProfile that lint accepts, and merges earlier recordings", () => {
-    const first = lockstep(["record", "--name", "cat-only", "--", "busybox", "cat", "/etc/hostname"]);
+    const first = lockstep([
+      "record",
+      "--name",
+      "cat-only",
+      "--only",
+      "seccomp",
+      "--",
+      "busybox",
+      "cat",
+      "/etc/hostname",
+    ]);
     expect(first.status, first.stderr).toBe(0);
     const object = parse(first.stdout);
     expect(object).toMatchObject({
@@ -166,9 +176,13 @@ describe("lockstep record", () => {
 
   it("on Ctrl-C stops the command and still prints what it recorded", async () => {
     // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
-    const child = spawn(process.execPath, [cli, "record", "--progress", "--", "busybox", "sleep", "60"], {
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, "record", "--progress", "--only", "seccomp", "--", "busybox", "sleep", "60"],
+      {
+        detached: true,
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {
@@ -239,7 +253,7 @@ describe("lockstep lint", () => {
       ...extra,
     });
 
-  // One real CLI run per rule; the rules' finer cases are unit-tested in src/api/lint-seccomp.test.ts.
+  // One real CLI run per rule; the rules' finer cases are unit-tested in src/cli/seccomp/lint.test.ts.
   const cases: Record<(typeof LINT_RULES)[number], { profile: () => string; severity: string }> = {
     "unknown-syscall": {
       profile: () => profileWith([{ names: ["opn"], action: "SCMP_ACT_ALLOW" }]),
@@ -757,7 +771,7 @@ describe("bad input", () => {
       expect(help.stdout).toMatch(new RegExp(`^usage: lockstep ${command} `));
     }
     expect(lockstep(["--help"]).stdout).toMatch(/^lockstep: record, convert, lint and diff/);
-    const recorded = lockstep(["record", "--", "busybox", "--help"]);
+    const recorded = lockstep(["record", "--only", "seccomp", "--", "busybox", "--help"]);
     expect(recorded.status).toBe(0);
     expect(recorded.stdout).toMatch(/^apiVersion: lockstep\.dev\/v1alpha1/);
   });

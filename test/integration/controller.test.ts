@@ -3,7 +3,8 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProfileStatus } from "../../src/api/common.ts";
-import { SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import { PROFILE_EVENTS_NAMESPACE, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import { installReportEvent } from "../../src/api/install-report.ts";
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../../src/api/labels.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
 import {
@@ -145,33 +146,26 @@ describe("why a node lacks a profile", () => {
     const installing = await waitForStatus("fails", "Installing", (s) => s.phase === "Installing");
     const version = installing.version as string;
     const profile = await readSeccomp("fails");
-    // Shaped as the agent reports it (notes/contracts.md).
+    // Exactly as an agent reports it: the one shared format.
     await core.createNamespacedEvent({
-      namespace: "default",
-      body: {
-        metadata: {
-          generateName: "fails.",
-          annotations: { "lockstep.dev/node": "node-2", "lockstep.dev/version": version },
-        },
-        involvedObject: {
-          apiVersion: "lockstep.dev/v1alpha1",
-          kind: "SeccompProfile",
+      namespace: PROFILE_EVENTS_NAMESPACE,
+      body: installReportEvent(
+        {
+          kind: "seccomp",
           name: "fails",
           uid: profile?.metadata?.uid,
+          node: "node-2",
+          version,
+          reason: "WriteFailed",
+          detail: "cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
         },
-        reason: "InstallFailed",
-        message: "node node-2: cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
-        type: "Warning",
-        source: { component: "lockstep-node-agent", host: "node-2" },
-        firstTimestamp: new Date(),
-        lastTimestamp: new Date(),
-        count: 1,
-      },
+        new Date(),
+      ) as unknown as k8s.CoreV1Event,
     });
     const degraded = await waitForStatus("fails", "Degraded", (s) => s.phase === "Degraded");
     expect(degraded.missingNodes?.[0]).toEqual({
       node: "node-2",
-      reason: "cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
+      reason: "WriteFailed: cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
     });
     await waitFor("a Degraded Event from the controller", async () =>
       (

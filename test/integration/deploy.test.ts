@@ -4,8 +4,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyYaml } from "../../src/kube/apply.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
+import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 
 const root = join(import.meta.dirname, "../..");

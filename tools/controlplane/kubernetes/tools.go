@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins the control-plane commands the tests run; build them with
+// Package tools pins the control-plane commands and the kubelet the tests run; build them with
 // `go build k8s.io/kubernetes/cmd/<name>`.
 package tools
 
@@ -8,4 +8,5 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )

@@ -7,7 +7,7 @@ import {
   mergeArchitectures,
   parseKernelVersion,
   resolveEngineProfile,
-} from "./import-seccomp.ts";
+} from "./import.ts";
 
 const target = (over: Partial<ImportTarget> = {}): ImportTarget => ({
   engine: "docker",

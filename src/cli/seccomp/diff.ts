@@ -1,7 +1,8 @@
 // What one seccomp profile allows that another does not, by syscall name. Pure; `lockstep diff`.
-import { allowedSyscalls } from "./record.ts";
-import type { LinuxSeccomp } from "./seccomp.ts";
-import { KNOWN_SYSCALLS } from "./syscalls.ts";
+
+import { isAllowingAction, type LinuxSeccomp } from "../../api/seccomp.ts";
+import { KNOWN_SYSCALLS } from "../../api/syscalls.ts";
+import { allowedSyscalls } from "../record/seccomp-profile.ts";
 
 export interface SeccompDiff {
   onlyA: string[];
@@ -10,13 +11,10 @@ export interface SeccompDiff {
 
 /** The names a profile lets through: its allow rules, or, for an allow-by-default profile, all but its denials. */
 export function effectiveAllowSet(seccomp: LinuxSeccomp): Set<string> {
-  if (seccomp.defaultAction === "SCMP_ACT_ALLOW" || seccomp.defaultAction === "SCMP_ACT_LOG") {
+  if (isAllowingAction(seccomp.defaultAction)) {
     const denied = new Set(
       seccomp.syscalls
-        .filter(
-          (r) =>
-            r.action !== "SCMP_ACT_ALLOW" && r.action !== "SCMP_ACT_LOG" && !(r.args && r.args.length > 0),
-        )
+        .filter((r) => !isAllowingAction(r.action) && !(r.args && r.args.length > 0))
         .flatMap((r) => r.names),
     );
     return new Set([...KNOWN_SYSCALLS].filter((n) => !denied.has(n)));

@@ -2,9 +2,14 @@
 // that undo container isolation, names no kernel knows, and rules that can never match. Pure; the CLI
 // prints them and turns them into an exit code (docs/adr/0041-lint-rules.md).
 
-import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, RUNTIME_DEFAULT_PERSONALITIES } from "./runtime-default.ts";
-import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "./seccomp.ts";
-import { isKnownSyscall } from "./syscalls.ts";
+import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, RUNTIME_DEFAULT_PERSONALITIES } from "../../api/runtime-default.ts";
+import {
+  isAllowingAction,
+  type LinuxSeccomp,
+  type SeccompArg,
+  type SeccompSyscall,
+} from "../../api/seccomp.ts";
+import { isKnownSyscall } from "../../api/syscalls.ts";
 
 export type Severity = "error" | "warning";
 
@@ -30,8 +35,6 @@ export interface Finding {
   path: string;
   message: string;
 }
-
-const ALLOWING = new Set(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]);
 
 /** Calls that give a container the host: kernel code, mounts, other processes, the kernel keyring. */
 const DANGEROUS: Readonly<Record<string, string>> = {
@@ -288,7 +291,7 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
           path,
           `${name} is decided for every call by the unconditional rule syscalls[${decider}]: this rule never applies to it`,
         );
-      if (ALLOWING.has(rule.action) && applies) allowanceFindings(seccomp, rule, name, path, add);
+      if (isAllowingAction(rule.action) && applies) allowanceFindings(seccomp, rule, name, path, add);
     });
 
     if (
@@ -308,7 +311,7 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
       );
       add(
         "conditions-ored",
-        ALLOWING.has(rule.action) ? "error" : "warning",
+        isAllowingAction(rule.action) ? "error" : "warning",
         `syscalls[${r}].args`,
         `tests argument ${repeated.join(", ")} more than once, so runc adds each condition as a rule of its own: the ${rule.args?.length} conditions are ORed, not ANDed, and the rule matches a call that meets any one of them. Split it into rules that each test an argument once, or use SCMP_CMP_MASKED_EQ`,
       );
@@ -350,7 +353,7 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
     );
   }
 
-  if (ALLOWING.has(seccomp.defaultAction)) {
+  if (isAllowingAction(seccomp.defaultAction)) {
     add(
       "default-allow",
       "warning",

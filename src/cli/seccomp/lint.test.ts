@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { conditionHolds, LINT_RULES, lintSeccomp } from "./lint-seccomp.ts";
-import { profileFromSyscalls } from "./record.ts";
-import { RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
-import type { LinuxSeccomp, SeccompArg } from "./seccomp.ts";
+import { RUNTIME_DEFAULT_SECCOMP } from "../../api/runtime-default.ts";
+import type { LinuxSeccomp, SeccompArg } from "../../api/seccomp.ts";
+import { profileFromSyscalls } from "../record/seccomp-profile.ts";
+import { conditionHolds, LINT_RULES, lintSeccomp } from "./lint.ts";
 
 const allow = (names: string[], extra = {}): LinuxSeccomp => ({
   defaultAction: "SCMP_ACT_ERRNO",

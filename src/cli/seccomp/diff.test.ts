@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { diffSeccomp, effectiveAllowSet } from "./diff-seccomp.ts";
-import { RUNTIME_DEFAULT_SECCOMP } from "./runtime-default.ts";
-import type { LinuxSeccomp } from "./seccomp.ts";
-import { KNOWN_SYSCALLS } from "./syscalls.ts";
+import { RUNTIME_DEFAULT_SECCOMP } from "../../api/runtime-default.ts";
+import type { LinuxSeccomp } from "../../api/seccomp.ts";
+import { KNOWN_SYSCALLS } from "../../api/syscalls.ts";
+import { diffSeccomp, effectiveAllowSet } from "./diff.ts";
 
 const allowList = (...names: string[]): LinuxSeccomp => ({
   defaultAction: "SCMP_ACT_ERRNO",

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { lintSeccomp } from "./lint-seccomp.ts";
+import { RUNTIME_DEFAULT_CLONE_RULE } from "../../api/runtime-default.ts";
+import { lintSeccomp } from "../seccomp/lint.ts";
 import {
   allowedSyscalls,
   profileFromSyscalls,
@@ -9,8 +10,7 @@ import {
   syscallName,
   syscallsInTrace,
   TraceSyscalls,
-} from "./record.ts";
-import { RUNTIME_DEFAULT_CLONE_RULE } from "./runtime-default.ts";
+} from "./seccomp-profile.ts";
 
 // Shaped like `strace -f -qq` output: threads interleave, calls are split, signals and exits interleave.
 const TRACE = `4242  execve("/bin/busybox", ["busybox", "sh", "-c", "true"], 0x7ffc /* 20 vars */) = 0

@@ -1,5 +1,5 @@
 // Server-side apply of multi-document YAML, as `kubectl apply --server-side` does it: used by the
-// demo and the tests to install crds/ and deploy/ without a kubectl binary.
+// demo and the tests (test-only: no component applies YAML) to install crds/ and deploy/ without a kubectl binary.
 import * as k8s from "@kubernetes/client-node";
 
 export const FIELD_MANAGER = "lockstep";

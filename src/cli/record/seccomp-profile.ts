@@ -1,9 +1,9 @@
 // From an strace log to a minimal seccomp profile. Pure: `lockstep record` runs strace and feeds its
 // log here. Every syscall name strace printed is kept, known or not: a name newer than our table is
 // reported, never dropped, because dropping it would make the recorded program fail under its profile.
-import { RUNTIME_DEFAULT_CLONE_RULE } from "./runtime-default.ts";
-import type { LinuxSeccomp, SeccompSyscall } from "./seccomp.ts";
-import { isKnownSyscall } from "./syscalls.ts";
+import { RUNTIME_DEFAULT_CLONE_RULE } from "../../api/runtime-default.ts";
+import { isAllowingAction, type LinuxSeccomp, type SeccompSyscall } from "../../api/seccomp.ts";
+import { isKnownSyscall } from "../../api/syscalls.ts";
 
 // `1234 openat(AT_FDCWD, ...) = 3`, `[pid 1234] read(...)`, or without a pid (single process, no -f).
 const CALL = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_][a-z0-9_]*)\(/;
@@ -219,7 +219,7 @@ export function recordedSyscalls(seccomp: Pick<LinuxSeccomp, "syscalls">): {
   const namespaceCreating = new Set<string>();
   const widened = new Set<string>();
   for (const rule of seccomp.syscalls) {
-    if ((rule.action === "SCMP_ACT_ALLOW" || rule.action === "SCMP_ACT_LOG") && (rule.args ?? []).length > 0)
+    if (isAllowingAction(rule.action) && (rule.args ?? []).length > 0)
       for (const name of rule.names) if (name !== "clone") widened.add(name);
     if (rule.action === "SCMP_ACT_ERRNO" && rule.errnoRet === ENOSYS && rule.names.includes("clone3"))
       syscalls.add("clone3");
@@ -232,8 +232,6 @@ export function recordedSyscalls(seccomp: Pick<LinuxSeccomp, "syscalls">): {
 /** Syscalls a profile allows unconditionally or conditionally (any ALLOW/LOG rule names them). */
 export function allowedSyscalls(seccomp: Pick<LinuxSeccomp, "syscalls">): Set<string> {
   return new Set(
-    seccomp.syscalls
-      .filter((rule) => rule.action === "SCMP_ACT_ALLOW" || rule.action === "SCMP_ACT_LOG")
-      .flatMap((rule) => rule.names),
+    seccomp.syscalls.filter((rule) => isAllowingAction(rule.action)).flatMap((rule) => rule.names),
   );
 }

@@ -5,7 +5,7 @@
 // enforces exactly what that engine would, for the given architecture and capability set. Pure;
 // `lockstep import` (src/cli/import-command.ts) reads the file and prints the result.
 import * as z from "zod";
-import { oneOf } from "./common.ts";
+import { oneOf } from "../../api/common.ts";
 import {
   ErrnoSchema,
   type LinuxSeccomp,
@@ -14,8 +14,8 @@ import {
   SeccompArgSchema,
   SeccompFlagSchema,
   type SeccompSyscall,
-} from "./seccomp.ts";
-import { errnoNumber } from "./seccomp-abi.ts";
+} from "../../api/seccomp.ts";
+import { errnoNumber } from "../../api/seccomp-abi.ts";
 
 export const CONTAINER_ENGINES = ["docker", "podman"] as const;
 export type ContainerEngine = (typeof CONTAINER_ENGINES)[number];

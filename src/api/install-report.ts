@@ -1,0 +1,113 @@
+// What an agent tells the controller when a profile that belongs on its node is not installed there,
+// and how the controller reads it back: a Kubernetes Event on the profile (where `kubectl describe`
+// shows it to a person), whose annotations carry the fields the controller needs. Both sides import
+// this module, so the format has one home: the agent never formats text that the controller parses.
+import * as z from "zod";
+import {
+  API_VERSION,
+  OBJECT_KIND,
+  PROFILE_EVENTS_NAMESPACE,
+  PROFILE_KINDS,
+  type ProfileKind,
+} from "./constants.ts";
+
+/** The Event reason; the controller watches Events with this reason only (a field selector). */
+export const INSTALL_FAILED = "InstallFailed";
+export const INSTALL_REPORT_SOURCE = "lockstep-node-agent";
+/** Longest Event message the API server keeps readable in `kubectl describe`. */
+const MESSAGE_MAX = 1024;
+
+const ANNOTATION = {
+  node: "lockstep.dev/node",
+  version: "lockstep.dev/version",
+  reason: "lockstep.dev/reason",
+  detail: "lockstep.dev/detail",
+} as const;
+
+export const InstallReportSchema = z.object({
+  kind: z.enum(PROFILE_KINDS),
+  name: z.string().min(1),
+  uid: z.string().optional(),
+  node: z.string().min(1),
+  /** The profile version the agent tried to install ("" when the profile could not be rendered). */
+  version: z.string(),
+  /** Machine-readable: NameTaken, InvalidPolicy, WriteFailed, ... */
+  reason: z.string().min(1),
+  /** What went wrong, in the user's own terms. */
+  detail: z.string(),
+});
+export type InstallReport = z.infer<typeof InstallReportSchema>;
+
+/** The Event an agent creates for a report. */
+export function installReportEvent(report: InstallReport, now: Date) {
+  return {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: {
+      generateName: `${report.name.slice(0, 200)}.`,
+      namespace: PROFILE_EVENTS_NAMESPACE,
+      annotations: {
+        [ANNOTATION.node]: report.node,
+        [ANNOTATION.version]: report.version,
+        [ANNOTATION.reason]: report.reason,
+        [ANNOTATION.detail]: report.detail,
+      },
+    },
+    involvedObject: {
+      apiVersion: API_VERSION,
+      kind: OBJECT_KIND[report.kind],
+      name: report.name,
+      uid: report.uid,
+    },
+    reason: INSTALL_FAILED,
+    // Read by people: the node first, then what went wrong.
+    message: `node ${report.node}: ${report.reason}: ${report.detail}`.slice(0, MESSAGE_MAX),
+    type: "Warning",
+    source: { component: INSTALL_REPORT_SOURCE, host: report.node },
+    reportingComponent: INSTALL_REPORT_SOURCE,
+    reportingInstance: report.node,
+    firstTimestamp: now.toISOString(),
+    lastTimestamp: now.toISOString(),
+    count: 1,
+  };
+}
+
+const ReportEventSchema = z.object({
+  reason: z.literal(INSTALL_FAILED),
+  involvedObject: z.object({ kind: z.string(), name: z.string().min(1), uid: z.string().optional() }),
+  metadata: z.object({
+    annotations: z.object({
+      [ANNOTATION.node]: z.string().min(1),
+      [ANNOTATION.version]: z.string(),
+      [ANNOTATION.reason]: z.string().min(1),
+      [ANNOTATION.detail]: z.string(),
+    }),
+    creationTimestamp: z.union([z.string(), z.date()]).optional(),
+  }),
+  lastTimestamp: z.union([z.string(), z.date()]).optional(),
+});
+
+/**
+ * The report an Event carries, with when it was last seen; undefined for an Event that is not one (an
+ * older agent's, or anyone else's with the same reason).
+ */
+export function readInstallReport(event: unknown): { report: InstallReport; at: number } | undefined {
+  const parsed = ReportEventSchema.safeParse(event);
+  if (!parsed.success) return undefined;
+  const e = parsed.data;
+  const kind = PROFILE_KINDS.find((k: ProfileKind) => OBJECT_KIND[k] === e.involvedObject.kind);
+  if (kind === undefined) return undefined;
+  const a = e.metadata.annotations;
+  return {
+    report: {
+      kind,
+      name: e.involvedObject.name,
+      uid: e.involvedObject.uid,
+      node: a[ANNOTATION.node],
+      version: a[ANNOTATION.version],
+      reason: a[ANNOTATION.reason],
+      detail: a[ANNOTATION.detail],
+    },
+    at: new Date(e.lastTimestamp ?? e.metadata.creationTimestamp ?? 0).getTime(),
+  };
+}

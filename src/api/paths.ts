@@ -1,0 +1,29 @@
+// Where Lockstep's seccomp profiles live: on the node (the agent writes them) and as a pod names them
+// (the webhook reads `localhostProfile`). One home, so the agent's folder, the pods' references, the
+// webhook's matchConditions and the docs can never disagree on a path.
+import { posix } from "node:path";
+
+export const DEFAULT_KUBELET_ROOT = "/var/lib/kubelet";
+/** The kubelet resolves a Localhost seccomp profile relative to `<kubelet-root>/seccomp`. */
+export const KUBELET_SECCOMP_DIR = "seccomp";
+/**
+ * Lockstep owns only this subdirectory of the kubelet's seccomp root, so it never touches profiles
+ * someone else put there; it is also the directory part of a pod's `localhostProfile`.
+ */
+export const SECCOMP_LOCALHOST_DIR = "lockstep";
+export const SECCOMP_FILE_SUFFIX = ".json";
+
+/** `<kubelet-root>/seccomp/lockstep`: the one folder of the node the agent writes to (DESIGN invariant 4). */
+export function seccompProfileDir(kubeletRoot: string): string {
+  return posix.resolve(kubeletRoot, KUBELET_SECCOMP_DIR, SECCOMP_LOCALHOST_DIR);
+}
+
+/** The file name of a profile in that folder. The caller has checked `name` is a valid object name. */
+export function seccompProfileFileName(name: string): string {
+  return `${name}${SECCOMP_FILE_SUFFIX}`;
+}
+
+/** What a pod writes in `securityContext.seccompProfile.localhostProfile` for the profile `name`. */
+export function seccompLocalhostProfile(name: string): string {
+  return `${SECCOMP_LOCALHOST_DIR}/${seccompProfileFileName(name)}`;
+}

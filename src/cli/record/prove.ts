@@ -1,0 +1,158 @@
+// Finding and proving the capabilities a recorded program needs. First by observation: the program runs
+// again under strace with a reduced capability set (setpriv, from util-linux), and each call denied for
+// lack of one proposes a capability (capabilities.ts), until no new denial appears. Then by proof under
+// runc, in a container shaped like the pod (container.ts): the program must end as it did when recorded
+// with exactly the proposed set, and differently with each proposed capability removed on its own. A
+// capability that fails the proof is reported and left out, never added on a guess.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  byKernelOrder,
+  type Capability,
+  isDenied,
+  nextCapabilities,
+  type PrivilegeFailure,
+  privilegeFailures,
+} from "./capabilities.ts";
+import { type ContainerSpec, findRunc, runInHostContainer } from "./container.ts";
+import { findOnPath, runUnderStrace, TraceFileReader } from "./strace.ts";
+import { TraceCalls, type TracedCall } from "./trace-calls.ts";
+
+export interface CapabilityFindings {
+  /** Needed: the program ends as recorded with exactly these, and differently without any one of them. */
+  proven: Capability[];
+  /** Proposed by observation but not proven, with the reason. */
+  unproven: { capability: Capability; reason: string }[];
+  /** Calls still denied with the proposal whose lack of privilege no capability in the table explains. */
+  unexplained: PrivilegeFailure[];
+  /** Why nothing was analysed (not root, no runc, the recording was interrupted). */
+  skipped?: string;
+}
+
+export interface ProofSetup {
+  argv: readonly string[];
+  cwd: string;
+  /** Calls the recording itself saw denied: a denial that happens with every capability is not about them. */
+  deniedWhenRecorded: readonly TracedCall[];
+  /** How the recorded program ended: what "runs" means for the proof. */
+  recordedExitCode: number;
+  timeoutMs: number;
+  container: Pick<ContainerSpec, "seccomp" | "readOnlyRoot" | "writable">;
+  log: (line: string) => void;
+}
+
+/** At most this many reruns with more capabilities each: every round adds one, so it ends well before. */
+const MAX_OBSERVATION_ROUNDS = 12;
+
+export async function findCapabilities(setup: ProofSetup): Promise<CapabilityFindings> {
+  const none = { proven: [], unproven: [], unexplained: [] };
+  if (process.getuid?.() !== 0)
+    return { ...none, skipped: "needs root, to run the program with chosen capability sets" };
+  if (!findOnPath("setpriv")) return { ...none, skipped: "setpriv not found (apt-get install util-linux)" };
+  const runc = findRunc();
+  if (!runc) return { ...none, skipped: "runc not found (apt-get install runc): nothing can be proven" };
+
+  const { proposal, unexplained } = await observe(setup);
+  const proof = await prove(runc, setup, proposal);
+  return { ...proof, unexplained };
+}
+
+/** Reruns with more capabilities each round, until no denied call proposes another. */
+async function observe(
+  setup: ProofSetup,
+): Promise<{ proposal: Capability[]; unexplained: PrivilegeFailure[] }> {
+  let held: Capability[] = [];
+  let failures: PrivilegeFailure[] = [];
+  for (let round = 0; round < MAX_OBSERVATION_ROUNDS; round++) {
+    failures = privilegeFailures(await deniedCalls(setup, held), setup.deniedWhenRecorded);
+    const next = nextCapabilities(failures, held);
+    setup.log(
+      `with ${describe(held)}: ${failures.length === 0 ? "no call denied" : failures.map((f) => `${f.call} = ${f.errno}`).join("; ")}`,
+    );
+    if (next.length === 0) break;
+    held = [...held, ...next].sort(byKernelOrder);
+  }
+  // A denial the held set did not lift: the table proposed nothing more for it.
+  const unexplained = failures.filter((f) => f.candidates.every((c) => held.includes(c)));
+  return { proposal: held, unexplained };
+}
+
+async function deniedCalls(setup: ProofSetup, capabilities: readonly Capability[]): Promise<TracedCall[]> {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-caps-"));
+  const tracePath = join(dir, "trace");
+  const denied: TracedCall[] = [];
+  const calls = new TraceCalls((call) => {
+    if (isDenied(call)) denied.push(call);
+  });
+  try {
+    // For uid 0 the kernel gives a new program every capability in the bounding set (file capabilities
+    // count as full), so the bounding set alone decides; inheritable ones are cleared so none come back.
+    const keep = ["-all", ...capabilities.map((c) => `+${c}`)].join(",");
+    await runUnderStrace(
+      tracePath,
+      ["setpriv", `--bounding-set=${keep}`, "--inh-caps=-all", "--", ...setup.argv],
+      { timeoutMs: setup.timeoutMs },
+    );
+    new TraceFileReader(tracePath, [calls]).readNew();
+    calls.finish();
+    return denied;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function prove(
+  runc: string,
+  setup: ProofSetup,
+  proposed: readonly Capability[],
+): Promise<Pick<CapabilityFindings, "proven" | "unproven">> {
+  const unproven: CapabilityFindings["unproven"] = [];
+  let proposal = [...proposed];
+  const run = (capabilities: readonly Capability[]) =>
+    runInHostContainer(runc, {
+      ...setup.container,
+      argv: setup.argv,
+      cwd: setup.cwd,
+      capabilities,
+      timeoutMs: setup.timeoutMs,
+    });
+  for (;;) {
+    const exact = await run(proposal);
+    setup.log(`under runc with exactly ${describe(proposal)}: ${ending(exact)}`);
+    if (exact.exitCode !== setup.recordedExitCode || exact.timedOut) {
+      const reason = `under runc with exactly ${describe(proposal)} the program ${ending(exact)}, not exit code ${setup.recordedExitCode} as recorded${lastLine(exact.stderr)}`;
+      return {
+        proven: [],
+        unproven: [...unproven, ...proposal.map((capability) => ({ capability, reason }))],
+      };
+    }
+    const needed: Capability[] = [];
+    for (const capability of proposal) {
+      const without = await run(proposal.filter((c) => c !== capability));
+      setup.log(`under runc without ${capability}: ${ending(without)}`);
+      if (without.exitCode !== setup.recordedExitCode || without.timedOut) needed.push(capability);
+      else
+        unproven.push({
+          capability,
+          reason: `the program ends as recorded without it (under runc with ${describe(proposal.filter((c) => c !== capability))})`,
+        });
+    }
+    // Leaving out what was not needed changes the set the program ran with: prove the smaller one again.
+    if (needed.length === proposal.length) return { proven: proposal, unproven };
+    proposal = needed;
+  }
+}
+
+function describe(capabilities: readonly Capability[]): string {
+  return capabilities.length === 0 ? "no capabilities" : capabilities.join(", ");
+}
+
+function ending(outcome: { exitCode: number; timedOut: boolean }): string {
+  return outcome.timedOut ? "did not end in time" : `exited with ${outcome.exitCode}`;
+}
+
+function lastLine(stderr: string): string {
+  const line = stderr.trim().split("\n").at(-1);
+  return line ? ` (its last words: ${JSON.stringify(line.slice(0, 200))})` : "";
+}

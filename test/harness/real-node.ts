@@ -1,0 +1,388 @@
+// A real Kubernetes node on this machine: a private containerd 2.x (own root, state, socket, config)
+// and a kubelet (own root dir, ports, cgroup subtree, node identity from the harness CA), both on
+// loopback only. Pods really run, under Debian's runc, with the seccomp profile the kubelet resolves
+// under <kubelet root>/seccomp: the folder a Lockstep agent writes into (agents.ts uses the same one).
+//
+// Network (docs/adr/0050-real-nodes-on-loopback.md): the CNI configuration holds only the
+// `loopback` plugin, which is enough for the runtime to report its network ready and the node to go
+// Ready, and every test pod runs with hostNetwork, so no pod IP, bridge or iptables rule exists. The
+// API server reaches the kubelet at the Node's InternalIP, which the harness sets to 127.0.0.1.
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { issueCertificate } from "../../src/kube/certificates.ts";
+import { type ControlPlane, freePort, GiveUp, waitFor } from "./controlplane.ts";
+import { BUSYBOX_IMAGE, buildNodeImages, PAUSE_IMAGE } from "./images.ts";
+import {
+  cgroupV1Mounts,
+  haltNode,
+  NODE_RECORD_FILE,
+  type NodeRecord,
+  removeNode,
+  saveKernelTunables,
+  sweepAbandonedNodes,
+} from "./node-cleanup.ts";
+import { type ManagedProcess, startProcess } from "./processes.ts";
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, "../..");
+export const LOOPBACK = "127.0.0.1";
+export const CNI_PLUGIN_DIR = "/usr/lib/cni";
+export const RUNC = "/usr/sbin/runc";
+/** What a fresh machine lacks for a real node, with the line that installs it. */
+const PREREQUISITES: [path: string, install: string][] = [
+  [RUNC, "apt-get install runc"],
+  [join(CNI_PLUGIN_DIR, "loopback"), "apt-get install containernetworking-plugins"],
+  ["/usr/bin/setpriv", "apt-get install util-linux"],
+];
+
+/** The folder of everything a node named `name` has, agents.ts's kubelet root included. */
+export function nodeDir(cp: ControlPlane, name: string): string {
+  return join(cp.workDir, "nodes", name);
+}
+
+export function nodeKubeletRoot(cp: ControlPlane, name: string): string {
+  return join(nodeDir(cp, name), "kubelet");
+}
+
+/** The folder with kubelet, containerd, containerd-shim-runc-v2 and ctr; fails saying how to build it. */
+export async function nodeBinDir(): Promise<string> {
+  if (process.env.LOCKSTEP_NODE_BIN) return process.env.LOCKSTEP_NODE_BIN;
+  try {
+    const { stdout } = await run(join(repo, "tools/node/build.sh"), ["--cached"]);
+    return stdout.trim();
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new Error(stderr || "the kubelet and containerd are not built: run `make controlplane`");
+  }
+}
+
+export function containerdConfig(dir: string, address: string): string {
+  const q = (s: string) => `'${s}'`;
+  return `version = 3
+root = ${q(join(dir, "containerd", "root"))}
+state = ${q(join(dir, "containerd", "state"))}
+# Plugins that would write outside the node's folder (/opt/containerd, the NRI socket) or that a
+# test node does not use.
+disabled_plugins = [
+  'io.containerd.internal.v1.opt',
+  'io.containerd.nri.v1.nri',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.blockfile',
+  'io.containerd.snapshotter.v1.erofs',
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing',
+]
+
+[grpc]
+  address = ${q(address)}
+
+[ttrpc]
+  address = ${q(`${address}.ttrpc`)}
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = 'overlayfs'
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = ${q(PAUSE_IMAGE)}
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # Root here lacks CAP_SYS_RESOURCE: it may not lower an OOM score below its own.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_cdi = false
+  cdi_spec_dirs = []
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = 'io.containerd.runc.v2'
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+      BinaryName = ${q(RUNC)}
+      Root = ${q(join(dir, "runc"))}
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = [${q(CNI_PLUGIN_DIR)}]
+    conf_dir = ${q(join(dir, "cni"))}
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = ${q(LOOPBACK)}
+  stream_server_port = '0'
+`;
+}
+
+/** Only `loopback`: the runtime reports its network ready, and no pod gets an address anything could reach. */
+const LOOPBACK_ONLY_CNI = JSON.stringify({
+  cniVersion: "1.0.0",
+  name: "lockstep-loopback",
+  plugins: [{ type: "loopback" }],
+});
+
+interface KubeletPorts {
+  port: number;
+  healthzPort: number;
+}
+
+export function kubeletConfig(dir: string, record: NodeRecord, ports: KubeletPorts): string {
+  return JSON.stringify({
+    apiVersion: "kubelet.config.k8s.io/v1beta1",
+    kind: "KubeletConfiguration",
+    address: LOOPBACK,
+    port: ports.port,
+    readOnlyPort: 0,
+    healthzBindAddress: LOOPBACK,
+    healthzPort: ports.healthzPort,
+    tlsCertFile: join(dir, "pki", "kubelet.crt"),
+    tlsPrivateKeyFile: join(dir, "pki", "kubelet.key"),
+    // The API server presents its kubelet-client certificate from the harness CA; everyone else is asked about.
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true },
+      x509: { clientCAFile: join(dir, "pki", "ca.crt") },
+    },
+    authorization: { mode: "Webhook" },
+    containerRuntimeEndpoint: `unix://${record.containerdAddress}`,
+    // cgroup v1 (hybrid) machines: allowed explicitly since 1.35; cgroupfs, as no systemd runs here.
+    failCgroupV1: false,
+    cgroupDriver: "cgroupfs",
+    cgroupRoot: record.cgroupRoot,
+    failSwapOn: false,
+    podLogsDir: join(dir, "pod-logs"),
+    volumePluginDir: join(dir, "volume-plugins"),
+    // Nothing but the test's pods: never evict them or delete the imported images for disk space.
+    evictionHard: { "memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%" },
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    maxPods: 30,
+  });
+}
+
+/** Makes the kubelet's cgroupRoot in every v1 hierarchy; cpuset needs its cpus and mems before any task joins. */
+function createCgroupRoot(root: string): void {
+  for (const mount of cgroupV1Mounts()) {
+    const path = join(mount, root);
+    mkdirSync(path, { recursive: true });
+    for (const file of ["cpuset.cpus", "cpuset.mems"])
+      if (existsSync(join(mount, file))) writeFileSync(join(path, file), readFileSync(join(mount, file)));
+  }
+}
+
+function requirePrerequisites(): void {
+  for (const [path, install] of PREREQUISITES)
+    if (!existsSync(path)) throw new Error(`${path} is missing, a real node needs it: ${install}`);
+}
+
+/**
+ * A real node: containerd and a kubelet under one folder, with the identity and the loopback address
+ * the control plane expects. Made by `addRealNode`.
+ */
+export class RealNode {
+  readonly name: string;
+  readonly dir: string;
+  readonly kubeletRoot: string;
+  /** The kubelet's HTTPS port on 127.0.0.1 (logs, exec), as the API server reaches it. */
+  kubeletPort = 0;
+  containerd: ManagedProcess | undefined;
+  kubelet: ManagedProcess | undefined;
+  private stopped = false;
+  private readonly core: k8s.CoreV1Api;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly cp: ControlPlane;
+  private readonly record: NodeRecord;
+  private readonly bin: string;
+  private readonly images: string;
+  private readonly kubeconfig: string;
+
+  constructor(cp: ControlPlane, record: NodeRecord, bin: string, images: string, kubeconfig: string) {
+    this.cp = cp;
+    this.record = record;
+    this.bin = bin;
+    this.images = images;
+    this.kubeconfig = kubeconfig;
+    this.name = record.name;
+    this.dir = record.dir;
+    this.kubeletRoot = nodeKubeletRoot(cp, record.name);
+    this.core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    this.env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+  }
+
+  /** Starts containerd, imports the images, starts the kubelet and waits until the Node is Ready. */
+  async boot(): Promise<void> {
+    const bootedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    createCgroupRoot(this.record.cgroupRoot);
+    this.containerd = await this.startContainerd();
+    await this.ctr("images", "import", "--all-platforms", this.images);
+    [this.kubelet, this.kubeletPort] = await this.startKubelet();
+    await this.markReachable(bootedAt);
+  }
+
+  /**
+   * A power cut and boot: every process, container, mount and cgroup of the node goes, its disks
+   * (kubelet root, containerd root) stay; then containerd and the kubelet start again. The node's
+   * agent is one of its processes: restart it after this.
+   */
+  async reboot(): Promise<void> {
+    haltNode(this.record);
+    // /run is a tmpfs on a real machine: containerd's state does not survive a reboot.
+    rmSync(join(this.dir, "containerd", "state"), { recursive: true, force: true });
+    await this.boot();
+  }
+
+  /** Stops everything and removes the node's folder and every trace on the machine. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.kubelet?.stop(5_000);
+    await this.containerd?.stop(5_000);
+    if (process.env.LOCKSTEP_KEEP_WORKDIR)
+      for (const log of ["kubelet.log", "containerd.log"])
+        if (existsSync(join(this.dir, log)))
+          copyFileSync(join(this.dir, log), join(this.cp.workDir, `${this.name}-${log}`));
+    removeNode(this.record);
+  }
+
+  private ctr(...args: string[]) {
+    return run(join(this.bin, "ctr"), ["--address", this.record.containerdAddress, "-n", "k8s.io", ...args]);
+  }
+
+  private async startContainerd(): Promise<ManagedProcess> {
+    const p = startProcess(
+      `containerd-${this.name}`,
+      join(this.bin, "containerd"),
+      ["--config", join(this.dir, "containerd.toml"), "--log-level", "info"],
+      join(this.dir, "containerd.log"),
+      { env: this.env },
+    );
+    await waitFor(`containerd of ${this.name} to serve`, async () => {
+      if (!p.isRunning()) throw new GiveUp(`containerd on ${this.name} exited:\n${p.tail()}`);
+      await this.ctr("version");
+      return true;
+    });
+    return p;
+  }
+
+  private async startKubelet(): Promise<[ManagedProcess, number]> {
+    // Ports are free when chosen but may be taken before the kubelet binds: try again with new ones.
+    for (let attempt = 1; ; attempt++) {
+      const ports = { port: await freePort(), healthzPort: await freePort() };
+      writeFileSync(join(this.dir, "kubelet.json"), kubeletConfig(this.dir, this.record, ports));
+      const p = startProcess(
+        `kubelet-${this.name}`,
+        join(this.bin, "kubelet"),
+        [
+          `--config=${join(this.dir, "kubelet.json")}`,
+          `--kubeconfig=${this.kubeconfig}`,
+          `--root-dir=${this.kubeletRoot}`,
+          `--cert-dir=${join(this.dir, "pki")}`,
+          `--hostname-override=${this.name}`,
+          // The kubelet refuses a loopback node IP and would publish the machine's own address;
+          // with an external cloud provider it keeps whatever addresses the Node has, which the
+          // harness sets to 127.0.0.1 once (markReachable).
+          "--cloud-provider=external",
+          "--v=2",
+        ],
+        join(this.dir, "kubelet.log"),
+        { env: this.env },
+      );
+      try {
+        await waitFor(`the kubelet of ${this.name} to serve healthz`, async () => {
+          if (!p.isRunning()) throw new GiveUp(`kubelet on ${this.name} exited:\n${p.tail()}`);
+          return (await fetch(`http://${LOOPBACK}:${ports.healthzPort}/healthz`)).ok;
+        });
+        return [p, ports.port];
+      } catch (error) {
+        await p.stop(5_000);
+        if (attempt < 3 && /address already in use/.test(p.tail(50))) continue;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * InternalIP 127.0.0.1 and no taints: the jobs of a cloud controller and of the node lifecycle
+   * controller. Waits for a Ready heartbeat from this boot, not one left from before a reboot.
+   */
+  private async markReachable(bootedAt: Date): Promise<void> {
+    const { name, core } = this;
+    await waitFor(`Node ${name} to register`, async () => core.readNode({ name }));
+    await core.patchNodeStatus(
+      { name, body: { status: { addresses: [{ type: "InternalIP", address: LOOPBACK }] } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      `Node ${name} to be Ready`,
+      async () => {
+        if (!this.kubelet?.isRunning())
+          throw new GiveUp(`kubelet on ${name} exited:\n${this.kubelet?.tail()}`);
+        const ready = (await core.readNode({ name })).status?.conditions?.find((c) => c.type === "Ready");
+        return ready?.status === "True" && new Date(ready.lastHeartbeatTime ?? 0) >= bootedAt;
+      },
+      { timeoutMs: 90_000 },
+    );
+    await core.patchNode(
+      { name, body: [{ op: "replace", path: "/spec/taints", value: [] }] },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    );
+  }
+}
+
+/**
+ * Starts a real node named `name`, registered with `cp` and Ready, its images imported. The node is
+ * stopped and removed from the machine by `cp.stop()`, and by a detached janitor if this process dies.
+ */
+export async function addRealNode(cp: ControlPlane, name: string): Promise<RealNode> {
+  requirePrerequisites();
+  const bin = await nodeBinDir();
+  sweepAbandonedNodes();
+  const dir = nodeDir(cp, name);
+  for (const sub of ["pki", "cni", "containerd", "pod-logs", "volume-plugins", "runc"])
+    mkdirSync(join(dir, sub), { recursive: true });
+  mkdirSync(nodeKubeletRoot(cp, name), { recursive: true });
+  const record: NodeRecord = {
+    name,
+    dir,
+    containerdAddress: join(dir, "containerd.sock"),
+    cgroupRoot: `/lockstep-${name}-${randomBytes(3).toString("hex")}`,
+    ownerPid: process.pid,
+  };
+  writeFileSync(join(dir, NODE_RECORD_FILE), JSON.stringify(record));
+  spawn(process.execPath, [join(import.meta.dirname, "node-janitor.ts"), dir], {
+    detached: true,
+    stdio: "ignore",
+  }).unref();
+  saveKernelTunables();
+
+  const serving = await issueCertificate(cp.ca, {
+    commonName: name,
+    dnsNames: [name],
+    ipAddresses: [LOOPBACK],
+    usage: "server",
+  });
+  writeFileSync(join(dir, "pki", "ca.crt"), cp.ca.certPem);
+  writeFileSync(join(dir, "pki", "kubelet.crt"), serving.certPem);
+  writeFileSync(join(dir, "pki", "kubelet.key"), serving.keyPem, { mode: 0o600 });
+  // The identity NodeRestriction and the Node authorizer expect of this node's kubelet.
+  const kubeconfig = await cp.writeKubeconfigFor(`system:node:${name}`, ["system:nodes"], `kubelet-${name}`);
+  writeFileSync(join(dir, "cni", "10-loopback.conflist"), LOOPBACK_ONLY_CNI);
+  writeFileSync(join(dir, "containerd.toml"), containerdConfig(dir, record.containerdAddress));
+
+  const node = new RealNode(cp, record, bin, buildNodeImages(cp.workDir), kubeconfig);
+  cp.onStop(() => node.stop());
+  try {
+    await node.boot();
+  } catch (error) {
+    const logs = `containerd:\n${node.containerd?.tail(20) ?? ""}\nkubelet:\n${node.kubelet?.tail(20) ?? ""}`;
+    await node.stop();
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${logs}`);
+  }
+  return node;
+}
+
+/** A pod template spec that runs on a real node without any pull and without a pod network. */
+export function realNodePodSpec(containers: k8s.V1Container[]): k8s.V1PodSpec {
+  return {
+    hostNetwork: true,
+    terminationGracePeriodSeconds: 2,
+    containers: containers.map((c) => ({ image: BUSYBOX_IMAGE, imagePullPolicy: "Never", ...c })),
+  };
+}
