@@ -3,9 +3,10 @@
 // with 200 profiles installed: the resident memory of kube-scheduler, kube-controller-manager,
 // kube-apiserver and etcd (each caches or stores every Node), and the size of one Node object.
 //
-// Both states are reached with one PATCH per Node (agents label a node with 0 profiles too: readiness,
-// AppArmor, and now the revisions), so the two measurements hold the same number of writes in etcd's
-// history and differ only in what the Node carries.
+// The 200 profiles exist in both states; both states are reached with one PATCH per Node (an agent
+// labels a node that holds no profile too: readiness, AppArmor, and now the revisions), so the two
+// measurements hold the same objects and the same number of writes in etcd's history and differ only in
+// what the Nodes carry. Memory is the median of five readings after the caches settled.
 //
 // Two runs, each on a fresh control plane (Go does not hand memory back, so one run cannot measure
 // the second scheme after the first): the per-profile labels of agents before ADR 0024, and the
@@ -67,19 +68,31 @@ function lockstepLabels(scheme: Scheme, profiles: { name: string; version: strin
   });
 }
 
-async function settle(): Promise<void> {
-  // Watches deliver, caches fill and the Go runtimes' background work settles before reading memory.
-  await new Promise((r) => setTimeout(r, 15_000));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The median of 5 readings 3 s apart, after 10 s for watches to deliver and caches to fill. */
+async function settledMemoryMiB(pid: number, first = true): Promise<number> {
+  if (first) await sleep(10_000);
+  const readings: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    readings.push(residentMemoryMiB(pid));
+    await sleep(3_000);
+  }
+  return readings.sort((a, b) => a - b)[2] ?? 0;
 }
 
-async function measure(cp: ControlPlane, core: k8s.CoreV1Api, wait = true): Promise<Record<string, number>> {
-  if (wait) await settle();
+async function measure(
+  cp: ControlPlane,
+  core: k8s.CoreV1Api,
+  memory = true,
+): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const name of COMPONENTS) {
-    const process = cp.processes.find((p) => p.name === name);
-    if (!process) throw new Error(`no ${name} process in the harness`);
-    out[name] = residentMemoryMiB(process.pid);
-  }
+  if (memory)
+    for (const [i, name] of COMPONENTS.entries()) {
+      const process = cp.processes.find((p) => p.name === name);
+      if (!process) throw new Error(`no ${name} process in the harness`);
+      out[name] = await settledMemoryMiB(process.pid, i === 0);
+    }
   const node = await core.readNode({ name: "node-0" });
   if (node.metadata) delete node.metadata.managedFields;
   out.nodeBytes = Buffer.byteLength(JSON.stringify(node));
@@ -101,9 +114,6 @@ async function runScheme(scheme: Scheme, results: Results): Promise<void> {
           k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
         ),
       );
-    await label(lockstepLabels(scheme, [], "0"));
-    const before = await measure(cp, core);
-
     const profiles = Array.from({ length: PROFILES }, (_, i) => ({
       name: `profile-${String(i).padStart(3, "0")}`,
       // A version as the agent writes it: 12 hex digits.
@@ -118,6 +128,10 @@ async function runScheme(scheme: Scheme, results: Results): Promise<void> {
       if (BigInt(created.metadata.resourceVersion) > BigInt(revision))
         revision = created.metadata.resourceVersion;
     });
+    // The profiles exist, the nodes hold none of them yet: an agent that is ready with nothing installed.
+    await label(lockstepLabels(scheme, [], revision));
+    const before = await measure(cp, core);
+
     const labels = lockstepLabels(scheme, profiles, revision);
     await label(labels);
     const after = await measure(cp, core);
