@@ -73,6 +73,12 @@ export class NodeAgent {
   private lastSyncError: string | undefined;
   /** The revisions this run has claimed: a claim never goes back, or a pod admitted meanwhile could wait for ever. */
   private claimed: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
+  /**
+   * The highest revision any profile state delivered to the cache carried. Syncs coalesce events, so a
+   * sync may never see a state between a spec write and the controller's status.revision (its own
+   * resourceVersion is its revision then), but the webhook may have admitted a pod against it.
+   */
+  private readonly delivered: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
   private readonly m;
 
   constructor(options: AgentOptions) {
@@ -135,7 +141,11 @@ export class NodeAgent {
     if (removed > 0) log.info({ removed }, "removed temporary files left by an earlier run");
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
-    this.profiles.onChange(() => this.scheduleSync());
+    this.profiles.onChange((change) => {
+      const obj = this.profiles.get(change.kind, change.name);
+      if (obj) this.delivered[change.kind] = maxRevision([this.delivered[change.kind], profileRevision(obj)]);
+      this.scheduleSync();
+    });
     for (const informer of [this.node, this.pods])
       for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.scheduleSync());
     await Promise.all([this.profiles.start(), this.node.start(), this.pods.start()]);
@@ -269,8 +279,16 @@ export class NodeAgent {
       record,
       podLabels: this.pods.list().map((pod) => pod.metadata?.labels ?? {}),
       revisionFloor: {
-        seccomp: maxRevision([this.claimed.seccomp, this.profiles.listedResourceVersion("seccomp")]),
-        apparmor: maxRevision([this.claimed.apparmor, this.profiles.listedResourceVersion("apparmor")]),
+        seccomp: maxRevision([
+          this.claimed.seccomp,
+          this.delivered.seccomp,
+          this.profiles.listedResourceVersion("seccomp"),
+        ]),
+        apparmor: maxRevision([
+          this.claimed.apparmor,
+          this.delivered.apparmor,
+          this.profiles.listedResourceVersion("apparmor"),
+        ]),
       },
     };
   }
