@@ -1,14 +1,9 @@
 // The profile controller: a level-triggered reconcile(kind/name) that reads profiles, Node metadata and
-// the agents' InstallFailed Events from watch caches, and writes only the difference: the in-use
-// finalizer and the status subresource.
-//
-// What enqueues what (the reconcile itself has no event-specific branches):
-// - a profile's spec changes, or a profile appears or goes: every profile of that kind (inheritance
-//   makes a base's change its children's change; resolving is cached, so this is cheap);
-// - any other change to a profile (status, finalizers, deletionTimestamp): that profile;
-// - a Node's labels change, or a Node appears or goes: every profile (coalesced over 50 ms);
-// - an InstallFailed Event about a profile: that profile;
-// - a Terminating profile still in use: itself, every IN_USE_RECHECK_MS (pods are not watched: ADR 0011).
+// the agents' InstallFailed Events from watch caches, and writes only the difference. Three files:
+// - triggers.ts: which change wakes which profiles (a Terminating profile still in use also wakes
+//   itself every IN_USE_RECHECK_MS: pods are not watched, ADR 0011);
+// - this file: the caches and the reconcile, with no event-specific branches;
+// - writers.ts: the in-use finalizer, the status subresource and Events.
 import type { V1PodList } from "@kubernetes/client-node";
 import type { ProfileStatus } from "../api/common.ts";
 import {
@@ -26,12 +21,7 @@ import { kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
-import {
-  logWatchFailures,
-  ProfileCache,
-  type ProfileChange,
-  type ProfileObject,
-} from "../kube/profile-cache.ts";
+import { logWatchFailures, ProfileCache, type ProfileObject } from "../kube/profile-cache.ts";
 import { type HandlerResult, WorkQueue } from "../kube/workqueue.ts";
 import {
   computeStatus,
@@ -41,12 +31,18 @@ import {
   statusDiffers,
   statusMergePatch,
 } from "./status.ts";
+import {
+  installReportWakes,
+  NODE_BURST_MS,
+  nodeChangeWakes,
+  profileChangeWakes,
+  type Wake,
+} from "./triggers.ts";
 import { ProfileWriter } from "./writers.ts";
 
 const DEFAULT_IN_USE_RECHECK_MS = 3_000;
 /** How many pods an InUse message names; the rest are counted by the list's size only. */
 const IN_USE_PODS_NAMED = 5;
-const NODE_BURST_MS = 50;
 /** The pods a profile is in use by: every phase but the two a pod never leaves. */
 const UNFINISHED_PODS = "status.phase!=Succeeded,status.phase!=Failed";
 const PHASE_RECOUNT_MS = 5_000;
@@ -124,19 +120,17 @@ export class ProfileController {
   }
 
   async start(): Promise<void> {
-    this.profiles.onChange((change) => this.onProfileChange(change));
-    this.nodes.on("add", (n) => this.onNodeChange(n));
-    this.nodes.on("update", (n) => this.onNodeChange(n));
-    this.nodes.on("delete", (n) => {
-      this.nodeLabels.delete(n.metadata?.name ?? "");
-      this.nodeViewCache = undefined;
-      this.enqueueAllSoon();
+    this.profiles.onChange((change) => {
+      if (change.verb === "delete") this.written.delete(`${change.kind}/${change.name}`);
+      this.wake(profileChangeWakes(change));
     });
+    this.nodes.on("add", (n) => this.onNodeLabels(n.metadata?.name ?? "", n.metadata?.labels ?? {}));
+    this.nodes.on("update", (n) => this.onNodeLabels(n.metadata?.name ?? "", n.metadata?.labels ?? {}));
+    this.nodes.on("delete", (n) => this.onNodeLabels(n.metadata?.name ?? "", undefined));
     for (const verb of ["add", "update", "delete"] as const)
       this.events.on(verb, (e) => {
         this.failureIndex = undefined;
-        const read = readInstallReport(e);
-        if (read) this.enqueue(read.report.kind, read.report.name);
+        this.wake(installReportWakes(e));
       });
 
     await Promise.all([this.profiles.start(), this.nodes.start(), this.events.start()]);
@@ -169,32 +163,25 @@ export class ProfileController {
     await Promise.all([this.profiles.stop(), this.nodes.stop(), this.events.stop()]);
   }
 
-  /**
-   * A spec change, or a profile appearing or going, may change every profile of its kind (children
-   * inherit from bases; a deleted base leaves its children Invalid): all of them are reconciled. Any
-   * other change (status, finalizers, deletionTimestamp) concerns that profile alone.
-   */
-  private onProfileChange({ kind, name, verb, specChanged }: ProfileChange): void {
-    if (verb === "delete") this.written.delete(`${kind}/${name}`);
-    if (specChanged) this.enqueueKind(kind);
-    else this.enqueue(kind, name);
-  }
-
-  private onNodeChange(node: KubeObject): void {
-    const name = node.metadata?.name ?? "";
-    const labels = node.metadata?.labels ?? {};
-    // A Node changes for many reasons (heartbeats, taints, annotations); only its labels matter here.
-    if (sameLabels(this.nodeLabels.get(name), labels)) return;
-    this.nodeLabels.set(name, labels);
+  /** Keeps the label cache the status is computed from, and wakes profiles when labels changed. */
+  private onNodeLabels(name: string, labels: Readonly<Record<string, string>> | undefined): void {
+    const wake = nodeChangeWakes(this.nodeLabels.get(name), labels);
+    if (wake === undefined) return;
+    if (labels === undefined) this.nodeLabels.delete(name);
+    else this.nodeLabels.set(name, labels);
     this.nodeViewCache = undefined;
-    this.enqueueAllSoon();
+    this.wake(wake);
   }
 
-  private enqueueAllSoon(): void {
-    this.nodeBurst ??= setTimeout(() => {
-      this.nodeBurst = undefined;
-      this.enqueueAll();
-    }, NODE_BURST_MS);
+  private wake(wake: Wake): void {
+    if (wake === undefined) return;
+    if ("profile" in wake) this.enqueue(wake.profile.kind, wake.profile.name);
+    else if ("kind" in wake) this.enqueueKind(wake.kind);
+    else
+      this.nodeBurst ??= setTimeout(() => {
+        this.nodeBurst = undefined;
+        this.enqueueAll();
+      }, NODE_BURST_MS);
   }
 
   private enqueueAll(): void {
@@ -354,14 +341,4 @@ export class ProfileController {
 function splitKey(key: string): [ProfileKind, string] {
   const slash = key.indexOf("/");
   return [key.slice(0, slash) as ProfileKind, key.slice(slash + 1)];
-}
-
-function sameLabels(
-  a: Readonly<Record<string, string>> | undefined,
-  b: Readonly<Record<string, string>>,
-): boolean {
-  if (!a) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((k) => a[k] === b[k]);
 }

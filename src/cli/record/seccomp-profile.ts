@@ -4,15 +4,12 @@
 import { RUNTIME_DEFAULT_CLONE_RULE } from "../../api/runtime-default.ts";
 import { isAllowingAction, type LinuxSeccomp, type SeccompSyscall } from "../../api/seccomp.ts";
 import { isKnownSyscall } from "../../api/syscalls.ts";
+import { TraceCalls } from "./trace-calls.ts";
 
-// `1234 openat(AT_FDCWD, ...) = 3`, `[pid 1234] read(...)`, or without a pid (single process, no -f).
-const CALL = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_][a-z0-9_]*)\(/;
-// `1234 <... wait4 resumed>, ...) = 5`: the second half of a call another thread interrupted.
-const RESUMED = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?<\.\.\. ([a-z_][a-z0-9_]*) resumed>/;
 // What strace prints for a number its own table lacks: `syscall_0x1c6` (strace >= 5.4) or `syscall_454`.
 const UNNAMED = /^syscall_(0x[0-9a-f]+|\d+)$/;
-// A clone, clone3 or unshare whose flags create a namespace (`flags=CLONE_NEWNS|...`, `{flags=CLONE_NEWPID...`).
-const NAMESPACE_CREATION = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?(clone3?|unshare)\(.*CLONE_NEW/;
+// Calls whose flags can create a namespace (`flags=CLONE_NEWNS|...`, `{flags=CLONE_NEWPID...`).
+const NAMESPACE_CALLS: ReadonlySet<string> = new Set(["clone", "clone3", "unshare"]);
 
 /**
  * Syscalls added since the kernel unified numbering (5.1): one number on every architecture (alpha
@@ -82,33 +79,30 @@ export function syscallName(printed: string): string {
  */
 export class TraceSyscalls {
   private readonly seen = new Set<string>();
-  private partial = "";
   /** Calls (clone, clone3) the program made with CLONE_NEW* flags: their recording must not filter them out. */
   readonly namespaceCreating = new Set<string>();
+  // strace's line grammar has one home (trace-calls.ts); only the calls' starts matter here.
+  private readonly calls = new TraceCalls(
+    () => undefined,
+    (name, args) => {
+      this.seen.add(syscallName(name));
+      if (NAMESPACE_CALLS.has(name) && args.includes("CLONE_NEW")) this.namespaceCreating.add(name);
+    },
+  );
 
   /** Adds a chunk of the log; a line cut at the chunk's end is completed by the next chunk. */
   add(chunk: string): void {
-    const lines = (this.partial + chunk).split("\n");
-    this.partial = lines.pop() ?? "";
-    for (const line of lines) this.addLine(line);
+    this.calls.add(chunk);
   }
 
   /** The names seen so far, the last line included even without its newline. */
   finish(): string[] {
-    this.addLine(this.partial);
-    this.partial = "";
+    this.calls.finish();
     return [...this.seen];
   }
 
   get size(): number {
     return this.seen.size;
-  }
-
-  private addLine(line: string): void {
-    const match = CALL.exec(line) ?? RESUMED.exec(line);
-    if (match?.[1]) this.seen.add(syscallName(match[1]));
-    const namespaces = NAMESPACE_CREATION.exec(line);
-    if (namespaces?.[1]) this.namespaceCreating.add(namespaces[1]);
   }
 }
 

@@ -27,14 +27,20 @@ const RESUMED = /^<\.\.\. ([a-z_][a-z0-9_]*) resumed>(.*)$/;
 const RETURN =
   /^(.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+|\?)(?:<(.*)>)?(?:\s+(E[A-Z0-9]+)\s+\(.*\))?(?:\s+\(.*\))?\s*$/;
 
-/** Feeds whole calls to `onCall` from an strace log given in arbitrary chunks. */
+/**
+ * Feeds whole calls to `onCall` from an strace log given in arbitrary chunks, and, when given,
+ * `onCallStart` with every call's name and first arguments as soon as it starts: a call still
+ * `<unfinished ...>` when its process was killed never completes, but it was made.
+ */
 export class TraceCalls {
   private partial = "";
   private readonly unfinished = new Map<number, { name: string; args: string }>();
   private readonly onCall: (call: TracedCall) => void;
+  private readonly onCallStart: ((name: string, args: string) => void) | undefined;
 
-  constructor(onCall: (call: TracedCall) => void) {
+  constructor(onCall: (call: TracedCall) => void, onCallStart?: (name: string, args: string) => void) {
     this.onCall = onCall;
+    this.onCallStart = onCallStart;
   }
 
   add(chunk: string): void {
@@ -56,6 +62,8 @@ export class TraceCalls {
     if (resumed?.[1] !== undefined) {
       const first = this.unfinished.get(pid);
       this.unfinished.delete(pid);
+      // A second half whose first half the log does not hold still names a call that was made.
+      if (first?.name !== resumed[1]) this.onCallStart?.(resumed[1], "");
       const head = first?.name === resumed[1] ? first.args : "";
       this.complete(pid, resumed[1], head + (resumed[2] ?? ""));
       return;
@@ -63,6 +71,7 @@ export class TraceCalls {
     const start = START.exec(rest);
     if (start?.[1] === undefined) return; // `+++ exited`, `--- SIGCHLD`, strace's own messages
     const text = start[2] ?? "";
+    this.onCallStart?.(start[1], text.replace(UNFINISHED, ""));
     if (UNFINISHED.test(text)) {
       this.unfinished.set(pid, { name: start[1], args: text.replace(UNFINISHED, "") });
       return;
