@@ -2,7 +2,7 @@
 // last Node's label (median, and p99 over 20 rounds), Node PATCH requests per rollout (the agents' own
 // counters), and one agent's resident memory.
 import * as k8s from "@kubernetes/client-node";
-import { profileLabelKey } from "../src/api/labels.ts";
+import { nodeHasProfile, type PlacementSource, placementOf } from "../src/api/node-profiles.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,
@@ -41,7 +41,7 @@ async function rollout(agentCount: number, results: Results): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const name = `bench-${round}`;
       const started = performance.now();
-      await objects.createClusterCustomObject({
+      const created = (await objects.createClusterCustomObject({
         group: "lockstep.dev",
         version: "v1alpha1",
         plural: "seccompprofiles",
@@ -51,11 +51,13 @@ async function rollout(agentCount: number, results: Results): Promise<void> {
           metadata: { name },
           spec: { baseProfileName: "runtime/default" },
         },
-      });
-      const key = profileLabelKey("seccomp", name);
+      })) as PlacementSource;
+      const placement = placementOf("seccomp", created);
       await waitFor(
         `${name} on all ${agentCount} nodes`,
-        async () => (await core.listNode({ labelSelector: key })).items.length === agentCount,
+        async () =>
+          (await core.listNode()).items.filter((n) => nodeHasProfile(placement, n.metadata?.labels ?? {}))
+            .length === agentCount,
         { timeoutMs: 120_000, intervalMs: 20 },
       );
       times.push(performance.now() - started);

@@ -1,7 +1,8 @@
 // The controller: how long after the last node label lands every status says Installed, and its
 // resident memory with 1,000 profiles and 5,000 Node objects in its caches.
 import * as k8s from "@kubernetes/client-node";
-import { profileLabelKey } from "../src/api/labels.ts";
+import { SYNCED_REVISION_LABEL } from "../src/api/constants.ts";
+import { maxRevision } from "../src/api/node-profiles.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
@@ -28,7 +29,10 @@ export async function run(): Promise<Results> {
           version: "v1alpha1",
           plural: "seccompprofiles",
         })
-      ).items as { metadata: { name: string }; status?: { phase?: string; version?: string } }[];
+      ).items as {
+        metadata: { name: string };
+        status?: { phase?: string; version?: string; revision?: string };
+      }[];
     const createProfiles = (from: number, to: number) =>
       inBatches(
         Array.from({ length: to - from }, (_, i) => `p-${from + i}`),
@@ -58,13 +62,14 @@ export async function run(): Promise<Results> {
       "100 profiles to have a version in status",
       async () => {
         const items = await list();
-        return items.length === 100 && items.every((p) => p.status?.version) ? items : undefined;
+        return items.length === 100 && items.every((p) => p.status?.revision) ? items : undefined;
       },
       { timeoutMs: 120_000 },
     );
-    const labels = Object.fromEntries(
-      versions.map((p) => [profileLabelKey("seccomp", p.metadata.name), p.status?.version as string]),
-    );
+    // What an agent that installed all 100 writes: its revision, at least every profile's (ADR 0024).
+    const labels = {
+      [SYNCED_REVISION_LABEL.seccomp]: maxRevision(versions.map((p) => p.status?.revision ?? "0")),
+    };
     await inBatches(nodes, 10, (n) =>
       core.patchNode(
         { name: n, body: { metadata: { labels } } },

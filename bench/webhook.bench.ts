@@ -7,7 +7,6 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { profileLabelKey } from "../src/api/labels.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,
@@ -16,6 +15,7 @@ import {
 } from "../test/harness/agents.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { processMemory } from "../test/harness/processes.ts";
+import { nodeHoldsProfile } from "../test/harness/profiles.ts";
 import { installWebhook } from "../test/harness/webhook.ts";
 
 type Results = Record<string, { value: number; unit: string }>;
@@ -127,11 +127,8 @@ export async function run(): Promise<Results> {
         spec: { baseProfileName: "runtime/default" },
       },
     });
-    await waitFor(
-      "bench on node-1",
-      async () =>
-        (await core.readNode({ name: "node-1" })).metadata?.labels?.[profileLabelKey("seccomp", "bench")] !==
-        undefined,
+    await waitFor("bench on node-1", () =>
+      nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "bench", "node-1"),
     );
 
     // 1) Direct load, as the API server would send it, from a process on the other core than the

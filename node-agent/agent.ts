@@ -4,7 +4,9 @@
 // of changes are coalesced into one sync (and so one PATCH).
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
-import { AGENT_LABEL, APPARMOR_LABEL } from "../src/api/constants.ts";
+import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
+import { maxRevision, profileRevision } from "../src/api/node-profiles.ts";
+import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
@@ -26,10 +28,13 @@ import { desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
 import { type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
 import {
   adoptedRecord,
+  failedProfiles,
   installedProfiles,
   type NodeObservation,
   planSync,
   type SyncPlan,
+  selectorSyncedLabels,
+  syncedRevisions,
 } from "./planner.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 import { DEFAULT_SYNC_TRIGGER, SyncTrigger, type SyncTriggerOptions } from "./sync-trigger.ts";
@@ -66,6 +71,14 @@ export class NodeAgent {
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastSyncError: string | undefined;
+  /** The revisions this run has claimed: a claim never goes back, or a pod admitted meanwhile could wait for ever. */
+  private claimed: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
+  /**
+   * The highest revision any profile state delivered to the cache carried. Syncs coalesce events, so a
+   * sync may never see a state between a spec write and the controller's status.revision (its own
+   * resourceVersion is its revision then), but the webhook may have admitted a pod against it.
+   */
+  private readonly delivered: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
   private readonly m;
 
   constructor(options: AgentOptions) {
@@ -128,7 +141,11 @@ export class NodeAgent {
     if (removed > 0) log.info({ removed }, "removed temporary files left by an earlier run");
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
-    this.profiles.onChange(() => this.scheduleSync());
+    this.profiles.onChange((change) => {
+      const obj = this.profiles.get(change.kind, change.name);
+      if (obj) this.delivered[change.kind] = maxRevision([this.delivered[change.kind], profileRevision(obj)]);
+      this.scheduleSync();
+    });
     for (const informer of [this.node, this.pods])
       for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.scheduleSync());
     await Promise.all([this.profiles.start(), this.node.start(), this.pods.start()]);
@@ -180,6 +197,7 @@ export class NodeAgent {
         record,
       };
       const installed = installedProfiles(after);
+      const revisions = syncedRevisions(after);
       for (const f of failures) {
         this.m.errors.inc({ reason: f.reason });
         await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
@@ -188,7 +206,9 @@ export class NodeAgent {
         this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
 
       const desired = desiredLockstepLabels({
-        installed,
+        revisions,
+        failed: failedProfiles(after, installed, failures, plan),
+        selectorSynced: selectorSyncedLabels(after),
         appArmor: this.appArmorAvailable ? "enabled" : "unavailable",
         // Before start-up reconciliation finishes the agent does not claim readiness, but it does not
         // withdraw an earlier run's claim either: a restart must not make the node flap out of status.
@@ -200,6 +220,7 @@ export class NodeAgent {
         this.m.patches.inc();
         log.info({ labels: patch.metadata.labels }, "patched node labels");
       }
+      this.claimed = revisions;
       this.m.lastSync.set(Date.now() / 1000);
       this.m.syncs.inc({ result: "ok" });
       this.lastSyncError = undefined;
@@ -214,6 +235,14 @@ export class NodeAgent {
   }
 
   /** Everything the planner decides from, read from the caches, the folder and the kernel. */
+  /** The cached renderings of a kind, each with its object's current revision. */
+  private withRevisions(kind: ProfileKind): RenderedProfile[] {
+    return [...this.profiles.rendered(kind).values()].map((p) => {
+      const obj = this.profiles.get(kind, p.name);
+      return obj ? { ...p, revision: profileRevision(obj) } : p;
+    });
+  }
+
   private async observe(node: V1Node): Promise<NodeObservation> {
     const { log } = this.opts;
     const nodeLabels = { ...(node.metadata?.labels ?? {}) };
@@ -236,16 +265,31 @@ export class NodeAgent {
         "started an ownership record, adopting the profile files present",
       );
     }
+    const kernel = this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set<string>();
+    // From here on synchronous: the profiles and the revisions the caches were listed at are one snapshot.
     return {
       nodeLabels,
-      // Rendered once per spec change, not once per sync (src/kube/profile-cache.ts).
-      seccompProfiles: [...this.profiles.rendered("seccomp").values()],
-      appArmorProfiles: [...this.profiles.rendered("apparmor").values()],
+      // Rendered once per spec change, not once per sync (src/kube/profile-cache.ts); the revision is
+      // the object's as it is now, which a status or metadata write may have changed.
+      seccompProfiles: this.withRevisions("seccomp"),
+      appArmorProfiles: this.withRevisions("apparmor"),
       appArmorAvailable: this.appArmorAvailable,
       disk,
-      kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
+      kernel,
       record,
       podLabels: this.pods.list().map((pod) => pod.metadata?.labels ?? {}),
+      revisionFloor: {
+        seccomp: maxRevision([
+          this.claimed.seccomp,
+          this.delivered.seccomp,
+          this.profiles.listedResourceVersion("seccomp"),
+        ]),
+        apparmor: maxRevision([
+          this.claimed.apparmor,
+          this.delivered.apparmor,
+          this.profiles.listedResourceVersion("apparmor"),
+        ]),
+      },
     };
   }
 

@@ -1,11 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
 import { APPARMOR_LABEL } from "../src/api/constants.ts";
-import { profileLabelKey } from "../src/api/labels.ts";
+import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/api/labels.ts";
 import { type ProfileObjectRef, renderAppArmorProfiles, renderSeccompProfiles } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS } from "./failures.ts";
 import { EMPTY_RECORD, type OwnershipRecord } from "./ownership-record.ts";
-import { adoptedRecord, installedProfiles, type NodeObservation, planSync } from "./planner.ts";
+import {
+  adoptedRecord,
+  failedProfiles,
+  installedProfiles,
+  NO_LONGER_HERE,
+  NOT_INSTALLED,
+  type NodeObservation,
+  planSync,
+  selectorSyncedLabels,
+  syncedRevisions,
+} from "./planner.ts";
 
 const ALLOW = { defaultAction: "SCMP_ACT_ALLOW" };
 const seccompKey = (name: string) => profileLabelKey("seccomp", name);
@@ -37,6 +47,7 @@ interface Setup {
   record?: OwnershipRecord;
   pods?: Record<string, string>[];
   nodeLabels?: Record<string, string>;
+  revisionFloor?: { seccomp: string; apparmor: string };
 }
 
 function observe(s: Setup): NodeObservation {
@@ -52,6 +63,7 @@ function observe(s: Setup): NodeObservation {
     kernel: new Set(s.kernel ?? []),
     record: s.record ?? EMPTY_RECORD,
     podLabels: s.pods ?? [],
+    revisionFloor: s.revisionFloor ?? { seccomp: "0", apparmor: "0" },
   };
 }
 
@@ -236,5 +248,84 @@ describe("planSync: AppArmor", () => {
     };
     const plan = planSync(o);
     expect([plan.loadAppArmor, plan.unloadAppArmor, plan.failures]).toEqual([[], [], []]);
+  });
+});
+
+describe("the labels a sync earns (ADR 0024)", () => {
+  const withRevision = (ref: ProfileObjectRef, revision: string): ProfileObjectRef => ({ ...ref, revision });
+
+  it("marks failed exactly the profiles that belong here and are not installed, with the reason", () => {
+    const good = withRevision(seccomp("good"), "7");
+    const taken = withRevision(seccomp("taken"), "8");
+    const elsewhere = withRevision(seccomp("elsewhere", { ...ALLOW, nodeSelector: { pool: "batch" } }), "9");
+    const o = observe({
+      seccomp: [good, taken, elsewhere],
+      files: { good: contentOf(good) },
+      record: { seccomp: ["good"], appArmor: {} },
+    });
+    const installed = installedProfiles(o);
+    const [takenRendered] = o.seccompProfiles.filter((p) => p.name === "taken");
+    if (!takenRendered) throw new Error("fixture");
+    const failed = failedProfiles(
+      o,
+      installed,
+      [{ profile: takenRendered, reason: "NameTaken", message: "" }],
+      planSync(o),
+    );
+    expect(failed).toEqual(new Map([[failedLabelKey("seccomp", "taken"), "NameTaken"]]));
+    // Without a reported failure (a file deleted by hand since), it is still marked.
+    expect(failedProfiles(o, installed, [], planSync(o))).toEqual(
+      new Map([[failedLabelKey("seccomp", "taken"), NOT_INSTALLED]]),
+    );
+  });
+
+  it("marks nothing for AppArmor on a node without AppArmor: the webhook requires lockstep.dev/apparmor=enabled", () => {
+    const o = { ...observe({ appArmor: [{ name: "aa", spec: {} }] }), appArmorAvailable: false };
+    o.nodeLabels = { ...o.nodeLabels, [APPARMOR_LABEL]: "unavailable" };
+    expect(failedProfiles(o, installedProfiles(o), [], planSync(o))).toEqual(new Map());
+  });
+
+  it("marks a profile that stopped belonging here, while it exists: a pod admitted before the change may still require the old placement", () => {
+    const moved = seccomp("moved", { ...ALLOW, nodeSelector: { pool: "batch" } });
+    const o = observe({
+      seccomp: [moved],
+      files: { moved: contentOf(seccomp("moved")) },
+      record: { seccomp: ["moved"], appArmor: {} },
+    });
+    const plan = planSync(o);
+    expect(plan.removeSeccomp).toEqual(["moved"]);
+    const key = failedLabelKey("seccomp", "moved");
+    expect(failedProfiles(o, installedProfiles(o), [], plan)).toEqual(new Map([[key, NO_LONGER_HERE]]));
+    // Removed since: the node's own mark keeps it, until the object goes or belongs here again.
+    const later = observe({ seccomp: [moved], nodeLabels: { [key]: NO_LONGER_HERE } });
+    expect(failedProfiles(later, installedProfiles(later), [], planSync(later))).toEqual(
+      new Map([[key, NO_LONGER_HERE]]),
+    );
+    const gone = observe({ nodeLabels: { [key]: NO_LONGER_HERE } });
+    expect(failedProfiles(gone, installedProfiles(gone), [], planSync(gone))).toEqual(new Map());
+  });
+
+  it("claims the newest revision it has seen per kind, never less than its floor", () => {
+    const o = observe({
+      seccomp: [withRevision(seccomp("a"), "12"), withRevision(seccomp("b"), "30")],
+      appArmor: [withRevision({ name: "aa", spec: {} }, "25")],
+      revisionFloor: { seccomp: "20", apparmor: "40" },
+    });
+    expect(syncedRevisions(o)).toEqual({ seccomp: "30", apparmor: "40" });
+    expect(syncedRevisions(observe({}))).toEqual({ seccomp: "0", apparmor: "0" });
+  });
+
+  it("records the node's value of every key a nodeSelector names, and only those", () => {
+    const o = observe({
+      seccomp: [seccomp("a", { ...ALLOW, nodeSelector: { pool: "web", zone: "z1" } })],
+      appArmor: [{ name: "aa", spec: { nodeSelector: { "topology.kubernetes.io/zone": "z1" } } }],
+      nodeLabels: { pool: "batch", "topology.kubernetes.io/zone": "z2", team: "x" },
+    });
+    expect(selectorSyncedLabels(o)).toEqual(
+      new Map([
+        [selectorSyncedLabelKey("pool"), "batch"],
+        [selectorSyncedLabelKey("topology.kubernetes.io/zone"), "z2"],
+      ]),
+    );
   });
 });

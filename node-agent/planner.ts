@@ -11,11 +11,15 @@
 // - 8: a profile that belongs here but is invalid keeps its last good file or loaded version.
 // - 9: the agent replaces or removes only what its ownership record lists; a name someone else holds
 //   is reported (NameTaken) and gets no label.
+// Labels (docs/adr/0024-node-labels-that-scale.md): one revision per kind, the newest profile revision
+// the observation covers, and a failure label for each profile that belongs here but is not installed
+// at its current version, so "revision reached and no failure label" means "installed".
 
 import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
 import { type AppArmorMode, DEFAULT_APPARMOR_MODE } from "../src/api/apparmor.ts";
-import type { ProfileKind } from "../src/api/constants.ts";
-import { profileLabelKey } from "../src/api/labels.ts";
+import { PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
+import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/api/labels.ts";
+import { maxRevision } from "../src/api/node-profiles.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
 import type { OwnershipRecord } from "./ownership-record.ts";
@@ -35,6 +39,11 @@ export interface NodeObservation {
   record: OwnershipRecord;
   /** The labels of every not-finished pod bound to this node. */
   podLabels: readonly Readonly<Record<string, string>>[];
+  /**
+   * Per kind, a revision the caches have seen every write up to, beyond the profiles in them: the
+   * resourceVersion they were listed at, and what the agent claimed before in this run.
+   */
+  revisionFloor: Readonly<Record<ProfileKind, string>>;
 }
 
 export interface SyncPlan {
@@ -175,4 +184,69 @@ export function installedProfiles(o: NodeObservation): Map<string, string> {
       if (p.ok && o.kernel.has(p.name) && o.record.appArmor[p.name] === p.version)
         installed.set(p.labelKey, p.version);
   return installed;
+}
+
+/**
+ * Failure label key -> reason, for every profile that belongs here and is not installed (invariant 1),
+ * and for every profile that stopped belonging here (disabled, nodeSelector, node relabelled) after
+ * being installed or marked here: a pod admitted before that change still requires the old placement,
+ * which this node may match, so the mark stays while the object exists and does not belong here.
+ */
+export function failedProfiles(
+  o: NodeObservation,
+  installed: ReadonlyMap<string, string>,
+  failures: readonly InstallFailure[],
+  plan: Pick<SyncPlan, "removeSeccomp" | "unloadAppArmor" | "keptInUse">,
+): Map<string, string> {
+  const reasons = new Map(failures.map((f) => [`${f.profile.kind}/${f.profile.name}`, f.reason]));
+  const movedAway = new Set([
+    ...plan.removeSeccomp.map((name) => `seccomp/${name}`),
+    ...plan.unloadAppArmor.map((name) => `apparmor/${name}`),
+    ...plan.keptInUse.map(({ kind, name }) => `${kind}/${name}`),
+  ]);
+  const failed = new Map<string, string>();
+  const kinds = o.appArmorAvailable ? [o.seccompProfiles, o.appArmorProfiles] : [o.seccompProfiles];
+  for (const profiles of kinds)
+    for (const p of profiles) {
+      const key = failedLabelKey(p.kind, p.name);
+      if (profileBelongsOnNode(p, o.nodeLabels)) {
+        if (!installed.has(p.labelKey)) failed.set(key, reasons.get(`${p.kind}/${p.name}`) ?? NOT_INSTALLED);
+      } else if (movedAway.has(`${p.kind}/${p.name}`) || o.nodeLabels[key] !== undefined)
+        failed.set(key, NO_LONGER_HERE);
+    }
+  return failed;
+}
+
+/** The mark of a profile that stopped belonging on this node (see failedProfiles). */
+export const NO_LONGER_HERE = "NoLongerHere";
+
+/** The failure label's value when no failure was reported this sync (say, a file deleted meanwhile). */
+export const NOT_INSTALLED = "NotInstalled";
+
+/**
+ * The revision this node can claim per kind: every profile in the observation was acted on, so the
+ * newest revision among them; never less than the observation's floor. It does not move with status
+ * writes (profileRevision ignores them), so a status write costs no Node PATCH.
+ */
+export function syncedRevisions(o: NodeObservation): Record<ProfileKind, string> {
+  const floor = o.revisionFloor;
+  const profiles = { seccomp: o.seccompProfiles, apparmor: o.appArmorProfiles };
+  const out = { seccomp: "0", apparmor: "0" };
+  for (const kind of PROFILE_KINDS)
+    out[kind] = maxRevision([floor[kind], ...profiles[kind].map((p) => p.revision)]);
+  return out;
+}
+
+/**
+ * For each label key some profile's nodeSelector names and this node has: the value this sync
+ * placed profiles by. Until the agent syncs again after a relabel, pods keep to the old value.
+ */
+export function selectorSyncedLabels(o: NodeObservation): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of [...o.seccompProfiles, ...o.appArmorProfiles])
+    for (const key of Object.keys(p.nodeSelector ?? {})) {
+      const value = o.nodeLabels[key];
+      if (value !== undefined) out.set(selectorSyncedLabelKey(key), value);
+    }
+  return out;
 }

@@ -10,10 +10,12 @@
 import { Document } from "yaml";
 import {
   APPARMOR_PROFILE_PLURAL,
+  FAILED_LABEL_PREFIX,
   GROUP,
   IN_USE_FINALIZER,
   PROFILE_LABEL_PREFIX,
   SECCOMP_PROFILE_PLURAL,
+  SELECTOR_SYNCED_PREFIX,
 } from "./constants.ts";
 import { seccompLocalhostPattern } from "./labels.ts";
 import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
@@ -169,8 +171,14 @@ const OTHER_METADATA_UNCHANGED = ["annotations", "ownerReferences"]
 
 /** The agent: Lockstep label keys of its own Node, nothing else (DESIGN invariant 5). */
 export function agentPolicy(): object[] {
-  // The profile labels plus the agent's own presence and capability labels (lockstep.dev/agent, ...).
-  const prefixes = [...POD_IN_USE_PREFIXES, `${GROUP}/`];
+  // Its failure labels, its revision, presence and capability labels (lockstep.dev/...), and an older
+  // agent's per-profile labels, which it removes (docs/adr/0024-node-labels-that-scale.md).
+  const prefixes = [
+    ...Object.values(FAILED_LABEL_PREFIX),
+    SELECTOR_SYNCED_PREFIX,
+    ...POD_IN_USE_PREFIXES,
+    `${GROUP}/`,
+  ];
   const isAgentKey = (k: string) => `${celList(prefixes)}.exists(p, ${k}.startsWith(p))`;
   return policy({
     name: "lockstep-agent-own-node-labels",

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -8,6 +9,9 @@ import {
   jsonPointerToken,
   requireProfilesPatch,
 } from "./affinity.ts";
+import { APPARMOR_LABEL, type ProfileKind, SYNCED_REVISION_LABEL } from "./constants.ts";
+import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "./labels.ts";
+import { nodeHasProfile, type ProfilePlacement, profileRequirements } from "./node-profiles.ts";
 import type { AdmittedPod, NodeSelectorTerm } from "./pod-profiles.ts";
 
 /** A minimal RFC 6902 applier for the operations the webhook emits (what the API server does with them). */
@@ -116,13 +120,115 @@ const pod: fc.Arbitrary<FullerPod> = fc.record({
     { requiredKeys: ["containers"] },
   ),
 });
-const keys = fc.uniqueArray(labelKey, { minLength: 1, maxLength: 3 });
+
+const profile: fc.Arbitrary<ProfilePlacement> = fc.record({
+  kind: fc.constantFrom<ProfileKind>("seccomp", "apparmor"),
+  name: fc.constantFrom("web", "strict"),
+  revision: fc.constantFrom("5", "9", "12"),
+  version: fc.option(fc.constantFrom("v1", "v2"), { nil: undefined }),
+  nodeSelector: fc.option(
+    fc.dictionary(fc.constantFrom("pool", "zone"), fc.constantFrom("a", "b"), { maxKeys: 1 }),
+    {
+      nil: undefined,
+    },
+  ),
+  disabled: fc.boolean(),
+});
+const profiles = fc.uniqueArray(profile, {
+  minLength: 1,
+  maxLength: 3,
+  selector: (p) => `${p.kind}/${p.name}`,
+});
+const inUseKeys = (ps: readonly ProfilePlacement[]) => ps.map((p) => profileLabelKey(p.kind, p.name));
+
+/** A node: labels of an agent of either scheme (or of both, or none), and user labels. */
+const node = fc.record({
+  name: fc.constantFrom("n1", "n2", "n3"),
+  labels: fc
+    .tuple(
+      fc.dictionary(
+        fc.constantFrom(...Object.values(SYNCED_REVISION_LABEL)),
+        fc.constantFrom("4", "5", "9", "12", "x"),
+      ),
+      fc.dictionary(
+        fc
+          .constantFrom("web", "strict")
+          .chain((n) => fc.constantFrom(failedLabelKey("seccomp", n), failedLabelKey("apparmor", n))),
+        fc.constantFrom("NameTaken"),
+      ),
+      fc.dictionary(fc.constantFrom("pool", "zone"), fc.constantFrom("a", "b")),
+      fc.dictionary(
+        fc.constantFrom(selectorSyncedLabelKey("pool"), selectorSyncedLabelKey("zone")),
+        fc.constantFrom("a", "b"),
+      ),
+      fc.dictionary(labelKey, fc.constantFrom("v1", "v2")),
+      fc.dictionary(fc.constantFrom(APPARMOR_LABEL), fc.constantFrom("enabled", "unavailable")),
+      fc.dictionary(otherKey, fc.constantFrom("x", "y", "a")),
+    )
+    .map((parts) => Object.assign({}, ...parts) as Record<string, string>),
+});
+type TestNode = { name: string; labels: Record<string, string> };
+
+/** k8s.io/component-helpers nodeaffinity, as the scheduler evaluates a required term. */
+function requirementMatches(
+  e: { key: string; operator: string; values?: string[] },
+  value: string | undefined,
+) {
+  const values = e.values ?? [];
+  switch (e.operator) {
+    case "In":
+      return value !== undefined && values.includes(value);
+    case "NotIn":
+      return value === undefined || !values.includes(value);
+    case "Exists":
+      return value !== undefined;
+    case "DoesNotExist":
+      return value === undefined;
+    case "Gt":
+    case "Lt": {
+      if (value === undefined || !/^-?[0-9]+$/.test(value) || !/^-?[0-9]+$/.test(values[0] ?? ""))
+        return false;
+      const [a, b] = [BigInt(value), BigInt(values[0] ?? "0")];
+      return e.operator === "Gt" ? a > b : a < b;
+    }
+    default:
+      return false;
+  }
+}
+
+function requiredAffinityMatches(p: AdmittedPod, n: TestNode): boolean {
+  const required = p.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (required === undefined) return true;
+  return (required.nodeSelectorTerms ?? []).some(
+    (t) =>
+      !isEmptyTerm(t) &&
+      (t.matchExpressions ?? []).every((e) => requirementMatches(e, n.labels[e.key])) &&
+      (t.matchFields ?? []).every((e) =>
+        requirementMatches(e, e.key === "metadata.name" ? n.name : undefined),
+      ),
+  );
+}
+
+const hasOnlyOneScheme = (n: TestNode) =>
+  !Object.keys(n.labels).some(
+    (k) => k.startsWith("seccomp.lockstep.dev/") || k.startsWith("apparmor.lockstep.dev/"),
+  ) ||
+  !Object.keys(n.labels).some(
+    (k) =>
+      Object.values(SYNCED_REVISION_LABEL).includes(k) ||
+      k.startsWith("failed.") ||
+      k.startsWith("selector."),
+  );
 
 /** The operations, failing the test when the patch was refused. */
 function operations(patch: AffinityPatch): JsonPatchOperation[] {
   if ("refused" in patch) throw new Error(`unexpectedly refused: ${patch.refused}`);
   return patch.operations;
 }
+
+const guardOf = (ps: readonly ProfilePlacement[]) => profileRequirements(ps);
+const patchFor = (p: AdmittedPod, ps: readonly ProfilePlacement[]) =>
+  requireProfilesPatch(p, inUseKeys(ps), guardOf(ps));
 
 const requiredTerms = (p: FullerPod) =>
   p.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
@@ -131,32 +237,44 @@ const hasEmptyTermList = (p: FullerPod) =>
   (requiredTerms(p) ?? []).length === 0;
 
 describe("requireProfilesPatch", () => {
-  it("puts every requirement into every non-empty required term, keeps every constraint, and sets exactly the in-use labels", () => {
+  it("lets the scheduler place the pod exactly where its own affinity allows and nodeHasProfile holds for every profile", () => {
     fc.assert(
-      fc.property(pod, keys, (original, needed) => {
+      fc.property(pod, profiles, node, (original, needed, n) => {
         fc.pre(!hasEmptyTermList(original));
-        const patched = applyPatch(original, operations(requireProfilesPatch(original, needed)));
-        const terms = requiredTerms(patched) ?? [];
-        const originalTerms = requiredTerms(original) ?? [];
-        expect(terms.length).toBe(Math.max(originalTerms.length, 1));
-        terms.forEach((t, i) => {
-          const before = originalTerms[i];
-          // An empty term matches no node; it must stay one.
-          if (before !== undefined && isEmptyTerm(before)) expect(t).toEqual(before);
-          else
-            for (const k of needed)
-              expect(t.matchExpressions?.some((e) => e.key === k && e.operator === "Exists")).toBe(true);
-        });
+        const patched = applyPatch(original, operations(patchFor(original, needed)));
+        const allowed =
+          requiredAffinityMatches(original, n) && needed.every((p) => nodeHasProfile(p, n.labels));
+        const matches = requiredAffinityMatches(patched, n);
+        // Never a node lacking a profile; and on a node of one labelling scheme, every node that has them.
+        if (matches) expect(allowed).toBe(true);
+        if (hasOnlyOneScheme(n)) expect(matches).toBe(allowed);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("keeps every constraint the pod had and sets exactly the in-use labels", () => {
+    fc.assert(
+      fc.property(pod, profiles, (original, needed) => {
+        fc.pre(!hasEmptyTermList(original));
+        const patched = applyPatch(original, operations(patchFor(original, needed)));
         const lockstepLabels = Object.keys(patched.metadata?.labels ?? {}).filter(
           (k) => k.startsWith("seccomp.lockstep.dev/") || k.startsWith("apparmor.lockstep.dev/"),
         );
-        expect(lockstepLabels.sort()).toEqual([...needed].sort());
-        for (const k of needed) expect(patched.metadata?.labels?.[k]).toBe(IN_USE_LABEL_VALUE);
-        // Nothing the pod had is lost: each original term's expressions and fields are still in its term.
-        originalTerms.forEach((t, i) => {
-          for (const e of t.matchExpressions ?? []) expect(terms[i]?.matchExpressions).toContainEqual(e);
-          expect(terms[i]?.matchFields).toEqual(t.matchFields);
-        });
+        expect(lockstepLabels.sort()).toEqual([...new Set(inUseKeys(needed))].sort());
+        for (const k of inUseKeys(needed)) expect(patched.metadata?.labels?.[k]).toBe(IN_USE_LABEL_VALUE);
+        // Each original non-empty term lives on, with all its expressions and fields, in every term made from it.
+        const terms = requiredTerms(patched) ?? [];
+        for (const t of requiredTerms(original) ?? []) {
+          const heirs = terms.filter(
+            (h) =>
+              isDeepStrictEqual(h.matchFields, t.matchFields) &&
+              (t.matchExpressions ?? []).every((e) =>
+                h.matchExpressions?.some((he) => isDeepStrictEqual(he, e)),
+              ),
+          );
+          expect(heirs.length).toBeGreaterThan(0);
+        }
         expect(patched.spec.nodeSelector).toEqual(original.spec.nodeSelector);
         expect(patched.spec.tolerations).toEqual(original.spec.tolerations);
         expect(patched.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution).toEqual(
@@ -172,9 +290,9 @@ describe("requireProfilesPatch", () => {
 
   it("refuses a required node affinity without terms, as the API server would", () => {
     fc.assert(
-      fc.property(pod, keys, (original, needed) => {
+      fc.property(pod, profiles, (original, needed) => {
         fc.pre(hasEmptyTermList(original));
-        expect(requireProfilesPatch(original, needed)).toEqual({
+        expect(patchFor(original, needed)).toEqual({
           refused: expect.stringMatching(
             /^spec\.affinity\.nodeAffinity\.requiredDuringSchedulingIgnoredDuringExecution\.nodeSelectorTerms: must have at least one term/,
           ),
@@ -184,7 +302,15 @@ describe("requireProfilesPatch", () => {
     );
   });
 
-  it("leaves a term with only matchFields its fields, and an empty term empty", () => {
+  const web: ProfilePlacement = {
+    kind: "seccomp",
+    name: "web",
+    revision: "7",
+    version: "v1",
+    disabled: false,
+  };
+
+  it("leaves an empty term empty, and splits a guarded term into the current and the legacy requirements", () => {
     const base: AdmittedPod = {
       spec: {
         containers: [],
@@ -194,21 +320,57 @@ describe("requireProfilesPatch", () => {
               nodeSelectorTerms: [
                 { matchFields: [{ key: "metadata.name", operator: "In", values: ["n1"] }] },
                 {},
-                { matchExpressions: [], matchFields: [] },
               ],
             },
           },
         },
       },
     };
-    expect(operations(requireProfilesPatch(base, ["seccomp.lockstep.dev/web"]))).toEqual([
+    const fields = [{ key: "metadata.name", operator: "In", values: ["n1"] }];
+    expect(operations(patchFor(base, [web]))).toEqual([
       { op: "add", path: "/metadata/labels", value: { "seccomp.lockstep.dev/web": "true" } },
       {
-        op: "add",
-        path: "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchExpressions",
-        value: [{ key: "seccomp.lockstep.dev/web", operator: "Exists" }],
+        op: "replace",
+        path: "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+        value: [
+          {
+            matchFields: fields,
+            matchExpressions: [
+              { key: "lockstep.dev/seccomp-revision", operator: "Gt", values: ["6"] },
+              { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
+            ],
+          },
+          {
+            matchFields: fields,
+            matchExpressions: [{ key: "seccomp.lockstep.dev/web", operator: "In", values: ["v1"] }],
+          },
+          {},
+        ],
       },
     ]);
+  });
+
+  it("requires the nodeSelector, the agent's record of it, AppArmor, and nothing legacy while a version is unknown", () => {
+    const aa: ProfilePlacement = {
+      kind: "apparmor",
+      name: "aa",
+      revision: "40",
+      version: undefined,
+      nodeSelector: { pool: "web" },
+      disabled: false,
+    };
+    expect(profileRequirements([web, aa])).toEqual({
+      current: [
+        { key: "lockstep.dev/seccomp-revision", operator: "Gt", values: ["6"] },
+        { key: "lockstep.dev/apparmor-revision", operator: "Gt", values: ["39"] },
+        { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
+        { key: "failed.apparmor.lockstep.dev/aa", operator: "DoesNotExist" },
+        { key: "selector.lockstep.dev/pool", operator: "In", values: ["web"] },
+        { key: "pool", operator: "In", values: ["web"] },
+        { key: "lockstep.dev/apparmor", operator: "In", values: ["enabled"] },
+      ],
+      legacy: undefined,
+    });
   });
 
   it("drops in-use labels a pod without profiles carries", () => {
@@ -216,24 +378,24 @@ describe("requireProfilesPatch", () => {
       metadata: { labels: { app: "x", "seccomp.lockstep.dev/web": "true" } },
       spec: { containers: [] },
     };
-    expect(operations(requireProfilesPatch(stray, []))).toEqual([
+    expect(operations(requireProfilesPatch(stray, [], profileRequirements([])))).toEqual([
       { op: "remove", path: "/metadata/labels/seccomp.lockstep.dev~1web" },
     ]);
   });
 
   it("is idempotent: patching the patched pod changes nothing", () => {
     fc.assert(
-      fc.property(pod, keys, (original, needed) => {
+      fc.property(pod, profiles, (original, needed) => {
         fc.pre(!hasEmptyTermList(original));
-        const once = applyPatch(original, operations(requireProfilesPatch(original, needed)));
-        expect(operations(requireProfilesPatch(once, needed))).toEqual([]);
+        const once = applyPatch(original, operations(patchFor(original, needed)));
+        expect(operations(patchFor(once, needed))).toEqual([]);
       }),
       { numRuns: 500 },
     );
   });
 
-  it("adds one new term when the pod has no required node affinity", () => {
-    const ops = operations(requireProfilesPatch({ spec: { containers: [] } }, ["seccomp.lockstep.dev/web"]));
+  it("adds the requirements as new terms when the pod has no required node affinity", () => {
+    const ops = operations(patchFor({ spec: { containers: [] } }, [web]));
     expect(ops).toContainEqual({
       op: "add",
       path: "/spec/affinity",
@@ -241,7 +403,13 @@ describe("requireProfilesPatch", () => {
         nodeAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: {
             nodeSelectorTerms: [
-              { matchExpressions: [{ key: "seccomp.lockstep.dev/web", operator: "Exists" }] },
+              {
+                matchExpressions: [
+                  { key: "lockstep.dev/seccomp-revision", operator: "Gt", values: ["6"] },
+                  { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
+                ],
+              },
+              { matchExpressions: [{ key: "seccomp.lockstep.dev/web", operator: "In", values: ["v1"] }] },
             ],
           },
         },

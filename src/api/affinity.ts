@@ -1,15 +1,20 @@
-// The JSONPatch (RFC 6902) that keeps a pod off every node lacking one of its profiles: for each
-// profile label key, a required node-affinity requirement `{key, operator: Exists}` in EVERY
-// non-empty nodeSelectorTerm (terms are ORed, so a requirement in only one of them could be bypassed by
-// another), or one new term when the pod has none; and the pod's in-use labels set to exactly the
-// profiles it uses, for the controller's in-use protection. Everything else the pod says is left as it
-// is. Idempotent: a pod that already carries a requirement or label gets no second one, so
-// reinvocation adds nothing.
+// The JSONPatch (RFC 6902) that keeps a pod off every node lacking one of its profiles, and sets the
+// pod's in-use labels to exactly the profiles it uses (for the controller's in-use protection).
+//
+// What a node must carry is node-profiles.ts's profileRequirements: `current` (revision labels, no
+// failure label, the profiles' nodeSelectors) and, while agents roll, `legacy` (an older agent's
+// per-profile labels). Node-affinity terms are ORed, so every non-empty term the pod has gets the
+// requirements (a term left without them could be satisfied by a node lacking a profile), and with
+// `legacy` it is split in two: the term and `current`, or the term and `legacy`. A term that already
+// carries all of `current` or all of `legacy` is guarded as it is, so reinvocation adds nothing.
+// Everything else the pod says is left as it is.
 //
 // A term with neither matchExpressions nor matchFields matches no node (k8s.io/component-helpers
-// nodeaffinity): adding a requirement would turn it into one that matches every node with the profile,
-// so it stays empty. A required node affinity without terms is invalid (the API server's
-// ValidateNodeSelector); it is refused here rather than "rescued" into a valid pod.
+// nodeaffinity): adding requirements would turn it into one that matches nodes, so it stays empty. A
+// required node affinity without terms is invalid (the API server's ValidateNodeSelector); it is
+// refused here rather than "rescued" into a valid pod.
+import { isDeepStrictEqual } from "node:util";
+import { type NodeRequirement, sameRequirement } from "./node-profiles.ts";
 import { type AdmittedPod, isPodInUseLabelKey, type NodeSelectorTerm } from "./pod-profiles.ts";
 
 export type JsonPatchOperation =
@@ -31,12 +36,19 @@ export function jsonPointerToken(key: string): string {
   return key.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
-function requirement(key: string) {
-  return { key, operator: "Exists" };
+/** What a node must carry to hold every profile of a pod: either set of requirements. */
+export interface ProfileGuard {
+  current: NodeRequirement[];
+  legacy: NodeRequirement[] | undefined;
 }
 
-function hasRequirement(term: NodeSelectorTerm, key: string): boolean {
-  return (term.matchExpressions ?? []).some((e) => e.key === key && e.operator === "Exists");
+function carriesAll(term: NodeSelectorTerm, reqs: readonly NodeRequirement[]): boolean {
+  return reqs.every((r) => (term.matchExpressions ?? []).some((e) => sameRequirement(r, e)));
+}
+
+function withRequirements(term: NodeSelectorTerm, reqs: readonly NodeRequirement[]): NodeSelectorTerm {
+  const missing = reqs.filter((r) => !(term.matchExpressions ?? []).some((e) => sameRequirement(r, e)));
+  return { ...term, matchExpressions: [...(term.matchExpressions ?? []), ...missing] };
 }
 
 /** A term that matches no node at all: no expressions and no fields. */
@@ -44,11 +56,15 @@ export function isEmptyTerm(term: NodeSelectorTerm): boolean {
   return (term.matchExpressions ?? []).length === 0 && (term.matchFields ?? []).length === 0;
 }
 
-export function requireProfilesPatch(pod: AdmittedPod, labelKeys: readonly string[]): AffinityPatch {
+export function requireProfilesPatch(
+  pod: AdmittedPod,
+  labelKeys: readonly string[],
+  guard: ProfileGuard,
+): AffinityPatch {
   const keys = [...new Set(labelKeys)];
   const labels = inUseLabelOperations(pod, keys);
   if (keys.length === 0) return { operations: labels };
-  const affinity = affinityOperations(pod, keys);
+  const affinity = affinityOperations(pod, guard);
   return "refused" in affinity ? affinity : { operations: [...labels, ...affinity.operations] };
 }
 
@@ -81,9 +97,17 @@ export function inUseLabelOperations(pod: AdmittedPod, keys: readonly string[]):
   return [...removals, ...additions];
 }
 
-function affinityOperations(pod: AdmittedPod, keys: readonly string[]): AffinityPatch {
-  const newTerm = { matchExpressions: keys.map(requirement) };
-  const required = { nodeSelectorTerms: [newTerm] };
+function guardedTerms(terms: readonly NodeSelectorTerm[], guard: ProfileGuard): NodeSelectorTerm[] {
+  return terms.flatMap((term) => {
+    if (isEmptyTerm(term)) return [term];
+    if (carriesAll(term, guard.current) || (guard.legacy && carriesAll(term, guard.legacy))) return [term];
+    const current = withRequirements(term, guard.current);
+    return guard.legacy ? [current, withRequirements(term, guard.legacy)] : [current];
+  });
+}
+
+function affinityOperations(pod: AdmittedPod, guard: ProfileGuard): AffinityPatch {
+  const required = { nodeSelectorTerms: newTerms(guard) };
   const affinity = pod.spec.affinity;
   if (!affinity)
     return {
@@ -113,14 +137,14 @@ function affinityOperations(pod: AdmittedPod, keys: readonly string[]): Affinity
     return {
       refused: `${REQUIRED_FIELD}.nodeSelectorTerms: must have at least one term (the API server refuses an empty list): add a term, or remove requiredDuringSchedulingIgnoredDuringExecution`,
     };
-  return {
-    operations: terms.flatMap((term, i): JsonPatchOperation[] => {
-      if (isEmptyTerm(term)) return [];
-      const missing = keys.filter((k) => !hasRequirement(term, k));
-      if (missing.length === 0) return [];
-      const termPath = `${REQUIRED_PATH}/nodeSelectorTerms/${i}/matchExpressions`;
-      if (!term.matchExpressions) return [{ op: "add", path: termPath, value: missing.map(requirement) }];
-      return missing.map((k) => ({ op: "add" as const, path: `${termPath}/-`, value: requirement(k) }));
-    }),
-  };
+  const guarded = guardedTerms(terms, guard);
+  if (isDeepStrictEqual(guarded, terms)) return { operations: [] };
+  return { operations: [{ op: "replace", path: `${REQUIRED_PATH}/nodeSelectorTerms`, value: guarded }] };
+}
+
+/** The terms of a pod that had no required node affinity: the requirements alone. */
+function newTerms(guard: ProfileGuard): NodeSelectorTerm[] {
+  return guard.legacy
+    ? [{ matchExpressions: guard.current }, { matchExpressions: guard.legacy }]
+    : [{ matchExpressions: guard.current }];
 }

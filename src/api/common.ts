@@ -92,6 +92,8 @@ export const MAX_MISSING_NODES = 20;
 export const ProfileStatusSchema = z.object({
   phase: ProfilePhaseSchema.optional(),
   observedGeneration: z.number().int().nonnegative().optional(),
+  /** profileRevision's number for observedGeneration (node-profiles.ts): fixed for the generation. */
+  revision: z.string().optional(),
   /** The version label value nodes carry when they hold the current content. */
   version: z.string().optional(),
   /** What a pod writes in `localhostProfile` to use this profile. */

@@ -39,13 +39,46 @@ export function profilePath(kind: ProfileKind, name?: string): string {
 }
 
 // A label key is `<prefix>/<name>`; the prefix is a DNS subdomain. One prefix per profile kind keeps
-// the two namespaces apart: a seccomp and an AppArmor profile may share a name.
+// the two namespaces apart: a seccomp and an AppArmor profile may share a name. These keys are the
+// pods' in-use labels; on Nodes they are the per-profile labels of agents before ADR 0024, which
+// the scheduler still honours while agents roll (legacy, never written by this agent).
 export const SECCOMP_LABEL_PREFIX = `seccomp.${GROUP}/`;
 export const APPARMOR_LABEL_PREFIX = `apparmor.${GROUP}/`;
 export const PROFILE_LABEL_PREFIX: Readonly<Record<ProfileKind, string>> = {
   seccomp: SECCOMP_LABEL_PREFIX,
   apparmor: APPARMOR_LABEL_PREFIX,
 };
+
+/**
+ * Set by the agent on its Node, one per profile kind: the profile revision up to which this node has
+ * caught up. Every profile of that kind whose revision (profileRevision in node-profiles.ts) is at most
+ * this number and that belongs on the node is installed here at that version or a newer one, or the
+ * node carries its failure label. A decimal integer, so the scheduler can compare it (`Gt`).
+ * See docs/adr/0024-node-labels-that-scale.md.
+ */
+export const SYNCED_REVISION_LABEL: Readonly<Record<ProfileKind, string>> = {
+  seccomp: `${GROUP}/seccomp-revision`,
+  apparmor: `${GROUP}/apparmor-revision`,
+};
+
+/**
+ * Set by the agent on its Node only for a profile that belongs there but is not installed at its
+ * current version (invalid, refused, name taken, write or load failed): `<prefix><label-name>`.
+ * Apart from the in-use pod labels' prefixes, so an older webhook's `Exists` on
+ * `seccomp.lockstep.dev/<name>` can never take a failure for an installation.
+ */
+export const FAILED_LABEL_PREFIX: Readonly<Record<ProfileKind, string>> = {
+  seccomp: `failed.seccomp.${GROUP}/`,
+  apparmor: `failed.apparmor.${GROUP}/`,
+};
+
+/**
+ * Set by the agent on its Node, `<prefix><label-name of K>: <value>`, for each label key K some
+ * profile's nodeSelector names: the node's value of K when the agent last synced. A pod requires it
+ * next to K itself, so a node relabelled into a profile's nodeSelector takes no pod that needs that
+ * profile until its agent has installed it (the revision alone was reached before the relabel).
+ */
+export const SELECTOR_SYNCED_PREFIX = `selector.${GROUP}/`;
 
 /** Set by the agent on its Node once it is ready; the value is the agent's version. */
 export const AGENT_LABEL = `${GROUP}/agent`;

@@ -6,9 +6,12 @@ import { createHash } from "node:crypto";
 import {
   AGENT_LABEL,
   APPARMOR_LABEL,
+  FAILED_LABEL_PREFIX,
   PROFILE_KINDS,
   PROFILE_LABEL_PREFIX,
   type ProfileKind,
+  SELECTOR_SYNCED_PREFIX,
+  SYNCED_REVISION_LABEL,
 } from "./constants.ts";
 import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR, seccompLocalhostProfile } from "./paths.ts";
 import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, LABEL_NAME, LABEL_NAME_MAX, LABEL_VALUE } from "./patterns.ts";
@@ -70,6 +73,24 @@ export function profileLabelKey(kind: ProfileKind, name: string): string {
   return PROFILE_LABEL_PREFIX[kind] + profileLabelName(name);
 }
 
+/** The Node label that says a profile failed on that node (set only then). */
+export function failedLabelKey(kind: ProfileKind, name: string): string {
+  return FAILED_LABEL_PREFIX[kind] + profileLabelName(name);
+}
+
+/** The Node label that records the value a nodeSelector key had when the agent last synced. */
+export function selectorSyncedLabelKey(selectorKey: string): string {
+  return SELECTOR_SYNCED_PREFIX + profileLabelName(selectorKey);
+}
+
+function isFailedLabelKey(key: string): boolean {
+  return PROFILE_KINDS.some(
+    (kind) =>
+      key.startsWith(FAILED_LABEL_PREFIX[kind]) &&
+      isValidLabelNamePart(key.slice(FAILED_LABEL_PREFIX[kind].length)),
+  );
+}
+
 export interface ParsedProfileLabelKey {
   kind: ProfileKind;
   labelName: string;
@@ -87,11 +108,20 @@ export function parseProfileLabelKey(key: string): ParsedProfileLabelKey | undef
 }
 
 /**
- * Whether a label key belongs to Lockstep. The agent may change only these keys on its Node
- * (DESIGN invariant 5), and it removes profile keys it no longer backs with a file or a loaded profile.
+ * Whether a label key on a Node belongs to Lockstep. The agent may change only these keys on its Node
+ * (DESIGN invariant 5); it removes every one it does not set, including an older agent's per-profile
+ * labels (`seccomp.lockstep.dev/<name>`), which it replaces with its revision and failure labels.
  */
 export function isLockstepLabelKey(key: string): boolean {
-  return key === AGENT_LABEL || key === APPARMOR_LABEL || parseProfileLabelKey(key) !== undefined;
+  return (
+    key === AGENT_LABEL ||
+    key === APPARMOR_LABEL ||
+    Object.values(SYNCED_REVISION_LABEL).includes(key) ||
+    isFailedLabelKey(key) ||
+    (key.startsWith(SELECTOR_SYNCED_PREFIX) &&
+      isValidLabelNamePart(key.slice(SELECTOR_SYNCED_PREFIX.length))) ||
+    parseProfileLabelKey(key) !== undefined
+  );
 }
 
 /**

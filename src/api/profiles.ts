@@ -26,6 +26,8 @@ export const INVALID_POLICY = "InvalidPolicy";
 export interface ProfileObjectRef {
   name: string;
   uid?: string;
+  /** profileRevision of the object (node-profiles.ts); "0" where no API server assigned one (the CLI). */
+  revision?: string;
   spec: unknown;
 }
 
@@ -33,6 +35,7 @@ interface RenderedCommon {
   kind: ProfileKind;
   name: string;
   uid?: string;
+  revision: string;
   labelKey: string;
   nodeSelector?: NodeSelector;
   disabled: boolean;
@@ -58,6 +61,7 @@ function common(
     kind,
     name: obj.name,
     ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+    revision: obj.revision ?? "0",
     labelKey: profileLabelKey(kind, obj.name),
     ...(spec?.nodeSelector === undefined ? {} : { nodeSelector: spec.nodeSelector }),
     disabled: spec?.disabled ?? false,

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // lockstep: record, convert, import, lint and diff seccomp (and AppArmor) profiles. docs/cli.md documents every
 // command; `lockstep <command> --help` prints its flags. No environment variables are read except PATH
-// (to find strace and the recorded command).
+// (to find strace and the recorded command), and the kubeconfig ones `node` reads as kubectl does.
 // Exit codes: 0 success (lint: no failing finding; diff: no difference), 1 lint findings / diff differences,
 // 2 bad usage or input (a message on stderr, never a stack trace).
 import { CONVERT_HELP, convertCommand, DIFF_HELP, diffCommand, LINT_HELP, lintCommand } from "./commands.ts";
 import { IMPORT_HELP, importCommand } from "./import-command.ts";
+import { NODE_HELP, nodeCommand } from "./node-command.ts";
 import { UserError } from "./profile-files.ts";
 import { RECORD_HELP, recordCommand } from "./record-command.ts";
 
@@ -19,6 +20,7 @@ commands:
   import   turn a Docker or podman seccomp profile into the SeccompProfile that engine enforces
   lint     report dangerous allowances, unknown syscalls and rules that never match
   diff     show what one profile allows that the other does not
+  node     list the profiles a node holds, lacks and failed, from the cluster
 
 lockstep <command> --help shows a command's options.`;
 
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => number |
   import: { help: IMPORT_HELP, run: importCommand },
   lint: { help: LINT_HELP, run: lintCommand },
   diff: { help: DIFF_HELP, run: diffCommand },
+  node: { help: NODE_HELP, run: nodeCommand },
 };
 
 /** Whether `--help` is one of the command's own flags (after `--` it belongs to the recorded command). */

@@ -15,6 +15,7 @@ import {
 } from "../api/constants.ts";
 import { INSTALL_FAILED, type InstallReport, readInstallReport } from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
+import { profileRevision } from "../api/node-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
@@ -255,6 +256,8 @@ export class ProfileController {
     const previous = this.currentStatus(kind, obj);
     const next = computeStatus({
       profile: rendered,
+      // Kept from the status while the generation is the same, so status writes never move it.
+      revision: profileRevision({ metadata: obj.metadata, status: previous }),
       generation: obj.metadata?.generation,
       deleting,
       inUseBy,

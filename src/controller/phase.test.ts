@@ -25,7 +25,15 @@ function seccomp(name: string, spec: object) {
 }
 
 function input(overrides: Partial<StatusInput> & Pick<StatusInput, "profile" | "nodes">): StatusInput {
-  return { generation: 3, deleting: false, failures: new Map(), previous: undefined, now: NOW, ...overrides };
+  return {
+    revision: "1",
+    generation: 3,
+    deleting: false,
+    failures: new Map(),
+    previous: undefined,
+    now: NOW,
+    ...overrides,
+  };
 }
 
 const web = seccomp("web", { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } });
@@ -73,6 +81,7 @@ describe("computeStatus", () => {
     expect(status).toEqual({
       phase: "Installing",
       observedGeneration: 3,
+      revision: "1",
       version,
       localhostProfile: "lockstep/web.json",
       ready: "1/2",

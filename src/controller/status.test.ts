@@ -12,7 +12,14 @@ const node = (name: string, labels: Record<string, string>): NodeView => ({
   name,
   labels: { "lockstep.dev/agent": "0.1.0", pool: "web", ...labels },
 });
-const base = { generation: 1, deleting: false, failures: new Map(), previous: undefined, now: new Date(0) };
+const base = {
+  revision: "20",
+  generation: 1,
+  deleting: false,
+  failures: new Map(),
+  previous: undefined,
+  now: new Date(0),
+};
 
 describe("computeStatus", () => {
   it("is Pending with no matching ready node, Installing while some lack it, Installed when all have it", () => {
@@ -34,6 +41,23 @@ describe("computeStatus", () => {
       phase: "Installed",
       ready: "2/2",
     });
+  });
+
+  it("counts a node whose agent caught up with the revision and the selector, unless it failed there", () => {
+    const caughtUp = { "lockstep.dev/seccomp-revision": "20", "selector.lockstep.dev/pool": "web" };
+    const nodes = [
+      node("a", caughtUp),
+      node("behind", { ...caughtUp, "lockstep.dev/seccomp-revision": "19" }),
+      node("relabelled", { ...caughtUp, "selector.lockstep.dev/pool": "batch" }),
+      node("failed", { ...caughtUp, "failed.seccomp.lockstep.dev/web": "NameTaken" }),
+    ];
+    const status = computeStatus({ ...base, profile: web, nodes });
+    expect(status).toMatchObject({ ready: "1/4", phase: "Degraded", revision: "20" });
+    expect(status.missingNodes).toEqual([
+      { node: "failed", reason: "NameTaken (see the agent's InstallFailed Event)" },
+      { node: "behind", reason: "not installed yet" },
+      { node: "relabelled", reason: "not installed yet" },
+    ]);
   });
 
   it("does not count nodes without a ready agent, outside the selector, or at an old version", () => {

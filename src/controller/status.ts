@@ -3,7 +3,8 @@
 import { isDeepStrictEqual } from "node:util";
 import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatus } from "../api/common.ts";
 import { INSTALL_FAILED } from "../api/install-report.ts";
-import { localhostProfileFor } from "../api/labels.ts";
+import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
+import { nodeProfileState, type ProfilePlacement } from "../api/node-profiles.ts";
 import { nodeCountsForProfile, type RenderedProfile } from "../api/profiles.ts";
 
 export interface NodeView {
@@ -19,6 +20,8 @@ export interface InstallFailure {
 
 export interface StatusInput {
   profile: RenderedProfile;
+  /** profileRevision of the object with its previous status: what nodes must have reached. */
+  revision: string;
   generation: number | undefined;
   deleting: boolean;
   nodes: readonly NodeView[];
@@ -34,18 +37,34 @@ export function computeStatus(input: StatusInput): ProfileStatus {
   const { profile } = input;
   const desired = input.nodes.filter((n) => nodeCountsForProfile(profile, n.labels));
   const version = profile.ok ? profile.version : undefined;
+  const placement: ProfilePlacement = {
+    kind: profile.kind,
+    name: profile.name,
+    revision: input.revision,
+    version,
+    nodeSelector: profile.nodeSelector,
+    disabled: profile.disabled,
+  };
+  // The same reading of the labels as the webhook's affinity (node-profiles.ts): "installed" here is
+  // exactly "the scheduler may place a pod that needs it there".
   const installed = new Set(
-    version === undefined ? [] : desired.filter((n) => n.labels[profile.labelKey] === version),
+    version === undefined ? [] : desired.filter((n) => nodeProfileState(placement, n.labels) === "installed"),
   );
+  const failedKey = failedLabelKey(profile.kind, profile.name);
   const missing = desired
     .filter((n) => !installed.has(n))
     .map((n) => {
       const failure = input.failures.get(n.name);
       const current = failure && (failure.version === "" || failure.version === version);
+      const labelled = n.labels[failedKey];
       return {
         node: n.name,
-        reason: current ? failure.message : "not installed yet",
-        failed: Boolean(current),
+        reason: current
+          ? failure.message
+          : labelled !== undefined
+            ? `${labelled} (see the agent's InstallFailed Event)`
+            : "not installed yet",
+        failed: Boolean(current) || labelled !== undefined,
       };
     })
     // Failures first, then by name, so the capped list is stable and shows what needs attention.
@@ -75,6 +94,7 @@ export function computeStatus(input: StatusInput): ProfileStatus {
   return {
     phase,
     observedGeneration: input.generation,
+    revision: input.revision,
     ...(version === undefined ? {} : { version }),
     localhostProfile: localhostProfileFor(profile.kind, profile.name),
     ready: `${installed.size}/${desired.length}`,

@@ -53,6 +53,7 @@ export class Informer<T extends KubeObject> {
   private readonly handlers: Record<Verb, Handler<T>[]> = { add: [], update: [], delete: [] };
   private readonly abort = new AbortController();
   private resourceVersion = "";
+  private listedVersion = "";
   private loop: Promise<void> | undefined;
   private synced = false;
 
@@ -157,6 +158,15 @@ export class Informer<T extends KubeObject> {
     }
     for (const [key, object] of old) if (!fresh.has(key)) this.emit("delete", object);
     this.resourceVersion = version;
+    this.listedVersion = version;
+  }
+
+  /**
+   * The resourceVersion of the last complete list: the cache has seen every write up to it (the API
+   * server lists from its newest revision). Unlike the watch's progress it does not move with each event.
+   */
+  get listedResourceVersion(): string {
+    return this.listedVersion;
   }
 
   private async watchOnce(onConnect: () => void): Promise<void> {

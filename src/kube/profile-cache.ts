@@ -94,6 +94,11 @@ export class ProfileCache {
     return byName;
   }
 
+  /** The resourceVersion a kind was last listed at: the cache has seen every write of it up to there. */
+  listedResourceVersion(kind: ProfileKind): string {
+    return this.informers[kind].listedResourceVersion;
+  }
+
   /** Resolves once both kinds are listed. */
   async start(): Promise<void> {
     await Promise.all(PROFILE_KINDS.map((kind) => this.informers[kind].start()));

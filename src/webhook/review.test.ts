@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { ProfileKind } from "../api/constants.ts";
 import type { AdmittedPod } from "../api/pod-profiles.ts";
 import { type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 
@@ -14,8 +15,13 @@ const pod = (extra: Partial<AdmittedPod["spec"]> = {}): AdmittedPod => ({
     ...extra,
   },
 });
-const views = (entries: Record<string, ProfileView>) => (kind: string, name: string) =>
-  entries[`${kind}/${name}`];
+/** Views of profiles at revision 10 whose version "abc" an older agent would write as its label value. */
+const views =
+  (entries: Record<string, Omit<ProfileView, "placement">>) =>
+  (kind: ProfileKind, name: string): ProfileView | undefined => {
+    const entry = entries[`${kind}/${name}`];
+    return entry && { ...entry, placement: { kind, name, revision: "10", version: "abc", disabled: false } };
+  };
 
 describe("reviewPod", () => {
   it("leaves pods without Lockstep profiles alone (RuntimeDefault, other localhost paths)", () => {
@@ -77,6 +83,18 @@ describe("reviewPod", () => {
         boundNodeLabels: { "seccomp.lockstep.dev/web": "abc" },
       }),
     ).toMatchObject({ allowed: true });
+    // A node whose agent publishes revisions: caught up, and no failure label for web.
+    const caughtUp = { "lockstep.dev/seccomp-revision": "10" };
+    expect(reviewPodCreate(pod({ nodeName: "n1" }), { profile, boundNodeLabels: caughtUp })).toMatchObject({
+      allowed: true,
+    });
+    for (const behind of [
+      { "lockstep.dev/seccomp-revision": "9" },
+      { ...caughtUp, "failed.seccomp.lockstep.dev/web": "NameTaken" },
+    ])
+      expect(reviewPodCreate(pod({ nodeName: "n1" }), { profile, boundNodeLabels: behind })).toMatchObject({
+        allowed: false,
+      });
   });
 
   it("refuses a path the API server refuses and a file in Lockstep's directory that no profile has, naming the field", () => {

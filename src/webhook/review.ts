@@ -3,6 +3,7 @@
 import { type JsonPatchOperation, requireProfilesPatch } from "../api/affinity.ts";
 import { OBJECT_KIND, OBJECT_PLURAL, type ProfileKind } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
+import { nodeHasProfile, type ProfilePlacement, profileRequirements } from "../api/node-profiles.ts";
 import {
   type AdmittedPod,
   describeReferrer,
@@ -16,6 +17,8 @@ export interface ProfileView {
   terminating: boolean;
   /** From the controller's status; undefined when no status has been written yet. */
   installedNodes: number | undefined;
+  /** What a node must carry to hold it (node-profiles.ts). */
+  placement: ProfilePlacement;
 }
 
 export interface ReviewContext {
@@ -47,13 +50,27 @@ function settingProblems(settings: PodProfileSettings, ctx: ReviewContext): stri
 
 /** The profiles the node named by spec.nodeName lacks (all of them when that Node does not exist). */
 function missingOnBoundNode(profiles: { kind: ProfileKind; name: string }[], ctx: ReviewContext) {
-  return profiles.filter((p) => ctx.boundNodeLabels?.[profileLabelKey(p.kind, p.name)] === undefined);
+  return profiles.filter((p) => {
+    const placement = ctx.profile(p.kind, p.name)?.placement;
+    return !(placement && ctx.boundNodeLabels && nodeHasProfile(placement, ctx.boundNodeLabels));
+  });
+}
+
+/** The placements of profiles settingProblems found to exist. */
+function placementsOf(
+  profiles: { kind: ProfileKind; name: string }[],
+  ctx: ReviewContext,
+): ProfilePlacement[] {
+  return profiles.flatMap((p) => {
+    const placement = ctx.profile(p.kind, p.name)?.placement;
+    return placement ? [placement] : [];
+  });
 }
 
 const listProfiles = (profiles: { kind: ProfileKind; name: string }[]) =>
   profiles.map((p) => kindAndName(p.kind, p.name)).join(", ");
 
-/** Pod CREATE: refuse what cannot run, otherwise require the profiles' node labels and set the in-use labels. */
+/** Pod CREATE: refuse what cannot run, otherwise require what nodes holding the profiles carry, and set the in-use labels. */
 export function reviewPodCreate(pod: AdmittedPod, ctx: ReviewContext): PodReview {
   const settings = podProfileSettings(pod);
   const problems = settingProblems(settings, ctx);
@@ -71,7 +88,7 @@ export function reviewPodCreate(pod: AdmittedPod, ctx: ReviewContext): PodReview
   }
 
   const keys = profiles.map((p) => profileLabelKey(p.kind, p.name));
-  const patch = requireProfilesPatch(pod, keys);
+  const patch = requireProfilesPatch(pod, keys, profileRequirements(placementsOf(profiles, ctx)));
   if ("refused" in patch) return { allowed: false, message: patch.refused };
   const warnings = profiles
     .filter((p) => ctx.profile(p.kind, p.name)?.installedNodes === 0)

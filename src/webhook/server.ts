@@ -9,6 +9,7 @@ import type { V1Node } from "@kubernetes/client-node";
 import * as z from "zod";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import type { ProfileKind } from "../api/constants.ts";
+import { placementOf } from "../api/node-profiles.ts";
 import {
   type AdmittedPod,
   AdmittedPodSchema,
@@ -139,6 +140,7 @@ export class WebhookServer {
     return {
       terminating: obj.metadata?.deletionTimestamp !== undefined,
       installedNodes: obj.status?.nodes?.installed,
+      placement: placementOf(kind, obj),
     };
   }
 

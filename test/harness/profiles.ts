@@ -4,9 +4,12 @@ import {
   API_VERSION,
   APPARMOR_PROFILE_PLURAL,
   GROUP,
+  type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
   VERSION,
 } from "../../src/api/constants.ts";
+import { nodeHasProfile, type PlacementSource, placementOf } from "../../src/api/node-profiles.ts";
+import { isKubeError } from "../../src/kube/errors.ts";
 
 export type ProfileObjectKind = "SeccompProfile" | "AppArmorProfile";
 
@@ -27,4 +30,33 @@ export function deleteProfile(kc: k8s.KubeConfig, kind: ProfileObjectKind, name:
   return kc
     .makeApiClient(k8s.CustomObjectsApi)
     .deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: plural(kind), name });
+}
+
+/**
+ * Whether `node` holds the profile as the scheduler sees it: the profile object and the Node's labels
+ * read through the same rule the webhook's affinity and the controller's status use.
+ */
+export async function nodeHoldsProfile(
+  kc: k8s.KubeConfig,
+  kind: ProfileObjectKind,
+  name: string,
+  node: string,
+): Promise<boolean> {
+  const profileKind: ProfileKind = kind === "SeccompProfile" ? "seccomp" : "apparmor";
+  const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+  let obj: PlacementSource;
+  try {
+    obj = await objects.getClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: plural(kind),
+      name,
+    });
+  } catch (error) {
+    // A profile that does not exist is held nowhere (and the webhook refuses pods that name it).
+    if (isKubeError(error, 404)) return false;
+    throw error;
+  }
+  const labels = (await kc.makeApiClient(k8s.CoreV1Api).readNode({ name: node })).metadata?.labels ?? {};
+  return nodeHasProfile(placementOf(profileKind, obj), labels);
 }

@@ -100,7 +100,7 @@ describe("the agent (pod-bound token of a pod on node-a)", () => {
     ).toMatch(/^403: .*may only change its own Node \(node-a\), not node-b/);
     expect(
       await patchNodeA({ metadata: { labels: { "node-role.kubernetes.io/control-plane": "" } } }),
-    ).toMatch(/^403: .*may only change labels under seccomp.lockstep.dev\//);
+    ).toMatch(/^403: .*may only change labels under failed\.seccomp\.lockstep\.dev\//);
   });
 
   it("leaves node-a as it was after every refused change", async () => {

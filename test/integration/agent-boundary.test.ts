@@ -18,11 +18,16 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OWNERSHIP_RECORD_FILE } from "../../node-agent/ownership-record.ts";
 import { IN_USE_LABEL_VALUE } from "../../src/api/affinity.ts";
-import { profileLabelKey } from "../../src/api/labels.ts";
+import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile, deleteProfile } from "../harness/profiles.ts";
+import {
+  applyProfile,
+  deleteProfile,
+  nodeHoldsProfile,
+  type ProfileObjectKind,
+} from "../harness/profiles.ts";
 
 const corpus = join(import.meta.dirname, "../fixtures/apparmor-corpus");
 const published = (file: string) => readFileSync(join(corpus, file), "utf8");
@@ -38,6 +43,8 @@ const RUNTIME_PROFILES = ["docker-default", "snap.lxd.lxc"];
 
 const seccompKey = (name: string) => profileLabelKey("seccomp", name);
 const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
+const holds = (node: string, kind: ProfileObjectKind, name: string) =>
+  nodeHoldsProfile(cp.kubeConfig(), kind, name, node);
 const nodeLabels = async (node: string) => (await core.readNode({ name: node })).metadata?.labels ?? {};
 const kernelList = () =>
   readFileSync(join(appArmorAgent.securityfs as string, "apparmor", "profiles"), "utf8")
@@ -158,7 +165,7 @@ describe("what a raw AppArmor policy may declare", () => {
       await applyProfile(cp.kubeConfig(), "AppArmorProfile", name, { rawPolicy });
       expect(await installFailed("AppArmorProfile", name, "InvalidPolicy")).toContain(why);
       expect(kernelList().filter((line) => line.startsWith(name))).toEqual([]);
-      expect((await nodeLabels(AA_NODE))[appArmorKey(name)]).toBeUndefined();
+      expect(await holds(AA_NODE, "AppArmorProfile", name)).toBe(false);
       // The runtime's own profiles were never touched, let alone replaced.
       expect(kernelList()).toEqual(expect.arrayContaining(RUNTIME_PROFILES.map((p) => `${p} (enforce)`)));
     },
@@ -172,9 +179,9 @@ describe("what a raw AppArmor policy may declare", () => {
     ] as const;
     for (const [name, file, mode] of cases)
       await applyProfile(cp.kubeConfig(), "AppArmorProfile", name, { rawPolicy: published(file), mode });
-    await waitFor("all labelled", async () => {
-      const labels = await nodeLabels(AA_NODE);
-      return cases.every(([name]) => labels[appArmorKey(name)] !== undefined);
+    await waitFor("all held", async () => {
+      for (const [name] of cases) if (!(await holds(AA_NODE, "AppArmorProfile", name))) return false;
+      return true;
     });
     expect(kernelList()).toEqual(
       expect.arrayContaining([
@@ -197,17 +204,14 @@ describe("what a raw AppArmor policy may declare", () => {
     const rawPolicy =
       "#include <tunables/global>\n# Site additions would go in include <local/commented>; none here.\nprofile commented {\n  #include <abstractions/base>\n}\n";
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "commented", { rawPolicy });
-    await waitFor("commented labelled", async () => (await nodeLabels(AA_NODE))[appArmorKey("commented")]);
+    await waitFor("commented held", () => holds(AA_NODE, "AppArmorProfile", "commented"));
     expect(kernelList()).toContain("commented (enforce)");
   });
 
   it("an invalid update keeps the version that is loaded, without its label; fixed, it is labelled again", async () => {
     const good = "profile keeper {\n  /etc/** r,\n}\n";
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "keeper", { rawPolicy: good });
-    const v1 = await waitFor(
-      "keeper labelled",
-      async () => (await nodeLabels(AA_NODE))[appArmorKey("keeper")],
-    );
+    await waitFor("keeper held", () => holds(AA_NODE, "AppArmorProfile", "keeper"));
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "keeper", {
       rawPolicy: `${good}profile docker-default {\n}\n`,
     });
@@ -215,15 +219,14 @@ describe("what a raw AppArmor policy may declare", () => {
       'declares a second profile "docker-default"',
     );
     await waitFor(
-      "keeper's label withdrawn",
-      async () => (await nodeLabels(AA_NODE))[appArmorKey("keeper")] === undefined,
+      "keeper marked failed on the node",
+      async () => (await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "keeper")] === "InvalidPolicy",
     );
+    expect(await holds(AA_NODE, "AppArmorProfile", "keeper")).toBe(false);
     expect(kernelList()).toEqual(expect.arrayContaining(["keeper (enforce)", "docker-default (enforce)"]));
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "keeper", { rawPolicy: good });
-    await waitFor(
-      "keeper labelled again",
-      async () => (await nodeLabels(AA_NODE))[appArmorKey("keeper")] === v1,
-    );
+    await waitFor("keeper held again", () => holds(AA_NODE, "AppArmorProfile", "keeper"));
+    expect((await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "keeper")]).toBeUndefined();
   });
 });
 
@@ -235,14 +238,12 @@ describe("kernel names the agent did not load", () => {
     expect(await installFailed("AppArmorProfile", "docker-default", "NameTaken")).toContain(
       'an AppArmor profile named "docker-default" is already loaded on this node and Lockstep did not load it',
     );
-    expect((await nodeLabels(AA_NODE))[appArmorKey("docker-default")]).toBeUndefined();
+    expect(await holds(AA_NODE, "AppArmorProfile", "docker-default")).toBe(false);
+    expect((await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "docker-default")]).toBe("NameTaken");
     await deleteProfile(cp.kubeConfig(), "AppArmorProfile", "docker-default");
     // A later sync (the profile list changed) has every chance to unload it; it must not.
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "after-delete", {});
-    await waitFor(
-      "after-delete labelled",
-      async () => (await nodeLabels(AA_NODE))[appArmorKey("after-delete")],
-    );
+    await waitFor("after-delete held", () => holds(AA_NODE, "AppArmorProfile", "after-delete"));
     expect(kernelList().filter((l) => l.startsWith("docker-default "))).toEqual(["docker-default (enforce)"]);
   });
 
@@ -260,7 +261,6 @@ describe("kernel names the agent did not load", () => {
 });
 
 describe("a profile in use by a pod bound to the node (invariant 6, per node)", () => {
-  const labelsOf = (node: string) => nodeLabels(node);
   const seccompFile = () => join(appArmorAgent.seccompDir, "in-use.json");
   const loaded = () => kernelList().includes("in-use (enforce)");
   const specs = (extra: Record<string, unknown>) =>
@@ -272,14 +272,11 @@ describe("a profile in use by a pod bound to the node (invariant 6, per node)", 
       }),
       applyProfile(cp.kubeConfig(), "AppArmorProfile", "in-use", { nodeSelector: { pool: "web" }, ...extra }),
     ]);
-  const labelled = async () => {
-    const labels = await labelsOf(AA_NODE);
-    return labels[seccompKey("in-use")] !== undefined && labels[appArmorKey("in-use")] !== undefined;
-  };
-  const unlabelled = async () => {
-    const labels = await labelsOf(AA_NODE);
-    return labels[seccompKey("in-use")] === undefined && labels[appArmorKey("in-use")] === undefined;
-  };
+  const labelled = async () =>
+    (await holds(AA_NODE, "SeccompProfile", "in-use")) && holds(AA_NODE, "AppArmorProfile", "in-use");
+  const unlabelled = async () =>
+    !(await holds(AA_NODE, "SeccompProfile", "in-use")) &&
+    !(await holds(AA_NODE, "AppArmorProfile", "in-use"));
   const stillInstalled = () => {
     expect(existsSync(seccompFile())).toBe(true);
     expect(loaded()).toBe(true);
@@ -346,7 +343,7 @@ describe("the agent's folder", () => {
     writeFileSync(join(dir, "stray.json"), "{}\n");
     for (const name of ["taken-dir", "taken-fifo", "taken-link", "stray", "fine"])
       await applyProfile(cp.kubeConfig(), "SeccompProfile", name, { defaultAction: "SCMP_ACT_ALLOW" });
-    await waitFor("fine labelled", async () => (await nodeLabels(PLAIN_NODE))[seccompKey("fine")]);
+    await waitFor("fine held", () => holds(PLAIN_NODE, "SeccompProfile", "fine"));
     expect(await installFailed("SeccompProfile", "taken-dir", "NameTaken")).toContain(
       "taken-dir.json in the agent's folder is a directory",
     );
@@ -356,8 +353,10 @@ describe("the agent's folder", () => {
       "is a file that the agent did not write",
     );
     const labels = await nodeLabels(PLAIN_NODE);
-    for (const name of ["taken-dir", "taken-fifo", "taken-link", "stray"])
-      expect(labels[seccompKey(name)]).toBeUndefined();
+    for (const name of ["taken-dir", "taken-fifo", "taken-link", "stray"]) {
+      expect(await holds(PLAIN_NODE, "SeccompProfile", name)).toBe(false);
+      expect(labels[failedLabelKey("seccomp", name)]).toBe("NameTaken");
+    }
 
     for (const name of ["taken-dir", "taken-fifo", "taken-link", "stray", "fine"])
       await deleteProfile(cp.kubeConfig(), "SeccompProfile", name);

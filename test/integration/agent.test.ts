@@ -1,17 +1,21 @@
 // The node agent against the real control plane: one real agent process per simulated node, each with
 // its own kubelet root, authenticating with a pod-bound token of its service account.
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OWNERSHIP_RECORD_FILE } from "../../node-agent/ownership-record.ts";
-import { profileLabelKey } from "../../src/api/labels.ts";
+import { failedLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile, deleteProfile } from "../harness/profiles.ts";
+import {
+  applyProfile,
+  deleteProfile,
+  nodeHoldsProfile,
+  type ProfileObjectKind,
+} from "../harness/profiles.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -21,8 +25,8 @@ let objects: k8s.CustomObjectsApi;
 const agents: AgentProcess[] = [];
 const agentOn = (node: string) => agents.find((a) => a.nodeName === node) as AgentProcess;
 
-const seccompKey = (name: string) => profileLabelKey("seccomp", name);
-const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
+const holds = (node: string, kind: ProfileObjectKind, name: string) =>
+  nodeHoldsProfile(cp.kubeConfig(), kind, name, node);
 
 async function nodeLabels(node: string): Promise<Record<string, string>> {
   return (await core.readNode({ name: node })).metadata?.labels ?? {};
@@ -70,12 +74,11 @@ describe("the node agent", () => {
     const spec = { baseProfileName: "runtime/default", nodeSelector: { pool: "web" } };
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", spec);
     const file = (node: string) => join(agentOn(node).seccompDir, "web.json");
-    const v1 = await waitFor("web labelled on node-a and node-b", async () => {
-      const [a, b] = [await nodeLabels("node-a"), await nodeLabels("node-b")];
-      return a[seccompKey("web")] && a[seccompKey("web")] === b[seccompKey("web")]
-        ? a[seccompKey("web")]
-        : undefined;
-    });
+    await waitFor(
+      "web on node-a and node-b",
+      async () =>
+        (await holds("node-a", "SeccompProfile", "web")) && holds("node-b", "SeccompProfile", "web"),
+    );
     for (const node of ["node-a", "node-b"]) {
       const content = readFileSync(file(node), "utf8");
       const json = JSON.parse(content);
@@ -85,24 +88,29 @@ describe("the node agent", () => {
         expect(content).not.toContain(dockerOnly);
     }
     expect(existsSync(file("node-c"))).toBe(false);
-    expect((await nodeLabels("node-c"))[seccompKey("web")]).toBeUndefined();
+    expect(await holds("node-c", "SeccompProfile", "web")).toBe(false);
+    // Outside the nodeSelector: no failure label either, just nothing (the selector keeps pods away).
+    expect((await nodeLabels("node-c"))[failedLabelKey("seccomp", "web")]).toBeUndefined();
 
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", {
       ...spec,
       syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
     });
-    const v2 = await waitFor("web's label to change version", async () => {
-      const v = (await nodeLabels("node-a"))[seccompKey("web")];
-      return v && v !== v1 ? v : undefined;
-    });
-    await waitFor("node-b to follow", async () => (await nodeLabels("node-b"))[seccompKey("web")] === v2);
-    expect(readFileSync(file("node-a"), "utf8")).toContain('"errnoRet": 38');
+    // The update has a new revision: a node holds it only once its agent caught up with it.
+    await waitFor(
+      "both nodes to hold the new version",
+      async () =>
+        (await holds("node-a", "SeccompProfile", "web")) && holds("node-b", "SeccompProfile", "web"),
+    );
+    for (const node of ["node-a", "node-b"])
+      expect(readFileSync(file(node), "utf8")).toContain('"errnoRet": 38');
 
     await deleteProfile(cp.kubeConfig(), "SeccompProfile", "web");
-    await waitFor("web's labels and files to be gone", async () => {
+    await waitFor("web's files to be gone, with no label left for it", async () => {
       const gone = await Promise.all(
         ["node-a", "node-b"].map(
-          async (n) => (await nodeLabels(n))[seccompKey("web")] === undefined && !existsSync(file(n)),
+          async (n) =>
+            (await nodeLabels(n))[failedLabelKey("seccomp", "web")] === undefined && !existsSync(file(n)),
         ),
       );
       return gone.every(Boolean);
@@ -115,10 +123,7 @@ describe("the node agent", () => {
       syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
     });
     const file = join(agentOn("node-a").seccompDir, "no-mkdir.json");
-    await waitFor(
-      "no-mkdir on node-a",
-      async () => (await nodeLabels("node-a"))[seccompKey("no-mkdir")] !== undefined,
-    );
+    await waitFor("no-mkdir on node-a", async () => await holds("node-a", "SeccompProfile", "no-mkdir"));
     const allowed = await runInBusybox(file, ["sh", "-c", "echo hello > /tmp/f && cat /tmp/f"]);
     expect(allowed.stdout.trim()).toBe("hello");
     expect(allowed.exitCode).toBe(0);
@@ -141,10 +146,7 @@ describe("the node agent", () => {
       ["node-a", "amd64"],
       ["node-c", "arm64"],
     ] as const) {
-      await waitFor(
-        `no-mkdir on ${node}`,
-        async () => (await nodeLabels(node))[seccompKey("no-mkdir")] !== undefined,
-      );
+      await waitFor(`no-mkdir on ${node}`, async () => await holds(node, "SeccompProfile", "no-mkdir"));
       const converted = spawnSync(process.execPath, [cli, "convert", file, "--node-arch", arch], {
         encoding: "utf8",
       });
@@ -155,10 +157,7 @@ describe("the node agent", () => {
 
   it("renders per architecture: an arm64 node gets the ARM arches", async () => {
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "everywhere", { defaultAction: "SCMP_ACT_ALLOW" });
-    await waitFor(
-      "everywhere on node-c",
-      async () => (await nodeLabels("node-c"))[seccompKey("everywhere")] !== undefined,
-    );
+    await waitFor("everywhere on node-c", async () => await holds("node-c", "SeccompProfile", "everywhere"));
     const json = JSON.parse(readFileSync(join(agentOn("node-c").seccompDir, "everywhere.json"), "utf8"));
     expect(json.architectures).toEqual(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
   });
@@ -169,13 +168,10 @@ describe("the node agent", () => {
       paths: { readOnly: ["/etc/**"], readWrite: ["/tmp/**"] },
       network: { families: ["inet"], protocols: ["tcp"] },
     });
-    await waitFor(
-      "web-aa on node-a",
-      async () => (await nodeLabels("node-a"))[appArmorKey("web-aa")] !== undefined,
-    );
+    await waitFor("web-aa on node-a", async () => await holds("node-a", "AppArmorProfile", "web-aa"));
     const loaded = readFileSync(join(agentOn("node-a").securityfs as string, "apparmor", "profiles"), "utf8");
     expect(loaded).toContain("web-aa (enforce)");
-    expect((await nodeLabels("node-b"))[appArmorKey("web-aa")]).toBeUndefined();
+    expect(await holds("node-b", "AppArmorProfile", "web-aa")).toBe(false);
 
     // Passes the schema, fails apparmor_parser: a rule without its terminating comma.
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "broken-aa", {
@@ -193,8 +189,8 @@ describe("the node agent", () => {
       /^node node-a: InvalidPolicy: AppArmor parser error for spec.rawPolicy .*syntax error/,
     );
     expect(event.source?.host).toBe("node-a");
-    expect((await nodeLabels("node-a"))[appArmorKey("broken-aa")]).toBeUndefined();
-    expect((await nodeLabels("node-a"))[appArmorKey("web-aa")]).toBeDefined();
+    expect(await holds("node-a", "AppArmorProfile", "broken-aa")).toBe(false);
+    expect(await holds("node-a", "AppArmorProfile", "web-aa")).toBe(true);
   });
 
   it("never writes outside its folder, whatever the names and sizes", async () => {
@@ -208,11 +204,14 @@ describe("the node agent", () => {
       defaultAction: "SCMP_ACT_ERRNO",
       syscalls: big,
     });
-    await waitFor("both labelled on node-b", async () => {
-      const labels = await nodeLabels("node-b");
-      return labels[seccompKey(longName)] !== undefined && labels[seccompKey("huge")] !== undefined;
-    });
-    expect(seccompKey(longName).length).toBeLessThanOrEqual("seccomp.lockstep.dev/".length + 63);
+    await waitFor(
+      "both on node-b",
+      async () =>
+        (await holds("node-b", "SeccompProfile", longName)) && holds("node-b", "SeccompProfile", "huge"),
+    );
+    expect(failedLabelKey("seccomp", longName).length).toBeLessThanOrEqual(
+      "failed.seccomp.lockstep.dev/".length + 63,
+    );
     expect(readFileSync(join(agentOn("node-b").seccompDir, "huge.json")).length).toBeGreaterThan(1_000_000);
     // Names with separators or `..` never reach the agent: the API server refuses them.
     const hostile = await applyProfile(cp.kubeConfig(), "SeccompProfile", "../../etc/passwd", {
@@ -243,21 +242,69 @@ describe("the node agent", () => {
     await agent.process.kill();
     await burst;
     await agent.restart();
-    const final = await waitFor("burst labelled with its final version", async () => {
-      const v = (await nodeLabels("node-b"))[seccompKey("burst")];
+    await waitFor("burst held with its final version", async () => {
       const content = readFileSync(join(agent.seccompDir, "burst.json"), "utf8");
-      return v && JSON.parse(content).defaultErrnoRet === 100 ? { v, content } : undefined;
+      return JSON.parse(content).defaultErrnoRet === 100 && holds("node-b", "SeccompProfile", "burst");
     });
     expect(filesUnder(agent.seccompDir).filter((f) => f.startsWith(".tmp-"))).toEqual([]);
-    // Labels equal the disk: every seccomp label names a file whose content has that version.
-    const labels = await nodeLabels("node-b");
+    // Labels equal the disk: node-b holds exactly the profiles whose files are there, and carries no
+    // failure label.
     const files = filesUnder(agent.seccompDir)
       .filter((f) => f !== OWNERSHIP_RECORD_FILE)
       .map((f) => f.replace(/\.json$/, ""));
-    const labelled = Object.keys(labels).filter((k) => k.startsWith("seccomp.lockstep.dev/"));
-    expect(labelled.sort()).toEqual(files.map((f) => seccompKey(f)).sort());
-    expect(final.v).toMatch(/^[0-9a-f]{12}$/);
-    expect(createHash("sha256").update(final.content).digest("hex")).not.toBe("");
+    const profiles = (
+      (
+        await objects.listClusterCustomObject({
+          group: "lockstep.dev",
+          version: "v1alpha1",
+          plural: "seccompprofiles",
+        })
+      ).items as { metadata: { name: string } }[]
+    ).map((p) => p.metadata.name);
+    const held = [];
+    for (const name of profiles) if (await holds("node-b", "SeccompProfile", name)) held.push(name);
+    expect(held.sort()).toEqual(files.sort());
+    expect(Object.keys(await nodeLabels("node-b")).filter((k) => k.startsWith("failed."))).toEqual([]);
+  });
+});
+
+describe("lockstep node", () => {
+  it("lists what a node holds, what failed there and why, and what does not belong there", async () => {
+    const kubeconfig = await cp.writeKubeconfigFor("node-viewer", ["system:masters"], "node-viewer");
+    const run = (node: string) => {
+      const out = spawnSync(process.execPath, [cli, "node", node, "--output", "json"], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig },
+      });
+      expect(out.status, out.stderr).toBe(0);
+      return JSON.parse(out.stdout) as { kind: string; name: string; state: string; reason?: string }[];
+    };
+    const nodeA = run("node-a");
+    expect(nodeA).toContainEqual({ kind: "apparmor", name: "web-aa", state: "installed" });
+    expect(nodeA).toContainEqual({
+      kind: "apparmor",
+      name: "broken-aa",
+      state: "failed",
+      reason: "InvalidPolicy",
+    });
+    expect(run("node-b")).toContainEqual({ kind: "apparmor", name: "web-aa", state: "elsewhere" });
+    // Every line agrees with the rule the scheduler applies.
+    for (const line of nodeA)
+      expect(
+        await holds("node-a", line.kind === "seccomp" ? "SeccompProfile" : "AppArmorProfile", line.name),
+        line.name,
+      ).toBe(line.state === "installed");
+    const text = spawnSync(process.execPath, [cli, "node", "node-a"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig },
+    });
+    expect(text.stdout).toMatch(/^node node-a: \d+\/\d+ profiles installed\nKIND +NAME +STATE +REASON\n/);
+    const missing = spawnSync(process.execPath, [cli, "node", "no-such-node"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig },
+    });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toBe('lockstep: node "no-such-node" not found\n');
   });
 });
 
@@ -278,11 +325,19 @@ describe("the agent's identity", () => {
       );
 
     expect(await denial(patch("node-a", { "seccomp.lockstep.dev/manual": "abc" }))).toBe("allowed");
+    expect(
+      await denial(
+        patch("node-a", {
+          "failed.seccomp.lockstep.dev/manual": "NameTaken",
+          "selector.lockstep.dev/pool": "web",
+        }),
+      ),
+    ).toBe("allowed");
     expect(await denial(patch("node-b", { "seccomp.lockstep.dev/manual": "abc" }))).toMatch(
       /^403: .*may only change its own Node \(node-a\), not node-b/,
     );
     expect(await denial(patch("node-a", { "node-role.kubernetes.io/control-plane": "" }))).toMatch(
-      /^403: .*may only change labels under seccomp.lockstep.dev\//,
+      /^403: .*may only change labels under failed\.seccomp\.lockstep\.dev\/, failed\.apparmor\.lockstep\.dev\/, selector\.lockstep\.dev\/, seccomp\.lockstep\.dev\//,
     );
     expect(await denial(asAgent.deleteNode({ name: "node-a" }))).toMatch(/^403: /);
     expect(await denial(asAgent.listSecretForAllNamespaces())).toMatch(/^403: /);

@@ -765,7 +765,7 @@ describe("bad input", () => {
   });
 
   it("has --help on every command, and leaves a recorded command's --help alone", () => {
-    for (const command of ["record", "convert", "import", "lint", "diff"]) {
+    for (const command of ["record", "convert", "import", "lint", "diff", "node"]) {
       const help = lockstep([command, "--help"]);
       expect(help.status).toBe(0);
       expect(help.stdout).toMatch(new RegExp(`^usage: lockstep ${command} `));

@@ -3,9 +3,9 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProfileStatus } from "../../src/api/common.ts";
-import { PROFILE_EVENTS_NAMESPACE } from "../../src/api/constants.ts";
+import { PROFILE_EVENTS_NAMESPACE, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
 import { installReportEvent } from "../../src/api/install-report.ts";
-import { profileLabelKey } from "../../src/api/labels.ts";
+import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../../src/api/labels.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
 import {
   type ControllerProcess,
@@ -214,6 +214,51 @@ describe("why a node lacks a profile", () => {
 });
 
 describe("in-use protection", () => {
+  it("reads revision labels as the scheduler does: caught up counts, behind or failed does not; status writes keep the revision", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "rev", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { tier: "rev" },
+    });
+    await labelNode("node-1", { tier: "rev" });
+    await labelNode("node-2", { tier: "rev" });
+    const first = await waitForStatus(
+      "rev",
+      "Installing 0/2",
+      (s) => s.ready === "0/2" && s.revision !== undefined,
+    );
+    const revision = first.revision as string;
+    const caughtUp = { [SYNCED_REVISION_LABEL.seccomp]: revision, [selectorSyncedLabelKey("tier")]: "rev" };
+    await labelNode("node-1", caughtUp);
+    await waitForStatus("rev", "1/2", (s) => s.ready === "1/2");
+    const failed = failedLabelKey("seccomp", "rev");
+    await labelNode("node-2", { ...caughtUp, [failed]: "NameTaken" });
+    const degraded = await waitForStatus("rev", "Degraded", (s) => s.phase === "Degraded");
+    expect(degraded.missingNodes).toEqual([
+      { node: "node-2", reason: "NameTaken (see the agent's InstallFailed Event)" },
+    ]);
+    await labelNode("node-2", { [failed]: null });
+    const installed = await waitForStatus(
+      "rev",
+      "Installed 2/2",
+      (s) => s.phase === "Installed" && s.ready === "2/2",
+    );
+    // Three status writes later, the revision is the one of the first: nodes need not move for them.
+    expect(installed.revision).toBe(revision);
+
+    // An update has a newer revision: both nodes are behind until their agents catch up.
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "rev", {
+      defaultAction: "SCMP_ACT_LOG",
+      nodeSelector: { tier: "rev" },
+    });
+    const updated = await waitForStatus("rev", "Installing 0/2 after the update", (s) => s.ready === "0/2");
+    expect(BigInt(updated.revision as string)).toBeGreaterThan(BigInt(revision));
+    // A node relabelled out of the nodeSelector no longer counts; one whose agent recorded another value is behind.
+    await labelNode("node-1", { [SYNCED_REVISION_LABEL.seccomp]: updated.revision as string });
+    await waitForStatus("rev", "1/2 after the update", (s) => s.ready === "1/2");
+    await labelNode("node-1", { [selectorSyncedLabelKey("tier")]: "other" });
+    await waitForStatus("rev", "0/2 with a stale selector record", (s) => s.ready === "0/2");
+  });
+
   it("keeps a profile used by a pod until the pod is deleted", async () => {
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "used", { defaultAction: "SCMP_ACT_ALLOW" });
     await waitFor("the finalizer", async () =>

@@ -7,12 +7,12 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SECCOMP_LABEL_PREFIX } from "../../src/api/constants.ts";
-import { profileLabelKey } from "../../src/api/labels.ts";
+import { GROUP, SECCOMP_PROFILE_PLURAL, SYNCED_REVISION_LABEL, VERSION } from "../../src/api/constants.ts";
+import { failedLabelKey, selectorSyncedLabelKey } from "../../src/api/labels.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../harness/controller.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile } from "../harness/profiles.ts";
+import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
 import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
@@ -82,11 +82,11 @@ async function nodeLabels(name: string): Promise<Record<string, string>> {
   return (await core.readNode({ name })).metadata?.labels ?? {};
 }
 
-async function waitForLabel(node: string, key: string, value?: string): Promise<string> {
-  return waitFor(`${key} on ${node}${value ? ` to become ${value}` : ""}`, async () => {
-    const current = (await nodeLabels(node))[key];
-    return current !== undefined && (value === undefined || current === value) ? current : undefined;
-  });
+/** Whether `node` holds the SeccompProfile `name` by the rule the scheduler applies (ADR 0024). */
+const holds = (node: string, name: string) => nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", name, node);
+
+async function waitForProfile(node: string, name: string): Promise<void> {
+  await waitFor(`${name} on ${node}`, () => holds(node, name));
 }
 
 async function setTier(node: string, tier: string | null) {
@@ -117,7 +117,7 @@ afterAll(async () => {
 describe("real nodes", () => {
   it("run every pod of a Deployment with its Lockstep seccomp profile enforced by the kernel", async () => {
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "deny-mkdir", denyMkdir(ENOTSUP.errno));
-    for (const node of NODE_NAMES) await waitForLabel(node, profileLabelKey("seccomp", "deny-mkdir"));
+    for (const node of NODE_NAMES) await waitForProfile(node, "deny-mkdir");
     const labels = { app: "enforced" };
     await apps.createNamespacedDeployment({
       namespace: NS,
@@ -141,7 +141,7 @@ describe("real nodes", () => {
     for (const pod of pods) {
       const node = pod.spec?.nodeName ?? "";
       expect(NODE_NAMES).toContain(node);
-      expect(await nodeLabels(node)).toHaveProperty([profileLabelKey("seccomp", "deny-mkdir")]);
+      expect(await holds(node, "deny-mkdir")).toBe(true);
       const name = pod.metadata?.name ?? "";
       const log = await waitFor(`${name} to log a probe`, async () => {
         const text = await logsOf(name);
@@ -159,7 +159,6 @@ describe("real nodes", () => {
       "gold-only",
       denyMkdir(ENOTSUP.errno, { [TIER]: "gold" }),
     );
-    const key = profileLabelKey("seccomp", "gold-only");
     await core.createNamespacedPod({
       namespace: NS,
       body: {
@@ -176,15 +175,23 @@ describe("real nodes", () => {
     expect(pending.pod.spec?.nodeName).toBeUndefined();
     expect(pending.scheduled.reason).toBe("Unschedulable");
     expect(pending.scheduled.message).toMatch(/2 node\(s\) didn't match Pod's node affinity\/selector/);
-    // The requirement the scheduler could not meet is the profile's node label, put there by the webhook.
+    // The requirements the scheduler could not meet were put there by the webhook: the profile's
+    // nodeSelector and the agent's record of it, its revision, and no failure label for it.
     const terms =
       pending.pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
         ?.nodeSelectorTerms;
-    expect(terms?.[0]?.matchExpressions).toContainEqual({ key, operator: "Exists" });
-    for (const node of NODE_NAMES) expect(await nodeLabels(node)).not.toHaveProperty([key]);
+    expect(terms?.[0]?.matchExpressions).toEqual(
+      expect.arrayContaining([
+        { key: TIER, operator: "In", values: ["gold"] },
+        { key: selectorSyncedLabelKey(TIER), operator: "In", values: ["gold"] },
+        { key: SYNCED_REVISION_LABEL.seccomp, operator: "Gt", values: [expect.any(String)] },
+        { key: failedLabelKey("seccomp", "gold-only"), operator: "DoesNotExist" },
+      ]),
+    );
+    for (const node of NODE_NAMES) expect(await holds(node, "gold-only")).toBe(false);
 
     await setTier("real-2", "gold");
-    await waitForLabel("real-2", key);
+    await waitForProfile("real-2", "gold-only");
     const running = await waitFor(
       "gold to run",
       async () => {
@@ -207,7 +214,7 @@ describe("real nodes", () => {
     await admission.deleteMutatingWebhookConfiguration({ name: "lockstep-webhook" });
     try {
       // gold-only is installed on real-2 only (previous test); pin the pod to real-1.
-      expect(await nodeLabels("real-1")).not.toHaveProperty([profileLabelKey("seccomp", "gold-only")]);
+      expect(await holds("real-1", "gold-only")).toBe(false);
       await core.createNamespacedPod({
         namespace: NS,
         body: {
@@ -235,11 +242,10 @@ describe("real nodes", () => {
   });
 
   it("keeps a running container on the profile it started with; a restarted container gets the updated one", async () => {
-    const key = profileLabelKey("seccomp", "evolving");
     // Unique on the machine, where another run's pods may be running too.
     const marker = `evolving-${randomBytes(4).toString("hex")}`;
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "evolving", denyMkdir(ENOTSUP.errno));
-    for (const node of NODE_NAMES) await waitForLabel(node, key);
+    for (const node of NODE_NAMES) await waitForProfile(node, "evolving");
     await core.createNamespacedPod({
       namespace: NS,
       body: {
@@ -256,13 +262,9 @@ describe("real nodes", () => {
       const text = await logsOf("evolving");
       return text.includes(ENOTSUP.text) ? text : undefined;
     });
-    const oldVersion = (await nodeLabels(node))[key];
-
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "evolving", denyMkdir(EACCES.errno));
-    await waitFor(
-      `the new version of evolving on ${node}`,
-      async () => (await nodeLabels(node))[key] !== oldVersion,
-    );
+    // The update has a newer revision: the node holds it again once its agent installed the new version.
+    await waitForProfile(node, "evolving");
     // Three more probes after the new file is on disk: the kernel filter of a running process never changes.
     const after = await waitFor(
       "three probes after the update",
@@ -304,33 +306,39 @@ describe("real nodes", () => {
     const idsBefore = await containerIds();
     expect(idsBefore.length).toBeGreaterThan(0);
 
-    // What the node holds before the power cut: files in its seccomp root, one label per file.
+    // What the node holds before the power cut: files in its seccomp root, and by its labels exactly
+    // the profiles of those files.
     const filesOnDisk = () =>
       Object.fromEntries(
         readdirSync(agent.seccompDir)
           .filter((f) => f.endsWith(".json"))
-          .map((f) => [
-            profileLabelKey("seccomp", f.slice(0, -".json".length)),
-            readFileSync(join(agent.seccompDir, f), "utf8"),
-          ]),
+          .map((f) => [f.slice(0, -".json".length), readFileSync(join(agent.seccompDir, f), "utf8")]),
       );
-    const seccompLabels = async () =>
-      Object.fromEntries(
-        Object.entries(await nodeLabels(node.name)).filter(([k]) => k.startsWith(SECCOMP_LABEL_PREFIX)),
-      );
+    const heldProfiles = async () => {
+      const list = (await cp
+        .kubeConfig()
+        .makeApiClient(k8s.CustomObjectsApi)
+        .listClusterCustomObject({ group: GROUP, version: VERSION, plural: SECCOMP_PROFILE_PLURAL })) as {
+        items: { metadata: { name: string } }[];
+      };
+      const held: string[] = [];
+      for (const p of list.items) if (await holds(node.name, p.metadata.name)) held.push(p.metadata.name);
+      return held.sort();
+    };
     const filesBefore = filesOnDisk();
-    const labelsBefore = await seccompLabels();
-    expect(Object.keys(labelsBefore).sort()).toEqual(Object.keys(filesBefore).sort());
+    const labelsBefore = await heldProfiles();
+    expect(labelsBefore).toEqual(Object.keys(filesBefore).sort());
 
     await node.reboot();
     await agent.restart();
 
-    // The restarted agent reads the disk again: the same files, and exactly one label for each.
+    // The restarted agent reads the disk again: the same files, and the node holds exactly those.
     expect(filesOnDisk()).toEqual(filesBefore);
-    const labelsAfter = await seccompLabels();
-    expect(Object.keys(labelsAfter).sort()).toEqual(Object.keys(filesOnDisk()).sort());
+    const labelsAfter = await heldProfiles();
+    expect(labelsAfter).toEqual(Object.keys(filesOnDisk()).sort());
     expect(labelsAfter).toEqual(labelsBefore);
-    expect(Object.keys(labelsAfter)).toContain(profileLabelKey("seccomp", "deny-mkdir"));
+    expect(labelsAfter).toContain("deny-mkdir");
+    expect(Object.keys(await nodeLabels(node.name)).filter((k) => k.startsWith("failed."))).toEqual([]);
 
     const idsAfter = await waitFor(
       "the enforced pods on real-1 to run in new containers",

@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
+import { APPARMOR_LABEL, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
 import { installAgentPrerequisites } from "../harness/agents.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
@@ -18,11 +19,20 @@ let agent: Agent;
 beforeAll(async () => {
   cp = await ControlPlane.start({ scheduler: false });
   await installAgentPrerequisites(cp);
-  await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", { defaultAction: "SCMP_ACT_ALLOW" });
-  await applyProfile(cp.kubeConfig(), "AppArmorProfile", "web", { executables: ["/bin/busybox"] });
-  // node-1 has both, as its agent would have labelled it.
+  type Applied = { metadata: { resourceVersion: string } };
+  const seccomp = (await applyProfile(cp.kubeConfig(), "SeccompProfile", "web", {
+    defaultAction: "SCMP_ACT_ALLOW",
+  })) as Applied;
+  const appArmor = (await applyProfile(cp.kubeConfig(), "AppArmorProfile", "web", {
+    executables: ["/bin/busybox"],
+  })) as Applied;
+  // node-1 has both, as its agent would have labelled it: caught up with both revisions, AppArmor on.
   await cp.addNode("node-1", {
-    labels: { "seccomp.lockstep.dev/web": "abc", "apparmor.lockstep.dev/web": "abc" },
+    labels: {
+      [SYNCED_REVISION_LABEL.seccomp]: seccomp.metadata.resourceVersion,
+      [SYNCED_REVISION_LABEL.apparmor]: appArmor.metadata.resourceVersion,
+      [APPARMOR_LABEL]: "enabled",
+    },
   });
   webhook = await installWebhook(cp);
   const config = await cp

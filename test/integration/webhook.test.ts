@@ -1,13 +1,22 @@
 // End to end with the real kube-scheduler: three simulated nodes, a real agent process on each, the
 // webhook process registered with the real API server. Pods only land where their profiles are.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { profileLabelKey } from "../../src/api/labels.ts";
+import { SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { outcome, untilEnforced } from "../harness/admission.ts";
-import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
+import {
+  type AgentProcess,
+  installAgentPrerequisites,
+  startAgent,
+  stopAgents,
+  waitAgentReady,
+} from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile } from "../harness/profiles.ts";
+import { applyProfile, nodeHoldsProfile, type ProfileObjectKind } from "../harness/profiles.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
 let cp: ControlPlane;
@@ -15,6 +24,7 @@ let core: k8s.CoreV1Api;
 let apps: k8s.AppsV1Api;
 let webhook: WebhookProcess;
 const agents: AgentProcess[] = [];
+const agentOn = (node: string) => agents.find((a) => a.nodeName === node) as AgentProcess;
 const NS = "shop";
 
 const seccompPod = (name: string, profile: string, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod => ({
@@ -46,11 +56,8 @@ async function boundNode(name: string): Promise<string | undefined> {
   return (await core.readNamespacedPod({ name, namespace: NS })).spec?.nodeName;
 }
 
-async function waitForLabel(node: string, key: string) {
-  await waitFor(
-    `${key} on ${node}`,
-    async () => (await core.readNode({ name: node })).metadata?.labels?.[key] !== undefined,
-  );
+async function waitForProfile(node: string, kind: ProfileObjectKind, name: string) {
+  await waitFor(`${kind} ${name} on ${node}`, () => nodeHoldsProfile(cp.kubeConfig(), kind, name, node));
 }
 
 beforeAll(async () => {
@@ -84,8 +91,8 @@ describe("the scheduling guard", () => {
       baseProfileName: "runtime/default",
       nodeSelector: { pool: "web" },
     });
-    await waitForLabel("node-1", profileLabelKey("seccomp", "web"));
-    await waitForLabel("node-2", profileLabelKey("seccomp", "web"));
+    await waitForProfile("node-1", "SeccompProfile", "web");
+    await waitForProfile("node-2", "SeccompProfile", "web");
     const template = seccompPod("web", "web");
     await apps.createNamespacedDeployment({
       namespace: NS,
@@ -130,7 +137,7 @@ describe("the scheduling guard", () => {
       { name: "node-3", body: { metadata: { labels: { tier: "gold" } } } },
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
     );
-    await waitForLabel("node-3", profileLabelKey("seccomp", "batch-only"));
+    await waitForProfile("node-3", "SeccompProfile", "batch-only");
     await waitFor(
       "the waiting pod to be bound to node-3",
       async () => (await boundNode("waiting")) === "node-3",
@@ -138,6 +145,9 @@ describe("the scheduling guard", () => {
         timeoutMs: 90_000,
       },
     );
+    // Relabelled into the nodeSelector, node-3 took the pod only once its agent had written the file:
+    // the agent records the selector values it placed profiles by, and the pod requires them too.
+    expect(existsSync(join(agentOn("node-3").seccompDir, "batch-only.json"))).toBe(true);
   });
 
   it("keeps a pod's own ORed affinity terms and nodeSelector, adding the requirement to each term", async () => {
@@ -159,12 +169,16 @@ describe("the scheduling guard", () => {
     expect(stored.spec?.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
     const terms =
       stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
-    expect(terms).toHaveLength(2);
-    for (const term of terms ?? [])
-      expect(term.matchExpressions).toContainEqual({
-        key: profileLabelKey("seccomp", "web"),
-        operator: "Exists",
-      });
+    // Each of the two terms is guarded: with the revision requirement, and (when the controller has
+    // published the version) once more with an older agent's per-profile label instead.
+    expect(terms?.length).toBeGreaterThanOrEqual(2);
+    for (const host of ["node-3", "node-2"])
+      expect(
+        terms?.some((t) =>
+          t.matchExpressions?.some((e) => e.values?.[0] === host && e.key === "kubernetes.io/hostname"),
+        ),
+      ).toBe(true);
+    for (const term of terms ?? []) expect(guardsWeb(term), JSON.stringify(term)).toBe(true);
     // node-3 lacks "web": of the two ORed choices only node-2 is allowed.
     await waitFor("picky to be bound", async () => boundNode("picky"));
     expect(await boundNode("picky")).toBe("node-2");
@@ -175,7 +189,7 @@ describe("the scheduling guard", () => {
       executables: ["/bin/busybox"],
       paths: { readOnly: ["/etc/**"] },
     });
-    await waitForLabel("node-1", profileLabelKey("apparmor", "web-aa"));
+    await waitForProfile("node-1", "AppArmorProfile", "web-aa");
     for (const [i, style] of ["field", "annotation"].entries()) {
       const name = `aa-${i}`;
       const pod: k8s.V1Pod =
@@ -242,6 +256,19 @@ describe("the scheduling guard", () => {
 
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const webKey = profileLabelKey("seccomp", "web");
+
+/**
+ * Whether a term keeps pods off nodes lacking "web": the revision and failure requirements, or an
+ * older agent's per-profile label with the version.
+ */
+function guardsWeb(term: k8s.V1NodeSelectorTerm | undefined): boolean {
+  const has = (key: string, operator: string) =>
+    (term?.matchExpressions ?? []).some((e) => e.key === key && e.operator === operator);
+  return (
+    (has(SYNCED_REVISION_LABEL.seccomp, "Gt") && has(failedLabelKey("seccomp", "web"), "DoesNotExist")) ||
+    has(profileLabelKey("seccomp", "web"), "In")
+  );
+}
 
 /** A bound pod using "web" (on node-1 or node-2), for adding debug containers to. */
 async function runningWebPod(name: string): Promise<string> {
@@ -318,10 +345,12 @@ describe("profile references, resolved as the kubelet resolves them", () => {
       const stored = await core.readNamespacedPod({ name, namespace: NS });
       expect(stored.metadata?.labels?.[webKey], spelling).toBe("true");
       expect(
-        stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
-          ?.nodeSelectorTerms?.[0]?.matchExpressions,
+        guardsWeb(
+          stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+            ?.nodeSelectorTerms?.[0],
+        ),
         spelling,
-      ).toContainEqual({ key: webKey, operator: "Exists" });
+      ).toBe(true);
     }
     const typo = seccompPod("spelling-typo", "web");
     (typo.spec?.containers[0] as k8s.V1Container).securityContext = {
@@ -369,8 +398,10 @@ describe("node affinity the pod already has", () => {
     const terms =
       stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
     expect(terms?.[0]?.matchExpressions ?? []).toEqual([]);
-    expect(terms?.[1]?.matchExpressions).toEqual([{ key: webKey, operator: "Exists" }]);
-    expect(terms?.[2]?.matchExpressions).toEqual([{ key: webKey, operator: "Exists" }]);
+    const rest = terms?.slice(1) ?? [];
+    for (const node of ["node-2", "node-3"])
+      expect(rest.some((t) => t.matchFields?.[0]?.values?.[0] === node)).toBe(true);
+    for (const term of rest) expect(guardsWeb(term), JSON.stringify(term)).toBe(true);
     // node-3 lacks "web", and the empty term matches nothing: only node-2 is left.
     expect(await waitFor("empty-term to be bound", async () => boundNode("empty-term"))).toBe("node-2");
   });
@@ -444,5 +475,161 @@ describe("the pod's in-use labels belong to the webhook", () => {
     expect(
       (await core.readNamespacedPod({ name: "stray-labels", namespace: NS })).metadata?.labels?.[webKey],
     ).toBe("true");
+  });
+});
+
+describe("races the node labels must not lose (ADR 0024)", () => {
+  /** The Gt value the webhook would require now for a pod using `profile` (a dry run sees its cache). */
+  async function requiredRevision(profile: string): Promise<bigint> {
+    const dry = await core.createNamespacedPod({
+      namespace: NS,
+      body: seccompPod(`dry-${profile}`, profile),
+      dryRun: "All",
+    });
+    const gt =
+      dry.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms
+        ?.flatMap((t) => t.matchExpressions ?? [])
+        .find((e) => e.key === SYNCED_REVISION_LABEL.seccomp && e.operator === "Gt");
+    return BigInt(gt?.values?.[0] ?? "-1");
+  }
+
+  async function waitUnschedulable(name: string) {
+    await waitFor(`${name} to be reported unschedulable`, async () => {
+      const pod = await core.readNamespacedPod({ name, namespace: NS });
+      return pod.status?.conditions?.some((c) => c.type === "PodScheduled" && c.status === "False");
+    });
+  }
+
+  const onNode = (pod: k8s.V1Pod, node: string): k8s.V1Pod => ({
+    ...pod,
+    spec: {
+      ...(pod.spec as k8s.V1PodSpec),
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] },
+            ],
+          },
+        },
+      },
+    },
+  });
+
+  it("after an update, keeps a new pod Pending while no node has the new version, then binds it only where it is", async () => {
+    const spec = { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } };
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "rolling", spec);
+    await waitForProfile("node-1", "SeccompProfile", "rolling");
+    await waitForProfile("node-2", "SeccompProfile", "rolling");
+    const [a1, a2] = [agentOn("node-1"), agentOn("node-2")];
+    // Both agents stop: their nodes keep the labels for the old version, as a slow agent's would.
+    await Promise.all([a1.process.stop(), a2.process.stop()]);
+    const updated = (await applyProfile(cp.kubeConfig(), "SeccompProfile", "rolling", {
+      ...spec,
+      defaultAction: "SCMP_ACT_LOG",
+    })) as { metadata: { resourceVersion: string } };
+    await waitFor(
+      "the webhook to see the update",
+      async () => (await requiredRevision("rolling")) >= BigInt(updated.metadata.resourceVersion) - 1n,
+    );
+    expect(await createPod(seccompPod("after-update", "rolling"))).toBeUndefined();
+    await waitUnschedulable("after-update");
+    expect(await boundNode("after-update")).toBeUndefined();
+
+    await a1.restart();
+    const node = await waitFor("after-update to be bound", () => boundNode("after-update"), {
+      timeoutMs: 90_000,
+    });
+    expect(node).toBe("node-1");
+    expect(readFileSync(join(a1.seccompDir, "rolling.json"), "utf8")).toContain("SCMP_ACT_LOG");
+    await a2.restart();
+    await waitAgentReady(a2);
+  });
+
+  it("places nothing on a node that just joined until its agent has synced", async () => {
+    await cp.addNode("node-4", { labels: { pool: "web" } });
+    expect(await createPod(onNode(seccompPod("joiner", "web"), "node-4"))).toBeUndefined();
+    await waitUnschedulable("joiner");
+    expect(await boundNode("joiner")).toBeUndefined();
+    const agent = await startAgent(cp, "node-4");
+    agents.push(agent);
+    expect(await waitFor("joiner to be bound", () => boundNode("joiner"), { timeoutMs: 90_000 })).toBe(
+      "node-4",
+    );
+    expect(existsSync(join(agent.seccompDir, "web.json"))).toBe(true);
+  });
+
+  it("keeps pods off a node where installing failed, marking only that profile there", async () => {
+    // A file the agent did not write holds the name on node-1: the agent refuses to replace it.
+    writeFileSync(join(agentOn("node-1").seccompDir, "taken.json"), "{}");
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "taken", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "web" },
+    });
+    await waitForProfile("node-2", "SeccompProfile", "taken");
+    await waitFor(
+      "taken's failure label on node-1",
+      async () =>
+        (await core.readNode({ name: "node-1" })).metadata?.labels?.[failedLabelKey("seccomp", "taken")] ===
+        "NameTaken",
+    );
+    expect(await nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "taken", "node-1")).toBe(false);
+    // node-1 still holds every other profile.
+    expect(await nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "web", "node-1")).toBe(true);
+    expect(await createPod(onNode(seccompPod("on-failed", "taken"), "node-1"))).toBeUndefined();
+    await waitUnschedulable("on-failed");
+    expect(await boundNode("on-failed")).toBeUndefined();
+    expect(await createPod(onNode(seccompPod("on-good", "taken"), "node-2"))).toBeUndefined();
+    expect(await waitFor("on-good to be bound", () => boundNode("on-good"))).toBe("node-2");
+  });
+
+  it("keeps a pod admitted before a profile moved away off the node it was removed from", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "movable", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "web" },
+    });
+    await waitForProfile("node-2", "SeccompProfile", "movable");
+    const cordon = (unschedulable: boolean) =>
+      core.patchNode(
+        { name: "node-2", body: { spec: { unschedulable } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    // Admitted while the profile is on node-2, kept Pending there only by the cordon.
+    await cordon(true);
+    expect(await createPod(onNode(seccompPod("before-move", "movable"), "node-2"))).toBeUndefined();
+    await waitUnschedulable("before-move");
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "movable", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "batch" },
+    });
+    await waitFor(
+      "movable removed from node-2",
+      async () => !existsSync(join(agentOn("node-2").seccompDir, "movable.json")),
+    );
+    expect(
+      (await core.readNode({ name: "node-2" })).metadata?.labels?.[failedLabelKey("seccomp", "movable")],
+    ).toBe("NoLongerHere");
+    await cordon(false);
+    // The pod still requires the old placement, which node-2 matches; the mark keeps it away.
+    await waitFor("the scheduler to try node-2 again", async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: NS,
+        fieldSelector: "involvedObject.name=before-move,reason=FailedScheduling",
+      });
+      return events.items.some((e) => !(e.message ?? "").includes("unschedulable"));
+    });
+    expect(await boundNode("before-move")).toBeUndefined();
+  });
+
+  it("keeps the Node's Lockstep labels to a constant number, whatever the number of profiles", async () => {
+    const lockstepKeys = async () =>
+      Object.keys((await core.readNode({ name: "node-2" })).metadata?.labels ?? {}).filter((k) =>
+        k.includes("lockstep.dev"),
+      );
+    const before = await lockstepKeys();
+    for (let i = 0; i < 10; i++)
+      await applyProfile(cp.kubeConfig(), "SeccompProfile", `many-${i}`, { defaultAction: "SCMP_ACT_ALLOW" });
+    for (let i = 0; i < 10; i++) await waitForProfile("node-2", "SeccompProfile", `many-${i}`);
+    expect((await lockstepKeys()).sort()).toEqual(before.sort());
   });
 });
