@@ -19,6 +19,8 @@ export default defineConfig({
           // 2-core machine from timing out and keeps cluster-scoped objects from colliding.
           fileParallelism: false,
           pool: "forks",
+          // The components' bundles, built once for the run and removed after it.
+          globalSetup: ["test/harness/components-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

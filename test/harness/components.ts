@@ -1,19 +1,30 @@
-// The components as they ship: the bundles `make build` produces (scripts/build.ts), built once per
-// test process from the source as it is now into a private temporary folder, removed at exit.
+// The components as they ship: the bundles `make build` produces (scripts/build.ts). The integration
+// tests get them built once per run (components-setup.ts); anything else that starts components (the
+// demo, the benchmarks, `make cluster`) builds them on first use into a private temporary folder that is
+// removed when the process exits.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildComponentsIntoTemp, COMPONENTS, type Component } from "../../scripts/build.ts";
 
+/** Set by the integration tests' global setup: the folder holding the bundles for the whole run. */
+export const COMPONENTS_DIR_ENV = "LOCKSTEP_COMPONENTS_DIR";
+
 let built: Promise<string> | undefined;
 
-/**
- * The arguments that start a component under `node` (process.execPath) as the image starts it: its Node
- * flags, then its bundle. Builds all of them on the first call.
- */
-export async function componentArgs(component: Component): Promise<string[]> {
+function componentsDir(): Promise<string> {
+  const shared = process.env[COMPONENTS_DIR_ENV];
+  if (shared) return Promise.resolve(shared);
   built ??= buildComponentsIntoTemp().then(({ dir }) => {
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   });
-  return [...COMPONENTS[component].nodeFlags, join(await built, `${component}.mjs`)];
+  return built;
+}
+
+/**
+ * The arguments that start a component under `node` (process.execPath) as the image starts it: its Node
+ * flags, then its bundle.
+ */
+export async function componentArgs(component: Component): Promise<string[]> {
+  return [...COMPONENTS[component].nodeFlags, join(await componentsDir(), `${component}.mjs`)];
 }

@@ -3,10 +3,10 @@
 // agent.test.ts, which has the agents running.)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
 import { syscallsInTrace } from "../../src/cli/record/seccomp-profile.ts";
@@ -21,6 +21,7 @@ const lockstep = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
 const SCRIPT = "echo hello > /tmp/f; cat /tmp/f; busybox nc -w 1 127.0.0.1 9 </dev/null; echo done";
 
 const work = mkdtempSync(join(tmpdir(), "lockstep-cli-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 const file = (name: string, content: string | object) => {
   const path = join(work, name);
   writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));

@@ -1,6 +1,6 @@
 // Every example a newcomer copies must parse, resolve and render; the AppArmor ones must compile.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -58,8 +58,13 @@ describe("examples/", () => {
     if (!parsed.ok) throw new Error(parsed.message);
     const rendered = renderAppArmorProfile(parsed.value.metadata.name ?? "", parsed.value.spec);
     if (!rendered.ok) throw new Error(rendered.message);
-    const file = join(mkdtempSync(join(tmpdir(), "lockstep-example-")), "profile");
-    writeFileSync(file, rendered.text);
-    execFileSync("/usr/sbin/apparmor_parser", ["-Q", "-K", file], { stdio: "pipe" });
+    const dir = mkdtempSync(join(tmpdir(), "lockstep-example-"));
+    try {
+      const file = join(dir, "profile");
+      writeFileSync(file, rendered.text);
+      execFileSync("/usr/sbin/apparmor_parser", ["-Q", "-K", file], { stdio: "pipe" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
