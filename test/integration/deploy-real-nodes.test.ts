@@ -14,11 +14,13 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrappedNodeDir, buildImage, imageReference } from "../../scripts/image/build.ts";
-import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
+import { SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import { localhostProfileFor } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
+import { nodeHoldsProfile } from "../harness/profiles.ts";
 import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 import { installWebhook } from "../harness/webhook.ts";
 
@@ -181,16 +183,15 @@ describe("deploy/ on a real node", () => {
       timeoutMs: 60_000,
     });
     expect(JSON.parse(readFileSync(file, "utf8")).defaultAction).toBe("SCMP_ACT_ALLOW");
-    const label = profileLabelKey("seccomp", PROFILE);
-    const labels = await waitFor(
-      `Node ${NODE} to carry ${label}`,
-      async () => {
-        const found = (await core.readNode({ name: NODE })).metadata?.labels ?? {};
-        return found[label] ? found : undefined;
-      },
+    // The Node's labels say so, as the scheduler reads them (the agent's revision label, ADR 0024),
+    // written with the pod-bound token the kubelet mounted, through the admission policy.
+    await waitFor(
+      `Node ${NODE} to hold ${PROFILE} by its labels`,
+      () => nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", PROFILE, NODE),
       { timeoutMs: 60_000 },
     );
-    expect(labels[label]).toMatch(/^[0-9a-f]+$/);
+    const labels = (await core.readNode({ name: NODE })).metadata?.labels ?? {};
+    expect(labels[SYNCED_REVISION_LABEL.seccomp]).toMatch(/^\d+$/);
     // The agent's pod wrote the profile and nothing else but its ownership record (docs/adr/0023).
     expect(readdirSync(seccompProfileDir(node.kubeletRoot)).filter((f) => !f.startsWith("."))).toEqual([
       seccompProfileFileName(PROFILE),
@@ -285,8 +286,7 @@ describe("each grant of the agent's DaemonSet is needed", () => {
       expect(existsSync(join(seccompProfileDir(node.kubeletRoot), seccompProfileFileName(profile)))).toBe(
         false,
       );
-      const labels = (await core.readNode({ name: NODE })).metadata?.labels ?? {};
-      expect(labels[profileLabelKey("seccomp", profile)]).toBeUndefined();
+      expect(await nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", profile, NODE)).toBe(false);
     } finally {
       // deploy/'s manifest again: the next case starts from an agent with every grant.
       await applyYaml(cp.kubeConfig(), k8s.dumpYaml(agentDaemonSet));
