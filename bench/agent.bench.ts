@@ -11,8 +11,7 @@ import {
 } from "../test/harness/agents.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
-
-type Results = Record<string, { value: number; unit: string }>;
+import type { Results } from "./stats.ts";
 
 async function patchesSoFar(agents: readonly AgentProcess[]): Promise<number> {
   let total = 0;

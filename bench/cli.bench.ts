@@ -8,8 +8,7 @@ import { join } from "node:path";
 import { renderSeccompForNode, serializeSeccomp } from "../src/api/render-seccomp.ts";
 import { RUNTIME_DEFAULT_SECCOMP } from "../src/api/runtime-default.ts";
 import type { LinuxSeccomp } from "../src/api/seccomp.ts";
-
-type Results = Record<string, { value: number; unit: string }>;
+import type { Results } from "./stats.ts";
 
 const cli = join(import.meta.dirname, "../src/cli/main.ts");
 const SCRIPT = "echo hello > /tmp/f; cat /tmp/f; busybox nc -w 1 127.0.0.1 9 </dev/null; echo done";

@@ -19,8 +19,7 @@ import { installControllerPrerequisites } from "../test/harness/controller.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
 import { applyProfile } from "../test/harness/profiles.ts";
-
-type Results = Record<string, { value: number; unit: string }>;
+import type { Results } from "./stats.ts";
 
 const NODES = 1_000;
 const PROFILES = 200;

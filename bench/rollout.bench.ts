@@ -7,7 +7,7 @@
 import { watch } from "node:fs";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { GROUP, SECCOMP_PROFILE_PLURAL, VERSION } from "../src/api/constants.ts";
+import { API_VERSION, profilePath } from "../src/api/constants.ts";
 import { configFromKubeconfigFiles, KubeClient } from "../src/kube/client.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import {
@@ -19,19 +19,14 @@ import {
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { cpuSeconds, processMemory } from "../test/harness/processes.ts";
+import { quantile, type Results } from "./stats.ts";
 
-type Results = Record<string, { value: number; unit: string }>;
 type Profile = KubeObject & { status?: { phase?: string } };
 
 const ROUNDS = 30;
 const CPU_ROUNDS = 15;
 const BURST = 35;
 const BIG_BURST = 100;
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-}
 
 /** Sum of a Prometheus counter over all its label sets, scraped from a component's /metrics. */
 async function counter(port: number, name: string, exclude?: RegExp): Promise<number> {
@@ -43,7 +38,7 @@ async function counter(port: number, name: string, exclude?: RegExp): Promise<nu
 }
 
 const profileBody = (name: string) => ({
-  apiVersion: `${GROUP}/${VERSION}`,
+  apiVersion: API_VERSION,
   kind: "SeccompProfile",
   metadata: { name },
   spec: { baseProfileName: "runtime/default", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }] },
@@ -75,7 +70,7 @@ export async function run(): Promise<Results> {
   const agents: AgentProcess[] = [];
   const client = new KubeClient(await configFromKubeconfigFiles([cp.adminKubeconfigPath]));
   const profiles = new Informer<Profile>(client, {
-    path: `/apis/${GROUP}/${VERSION}/${SECCOMP_PROFILE_PLURAL}`,
+    path: profilePath("seccomp"),
   });
   try {
     await installAgentPrerequisites(cp);
@@ -96,8 +91,7 @@ export async function run(): Promise<Results> {
     profiles.on("update", check);
     await profiles.start();
     const installed = (name: string) => new Promise<number>((resolve) => waiting.set(name, resolve));
-    const create = (name: string) =>
-      client.create(`/apis/${GROUP}/${VERSION}/${SECCOMP_PROFILE_PLURAL}`, profileBody(name));
+    const create = (name: string) => client.create(profilePath("seccomp"), profileBody(name));
 
     // Idle: both started, caches synced, nothing to do.
     await new Promise((r) => setTimeout(r, 3000));

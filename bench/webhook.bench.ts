@@ -17,8 +17,7 @@ import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { processMemory } from "../test/harness/processes.ts";
 import { nodeHoldsProfile } from "../test/harness/profiles.ts";
 import { installWebhook } from "../test/harness/webhook.ts";
-
-type Results = Record<string, { value: number; unit: string }>;
+import { quantile, type Results } from "./stats.ts";
 
 const WEBHOOK_CORE = "0";
 const LOAD_CORE = "1";
@@ -84,10 +83,6 @@ function saturate(port: number, body: string, dir: string): { perSecond: number;
   const p99Ms = p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : Number.NaN;
   if (/Non-2xx/.test(out)) throw new Error(`wrk saw refused reviews:\n${out}`);
   return { perSecond, p99Ms };
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
 
 const podWithProfile = (name: string): k8s.V1Pod => ({

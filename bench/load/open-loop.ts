@@ -6,6 +6,7 @@
 //   node bench/load/open-loop.ts PORT RATE SECONDS BODY_FILE
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
+import { quantile } from "../stats.ts";
 
 const [port, rate, seconds, bodyFile] = process.argv.slice(2);
 const body = readFileSync(bodyFile ?? "", "utf8");
@@ -47,8 +48,8 @@ for (let i = 0; i < total; i++) {
   if (wait > 1) await new Promise((r) => setTimeout(r, wait));
   latencies.push(send());
 }
-const done = (await Promise.all(latencies)).sort((a, b) => a - b);
-const at = (q: number) => done[Math.min(done.length - 1, Math.ceil(q * done.length) - 1)] ?? Number.NaN;
+const done = await Promise.all(latencies);
+const at = (q: number) => quantile(done, q);
 process.stdout.write(
   `${JSON.stringify({ p50: at(0.5), p99: at(0.99), achieved: done.length / ((performance.now() - start) / 1000) })}\n`,
 );

@@ -12,7 +12,7 @@
 //   - certificate-authority(-data), client-certificate(-data)/client-key(-data), token, tokenFile.
 // Credential plugins (`exec`, `auth-provider`) are refused with a clear message: no component needs
 // them in a cluster, and running a program from a kubeconfig is not something an agent should do.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
@@ -82,7 +82,7 @@ export async function loadClientConfig(env: NodeJS.ProcessEnv = process.env): Pr
   const list = env.KUBECONFIG?.split(":").filter((p) => p !== "") ?? [];
   if (list.length > 0) return configFromKubeconfigFiles(list);
   const home = join(env.HOME ?? homedir(), ".kube", "config");
-  if (fileExists(home)) return configFromKubeconfigFiles([home]);
+  if (existsSync(home)) return configFromKubeconfigFiles([home]);
   if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) return inClusterConfig(env);
   throw new Error(
     "no Kubernetes configuration: set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account",
@@ -115,7 +115,7 @@ export async function configFromKubeconfigFiles(paths: readonly string[]): Promi
   };
   const baseOf = new Map<object, string>();
   for (const path of paths) {
-    if (!fileExists(path)) continue;
+    if (!existsSync(path)) continue;
     const parsed = KubeconfigSchema.safeParse(parse(readFileSync(path, "utf8")));
     if (!parsed.success) throw new Error(`kubeconfig ${path}: ${z.prettifyError(parsed.error)}`);
     const file = parsed.data;
@@ -163,20 +163,24 @@ export async function configFromKubeconfigFiles(paths: readonly string[]): Promi
   });
 }
 
-function fileExists(path: string): boolean {
-  try {
-    readFileSync(path, { flag: "r" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const StatusSchema = z.object({
   message: z.string().optional(),
   reason: z.string().optional(),
   code: z.number().optional(),
 });
+
+/**
+ * The API server's Status in an error answer's body (a JSON string or already parsed); empty for a
+ * body that is not one (a proxy's HTML error page, say). Shared with errors.ts, which reads
+ * client-node's exceptions.
+ */
+export function readStatus(body: unknown): z.infer<typeof StatusSchema> {
+  try {
+    return StatusSchema.parse(typeof body === "string" ? JSON.parse(body) : body);
+  } catch {
+    return {};
+  }
+}
 
 /** A non-2xx answer from the API server, with its Status message when it sent one. */
 export class KubeApiError extends Error {
@@ -184,12 +188,7 @@ export class KubeApiError extends Error {
   readonly reason: string | undefined;
 
   constructor(code: number, body: string, what: string) {
-    let status: z.infer<typeof StatusSchema> = {};
-    try {
-      status = StatusSchema.parse(JSON.parse(body));
-    } catch {
-      // Not a Status object (a proxy's HTML error page, say): keep the HTTP code only.
-    }
+    const status = readStatus(body);
     super(status.message ?? `HTTP ${code} from ${what}`);
     this.name = "KubeApiError";
     this.code = code;

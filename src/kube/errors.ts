@@ -3,9 +3,7 @@
 // ApiException with that Status as a JSON string in `body`. These helpers read both without loading
 // client-node, so callers can branch on the HTTP code and show users the server's own message.
 import * as z from "zod";
-import { KubeApiError } from "./client.ts";
-
-const StatusSchema = z.object({ message: z.string().optional() });
+import { KubeApiError, readStatus } from "./client.ts";
 
 /** client-node's ApiException, recognised by shape so that importing this file does not load client-node. */
 const ApiExceptionShape = z.object({ code: z.number(), body: z.unknown() });
@@ -27,14 +25,7 @@ export function kubeErrorMessage(error: unknown): string {
   if (error instanceof KubeApiError) return error.message;
   const shape = error instanceof Error ? ApiExceptionShape.safeParse(error) : undefined;
   if (shape?.success) {
-    const body = shape.data.body;
-    try {
-      const status = StatusSchema.parse(typeof body === "string" ? JSON.parse(body) : body);
-      if (status.message) return status.message;
-    } catch {
-      // Not a Status object (a proxy's HTML error page, say): fall through to the generic text.
-    }
-    return `HTTP ${shape.data.code}`;
+    return readStatus(shape.data.body).message ?? `HTTP ${shape.data.code}`;
   }
   return error instanceof Error ? error.message : String(error);
 }
