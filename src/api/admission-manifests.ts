@@ -17,6 +17,7 @@ import {
   SECCOMP_PROFILE_PLURAL,
   SELECTOR_SYNCED_PREFIX,
 } from "./constants.ts";
+import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
 import { seccompLocalhostPattern } from "./labels.ts";
 import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
 
@@ -169,6 +170,55 @@ const OTHER_METADATA_UNCHANGED = ["annotations", "ownerReferences"]
   .map((f) => unchanged(`metadata.${f}`))
   .join(" && ");
 
+/** CEL: the node a pod-bound token was issued for ('' for any other token). */
+const TOKEN_NODE_NAME = {
+  // A pod-bound token carries the node its pod runs on; the API server exposes it here.
+  name: "nodeName",
+  expression:
+    "'authentication.kubernetes.io/node-name' in request.userInfo.extra && " +
+    "size(request.userInfo.extra['authentication.kubernetes.io/node-name']) == 1 ? " +
+    "request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
+};
+
+/**
+ * Install reports (Events carrying the report's node annotation, install-report.ts): only the agent,
+ * and only about its own node. RBAC grants Events by namespace to many identities; without this, anyone
+ * who may create an Event there could tell the controller that a node failed a profile, and what the
+ * status says about it.
+ */
+export function agentReportsPolicy(): object[] {
+  const annotations = "(has(object.metadata.annotations) ? object.metadata.annotations : {})";
+  return policy({
+    name: "lockstep-agent-own-install-reports",
+    resourceRules: [
+      {
+        // The same objects through either Events API.
+        apiGroups: ["", "events.k8s.io"],
+        apiVersions: ["*"],
+        operations: ["CREATE", "UPDATE"],
+        resources: ["events"],
+      },
+    ],
+    matchConditions: [
+      {
+        name: "is-an-install-report",
+        expression: `${cel(INSTALL_REPORT_NODE_ANNOTATION)} in ${annotations}`,
+      },
+    ],
+    variables: [TOKEN_NODE_NAME],
+    validations: [
+      {
+        expression: `request.userInfo.username == ${cel(serviceAccountUser("agent"))}`,
+        message: `only the Lockstep agent may write an Event annotated ${INSTALL_REPORT_NODE_ANNOTATION} (an install report)`,
+      },
+      {
+        expression: `variables.nodeName != '' && object.metadata.annotations[${cel(INSTALL_REPORT_NODE_ANNOTATION)}] == variables.nodeName`,
+        messageExpression: `'the Lockstep agent may only report about its own node (' + variables.nodeName + '), not ' + object.metadata.annotations[${cel(INSTALL_REPORT_NODE_ANNOTATION)}]`,
+      },
+    ],
+  });
+}
+
 /** The agent: Lockstep label keys of its own Node, nothing else (DESIGN invariant 5). */
 export function agentPolicy(): object[] {
   // Its failure labels, its revision, presence and capability labels (lockstep.dev/...), and an older
@@ -192,14 +242,7 @@ export function agentPolicy(): object[] {
     ],
     matchConditions: [isUser("agent")],
     variables: [
-      {
-        // A pod-bound token carries the node its pod runs on; the API server exposes it here.
-        name: "nodeName",
-        expression:
-          "'authentication.kubernetes.io/node-name' in request.userInfo.extra && " +
-          "size(request.userInfo.extra['authentication.kubernetes.io/node-name']) == 1 ? " +
-          "request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
-      },
+      TOKEN_NODE_NAME,
       { name: "oldLabels", expression: labelsOf("oldObject") },
       { name: "newLabels", expression: labelsOf("object") },
     ],
@@ -373,8 +416,10 @@ to the finalizer: spec, labels, annotations and other finalizers stay as their o
       `Pins the node agent to its own Node (DESIGN invariant 5). A pod-bound service-account token carries the
 node its pod runs on; the API server exposes it as userInfo.extra["authentication.kubernetes.io/node-name"].
 The agent may change only that Node, and only the Lockstep label keys: no other label, annotation,
-ownerReference, finalizer or spec field (taints).`,
-      agentPolicy(),
+ownerReference, finalizer or spec field (taints).
+lockstep-agent-own-install-reports: an Event annotated ${INSTALL_REPORT_NODE_ANNOTATION} tells the controller
+why that node lacks a profile; only the agent of that node may write one.`,
+      [...agentPolicy(), ...agentReportsPolicy()],
     ),
   };
 }

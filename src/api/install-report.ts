@@ -17,8 +17,14 @@ export const INSTALL_REPORT_SOURCE = "lockstep-node-agent";
 /** Longest Event message the API server keeps readable in `kubectl describe`. */
 const MESSAGE_MAX = 1024;
 
+/**
+ * The annotation that makes an Event an install report (readInstallReport requires it). The agent's
+ * admission policy lets only the agent of that node write an Event carrying it (admission-manifests.ts).
+ */
+export const INSTALL_REPORT_NODE_ANNOTATION = "lockstep.dev/node";
+
 const ANNOTATION = {
-  node: "lockstep.dev/node",
+  node: INSTALL_REPORT_NODE_ANNOTATION,
   version: "lockstep.dev/version",
   reason: "lockstep.dev/reason",
   detail: "lockstep.dev/detail",

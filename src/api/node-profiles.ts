@@ -93,6 +93,11 @@ export function revisionReached(
   return isRevision(synced) && isRevision(revision) && BigInt(synced) >= BigInt(revision);
 }
 
+/** Whether this node's agent publishes revisions for `kind` (ADR 0024) rather than per-profile labels. */
+export function usesRevisions(labels: Readonly<Record<string, string>>, kind: ProfileKind): boolean {
+  return isRevision(labels[SYNCED_REVISION_LABEL[kind]]);
+}
+
 /** An older agent's per-profile label, carrying this version. */
 function legacyLabelHolds(p: ProfilePlacement, labels: Readonly<Record<string, string>>): boolean {
   return p.version !== undefined && labels[profileLabelKey(p.kind, p.name)] === p.version;

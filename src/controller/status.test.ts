@@ -72,7 +72,33 @@ describe("computeStatus", () => {
     });
   });
 
-  it("is Degraded with the agent's reason when a node reported a failure for the current version", () => {
+  it("judges a node that publishes revisions by its failure label alone: an Event only explains it", () => {
+    const caughtUp = { "lockstep.dev/seccomp-revision": "19", "selector.lockstep.dev/pool": "web" };
+    const report = { version: web.version, message: "WriteFailed: disk full" };
+    // Anyone allowed to create Events in the namespace could have written this one.
+    const forged = computeStatus({
+      ...base,
+      profile: web,
+      nodes: [node("a", caughtUp)],
+      failures: new Map([["a", report]]),
+    });
+    expect(forged).toMatchObject({
+      phase: "Installing",
+      missingNodes: [{ node: "a", reason: "not installed yet" }],
+    });
+    const labelled = computeStatus({
+      ...base,
+      profile: web,
+      nodes: [node("a", { ...caughtUp, "failed.seccomp.lockstep.dev/web": "WriteFailed" })],
+      failures: new Map([["a", report]]),
+    });
+    expect(labelled).toMatchObject({
+      phase: "Degraded",
+      missingNodes: [{ node: "a", reason: "WriteFailed: disk full" }],
+    });
+  });
+
+  it("is Degraded with the agent's reason when an older agent's node reported a failure for the current version", () => {
     const failures = new Map([["b", { version: web.version, message: "WriteFailed: disk full" }]]);
     const status = computeStatus({ ...base, profile: web, nodes: [node("a", {}), node("b", {})], failures });
     expect(status.phase).toBe("Degraded");

@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from "node:util";
 import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatus } from "../api/common.ts";
 import { INSTALL_FAILED } from "../api/install-report.ts";
 import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
-import { nodeProfileState, type ProfilePlacement } from "../api/node-profiles.ts";
+import { nodeProfileState, type ProfilePlacement, usesRevisions } from "../api/node-profiles.ts";
 import { nodeCountsForProfile, type RenderedProfile } from "../api/profiles.ts";
 
 export interface NodeView {
@@ -55,16 +55,24 @@ export function computeStatus(input: StatusInput): ProfileStatus {
     .filter((n) => !installed.has(n))
     .map((n) => {
       const failure = input.failures.get(n.name);
-      const current = failure && (failure.version === "" || failure.version === version);
+      const current = failure !== undefined && (failure.version === "" || failure.version === version);
       const labelled = n.labels[failedKey];
+      // Whether a node failed is its agent's word on its own Node: a label only that node's agent can
+      // write (the agent's admission policy). An Event is anyone's to create wherever RBAC grants Events,
+      // so for such a node it only explains a failure the label states. An older agent writes no failure
+      // labels; its Event is all there is (its reports are held to its node by the same policy family).
+      const failed = usesRevisions(n.labels, profile.kind)
+        ? labelled !== undefined
+        : current || labelled !== undefined;
       return {
         node: n.name,
-        reason: current
-          ? failure.message
-          : labelled !== undefined
-            ? `${labelled} (see the agent's InstallFailed Event)`
-            : "not installed yet",
-        failed: Boolean(current) || labelled !== undefined,
+        reason:
+          failed && current
+            ? failure.message
+            : labelled !== undefined
+              ? `${labelled} (see the agent's InstallFailed Event)`
+              : "not installed yet",
+        failed,
       };
     })
     // Failures first, then by name, so the capped list is stable and shows what needs attention.

@@ -7,11 +7,18 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceAccountUser, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
-import { GROUP, IN_USE_FINALIZER, SECCOMP_PROFILE_PLURAL, VERSION } from "../../src/api/constants.ts";
+import {
+  GROUP,
+  IN_USE_FINALIZER,
+  PROFILE_EVENTS_NAMESPACE,
+  SECCOMP_PROFILE_PLURAL,
+  VERSION,
+} from "../../src/api/constants.ts";
+import { INSTALL_REPORT_NODE_ANNOTATION, installReportEvent } from "../../src/api/install-report.ts";
 import { outcome, untilEnforced } from "../harness/admission.ts";
 import { agentKubeconfig, installAgentPrerequisites } from "../harness/agents.ts";
 import { installControllerPrerequisites } from "../harness/controller.ts";
-import { ControlPlane } from "../harness/controlplane.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
 
 const repo = join(import.meta.dirname, "../..");
@@ -39,15 +46,22 @@ afterAll(async () => {
   await cp?.stop();
 });
 
+let nodeAKubeconfig: Promise<string> | undefined;
+/** The agent's client with a pod-bound token for node-a; the pod behind the token is created once. */
+async function agentOnNodeA(): Promise<k8s.CoreV1Api> {
+  nodeAKubeconfig ??= agentKubeconfig(cp, "node-a");
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(await nodeAKubeconfig);
+  return kc.makeApiClient(k8s.CoreV1Api);
+}
+
 describe("the agent (pod-bound token of a pod on node-a)", () => {
   let asAgent: k8s.CoreV1Api;
   const patchNodeA = (metadataOrSpec: object) =>
     outcome(asAgent.patchNode({ name: "node-a", body: metadataOrSpec }, merge));
 
   beforeAll(async () => {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(await agentKubeconfig(cp, "node-a"));
-    asAgent = kc.makeApiClient(k8s.CoreV1Api);
+    asAgent = await agentOnNodeA();
     await untilEnforced("lockstep-agent-own-node-labels", () =>
       asAgent.patchNode(
         { name: "node-a", body: { metadata: { annotations: { probe: "x" } } }, dryRun: "All" },
@@ -109,6 +123,82 @@ describe("the agent (pod-bound token of a pod on node-a)", () => {
     expect(node.metadata?.finalizers).toBeUndefined();
     expect(node.metadata?.annotations?.["example.com/note"]).toBeUndefined();
     expect(node.spec?.taints ?? []).toEqual([]);
+  });
+});
+
+describe("install reports (Events that tell the controller why a node lacks a profile)", () => {
+  const report = (node: string) =>
+    installReportEvent(
+      { kind: "seccomp", name: "web", node, version: "abc", reason: "WriteFailed", detail: "disk full" },
+      new Date(),
+    ) as unknown as k8s.CoreV1Event;
+  const create = (api: k8s.CoreV1Api, body: k8s.CoreV1Event) =>
+    outcome(api.createNamespacedEvent({ namespace: PROFILE_EVENTS_NAMESPACE, body }));
+  let asAgent: k8s.CoreV1Api;
+  let asAdmin: k8s.CoreV1Api;
+
+  beforeAll(async () => {
+    asAgent = await agentOnNodeA();
+    asAdmin = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await untilEnforced("lockstep-agent-own-install-reports", () =>
+      asAdmin.createNamespacedEvent({
+        namespace: PROFILE_EVENTS_NAMESPACE,
+        body: report("node-a"),
+        dryRun: "All",
+      }),
+    );
+  });
+
+  it("may be written by the agent about its own node", async () => {
+    expect(await create(asAgent, report("node-a"))).toBe("allowed");
+  });
+
+  it("may not be written by the agent about another node", async () => {
+    expect(await create(asAgent, report("node-b"))).toMatch(
+      /^403: .*the Lockstep agent may only report about its own node \(node-a\), not node-b/,
+    );
+  });
+
+  it("may not be written by anyone else, even a cluster admin, through either Events API", async () => {
+    expect(await create(asAdmin, report("node-a"))).toMatch(
+      /^403: .*only the Lockstep agent may write an Event annotated lockstep\.dev\/node/,
+    );
+    const eventsV1 = cp.kubeConfig().makeApiClient(k8s.EventsV1Api);
+    const body = {
+      // events.k8s.io validates names strictly: no trailing dot in generateName.
+      metadata: { generateName: "web-", annotations: report("node-a").metadata?.annotations },
+      eventTime: new k8s.V1MicroTime(),
+      reportingController: "example.com/forger",
+      reportingInstance: "forger",
+      action: "Install",
+      reason: "InstallFailed",
+      type: "Warning",
+      regarding: { apiVersion: "lockstep.dev/v1alpha1", kind: "SeccompProfile", name: "web" },
+    } as k8s.EventsV1Event;
+    expect(
+      await outcome(eventsV1.createNamespacedEvent({ namespace: PROFILE_EVENTS_NAMESPACE, body })),
+    ).toMatch(/^403: .*only the Lockstep agent may write an Event annotated/);
+  });
+
+  it("may not be turned into another node's report by whoever may update Events", async () => {
+    const created = await asAgent.createNamespacedEvent({
+      namespace: PROFILE_EVENTS_NAMESPACE,
+      body: report("node-a"),
+    });
+    const name = created.metadata?.name as string;
+    const moved = { metadata: { annotations: { [INSTALL_REPORT_NODE_ANNOTATION]: "node-b" } } };
+    expect(
+      await outcome(
+        asAdmin.patchNamespacedEvent({ name, namespace: PROFILE_EVENTS_NAMESPACE, body: moved }, merge),
+      ),
+    ).toMatch(/^403: .*only the Lockstep agent may write/);
+    // An Event that stops being a report (its annotation removed) is no one's report: allowed.
+    const unmarked = { metadata: { annotations: { [INSTALL_REPORT_NODE_ANNOTATION]: null } } };
+    expect(
+      await outcome(
+        asAdmin.patchNamespacedEvent({ name, namespace: PROFILE_EVENTS_NAMESPACE, body: unmarked }, merge),
+      ),
+    ).toBe("allowed");
   });
 });
 
@@ -240,9 +330,14 @@ describe("the webhook (lockstep-webhook's user)", () => {
       .makeApiClient(k8s.RbacAuthorizationV1Api)
       .patchClusterRole({ name: "lockstep-webhook", body: k8s.loadYaml(rbacPatch?.patch ?? "") }, jsonPatch);
     const bundle = Buffer.from(cp.ca.certPem).toString("base64");
-    expect(
-      await patchConfig([{ op: "add", path: "/webhooks/0/clientConfig/caBundle", value: bundle }]),
-    ).toMatch(/^403: .*cannot patch resource "mutatingwebhookconfigurations"/);
+    // The authorizer reads RBAC from an informer: the narrowed role takes effect a moment later.
+    const refused = await waitFor("the narrowed ClusterRole to be enforced", async () => {
+      const result = await patchConfig([
+        { op: "add", path: "/webhooks/0/clientConfig/caBundle", value: bundle },
+      ]);
+      return result === "allowed" ? undefined : result;
+    });
+    expect(refused).toMatch(/^403: .*cannot patch resource "mutatingwebhookconfigurations"/);
     // It still reads the profiles and Nodes it needs.
     const asWebhookCore = (await cp.kubeConfigAs(serviceAccountUser("webhook"), SA_GROUPS)).makeApiClient(
       k8s.CoreV1Api,
