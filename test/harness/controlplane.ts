@@ -3,6 +3,7 @@
 // kube-controller-manager as local processes. Nodes are either simulated, API objects the harness
 // creates to look like registered, Ready nodes, to which the real scheduler binds pods that never run,
 // or real: a kubelet and containerd on this machine (real-node.ts), where pods really run.
+import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
@@ -17,6 +18,14 @@ import {
 } from "../../src/kube/certificates.ts";
 import { applyYaml } from "./apply.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
+
+/** A detached process that removes `workDir` if this process dies without stopping the control plane. */
+function startWorkDirJanitor(workDir: string): void {
+  spawn(process.execPath, [join(import.meta.dirname, "workdir-janitor.ts"), workDir, String(process.pid)], {
+    detached: true,
+    stdio: "ignore",
+  }).unref();
+}
 
 export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
 
@@ -141,6 +150,8 @@ export class ControlPlane {
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const binDir = controlPlaneBinDir(options.binDir);
     const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "lockstep-cp-")));
+    const keep = options.keepWorkDir ?? Boolean(process.env.LOCKSTEP_KEEP_WORKDIR);
+    if (!keep) startWorkDirJanitor(workDir);
     await mkdir(join(workDir, "pki"), { recursive: true });
     const path = (...p: string[]) => join(workDir, ...p);
 
@@ -176,7 +187,6 @@ export class ControlPlane {
       writeFile(path("pki", "sa.pub"), saKey.publicKeyPem),
       writeFile(path("admin.kubeconfig"), kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 }),
     ]);
-    const keep = options.keepWorkDir ?? Boolean(process.env.LOCKSTEP_KEEP_WORKDIR);
     const cp = new ControlPlane(workDir, server, ca, path("admin.kubeconfig"), keep);
 
     try {

@@ -2,8 +2,7 @@
 // (Ctrl-C, SIGKILL, a crash), this removes the node from the machine. containerd daemonises its shims
 // and the kernel keeps mounts and cgroups, so `setpriv --pdeathsig` alone does not clear them.
 // Usage (started detached by real-node.ts): node node-janitor.ts <node dir>
-import { existsSync, rmSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import { existsSync } from "node:fs";
 import { isAlive, readNodeRecord, removeNode } from "./node-cleanup.ts";
 
 const dir = process.argv[2];
@@ -23,11 +22,8 @@ const timer = setInterval(() => {
   }
   if (!isAlive(record.ownerPid)) {
     clearInterval(timer);
+    // The control plane's folder (<workDir>/nodes/<name>) is its own janitor's to remove
+    // (workdir-janitor.ts), once every node's folder is gone.
     removeNode(record);
-    // The control plane's folder (<workDir>/nodes/<name>) went with the same dead runner, whose
-    // etcd and API server `setpriv --pdeathsig` has already ended.
-    const workDir = dirname(dirname(dir));
-    if (basename(workDir).startsWith("lockstep-cp-") && !process.env.LOCKSTEP_KEEP_WORKDIR)
-      rmSync(workDir, { recursive: true, force: true });
   }
 }, 500);

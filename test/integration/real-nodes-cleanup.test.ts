@@ -1,7 +1,7 @@
 // A test runner that dies in the middle of a run leaves nothing on the machine: Ctrl-C in a
 // terminal (SIGINT to the whole process group, kubelet and containerd included) and SIGKILL of the
-// runner alone (an OOM kill, a CI timeout). Each case starts a control plane and a real node with a
-// running pod in a child process, kills it, and looks for every kind of trace a node leaves.
+// runner alone (an OOM kill, a CI timeout). Each case starts a control plane (with a real node and a
+// running pod, or simulated nodes only) in a child process, kills it, and looks for every kind of trace.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -48,35 +48,71 @@ function processesNaming(dir: string): string[] {
     .filter((pid) => argvOf(pid).some((arg) => arg.includes(dir)));
 }
 
+/** Runs `code` as a module in its own process group (as a terminal gives a foreground job); killed after the test. */
+function startRunner(code: string) {
+  const runner = spawn(process.execPath, ["--input-type=module", "-e", code], {
+    cwd: join(import.meta.dirname, "../.."),
+    detached: true,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  // Whatever happens to the test, the child must not outlive it.
+  onTestFinished(() => {
+    if (runner.exitCode === null && runner.signalCode === null) process.kill(-(runner.pid ?? 0), "SIGKILL");
+  });
+  let out = "";
+  runner.stdout.on("data", (chunk) => {
+    out += chunk;
+  });
+  /** The first line of its output that `read` accepts. */
+  const reported = <T>(what: string, read: (line: string) => T | undefined) =>
+    waitFor(
+      what,
+      async () => {
+        if (runner.exitCode !== null) throw new Error(`the child exited (${runner.exitCode})`);
+        for (const line of out.split("\n")) {
+          const value = read(line);
+          if (value !== undefined) return value;
+        }
+        return undefined;
+      },
+      { timeoutMs: 150_000 },
+    );
+  return { runner, reported };
+}
+
+describe("a control plane with simulated nodes whose test runner dies", () => {
+  it("leaves no process and no folder after SIGKILL of the runner", async () => {
+    const { runner, reported } = startRunner(`
+import { ControlPlane } from ${JSON.stringify(join(harness, "controlplane.ts"))};
+const cp = await ControlPlane.start({ scheduler: false });
+await cp.addNode("simulated");
+process.stdout.write("workDir=" + cp.workDir + "\\n");
+setInterval(() => {}, 1000);
+`);
+    const workDir = await reported("the child to report its control plane", (line) =>
+      line.startsWith("workDir=") ? line.slice("workDir=".length) : undefined,
+    );
+    expect(processesNaming(workDir).length).toBeGreaterThan(0);
+    process.kill(runner.pid ?? 0, "SIGKILL");
+    await waitFor("the janitor to remove the control plane's folder", async () => !existsSync(workDir), {
+      timeoutMs: 30_000,
+    });
+    await waitFor(
+      "every process of the control plane to be gone",
+      async () => processesNaming(workDir).length === 0,
+    );
+  });
+});
+
 describe("a real node whose test runner dies", () => {
   for (const [how, kill] of [
     ["Ctrl-C (SIGINT to the process group)", (pid: number) => process.kill(-pid, "SIGINT")],
     ["SIGKILL of the runner alone", (pid: number) => process.kill(pid, "SIGKILL")],
   ] as const)
     it(`is removed from the machine after ${how}`, async () => {
-      // Its own process group, as a terminal gives a foreground job.
-      const runner = spawn(process.execPath, ["--input-type=module", "-e", child], {
-        cwd: join(import.meta.dirname, "../.."),
-        detached: true,
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      // Whatever happens to the test, the child must not outlive it.
-      onTestFinished(() => {
-        if (runner.exitCode === null && runner.signalCode === null)
-          process.kill(-(runner.pid ?? 0), "SIGKILL");
-      });
-      let out = "";
-      runner.stdout.on("data", (chunk) => {
-        out += chunk;
-      });
-      const record = await waitFor(
-        "the child to report its running node",
-        async () => {
-          if (runner.exitCode !== null) throw new Error(`the child exited (${runner.exitCode})`);
-          const line = out.split("\n").find((l) => l.startsWith("{"));
-          return line ? NodeRecordSchema.parse(JSON.parse(line)) : undefined;
-        },
-        { timeoutMs: 150_000 },
+      const { runner, reported } = startRunner(child);
+      const record = await reported("the child to report its running node", (line) =>
+        line.startsWith("{") ? NodeRecordSchema.parse(JSON.parse(line)) : undefined,
       );
       // The shims containerd daemonised for the pod: they outlive containerd and hold sockets in /run/containerd/s.
       const shimSockets = processesNaming(record.dir)
