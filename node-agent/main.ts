@@ -60,4 +60,4 @@ const agent = new NodeAgent({
   log: log.child({ node: config.nodeName }),
   metrics: connection.metrics,
 });
-await runComponent(log, connection, config.healthPort, agent);
+await runComponent(log, connection, { port: config.healthPort }, agent);

@@ -48,15 +48,21 @@ export interface RunnableComponent {
   notReadyReason(): string | undefined;
 }
 
+/** Where /healthz, /readyz and /metrics are served; port 0 serves nothing, host defaults to every address. */
+export interface HealthAddress {
+  port: number;
+  host?: string;
+}
+
 /** Serves health and metrics, starts the component, and stops it (then the client) on a signal. */
 export async function runComponent(
   log: Logger,
   { client, metrics }: Connection,
-  healthPort: number,
+  healthAddress: HealthAddress,
   component: RunnableComponent,
 ): Promise<void> {
   const health = await startHealthServer({
-    port: healthPort,
+    ...healthAddress,
     metrics,
     notReadyReason: () => component.notReadyReason(),
   });
