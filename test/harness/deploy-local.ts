@@ -1,30 +1,46 @@
 // deploy/ rendered through deploy-overlays/test-local for one run of the harness: a per-run kustomization
 // in the control plane's folder adds on top of the overlay what only this run knows (the API server's
-// port, the real node's kubelet root, a free health port). Rendered by `kubectl kustomize`, as a user's
-// `kubectl apply -k` would; applied with the harness's server-side apply.
+// port, the agent's real node and its kubelet root, a free health port, the webhook's address).
+// Rendered by `kubectl kustomize`, as a user's `kubectl apply -k` would; applied with the harness's
+// server-side apply.
 import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
 export const TEST_OVERLAY = join(repo, "deploy-overlays/test-local");
+/** deploy/'s webhook port (its `--port`, which the patch below tests). */
+const WEBHOOK_PORT = 8443;
 
 export interface LocalDeployOptions {
   /** The API server's port on 127.0.0.1. */
   apiPort: number;
-  /** The real node's kubelet root, whose seccomp/lockstep folder the agent's hostPath names. */
+  /**
+   * The real node the agent's DaemonSet runs on, and its kubelet root, whose seccomp/lockstep folder the
+   * hostPath names: one hostPath serves every node of a DaemonSet, and each node of this machine has its
+   * own kubelet root, so the agent runs on this one node only.
+   */
+  agentNode: string;
   kubeletRoot: string;
   /** The agent's health port: its pod shares the machine's network namespace with everything else. */
   agentHealthPort: number;
+  /**
+   * The address in the webhook configuration's URL: one real node's, where a webhook replica listens on
+   * its pod IP. The API server would send a Service reference to the Service's ClusterIP (its default
+   * resolver), and an EndpointSlice cannot name a loopback address (validation refuses it).
+   */
+  webhookAddress: string;
 }
 
 /** The per-run kustomization: the overlay plus this run's values, each patch checking what it replaces. */
 export function runKustomization(dir: string, options: LocalDeployOptions): string {
-  const patch = [
+  const apiPort = { name: "KUBERNETES_SERVICE_PORT", value: String(options.apiPort) };
+  const agent = [
     { op: "test", path: "/spec/template/spec/volumes/0/name", value: "seccomp-lockstep" },
     {
       op: "replace",
@@ -45,16 +61,45 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
     },
     {
       op: "add",
-      path: "/spec/template/spec/containers/0/env/-",
-      value: { name: "KUBERNETES_SERVICE_PORT", value: String(options.apiPort) },
+      path: "/spec/template/spec/nodeSelector/kubernetes.io~1hostname",
+      value: options.agentNode,
+    },
+    { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
+  ];
+  const controller = [{ op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort }];
+  const webhook = [
+    { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
+    { op: "test", path: "/spec/template/spec/containers/0/args/0", value: `--port=${WEBHOOK_PORT}` },
+    // Every replica issues the shared certificate for the one address the URL names.
+    {
+      op: "add",
+      path: "/spec/template/spec/containers/0/args/-",
+      value: `--extra-san=${options.webhookAddress}`,
     },
   ];
+  const webhookConfiguration = [
+    { op: "test", path: "/webhooks/0/clientConfig/service/path", value: WEBHOOK_PATH },
+    {
+      op: "replace",
+      path: "/webhooks/0/clientConfig",
+      value: { url: `https://${options.webhookAddress}:${WEBHOOK_PORT}${WEBHOOK_PATH}` },
+    },
+  ];
+  const patch = (kind: string, name: string, operations: object[]) => ({
+    target: { kind, name },
+    patch: JSON.stringify(operations),
+  });
   return k8s.dumpYaml({
     apiVersion: "kustomize.config.k8s.io/v1beta1",
     kind: "Kustomization",
     // kustomize takes a relative path only, even for a folder.
     resources: [relative(dir, TEST_OVERLAY)],
-    patches: [{ target: { kind: "DaemonSet", name: "lockstep-agent" }, patch: JSON.stringify(patch) }],
+    patches: [
+      patch("DaemonSet", "lockstep-agent", agent),
+      patch("Deployment", "lockstep-controller", controller),
+      patch("Deployment", "lockstep-webhook", webhook),
+      patch("MutatingWebhookConfiguration", "lockstep-webhook", webhookConfiguration),
+    ],
   });
 }
 
