@@ -45,8 +45,8 @@ try {
   const apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
   const nodes = ["node-1", "node-2", "node-3"];
   for (const name of nodes) {
-    await addRealNode(cp, name);
-    step(`${name} Ready: kubelet and containerd on 127.0.0.1`);
+    const node = await addRealNode(cp, name);
+    step(`${name} Ready: kubelet and containerd on ${node.address}`);
   }
 
   await installAgentPrerequisites(cp);
