@@ -264,9 +264,11 @@ describe("the controller's pods", () => {
     // server hangs or a network partition drops packets. 16 s: past the renew deadline (10 s) and a
     // retry period (2 s).
     process.kill(apiServer.pid, "SIGSTOP");
+    let resumedAt: Date;
     try {
       await new Promise((r) => setTimeout(r, 16_000));
     } finally {
+      resumedAt = new Date();
       process.kill(apiServer.pid, "SIGCONT");
     }
     const restarted = await waitFor(
@@ -279,6 +281,11 @@ describe("the controller's pods", () => {
       { timeoutMs: 90_000 },
     );
     expect(restarted.lastState?.terminated?.exitCode).toBe(1);
+    // It stepped down while the API server was still paused, at its renew deadline: not only once the
+    // API server answered again and showed it a new holder (a renewal left unanswered must not keep it
+    // leading). The runtime's timestamp is in whole seconds; the deadline falls 4-6 s before the resume.
+    const exitedAt = new Date(restarted.lastState?.terminated?.finishedAt ?? 0);
+    expect(resumedAt.getTime() - exitedAt.getTime()).toBeGreaterThanOrEqual(2_000);
     const previous = await core.readNamespacedPodLog({ name, namespace: LOCKSTEP_NAMESPACE, previous: true });
     expect(previous).toContain("lost the lease");
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "after-pause", ALLOW_ALL);
