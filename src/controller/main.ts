@@ -17,7 +17,14 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { configOrExit, connectOrExit, runComponent } from "../kube/component.ts";
+import {
+  configOrExit,
+  connectOrExit,
+  HEALTH_FLAGS,
+  HealthAddressSchema,
+  healthAddressInput,
+  runComponent,
+} from "../kube/component.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { createLogger } from "../kube/logger.ts";
 import { ProfileController } from "./controller.ts";
@@ -26,8 +33,7 @@ const log = createLogger("controller");
 
 const ConfigSchema = z
   .object({
-    healthPort: z.coerce.number().int().min(0).max(65535),
-    healthHost: z.ipv4().or(z.ipv6()),
+    health: HealthAddressSchema,
     leaderElect: z.boolean(),
     leaseNamespace: z.string().min(1),
     leaseDuration: z.coerce.number().positive(),
@@ -42,8 +48,7 @@ const ConfigSchema = z
 
 const { values } = parseArgs({
   options: {
-    "health-port": { type: "string", default: "8081" },
-    "health-host": { type: "string", default: "0.0.0.0" },
+    ...HEALTH_FLAGS,
     "leader-elect": { type: "boolean", default: true },
     "no-leader-elect": { type: "boolean", default: false },
     "lease-namespace": { type: "string", default: process.env.POD_NAMESPACE ?? "lockstep-system" },
@@ -55,8 +60,7 @@ const { values } = parseArgs({
   },
 });
 const config = configOrExit(log, ConfigSchema, {
-  healthPort: values["health-port"],
-  healthHost: values["health-host"],
+  health: healthAddressInput(values),
   leaderElect: values["leader-elect"] && !values["no-leader-elect"],
   leaseNamespace: values["lease-namespace"],
   leaseDuration: values["lease-duration"],
@@ -94,28 +98,23 @@ const elector = config.leaderElect
 const isLeader = metrics.gauge("lockstep_controller_is_leader", "1 on the replica that holds the Lease");
 isLeader.set(0);
 
-await runComponent(
-  log,
-  connection,
-  { port: config.healthPort, host: config.healthHost },
-  {
-    // A standby is ready (it can take over at any time); the leader once its caches have synced.
-    notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
-    start: async () => {
-      if (elector) {
-        log.info({ identity }, "waiting to become leader");
-        await elector.acquire(() => {
-          // Another replica may already be reconciling: stop at once and let the Deployment restart us.
-          log.fatal("lost leadership; exiting");
-          process.exit(1);
-        });
-        isLeader.set(1);
-      }
-      await controller.start();
-    },
-    stop: async () => {
-      await controller.stop();
-      await elector?.release();
-    },
+await runComponent(log, connection, config.health, {
+  // A standby is ready (it can take over at any time); the leader once its caches have synced.
+  notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
+  start: async () => {
+    if (elector) {
+      log.info({ identity }, "waiting to become leader");
+      await elector.acquire(() => {
+        // Another replica may already be reconciling: stop at once and let the Deployment restart us.
+        log.fatal("lost leadership; exiting");
+        process.exit(1);
+      });
+      isLeader.set(1);
+    }
+    await controller.start();
   },
-);
+  stop: async () => {
+    await controller.stop();
+    await elector?.release();
+  },
+});

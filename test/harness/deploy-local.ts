@@ -1,6 +1,6 @@
 // deploy/ rendered through deploy-overlays/test-local for one run of the harness: a per-run kustomization
 // in the control plane's folder adds on top of the overlay what only this run knows (the API server's
-// port, the agent's real node and its kubelet root, a free health port, the webhook's address).
+// port, the nodes' kubelet roots, a free health port, the webhook's address).
 // Rendered by `kubectl kustomize`, as a user's `kubectl apply -k` would; applied with the harness's
 // server-side apply.
 import { execFile } from "node:child_process";
@@ -21,12 +21,13 @@ export interface LocalDeployOptions {
   /** The API server's port on 127.0.0.1. */
   apiPort: number;
   /**
-   * The real node the agent's DaemonSet runs on, and its kubelet root, whose seccomp/lockstep folder the
-   * hostPath names: one hostPath serves every node of a DaemonSet, and each node of this machine has its
-   * own kubelet root, so the agent runs on this one node only.
+   * The folder holding every real node's folder, and a node's kubelet root by its name. A DaemonSet has
+   * one hostPath for every node, and each node of this machine has its own kubelet root: the hostPath
+   * names the folder above them, and the mount takes the node's own seccomp folder out of it by the
+   * node's name (subPathExpr, from the NODE_NAME deploy/ already sets from the downward API).
    */
-  agentNode: string;
-  kubeletRoot: string;
+  nodesDir: string;
+  kubeletRootOf: (node: string) => string;
   /** The agent's health port: its pod shares the machine's network namespace with everything else. */
   agentHealthPort: number;
   /**
@@ -42,10 +43,12 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
   const apiPort = { name: "KUBERNETES_SERVICE_PORT", value: String(options.apiPort) };
   const agent = [
     { op: "test", path: "/spec/template/spec/volumes/0/name", value: "seccomp-lockstep" },
+    { op: "replace", path: "/spec/template/spec/volumes/0/hostPath/path", value: options.nodesDir },
+    { op: "test", path: "/spec/template/spec/containers/0/volumeMounts/0/name", value: "seccomp-lockstep" },
     {
-      op: "replace",
-      path: "/spec/template/spec/volumes/0/hostPath/path",
-      value: seccompProfileDir(options.kubeletRoot),
+      op: "add",
+      path: "/spec/template/spec/containers/0/volumeMounts/0/subPathExpr",
+      value: relative(options.nodesDir, seccompProfileDir(options.kubeletRootOf("$(NODE_NAME)"))),
     },
     { op: "test", path: "/spec/template/spec/containers/0/ports/0/name", value: "health" },
     {
@@ -58,11 +61,6 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
       op: "replace",
       path: "/spec/template/spec/containers/0/args/1",
       value: `--health-port=${options.agentHealthPort}`,
-    },
-    {
-      op: "add",
-      path: "/spec/template/spec/nodeSelector/kubernetes.io~1hostname",
-      value: options.agentNode,
     },
     { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
   ];

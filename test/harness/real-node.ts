@@ -53,9 +53,14 @@ const PREREQUISITES: [path: string, install: string][] = [
   ["/usr/bin/setpriv", "apt-get install util-linux"],
 ];
 
+/** The folder holding every real node's folder. */
+export function nodesDir(cp: ControlPlane): string {
+  return join(cp.workDir, "nodes");
+}
+
 /** The folder of everything a node named `name` has, agents.ts's kubelet root included. */
 export function nodeDir(cp: ControlPlane, name: string): string {
-  return join(cp.workDir, "nodes", name);
+  return join(nodesDir(cp), name);
 }
 
 export function nodeKubeletRoot(cp: ControlPlane, name: string): string {

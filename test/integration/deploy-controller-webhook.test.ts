@@ -1,6 +1,6 @@
 // The controller (2 replicas, leader election) and the webhook (2 replicas) of deploy/, installed through
-// deploy-overlays/test-local as pods on two real nodes, from the image `make image` builds; deploy/'s
-// agent runs on one of them (its hostPath names one node's kubelet root). Each real node has a loopback
+// deploy-overlays/test-local as pods on two real nodes, from the image `make image` builds, with deploy/'s
+// agent's DaemonSet on both. Each real node has a loopback
 // address of its own, which the kubelet reports as its hostNetwork pods' IP: the two replicas of each
 // component listen on the same ports, each on its own pod IP.
 //
@@ -14,6 +14,7 @@
 // - Every write the controller and the webhook make here goes with the token the kubelet mounted, through
 //   deploy/'s ValidatingAdmissionPolicies.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -23,17 +24,23 @@ import { bootstrappedNodeDir, buildImage, imageReference } from "../../scripts/i
 import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
 import { GROUP, SECCOMP_PROFILE_PLURAL, VERSION } from "../../src/api/constants.ts";
 import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
+import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { applyYaml, FIELD_MANAGER } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { kustomize, renderLocalDeploy } from "../harness/deploy-local.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
-import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
+import {
+  addRealNode,
+  nodeKubeletRoot,
+  nodesDir,
+  type RealNode,
+  realNodePodSpec,
+} from "../harness/real-node.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "../..");
-const AGENT_NODE = "node-a";
-const OTHER_NODE = "node-b";
+const NODE_NAMES = ["node-a", "node-b"];
 const LEASE = "lockstep-controller";
 let cp: ControlPlane;
 const nodes: RealNode[] = [];
@@ -142,19 +149,19 @@ beforeAll(async () => {
     nodeDir: bootstrappedNodeDir(),
     archive: join(cp.workDir, "lockstep.oci.tar"),
   });
-  for (const name of [AGENT_NODE, OTHER_NODE]) {
+  for (const name of NODE_NAMES) {
     const node = await addRealNode(cp, name);
     await node.importImage(image.archive);
     nodes.push(node);
   }
-  const [agentNode] = nodes;
-  if (!agentNode) throw new Error("no real node");
+  const [webhookNode] = nodes;
+  if (!webhookNode) throw new Error("no real node");
   local = await renderLocalDeploy(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
-    agentNode: AGENT_NODE,
-    kubeletRoot: agentNode.kubeletRoot,
+    nodesDir: nodesDir(cp),
+    kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
-    webhookAddress: agentNode.address,
+    webhookAddress: webhookNode.address,
   });
   const rank = (kind?: string) => (kind === "Namespace" ? 0 : kind === "CustomResourceDefinition" ? 1 : 2);
   for (const doc of [...local].sort((a, b) => rank(a.kind) - rank(b.kind)))
@@ -217,7 +224,7 @@ describe("Pod Security of the controller and the webhook", () => {
 describe("the controller's pods", () => {
   it("run two replicas, one on each node at its own address, and exactly one holds the Lease", async () => {
     const pods = await bothReady("controller");
-    expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual([AGENT_NODE, OTHER_NODE]);
+    expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(NODE_NAMES);
     for (const pod of pods) {
       const node = nodes.find((n) => n.name === pod.spec?.nodeName);
       expect(pod.status?.podIP).toBe(node?.address);
@@ -229,6 +236,18 @@ describe("the controller's pods", () => {
     expect(await Promise.all(pods.map(isLeaderGauge))).toEqual(pods.map((p) => (p === holder ? "1" : "0")));
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "leader-first", ALLOW_ALL);
     await installed("leader-first");
+  });
+
+  it("has deploy/'s agent on both nodes, each writing into its own kubelet's seccomp root", async () => {
+    const agents = await componentPods("agent");
+    expect(agents.map((p) => p.spec?.nodeName).sort()).toEqual(NODE_NAMES);
+    for (const node of nodes) {
+      expect(agents.find((p) => p.spec?.nodeName === node.name)?.status?.podIP).toBe(node.address);
+      expect(
+        existsSync(join(seccompProfileDir(node.kubeletRoot), seccompProfileFileName("leader-first"))),
+      ).toBe(true);
+      expect(await nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "leader-first", node.name)).toBe(true);
+    }
   });
 
   it("hands the Lease over when the leader's pod is deleted, and status keeps converging", async () => {
@@ -297,19 +316,23 @@ describe("the controller's pods", () => {
 describe("the webhook's pods", () => {
   it("are called by the API server at the loopback URL, and add the profile's node affinity to a pod", async () => {
     const pods = await bothReady("webhook");
-    expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual([AGENT_NODE, OTHER_NODE]);
-    const [agentNode] = nodes;
+    expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(NODE_NAMES);
+    const [webhookNode] = nodes;
     const configuration = await cp
       .kubeConfig()
       .makeApiClient(k8s.AdmissionregistrationV1Api)
       .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
     const clientConfig = configuration.webhooks?.[0]?.clientConfig;
     expect(clientConfig?.service).toBeUndefined();
-    expect(clientConfig?.url).toBe(`https://${agentNode?.address}:8443/mutate`);
+    expect(clientConfig?.url).toBe(`https://${webhookNode?.address}:8443/mutate`);
     // Written by a webhook pod (--cert-mode=self), through lockstep-webhook-ca-bundle-only.
     expect(clientConfig?.caBundle).toBeTruthy();
 
-    await applyProfile(cp.kubeConfig(), "SeccompProfile", "webhook-guarded", ALLOW_ALL);
+    // On node-b only: the scheduler may place the pod there and nowhere else.
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "webhook-guarded", {
+      ...ALLOW_ALL,
+      nodeSelector: { "kubernetes.io/hostname": "node-b" },
+    });
     await installed("webhook-guarded");
     const pod = await core.createNamespacedPod({
       namespace: "default",
@@ -340,18 +363,18 @@ describe("the webhook's pods", () => {
       const p = await core.readNamespacedPod({ name: "guarded-by-webhook-pod", namespace: "default" });
       return p.status?.phase === "Running" ? p : undefined;
     });
-    expect(running.spec?.nodeName).toBe(AGENT_NODE);
-    expect(await nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "webhook-guarded", OTHER_NODE)).toBe(
+    expect(running.spec?.nodeName).toBe("node-b");
+    expect(await nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "webhook-guarded", "node-a")).toBe(
       false,
     );
   });
 
   it("cannot be reached through its Service here: an EndpointSlice may not name a loopback address", async () => {
-    const [agentNode] = nodes;
+    const [node] = nodes;
     const slice: k8s.V1EndpointSlice = {
       metadata: { name: "lockstep-webhook-loopback", namespace: LOCKSTEP_NAMESPACE },
       addressType: "IPv4",
-      endpoints: [{ addresses: [agentNode?.address ?? ""] }],
+      endpoints: [{ addresses: [node?.address ?? ""] }],
       ports: [{ name: "https", port: 8443 }],
     };
     const refused = await cp

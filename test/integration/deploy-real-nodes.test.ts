@@ -21,7 +21,13 @@ import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
 import { nodeHoldsProfile } from "../harness/profiles.ts";
-import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
+import {
+  addRealNode,
+  nodeKubeletRoot,
+  nodesDir,
+  type RealNode,
+  realNodePodSpec,
+} from "../harness/real-node.ts";
 import { installWebhook } from "../harness/webhook.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -104,8 +110,8 @@ beforeAll(async () => {
   await node.importImage(image.archive);
   const docs = await renderLocalDeploy(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
-    agentNode: NODE,
-    kubeletRoot: node.kubeletRoot,
+    nodesDir: nodesDir(cp),
+    kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
     webhookAddress: node.address,
   });
@@ -170,9 +176,13 @@ describe("deploy-overlays/test-local", () => {
         value: "127.0.0.1",
       });
     }
-    // The controller and the webhook listen on their pod's IP (each real node's own loopback address).
-    for (const name of ["lockstep-controller", "lockstep-webhook"]) {
-      const container = podSpec(find(local, "Deployment", name)).containers[0];
+    // Every component listens on its pod's IP (each real node's own loopback address).
+    for (const [kind, name] of [
+      ["DaemonSet", "lockstep-agent"],
+      ["Deployment", "lockstep-controller"],
+      ["Deployment", "lockstep-webhook"],
+    ] as const) {
+      const container = podSpec(find(local, kind, name)).containers[0];
       expect(container?.env, name).toContainEqual({
         name: "POD_IP",
         valueFrom: { fieldRef: { fieldPath: "status.podIP" } },
