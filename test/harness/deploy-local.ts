@@ -8,8 +8,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
+import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
+import { applyYaml } from "./apply.ts";
+import { waitFor } from "./controlplane.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
@@ -122,4 +124,35 @@ export async function renderLocalDeploy(
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "kustomization.yaml"), runKustomization(dir, options));
   return kustomize(dir);
+}
+
+/** Server-side applies rendered objects as `kubectl apply -k` orders them: the Namespace, the CRDs, the rest. */
+export async function applyInOrder(kc: k8s.KubeConfig, docs: readonly k8s.KubernetesObject[]): Promise<void> {
+  const rank = (kind?: string) => (kind === "Namespace" ? 0 : kind === "CustomResourceDefinition" ? 1 : 2);
+  for (const doc of [...docs].sort((a, b) => rank(a.kind) - rank(b.kind)))
+    await applyYaml(kc, k8s.dumpYaml(doc));
+}
+
+/** The pods of one of Lockstep's components (agent, controller, webhook) once `count` of them are Ready. */
+export function componentPodsReady(
+  kc: k8s.KubeConfig,
+  component: string,
+  count: number,
+): Promise<k8s.V1Pod[]> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return waitFor(
+    `${count} ${component} pods to be Ready`,
+    async () => {
+      const pods = (
+        await core.listNamespacedPod({
+          namespace: LOCKSTEP_NAMESPACE,
+          labelSelector: `app.kubernetes.io/component=${component}`,
+        })
+      ).items.filter((p) => !p.metadata?.deletionTimestamp);
+      const ready = (p: k8s.V1Pod) =>
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+      return pods.length === count && pods.every(ready) ? pods : undefined;
+    },
+    { timeoutMs: 120_000 },
+  );
 }

@@ -26,9 +26,9 @@ import { GROUP, SECCOMP_PROFILE_PLURAL, VERSION } from "../../src/api/constants.
 import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
-import { applyYaml, FIELD_MANAGER } from "../harness/apply.ts";
+import { FIELD_MANAGER } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
-import { kustomize, renderLocalDeploy } from "../harness/deploy-local.ts";
+import { applyInOrder, componentPodsReady, kustomize, renderLocalDeploy } from "../harness/deploy-local.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
 import {
   addRealNode,
@@ -82,19 +82,8 @@ const componentPods = async (component: string) =>
     })
   ).items.filter((p) => !p.metadata?.deletionTimestamp);
 
-const isReady = (pod: k8s.V1Pod) =>
-  pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-
-/** Both replicas of `component` Ready, one on each real node. */
-const bothReady = (component: string) =>
-  waitFor(
-    `both ${component} pods to be Ready`,
-    async () => {
-      const pods = await componentPods(component);
-      return pods.length === 2 && pods.every(isReady) ? pods : undefined;
-    },
-    { timeoutMs: 120_000 },
-  );
+/** Both replicas of `component` Ready (one on each real node). */
+const bothReady = (component: string) => componentPodsReady(cp.kubeConfig(), component, 2);
 
 const leaseHolder = async () =>
   (
@@ -163,9 +152,7 @@ beforeAll(async () => {
     agentHealthPort: await freePort(),
     webhookAddress: webhookNode.address,
   });
-  const rank = (kind?: string) => (kind === "Namespace" ? 0 : kind === "CustomResourceDefinition" ? 1 : 2);
-  for (const doc of [...local].sort((a, b) => rank(a.kind) - rank(b.kind)))
-    await applyYaml(cp.kubeConfig(), k8s.dumpYaml(doc));
+  await applyInOrder(cp.kubeConfig(), local);
 }, 300_000);
 
 afterAll(async () => {
