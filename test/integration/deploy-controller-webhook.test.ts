@@ -13,6 +13,8 @@
 //   EndpointSlice cannot name a loopback address) and the pod comes back with its node affinity.
 // - Every write the controller and the webhook make here goes with the token the kubelet mounted, through
 //   deploy/'s ValidatingAdmissionPolicies.
+// - The scheduling guard with nothing but deploy/'s pods: a pod needing a profile no node has stays
+//   Pending until the agents' pods install it, then runs under it.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
@@ -26,7 +28,7 @@ import { GROUP, SECCOMP_PROFILE_PLURAL, VERSION } from "../../src/api/constants.
 import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
-import { FIELD_MANAGER } from "../harness/apply.ts";
+import { applyYaml, FIELD_MANAGER } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { applyInOrder, componentPodsReady, kustomize, renderLocalDeploy } from "../harness/deploy-local.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
@@ -55,6 +57,11 @@ const find = (docs: k8s.KubernetesObject[], kind: string, name: string): Workloa
 };
 
 const ALLOW_ALL = { defaultAction: "SCMP_ACT_ALLOW" };
+/** Allows everything but mkdir, which fails with EPERM. */
+const DENY_MKDIR = {
+  defaultAction: "SCMP_ACT_ALLOW",
+  syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+};
 
 /** The profile's status once the controller has written it for the current generation. */
 async function installed(name: string, timeoutMs = 90_000): Promise<void> {
@@ -408,4 +415,59 @@ describe("the tokens deploy/'s admission policies check", () => {
     expect(statusWriters.every((f) => f.manager !== "test")).toBe(true);
     expect(configuration.metadata?.managedFields?.some((f) => f.manager !== FIELD_MANAGER)).toBe(true);
   });
+});
+
+describe("the scheduling guard with every part of deploy/ as pods", () => {
+  it("keeps a pod off both nodes until the agents' pods install its profile, then runs it under it", async () => {
+    const agentDaemonSet = find(local, "DaemonSet", "lockstep-agent");
+    // The agents' pods leave the nodes for a while: the profile then exists and reaches no node.
+    const away = structuredClone(agentDaemonSet);
+    const spec = away.spec?.template?.spec;
+    if (!spec) throw new Error("the agent's DaemonSet has no pod template");
+    spec.nodeSelector = { ...spec.nodeSelector, "lockstep.test/no-such-node": "true" };
+    await applyYaml(cp.kubeConfig(), k8s.dumpYaml(away));
+    await waitFor(
+      "the agents' pods to leave the nodes",
+      async () => (await componentPods("agent")).length === 0,
+    );
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "guarded-deny-mkdir", DENY_MKDIR);
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "guarded-deny-mkdir" },
+        spec: realNodePodSpec([
+          {
+            name: "app",
+            command: ["sh", "-c", 'mkdir /tmp/x; echo "mkdir exit=$?"; exec sleep 3600'],
+            securityContext: {
+              seccompProfile: {
+                type: "Localhost",
+                localhostProfile: localhostProfileFor("seccomp", "guarded-deny-mkdir"),
+              },
+            },
+          },
+        ]),
+      },
+    });
+    const refused = await waitFor("the scheduler to keep the pod off both nodes", async () => {
+      const pod = await core.readNamespacedPod({ name: "guarded-deny-mkdir", namespace: "default" });
+      return pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False")?.message;
+    });
+    expect(refused).toMatch(/0\/2 nodes are available: 2 node\(s\) didn't match Pod's node affinity/);
+
+    // deploy/'s agents back: they install the profile and label their Nodes, and the pod follows.
+    await applyYaml(cp.kubeConfig(), k8s.dumpYaml(agentDaemonSet));
+    const log = await waitFor(
+      "the guarded pod to run and log its mkdir",
+      async () => {
+        const text = await core
+          .readNamespacedPodLog({ name: "guarded-deny-mkdir", namespace: "default" })
+          .catch(() => "");
+        return text.includes("mkdir exit=") ? text : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    expect(log).toContain("mkdir exit=1");
+    expect(log).toContain("Operation not permitted");
+  }, 240_000);
 });
