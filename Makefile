@@ -83,7 +83,7 @@ bench: deps controlplane ## run every benchmark, print a table, write bench/resu
 cluster: deps controlplane ## start the local control plane in the foreground (Ctrl-C stops it)
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/harness/cluster-main.ts
 
-demo: prerequisites deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes with agents, examples
+demo: prerequisites deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes, deploy/ as pods, examples
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/demo.ts
 
 clean: ## remove dependencies and bootstrapped tools (the control-plane cache stays)

@@ -5,6 +5,7 @@
 //   KUBECONFIG                (env) a kubeconfig; in a pod, the in-cluster service-account token is used
 //   --kubelet-root DIR        kubelet root folder (default /var/lib/kubelet); profiles go to DIR/seccomp/lockstep/
 //   --health-port N           /healthz, /readyz, /metrics (default 8081; 0 disables)
+//   --health-host ADDR        the address they listen on (default 0.0.0.0; a pod's own IP on a shared host network)
 //   --apparmor-securityfs DIR securityfs mount (default /sys/kernel/security)
 //   --apparmor-enabled-file F AppArmor module parameter (default /sys/module/apparmor/parameters/enabled)
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
@@ -13,7 +14,14 @@ import { parseArgs } from "node:util";
 import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
-import { configOrExit, connectOrExit, runComponent } from "../src/kube/component.ts";
+import {
+  configOrExit,
+  connectOrExit,
+  HEALTH_FLAGS,
+  HealthAddressSchema,
+  healthAddressInput,
+  runComponent,
+} from "../src/kube/component.ts";
 import { createLogger } from "../src/kube/logger.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
@@ -21,7 +29,7 @@ import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
 const ConfigSchema = z.object({
   nodeName: z.string().min(1, "NODE_NAME must be set (the downward API's spec.nodeName)"),
   kubeletRoot: z.string().startsWith("/", "--kubelet-root must be an absolute path"),
-  healthPort: z.coerce.number().int().min(0).max(65535),
+  health: HealthAddressSchema,
   securityfs: z.string(),
   enabledFile: z.string(),
   parser: z.string().min(1),
@@ -33,7 +41,7 @@ function readConfig() {
   const { values } = parseArgs({
     options: {
       "kubelet-root": { type: "string", default: DEFAULT_KUBELET_ROOT },
-      "health-port": { type: "string", default: "8081" },
+      ...HEALTH_FLAGS,
       "apparmor-securityfs": { type: "string", default: DEFAULT_APPARMOR_PATHS.securityfs },
       "apparmor-enabled-file": { type: "string", default: DEFAULT_APPARMOR_PATHS.enabledParameter },
       "apparmor-parser": { type: "string", default: DEFAULT_APPARMOR_PATHS.parser },
@@ -42,7 +50,7 @@ function readConfig() {
   return configOrExit(log, ConfigSchema, {
     nodeName: process.env.NODE_NAME ?? "",
     kubeletRoot: values["kubelet-root"],
-    healthPort: values["health-port"],
+    health: healthAddressInput(values),
     securityfs: values["apparmor-securityfs"],
     enabledFile: values["apparmor-enabled-file"],
     parser: values["apparmor-parser"],
@@ -60,4 +68,4 @@ const agent = new NodeAgent({
   log: log.child({ node: config.nodeName }),
   metrics: connection.metrics,
 });
-await runComponent(log, connection, config.healthPort, agent);
+await runComponent(log, connection, config.health, agent);

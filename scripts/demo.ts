@@ -1,16 +1,25 @@
-// `make demo`: the whole of Lockstep on one machine. A real control plane, three real nodes (a kubelet
-// and containerd each, on loopback) each with a real agent process writing into its kubelet's seccomp
-// root, the controller and the webhook; then the examples in examples/ and a seccomp-only Deployment
-// whose pods really run. These kernels have no AppArmor, so the AppArmor example's pods are kept off
-// every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
+// `make demo`: the whole of Lockstep on one machine, installed the way a user installs it. A real control
+// plane and three real nodes (a kubelet and containerd each, on a loopback address of its own); the image
+// `make image` builds, imported into each node's containerd; deploy/ applied through
+// deploy-overlays/test-local, so the agent runs as a DaemonSet pod on every node, the controller and the
+// webhook as two pods each (docs/adr/0062-deploy-on-real-nodes.md). Then the examples in examples/ and a
+// seccomp-only Deployment whose pods really run. These kernels have no AppArmor, so the AppArmor example's
+// pods are kept off every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
 import { cpSync, existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { type AgentProcess, installAgentPrerequisites, startAgent } from "../test/harness/agents.ts";
-import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
-import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
-import { addRealNode, realNodePodSpec } from "../test/harness/real-node.ts";
-import { installWebhook } from "../test/harness/webhook.ts";
+import { LOCKSTEP_NAMESPACE } from "../src/api/admission-manifests.ts";
+import { seccompProfileDir } from "../src/api/paths.ts";
+import { ControlPlane, freePort, waitFor } from "../test/harness/controlplane.ts";
+import { applyInOrder, componentPodsReady, renderLocalDeploy } from "../test/harness/deploy-local.ts";
+import {
+  addRealNode,
+  nodeKubeletRoot,
+  nodesDir,
+  type RealNode,
+  realNodePodSpec,
+} from "../test/harness/real-node.ts";
+import { bootstrappedNodeDir, buildImage } from "./image/build.ts";
 
 const repo = join(import.meta.dirname, "..");
 const started = Date.now();
@@ -43,23 +52,37 @@ process.on("SIGTERM", () => void stop());
 try {
   const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   const apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
-  const nodes = ["node-1", "node-2", "node-3"];
-  for (const name of nodes) {
-    await addRealNode(cp, name);
-    step(`${name} Ready: kubelet and containerd on 127.0.0.1`);
+  step("building the image the Dockerfile describes (make image) ...");
+  const image = await buildImage({
+    nodeDir: bootstrappedNodeDir(),
+    archive: join(cp.workDir, "lockstep.oci.tar"),
+  });
+  const nodes: RealNode[] = [];
+  for (const name of ["node-1", "node-2", "node-3"]) {
+    const node = await addRealNode(cp, name);
+    await node.importImage(image.archive);
+    nodes.push(node);
+    step(`${name} Ready: kubelet and containerd on ${node.address}, the image imported`);
   }
-
-  await installAgentPrerequisites(cp);
-  await installControllerPrerequisites(cp);
-  const agents: AgentProcess[] = [];
-  for (const name of nodes) {
-    agents.push(await startAgent(cp, name));
-    step(`agent on ${name} ready (kubelet root ${agents.at(-1)?.kubeletRoot})`);
+  const [webhookNode] = nodes;
+  if (!webhookNode) throw new Error("no real node");
+  const docs = await renderLocalDeploy(cp.workDir, {
+    apiPort: Number(new URL(cp.server).port),
+    nodesDir: nodesDir(cp),
+    kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
+    agentHealthPort: await freePort(),
+    webhookAddress: webhookNode.address,
+  });
+  await applyInOrder(cp.kubeConfig(), docs);
+  step("applied deploy/ through deploy-overlays/test-local (kubectl apply --server-side -k)");
+  for (const [component, count] of [
+    ["agent", nodes.length],
+    ["controller", 2],
+    ["webhook", 2],
+  ] as const) {
+    await componentPodsReady(cp.kubeConfig(), component, count);
+    step(`${component}: ${count} pod${count > 1 ? "s" : ""} Ready`);
   }
-  await startController(cp, 1);
-  step("controller started");
-  await installWebhook(cp);
-  step("webhook started and registered");
 
   // Profiles first, workloads once the profiles are on their nodes (the webhook would also let them
   // wait in Pending; applying them after keeps the demo's output easy to read).
@@ -141,6 +164,7 @@ try {
   });
   const [seccomp, appArmor] = await profileTables();
   const podTable = await cp.getTable("/api/v1/namespaces/default/pods", { wide: true });
+  const lockstepPods = await cp.getTable(`/api/v1/namespaces/${LOCKSTEP_NAMESPACE}/pods`, { wide: true });
   step("everything is in place\n");
 
   const rows = (kind: string, t: { rows: string[][] }) =>
@@ -149,13 +173,15 @@ try {
   process.stdout.write(
     `${table(["NAME", "STATUS", "READY", "PROFILE", "AGE"], [...rows("seccompprofile.lockstep.dev", seccomp), ...rows("apparmorprofile.lockstep.dev", appArmor)])}\n\n`,
   );
+  process.stdout.write(`$ kubectl -n ${LOCKSTEP_NAMESPACE} get pods -o wide\n`);
+  process.stdout.write(`${table(lockstepPods.columns, lockstepPods.rows)}\n\n`);
   process.stdout.write("$ kubectl get pods -o wide\n");
   process.stdout.write(`${table(podTable.columns, podTable.rows)}\n\n`);
   process.stdout.write(`$ kubectl logs ${firstHardened}\n${hardenedLog.trimEnd()}\n\n`);
   process.stdout.write(
     [
-      "The hardened pods run on real nodes with seccomp profile hardened-default, which the agents wrote into",
-      "each kubelet's seccomp root: the kernel refuses the mkdir the profile denies (the log above).",
+      "The hardened pods run on real nodes with seccomp profile hardened-default, which the agents' pods wrote",
+      "into each kubelet's seccomp root: the kernel refuses the mkdir the profile denies (the log above).",
       "The web pods also need AppArmor profile web-readonly, and these nodes' kernels have no AppArmor",
       "(lockstep.dev/apparmor=unavailable), so no node carries apparmor.lockstep.dev/web-readonly and the",
       "webhook's node affinity keeps them Pending instead of failing with CreateContainerError. The scheduler says:",
@@ -166,7 +192,7 @@ try {
       "  kubectl get lockstep                       # both profile kinds",
       "  kubectl get nodes --show-labels            # the labels the agents keep in step with their disks",
       "  kubectl describe seccompprofile strict-sleeper",
-      `  ls ${agents[0]?.seccompDir}      # the files node-1's agent wrote`,
+      `  ls ${seccompProfileDir(webhookNode.kubeletRoot)}      # the files node-1's agent wrote`,
       "",
       `Logs of every process: ${cp.workDir}/*.log, and ${cp.workDir}/nodes/*/{kubelet,containerd}.log`,
       "Ctrl-C stops everything.",

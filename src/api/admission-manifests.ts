@@ -22,6 +22,8 @@ import { seccompLocalhostPattern } from "./labels.ts";
 import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
 
 export const LOCKSTEP_NAMESPACE = "lockstep-system";
+/** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
+export const WEBHOOK_PATH = "/mutate";
 export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
 export const SERVICE_ACCOUNTS = {
   agent: "lockstep-agent",
@@ -96,7 +98,7 @@ export function mutatingWebhookConfiguration(): object {
         timeoutSeconds: 5,
         reinvocationPolicy: "IfNeeded",
         clientConfig: {
-          service: { name: "lockstep-webhook", namespace: LOCKSTEP_NAMESPACE, path: "/mutate", port: 443 },
+          service: { name: "lockstep-webhook", namespace: LOCKSTEP_NAMESPACE, path: WEBHOOK_PATH, port: 443 },
         },
         rules: [
           {

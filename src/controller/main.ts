@@ -3,18 +3,28 @@
 //
 //   KUBECONFIG                (env) a kubeconfig; in a pod, the in-cluster service-account token is used
 //   --health-port N           /healthz, /readyz, /metrics (default 8081; 0 disables)
+//   --health-host ADDR        the address they listen on (default 0.0.0.0; a pod's own IP on a shared host network)
 //   --leader-elect            take part in Lease-based leader election (default true; --no-leader-elect for one replica)
 //   --lease-namespace NS      where the Lease lives (default: POD_NAMESPACE, else lockstep-system)
+//   POD_NAME                  (env) the Lease holder's name before its unique suffix (default: the hostname)
 //   --lease-duration S        seconds a standby waits after the last renewal (default 15)
 //   --renew-deadline S        seconds the leader keeps trying to renew before it gives up (default 10)
 //   --retry-period S          seconds between tries (default 2)
 //   --workers N               profiles reconciled in parallel (default 2; never one profile twice)
 //   --in-use-recheck S        seconds between checks of a deleted profile that pods still use (default 3)
 //   LOG_LEVEL                 (env) pino level, default info
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { configOrExit, connectOrExit, runComponent } from "../kube/component.ts";
+import {
+  configOrExit,
+  connectOrExit,
+  HEALTH_FLAGS,
+  HealthAddressSchema,
+  healthAddressInput,
+  runComponent,
+} from "../kube/component.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { createLogger } from "../kube/logger.ts";
 import { ProfileController } from "./controller.ts";
@@ -23,7 +33,7 @@ const log = createLogger("controller");
 
 const ConfigSchema = z
   .object({
-    healthPort: z.coerce.number().int().min(0).max(65535),
+    health: HealthAddressSchema,
     leaderElect: z.boolean(),
     leaseNamespace: z.string().min(1),
     leaseDuration: z.coerce.number().positive(),
@@ -38,7 +48,7 @@ const ConfigSchema = z
 
 const { values } = parseArgs({
   options: {
-    "health-port": { type: "string", default: "8081" },
+    ...HEALTH_FLAGS,
     "leader-elect": { type: "boolean", default: true },
     "no-leader-elect": { type: "boolean", default: false },
     "lease-namespace": { type: "string", default: process.env.POD_NAMESPACE ?? "lockstep-system" },
@@ -50,7 +60,7 @@ const { values } = parseArgs({
   },
 });
 const config = configOrExit(log, ConfigSchema, {
-  healthPort: values["health-port"],
+  health: healthAddressInput(values),
   leaderElect: values["leader-elect"] && !values["no-leader-elect"],
   leaseNamespace: values["lease-namespace"],
   leaseDuration: values["lease-duration"],
@@ -69,7 +79,10 @@ const controller = new ProfileController({
   workers: config.workers,
   inUseRecheckMs: config.inUseRecheck * 1000,
 });
-const identity = `${hostname()}_${process.pid}`;
+// Unique per process, as client-go's components make it (hostname + "_" + UUID): two replicas in their own
+// PID namespaces both run as pid 1, and on the host network (or one machine's nodes) share a hostname.
+// The pod's name first, so the Lease says which pod leads.
+const identity = `${process.env.POD_NAME ?? hostname()}_${randomUUID()}`;
 const elector = config.leaderElect
   ? new LeaderElector({
       client,
@@ -85,7 +98,7 @@ const elector = config.leaderElect
 const isLeader = metrics.gauge("lockstep_controller_is_leader", "1 on the replica that holds the Lease");
 isLeader.set(0);
 
-await runComponent(log, connection, config.healthPort, {
+await runComponent(log, connection, config.health, {
   // A standby is ready (it can take over at any time); the leader once its caches have synced.
   notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
   start: async () => {

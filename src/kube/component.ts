@@ -2,7 +2,7 @@
 // configuration or exit 2 naming what is wrong; find Kubernetes credentials or exit 2; count API
 // requests for /metrics; serve /healthz, /readyz and /metrics; stop gracefully on SIGTERM/SIGINT (the
 // kubelet's signal); exit 1 with a log line when start-up fails, so the kubelet restarts the process.
-import type * as z from "zod";
+import * as z from "zod";
 import { KubeClient } from "./client.ts";
 import { startHealthServer } from "./health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "./lifecycle.ts";
@@ -48,15 +48,35 @@ export interface RunnableComponent {
   notReadyReason(): string | undefined;
 }
 
+/**
+ * The flags every component takes for /healthz, /readyz and /metrics: a port (0 serves nothing) and the
+ * address to listen on (every address by default; a pod's own IP where pods share the host network).
+ */
+export const HEALTH_FLAGS = {
+  "health-port": { type: "string", default: "8081" },
+  "health-host": { type: "string", default: "0.0.0.0" },
+} as const;
+
+export const HealthAddressSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65535),
+  host: z.ipv4().or(z.ipv6()),
+});
+export type HealthAddress = z.infer<typeof HealthAddressSchema>;
+
+/** HEALTH_FLAGS's values, as HealthAddressSchema reads them. */
+export function healthAddressInput(values: { "health-port": string; "health-host": string }) {
+  return { port: values["health-port"], host: values["health-host"] };
+}
+
 /** Serves health and metrics, starts the component, and stops it (then the client) on a signal. */
 export async function runComponent(
   log: Logger,
   { client, metrics }: Connection,
-  healthPort: number,
+  healthAddress: HealthAddress,
   component: RunnableComponent,
 ): Promise<void> {
   const health = await startHealthServer({
-    port: healthPort,
+    ...healthAddress,
     metrics,
     notReadyReason: () => component.notReadyReason(),
   });

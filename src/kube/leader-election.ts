@@ -2,7 +2,9 @@
 // holder renews the Lease every retry period; a candidate takes it over once renewTime + leaseDuration
 // has passed. Every write carries the resourceVersion it read, so two candidates can never both win.
 // A leader that cannot renew within renewDeadline stops leading (the caller exits), because another
-// replica may already have taken over.
+// replica may already have taken over. Every attempt is bounded in time, as client-go bounds each one by
+// the renew deadline: a paused or unreachable API server leaves a request unanswered, never failed, and
+// a leader waiting on it would go on leading after its Lease expired.
 import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
 import { isKubeError, kubeErrorMessage } from "./errors.ts";
@@ -39,7 +41,8 @@ export class LeaderElector {
   /** Resolves once this replica holds the Lease; then renews it until stop() or a lost renewal. */
   async acquire(onLost: () => void): Promise<void> {
     const { log, retryPeriodMs } = this.opts;
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(retryPeriodMs);
+    while (!this.stopped && !(await this.tryAcquireOrRenew(AbortSignal.timeout(this.opts.renewDeadlineMs))))
+      await sleep(retryPeriodMs);
     if (this.stopped) return;
     this.leading = true;
     log.info(
@@ -69,7 +72,9 @@ export class LeaderElector {
     while (!this.stopped) {
       await sleep(this.opts.retryPeriodMs);
       if (this.stopped) return;
-      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
+      // An attempt still unanswered at the deadline is a failed one.
+      const left = Math.max(1, lastRenew + this.opts.renewDeadlineMs - Date.now());
+      if (await this.tryAcquireOrRenew(AbortSignal.timeout(left))) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.opts.renewDeadlineMs) {
         this.leading = false;
         this.opts.log.error("lost the lease");
@@ -84,7 +89,7 @@ export class LeaderElector {
     return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}`;
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity, leaseDurationMs } = this.opts;
     const now = microTime(new Date()) as unknown as Date;
     const spec: V1LeaseSpec = {
@@ -95,15 +100,19 @@ export class LeaderElector {
     try {
       let lease: V1Lease;
       try {
-        lease = await this.client.get<V1Lease>(this.leasePath());
+        lease = await this.client.get<V1Lease>(this.leasePath(), { signal });
       } catch (error) {
         if (!isKubeError(error, 404)) throw error;
-        await this.client.create(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name, namespace },
-          spec: { ...spec, acquireTime: now, leaseTransitions: 0 },
-        });
+        await this.client.create(
+          `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+          {
+            apiVersion: "coordination.k8s.io/v1",
+            kind: "Lease",
+            metadata: { name, namespace },
+            spec: { ...spec, acquireTime: now, leaseTransitions: 0 },
+          },
+          { signal },
+        );
         return true;
       }
       const holder = lease.spec?.holderIdentity;
@@ -121,7 +130,7 @@ export class LeaderElector {
           ? { acquireTime: now, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 }
           : {}),
       };
-      await this.client.replace(this.leasePath(), lease);
+      await this.client.replace(this.leasePath(), lease, { signal });
       return true;
     } catch (error) {
       // 409: someone else wrote the Lease between our read and write; they won this round.

@@ -5,6 +5,7 @@
 //   --port N                   HTTPS port for AdmissionReviews (default 8443)
 //   --host ADDR                address to listen on (default 0.0.0.0)
 //   --health-port N            plain HTTP /healthz, /readyz, /metrics (default 8081)
+//   --health-host ADDR         the address they listen on (default 0.0.0.0; a pod's own IP on a shared host network)
 //   --cert-mode self|files     self: keep a CA and serving certificate in a Secret and publish caBundle;
 //                              files: read tls.crt/tls.key from --cert-dir (cert-manager)  (default self)
 //   --cert-dir DIR             for --cert-mode=files (default /etc/lockstep/tls)
@@ -17,7 +18,14 @@
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../api/admission-manifests.ts";
-import { configOrExit, connectOrExit, runComponent } from "../kube/component.ts";
+import {
+  configOrExit,
+  connectOrExit,
+  HEALTH_FLAGS,
+  HealthAddressSchema,
+  healthAddressInput,
+  runComponent,
+} from "../kube/component.ts";
 import { createLogger } from "../kube/logger.ts";
 import { WebhookServer } from "./server.ts";
 import { FileCertificates, SelfManagedCertificates } from "./serving-certs.ts";
@@ -27,7 +35,7 @@ const log = createLogger("webhook");
 const ConfigSchema = z.object({
   port: z.coerce.number().int().min(1).max(65535),
   host: z.string(),
-  healthPort: z.coerce.number().int().min(0).max(65535),
+  health: HealthAddressSchema,
   certMode: z.enum(["self", "files"], { error: "--cert-mode must be self or files" }),
   certDir: z.string(),
   namespace: z.string().min(1),
@@ -41,7 +49,7 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: "8443" },
     host: { type: "string", default: "0.0.0.0" },
-    "health-port": { type: "string", default: "8081" },
+    ...HEALTH_FLAGS,
     "cert-mode": { type: "string", default: "self" },
     "cert-dir": { type: "string", default: "/etc/lockstep/tls" },
     namespace: { type: "string", default: process.env.POD_NAMESPACE ?? LOCKSTEP_NAMESPACE },
@@ -54,7 +62,7 @@ const { values } = parseArgs({
 const config = configOrExit(log, ConfigSchema, {
   port: values.port,
   host: values.host,
-  healthPort: values["health-port"],
+  health: healthAddressInput(values),
   certMode: values["cert-mode"],
   certDir: values["cert-dir"],
   namespace: values.namespace,
@@ -87,4 +95,4 @@ const server = new WebhookServer({
   log,
   metrics,
 });
-await runComponent(log, connection, config.healthPort, server);
+await runComponent(log, connection, config.health, server);

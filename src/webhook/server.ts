@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { V1Node } from "@kubernetes/client-node";
 import * as z from "zod";
+import { WEBHOOK_PATH } from "../api/admission-manifests.ts";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import type { ProfileKind } from "../api/constants.ts";
 import { placementOf } from "../api/node-profiles.ts";
@@ -152,7 +153,7 @@ export class WebhookServer {
       this.m.reviews.inc({ result });
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     };
-    if (req.method !== "POST" || req.url?.split("?")[0] !== "/mutate")
+    if (req.method !== "POST" || req.url?.split("?")[0] !== WEBHOOK_PATH)
       return reply(404, { error: "not found" }, "not_found");
 
     let raw = "";

@@ -8,7 +8,8 @@ import { type ManagedProcess, startProcess } from "./processes.ts";
 const repo = join(import.meta.dirname, "../..");
 
 export interface ControllerProcess {
-  identityPid: number;
+  /** Its POD_NAME: the Lease's holderIdentity is `<name>_<uuid>` while it leads. */
+  name: string;
   healthPort: number;
   process: ManagedProcess;
 }
@@ -41,8 +42,9 @@ export async function startController(
   );
   const healthPort = await freePort();
   const [duration, deadline, retry] = options.lease ?? [15, 10, 2];
+  const name = `controller-${index}`;
   const proc = startProcess(
-    `controller-${index}`,
+    name,
     process.execPath,
     [
       ...(await componentArgs("lockstep-controller")),
@@ -52,11 +54,16 @@ export async function startController(
       `--retry-period=${retry}`,
     ],
     join(cp.workDir, `controller-${index}.log`),
-    { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "debug" } },
+    { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "debug", POD_NAME: name } },
   );
   await waitFor(`controller ${index} to serve health`, async () => {
     if (!proc.isRunning()) throw new Error(`controller exited:\n${proc.tail()}`);
     return (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).ok;
   });
-  return { identityPid: proc.pid, healthPort, process: proc };
+  return { name, healthPort, process: proc };
+}
+
+/** Whether a Lease holderIdentity is this controller's. */
+export function holdsLease(controller: ControllerProcess, holderIdentity: string): boolean {
+  return holderIdentity.startsWith(`${controller.name}_`);
 }

@@ -1,35 +1,56 @@
 // deploy/ rendered through deploy-overlays/test-local for one run of the harness: a per-run kustomization
 // in the control plane's folder adds on top of the overlay what only this run knows (the API server's
-// port, the real node's kubelet root, a free health port). Rendered by `kubectl kustomize`, as a user's
-// `kubectl apply -k` would; applied with the harness's server-side apply.
+// port, the nodes' kubelet roots, a free health port, the webhook's address).
+// Rendered by `kubectl kustomize`, as a user's `kubectl apply -k` would; applied with the harness's
+// server-side apply.
 import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
+import { applyYaml } from "./apply.ts";
+import { waitFor } from "./controlplane.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
 export const TEST_OVERLAY = join(repo, "deploy-overlays/test-local");
+/** deploy/'s webhook port (its `--port`, which the patch below tests). */
+const WEBHOOK_PORT = 8443;
 
 export interface LocalDeployOptions {
   /** The API server's port on 127.0.0.1. */
   apiPort: number;
-  /** The real node's kubelet root, whose seccomp/lockstep folder the agent's hostPath names. */
-  kubeletRoot: string;
+  /**
+   * The folder holding every real node's folder, and a node's kubelet root by its name. A DaemonSet has
+   * one hostPath for every node, and each node of this machine has its own kubelet root: the hostPath
+   * names the folder above them, and the mount takes the node's own seccomp folder out of it by the
+   * node's name (subPathExpr, from the NODE_NAME deploy/ already sets from the downward API).
+   */
+  nodesDir: string;
+  kubeletRootOf: (node: string) => string;
   /** The agent's health port: its pod shares the machine's network namespace with everything else. */
   agentHealthPort: number;
+  /**
+   * The address in the webhook configuration's URL: one real node's, where a webhook replica listens on
+   * its pod IP. The API server would send a Service reference to the Service's ClusterIP (its default
+   * resolver), and an EndpointSlice cannot name a loopback address (validation refuses it).
+   */
+  webhookAddress: string;
 }
 
 /** The per-run kustomization: the overlay plus this run's values, each patch checking what it replaces. */
 export function runKustomization(dir: string, options: LocalDeployOptions): string {
-  const patch = [
+  const apiPort = { name: "KUBERNETES_SERVICE_PORT", value: String(options.apiPort) };
+  const agent = [
     { op: "test", path: "/spec/template/spec/volumes/0/name", value: "seccomp-lockstep" },
+    { op: "replace", path: "/spec/template/spec/volumes/0/hostPath/path", value: options.nodesDir },
+    { op: "test", path: "/spec/template/spec/containers/0/volumeMounts/0/name", value: "seccomp-lockstep" },
     {
-      op: "replace",
-      path: "/spec/template/spec/volumes/0/hostPath/path",
-      value: seccompProfileDir(options.kubeletRoot),
+      op: "add",
+      path: "/spec/template/spec/containers/0/volumeMounts/0/subPathExpr",
+      value: relative(options.nodesDir, seccompProfileDir(options.kubeletRootOf("$(NODE_NAME)"))),
     },
     { op: "test", path: "/spec/template/spec/containers/0/ports/0/name", value: "health" },
     {
@@ -43,18 +64,42 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
       path: "/spec/template/spec/containers/0/args/1",
       value: `--health-port=${options.agentHealthPort}`,
     },
+    { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
+  ];
+  const controller = [{ op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort }];
+  const webhook = [
+    { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
+    { op: "test", path: "/spec/template/spec/containers/0/args/0", value: `--port=${WEBHOOK_PORT}` },
+    // Every replica issues the shared certificate for the one address the URL names.
     {
       op: "add",
-      path: "/spec/template/spec/containers/0/env/-",
-      value: { name: "KUBERNETES_SERVICE_PORT", value: String(options.apiPort) },
+      path: "/spec/template/spec/containers/0/args/-",
+      value: `--extra-san=${options.webhookAddress}`,
     },
   ];
+  const webhookConfiguration = [
+    { op: "test", path: "/webhooks/0/clientConfig/service/path", value: WEBHOOK_PATH },
+    {
+      op: "replace",
+      path: "/webhooks/0/clientConfig",
+      value: { url: `https://${options.webhookAddress}:${WEBHOOK_PORT}${WEBHOOK_PATH}` },
+    },
+  ];
+  const patch = (kind: string, name: string, operations: object[]) => ({
+    target: { kind, name },
+    patch: JSON.stringify(operations),
+  });
   return k8s.dumpYaml({
     apiVersion: "kustomize.config.k8s.io/v1beta1",
     kind: "Kustomization",
     // kustomize takes a relative path only, even for a folder.
     resources: [relative(dir, TEST_OVERLAY)],
-    patches: [{ target: { kind: "DaemonSet", name: "lockstep-agent" }, patch: JSON.stringify(patch) }],
+    patches: [
+      patch("DaemonSet", "lockstep-agent", agent),
+      patch("Deployment", "lockstep-controller", controller),
+      patch("Deployment", "lockstep-webhook", webhook),
+      patch("MutatingWebhookConfiguration", "lockstep-webhook", webhookConfiguration),
+    ],
   });
 }
 
@@ -79,4 +124,35 @@ export async function renderLocalDeploy(
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "kustomization.yaml"), runKustomization(dir, options));
   return kustomize(dir);
+}
+
+/** Server-side applies rendered objects as `kubectl apply -k` orders them: the Namespace, the CRDs, the rest. */
+export async function applyInOrder(kc: k8s.KubeConfig, docs: readonly k8s.KubernetesObject[]): Promise<void> {
+  const rank = (kind?: string) => (kind === "Namespace" ? 0 : kind === "CustomResourceDefinition" ? 1 : 2);
+  for (const doc of [...docs].sort((a, b) => rank(a.kind) - rank(b.kind)))
+    await applyYaml(kc, k8s.dumpYaml(doc));
+}
+
+/** The pods of one of Lockstep's components (agent, controller, webhook) once `count` of them are Ready. */
+export function componentPodsReady(
+  kc: k8s.KubeConfig,
+  component: string,
+  count: number,
+): Promise<k8s.V1Pod[]> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return waitFor(
+    `${count} ${component} pods to be Ready`,
+    async () => {
+      const pods = (
+        await core.listNamespacedPod({
+          namespace: LOCKSTEP_NAMESPACE,
+          labelSelector: `app.kubernetes.io/component=${component}`,
+        })
+      ).items.filter((p) => !p.metadata?.deletionTimestamp);
+      const ready = (p: k8s.V1Pod) =>
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+      return pods.length === count && pods.every(ready) ? pods : undefined;
+    },
+    { timeoutMs: 120_000 },
+  );
 }

@@ -6,8 +6,10 @@ import {
   GROUP,
   type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
+  SYNCED_REVISION_LABEL,
   VERSION,
 } from "../../src/api/constants.ts";
+import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { nodeHasProfile, type PlacementSource, placementOf } from "../../src/api/node-profiles.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
 
@@ -59,4 +61,21 @@ export async function nodeHoldsProfile(
   }
   const labels = (await kc.makeApiClient(k8s.CoreV1Api).readNode({ name: node })).metadata?.labels ?? {};
   return nodeHasProfile(placementOf(profileKind, obj), labels);
+}
+
+/**
+ * Whether a node-affinity term the webhook wrote keeps pods off nodes lacking the profile: the revision
+ * and failure requirements, or an older agent's per-profile label with the version.
+ */
+export function termGuardsProfile(
+  term: k8s.V1NodeSelectorTerm | undefined,
+  kind: ProfileKind,
+  name: string,
+): boolean {
+  const has = (key: string, operator: string) =>
+    (term?.matchExpressions ?? []).some((e) => e.key === key && e.operator === operator);
+  return (
+    (has(SYNCED_REVISION_LABEL[kind], "Gt") && has(failedLabelKey(kind, name), "DoesNotExist")) ||
+    has(profileLabelKey(kind, name), "In")
+  );
 }

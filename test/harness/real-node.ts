@@ -5,10 +5,13 @@
 //
 // Network (docs/adr/0050-real-nodes-on-loopback.md): the CNI configuration holds only the
 // `loopback` plugin, which is enough for the runtime to report its network ready and the node to go
-// Ready, and every test pod runs with hostNetwork, so no pod IP, bridge or iptables rule exists. The
-// API server reaches the kubelet at the Node's InternalIP, which the harness sets to 127.0.0.1.
+// Ready, and every test pod runs with hostNetwork, so no pod IP, bridge or iptables rule exists. Each
+// node has a loopback address of its own (nodeAddress): its kubelet and containerd's stream server
+// listen there, the harness sets it as the Node's InternalIP (the API server reaches the kubelet
+// there), and the kubelet reports it as every hostNetwork pod's IP, so two nodes' pods can listen on the
+// same port, each on its pod IP (docs/adr/0062-deploy-on-real-nodes.md).
 import { execFile, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -29,7 +32,18 @@ import { type ManagedProcess, startProcess } from "./processes.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
-export const LOOPBACK = "127.0.0.1";
+
+/**
+ * A node's own loopback address, drawn from 127.16.0.1-127.254.255.254: outside 127.0.0.0/12, where
+ * 127.0.0.1, Debian's 127.0.1.1 hostname entry and the fixed addresses of other tests live. Random, so two
+ * runs on one machine (and two nodes of one run) get the same one about once in 15 million; the kubelet's
+ * ports are retried on a conflict anyway. Every 127/8 address is the loopback interface's on Linux: nothing
+ * to add or remove.
+ */
+export function nodeAddress(): string {
+  return `127.${randomInt(16, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+}
+
 export const CNI_PLUGIN_DIR = "/usr/lib/cni";
 export const RUNC = "/usr/sbin/runc";
 /** What a fresh machine lacks for a real node, with the line that installs it. */
@@ -39,9 +53,14 @@ const PREREQUISITES: [path: string, install: string][] = [
   ["/usr/bin/setpriv", "apt-get install util-linux"],
 ];
 
+/** The folder holding every real node's folder. */
+export function nodesDir(cp: ControlPlane): string {
+  return join(cp.workDir, "nodes");
+}
+
 /** The folder of everything a node named `name` has, agents.ts's kubelet root included. */
 export function nodeDir(cp: ControlPlane, name: string): string {
-  return join(cp.workDir, "nodes", name);
+  return join(nodesDir(cp), name);
 }
 
 export function nodeKubeletRoot(cp: ControlPlane, name: string): string {
@@ -60,7 +79,7 @@ export async function nodeBinDir(): Promise<string> {
   }
 }
 
-export function containerdConfig(dir: string, address: string): string {
+export function containerdConfig(dir: string, address: string, listenAddress: string): string {
   const q = (s: string) => `'${s}'`;
   return `version = 3
 root = ${q(join(dir, "containerd", "root"))}
@@ -106,7 +125,7 @@ disabled_plugins = [
     conf_dir = ${q(join(dir, "cni"))}
 
 [plugins.'io.containerd.grpc.v1.cri']
-  stream_server_address = ${q(LOOPBACK)}
+  stream_server_address = ${q(listenAddress)}
   stream_server_port = '0'
 `;
 }
@@ -118,20 +137,22 @@ const LOOPBACK_ONLY_CNI = JSON.stringify({
   plugins: [{ type: "loopback" }],
 });
 
-interface KubeletPorts {
+/** Where a kubelet listens: the node's own loopback address, its HTTPS port and its healthz port. */
+interface KubeletListen {
+  address: string;
   port: number;
   healthzPort: number;
 }
 
-export function kubeletConfig(dir: string, record: NodeRecord, ports: KubeletPorts): string {
+export function kubeletConfig(dir: string, record: NodeRecord, listen: KubeletListen): string {
   return JSON.stringify({
     apiVersion: "kubelet.config.k8s.io/v1beta1",
     kind: "KubeletConfiguration",
-    address: LOOPBACK,
-    port: ports.port,
+    address: listen.address,
+    port: listen.port,
     readOnlyPort: 0,
-    healthzBindAddress: LOOPBACK,
-    healthzPort: ports.healthzPort,
+    healthzBindAddress: listen.address,
+    healthzPort: listen.healthzPort,
     tlsCertFile: join(dir, "pki", "kubelet.crt"),
     tlsPrivateKeyFile: join(dir, "pki", "kubelet.key"),
     // The API server presents its kubelet-client certificate from the harness CA; everyone else is asked about.
@@ -180,7 +201,9 @@ export class RealNode {
   readonly name: string;
   readonly dir: string;
   readonly kubeletRoot: string;
-  /** The kubelet's HTTPS port on 127.0.0.1 (logs, exec), as the API server reaches it. */
+  /** The node's own loopback address: its InternalIP, and the IP of its (hostNetwork) pods. */
+  readonly address: string;
+  /** The kubelet's HTTPS port on `address` (logs, exec), as the API server reaches it. */
   kubeletPort = 0;
   containerd: ManagedProcess | undefined;
   kubelet: ManagedProcess | undefined;
@@ -193,7 +216,14 @@ export class RealNode {
   private readonly images: string;
   private readonly kubeconfig: string;
 
-  constructor(cp: ControlPlane, record: NodeRecord, bin: string, images: string, kubeconfig: string) {
+  constructor(
+    cp: ControlPlane,
+    record: NodeRecord,
+    address: string,
+    bin: string,
+    images: string,
+    kubeconfig: string,
+  ) {
     this.cp = cp;
     this.record = record;
     this.bin = bin;
@@ -202,6 +232,7 @@ export class RealNode {
     this.name = record.name;
     this.dir = record.dir;
     this.kubeletRoot = nodeKubeletRoot(cp, record.name);
+    this.address = address;
     this.core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
     this.env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
   }
@@ -272,8 +303,8 @@ export class RealNode {
   private async startKubelet(): Promise<[ManagedProcess, number]> {
     // Ports are free when chosen but may be taken before the kubelet binds: try again with new ones.
     for (let attempt = 1; ; attempt++) {
-      const ports = { port: await freePort(), healthzPort: await freePort() };
-      writeFileSync(join(this.dir, "kubelet.json"), kubeletConfig(this.dir, this.record, ports));
+      const listen = { address: this.address, port: await freePort(), healthzPort: await freePort() };
+      writeFileSync(join(this.dir, "kubelet.json"), kubeletConfig(this.dir, this.record, listen));
       const p = startProcess(
         `kubelet-${this.name}`,
         join(this.bin, "kubelet"),
@@ -285,7 +316,7 @@ export class RealNode {
           `--hostname-override=${this.name}`,
           // The kubelet refuses a loopback node IP and would publish the machine's own address;
           // with an external cloud provider it keeps whatever addresses the Node has, which the
-          // harness sets to 127.0.0.1 once (markReachable).
+          // harness sets to the node's own loopback address once (markReachable).
           "--cloud-provider=external",
           "--v=2",
         ],
@@ -295,9 +326,9 @@ export class RealNode {
       try {
         await waitFor(`the kubelet of ${this.name} to serve healthz`, async () => {
           if (!p.isRunning()) throw new GiveUp(`kubelet on ${this.name} exited:\n${p.tail()}`);
-          return (await fetch(`http://${LOOPBACK}:${ports.healthzPort}/healthz`)).ok;
+          return (await fetch(`http://${this.address}:${listen.healthzPort}/healthz`)).ok;
         });
-        return [p, ports.port];
+        return [p, listen.port];
       } catch (error) {
         await p.stop(5_000);
         if (attempt < 3 && /address already in use/.test(p.tail(50))) continue;
@@ -307,14 +338,14 @@ export class RealNode {
   }
 
   /**
-   * InternalIP 127.0.0.1 and no taints: the jobs of a cloud controller and of the node lifecycle
+   * InternalIP the node's own loopback address, and no taints: the jobs of a cloud controller and of the node lifecycle
    * controller. Waits for a Ready heartbeat from this boot, not one left from before a reboot.
    */
   private async markReachable(bootedAt: Date): Promise<void> {
     const { name, core } = this;
     await waitFor(`Node ${name} to register`, async () => core.readNode({ name }));
     await core.patchNodeStatus(
-      { name, body: { status: { addresses: [{ type: "InternalIP", address: LOOPBACK }] } } },
+      { name, body: { status: { addresses: [{ type: "InternalIP", address: this.address }] } } },
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
     );
     await waitFor(
@@ -354,6 +385,7 @@ export async function addRealNode(cp: ControlPlane, name: string): Promise<RealN
     ownerPid: process.pid,
   };
   writeFileSync(join(dir, NODE_RECORD_FILE), JSON.stringify(record));
+  const address = nodeAddress();
   spawn(process.execPath, [join(import.meta.dirname, "node-janitor.ts"), dir], {
     detached: true,
     stdio: "ignore",
@@ -363,7 +395,7 @@ export async function addRealNode(cp: ControlPlane, name: string): Promise<RealN
   const serving = await issueCertificate(cp.ca, {
     commonName: name,
     dnsNames: [name],
-    ipAddresses: [LOOPBACK],
+    ipAddresses: [address],
     usage: "server",
   });
   writeFileSync(join(dir, "pki", "ca.crt"), cp.ca.certPem);
@@ -372,9 +404,9 @@ export async function addRealNode(cp: ControlPlane, name: string): Promise<RealN
   // The identity NodeRestriction and the Node authorizer expect of this node's kubelet.
   const kubeconfig = await cp.writeKubeconfigFor(`system:node:${name}`, ["system:nodes"], `kubelet-${name}`);
   writeFileSync(join(dir, "cni", "10-loopback.conflist"), LOOPBACK_ONLY_CNI);
-  writeFileSync(join(dir, "containerd.toml"), containerdConfig(dir, record.containerdAddress));
+  writeFileSync(join(dir, "containerd.toml"), containerdConfig(dir, record.containerdAddress, address));
 
-  const node = new RealNode(cp, record, bin, buildNodeImages(cp.workDir), kubeconfig);
+  const node = new RealNode(cp, record, address, bin, buildNodeImages(cp.workDir), kubeconfig);
   cp.onStop(() => node.stop());
   try {
     await node.boot();

@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { applyYaml } from "./apply.ts";
 import { componentArgs } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
@@ -34,7 +35,7 @@ export async function installWebhook(cp: ControlPlane): Promise<WebhookProcess> 
     readFileSync(join(repo, "deploy/webhook/mutating-webhook.yaml"), "utf8"),
   );
   for (const webhook of config.webhooks ?? [])
-    webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate` };
+    webhook.clientConfig = { url: `https://127.0.0.1:${port}${WEBHOOK_PATH}` };
   await applyYaml(cp.kubeConfig(), k8s.dumpYaml(config));
 
   const kubeconfig = await cp.writeKubeconfigFor(

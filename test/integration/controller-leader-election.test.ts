@@ -1,7 +1,9 @@
 // Lease-based leader election against the real API server, with several candidates in one process:
 // at most one leads at any moment (resourceVersion preconditions make concurrent writes lose), a
 // released Lease is taken over at once, and a holder that stops renewing is replaced after the lease
-// duration. The kill-the-leader test with real processes is in controller.test.ts.
+// duration; a leader whose renewals go unanswered (the API server stopped) steps down at its renew
+// deadline. The kill-the-leader test with real processes is in controller.test.ts, and with pods in
+// deploy-controller-webhook.test.ts.
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configFromKubeconfigFiles, KubeClient } from "../../src/kube/client.ts";
@@ -28,11 +30,11 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-function candidate(identity: string): LeaderElector {
+function candidate(identity: string, lease = "race"): LeaderElector {
   const elector = new LeaderElector({
     client,
     namespace: "election",
-    name: "race",
+    name: lease,
     identity,
     leaseDurationMs: 3_000,
     renewDeadlineMs: 2_000,
@@ -45,7 +47,7 @@ function candidate(identity: string): LeaderElector {
 
 describe("LeaderElector", () => {
   it("lets exactly one of several racing candidates lead, and hands over at once on release", async () => {
-    const candidates = ["a", "b", "c"].map(candidate);
+    const candidates = ["a", "b", "c"].map((identity) => candidate(identity));
     const lost: string[] = [];
     const acquired = candidates.map((c, i) => c.acquire(() => lost.push(String(i))).then(() => c));
     const first = await Promise.race(acquired);
@@ -108,5 +110,30 @@ describe("LeaderElector", () => {
       return l.spec?.holderIdentity === "successor" ? l : undefined;
     });
     expect(lease.spec?.leaseTransitions).toBe(1);
+  });
+
+  it("steps down at its renew deadline while the API server answers nothing, not once it answers again", async () => {
+    const leader = candidate("paused", "paused");
+    let lostAt = 0;
+    await leader.acquire(() => {
+      lostAt = Date.now();
+    });
+    const apiServer = cp.processes.find((p) => p.name === "kube-apiserver");
+    if (!apiServer) throw new Error("no kube-apiserver process");
+    // Stopped, not killed: connections stay open and requests wait, as with a hung server or lost packets.
+    process.kill(apiServer.pid, "SIGSTOP");
+    let resumedAt = 0;
+    try {
+      // The renew deadline is 2 s; 6 s leaves room for a busy machine.
+      await waitFor("the leader to step down", async () => lostAt > 0, { timeoutMs: 6_000 }).catch(
+        () => undefined,
+      );
+    } finally {
+      resumedAt = Date.now();
+      process.kill(apiServer.pid, "SIGCONT");
+    }
+    expect(lostAt).toBeGreaterThan(0);
+    expect(lostAt).toBeLessThanOrEqual(resumedAt);
+    expect(leader.isLeader()).toBe(false);
   });
 });

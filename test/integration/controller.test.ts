@@ -9,6 +9,7 @@ import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../../s
 import { isKubeError } from "../../src/kube/errors.ts";
 import {
   type ControllerProcess,
+  holdsLease,
   installControllerPrerequisites,
   startController,
 } from "../harness/controller.ts";
@@ -339,8 +340,8 @@ describe("high availability", () => {
     const holder = async () =>
       (await coordination.readNamespacedLease({ name: "lockstep-controller", namespace: "lockstep-system" }))
         .spec?.holderIdentity ?? "";
-    const leaderPid = Number((await holder()).split("_").pop());
-    const leader = controllers.find((c) => c.identityPid === leaderPid) as ControllerProcess;
+    const identity = await holder();
+    const leader = controllers.find((c) => holdsLease(c, identity)) as ControllerProcess;
     const standby = controllers.find((c) => c !== leader) as ControllerProcess;
     expect(leader).toBeDefined();
 
@@ -349,13 +350,9 @@ describe("high availability", () => {
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "during-handover", {
       defaultAction: "SCMP_ACT_ALLOW",
     });
-    await waitFor(
-      "the standby to take the lease",
-      async () => (await holder()).endsWith(`_${standby.identityPid}`),
-      {
-        timeoutMs: 15_000,
-      },
-    );
+    await waitFor("the standby to take the lease", async () => holdsLease(standby, await holder()), {
+      timeoutMs: 15_000,
+    });
     await waitForStatus(
       "during-handover",
       "a status from the new leader",

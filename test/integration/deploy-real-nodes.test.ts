@@ -21,7 +21,13 @@ import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import { kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
 import { nodeHoldsProfile } from "../harness/profiles.ts";
-import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
+import {
+  addRealNode,
+  nodeKubeletRoot,
+  nodesDir,
+  type RealNode,
+  realNodePodSpec,
+} from "../harness/real-node.ts";
 import { installWebhook } from "../harness/webhook.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -104,8 +110,10 @@ beforeAll(async () => {
   await node.importImage(image.archive);
   const docs = await renderLocalDeploy(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
-    kubeletRoot: node.kubeletRoot,
+    nodesDir: nodesDir(cp),
+    kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
+    webhookAddress: node.address,
   });
   const rank = (kind?: string) => (kind === "Namespace" ? 0 : kind === "CustomResourceDefinition" ? 1 : 2);
   for (const doc of docs.filter(agentPart).sort((a, b) => rank(a.kind) - rank(b.kind)))
@@ -117,33 +125,74 @@ afterAll(async () => {
   await cp?.stop();
 });
 
+/** Flags that say only where a component listens: the overlay may change these, and no other argument. */
+const LISTEN_FLAG = /^--(host|health-host|health-port)=/;
+
 describe("deploy-overlays/test-local", () => {
   it("changes only what this machine forces: nothing about privileges", async () => {
     const [deploy, local] = await Promise.all([kustomize(join(root, "deploy")), kustomize(TEST_OVERLAY)]);
     expect(local.map((d) => `${d.kind}/${d.metadata?.name}`)).toEqual(
       deploy.map((d) => `${d.kind}/${d.metadata?.name}`),
     );
+    const compared: string[] = [];
     for (const doc of deploy) {
       const changed = find(local, doc.kind ?? "", doc.metadata?.name ?? "");
       if (podSpec(doc).containers.length === 0) {
         expect(changed, `${doc.kind}/${doc.metadata?.name}`).toEqual(doc);
         continue;
       }
+      compared.push(`${doc.kind}/${doc.metadata?.name}`);
       const before = podSpec(doc);
       const after = podSpec(changed);
       expect(after.securityContext).toEqual(before.securityContext);
       expect(after.serviceAccountName).toEqual(before.serviceAccountName);
+      expect(after.automountServiceAccountToken).toEqual(before.automountServiceAccountToken);
       expect(after.volumes).toEqual(before.volumes);
-      expect(
-        after.containers.map((c) => [c.image, c.command, c.args, c.securityContext, c.volumeMounts]),
-      ).toEqual(
-        before.containers.map((c) => [c.image, c.command, c.args, c.securityContext, c.volumeMounts]),
-      );
+      const unchanged = (c: k8s.V1Container) => [
+        c.image,
+        c.command,
+        c.args?.filter((a) => !LISTEN_FLAG.test(a)),
+        c.securityContext,
+        c.volumeMounts,
+        c.resources,
+      ];
+      expect(after.containers.map(unchanged)).toEqual(before.containers.map(unchanged));
     }
-    const agent = podSpec(find(local, "DaemonSet", "lockstep-agent"));
-    expect(agent.hostNetwork).toBe(true);
-    expect(agent.containers[0]?.imagePullPolicy).toBe("Never");
-    expect(agent.containers[0]?.env).toContainEqual({ name: "KUBERNETES_SERVICE_HOST", value: "127.0.0.1" });
+    expect(compared.sort()).toEqual([
+      "DaemonSet/lockstep-agent",
+      "Deployment/lockstep-controller",
+      "Deployment/lockstep-webhook",
+    ]);
+    for (const [kind, name] of [
+      ["DaemonSet", "lockstep-agent"],
+      ["Deployment", "lockstep-controller"],
+      ["Deployment", "lockstep-webhook"],
+    ] as const) {
+      const spec = podSpec(find(local, kind, name));
+      expect(spec.hostNetwork, name).toBe(true);
+      expect(spec.containers[0]?.imagePullPolicy, name).toBe("Never");
+      expect(spec.containers[0]?.env, name).toContainEqual({
+        name: "KUBERNETES_SERVICE_HOST",
+        value: "127.0.0.1",
+      });
+    }
+    // Every component listens on its pod's IP (each real node's own loopback address).
+    for (const [kind, name] of [
+      ["DaemonSet", "lockstep-agent"],
+      ["Deployment", "lockstep-controller"],
+      ["Deployment", "lockstep-webhook"],
+    ] as const) {
+      const container = podSpec(find(local, kind, name)).containers[0];
+      expect(container?.env, name).toContainEqual({
+        name: "POD_IP",
+        valueFrom: { fieldRef: { fieldPath: "status.podIP" } },
+      });
+      expect(container?.args, name).toContain("--health-host=$(POD_IP)");
+    }
+    const webhook = podSpec(find(local, "Deployment", "lockstep-webhook")).containers[0];
+    expect(webhook?.args).toContain("--host=$(POD_IP)");
+    expect(webhook?.args?.filter((a) => a.startsWith("--health-port="))).toEqual(["--health-port=8082"]);
+    expect(webhook?.ports?.find((p) => p.name === "health")?.containerPort).toBe(8082);
   });
 });
 

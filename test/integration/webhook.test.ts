@@ -16,7 +16,12 @@ import {
   waitAgentReady,
 } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile, nodeHoldsProfile, type ProfileObjectKind } from "../harness/profiles.ts";
+import {
+  applyProfile,
+  nodeHoldsProfile,
+  type ProfileObjectKind,
+  termGuardsProfile,
+} from "../harness/profiles.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
 let cp: ControlPlane;
@@ -257,18 +262,7 @@ describe("the scheduling guard", () => {
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const webKey = profileLabelKey("seccomp", "web");
 
-/**
- * Whether a term keeps pods off nodes lacking "web": the revision and failure requirements, or an
- * older agent's per-profile label with the version.
- */
-function guardsWeb(term: k8s.V1NodeSelectorTerm | undefined): boolean {
-  const has = (key: string, operator: string) =>
-    (term?.matchExpressions ?? []).some((e) => e.key === key && e.operator === operator);
-  return (
-    (has(SYNCED_REVISION_LABEL.seccomp, "Gt") && has(failedLabelKey("seccomp", "web"), "DoesNotExist")) ||
-    has(profileLabelKey("seccomp", "web"), "In")
-  );
-}
+const guardsWeb = (term: k8s.V1NodeSelectorTerm | undefined) => termGuardsProfile(term, "seccomp", "web");
 
 /** A bound pod using "web" (on node-1 or node-2), for adding debug containers to. */
 async function runningWebPod(name: string): Promise<string> {

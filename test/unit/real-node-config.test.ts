@@ -1,9 +1,9 @@
 // The configurations a real test node runs with keep it to its own folder and to loopback: every
 // absolute path either containerd or the kubelet is told to write lies under the node's folder (or is
-// a read-only system path), and every address it serves on is 127.0.0.1.
+// a read-only system path), and every address it serves on is the node's own loopback address.
 import { describe, expect, it } from "vitest";
 import type { NodeRecord } from "../harness/node-cleanup.ts";
-import { CNI_PLUGIN_DIR, containerdConfig, kubeletConfig, LOOPBACK, RUNC } from "../harness/real-node.ts";
+import { CNI_PLUGIN_DIR, containerdConfig, kubeletConfig, nodeAddress, RUNC } from "../harness/real-node.ts";
 
 const dir = "/tmp/lockstep-cp-abc/nodes/real-1";
 const record: NodeRecord = {
@@ -13,11 +13,12 @@ const record: NodeRecord = {
   cgroupRoot: "/lockstep-real-1-0a0b0c",
   ownerPid: 1,
 };
+const address = nodeAddress();
 /** Read-only inputs from the machine: the runc binary and the CNI plugins. */
 const READ_ONLY = [RUNC, CNI_PLUGIN_DIR];
 
 describe("a real node's containerd configuration", () => {
-  const toml = containerdConfig(dir, record.containerdAddress);
+  const toml = containerdConfig(dir, record.containerdAddress, address);
   const paths = [...toml.matchAll(/'(\/[^']*)'/g)].map((m) => m[1] ?? "");
 
   it("writes only below the node's folder", () => {
@@ -30,19 +31,33 @@ describe("a real node's containerd configuration", () => {
     expect(toml).toMatch(/netns_mounts_under_state_dir = true/);
   });
 
-  it("streams only on loopback", () => {
-    expect(toml).toContain(`stream_server_address = '${LOOPBACK}'`);
+  it("streams only on the node's loopback address", () => {
+    expect(toml).toContain(`stream_server_address = '${address}'`);
+  });
+});
+
+describe("a real node's loopback address", () => {
+  it("is in 127.0.0.0/8, outside 127.0.0.0/12 where fixed addresses live, and differs between nodes", () => {
+    const drawn = Array.from({ length: 200 }, nodeAddress);
+    for (const a of drawn) {
+      const [first, second, , last] = a.split(".").map(Number);
+      expect(first).toBe(127);
+      expect(second).toBeGreaterThanOrEqual(16);
+      expect(second).toBeLessThanOrEqual(254);
+      expect(last).toBeGreaterThanOrEqual(1);
+      expect(last).toBeLessThanOrEqual(254);
+    }
+    expect(new Set(drawn).size).toBeGreaterThan(190);
   });
 });
 
 describe("a real node's kubelet configuration", () => {
-  const config = JSON.parse(kubeletConfig(dir, record, { port: 10250, healthzPort: 10248 })) as Record<
-    string,
-    unknown
-  >;
+  const config = JSON.parse(
+    kubeletConfig(dir, record, { address, port: 10250, healthzPort: 10248 }),
+  ) as Record<string, unknown>;
 
-  it("serves only on loopback, with no unauthenticated port", () => {
-    expect(config).toMatchObject({ address: LOOPBACK, healthzBindAddress: LOOPBACK, readOnlyPort: 0 });
+  it("serves only on the node's loopback address, with no unauthenticated port", () => {
+    expect(config).toMatchObject({ address, healthzBindAddress: address, readOnlyPort: 0 });
     expect(config).toMatchObject({
       authentication: { anonymous: { enabled: false } },
       authorization: { mode: "Webhook" },
