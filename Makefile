@@ -54,7 +54,7 @@ crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 admission: deps ## regenerate deploy/'s webhook configuration and admission policies from src/api/admission-manifests.ts
 	node scripts/generate-admission.ts
 
-controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager, etcd, and the kubelet and containerd of real test nodes
+controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager, kubectl, etcd, and the kubelet and containerd of real test nodes
 	@tools/controlplane/build.sh
 	@tools/node/build.sh
 

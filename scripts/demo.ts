@@ -6,11 +6,11 @@
 // seccomp-only Deployment whose pods really run. These kernels have no AppArmor, so the AppArmor example's
 // pods are kept off every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
 import { cpSync, existsSync, readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { LOCKSTEP_NAMESPACE } from "../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../src/api/paths.ts";
-import { ControlPlane, freePort, waitFor } from "../test/harness/controlplane.ts";
+import { ControlPlane, freePort, kubectlBinary, waitFor } from "../test/harness/controlplane.ts";
 import { applyInOrder, componentPodsReady, renderLocalDeploy } from "../test/harness/deploy-local.ts";
 import {
   addRealNode,
@@ -187,8 +187,8 @@ try {
       "webhook's node affinity keeps them Pending instead of failing with CreateContainerError. The scheduler says:",
       `  ${unschedulable}`,
       "",
-      "Go on with kubectl:",
-      `  export KUBECONFIG=${cp.adminKubeconfigPath}`,
+      "Go on with kubectl (the one built with the control plane, the same release as the API server):",
+      `  export KUBECONFIG=${cp.adminKubeconfigPath} PATH=${dirname(kubectlBinary())}:$PATH`,
       "  kubectl get lockstep                       # both profile kinds",
       "  kubectl get nodes --show-labels            # the labels the agents keep in step with their disks",
       "  kubectl describe seccompprofile strict-sleeper",

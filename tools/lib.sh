@@ -32,13 +32,23 @@ build_dir() {
   trap 'rm -rf "$tmp"' EXIT
 }
 
-# exit_if_built OUT BIN...: prints OUT and exits when every BIN is in it, so a second run builds nothing.
+# exit_if_built OUT BIN...: prints OUT and exits when every BIN is in it, so a second run builds nothing;
+# otherwise sets `missing` to the BINs to build (a cache from before a binary was added keeps the rest).
 exit_if_built() {
   local out=$1 b
   shift
-  for b in "$@"; do [ -x "$out/$b" ] || return 0; done
+  missing=()
+  for b in "$@"; do [ -x "$out/$b" ] || missing+=("$b"); done
+  [ ${#missing[@]} -gt 0 ] && return 0
   echo "$out"
   exit 0
+}
+
+# wanted BIN: whether this run builds BIN (exit_if_built found it missing).
+wanted() {
+  local b
+  for b in "${missing[@]}"; do [ "$b" = "$1" ] && return 0; done
+  return 1
 }
 
 # build_step WHAT DIR CMD...: runs CMD in DIR as one line of progress ("  kubelet ... 84s"): a cold build

@@ -64,6 +64,14 @@ export function controlPlaneBinDir(explicit?: string): string {
   return dir;
 }
 
+/**
+ * The kubectl built with the control plane (tools/controlplane/build.sh): the same release as the API
+ * server, and there on a machine without one of its own. It renders deploy/'s kustomize overlays.
+ */
+export function kubectlBinary(binDir?: string): string {
+  return join(controlPlaneBinDir(binDir), "kubectl");
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

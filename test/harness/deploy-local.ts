@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 import { applyYaml } from "./apply.ts";
-import { waitFor } from "./controlplane.ts";
+import { kubectlBinary, waitFor } from "./controlplane.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
@@ -103,16 +103,10 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
   });
 }
 
-/** `kubectl kustomize DIR` as objects; fails saying what is missing when kubectl is not installed. */
+/** `kubectl kustomize DIR` as objects, with the kubectl built beside the control plane. */
 export async function kustomize(dir: string): Promise<k8s.KubernetesObject[]> {
-  try {
-    const { stdout } = await run("kubectl", ["kustomize", dir], { maxBuffer: 64 << 20 });
-    return (k8s.loadAllYaml(stdout) as k8s.KubernetesObject[]).filter((doc) => doc?.kind);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT")
-      throw new Error("kubectl not found: it renders deploy/'s kustomize overlays (kubectl kustomize)");
-    throw error;
-  }
+  const { stdout } = await run(kubectlBinary(), ["kustomize", dir], { maxBuffer: 64 << 20 });
+  return (k8s.loadAllYaml(stdout) as k8s.KubernetesObject[]).filter((doc) => doc?.kind);
 }
 
 /** Writes the per-run kustomization into `workDir` and renders it. */

@@ -29,7 +29,7 @@ import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { applyYaml, FIELD_MANAGER } from "../harness/apply.ts";
-import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
+import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 import { applyInOrder, componentPodsReady, kustomize, renderLocalDeploy } from "../harness/deploy-local.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
 import {
@@ -123,7 +123,7 @@ const copyNamed = (doc: Workload, namespace: string): Workload => ({
 async function dryRunWarnings(doc: k8s.KubernetesObject): Promise<string[]> {
   const file = join(cp.workDir, `dry-run-${doc.metadata?.namespace}-${doc.metadata?.name}.yaml`);
   await writeFile(file, k8s.dumpYaml(doc));
-  const { stderr } = await run("kubectl", [
+  const { stderr } = await run(kubectlBinary(), [
     `--kubeconfig=${cp.adminKubeconfigPath}`,
     "apply",
     "--server-side",

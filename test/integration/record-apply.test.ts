@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { ControlPlane, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 
 const root = `${import.meta.dirname}/../..`;
 const cli = join(root, "src/cli/main.ts");
@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 const kubectl = (args: string[]) =>
-  spawnSync("kubectl", ["--kubeconfig", cp.adminKubeconfigPath, ...args], { encoding: "utf8" });
+  spawnSync(kubectlBinary(), ["--kubeconfig", cp.adminKubeconfigPath, ...args], { encoding: "utf8" });
 
 describe("lockstep record | kubectl apply", () => {
   it("creates the SeccompProfile and the AppArmorProfile, with the proven capability, and nothing else", async () => {

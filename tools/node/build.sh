@@ -29,12 +29,15 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod
 containerd_ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$containerd_version"
 echo "building kubelet $k8s_version and containerd $containerd_version into $out" >&2
 start=$(date +%s)
-build_step kubelet "$kubernetes_module" go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp/" k8s.io/kubernetes/cmd/kubelet
+if wanted kubelet; then
+  build_step kubelet "$kubernetes_module" go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp/" k8s.io/kubernetes/cmd/kubelet
+fi
 for cmd in containerd containerd-shim-runc-v2 ctr; do
+  wanted "$cmd" || continue
   build_step "$cmd" "$here/containerd" go build -trimpath -ldflags "$containerd_ldflags" -o "$tmp/" \
     "github.com/containerd/containerd/v2/cmd/$cmd"
 done
-for b in "${bins[@]}"; do mv "$tmp/$b" "$out/$b"; done
+for b in "${missing[@]}"; do mv "$tmp/$b" "$out/$b"; done
 rm -f "$build_log"
 echo "built in $(( $(date +%s) - start ))s" >&2
 echo "$out"
