@@ -19,7 +19,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
-import { ProfileCache } from "../kube/profile-cache.ts";
+import { ProfileCache, type ProfileObject } from "../kube/profile-cache.ts";
 import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
 
@@ -64,6 +64,11 @@ export class WebhookServer {
   private stopping = false;
   private certTimer: NodeJS.Timeout | undefined;
   private readonly m;
+  /**
+   * Each cached profile's view, computed once instead of several times per review (placementOf parses
+   * the nodeSelector): the informer stores a new object for every change, so a view is never stale.
+   */
+  private readonly views = new WeakMap<ProfileObject, ProfileView>();
 
   constructor(opts: WebhookServerOptions) {
     this.opts = opts;
@@ -137,11 +142,16 @@ export class WebhookServer {
   private profileView(kind: ProfileKind, name: string): ProfileView | undefined {
     const obj = this.profiles.get(kind, name);
     if (!obj) return undefined;
-    return {
-      terminating: obj.metadata?.deletionTimestamp !== undefined,
-      installedNodes: obj.status?.nodes?.installed,
-      placement: placementOf(kind, obj),
-    };
+    let view = this.views.get(obj);
+    if (!view) {
+      view = {
+        terminating: obj.metadata?.deletionTimestamp !== undefined,
+        installedNodes: obj.status?.nodes?.installed,
+        placement: placementOf(kind, obj),
+      };
+      this.views.set(obj, view);
+    }
+    return view;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
