@@ -25,6 +25,14 @@ import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * How long an idle connection is kept open. The API server's webhook client (client-go's transport on
+ * Go's http.Transport) keeps idle connections for 90 s; Node's default of 5 s made every review that
+ * came more than 5 s after the previous one pay a new TCP and TLS handshake, and let the webhook close a
+ * connection just as the API server sent a review on it. Longer than the client's, so the client closes.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 100_000;
+
 const AdmissionReviewSchema = z.object({
   apiVersion: z.literal("admission.k8s.io/v1"),
   kind: z.literal("AdmissionReview"),
@@ -100,6 +108,7 @@ export class WebhookServer {
       { cert: this.certificate.certPem, key: this.certificate.keyPem, minVersion: "TLSv1.2" },
       (req, res) => void this.handle(req, res),
     );
+    this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     await new Promise<void>((resolve, reject) => {
       this.server?.once("error", reject);
       this.server?.listen(this.opts.port, this.opts.host, () => resolve());
