@@ -27,6 +27,7 @@ import {
   runComponent,
 } from "../kube/component.ts";
 import { createLogger } from "../kube/logger.ts";
+import { answerOneIssue, ISSUER_ENV, issueInChildProcess } from "./certificate-issuer.ts";
 import { WebhookServer } from "./server.ts";
 import { FileCertificates, SelfManagedCertificates } from "./serving-certs.ts";
 
@@ -45,54 +46,62 @@ const ConfigSchema = z.object({
   extraSans: z.array(z.ipv4().or(z.ipv6())),
 });
 
-const { values } = parseArgs({
-  options: {
-    port: { type: "string", default: "8443" },
-    host: { type: "string", default: "0.0.0.0" },
-    ...HEALTH_FLAGS,
-    "cert-mode": { type: "string", default: "self" },
-    "cert-dir": { type: "string", default: "/etc/lockstep/tls" },
-    namespace: { type: "string", default: process.env.POD_NAMESPACE ?? LOCKSTEP_NAMESPACE },
-    secret: { type: "string", default: "lockstep-webhook-tls" },
-    "webhook-configuration": { type: "string", default: WEBHOOK_CONFIGURATION_NAME },
-    service: { type: "string", default: "lockstep-webhook" },
-    "extra-san": { type: "string", multiple: true, default: [] },
-  },
-});
-const config = configOrExit(log, ConfigSchema, {
-  port: values.port,
-  host: values.host,
-  health: healthAddressInput(values),
-  certMode: values["cert-mode"],
-  certDir: values["cert-dir"],
-  namespace: values.namespace,
-  secret: values.secret,
-  webhookConfiguration: values["webhook-configuration"],
-  service: values.service,
-  extraSans: values["extra-san"],
-});
+/** The webhook: flags, the API server, its certificates, then serving until a signal. */
+async function runWebhook(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: "string", default: "8443" },
+      host: { type: "string", default: "0.0.0.0" },
+      ...HEALTH_FLAGS,
+      "cert-mode": { type: "string", default: "self" },
+      "cert-dir": { type: "string", default: "/etc/lockstep/tls" },
+      namespace: { type: "string", default: process.env.POD_NAMESPACE ?? LOCKSTEP_NAMESPACE },
+      secret: { type: "string", default: "lockstep-webhook-tls" },
+      "webhook-configuration": { type: "string", default: WEBHOOK_CONFIGURATION_NAME },
+      service: { type: "string", default: "lockstep-webhook" },
+      "extra-san": { type: "string", multiple: true, default: [] },
+    },
+  });
+  const config = configOrExit(log, ConfigSchema, {
+    port: values.port,
+    host: values.host,
+    health: healthAddressInput(values),
+    certMode: values["cert-mode"],
+    certDir: values["cert-dir"],
+    namespace: values.namespace,
+    secret: values.secret,
+    webhookConfiguration: values["webhook-configuration"],
+    service: values.service,
+    extraSans: values["extra-san"],
+  });
 
-const connection = await connectOrExit(log);
-const { client, metrics } = connection;
-const svc = `${config.service}.${config.namespace}.svc`;
-const certificates =
-  config.certMode === "files"
-    ? new FileCertificates(config.certDir)
-    : new SelfManagedCertificates({
-        client,
-        namespace: config.namespace,
-        secretName: config.secret,
-        webhookConfigurationName: config.webhookConfiguration,
-        dnsNames: [svc, `${config.service}.${config.namespace}`, config.service, `${svc}.cluster.local`],
-        ipAddresses: config.extraSans,
-        log,
-      });
-const server = new WebhookServer({
-  client,
-  port: config.port,
-  host: config.host,
-  certificates,
-  log,
-  metrics,
-});
-await runComponent(log, connection, config.health, server);
+  const connection = await connectOrExit(log);
+  const { client, metrics } = connection;
+  const svc = `${config.service}.${config.namespace}.svc`;
+  const certificates =
+    config.certMode === "files"
+      ? new FileCertificates(config.certDir)
+      : new SelfManagedCertificates({
+          client,
+          namespace: config.namespace,
+          secretName: config.secret,
+          webhookConfigurationName: config.webhookConfiguration,
+          dnsNames: [svc, `${config.service}.${config.namespace}`, config.service, `${svc}.cluster.local`],
+          ipAddresses: config.extraSans,
+          log,
+          issue: issueInChildProcess,
+        });
+  const server = new WebhookServer({
+    client,
+    port: config.port,
+    host: config.host,
+    certificates,
+    log,
+    metrics,
+  });
+  await runComponent(log, connection, config.health, server);
+}
+
+// The same bundle, started by issueInChildProcess, issues one certificate and exits.
+if (process.env[ISSUER_ENV] === "1") await answerOneIssue();
+else await runWebhook();

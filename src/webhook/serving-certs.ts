@@ -8,15 +8,11 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1MutatingWebhookConfiguration, V1Secret } from "@kubernetes/client-node";
-import {
-  certificateNotAfter,
-  createCertificateAuthority,
-  issueCertificate,
-  type KeyPair,
-} from "../kube/certificates.ts";
+import { certificateNotAfter, type KeyPair } from "../kube/certificates.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
+import { type Issue, issueInProcess } from "./certificate-issuer.ts";
 
 export interface ServingCertificate {
   certPem: string;
@@ -48,6 +44,8 @@ export interface SelfManagedOptions {
   dnsNames: string[];
   ipAddresses: string[];
   log: Logger;
+  /** Where certificates are issued (default: in this process; the webhook uses a child process). */
+  issue?: Issue;
 }
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -81,18 +79,22 @@ export class SelfManagedCertificates implements CertificateSource {
         ? { certPem: unb64(data["tls.crt"]), keyPem: unb64(data["tls.key"]) }
         : undefined;
 
-    if (!ca || needsRenewal(ca.certPem)) {
-      ca = await createCertificateAuthority("lockstep-webhook-ca");
+    if (ca && needsRenewal(ca.certPem)) {
+      ca = undefined;
       serving = undefined;
     }
-    if (!serving || needsRenewal(serving.certPem)) {
-      serving = await issueCertificate(ca, {
-        commonName: this.opts.dnsNames[0] ?? "lockstep-webhook",
-        dnsNames: this.opts.dnsNames,
-        ipAddresses: this.opts.ipAddresses,
-        usage: "server",
-        validForDays: SERVING_VALIDITY_DAYS,
-      });
+    if (!ca || !serving || needsRenewal(serving.certPem)) {
+      ({ ca, serving } = await (this.opts.issue ?? issueInProcess)({
+        ca,
+        caCommonName: "lockstep-webhook-ca",
+        serving: {
+          commonName: this.opts.dnsNames[0] ?? "lockstep-webhook",
+          dnsNames: this.opts.dnsNames,
+          ipAddresses: this.opts.ipAddresses,
+          usage: "server",
+          validForDays: SERVING_VALIDITY_DAYS,
+        },
+      }));
       const body: V1Secret = {
         apiVersion: "v1",
         kind: "Secret",
