@@ -100,3 +100,39 @@ describe("SyncTrigger", () => {
     expect(syncs).toHaveLength(1);
   });
 });
+
+describe("SyncTrigger: publishing a burst once", () => {
+  it("lets a sync that was overtaken by changes leave publishing to the next, one that was not publish", async () => {
+    const decisions: boolean[] = [];
+    let first = true;
+    const trigger = new SyncTrigger(async (run) => {
+      if (first) {
+        first = false;
+        // The rest of the burst arrives while the first sync runs.
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      decisions.push(run.publishingCanWait());
+    }, opts);
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(20);
+    for (let i = 0; i < 34; i++) trigger.poke();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(decisions).toEqual([true, false]);
+  });
+
+  it("never holds a change back longer than maxWaitMs, however long the burst", async () => {
+    const decisions: boolean[] = [];
+    const trigger = new SyncTrigger(async (run) => {
+      await new Promise((r) => setTimeout(r, 100));
+      decisions.push(run.publishingCanWait());
+    }, opts);
+    for (let i = 0; i < 60; i++) {
+      trigger.poke();
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    // Each sync is overtaken; every third one (after 250 ms of holding) publishes, and so does the last.
+    expect(decisions.at(-1)).toBe(false);
+    for (let i = 0; i + 2 < decisions.length; i++) expect(decisions.slice(i, i + 3)).toContain(false);
+  });
+});
