@@ -45,6 +45,12 @@ import {
 import { ProfileWriter } from "./writers.ts";
 
 const DEFAULT_IN_USE_RECHECK_MS = 3_000;
+/**
+ * Profiles reconciled in parallel. A reconcile spends most of its time waiting for the API server to
+ * commit a status write; with 4 in flight instead of 2, 100 statuses after a rollout to 20 nodes
+ * converged in about 0.75 of the time (docs/benchmarks.md); never the same profile twice.
+ */
+export const DEFAULT_WORKERS = 4;
 /** How many pods an InUse message names; the rest are counted by the list's size only. */
 const IN_USE_PODS_NAMED = 5;
 /** The pods a profile is in use by: every phase but the two a pod never leaves. */
@@ -97,7 +103,7 @@ export class ProfileController {
     this.opts = opts;
     this.client = opts.client;
     this.writer = new ProfileWriter(opts.client, opts.log);
-    this.queue = new WorkQueue({ workers: opts.workers ?? 2 });
+    this.queue = new WorkQueue({ workers: opts.workers ?? DEFAULT_WORKERS });
     const stopping = () => this.stopped;
     this.profiles = new ProfileCache(this.client, opts.log, stopping);
     // Names and labels only: a Node's status (images, conditions, addresses) is most of its size and
