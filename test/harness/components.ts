@@ -21,6 +21,11 @@ function componentsDir(): Promise<string> {
   return built;
 }
 
+/** The environment a component runs with, beyond the process's own (its launcher sets it in the image). */
+export function componentEnv(component: Component): Readonly<Record<string, string>> {
+  return COMPONENTS[component].env ?? {};
+}
+
 /**
  * Replaces a component's Node flags, for measuring other ones (docs/benchmarks.md): e.g.
  * `LOCKSTEP_NODE_FLAGS_LOCKSTEP_AGENT="--max-semi-space-size=1 --lite-mode" make bench`.

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { applyYaml } from "./apply.ts";
-import { componentArgs } from "./components.ts";
+import { componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -58,7 +58,14 @@ export async function installWebhook(cp: ControlPlane): Promise<WebhookProcess> 
         "--extra-san=127.0.0.1",
       ],
       logPath,
-      { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "debug" } },
+      {
+        env: {
+          ...process.env,
+          ...componentEnv("lockstep-webhook"),
+          KUBECONFIG: kubeconfig,
+          LOG_LEVEL: "debug",
+        },
+      },
     );
   const handle: WebhookProcess = {
     port,
