@@ -1,12 +1,16 @@
-// The controller: how long after the last node label lands every status says Installed, and its
-// resident memory with 1,000 profiles and 5,000 Node objects in its caches.
+// The controller: how long after the last node label lands every status says Installed (median and
+// slowest of 5 rounds), and its resident memory with 1,000 profiles and 5,000 Node objects in its caches.
 import * as k8s from "@kubernetes/client-node";
-import { SYNCED_REVISION_LABEL } from "../src/api/constants.ts";
+import { profilePath, SYNCED_REVISION_LABEL } from "../src/api/constants.ts";
 import { maxRevision } from "../src/api/node-profiles.ts";
+import { configFromKubeconfigFiles, KubeClient } from "../src/kube/client.ts";
+import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
-import type { Results } from "./stats.ts";
+import { quantile, type Results } from "./stats.ts";
+
+const CONVERGENCE_ROUNDS = 5;
 
 const AGENT = { "lockstep.dev/agent": "0.1.0", "lockstep.dev/apparmor": "unavailable" };
 
@@ -17,6 +21,7 @@ async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise
 export async function run(): Promise<Results> {
   const results: Results = {};
   const cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+  const client = new KubeClient(await configFromKubeconfigFiles([cp.adminKubeconfigPath]));
   try {
     await installControllerPrerequisites(cp);
     const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
@@ -66,47 +71,57 @@ export async function run(): Promise<Results> {
       },
       { timeoutMs: 120_000 },
     );
-    // What an agent that installed all 100 writes: its revision, at least every profile's (ADR 0024).
-    const labels = {
-      [SYNCED_REVISION_LABEL.seccomp]: maxRevision(versions.map((p) => p.status?.revision ?? "0")),
-    };
-    await inBatches(nodes, 10, (n) =>
-      core.patchNode(
-        { name: n, body: { metadata: { labels } } },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      ),
-    );
-    const lastLabel = performance.now();
     // Watched, not polled: listing 100 profiles every few ms would load the same 2 cores the API
-    // server and the controller share, and slow down what is being measured.
-    const installedAt = await new Promise<number>((resolve, reject) => {
-      const phases = new Map<string, string | undefined>();
-      const timeout = setTimeout(() => reject(new Error("statuses not Installed within 120 s")), 120_000);
-      const informer = k8s.makeInformer<k8s.KubernetesObject & { status?: { phase?: string } }>(
-        cp.kubeConfig(),
-        "/apis/lockstep.dev/v1alpha1/seccompprofiles",
-        () =>
-          objects.listClusterCustomObject({
-            group: "lockstep.dev",
-            version: "v1alpha1",
-            plural: "seccompprofiles",
-          }),
-      );
-      const check = (p: k8s.KubernetesObject & { status?: { phase?: string } }) => {
-        phases.set(p.metadata?.name ?? "", p.status?.phase);
-        if (phases.size === 100 && [...phases.values()].every((phase) => phase === "Installed")) {
-          const at = performance.now();
-          clearTimeout(timeout);
-          void informer.stop();
-          resolve(at);
-        }
-      };
-      informer.on("add", check);
-      informer.on("update", check);
-      informer.start().catch(reject);
+    // server and the controller share, and slow down what is being measured. Started before the labels
+    // change, so the watch's own start is not measured.
+    const profiles = new Informer<KubeObject & { status?: { phase?: string } }>(client, {
+      path: profilePath("seccomp"),
     });
+    let onProfiles = () => {};
+    for (const verb of ["add", "update"] as const) profiles.on(verb, () => onProfiles());
+    await profiles.start();
+    const allIn = (phase: string) =>
+      new Promise<number>((resolve, reject) => {
+        const timeout = setTimeout(() => reject(new Error(`statuses not ${phase} within 120 s`)), 120_000);
+        onProfiles = () => {
+          const items = profiles.list();
+          if (items.length !== 100 || items.some((p) => p.status?.phase !== phase)) return;
+          clearTimeout(timeout);
+          onProfiles = () => {};
+          resolve(performance.now());
+        };
+        onProfiles();
+      });
+    const labelNodes = (revision: string) =>
+      inBatches(nodes, 10, (n) =>
+        core.patchNode(
+          { name: n, body: { metadata: { labels: { [SYNCED_REVISION_LABEL.seccomp]: revision } } } },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        ),
+      );
+    // What an agent that installed all 100 writes: its revision, at least every profile's (ADR 0024).
+    const installedRevision = maxRevision(versions.map((p) => p.status?.revision ?? "0"));
+    // Several rounds, since one is at the mercy of whatever else the 2 cores do: the first from the
+    // statuses the profiles got at creation, each later one after the nodes lost the profiles again.
+    const convergence: number[] = [];
+    for (let round = 0; round < CONVERGENCE_ROUNDS; round++) {
+      if (round > 0) {
+        const installing = allIn("Installing");
+        await labelNodes("1");
+        await installing;
+      }
+      const installed = allIn("Installed");
+      await labelNodes(installedRevision);
+      const lastLabel = performance.now();
+      convergence.push((await installed) - lastLabel);
+    }
+    await profiles.stop();
     results.status_convergence_100_profiles_20_nodes = {
-      value: Math.round(installedAt - lastLabel),
+      value: Math.round(quantile(convergence, 0.5)),
+      unit: "ms",
+    };
+    results.status_convergence_100_profiles_20_nodes_max = {
+      value: Math.round(Math.max(...convergence)),
       unit: "ms",
     };
 
@@ -137,6 +152,7 @@ export async function run(): Promise<Results> {
     };
     await controller.process.stop();
   } finally {
+    client.close();
     await cp.stop();
   }
   return results;

@@ -5,7 +5,7 @@
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
-import { maxRevision, profileRevision } from "../src/api/node-profiles.ts";
+import { isRevision, maxRevision, profileRevision } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
@@ -37,7 +37,18 @@ import {
   syncedRevisions,
 } from "./planner.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
-import { DEFAULT_SYNC_TRIGGER, SyncTrigger, type SyncTriggerOptions } from "./sync-trigger.ts";
+import {
+  nodeLabelsChangeNeedsSync,
+  podLabelsChangeNeedsSync,
+  profileChangeNeedsSync,
+} from "./sync-causes.ts";
+import {
+  DEFAULT_SYNC_TRIGGER,
+  PUBLISH_NOW,
+  type SyncRun,
+  SyncTrigger,
+  type SyncTriggerOptions,
+} from "./sync-trigger.ts";
 
 export interface AgentOptions {
   client: KubeClient;
@@ -79,12 +90,19 @@ export class NodeAgent {
    * resourceVersion is its revision then), but the webhook may have admitted a pod against it.
    */
   private readonly delivered: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
+  /** The Lockstep labels the last successful sync wanted on this Node: its own PATCH's echo is no news. */
+  private ownLabels: ReadonlyMap<string, string> | undefined;
+  /**
+   * This Node as the agent's last PATCH left it, until the watch delivers that write: a sync that runs
+   * before then must not take the cache's older labels for the truth and send the same PATCH again.
+   */
+  private patchedNode: V1Node | undefined;
   private readonly m;
 
   constructor(options: AgentOptions) {
     this.opts = { syncTrigger: DEFAULT_SYNC_TRIGGER, resyncMs: 60_000, ...options };
-    this.trigger = new SyncTrigger(async () => {
-      await this.syncOnce();
+    this.trigger = new SyncTrigger(async (run) => {
+      await this.syncOnce(run);
     }, this.opts.syncTrigger);
     this.dir = new SeccompDir(options.kubeletRoot);
     this.client = options.client;
@@ -143,11 +161,24 @@ export class NodeAgent {
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
     this.profiles.onChange((change) => {
       const obj = this.profiles.get(change.kind, change.name);
-      if (obj) this.delivered[change.kind] = maxRevision([this.delivered[change.kind], profileRevision(obj)]);
-      this.scheduleSync();
+      const revision = obj ? profileRevision(obj) : "0";
+      const needed = profileChangeNeedsSync(change.specChanged, this.delivered[change.kind], revision);
+      this.delivered[change.kind] = maxRevision([this.delivered[change.kind], revision]);
+      if (needed) this.scheduleSync();
     });
-    for (const informer of [this.node, this.pods])
-      for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.scheduleSync());
+    for (const verb of ["add", "delete"] as const) this.node.on(verb, () => this.scheduleSync());
+    this.node.on("update", (node, old) => {
+      if (nodeLabelsChangeNeedsSync(old?.metadata?.labels ?? {}, node.metadata?.labels ?? {}, this.ownLabels))
+        this.scheduleSync();
+    });
+    const podLabels = (pod: KubeObject | undefined) => pod?.metadata?.labels;
+    for (const verb of ["add", "delete"] as const)
+      this.pods.on(verb, (pod) => {
+        if (podLabelsChangeNeedsSync(undefined, podLabels(pod))) this.scheduleSync();
+      });
+    this.pods.on("update", (pod, old) => {
+      if (podLabelsChangeNeedsSync(podLabels(old), podLabels(pod))) this.scheduleSync();
+    });
     await Promise.all([this.profiles.start(), this.node.start(), this.pods.start()]);
     // Start-up reconciliation: temp files are gone; this sync repairs content, removes orphans and
     // labels from the disk; only after it succeeds does the agent label itself ready.
@@ -180,22 +211,31 @@ export class NodeAgent {
   }
 
   /** One level-triggered pass: observe, plan (pure), carry the plan out, read back, label. */
-  private async syncOnce(): Promise<boolean> {
+  private async syncOnce(run: SyncRun = PUBLISH_NOW): Promise<boolean> {
     const { log, nodeName } = this.opts;
     try {
-      const node = this.node.get(nodeName);
+      const node = this.currentNode();
       if (!node) throw new Error(`Node ${nodeName} not found`);
       const observed = await this.observe(node);
       const plan = planSync(observed);
       const failures = [...plan.failures];
       const record = await this.carryOut(plan, observed.record, failures);
-      // Labels follow the disk and the kernel: read both back after acting.
-      const after: NodeObservation = {
-        ...observed,
-        disk: await this.dir.observe(),
-        kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
-        record,
-      };
+      // Labels follow the disk and the kernel: read both back after acting on them (when the plan
+      // touched neither, they were read a moment ago, within this sync).
+      const acted =
+        plan.writeSeccomp.length +
+          plan.removeSeccomp.length +
+          plan.loadAppArmor.length +
+          plan.unloadAppArmor.length >
+        0;
+      const after: NodeObservation = acted
+        ? {
+            ...observed,
+            disk: await this.dir.observe(),
+            kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
+            record,
+          }
+        : { ...observed, record };
       const installed = installedProfiles(after);
       const revisions = syncedRevisions(after);
       for (const f of failures) {
@@ -215,8 +255,19 @@ export class NodeAgent {
         agentVersion: this.reconciled ? this.opts.version : node.metadata?.labels?.[AGENT_LABEL],
       });
       const patch = lockstepLabelPatch(node.metadata?.labels ?? {}, desired);
+      if (patch && run.publishingCanWait()) {
+        // Part of a burst: the sync that follows at once publishes this one's work with its own.
+        log.debug("left the label patch to the next sync");
+        this.m.syncs.inc({ result: "ok" });
+        return true;
+      }
+      this.ownLabels = new Map(Object.entries(desired));
       if (patch) {
-        await this.client.patch(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, "merge", patch);
+        this.patchedNode = await this.client.patch<V1Node>(
+          `/api/v1/nodes/${encodeURIComponent(nodeName)}`,
+          "merge",
+          patch,
+        );
         this.m.patches.inc();
         log.info({ labels: patch.metadata.labels }, "patched node labels");
       }
@@ -234,7 +285,24 @@ export class NodeAgent {
     }
   }
 
-  /** Everything the planner decides from, read from the caches, the folder and the kernel. */
+  /** The cached Node, or what the agent's own PATCH returned while the watch has not caught up. */
+  private currentNode(): V1Node | undefined {
+    const cached = this.node.get(this.opts.nodeName);
+    const patched = this.patchedNode;
+    if (!cached || !patched) return cached;
+    // Resource versions are comparable integers (KEP-5504, ADR 0024).
+    const cachedVersion = cached.metadata?.resourceVersion;
+    const patchedVersion = patched.metadata?.resourceVersion;
+    if (
+      isRevision(cachedVersion) &&
+      isRevision(patchedVersion) &&
+      BigInt(cachedVersion) < BigInt(patchedVersion)
+    )
+      return patched;
+    this.patchedNode = undefined;
+    return cached;
+  }
+
   /** The cached renderings of a kind, each with its object's current revision. */
   private withRevisions(kind: ProfileKind): RenderedProfile[] {
     return [...this.profiles.rendered(kind).values()].map((p) => {
@@ -243,6 +311,7 @@ export class NodeAgent {
     });
   }
 
+  /** Everything the planner decides from, read from the caches, the folder and the kernel. */
   private async observe(node: V1Node): Promise<NodeObservation> {
     const { log } = this.opts;
     const nodeLabels = { ...(node.metadata?.labels ?? {}) };

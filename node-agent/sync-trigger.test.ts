@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SyncTrigger } from "./sync-trigger.ts";
 
-const opts = { quietMs: 15, maxWaitMs: 250 };
+const opts = { quietMs: 15, maxWaitMs: 250, maxPublishDelayMs: 1000 };
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -98,5 +98,42 @@ describe("SyncTrigger", () => {
     trigger.poke();
     await vi.advanceTimersByTimeAsync(200);
     expect(syncs).toHaveLength(1);
+  });
+});
+
+describe("SyncTrigger: publishing a burst once", () => {
+  it("lets a sync that was overtaken by changes leave publishing to the next, one that was not publish", async () => {
+    const decisions: boolean[] = [];
+    let first = true;
+    const trigger = new SyncTrigger(async (run) => {
+      if (first) {
+        first = false;
+        // The rest of the burst arrives while the first sync runs.
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      decisions.push(run.publishingCanWait());
+    }, opts);
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(20);
+    for (let i = 0; i < 34; i++) trigger.poke();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(decisions).toEqual([true, false]);
+  });
+
+  it("never holds a change back longer than maxPublishDelayMs, however long the burst", async () => {
+    const decisions: boolean[] = [];
+    const trigger = new SyncTrigger(async (run) => {
+      await new Promise((r) => setTimeout(r, 100));
+      decisions.push(run.publishingCanWait());
+    }, opts);
+    for (let i = 0; i < 300; i++) {
+      trigger.poke();
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    // Each 100 ms sync is overtaken; at least one in every 11 (after 1,000 ms of holding) publishes,
+    // and so does the last.
+    expect(decisions.at(-1)).toBe(false);
+    for (let i = 0; i + 10 < decisions.length; i++) expect(decisions.slice(i, i + 11)).toContain(false);
   });
 });

@@ -10,7 +10,7 @@
 //   --lease-duration S        seconds a standby waits after the last renewal (default 15)
 //   --renew-deadline S        seconds the leader keeps trying to renew before it gives up (default 10)
 //   --retry-period S          seconds between tries (default 2)
-//   --workers N               profiles reconciled in parallel (default 2; never one profile twice)
+//   --workers N               profiles reconciled in parallel (default 4; never one profile twice)
 //   --in-use-recheck S        seconds between checks of a deleted profile that pods still use (default 3)
 //   LOG_LEVEL                 (env) pino level, default info
 import { randomUUID } from "node:crypto";
@@ -27,7 +27,7 @@ import {
 } from "../kube/component.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { createLogger } from "../kube/logger.ts";
-import { ProfileController } from "./controller.ts";
+import { DEFAULT_WORKERS, ProfileController } from "./controller.ts";
 
 const log = createLogger("controller");
 
@@ -55,7 +55,7 @@ const { values } = parseArgs({
     "lease-duration": { type: "string", default: "15" },
     "renew-deadline": { type: "string", default: "10" },
     "retry-period": { type: "string", default: "2" },
-    workers: { type: "string", default: "2" },
+    workers: { type: "string", default: String(DEFAULT_WORKERS) },
     "in-use-recheck": { type: "string", default: "3" },
   },
 });

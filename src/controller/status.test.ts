@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { renderSeccompProfiles } from "../api/profiles.ts";
-import { computeStatus, type NodeView, statusDiffers } from "./status.ts";
+import {
+  computeStatus,
+  FIRST_STATUS_HOLD_MS,
+  firstStatusHoldMs,
+  type NodeView,
+  statusDiffers,
+} from "./status.ts";
 
 const [web] = renderSeccompProfiles([
   { name: "web", spec: { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } } },
@@ -122,5 +128,22 @@ describe("computeStatus", () => {
       now: new Date(60_000),
     });
     expect(statusDiffers(first, again)).toBe(false);
+  });
+});
+
+describe("firstStatusHoldMs", () => {
+  const installing = computeStatus({ ...base, profile: web, nodes: [node("a", {})] });
+  it("holds back only a generation's first status, and only while it would say Installing", () => {
+    expect(firstStatusHoldMs(undefined, installing, 100)).toBe(FIRST_STATUS_HOLD_MS - 100);
+    expect(firstStatusHoldMs(undefined, installing, FIRST_STATUS_HOLD_MS + 1)).toBe(0);
+    // An update: the status is about the previous generation.
+    expect(firstStatusHoldMs({ ...installing, observedGeneration: 0 }, installing, 0)).toBe(
+      FIRST_STATUS_HOLD_MS,
+    );
+    // The generation has a status already: every later change is written at once.
+    expect(firstStatusHoldMs(installing, { ...installing, ready: "0/2" }, 0)).toBe(0);
+    // Pending, Invalid and Degraded are news at once.
+    expect(firstStatusHoldMs(undefined, computeStatus({ ...base, profile: web, nodes: [] }), 0)).toBe(0);
+    expect(firstStatusHoldMs(undefined, computeStatus({ ...base, profile: invalid, nodes: [] }), 0)).toBe(0);
   });
 });

@@ -112,6 +112,26 @@ export function computeStatus(input: StatusInput): ProfileStatus {
   };
 }
 
+/**
+ * How long the first status of a new generation may still be held back, while the agents install it.
+ * A rollout that ends within the window is announced once, as Installed, instead of Installing then
+ * Installed: one status write less per rollout (every agent's claim wakes the profile at once, so
+ * holding never delays Installed). Only Installing waits: Pending, Invalid and Degraded are news at once
+ * (DESIGN invariant 8). Until the first status of the generation, its revision is the object's own
+ * resourceVersion (ADR 0024), which is why the controller also adds the in-use finalizer only after it.
+ */
+export const FIRST_STATUS_HOLD_MS = 250;
+
+export function firstStatusHoldMs(
+  previous: ProfileStatus | undefined,
+  next: ProfileStatus,
+  sinceFirstSeenMs: number,
+): number {
+  if (next.phase !== "Installing") return 0;
+  if (previous !== undefined && previous.observedGeneration === next.observedGeneration) return 0;
+  return Math.max(0, FIRST_STATUS_HOLD_MS - sinceFirstSeenMs);
+}
+
 /** Whether writing `next` would change anything a reader can see. */
 export function statusDiffers(previous: ProfileStatus | undefined, next: ProfileStatus): boolean {
   return !isDeepStrictEqual(previous ?? {}, next);

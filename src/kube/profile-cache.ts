@@ -39,6 +39,13 @@ export class ProfileCache {
     seccomp: undefined,
     apparmor: undefined,
   };
+  /**
+   * Per kind, what contentFor returned, by version and node architecture. Kept across re-renderings: a
+   * spec change (a profile created) re-renders the whole kind, but changes few of its profiles, and
+   * serialising a profile for a node (a few hundred syscall rules from runtime/default) is most of what
+   * an agent's sync costs. The version hashes the resolved profile, so it names the content exactly.
+   */
+  private contents: Record<ProfileKind, Map<string, string>> = { seccomp: new Map(), apparmor: new Map() };
 
   constructor(client: KubeClient, log: Logger, isStopping: () => boolean) {
     const informer = (kind: ProfileKind) =>
@@ -89,7 +96,23 @@ export class ProfileCache {
       spec: o.spec,
     }));
     const all = kind === "seccomp" ? renderSeccompProfiles(refs) : renderAppArmorProfiles(refs);
-    const byName = new Map(all.map((p) => [p.name, p]));
+    // Only what this rendering asks for is carried over, so the contents of gone versions are dropped.
+    const previous = this.contents[kind];
+    const contents = new Map<string, string>();
+    this.contents[kind] = contents;
+    const byName = new Map(
+      all.map((p): [string, RenderedProfile] => {
+        if (!p.ok) return [p.name, p];
+        const render = p.contentFor;
+        const contentFor = (nodeArch: string | undefined) => {
+          const key = `${p.version}\0${nodeArch ?? ""}`;
+          const content = contents.get(key) ?? previous.get(key) ?? render(nodeArch);
+          contents.set(key, content);
+          return content;
+        };
+        return [p.name, { ...p, contentFor }];
+      }),
+    );
     this.renderings[kind] = byName;
     return byName;
   }

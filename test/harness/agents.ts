@@ -5,7 +5,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { seccompProfileDir } from "../../src/api/paths.ts";
-import { componentArgs } from "./components.ts";
+import { componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { PAUSE_IMAGE } from "./images.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
@@ -101,6 +101,7 @@ export async function startAgent(
   ];
   const env = {
     ...process.env,
+    ...componentEnv("lockstep-agent"),
     NODE_NAME: nodeName,
     KUBECONFIG: kubeconfigPath,
     FAKE_SECURITYFS: securityfs ?? "",

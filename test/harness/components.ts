@@ -21,10 +21,26 @@ function componentsDir(): Promise<string> {
   return built;
 }
 
+/** The environment a component runs with, beyond the process's own (its launcher sets it in the image). */
+export function componentEnv(component: Component): Readonly<Record<string, string>> {
+  return COMPONENTS[component].env ?? {};
+}
+
+/**
+ * Replaces a component's Node flags, for measuring other ones (docs/benchmarks.md): e.g.
+ * `LOCKSTEP_NODE_FLAGS_LOCKSTEP_AGENT="--max-semi-space-size=1 --lite-mode" make bench`.
+ */
+export function nodeFlagsOverrideEnv(component: Component): string {
+  return `LOCKSTEP_NODE_FLAGS_${component.toUpperCase().replaceAll("-", "_")}`;
+}
+
 /**
  * The arguments that start a component under `node` (process.execPath) as the image starts it: its Node
  * flags, then its bundle.
  */
 export async function componentArgs(component: Component): Promise<string[]> {
-  return [...COMPONENTS[component].nodeFlags, join(await componentsDir(), `${component}.mjs`)];
+  const override = process.env[nodeFlagsOverrideEnv(component)];
+  const flags =
+    override === undefined ? COMPONENTS[component].nodeFlags : override.split(/\s+/).filter(Boolean);
+  return [...flags, join(await componentsDir(), `${component}.mjs`)];
 }

@@ -1,7 +1,7 @@
 // The controller as real processes, running as the lockstep-controller service account's user with
 // deploy/'s RBAC, with leader election over a real Lease.
 import { join } from "node:path";
-import { componentArgs } from "./components.ts";
+import { componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -54,7 +54,15 @@ export async function startController(
       `--retry-period=${retry}`,
     ],
     join(cp.workDir, `controller-${index}.log`),
-    { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "debug", POD_NAME: name } },
+    {
+      env: {
+        ...process.env,
+        ...componentEnv("lockstep-controller"),
+        KUBECONFIG: kubeconfig,
+        LOG_LEVEL: "debug",
+        POD_NAME: name,
+      },
+    },
   );
   await waitFor(`controller ${index} to serve health`, async () => {
     if (!proc.isRunning()) throw new Error(`controller exited:\n${proc.tail()}`);

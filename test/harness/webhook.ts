@@ -6,7 +6,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { applyYaml } from "./apply.ts";
-import { componentArgs } from "./components.ts";
+import { componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -70,7 +70,14 @@ export async function installWebhook(
         "--extra-san=127.0.0.1",
       ],
       logPath,
-      { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: logLevel } },
+      {
+        env: {
+          ...process.env,
+          ...componentEnv("lockstep-webhook"),
+          KUBECONFIG: kubeconfig,
+          LOG_LEVEL: logLevel,
+        },
+      },
     );
   const handle: WebhookProcess = {
     port,
