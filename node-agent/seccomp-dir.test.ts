@@ -9,6 +9,7 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,6 +49,30 @@ describe("SeccompDir", () => {
         [".tmp-0123456789abcdef", "not a profile file name (a directory)"],
       ]),
     );
+  });
+
+  it("sees every change to a file it read before, even one that keeps its size and mtime", async () => {
+    const file = join(dir.path, "web.json");
+    writeFileSync(file, '{"a":1}');
+    expect((await dir.observe()).files.get("web")).toBe('{"a":1}');
+    const before = lstatSync(file);
+    // Same length, and the mtime set back: only the change time (which no caller can set) differs.
+    writeFileSync(file, '{"b":2}');
+    utimesSync(file, before.atime, before.mtime);
+    expect((await dir.observe()).files.get("web")).toBe('{"b":2}');
+    // Replaced by a symbolic link to a file with the old content: not read through.
+    writeFileSync(join(root, "old.json"), '{"a":1}');
+    rmSync(file);
+    symlinkSync(join(root, "old.json"), file);
+    const state = await dir.observe();
+    expect(state.files.has("web")).toBe(false);
+    expect(state.unusable.get("web.json")).toBe("a symbolic link");
+    // A file again, with the content first read: read anew, not taken from before.
+    rmSync(file);
+    writeFileSync(file, '{"a":1}');
+    expect((await dir.observe()).files.get("web")).toBe('{"a":1}');
+    writeFileSync(file, '{"c":3}');
+    expect((await dir.observe()).files.get("web")).toBe('{"c":3}');
   });
 
   it("removes at start only regular files with its own temporary name pattern", async () => {
