@@ -255,7 +255,7 @@ export class NodeAgent {
         agentVersion: this.reconciled ? this.opts.version : node.metadata?.labels?.[AGENT_LABEL],
       });
       const patch = lockstepLabelPatch(node.metadata?.labels ?? {}, desired);
-      if (patch && run.publishingCanWait()) {
+      if (patch && (await run.publishingCanWait())) {
         // Part of a burst: the sync that follows at once publishes this one's work with its own.
         log.debug("left the label patch to the next sync");
         this.m.syncs.inc({ result: "ok" });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SyncTrigger } from "./sync-trigger.ts";
 
-const opts = { quietMs: 15, maxWaitMs: 250, maxPublishDelayMs: 1000 };
+const opts = { quietMs: 15, maxWaitMs: 250, maxPublishDelayMs: 1000, publishGraceMs: 25 };
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -111,7 +111,7 @@ describe("SyncTrigger: publishing a burst once", () => {
         // The rest of the burst arrives while the first sync runs.
         await new Promise((r) => setTimeout(r, 40));
       }
-      decisions.push(run.publishingCanWait());
+      decisions.push(await run.publishingCanWait());
     }, opts);
     trigger.poke();
     await vi.advanceTimersByTimeAsync(20);
@@ -120,11 +120,32 @@ describe("SyncTrigger: publishing a burst once", () => {
     expect(decisions).toEqual([true, false]);
   });
 
+  it("waits publishGraceMs for the rest of a burst that comes after a quick first sync, and no longer", async () => {
+    const decisions: { canWait: boolean; at: number }[] = [];
+    const trigger = new SyncTrigger(async (run) => {
+      decisions.push({ canWait: await run.publishingCanWait(), at: Date.now() });
+    }, opts);
+    const start = Date.now();
+    trigger.poke();
+    // The first sync starts after quietMs and finishes at once; the burst comes 10 ms later.
+    await vi.advanceTimersByTimeAsync(25);
+    for (let i = 0; i < 34; i++) trigger.poke();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(decisions.map((d) => d.canWait)).toEqual([true, false]);
+    // A lone change: published publishGraceMs after its sync, not later.
+    decisions.length = 0;
+    const lone = Date.now();
+    trigger.poke();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(decisions).toEqual([{ canWait: false, at: lone + opts.quietMs + opts.publishGraceMs }]);
+    expect(start).toBeLessThan(lone);
+  });
+
   it("never holds a change back longer than maxPublishDelayMs, however long the burst", async () => {
     const decisions: boolean[] = [];
     const trigger = new SyncTrigger(async (run) => {
       await new Promise((r) => setTimeout(r, 100));
-      decisions.push(run.publishingCanWait());
+      decisions.push(await run.publishingCanWait());
     }, opts);
     for (let i = 0; i < 300; i++) {
       trigger.poke();
