@@ -64,18 +64,29 @@ const DENY_MKDIR = {
 };
 
 /** The profile's status once the controller has written it for the current generation. */
-async function installed(name: string, timeoutMs = 90_000): Promise<void> {
+/**
+ * Installed on `nodes` nodes. The count matters: "Installed" counts the nodes whose agent is ready, so
+ * it may be reached while an agent pod is still starting, with the profile on one node of two.
+ */
+async function installed(name: string, nodes = NODE_NAMES.length, timeoutMs = 90_000): Promise<void> {
   const objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
   await waitFor(
-    `SeccompProfile ${name} to be Installed`,
+    `SeccompProfile ${name} to be Installed on ${nodes} nodes`,
     async () => {
       const obj = (await objects.getClusterCustomObject({
         group: GROUP,
         version: VERSION,
         plural: SECCOMP_PROFILE_PLURAL,
         name,
-      })) as { metadata?: { generation?: number }; status?: { phase?: string; observedGeneration?: number } };
-      return obj.status?.phase === "Installed" && obj.status.observedGeneration === obj.metadata?.generation;
+      })) as {
+        metadata?: { generation?: number };
+        status?: { phase?: string; observedGeneration?: number; nodes?: { installed?: number } };
+      };
+      return (
+        obj.status?.phase === "Installed" &&
+        obj.status.observedGeneration === obj.metadata?.generation &&
+        obj.status.nodes?.installed === nodes
+      );
     },
     { timeoutMs },
   );
@@ -329,7 +340,7 @@ describe("the webhook's pods", () => {
       ...ALLOW_ALL,
       nodeSelector: { "kubernetes.io/hostname": "node-b" },
     });
-    await installed("webhook-guarded");
+    await installed("webhook-guarded", 1);
     const pod = await core.createNamespacedPod({
       namespace: "default",
       body: {
