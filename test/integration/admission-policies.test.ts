@@ -221,6 +221,13 @@ describe("the controller (lockstep-controller's user)", () => {
         { ...target, body: { metadata: { finalizers: ["example.com/backup"] } } },
         merge,
       );
+    // The API server compiles the policy in the background: a forbidden change may pass until then.
+    await untilEnforced("lockstep-controller-finalizer-and-status", () =>
+      asController.patchClusterCustomObject(
+        { ...target, body: { metadata: { labels: { probe: "x" } } }, dryRun: "All" },
+        merge,
+      ),
+    );
   });
 
   it("may add and remove the in-use finalizer, and write status", async () => {
