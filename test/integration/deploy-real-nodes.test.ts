@@ -19,8 +19,8 @@ import { localhostProfileFor } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
-import { kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
-import { nodeHoldsProfile } from "../harness/profiles.ts";
+import { applyInOrder, kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
+import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
 import {
   addRealNode,
   nodeKubeletRoot,
@@ -53,10 +53,7 @@ const agentPart = (doc: Obj) =>
   (doc.metadata?.name ?? "").startsWith("lockstep-agent");
 
 const applySeccompProfile = (name: string, spec: object) =>
-  applyYaml(
-    cp.kubeConfig(),
-    k8s.dumpYaml({ apiVersion: "lockstep.dev/v1alpha1", kind: "SeccompProfile", metadata: { name }, spec }),
-  );
+  applyProfile(cp.kubeConfig(), "SeccompProfile", name, spec);
 
 /** A profile that allows everything but mkdir, which fails with EPERM. */
 const DENY_MKDIR = {
@@ -115,9 +112,7 @@ beforeAll(async () => {
     agentHealthPort: await freePort(),
     webhookAddress: node.address,
   });
-  const rank = (kind?: string) => (kind === "Namespace" ? 0 : kind === "CustomResourceDefinition" ? 1 : 2);
-  for (const doc of docs.filter(agentPart).sort((a, b) => rank(a.kind) - rank(b.kind)))
-    await applyYaml(cp.kubeConfig(), k8s.dumpYaml(doc));
+  await applyInOrder(cp.kubeConfig(), docs.filter(agentPart));
   agentDaemonSet = find(docs, "DaemonSet", "lockstep-agent");
 }, 300_000);
 
