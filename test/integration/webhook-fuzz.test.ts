@@ -69,6 +69,33 @@ function post(body: string): Promise<{ status: number; body: string }> {
   });
 }
 
+/** Posts the body in pieces (chunked transfer encoding), each written 20 ms after the one before. */
+function postInPieces(pieces: Buffer[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `https://127.0.0.1:${webhook.port}/mutate`,
+      { method: "POST", agent, headers: { "Content-Type": "application/json" }, timeout: 10_000 },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => {
+          text += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("no answer in 10 s")));
+    req.on("error", reject);
+    void (async () => {
+      for (const piece of pieces) {
+        req.write(piece);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      req.end();
+    })();
+  });
+}
+
 // --- what is thrown at it ------------------------------------------------------------------------
 
 const hostileString = fc.oneof(
@@ -289,5 +316,38 @@ describe("the webhook under malformed and hostile AdmissionReviews", () => {
     expect(answered.badRequest).toBeGreaterThan(50);
     expect(webhook.process.isRunning()).toBe(true);
     expect((await fetch(`http://127.0.0.1:${webhook.healthPort}/readyz`)).ok).toBe(true);
+  });
+
+  it("reads a body whose UTF-8 characters are split between chunks", async () => {
+    // The webhook decodes chunk by chunk as they arrive: a character cut in two must come out whole.
+    const uid = "übung-ü-Ω";
+    const body = Buffer.from(
+      JSON.stringify({
+        apiVersion: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        request: {
+          uid,
+          kind: { group: "", version: "v1", kind: "Pod" },
+          resource: { group: "", version: "v1", resource: "pods" },
+          operation: "CREATE",
+          namespace: "fuzz",
+          object: pod(),
+        },
+      }),
+    );
+    const cut = body.indexOf(Buffer.from("ü")) + 1; // between the two bytes of "ü"
+    const res = await postInPieces([body.subarray(0, cut), body.subarray(cut)]);
+    expect(res.status, res.body).toBe(200);
+    const answer = JSON.parse(res.body) as { response: { uid: string; allowed: boolean } };
+    expect(answer.response).toMatchObject({ uid, allowed: true });
+  });
+
+  it("refuses a body over 4 MiB with 413 and goes on answering", async () => {
+    const piece = Buffer.alloc(1024 * 1024, "x");
+    const res = await postInPieces([piece, piece, piece, piece, piece]);
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toEqual({ error: "request too large" });
+    expect((await post("{")).status).toBe(400);
+    expect(webhook.process.isRunning()).toBe(true);
   });
 });
