@@ -5,16 +5,18 @@
 // interleaved in one run, as a ratio).
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { WEBHOOK_PATH } from "../src/api/admission-manifests.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,
   startAgent,
   stopAgents,
 } from "../test/harness/agents.ts";
-import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
-import { processMemory } from "../test/harness/processes.ts";
+import { ControlPlane, freePort, GiveUp, waitFor } from "../test/harness/controlplane.ts";
+import { type ManagedProcess, processMemory, startProcess } from "../test/harness/processes.ts";
 import { nodeHoldsProfile } from "../test/harness/profiles.ts";
 import { installWebhook } from "../test/harness/webhook.ts";
 import { quantile, type Results } from "./stats.ts";
@@ -98,6 +100,101 @@ function saturate(port: number, body: string, dir: string): { perSecond: number;
   const p99Ms = p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : Number.NaN;
   if (/Non-2xx/.test(out)) throw new Error(`wrk saw refused reviews:\n${out}`);
   return { perSecond, p99Ms };
+}
+
+/** One review sent straight to a webhook (its certificate is not checked: the benchmark only reads the answer). */
+function postReview(port: number, body: string): Promise<{ response: { patch?: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", port, path: WEBHOOK_PATH, method: "POST", rejectUnauthorized: false },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          text += chunk;
+        });
+        res.on("end", () => resolve(JSON.parse(text) as { response: { patch?: string } }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A server the webhook configuration can point at, and how many reviews it has answered. */
+interface Target {
+  name: string;
+  port: number;
+  answered(): Promise<number>;
+}
+
+/** Reference webhooks (bench/load/reference-webhook.ts) on the certificate the API server trusts. */
+async function startReferenceWebhooks(
+  cp: ControlPlane,
+  patches: Record<string, string | undefined>,
+): Promise<(Target & { process: ManagedProcess })[]> {
+  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const secret = await core.readNamespacedSecret({
+    name: "lockstep-webhook-tls",
+    namespace: "lockstep-system",
+  });
+  const files = { cert: join(cp.workDir, "reference-tls.crt"), key: join(cp.workDir, "reference-tls.key") };
+  writeFileSync(files.cert, Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
+  writeFileSync(files.key, Buffer.from(secret.data?.["tls.key"] ?? "", "base64"), { mode: 0o600 });
+  const started: (Target & { process: ManagedProcess })[] = [];
+  for (const [name, patch] of Object.entries(patches)) {
+    const port = await freePort();
+    const answered = async () => {
+      const res = await new Promise<string>((resolve, reject) =>
+        httpsRequest({ host: "127.0.0.1", port, path: "/count", rejectUnauthorized: false }, (r) => {
+          let text = "";
+          r.on("data", (chunk: Buffer) => {
+            text += chunk;
+          });
+          r.on("end", () => resolve(text));
+        })
+          .on("error", reject)
+          .end(),
+      );
+      return Number(res);
+    };
+    const script = join(import.meta.dirname, "load/reference-webhook.ts");
+    const args = [script, String(port), files.cert, files.key, ...(patch ? [patch] : [])];
+    const child = startProcess(
+      `reference webhook (${name})`,
+      process.execPath,
+      args,
+      join(cp.workDir, `reference-${port}.log`),
+    );
+    started.push({ name, port, answered, process: child });
+    await waitFor(`the ${name} reference webhook`, async () => {
+      if (!child.isRunning()) throw new GiveUp(`the ${name} reference webhook exited:\n${child.tail()}`);
+      return answered().then(
+        () => true,
+        () => false,
+      );
+    });
+  }
+  return started;
+}
+
+/** Points the webhook configuration at a target and waits until the API server calls it (dry-run pods). */
+async function pointWebhookAt(cp: ControlPlane, target: Target): Promise<void> {
+  const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
+  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await waitFor(`the webhook configuration pointed at ${target.name}`, async () => {
+    const config = await admission.readMutatingWebhookConfiguration({ name: "lockstep-webhook" });
+    for (const w of config.webhooks ?? [])
+      w.clientConfig.url = `https://127.0.0.1:${target.port}${WEBHOOK_PATH}`;
+    // A conflict (the webhook publishing its caBundle) is retried with the configuration read again.
+    await admission.replaceMutatingWebhookConfiguration({ name: "lockstep-webhook", body: config });
+    return true;
+  });
+  await waitFor(`the API server calling ${target.name}`, async () => {
+    const before = await target.answered();
+    await core.createNamespacedPod({ namespace: "bench", body: podWithProfile("probe"), dryRun: "All" });
+    return (await target.answered()) > before;
+  });
 }
 
 const podWithProfile = (name: string): k8s.V1Pod => ({
@@ -205,46 +302,89 @@ export async function run(): Promise<Results> {
     results.webhook_anonymous_15s_after_load = { value: Math.round(settled.anonymousMiB), unit: "MiB" };
     pin(webhook.process.pid, "0-1");
 
-    // 2) Pod CREATE through the real API server, with and without the webhook in the path, interleaved.
+    // 2) Pod CREATE through the real API server: pods with a profile (the webhook called) against pods
+    // without (its matchConditions skip them), interleaved. The same pods also go, in the same run, to two
+    // reference webhooks on the same certificate: one that answers "allowed" and nothing else, and one
+    // that answers with Lockstep's patch for this pod, fixed; what they add is what any webhook, and any
+    // webhook applying this patch, costs pod CREATE before deciding anything.
     await core.createNamespace({ body: { metadata: { name: "bench" } } });
     await waitFor("the bench service account", async () => {
       await core.readNamespacedServiceAccount({ name: "default", namespace: "bench" });
       return true;
     });
-    const webhookCallsBefore = await apiServerWebhookCalls(cp);
-    const withHook: number[] = [];
-    const without: number[] = [];
-    for (let i = 0; i < 300; i++) {
-      const a = performance.now();
-      await core.createNamespacedPod({ namespace: "bench", body: podWithProfile(`with-${i}`) });
-      withHook.push(performance.now() - a);
-      const b = performance.now();
-      await core.createNamespacedPod({
-        namespace: "bench",
-        body: { metadata: { name: `without-${i}` }, spec: { containers: [{ name: "c", image: "busybox" }] } },
-      });
-      without.push(performance.now() - b);
+    const lockstepPatch = (await postReview(webhook.port, body)).response.patch;
+    if (!lockstepPatch) throw new Error("the webhook did not patch the benchmark's pod");
+    const references = await startReferenceWebhooks(cp, { "no-op": undefined, "fixed patch": lockstepPatch });
+    try {
+      const targets: Target[] = [
+        { name: "lockstep", port: webhook.port, answered: () => webhook.reviewCount() },
+        ...references.map((r) => ({ name: r.name, port: r.port, answered: r.answered })),
+      ];
+      const samples = new Map(
+        targets.map((t) => [t.name, { with: [] as number[], without: [] as number[] }]),
+      );
+      const calls = new Map(targets.map((t) => [t.name, { count: 0, seconds: 0 }]));
+      let n = 0;
+      for (let round = 0; round < 5; round++)
+        for (const target of targets) {
+          await pointWebhookAt(cp, target);
+          const before = await apiServerWebhookCalls(cp);
+          const s = samples.get(target.name) ?? { with: [], without: [] };
+          for (let i = 0; i < 40; i++, n++) {
+            const a = performance.now();
+            await core.createNamespacedPod({ namespace: "bench", body: podWithProfile(`with-${n}`) });
+            s.with.push(performance.now() - a);
+            const b = performance.now();
+            await core.createNamespacedPod({
+              namespace: "bench",
+              body: {
+                metadata: { name: `without-${n}` },
+                spec: { containers: [{ name: "c", image: "busybox" }] },
+              },
+            });
+            s.without.push(performance.now() - b);
+          }
+          const after = await apiServerWebhookCalls(cp);
+          const c = calls.get(target.name) ?? { count: 0, seconds: 0 };
+          c.count += after.count - before.count;
+          c.seconds += after.seconds - before.seconds;
+        }
+      const median = (xs: number[]) =>
+        quantile(
+          [...xs].sort((x, y) => x - y),
+          0.5,
+        );
+      const ratio = (name: string) => {
+        const s = samples.get(name) ?? { with: [], without: [] };
+        return {
+          with: median(s.with),
+          without: median(s.without),
+          ratio: median(s.with) / median(s.without),
+        };
+      };
+      // The API server's own timing of the call (encoding the review, the round trip, applying the patch).
+      const callMs = (name: string) => {
+        const c = calls.get(name) ?? { count: 0, seconds: 0 };
+        return round2((c.seconds / c.count) * 1000);
+      };
+      const lockstep = ratio("lockstep");
+      results.pod_create_median_with_webhook = { value: round2(lockstep.with), unit: "ms" };
+      results.pod_create_median_without_webhook = { value: round2(lockstep.without), unit: "ms" };
+      results.pod_create_with_over_without = { value: Number(lockstep.ratio.toFixed(3)), unit: "ratio" };
+      results.pod_create_webhook_call_mean_as_api_server_sees_it = { value: callMs("lockstep"), unit: "ms" };
+      results.pod_create_noop_webhook_over_without = {
+        value: Number(ratio("no-op").ratio.toFixed(3)),
+        unit: "ratio",
+      };
+      results.pod_create_noop_webhook_call_mean = { value: callMs("no-op"), unit: "ms" };
+      results.pod_create_fixed_patch_webhook_over_without = {
+        value: Number(ratio("fixed patch").ratio.toFixed(3)),
+        unit: "ratio",
+      };
+      results.pod_create_fixed_patch_webhook_call_mean = { value: callMs("fixed patch"), unit: "ms" };
+    } finally {
+      await Promise.all(references.map((r) => r.process.stop()));
     }
-    withHook.sort((x, y) => x - y);
-    without.sort((x, y) => x - y);
-    const [medWith, medWithout] = [quantile(withHook, 0.5), quantile(without, 0.5)];
-    results.pod_create_median_with_webhook = { value: Number(medWith.toFixed(2)), unit: "ms" };
-    results.pod_create_median_without_webhook = { value: Number(medWithout.toFixed(2)), unit: "ms" };
-    results.pod_create_with_over_without = {
-      value: Number((medWith / medWithout).toFixed(3)),
-      unit: "ratio",
-    };
-    // What of the difference is the call itself (encoding the review, the round trip, applying the
-    // patch), as the API server times it, and what is the API server's own work on a mutated pod.
-    const webhookCallsAfter = await apiServerWebhookCalls(cp);
-    results.pod_create_webhook_call_mean_as_api_server_sees_it = {
-      value: round2(
-        ((webhookCallsAfter.seconds - webhookCallsBefore.seconds) /
-          (webhookCallsAfter.count - webhookCallsBefore.count)) *
-          1000,
-      ),
-      unit: "ms",
-    };
   } finally {
     await webhook.stop();
     await stopAgents(agents);
