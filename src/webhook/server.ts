@@ -280,11 +280,10 @@ export class WebhookServer {
 const TOO_LARGE = Symbol("too large");
 
 /**
- * The request body as text; TOO_LARGE past MAX_BODY_BYTES; undefined when the request broke off. Each
- * chunk is decoded as it arrives, so its Buffer is garbage at once: an async iterator over the request
- * queued chunks across ticks, and under load enough of them outlived a scavenge that the Buffers waiting
- * for a full GC held 3 to 8 MiB of memory outside V8's heap right after saturation (measured: ADR 0013).
- * The decoder keeps a UTF-8 character split between two chunks whole.
+ * The request body as text; TOO_LARGE past MAX_BODY_BYTES; undefined when the request broke off. The
+ * decoder keeps a UTF-8 character split between two chunks whole (decoding each chunk on its own turned
+ * it into two replacement characters), and each chunk is decoded as it arrives, so its Buffer is
+ * garbage at once instead of queued for an async iterator.
  */
 function readBody(req: IncomingMessage): Promise<string | typeof TOO_LARGE | undefined> {
   return new Promise((resolve) => {
