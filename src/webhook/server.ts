@@ -228,7 +228,7 @@ export class WebhookServer {
         {
           allowed: true,
           patchType: "JSONPatch",
-          patch: Buffer.from(JSON.stringify(decision.patch)).toString("base64"),
+          patch: base64Json(decision.patch),
           warnings: decision.warnings,
         },
         "patched",
@@ -275,6 +275,24 @@ export class WebhookServer {
       throw error;
     }
   }
+}
+
+/** Every character JSON.stringify leaves as it is beyond ASCII (it escapes only lone surrogates). */
+const NON_ASCII = /[\u0080-\uffff]/g;
+
+/**
+ * A value as base64 of its UTF-8 JSON, as AdmissionResponse.patch is. Non-ASCII characters are written as
+ * JSON \u escapes, so the text is ASCII, its UTF-8 is itself, and `btoa` encodes it: no Buffer per review.
+ * `Buffer.from(json).toString("base64")` allocated one from Node's pool each time, and V8 counts those
+ * as external memory it collects only on a full GC: a bare HTTPS server doing it under wrk grew from 55 to
+ * 118-133 MiB resident (external memory 51-66 MiB), without it to 70 (2.7 MiB).
+ */
+export function base64Json(value: unknown): string {
+  const json = JSON.stringify(value).replace(
+    NON_ASCII,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return btoa(json);
 }
 
 const TOO_LARGE = Symbol("too large");
