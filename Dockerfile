@@ -27,9 +27,10 @@ RUN node scripts/build.ts
 
 FROM ${NODE_IMAGE} AS runtime
 # apparmor_parser for the node agent, which loads AppArmor profiles on nodes that have AppArmor;
-# the other components never call it.
+# the other components never call it. jemalloc for the webhook, whose launcher preloads it (its memory
+# after a burst of reviews: scripts/build.ts).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends apparmor \
+    && apt-get install -y --no-install-recommends apparmor libjemalloc2 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -29,6 +29,10 @@ const root = join(import.meta.dirname, "..");
  *   second: 66 / 86 MiB resident idle / after saturation instead of 74 / 96.
  * And its environment: for the agent, glibc's malloc keeps at most 2 arenas instead of one per thread
  * that allocates (the libuv pool threads do for file I/O): 1.3 MiB less anonymous memory when idle.
+ * The webhook allocates with jemalloc (Debian's libjemalloc2, in the image; a soname, so ld.so finds it
+ * in the system's library folders on any architecture) and gives freed pages back at once
+ * (dirty_decay_ms:0): glibc kept what TurboFan's compilation zones and TLS under 32 connections freed,
+ * so right after saturation 76 MiB resident instead of 77-80, with the same reviews per second.
  */
 export const COMPONENTS: Readonly<
   Record<
@@ -45,6 +49,7 @@ export const COMPONENTS: Readonly<
   "lockstep-webhook": {
     entry: "src/webhook/main.ts",
     nodeFlags: ["--max-semi-space-size=1", "--optimize-for-size", "--no-maglev"],
+    env: { LD_PRELOAD: "libjemalloc.so.2", MALLOC_CONF: "dirty_decay_ms:0,muzzy_decay_ms:0" },
   },
 };
 export type Component = keyof typeof COMPONENTS;

@@ -16,6 +16,8 @@ needs=(
   # Real test nodes: the CNI loopback plugin, and a static libc for the pause program (gcc -static).
   /usr/lib/cni/loopback:containernetworking-plugins
   /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+  # The webhook runs as it ships, with jemalloc preloaded (scripts/build.ts).
+  /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:libjemalloc2
 )
 missing=()
 for pair in "${needs[@]}"; do

@@ -2,7 +2,7 @@
 // tests get them built once per run (components-setup.ts); anything else that starts components (the
 // demo, the benchmarks, `make cluster`) builds them on first use into a private temporary folder that is
 // removed when the process exits.
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildComponentsIntoTemp, COMPONENTS, type Component } from "../../scripts/build.ts";
 
@@ -24,6 +24,22 @@ function componentsDir(): Promise<string> {
 /** The environment a component runs with, beyond the process's own (its launcher sets it in the image). */
 export function componentEnv(component: Component): Readonly<Record<string, string>> {
   return COMPONENTS[component].env ?? {};
+}
+
+/**
+ * Throws unless every library the component's environment preloads (LD_PRELOAD) is mapped into the
+ * running process: ld.so only warns when one is missing, and the tests and benchmarks must run the
+ * component as it ships.
+ */
+export function checkPreloaded(component: Component, pid: number): void {
+  const preload = componentEnv(component).LD_PRELOAD;
+  if (!preload) return;
+  const maps = readFileSync(`/proc/${pid}/maps`, "utf8");
+  for (const library of preload.split(/[\s:]+/).filter(Boolean))
+    if (!maps.includes(`/${library}\n`))
+      throw new Error(
+        `${component} runs without ${library}, which its launcher preloads: install it (tools/prerequisites.sh)`,
+      );
 }
 
 /**

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { applyYaml } from "./apply.ts";
-import { componentArgs, componentEnv } from "./components.ts";
+import { checkPreloaded, componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
 
@@ -89,6 +89,7 @@ export async function installWebhook(
         if (!handle.process.isRunning()) throw new Error(`webhook exited:\n${handle.process.tail()}`);
         return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok;
       });
+      checkPreloaded("lockstep-webhook", handle.process.pid);
       // The API server must trust the CA the webhook just published in caBundle.
       const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
       await waitFor("caBundle to be published", async () => {
