@@ -35,7 +35,7 @@ import {
 import {
   installReportWakes,
   mergeRevisionRanges,
-  NODE_BURST_MS,
+  nodeBurstWaitMs,
   nodeChangeWakes,
   profileChangeWakes,
   type RevisionRanges,
@@ -93,6 +93,9 @@ export class ProfileController {
   /** When this replica first saw each generation that has no status yet (see firstStatusHoldMs). */
   private readonly firstSeen = new Map<string, { generation: number | undefined; at: number }>();
   private nodeBurst: NodeJS.Timeout | undefined;
+  /** When the first Node change of the burst being collected came, and which Nodes changed in it. */
+  private nodeBurstSince: number | undefined;
+  private readonly nodeBurstNodes = new Set<string>();
   /** What the Node changes of the current burst wake: everything, or profiles in revision ranges. */
   private nodeBurstWakes: "all" | RevisionRanges = {};
   private phaseRecount: NodeJS.Timeout | undefined;
@@ -191,27 +194,37 @@ export class ProfileController {
     if (labels === undefined) this.nodeLabels.delete(name);
     else this.nodeLabels.set(name, labels);
     this.nodeViewCache = undefined;
-    this.wake(wake);
+    this.wake(wake, name);
   }
 
-  private wake(wake: Wake): void {
+  /** `node`: the Node whose change this is, for a wake that waits for the rest of a Node burst. */
+  private wake(wake: Wake, node?: string): void {
     if (wake === undefined) return;
     if ("profile" in wake) this.enqueue(wake.profile.kind, wake.profile.name);
     else if ("kind" in wake) this.enqueueKind(wake.kind);
     else {
       if ("allAfterNodeBurst" in wake || this.nodeBurstWakes === "all") this.nodeBurstWakes = "all";
       else this.nodeBurstWakes = mergeRevisionRanges(this.nodeBurstWakes, wake.revisionsAfterNodeBurst);
-      this.nodeBurst ??= setTimeout(() => {
-        const wakes = this.nodeBurstWakes;
-        this.nodeBurst = undefined;
-        this.nodeBurstWakes = {};
-        if (wakes === "all") this.enqueueAll();
-        else
-          for (const kind of PROFILE_KINDS)
-            for (const p of this.profiles.list(kind))
-              if (revisionInRanges(wakes, kind, this.revisionOf(kind, p)))
-                this.enqueue(kind, p.metadata?.name ?? "");
-      }, NODE_BURST_MS);
+      const now = Date.now();
+      this.nodeBurstSince ??= now;
+      if (node !== undefined) this.nodeBurstNodes.add(node);
+      clearTimeout(this.nodeBurst);
+      this.nodeBurst = setTimeout(
+        () => {
+          const wakes = this.nodeBurstWakes;
+          this.nodeBurst = undefined;
+          this.nodeBurstSince = undefined;
+          this.nodeBurstNodes.clear();
+          this.nodeBurstWakes = {};
+          if (wakes === "all") this.enqueueAll();
+          else
+            for (const kind of PROFILE_KINDS)
+              for (const p of this.profiles.list(kind))
+                if (revisionInRanges(wakes, kind, this.revisionOf(kind, p)))
+                  this.enqueue(kind, p.metadata?.name ?? "");
+        },
+        nodeBurstWaitMs(now - this.nodeBurstSince, this.nodeBurstNodes.size),
+      );
     }
   }
 

@@ -3,6 +3,9 @@ import { INSTALL_FAILED, installReportEvent } from "../api/install-report.ts";
 import {
   installReportWakes,
   mergeRevisionRanges,
+  NODE_BURST_MAX_MS,
+  NODE_BURST_QUIET_MS,
+  nodeBurstWaitMs,
   nodeChangeWakes,
   profileChangeWakes,
   revisionInRanges,
@@ -69,5 +72,19 @@ describe("which changes wake which profiles", () => {
     );
     expect(installReportWakes(event)).toEqual({ profile: { kind: "seccomp", name: "web" } });
     expect(installReportWakes({ ...event, reason: `Not${INSTALL_FAILED}` })).toBeUndefined();
+  });
+});
+
+describe("when a burst of Node label changes is reconciled", () => {
+  it("one Node alone: after the quiet gap, never past the burst's cap", () => {
+    expect(nodeBurstWaitMs(0, 1)).toBe(NODE_BURST_QUIET_MS);
+    expect(nodeBurstWaitMs(NODE_BURST_MAX_MS - 4, 1)).toBe(4);
+    expect(nodeBurstWaitMs(NODE_BURST_MAX_MS + 30, 1)).toBe(0);
+  });
+
+  it("several Nodes: collected until the cap after the first change, however quiet it gets", () => {
+    expect(nodeBurstWaitMs(0, 2)).toBe(NODE_BURST_MAX_MS);
+    expect(nodeBurstWaitMs(20, 500)).toBe(NODE_BURST_MAX_MS - 20);
+    expect(nodeBurstWaitMs(NODE_BURST_MAX_MS + 1, 2)).toBe(0);
   });
 });
