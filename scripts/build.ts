@@ -26,7 +26,7 @@ const root = join(import.meta.dirname, "..");
  * - the webhook: --optimize-for-size as the agent, and --no-maglev: V8's mid-tier compiler is what
  *   grows under load (its compilation zones peaked at 12 MiB of malloc, which glibc keeps, and its code
  *   touches 6 MiB more of the node binary), while Sparkplug and TurboFan alone answer as many reviews per
- *   second: 66 / 86 MiB resident idle / after saturation instead of 74 / 96.
+ *   second: 66 / 86 MiB resident idle / after saturation instead of 74 / 96 (glibc, when measured);
  * And its environment: for the agent, glibc's malloc keeps at most 2 arenas instead of one per thread
  * that allocates (the libuv pool threads do for file I/O): 1.3 MiB less anonymous memory when idle.
  * The webhook allocates with jemalloc (Debian's libjemalloc2, in the image; a soname, so ld.so finds it
