@@ -5,7 +5,7 @@
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
-import { isRevision, maxRevision, profileRevision } from "../src/api/node-profiles.ts";
+import { maxRevision, profileRevision, revisionBefore } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
@@ -290,15 +290,7 @@ export class NodeAgent {
     const cached = this.node.get(this.opts.nodeName);
     const patched = this.patchedNode;
     if (!cached || !patched) return cached;
-    // Resource versions are comparable integers (KEP-5504, ADR 0024).
-    const cachedVersion = cached.metadata?.resourceVersion;
-    const patchedVersion = patched.metadata?.resourceVersion;
-    if (
-      isRevision(cachedVersion) &&
-      isRevision(patchedVersion) &&
-      BigInt(cachedVersion) < BigInt(patchedVersion)
-    )
-      return patched;
+    if (revisionBefore(cached.metadata?.resourceVersion, patched.metadata?.resourceVersion)) return patched;
     this.patchedNode = undefined;
     return cached;
   }

@@ -4,7 +4,7 @@
 // delivers the agent several writes that are not for it: the controller's finalizer and status writes
 // on the profile, and the echo of the agent's own Node PATCH. Pure.
 import { isLockstepLabelKey, parseProfileLabelKey } from "../src/api/labels.ts";
-import { isRevision } from "../src/api/node-profiles.ts";
+import { revisionBefore } from "../src/api/node-profiles.ts";
 
 /**
  * A profile change matters when its spec changed (or the profile came or went: the rendering of its
@@ -17,7 +17,7 @@ export function profileChangeNeedsSync(
   deliveredBefore: string,
   revision: string,
 ): boolean {
-  return specChanged || (isRevision(revision) && BigInt(revision) > BigInt(deliveredBefore));
+  return specChanged || revisionBefore(deliveredBefore, revision);
 }
 
 /**

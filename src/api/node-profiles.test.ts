@@ -6,7 +6,19 @@ import {
   type ProfilePlacement,
   placementOf,
   profileRevision,
+  revisionBefore,
 } from "./node-profiles.ts";
+
+describe("revisionBefore", () => {
+  it("compares revisions as integers, and is false when either is not one", () => {
+    expect(revisionBefore("9", "10")).toBe(true); // not as strings
+    expect(revisionBefore("10", "10")).toBe(false);
+    expect(revisionBefore("11", "10")).toBe(false);
+    expect(revisionBefore("999999999999999999", "1000000000000000000")).toBe(false); // 19 digits: not one
+    expect(revisionBefore(undefined, "10")).toBe(false);
+    expect(revisionBefore("10", "x")).toBe(false);
+  });
+});
 
 describe("profileRevision", () => {
   it("is the resourceVersion until the controller records the generation's revision, then that, through later writes", () => {

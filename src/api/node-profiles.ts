@@ -40,6 +40,14 @@ export function profileRevision(obj: RevisionSource): string {
   return isRevision(own) ? own : "0";
 }
 
+/**
+ * Whether `a` is an earlier revision than `b`: both are revisions (resourceVersions are comparable
+ * integers, KEP-5504) and a < b. False when either is not a revision.
+ */
+export function revisionBefore(a: string | undefined, b: string | undefined): boolean {
+  return isRevision(a) && isRevision(b) && BigInt(a) < BigInt(b);
+}
+
 export function maxRevision(revisions: Iterable<string>): string {
   let max = 0n;
   for (const r of revisions) if (isRevision(r) && BigInt(r) > max) max = BigInt(r);
@@ -90,7 +98,7 @@ export function revisionReached(
   revision: string,
 ): boolean {
   const synced = labels[SYNCED_REVISION_LABEL[kind]];
-  return isRevision(synced) && isRevision(revision) && BigInt(synced) >= BigInt(revision);
+  return isRevision(synced) && isRevision(revision) && !revisionBefore(synced, revision);
 }
 
 /** Whether this node's agent publishes revisions for `kind` (ADR 0024) rather than per-profile labels. */

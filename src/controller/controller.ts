@@ -15,7 +15,7 @@ import {
 } from "../api/constants.ts";
 import { INSTALL_FAILED, type InstallReport, readInstallReport } from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
-import { isRevision, profileRevision } from "../api/node-profiles.ts";
+import { profileRevision, revisionBefore } from "../api/node-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
@@ -359,14 +359,7 @@ export class ProfileController {
   private behindOwnWrite(key: string, obj: ProfileObject): boolean {
     const written = this.written.get(key);
     if (!written) return false;
-    // Resource versions are comparable integers (KEP-5504, ADR 0024).
-    const cached = obj.metadata?.resourceVersion;
-    if (
-      isRevision(cached) &&
-      isRevision(written.resourceVersion) &&
-      BigInt(cached) < BigInt(written.resourceVersion)
-    )
-      return true;
+    if (revisionBefore(obj.metadata?.resourceVersion, written.resourceVersion)) return true;
     this.written.delete(key);
     return false;
   }
