@@ -13,6 +13,7 @@ import {
 } from "../test/harness/agents.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
+import { ListCondition } from "./list-condition.ts";
 import type { Results } from "./stats.ts";
 
 async function patchesSoFar(agents: readonly AgentProcess[]): Promise<number> {
@@ -29,11 +30,8 @@ async function rollout(agentCount: number, results: Results): Promise<void> {
   const cp = await ControlPlane.start({ scheduler: false });
   const agents: AgentProcess[] = [];
   const client = new KubeClient(await configFromKubeconfigFiles([cp.adminKubeconfigPath]));
-  // Watched, not polled: listing 50 Nodes every few ms would load the same 2 cores the API server and
-  // the agents share, and slow down what is being measured.
   const nodes = new Informer<KubeObject>(client, { path: "/api/v1/nodes", metadataOnly: true });
-  let onNodes = () => {};
-  for (const verb of ["add", "update"] as const) nodes.on(verb, () => onNodes());
+  const nodesListed = new ListCondition(nodes);
   try {
     await installAgentPrerequisites(cp);
     for (let i = 0; i < agentCount; i++) {
@@ -54,20 +52,11 @@ async function rollout(agentCount: number, results: Results): Promise<void> {
         spec: { baseProfileName: "runtime/default" },
       });
       const placement = placementOf("seccomp", created);
-      const finished = await new Promise<number>((resolve, reject) => {
-        const timeout = setTimeout(
-          () => reject(new Error(`${name} not on all ${agentCount} nodes within 120 s`)),
-          120_000,
-        );
-        onNodes = () => {
-          const have = nodes.list().filter((n) => nodeHasProfile(placement, n.metadata?.labels ?? {}));
-          if (have.length < agentCount) return;
-          clearTimeout(timeout);
-          onNodes = () => {};
-          resolve(performance.now());
-        };
-        onNodes();
-      });
+      const finished = await nodesListed.until(
+        `${name} on all ${agentCount} nodes`,
+        (items) =>
+          items.filter((n) => nodeHasProfile(placement, n.metadata?.labels ?? {})).length >= agentCount,
+      );
       times.push(finished - started);
     }
     const patches = (await patchesSoFar(agents)) - before;

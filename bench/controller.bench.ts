@@ -8,6 +8,7 @@ import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
+import { ListCondition } from "./list-condition.ts";
 import { quantile, type Results } from "./stats.ts";
 
 const CONVERGENCE_ROUNDS = 5;
@@ -71,27 +72,16 @@ export async function run(): Promise<Results> {
       },
       { timeoutMs: 120_000 },
     );
-    // Watched, not polled: listing 100 profiles every few ms would load the same 2 cores the API
-    // server and the controller share, and slow down what is being measured. Started before the labels
-    // change, so the watch's own start is not measured.
     const profiles = new Informer<KubeObject & { status?: { phase?: string } }>(client, {
       path: profilePath("seccomp"),
     });
-    let onProfiles = () => {};
-    for (const verb of ["add", "update"] as const) profiles.on(verb, () => onProfiles());
+    const profilesListed = new ListCondition(profiles);
     await profiles.start();
     const allIn = (phase: string) =>
-      new Promise<number>((resolve, reject) => {
-        const timeout = setTimeout(() => reject(new Error(`statuses not ${phase} within 120 s`)), 120_000);
-        onProfiles = () => {
-          const items = profiles.list();
-          if (items.length !== 100 || items.some((p) => p.status?.phase !== phase)) return;
-          clearTimeout(timeout);
-          onProfiles = () => {};
-          resolve(performance.now());
-        };
-        onProfiles();
-      });
+      profilesListed.until(
+        `all 100 statuses ${phase}`,
+        (items) => items.length === 100 && items.every((p) => p.status?.phase === phase),
+      );
     const labelNodes = (revision: string) =>
       inBatches(nodes, 10, (n) =>
         core.patchNode(
