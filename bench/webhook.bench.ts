@@ -8,7 +8,12 @@ import { writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { WEBHOOK_PATH } from "../src/api/admission-manifests.ts";
+import {
+  LOCKSTEP_NAMESPACE,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_PATH,
+  WEBHOOK_TLS_SECRET,
+} from "../src/api/admission-manifests.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,
@@ -92,7 +97,7 @@ function saturate(port: number, body: string, dir: string): { perSecond: number;
     "--latency",
     "-s",
     script,
-    `https://127.0.0.1:${port}/mutate`,
+    `https://127.0.0.1:${port}${WEBHOOK_PATH}`,
   ]);
   const perSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
@@ -102,20 +107,21 @@ function saturate(port: number, body: string, dir: string): { perSecond: number;
   return { perSecond, p99Ms };
 }
 
-/** One review sent straight to a webhook (its certificate is not checked: the benchmark only reads the answer). */
-function postReview(port: number, body: string): Promise<{ response: { patch?: string } }> {
+/**
+ * One request straight to a server on loopback, its answer as text. The certificate is not checked:
+ * the benchmark only reads the answer.
+ */
+function httpsText(port: number, path: string, body?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: "127.0.0.1", port, path: WEBHOOK_PATH, method: "POST", rejectUnauthorized: false },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          text += chunk;
-        });
-        res.on("end", () => resolve(JSON.parse(text) as { response: { patch?: string } }));
-      },
-    );
+    const method = body === undefined ? "GET" : "POST";
+    const req = httpsRequest({ host: "127.0.0.1", port, path, method, rejectUnauthorized: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => resolve(text));
+    });
     req.on("error", reject);
     req.end(body);
   });
@@ -134,30 +140,14 @@ async function startReferenceWebhooks(
   patches: Record<string, string | undefined>,
 ): Promise<(Target & { process: ManagedProcess })[]> {
   const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const secret = await core.readNamespacedSecret({
-    name: "lockstep-webhook-tls",
-    namespace: "lockstep-system",
-  });
+  const secret = await core.readNamespacedSecret({ name: WEBHOOK_TLS_SECRET, namespace: LOCKSTEP_NAMESPACE });
   const files = { cert: join(cp.workDir, "reference-tls.crt"), key: join(cp.workDir, "reference-tls.key") };
   writeFileSync(files.cert, Buffer.from(secret.data?.["tls.crt"] ?? "", "base64"));
   writeFileSync(files.key, Buffer.from(secret.data?.["tls.key"] ?? "", "base64"), { mode: 0o600 });
   const started: (Target & { process: ManagedProcess })[] = [];
   for (const [name, patch] of Object.entries(patches)) {
     const port = await freePort();
-    const answered = async () => {
-      const res = await new Promise<string>((resolve, reject) =>
-        httpsRequest({ host: "127.0.0.1", port, path: "/count", rejectUnauthorized: false }, (r) => {
-          let text = "";
-          r.on("data", (chunk: Buffer) => {
-            text += chunk;
-          });
-          r.on("end", () => resolve(text));
-        })
-          .on("error", reject)
-          .end(),
-      );
-      return Number(res);
-    };
+    const answered = async () => Number(await httpsText(port, "/count"));
     const script = join(import.meta.dirname, "load/reference-webhook.ts");
     const args = [script, String(port), files.cert, files.key, ...(patch ? [patch] : [])];
     const child = startProcess(
@@ -183,11 +173,11 @@ async function pointWebhookAt(cp: ControlPlane, target: Target): Promise<void> {
   const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
   const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   await waitFor(`the webhook configuration pointed at ${target.name}`, async () => {
-    const config = await admission.readMutatingWebhookConfiguration({ name: "lockstep-webhook" });
+    const config = await admission.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
     for (const w of config.webhooks ?? [])
       w.clientConfig.url = `https://127.0.0.1:${target.port}${WEBHOOK_PATH}`;
     // A conflict (the webhook publishing its caBundle) is retried with the configuration read again.
-    await admission.replaceMutatingWebhookConfiguration({ name: "lockstep-webhook", body: config });
+    await admission.replaceMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body: config });
     return true;
   });
   await waitFor(`the API server calling ${target.name}`, async () => {
@@ -312,7 +302,10 @@ export async function run(): Promise<Results> {
       await core.readNamespacedServiceAccount({ name: "default", namespace: "bench" });
       return true;
     });
-    const lockstepPatch = (await postReview(webhook.port, body)).response.patch;
+    const answer = JSON.parse(await httpsText(webhook.port, WEBHOOK_PATH, body)) as {
+      response: { patch?: string };
+    };
+    const lockstepPatch = answer.response.patch;
     if (!lockstepPatch) throw new Error("the webhook did not patch the benchmark's pod");
     const references = await startReferenceWebhooks(cp, { "no-op": undefined, "fixed patch": lockstepPatch });
     try {

@@ -6,6 +6,7 @@
 //   node bench/load/open-loop.ts PORT RATE SECONDS BODY_FILE
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
+import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { quantile } from "../stats.ts";
 
 const [port, rate, seconds, bodyFile] = process.argv.slice(2);
@@ -19,7 +20,7 @@ function send(): Promise<number> {
       {
         host: "127.0.0.1",
         port: Number(port),
-        path: "/mutate",
+        path: WEBHOOK_PATH,
         method: "POST",
         agent,
         headers: { "Content-Type": "application/json" },

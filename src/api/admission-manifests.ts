@@ -25,6 +25,8 @@ export const LOCKSTEP_NAMESPACE = "lockstep-system";
 /** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
 export const WEBHOOK_PATH = "/mutate";
 export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
+/** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
+export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";
 export const SERVICE_ACCOUNTS = {
   agent: "lockstep-agent",
   controller: "lockstep-controller",

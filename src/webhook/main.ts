@@ -17,7 +17,11 @@
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../api/admission-manifests.ts";
+import {
+  LOCKSTEP_NAMESPACE,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_TLS_SECRET,
+} from "../api/admission-manifests.ts";
 import {
   configOrExit,
   connectOrExit,
@@ -56,7 +60,7 @@ async function runWebhook(): Promise<void> {
       "cert-mode": { type: "string", default: "self" },
       "cert-dir": { type: "string", default: "/etc/lockstep/tls" },
       namespace: { type: "string", default: process.env.POD_NAMESPACE ?? LOCKSTEP_NAMESPACE },
-      secret: { type: "string", default: "lockstep-webhook-tls" },
+      secret: { type: "string", default: WEBHOOK_TLS_SECRET },
       "webhook-configuration": { type: "string", default: WEBHOOK_CONFIGURATION_NAME },
       service: { type: "string", default: "lockstep-webhook" },
       "extra-san": { type: "string", multiple: true, default: [] },
