@@ -5,13 +5,18 @@
 // webhook as two pods each (docs/adr/0062-deploy-on-real-nodes.md). Then the examples in examples/ and a
 // seccomp-only Deployment whose pods really run. These kernels have no AppArmor, so the AppArmor example's
 // pods are kept off every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
-import { cpSync, existsSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { LOCKSTEP_NAMESPACE } from "../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../src/api/paths.ts";
 import { ControlPlane, freePort, kubectlBinary, waitFor } from "../test/harness/controlplane.ts";
-import { applyInOrder, componentPodsReady, renderLocalDeploy } from "../test/harness/deploy-local.ts";
+import {
+  applyInOrder,
+  componentPodsReady,
+  renderLocalDeploy,
+  startWebhookFront,
+} from "../test/harness/deploy-local.ts";
 import {
   addRealNode,
   nodeKubeletRoot,
@@ -19,6 +24,7 @@ import {
   type RealNode,
   realNodePodSpec,
 } from "../test/harness/real-node.ts";
+import { demoFailureCause } from "./demo-diagnosis.ts";
 import { bootstrappedNodeDir, buildImage } from "./image/build.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -64,14 +70,17 @@ try {
     nodes.push(node);
     step(`${name} Ready: kubelet and containerd on ${node.address}, the image imported`);
   }
-  const [webhookNode] = nodes;
-  if (!webhookNode) throw new Error("no real node");
+  const [firstNode] = nodes;
+  if (!firstNode) throw new Error("no real node");
+  // The webhook's replicas run wherever the scheduler puts them; the API server reaches them through one
+  // loopback address in front of the Ready ones (a Service's job, which no Service can do here).
+  const webhookFront = await startWebhookFront(cp);
   const docs = await renderLocalDeploy(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
     nodesDir: nodesDir(cp),
     kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
-    webhookAddress: webhookNode.address,
+    webhookFront,
   });
   await applyInOrder(cp.kubeConfig(), docs);
   step("applied deploy/ through deploy-overlays/test-local (kubectl apply --server-side -k)");
@@ -83,6 +92,7 @@ try {
     await componentPodsReady(cp.kubeConfig(), component, count);
     step(`${component}: ${count} pod${count > 1 ? "s" : ""} Ready`);
   }
+  await webhookFront.routesTo(2);
 
   // Profiles first, workloads once the profiles are on their nodes (the webhook would also let them
   // wait in Pending; applying them after keeps the demo's output easy to read).
@@ -192,7 +202,7 @@ try {
       "  kubectl get lockstep                       # both profile kinds",
       "  kubectl get nodes --show-labels            # the labels the agents keep in step with their disks",
       "  kubectl describe seccompprofile strict-sleeper",
-      `  ls ${seccompProfileDir(webhookNode.kubeletRoot)}      # the files node-1's agent wrote`,
+      `  ls ${seccompProfileDir(firstNode.kubeletRoot)}      # the files node-1's agent wrote`,
       "",
       `Logs of every process: ${cp.workDir}/*.log, and ${cp.workDir}/nodes/*/{kubelet,containerd}.log`,
       "Ctrl-C stops everything.",
@@ -210,8 +220,12 @@ try {
       .map((f) => join(dir, f));
   const nodesDir = join(cp.workDir, "nodes");
   const nodeDirs = existsSync(nodesDir) ? readdirSync(nodesDir).map((n) => join(nodesDir, n)) : [];
-  for (const log of [cp.workDir, ...nodeDirs].flatMap(logs))
-    cpSync(log, join(kept, relative(cp.workDir, log)), { recursive: true });
+  const keptLogs = [cp.workDir, ...nodeDirs].flatMap(logs);
+  for (const log of keptLogs) cpSync(log, join(kept, relative(cp.workDir, log)), { recursive: true });
+  const cause = demoFailureCause(
+    keptLogs.map((log) => ({ file: relative(cp.workDir, log), text: readFileSync(log, "utf8") })),
+  );
+  if (cause) process.stderr.write(`reason found in the logs: ${cause}\n`);
   process.stderr.write(
     `logs kept in ${relative(process.cwd(), kept)}/ (*.log, nodes/*/{kubelet,containerd}.log)\n`,
   );

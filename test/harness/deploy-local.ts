@@ -11,13 +11,14 @@ import * as k8s from "@kubernetes/client-node";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 import { applyYaml } from "./apply.ts";
-import { kubectlBinary, waitFor } from "./controlplane.ts";
+import { type ControlPlane, kubectlBinary, waitFor } from "./controlplane.ts";
+import { LoopbackService, podEndpoints } from "./loopback-service.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
 export const TEST_OVERLAY = join(repo, "deploy-overlays/test-local");
-/** deploy/'s webhook port (its `--port`, which the patch below tests). */
-const WEBHOOK_PORT = 8443;
+/** deploy/'s webhook port (its `--port`, which the patch below tests): where the front forwards to. */
+export const WEBHOOK_PORT = 8443;
 
 export interface LocalDeployOptions {
   /** The API server's port on 127.0.0.1. */
@@ -33,11 +34,12 @@ export interface LocalDeployOptions {
   /** The agent's health port: its pod shares the machine's network namespace with everything else. */
   agentHealthPort: number;
   /**
-   * The address in the webhook configuration's URL: one real node's, where a webhook replica listens on
-   * its pod IP. The API server would send a Service reference to the Service's ClusterIP (its default
-   * resolver), and an EndpointSlice cannot name a loopback address (validation refuses it).
+   * Where the webhook configuration's URL points: a LoopbackService (test/harness/loopback-service.ts)
+   * that forwards to whichever webhook replica is Ready, on whichever node. The API server would send a
+   * Service reference to the Service's ClusterIP (its default resolver), and an EndpointSlice cannot name
+   * a loopback address (validation refuses it).
    */
-  webhookAddress: string;
+  webhookFront: { host: string; port: number };
 }
 
 /** The per-run kustomization: the overlay plus this run's values, each patch checking what it replaces. */
@@ -70,11 +72,12 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
   const webhook = [
     { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
     { op: "test", path: "/spec/template/spec/containers/0/args/0", value: `--port=${WEBHOOK_PORT}` },
-    // Every replica issues the shared certificate for the one address the URL names.
+    // Every replica issues the shared certificate for the one address the URL names: TLS passes through
+    // the front untouched, so the API server checks the replica's certificate against the front's address.
     {
       op: "add",
       path: "/spec/template/spec/containers/0/args/-",
-      value: `--extra-san=${options.webhookAddress}`,
+      value: `--extra-san=${options.webhookFront.host}`,
     },
   ];
   const webhookConfiguration = [
@@ -82,7 +85,7 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
     {
       op: "replace",
       path: "/webhooks/0/clientConfig",
-      value: { url: `https://${options.webhookAddress}:${WEBHOOK_PORT}${WEBHOOK_PATH}` },
+      value: { url: `https://${options.webhookFront.host}:${options.webhookFront.port}${WEBHOOK_PATH}` },
     },
   ];
   const patch = (kind: string, name: string, operations: object[]) => ({
@@ -127,6 +130,23 @@ export async function applyInOrder(kc: k8s.KubeConfig, docs: readonly k8s.Kubern
     await applyYaml(kc, k8s.dumpYaml(doc));
 }
 
+/** The label selector of one of Lockstep's components' pods (agent, controller, webhook), as deploy/ labels them. */
+export const componentSelector = (component: string) => `app.kubernetes.io/component=${component}`;
+
+/**
+ * The webhook's stable address for this run: a LoopbackService in front of its Ready replicas, stopped
+ * with the control plane. Its host and port are what `webhookFront` of renderLocalDeploy takes.
+ */
+export async function startWebhookFront(cp: ControlPlane): Promise<LoopbackService> {
+  const front = await LoopbackService.start({
+    name: "webhook",
+    endpoints: podEndpoints(cp.kubeConfig(), LOCKSTEP_NAMESPACE, componentSelector("webhook")),
+    targetPort: WEBHOOK_PORT,
+  });
+  cp.onStop(() => front.stop());
+  return front;
+}
+
 /** The pods of one of Lockstep's components (agent, controller, webhook) once `count` of them are Ready. */
 export function componentPodsReady(
   kc: k8s.KubeConfig,
@@ -140,7 +160,7 @@ export function componentPodsReady(
       const pods = (
         await core.listNamespacedPod({
           namespace: LOCKSTEP_NAMESPACE,
-          labelSelector: `app.kubernetes.io/component=${component}`,
+          labelSelector: componentSelector(component),
         })
       ).items.filter((p) => !p.metadata?.deletionTimestamp);
       const ready = (p: k8s.V1Pod) =>

@@ -9,8 +9,9 @@
 // - One controller leads; deleting its pod hands the Lease over and status keeps converging.
 // - The API server paused past the renew deadline: the leader exits, the kubelet restarts it, status
 //   converges again.
-// - The API server calls the webhook's pod at the loopback URL of the webhook configuration (an
-//   EndpointSlice cannot name a loopback address) and the pod comes back with its node affinity.
+// - The API server calls the webhook's pods through a loopback front that stands in for their Service (an
+//   EndpointSlice cannot name a loopback address) and the pod comes back with its node affinity; with the
+//   first node cordoned at install, so no replica runs there, guarded pods are still admitted.
 // - Every write the controller and the webhook make here goes with the token the kubelet mounted, through
 //   deploy/'s ValidatingAdmissionPolicies.
 // - The scheduling guard with nothing but deploy/'s pods: a pod needing a profile no node has stays
@@ -30,7 +31,15 @@ import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.t
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { applyYaml, FIELD_MANAGER } from "../harness/apply.ts";
 import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/controlplane.ts";
-import { applyInOrder, componentPodsReady, kustomize, renderLocalDeploy } from "../harness/deploy-local.ts";
+import {
+  applyInOrder,
+  componentPodsReady,
+  componentSelector,
+  kustomize,
+  renderLocalDeploy,
+  startWebhookFront,
+} from "../harness/deploy-local.ts";
+import type { LoopbackService } from "../harness/loopback-service.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
 import {
   addRealNode,
@@ -48,6 +57,7 @@ let cp: ControlPlane;
 const nodes: RealNode[] = [];
 let core: k8s.CoreV1Api;
 let local: k8s.KubernetesObject[];
+let webhookFront: LoopbackService;
 
 type Workload = k8s.KubernetesObject & { spec?: { template?: { spec?: k8s.V1PodSpec } } };
 const find = (docs: k8s.KubernetesObject[], kind: string, name: string): Workload => {
@@ -96,9 +106,16 @@ const componentPods = async (component: string) =>
   (
     await core.listNamespacedPod({
       namespace: LOCKSTEP_NAMESPACE,
-      labelSelector: `app.kubernetes.io/component=${component}`,
+      labelSelector: componentSelector(component),
     })
   ).items.filter((p) => !p.metadata?.deletionTimestamp);
+
+/** Marks a Node (un)schedulable, as `kubectl cordon` / `uncordon` do. */
+const setUnschedulable = (name: string, unschedulable: boolean) =>
+  core.patchNode(
+    { name, body: { spec: { unschedulable } } },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  );
 
 /** Both replicas of `component` Ready (one on each real node). */
 const bothReady = (component: string) => componentPodsReady(cp.kubeConfig(), component, 2);
@@ -161,20 +178,76 @@ beforeAll(async () => {
     await node.importImage(image.archive);
     nodes.push(node);
   }
-  const [webhookNode] = nodes;
-  if (!webhookNode) throw new Error("no real node");
+  // The first node is cordoned while deploy/ is installed, so no webhook replica can start there (the
+  // DaemonSet's agent still does): before the loopback front, a URL naming that node's address left the
+  // webhook unreachable whenever the scheduler put both replicas elsewhere. Uncordoned in the first test.
+  await setUnschedulable(NODE_NAMES[0] ?? "", true);
+  webhookFront = await startWebhookFront(cp);
   local = await renderLocalDeploy(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
     nodesDir: nodesDir(cp),
     kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
-    webhookAddress: webhookNode.address,
+    webhookFront,
   });
   await applyInOrder(cp.kubeConfig(), local);
 }, 300_000);
 
 afterAll(async () => {
   await cp?.stop();
+});
+
+describe("the webhook with no replica on the first node", () => {
+  it("admits a guarded pod through the loopback front, then gets its second replica once the node is uncordoned", async () => {
+    const [first, second] = NODE_NAMES;
+    const runningOn = await waitFor(
+      "a webhook replica to be Ready",
+      async () => {
+        const ready = (await componentPods("webhook")).filter((p) =>
+          p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        );
+        return ready.length === 1 ? ready.map((p) => p.spec?.nodeName) : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    expect(runningOn).toEqual([second]);
+    expect((await componentPods("webhook")).map((p) => p.spec?.nodeName)).not.toContain(first);
+    await webhookFront.routesTo(1);
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "first-node-cordoned", ALLOW_ALL);
+    await installed("first-node-cordoned", 2);
+    const pod = await core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "admitted-while-cordoned" },
+        spec: realNodePodSpec([
+          {
+            name: "app",
+            command: ["sleep", "3600"],
+            securityContext: {
+              seccompProfile: {
+                type: "Localhost",
+                localhostProfile: localhostProfileFor("seccomp", "first-node-cordoned"),
+              },
+            },
+          },
+        ]),
+      },
+    });
+    const terms =
+      pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+    expect(terms?.length).toBeGreaterThan(0);
+    for (const term of terms ?? [])
+      expect(termGuardsProfile(term, "seccomp", "first-node-cordoned"), JSON.stringify(term)).toBe(true);
+    const running = await waitFor("the pod admitted while cordoned to run", async () => {
+      const p = await core.readNamespacedPod({ name: "admitted-while-cordoned", namespace: "default" });
+      return p.status?.phase === "Running" ? p : undefined;
+    });
+    expect(running.spec?.nodeName).toBe(second);
+
+    await setUnschedulable(first ?? "", false);
+    await bothReady("webhook");
+    await webhookFront.routesTo(2);
+  }, 240_000);
 });
 
 describe("Pod Security of the controller and the webhook", () => {
@@ -321,17 +394,16 @@ describe("the controller's pods", () => {
 });
 
 describe("the webhook's pods", () => {
-  it("are called by the API server at the loopback URL, and add the profile's node affinity to a pod", async () => {
+  it("are called by the API server through the loopback front, and add the profile's node affinity to a pod", async () => {
     const pods = await bothReady("webhook");
     expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(NODE_NAMES);
-    const [webhookNode] = nodes;
     const configuration = await cp
       .kubeConfig()
       .makeApiClient(k8s.AdmissionregistrationV1Api)
       .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
     const clientConfig = configuration.webhooks?.[0]?.clientConfig;
     expect(clientConfig?.service).toBeUndefined();
-    expect(clientConfig?.url).toBe(`https://${webhookNode?.address}:8443/mutate`);
+    expect(clientConfig?.url).toBe(`https://${webhookFront.host}:${webhookFront.port}/mutate`);
     // Written by a webhook pod (--cert-mode=self), through lockstep-webhook-ca-bundle-only.
     expect(clientConfig?.caBundle).toBeTruthy();
 

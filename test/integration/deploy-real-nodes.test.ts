@@ -19,7 +19,13 @@ import { localhostProfileFor } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { applyYaml } from "../harness/apply.ts";
 import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
-import { applyInOrder, kustomize, renderLocalDeploy, TEST_OVERLAY } from "../harness/deploy-local.ts";
+import {
+  applyInOrder,
+  kustomize,
+  renderLocalDeploy,
+  TEST_OVERLAY,
+  WEBHOOK_PORT,
+} from "../harness/deploy-local.ts";
 import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
 import {
   addRealNode,
@@ -110,7 +116,8 @@ beforeAll(async () => {
     nodesDir: nodesDir(cp),
     kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
-    webhookAddress: node.address,
+    // deploy/'s webhook is rendered, not applied (the webhook here is a harness process): no front needed.
+    webhookFront: { host: "127.0.0.1", port: WEBHOOK_PORT },
   });
   await applyInOrder(cp.kubeConfig(), docs.filter(agentPart));
   agentDaemonSet = find(docs, "DaemonSet", "lockstep-agent");
