@@ -78,6 +78,7 @@ test: prerequisites deps controlplane ## lint, type check, unit and integration 
 	@node scripts/run-tests.ts
 
 bench: deps controlplane ## run every benchmark, print a table, write bench/results.json
+	@tools/prerequisites.sh bench
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node bench/run.ts
 
 cluster: deps controlplane ## start the local control plane in the foreground (Ctrl-C stops it)

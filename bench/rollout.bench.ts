@@ -3,7 +3,8 @@
 // - API requests per rollout (agent + controller, from their own request counters);
 // - CPU for 15 rollouts, agent and controller (from /proc);
 // - 35 profiles posted at once -> all Installed, and how many Node PATCHes that took;
-// - agent and controller memory, idle and after a burst of 100 more profiles (resident and anonymous).
+// - agent and controller memory, idle and after a burst of 100 more profiles (resident and anonymous);
+// - requests a minute while idle, agent and controller (watches aside: each is one long request).
 import { watch } from "node:fs";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,6 +28,8 @@ const ROUNDS = 30;
 const CPU_ROUNDS = 15;
 const BURST = 35;
 const BIG_BURST = 100;
+/** How long the idle request rate is counted: ten of the controller's 2 s lease renewals. */
+const IDLE_WINDOW_MS = 20_000;
 
 /** Sum of a Prometheus counter over all its label sets, scraped from a component's /metrics. */
 async function counter(port: number, name: string, exclude?: RegExp): Promise<number> {
@@ -100,10 +103,25 @@ export async function run(): Promise<Results> {
       controller: processMemory(controller.process.pid),
     };
 
+    const componentRequests = (port: number) => counter(port, "lockstep_api_requests_total", /verb="WATCH"/);
+    const idleBefore = [
+      await componentRequests(agent.healthPort),
+      await componentRequests(controller.healthPort),
+    ];
+    await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+    const perMinute = (now: number, before = 0) => Math.round(((now - before) * 60_000) / IDLE_WINDOW_MS);
+    results.agent_requests_per_minute_idle = {
+      value: perMinute(await componentRequests(agent.healthPort), idleBefore[0]),
+      unit: "requests",
+    };
+    results.controller_requests_per_minute_idle = {
+      value: perMinute(await componentRequests(controller.healthPort), idleBefore[1]),
+      unit: "requests",
+    };
+
     // Single-profile rollouts, one at a time.
     const requests = async () =>
-      (await counter(agent.healthPort, "lockstep_api_requests_total", /verb="WATCH"/)) +
-      (await counter(controller.healthPort, "lockstep_api_requests_total", /verb="WATCH"/));
+      (await componentRequests(agent.healthPort)) + (await componentRequests(controller.healthPort));
     const requestsBefore = await requests();
     const cpuBefore = {
       agent: cpuSeconds(agent.process.pid),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages `make test`, `make demo` and CI need, checked in the first second: as root they
 # are installed (one line says which); otherwise this stops with the exact line to run. One list for
-# all three (.ci/run calls this too).
+# all three (.ci/run calls this too). `tools/prerequisites.sh bench` adds what only `make bench` needs.
 set -euo pipefail
 
 # command-or-file:package. A command is looked up on PATH and in /usr/sbin (apparmor_parser, runc).
@@ -19,6 +19,10 @@ needs=(
   # The webhook runs as it ships, with jemalloc preloaded (scripts/build.ts).
   /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:libjemalloc2
 )
+if [ "${1:-}" = bench ]; then
+  # The webhook benchmark's load generator, and the core pinning that keeps it off the webhook's core.
+  needs+=(wrk:wrk taskset:util-linux)
+fi
 missing=()
 for pair in "${needs[@]}"; do
   what=${pair%%:*}

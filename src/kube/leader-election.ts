@@ -5,6 +5,10 @@
 // replica may already have taken over. Every attempt is bounded in time, as client-go bounds each one by
 // the renew deadline: a paused or unreachable API server leaves a request unanswered, never failed, and
 // a leader waiting on it would go on leading after its Lease expired.
+// A leader renews with one request, the update alone, from the Lease its last write returned (client-go's
+// "fast path" since 1.27); only when that write is refused (someone else changed the Lease) does it read
+// the Lease again. A standby reads once per retry period. So each replica sends one request per retry
+// period: 30 a minute at deploy/'s 2 s, where reading before every renewal cost the leader 60.
 import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
 import { isKubeError, kubeErrorMessage } from "./errors.ts";
@@ -28,6 +32,8 @@ export class LeaderElector {
   private leading = false;
   /** The Lease record (holder and renewTime) last read, and when (local clock) it was first seen. */
   private observed = { record: "", at: 0 };
+  /** The Lease as this replica's last successful write returned it (its resourceVersion the precondition of the next renewal). */
+  private written: V1Lease | undefined;
 
   constructor(opts: LeaderElectionOptions) {
     this.opts = opts;
@@ -57,6 +63,7 @@ export class LeaderElector {
     this.stopped = true;
     if (!this.leading) return;
     this.leading = false;
+    this.written = undefined;
     try {
       const lease = await this.client.get<V1Lease>(this.leasePath());
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
@@ -77,6 +84,7 @@ export class LeaderElector {
       if (await this.tryAcquireOrRenew(AbortSignal.timeout(left))) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.opts.renewDeadlineMs) {
         this.leading = false;
+        this.written = undefined;
         this.opts.log.error("lost the lease");
         onLost();
         return;
@@ -89,6 +97,25 @@ export class LeaderElector {
     return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}`;
   }
 
+  /** The leader's renewal in one request; false when the write is refused or fails (the caller reads again). */
+  private async renewFromWritten(spec: V1LeaseSpec, signal: AbortSignal): Promise<boolean> {
+    const written = this.written;
+    if (!this.leading || !written) return false;
+    try {
+      this.written = await this.client.replace<V1Lease>(
+        this.leasePath(),
+        { ...written, spec: { ...written.spec, ...spec } },
+        { signal },
+      );
+      return true;
+    } catch (error) {
+      this.written = undefined;
+      if (!isKubeError(error, 409))
+        this.opts.log.warn({ err: kubeErrorMessage(error) }, "lease renewal failed, reading the lease again");
+      return false;
+    }
+  }
+
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity, leaseDurationMs } = this.opts;
     const now = microTime(new Date()) as unknown as Date;
@@ -97,13 +124,15 @@ export class LeaderElector {
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
       renewTime: now,
     };
+    if (await this.renewFromWritten(spec, signal)) return true;
+    if (signal.aborted) return false;
     try {
       let lease: V1Lease;
       try {
         lease = await this.client.get<V1Lease>(this.leasePath(), { signal });
       } catch (error) {
         if (!isKubeError(error, 404)) throw error;
-        await this.client.create(
+        this.written = await this.client.create<V1Lease>(
           `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
           {
             apiVersion: "coordination.k8s.io/v1",
@@ -130,7 +159,7 @@ export class LeaderElector {
           ? { acquireTime: now, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 }
           : {}),
       };
-      await this.client.replace(this.leasePath(), lease, { signal });
+      this.written = await this.client.replace<V1Lease>(this.leasePath(), lease, { signal });
       return true;
     } catch (error) {
       // 409: someone else wrote the Lease between our read and write; they won this round.

@@ -30,9 +30,9 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-function candidate(identity: string, lease = "race"): LeaderElector {
+function candidate(identity: string, lease = "race", through = client): LeaderElector {
   const elector = new LeaderElector({
-    client,
+    client: through,
     namespace: "election",
     name: lease,
     identity,
@@ -110,6 +110,46 @@ describe("LeaderElector", () => {
       return l.spec?.holderIdentity === "successor" ? l : undefined;
     });
     expect(lease.spec?.leaseTransitions).toBe(1);
+  });
+
+  it("renews with one request per retry period, the update alone, and reads again only when its write is refused", async () => {
+    // The same client, counting what the elector asks of it: every call is a real request.
+    const calls: string[] = [];
+    const counting = new Proxy(client, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.push(String(property));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const leader = candidate("one-request", "one-request", counting);
+    await leader.acquire(() => undefined);
+    calls.length = 0;
+    await new Promise((r) => setTimeout(r, 2_000));
+    // 250 ms retry period: about 8 renewals in 2 s, each a single PUT, no GET.
+    expect(calls.filter((c) => c === "get")).toEqual([]);
+    expect(calls.filter((c) => c === "replace").length).toBeGreaterThanOrEqual(4);
+    expect(calls.length).toBeLessThanOrEqual(9);
+
+    // Someone else writes the Lease (its resourceVersion moves): the next renewal is refused, the elector
+    // reads the Lease again, still finds itself the holder, and goes on leading.
+    const coordination = cp.kubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    const current = await coordination.readNamespacedLease({ name: "one-request", namespace: "election" });
+    await coordination.replaceNamespacedLease({
+      name: "one-request",
+      namespace: "election",
+      body: { ...current, metadata: { ...current.metadata, labels: { touched: "yes" } } },
+    });
+    calls.length = 0;
+    await waitFor("the elector to read the Lease again", async () => calls.includes("get"));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(leader.isLeader()).toBe(true);
+    const after = await coordination.readNamespacedLease({ name: "one-request", namespace: "election" });
+    expect(after.spec?.holderIdentity).toBe("one-request");
+    expect(after.metadata?.labels?.touched).toBe("yes");
   });
 
   it("steps down at its renew deadline while the API server answers nothing, not once it answers again", async () => {

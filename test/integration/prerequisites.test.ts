@@ -26,6 +26,20 @@ describe("tools/prerequisites.sh", () => {
     expect(result.stdout).toBe("");
   });
 
+  it("adds the benchmarks' load generator and core pinning for `make bench`, and only then", () => {
+    const missingFor = (...args: string[]) =>
+      spawnSync(
+        "/usr/bin/setpriv",
+        ["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", script, ...args],
+        {
+          encoding: "utf8",
+          env: { PATH: "/nonexistent" },
+        },
+      ).stderr;
+    expect(missingFor("bench")).toMatch(/install -y .*\bwrk\b/);
+    expect(missingFor()).not.toMatch(/\bwrk\b/);
+  });
+
   it("says nothing and succeeds when everything is there (this machine ran it through .ci/run)", () => {
     const result = spawnSync("/bin/bash", [script], { encoding: "utf8" });
     expect(result.status).toBe(0);
