@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { AGENT_LABEL, APPARMOR_LABEL } from "../api/constants.ts";
 import { renderSeccompProfiles } from "../api/profiles.ts";
 import {
   computeStatus,
   FIRST_STATUS_HOLD_MS,
   firstStatusHoldMs,
   type NodeView,
+  pendingCondition,
   statusDiffers,
 } from "./status.ts";
 
@@ -145,5 +147,45 @@ describe("firstStatusHoldMs", () => {
     // Pending, Invalid and Degraded are news at once.
     expect(firstStatusHoldMs(undefined, computeStatus({ ...base, profile: web, nodes: [] }), 0)).toBe(0);
     expect(firstStatusHoldMs(undefined, computeStatus({ ...base, profile: invalid, nodes: [] }), 0)).toBe(0);
+  });
+});
+
+describe("pendingCondition", () => {
+  const agentNode = (name: string, labels: Record<string, string> = {}) => ({
+    name,
+    labels: { [AGENT_LABEL]: "0.2.0", [APPARMOR_LABEL]: "unavailable", ...labels },
+  });
+  const appArmor = { kind: "apparmor" as const, disabled: false, nodeSelector: {} };
+
+  it("says a profile is disabled, or that no agent is ready anywhere", () => {
+    expect(pendingCondition({ ...appArmor, disabled: true }, [agentNode("a")]).reason).toBe("Disabled");
+    expect(pendingCondition(appArmor, [{ name: "a", labels: {} }])).toEqual({
+      status: "False",
+      reason: "NoMatchingNodes",
+      message: "no node has a ready Lockstep agent yet",
+    });
+  });
+
+  it("names the nodeSelector when ready agents exist and none matches it", () => {
+    const selective = { ...appArmor, nodeSelector: { pool: "secure" } };
+    expect(pendingCondition(selective, [agentNode("a"), agentNode("b")]).message).toBe(
+      "none of the 2 nodes with a ready Lockstep agent matches the profile's nodeSelector",
+    );
+  });
+
+  it("says that no matching node has AppArmor, where agents are ready and match", () => {
+    const condition = pendingCondition(appArmor, [agentNode("a"), agentNode("b"), agentNode("c")]);
+    expect(condition.reason).toBe("AppArmorUnavailable");
+    expect(condition.message).toMatch(
+      /^3 of the 3 nodes .* none of them has AppArmor \(lockstep\.dev\/apparmor=unavailable\)/,
+    );
+  });
+
+  it("is what computeStatus reports for an AppArmor profile on a cluster without AppArmor", () => {
+    const nodes = [agentNode("a", { pool: "web" }), agentNode("b", { pool: "web" })];
+    const status = computeStatus({ ...base, profile: { ...web, kind: "apparmor" } as typeof web, nodes });
+    expect(status.phase).toBe("Pending");
+    expect(status.ready).toBe("0/0");
+    expect(status.conditions?.[0]?.reason).toBe("AppArmorUnavailable");
   });
 });

@@ -2,10 +2,11 @@
 // why a node could not install it). The controller writes the result only when it differs.
 import { isDeepStrictEqual } from "node:util";
 import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatus } from "../api/common.ts";
+import { AGENT_LABEL, APPARMOR_LABEL } from "../api/constants.ts";
 import { INSTALL_FAILED } from "../api/install-report.ts";
 import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
 import { nodeProfileState, type ProfilePlacement, usesRevisions } from "../api/node-profiles.ts";
-import { nodeCountsForProfile, type RenderedProfile } from "../api/profiles.ts";
+import { nodeCountsForProfile, profileBelongsOnNode, type RenderedProfile } from "../api/profiles.ts";
 
 export interface NodeView {
   name: string;
@@ -87,7 +88,7 @@ export function computeStatus(input: StatusInput): ProfileStatus {
     installed: installed.size,
     failed,
   });
-  const ready = readyCondition(phase, profile, installed.size, desired.length, failed, input.inUseBy ?? []);
+  const ready = readyCondition(phase, profile, installed.size, desired.length, failed, input);
 
   const previousReady = input.previous?.conditions?.find((c) => c.type === "Ready");
   const unchanged = previousReady?.status === ready.status && previousReady.reason === ready.reason;
@@ -173,7 +174,7 @@ function readyCondition(
   installed: number,
   desired: number,
   failed: number,
-  inUseBy: readonly string[],
+  { inUseBy = [], nodes }: Pick<StatusInput, "inUseBy" | "nodes">,
 ): { status: "True" | "False"; reason: string; message: string } {
   switch (phase) {
     case "Terminating":
@@ -189,13 +190,7 @@ function readyCondition(
         ? { status: "False", reason: "Invalid", message: "invalid" }
         : { status: "False", reason: profile.reason, message: profile.message };
     case "Pending":
-      return {
-        status: "False",
-        reason: "NoMatchingNodes",
-        message: profile.disabled
-          ? "the profile is disabled"
-          : "no node with a ready Lockstep agent matches this profile yet",
-      };
+      return pendingCondition(profile, nodes);
     case "Installed":
       return { status: "True", reason: "Installed", message: `installed on all ${desired} nodes` };
     case "Degraded":
@@ -211,6 +206,33 @@ function readyCondition(
         message: `installed on ${installed} of ${desired} nodes`,
       };
   }
+}
+
+/**
+ * Why a profile belongs on no node, in the words an operator acts on: the profile is disabled, no agent
+ * is ready anywhere, none matches its nodeSelector, or (AppArmor) every matching node's kernel lacks
+ * AppArmor, which no waiting fixes: pods that use the profile stay Pending until such a node joins.
+ */
+export function pendingCondition(
+  profile: Pick<RenderedProfile, "kind" | "disabled" | "nodeSelector">,
+  nodes: readonly NodeView[],
+): { status: "False"; reason: string; message: string } {
+  if (profile.disabled) return { status: "False", reason: "Disabled", message: "the profile is disabled" };
+  const agents = nodes.filter((n) => n.labels[AGENT_LABEL] !== undefined);
+  if (agents.length === 0)
+    return { status: "False", reason: "NoMatchingNodes", message: "no node has a ready Lockstep agent yet" };
+  const matching = agents.filter((n) => profileBelongsOnNode({ ...profile, kind: "seccomp" }, n.labels));
+  if (matching.length === 0)
+    return {
+      status: "False",
+      reason: "NoMatchingNodes",
+      message: `none of the ${agents.length} nodes with a ready Lockstep agent matches the profile's nodeSelector`,
+    };
+  return {
+    status: "False",
+    reason: "AppArmorUnavailable",
+    message: `${matching.length} of the ${agents.length} nodes with a ready Lockstep agent match the profile, and none of them has AppArmor (${APPARMOR_LABEL}=unavailable): pods that use it stay Pending until a node with AppArmor joins`,
+  };
 }
 
 /**
