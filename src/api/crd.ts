@@ -12,7 +12,7 @@ import {
   NETWORK_PROTOCOLS,
   PROFILE_PATH_PATTERN,
 } from "./apparmor.ts";
-import { PROFILE_PHASES } from "./common.ts";
+import { MAX_MISSING_NODES, PROFILE_PHASES } from "./common.ts";
 import {
   APPARMOR_PROFILE_KIND,
   GROUP,
@@ -34,6 +34,8 @@ import {
   ENGINE_ONLY_PROFILE_FIELDS,
   ENGINE_ONLY_RULE_FIELDS,
   type EngineFieldType,
+  ERRNO_ACTIONS,
+  ERRNO_ACTIONS_PHRASE,
   engineFieldsMessage,
   MAX_SECCOMP_PROFILE_NAME,
   SECCOMP_ACTIONS,
@@ -44,7 +46,7 @@ import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
 
 // SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
 const SUPPORTED_ACTIONS = SECCOMP_ACTIONS.filter((a) => a !== "SCMP_ACT_NOTIFY");
-const ERRNO_ACTIONS = "['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']";
+const ERRNO_ACTION_LIST = `[${ERRNO_ACTIONS.map((a) => `'${a}'`).join(", ")}]`;
 
 // Patterns inside CEL rules are single-quoted string literals: their backslashes are doubled.
 const DNS_SUBDOMAIN = inCelString(DNS_SUBDOMAIN_PATTERN);
@@ -124,7 +126,7 @@ const status: Schema = {
     },
     missingNodes: {
       type: "array",
-      maxItems: 20,
+      maxItems: MAX_MISSING_NODES,
       items: {
         type: "object",
         properties: { node: { type: "string" }, reason: { type: "string" } },
@@ -257,9 +259,9 @@ const seccompSpec: Schema = {
         },
         "x-kubernetes-validations": [
           {
-            rule: `!has(self.errnoRet) || self.action in ${ERRNO_ACTIONS}`,
+            rule: `!has(self.errnoRet) || self.action in ${ERRNO_ACTION_LIST}`,
             fieldPath: ".errnoRet",
-            messageExpression: `'errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ' + self.action`,
+            messageExpression: `'errnoRet is ${ERRNO_ACTIONS_PHRASE}, not ' + self.action`,
           },
           ...engineOnlyRuleFields.rules,
         ],
@@ -277,9 +279,9 @@ const seccompSpec: Schema = {
       message: `required unless baseProfileName is set (for example "${RUNTIME_DEFAULT_PROFILE_NAME}")`,
     },
     {
-      rule: `!has(self.defaultErrnoRet) || !has(self.defaultAction) || self.defaultAction in ${ERRNO_ACTIONS}`,
+      rule: `!has(self.defaultErrnoRet) || !has(self.defaultAction) || self.defaultAction in ${ERRNO_ACTION_LIST}`,
       fieldPath: ".defaultErrnoRet",
-      messageExpression: `'defaultErrnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ' + self.defaultAction`,
+      messageExpression: `'defaultErrnoRet is ${ERRNO_ACTIONS_PHRASE}, not ' + self.defaultAction`,
     },
   ],
 };

@@ -6,6 +6,7 @@ import { profileVersion } from "./labels.ts";
 import { RUNTIME_DEFAULT_SECCOMP, runtimeDefaultRuleForNode } from "./runtime-default.ts";
 import {
   actionTakesErrno,
+  ERRNO_ACTIONS_PHRASE,
   type LinuxSeccomp,
   type SeccompProfileSpec,
   type SeccompSyscall,
@@ -53,7 +54,7 @@ export function resolveSeccompProfile(
     return failure(
       "InvalidInheritance",
       name,
-      `spec.defaultErrnoRet: only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, but the inherited defaultAction is ${resolved.defaultAction}`,
+      `spec.defaultErrnoRet: ${ERRNO_ACTIONS_PHRASE}, but the inherited defaultAction is ${resolved.defaultAction}`,
     );
   return { ok: true, spec: resolved };
 }

@@ -33,11 +33,14 @@ export const SeccompActionSchema = oneOf(SECCOMP_ACTIONS, "action");
 export type SeccompAction = z.infer<typeof SeccompActionSchema>;
 
 // The OCI spec lets errnoRet modify only these two actions: ERRNO returns it, TRACE passes it to the tracer.
-const ERRNO_ACTIONS: ReadonlySet<SeccompAction> = new Set(["SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"]);
+export const ERRNO_ACTIONS = ["SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"] as const satisfies readonly SeccompAction[];
 
 export function actionTakesErrno(action: SeccompAction): boolean {
-  return ERRNO_ACTIONS.has(action);
+  return (ERRNO_ACTIONS as readonly SeccompAction[]).includes(action);
 }
+
+/** How every message about an errnoRet on an action that takes none words the rule (zod, CEL, the renderer). */
+export const ERRNO_ACTIONS_PHRASE = `only allowed with ${ERRNO_ACTIONS.join(" or ")}`;
 
 // The actions that let a call through: LOG allows it and writes an audit record.
 const ALLOWING_ACTIONS: ReadonlySet<string> = new Set<SeccompAction>(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]);
@@ -151,7 +154,7 @@ function checkErrnoRet(rule: { action: SeccompAction; errnoRet?: number | undefi
     ctx.addIssue({
       code: "custom",
       path: ["errnoRet"],
-      message: `errnoRet is only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${rule.action}`,
+      message: `errnoRet is ${ERRNO_ACTIONS_PHRASE}, not ${rule.action}`,
     });
 }
 
