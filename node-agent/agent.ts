@@ -218,6 +218,8 @@ export class NodeAgent {
       if (!node) throw new Error(`Node ${nodeName} not found`);
       const observed = await this.observe(node);
       const plan = planSync(observed);
+      // What is about to go is marked first; if that PATCH fails, nothing is removed this sync.
+      const labelled = plan.markBeforeRemoving.size > 0 ? await this.markBeforeRemoving(plan) : node;
       const failures = [...plan.failures];
       const record = await this.carryOut(plan, observed.record, failures);
       // Labels follow the disk and the kernel: read both back after acting on them (when the plan
@@ -254,7 +256,7 @@ export class NodeAgent {
         // withdraw an earlier run's claim either: a restart must not make the node flap out of status.
         agentVersion: this.reconciled ? this.opts.version : node.metadata?.labels?.[AGENT_LABEL],
       });
-      const patch = lockstepLabelPatch(node.metadata?.labels ?? {}, desired);
+      const patch = lockstepLabelPatch(labelled.metadata?.labels ?? {}, desired);
       if (patch && (await run.publishingCanWait())) {
         // Part of a burst: the sync that follows at once publishes this one's work with its own.
         log.debug("left the label patch to the next sync");
@@ -283,6 +285,24 @@ export class NodeAgent {
       if (this.reconciled) setTimeout(() => this.scheduleSync(), 2_000);
       return false;
     }
+  }
+
+  /**
+   * Publishes the plan's NoLongerHere marks on their own, before anything is removed or unloaded
+   * (DESIGN invariant 6), and returns this Node as the PATCH left it.
+   */
+  private async markBeforeRemoving(plan: SyncPlan): Promise<V1Node> {
+    const labels = Object.fromEntries(plan.markBeforeRemoving);
+    // Its echo is no news: the sync's own PATCH will want the same marks.
+    this.ownLabels = new Map([...(this.ownLabels ?? []), ...plan.markBeforeRemoving]);
+    this.patchedNode = await this.client.patch<V1Node>(
+      `/api/v1/nodes/${encodeURIComponent(this.opts.nodeName)}`,
+      "merge",
+      { metadata: { labels } },
+    );
+    this.m.patches.inc();
+    this.opts.log.info({ labels }, "marked profiles no longer here before removing them");
+    return this.patchedNode;
   }
 
   /** The cached Node, or what the agent's own PATCH returned while the watch has not caught up. */

@@ -142,6 +142,22 @@ describe("planSync: seccomp", () => {
       const unused = observe({ ...setup, files: { web: contentOf(web) }, record: owned, pods: otherPods });
       expect(planSync(unused).removeSeccomp).toEqual(["web"]);
     });
+    it.each(cases)("%s: marked NoLongerHere before the file goes, while the object exists", (name, setup) => {
+      const unused = observe({ ...setup, files: { web: contentOf(web) }, record: owned });
+      const key = failedLabelKey("seccomp", "web");
+      expect(planSync(unused).markBeforeRemoving).toEqual(
+        name === "deleted" ? new Map() : new Map([[key, NO_LONGER_HERE]]),
+      );
+      // Marked already (an earlier sync whose removal failed): no second PATCH before this one.
+      const marked = observe({
+        ...setup,
+        files: { web: contentOf(web) },
+        record: owned,
+        nodeLabels: { ...setup.nodeLabels, [key]: NO_LONGER_HERE },
+      });
+      expect(planSync(marked).removeSeccomp).toEqual(["web"]);
+      expect(planSync(marked).markBeforeRemoving).toEqual(new Map());
+    });
   });
 
   it("never overwrites or removes a file or entry it did not write; reports the name as taken", () => {
@@ -237,6 +253,12 @@ describe("planSync: AppArmor", () => {
       pods: [usingPod(appArmorKey("web"))],
     });
     expect(planSync(disabled).unloadAppArmor).toEqual([]);
+    // Disabled and unused: the mark goes out before the unload.
+    const disabledUnused = planSync({ ...disabled, podLabels: [] });
+    expect(disabledUnused.unloadAppArmor).toEqual(["web"]);
+    expect(disabledUnused.markBeforeRemoving).toEqual(
+      new Map([[failedLabelKey("apparmor", "web"), NO_LONGER_HERE]]),
+    );
     expect(installedProfiles(disabled).size).toBe(0);
     expect(planSync(observe({ kernel: [], record })).forgetAppArmor).toEqual(["web"]);
   });

@@ -57,6 +57,12 @@ export interface SyncPlan {
   /** Kept only because a pod bound to this node still uses it. */
   keptInUse: { kind: ProfileKind; name: string }[];
   failures: InstallFailure[];
+  /**
+   * Failure label key -> NoLongerHere, to publish before anything is removed or unloaded (invariant 6):
+   * until that PATCH the node still claims each profile, and a pod admitted before the change may be
+   * placed there in between and fail on the missing file or kernel profile.
+   */
+  markBeforeRemoving: Map<string, string>;
 }
 
 function nodeArch(o: NodeObservation): string | undefined {
@@ -92,10 +98,32 @@ export function planSync(o: NodeObservation): SyncPlan {
     forgetAppArmor: [],
     keptInUse: [],
     failures: [],
+    markBeforeRemoving: new Map(),
   };
   planSeccomp(o, plan);
   if (o.appArmorAvailable) planAppArmor(o, plan);
+  plan.markBeforeRemoving = marksBeforeRemoving(o, plan);
   return plan;
+}
+
+/**
+ * The NoLongerHere marks for profiles the plan removes or unloads while their object exists, unless the
+ * node carries the mark already. A deleted object needs none: the webhook admits no pod that names
+ * it, and the in-use finalizer kept it while any pod did.
+ */
+function marksBeforeRemoving(o: NodeObservation, plan: SyncPlan): Map<string, string> {
+  const existing = (profiles: readonly RenderedProfile[]) => new Set(profiles.map((p) => p.name));
+  const removed: [ProfileKind, string[], Set<string>][] = [
+    ["seccomp", plan.removeSeccomp, existing(o.seccompProfiles)],
+    ["apparmor", plan.unloadAppArmor, existing(o.appArmorProfiles)],
+  ];
+  const marks = new Map<string, string>();
+  for (const [kind, names, objects] of removed)
+    for (const name of names) {
+      const key = failedLabelKey(kind, name);
+      if (objects.has(name) && o.nodeLabels[key] !== NO_LONGER_HERE) marks.set(key, NO_LONGER_HERE);
+    }
+  return marks;
 }
 
 /**
