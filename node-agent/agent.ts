@@ -4,7 +4,9 @@
 // of changes are coalesced into one sync (and so one PATCH).
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
-import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
+import { AGENT_LABEL, APPARMOR_LABEL, PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
+import { failedLabelKey } from "../src/api/labels.ts";
+import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
 import { maxRevision, profileRevision, revisionBefore } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
@@ -22,13 +24,14 @@ import {
   type PolicyJudgement,
   removeProfile,
 } from "./apparmor.ts";
-import { emitInstallFailed } from "./events.ts";
+import { emitInstallFailed, emitUnlabelledFailures } from "./events.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
-import { desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
+import { boundFailureLabels, desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
 import { type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
 import {
   adoptedRecord,
   failedProfiles,
+  failureLabels,
   installedProfiles,
   type NodeObservation,
   planSync,
@@ -62,6 +65,8 @@ export interface AgentOptions {
   syncTrigger?: SyncTriggerOptions;
   /** Re-verify the disk this often even without events (someone may delete a file by hand). */
   resyncMs?: number;
+  /** Failure labels per kind on this Node (src/api/limits.ts); tests only may lower it. */
+  maxFailureLabelsPerKind?: number;
 }
 
 export class NodeAgent {
@@ -100,7 +105,12 @@ export class NodeAgent {
   private readonly m;
 
   constructor(options: AgentOptions) {
-    this.opts = { syncTrigger: DEFAULT_SYNC_TRIGGER, resyncMs: 60_000, ...options };
+    this.opts = {
+      syncTrigger: DEFAULT_SYNC_TRIGGER,
+      resyncMs: 60_000,
+      maxFailureLabelsPerKind: MAX_FAILURE_LABELS_PER_KIND,
+      ...options,
+    };
     this.trigger = new SyncTrigger(async (run) => {
       await this.syncOnce(run);
     }, this.opts.syncTrigger);
@@ -239,17 +249,25 @@ export class NodeAgent {
           }
         : { ...observed, record };
       const installed = installedProfiles(after);
-      const revisions = syncedRevisions(after);
+      const cap = this.opts.maxFailureLabelsPerKind;
+      const bounded = boundFailureLabels(
+        failureLabels(after, failedProfiles(after, installed, failures, plan)),
+        syncedRevisions(after),
+        cap,
+      );
       for (const f of failures) {
         this.m.errors.inc({ reason: f.reason });
-        await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
+        // A report explains a failure label; past the cap the rest are summed up on the Node.
+        if (bounded.failed.has(failedLabelKey(f.profile.kind, f.profile.name)))
+          await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
       }
+      await emitUnlabelledFailures(this.client, nodeName, bounded.unlabelled, cap, log);
       for (const kind of ["seccomp", "apparmor"] as const)
         this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
 
       const desired = desiredLockstepLabels({
-        revisions,
-        failed: failedProfiles(after, installed, failures, plan),
+        revisions: bounded.revisions,
+        failed: bounded.failed,
         selectorSynced: selectorSyncedLabels(after),
         appArmor: this.appArmorAvailable ? "enabled" : "unavailable",
         // Before start-up reconciliation finishes the agent does not claim readiness, but it does not
@@ -273,7 +291,8 @@ export class NodeAgent {
         this.m.patches.inc();
         log.info({ labels: patch.metadata.labels }, "patched node labels");
       }
-      this.claimed = revisions;
+      for (const kind of PROFILE_KINDS)
+        this.claimed[kind] = maxRevision([this.claimed[kind], bounded.revisions[kind] ?? "0"]);
       this.m.lastSync.set(Date.now() / 1000);
       this.m.syncs.inc({ result: "ok" });
       this.lastSyncError = undefined;

@@ -22,6 +22,7 @@ import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/
 import { maxRevision } from "../src/api/node-profiles.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
+import type { FailureLabel } from "./node-labels.ts";
 import type { OwnershipRecord } from "./ownership-record.ts";
 import { type SeccompDirState, seccompFileName } from "./seccomp-dir.ts";
 
@@ -243,6 +244,17 @@ export function failedProfiles(
         failed.set(key, NO_LONGER_HERE);
     }
   return failed;
+}
+
+/** failedProfiles' labels, each with its profile's kind and revision (for boundFailureLabels). */
+export function failureLabels(o: NodeObservation, failed: ReadonlyMap<string, string>): FailureLabel[] {
+  const out: FailureLabel[] = [];
+  for (const p of [...o.seccompProfiles, ...o.appArmorProfiles]) {
+    const key = failedLabelKey(p.kind, p.name);
+    const reason = failed.get(key);
+    if (reason !== undefined) out.push({ kind: p.kind, name: p.name, key, reason, revision: p.revision });
+  }
+  return out;
 }
 
 /** The mark of a profile that stopped belonging on this node (see failedProfiles). */
