@@ -40,6 +40,8 @@ export interface InformerOptions {
    * managedFields is dropped.
    */
   transform?: (object: KubeObject) => KubeObject | undefined;
+  /** The watch's timeoutSeconds; by default 5-10 minutes at random (tests set it short). */
+  watchTimeoutSeconds?: number;
   /**
    * Keep at most this many objects, dropping the ones seen longest ago: for a collection anyone can
    * grow (Events) whose older objects a component can do without. Dropped objects get no delete.
@@ -53,6 +55,13 @@ type Verb = "add" | "update" | "delete";
 // A watch is closed by the server after timeoutSeconds; client-go picks 5-10 minutes at random so
 // that many clients do not reconnect at the same moment.
 const WATCH_TIMEOUT_MIN_S = 300;
+/**
+ * How long past its timeoutSeconds a watch on which nothing arrived is taken for half-open (aborted,
+ * then relisted): half the timeout, at most 30 s. Whatever bookmarks the server sends reset it too.
+ */
+export function watchIdleTimeoutMs(timeoutSeconds: number): number {
+  return timeoutSeconds * 1000 + Math.min(30_000, (timeoutSeconds * 1000) / 2);
+}
 const LIST_PAGE = 500;
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -185,13 +194,16 @@ export class Informer<T extends KubeObject> {
   }
 
   private async watchOnce(onConnect: () => void): Promise<void> {
+    const timeoutSeconds =
+      this.opts.watchTimeoutSeconds ?? WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S);
     await this.client.watch<T>(this.opts.path, {
       query: {
         ...this.selectors(),
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: true,
-        timeoutSeconds: WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S),
+        timeoutSeconds,
       },
+      idleTimeoutMs: watchIdleTimeoutMs(timeoutSeconds),
       accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.watch : undefined,
       signal: this.abort.signal,
       onConnect,
