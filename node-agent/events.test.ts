@@ -19,6 +19,8 @@ describe("the summary of failures past the failure-label cap", () => {
       /^node node-1: 20000 profiles that belong here are not installed and carry no failure label \(at most 128 per kind\)/,
     );
     expect(event.message.length).toBeLessThanOrEqual(EVENT_MESSAGE_MAX);
+    // However long the names, the count of the rest is never cut off.
+    expect(event.message).toMatch(/\(BaseNotFound\) and 1999\d more$/);
     expect(JSON.stringify(event).length).toBeLessThan(2 * EVENT_MESSAGE_MAX);
     const few = unlabelledFailuresEvent(
       "node-1",
@@ -26,6 +28,13 @@ describe("the summary of failures past the failure-label cap", () => {
       128,
       new Date(0),
     );
+    const fit = unlabelledFailuresEvent(
+      "node-1",
+      unlabelled.slice(0, 300).map((f, i) => ({ ...f, name: `p${i}` })),
+      128,
+      new Date(0),
+    );
+    expect(fit.message).toMatch(/SeccompProfile p19 \(BaseNotFound\) and 280 more$/);
     expect(few.message).toMatch(/: SeccompProfile p0 \(BaseNotFound\), SeccompProfile p1 \(BaseNotFound\)$/);
   });
 });

@@ -61,7 +61,7 @@ export async function emitInstallFailed(
 
 /** The Event reason of the summary of failures that carry no failure label. */
 export const FAILURE_LABELS_CAPPED = "FailureLabelsCapped";
-/** How many of them the summary names; the rest are counted. */
+/** At most how many of them the summary names (as many as fit in a message); the rest are counted. */
 const SUMMARY_NAMED = 20;
 
 export interface UnlabelledFailure {
@@ -70,21 +70,26 @@ export interface UnlabelledFailure {
   reason: string;
 }
 
-/** One Warning Event on the Node for every failure past the cap, naming the first few. */
+/** One Warning Event on the Node for every failure past the cap, naming the first few that fit. */
 export function unlabelledFailuresEvent(
   nodeName: string,
   unlabelled: readonly UnlabelledFailure[],
   cap: number,
   now: Date,
 ) {
-  const named = unlabelled
-    .slice(0, SUMMARY_NAMED)
-    .map((f) => `${OBJECT_KIND[f.kind]} ${f.name} (${f.reason})`)
-    .join(", ");
-  const more = unlabelled.length > SUMMARY_NAMED ? ` and ${unlabelled.length - SUMMARY_NAMED} more` : "";
-  const message =
+  const head =
     `node ${nodeName}: ${unlabelled.length} profiles that belong here are not installed and carry no failure label (at most ${cap} per kind): ` +
-    `the node's revision label stays below the oldest of them, so it takes no pod that needs them or a newer profile of their kind: ${named}${more}`;
+    `the node's revision label stays below the oldest of them, so it takes no pod that needs them or a newer profile of their kind: `;
+  const tail = (more: number) => (more > 0 ? ` and ${more} more` : "");
+  let message = head;
+  let named = 0;
+  for (const f of unlabelled.slice(0, SUMMARY_NAMED)) {
+    const next = `${message}${named > 0 ? ", " : ""}${OBJECT_KIND[f.kind]} ${f.name} (${f.reason})`;
+    if (next.length + tail(unlabelled.length - named - 1).length > EVENT_MESSAGE_MAX) break;
+    message = next;
+    named++;
+  }
+  message += tail(unlabelled.length - named);
   return {
     apiVersion: "v1",
     kind: "Event",
