@@ -4,6 +4,7 @@
 // sent once per process (a profile that fails every sync must not flood etcd), and only for failures
 // that carry a failure label: past the cap on those (src/api/limits.ts) the rest are summed up in one
 // Event on the Node, so a node where thousands of profiles fail sends at most cap + 1 Events per change.
+import { createHash } from "node:crypto";
 import { OBJECT_KIND, PROFILE_EVENTS_NAMESPACE, type ProfileKind } from "../src/api/constants.ts";
 import { EVENT_MESSAGE_MAX, INSTALL_REPORT_SOURCE, installReportEvent } from "../src/api/install-report.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
@@ -11,9 +12,13 @@ import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import type { Logger } from "../src/kube/logger.ts";
 
-/** Events already sent, newest last; the oldest are forgotten past this many (and may be sent again). */
+/**
+ * Events already sent, by a digest of what they say (a parser's message can be kilobytes), newest last;
+ * the oldest are forgotten past this many (and may be sent again): about 200 KiB at most.
+ */
 const SENT_MEMO_MAX = 2048;
 const sent = new Set<string>();
+const digest = (key: string) => createHash("sha256").update(key, "utf8").digest("base64");
 
 function remember(key: string): void {
   sent.add(key);
@@ -23,7 +28,8 @@ function remember(key: string): void {
   }
 }
 
-async function createOnce(client: KubeClient, key: string, event: object, log: Logger): Promise<void> {
+async function createOnce(client: KubeClient, what: string, event: object, log: Logger): Promise<void> {
+  const key = digest(what);
   if (sent.has(key)) return;
   try {
     await client.create(`/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`, event);

@@ -262,6 +262,17 @@ describe("reviewPod", () => {
       ).toMatchObject({
         allowed: false,
       });
+      // A `Gt` the scheduler cannot read as one revision is no requirement at all.
+      const revisionKey = "lockstep.dev/seccomp-revision";
+      for (const values of [["abc"], ["99", "100"], [], ["-5"]]) {
+        const odd = guard("strict").current.map((r) => (r.key === revisionKey ? { ...r, values } : r));
+        expect(
+          review(pending([{ matchExpressions: odd }]), "lockstep/strict.json"),
+          String(values),
+        ).toMatchObject({
+          allowed: false,
+        });
+      }
     });
 
     it("admits the legacy term of agents rolling, and leaves a term that matches no node alone", () => {
