@@ -227,7 +227,7 @@ export class NodeAgent {
       const node = this.currentNode();
       if (!node) throw new Error(`Node ${nodeName} not found`);
       const observed = await this.observe(node);
-      const plan = planSync(observed);
+      const plan = planSync(observed, this.opts.maxFailureLabelsPerKind);
       // What is about to go is marked first; if that PATCH fails, nothing is removed this sync.
       const labelled = plan.markBeforeRemoving.size > 0 ? await this.markBeforeRemoving(plan) : node;
       const failures = [...plan.failures];
@@ -474,6 +474,8 @@ export class NodeAgent {
     for (const name of plan.forgetAppArmor) delete record.appArmor[name];
     for (const { kind, name } of plan.keptInUse)
       log.debug({ kind, name }, "kept: a pod bound to this node still uses it");
+    for (const { kind, name } of plan.keptForRoom)
+      log.debug({ kind, name }, "kept: no room for its NoLongerHere mark yet");
     await this.saveRecord(claimed, record);
     return record;
   }

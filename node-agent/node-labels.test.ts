@@ -104,6 +104,18 @@ describe("boundFailureLabels: a cap on failure labels that never lets a node cla
     expect(bounded.unlabelled.map((f) => f.revision)).toEqual(["31", "40"]);
   });
 
+  it("leaves out marks of profiles still on the node first: a pod that lands there finds them", () => {
+    const kept = { ...failure("seccomp", "kept", "3", NO_LONGER_HERE), stillHere: true };
+    const bounded = boundFailureLabels(
+      [kept, failure("seccomp", "a", "12")],
+      { seccomp: "50", apparmor: "7" },
+      1,
+    );
+    expect([...bounded.failed.keys()]).toEqual([failedLabelKey("seccomp", "a")]);
+    expect(bounded.revisions.seccomp).toBe("50");
+    expect(bounded.unlabelled).toEqual([]);
+  });
+
   it("labels NoLongerHere marks first, and withdraws the revision when one is left out", () => {
     const moved = failure("seccomp", "moved", "45", NO_LONGER_HERE);
     const bounded = boundFailureLabels(
@@ -139,7 +151,7 @@ describe("boundFailureLabels: a cap on failure labels that never lets a node cla
       kind: fc.constantFrom<ProfileKind>("seccomp", "apparmor"),
       name: fc.constantFrom("a", "b", "c", "d", "e", "f", "g"),
       revision,
-      state: fc.constantFrom("installed", "BaseNotFound", "WriteFailed", NO_LONGER_HERE),
+      state: fc.constantFrom("installed", "BaseNotFound", "WriteFailed", NO_LONGER_HERE, "kept"),
     });
     fc.assert(
       fc.property(
@@ -157,9 +169,14 @@ describe("boundFailureLabels: a cap on failure labels that never lets a node cla
               ...profiles.filter((p) => p.kind === "apparmor").map((p) => p.revision),
             ]),
           };
+          // "kept": moved away, still on the node (a pod uses it, or no room to mark it): either way is true.
           const failures = profiles
             .filter((p) => p.state !== "installed")
-            .map((p) => failure(p.kind, p.name, p.revision, p.state));
+            .map((p) =>
+              p.state === "kept"
+                ? { ...failure(p.kind, p.name, p.revision, NO_LONGER_HERE), stillHere: true }
+                : failure(p.kind, p.name, p.revision, p.state),
+            );
           const bounded = boundFailureLabels(failures, synced, cap);
           const labels = desiredLockstepLabels({
             revisions: bounded.revisions,
@@ -184,7 +201,7 @@ describe("boundFailureLabels: a cap on failure labels that never lets a node cla
               // A pod admitted before it moved away requires some older revision: none may match.
               for (const at of ["3", "8", "12", "20", "31"])
                 expect(nodeHasProfile(placement(p, at), labels)).toBe(false);
-            } else if (p.state !== "installed")
+            } else if (p.state !== "installed" && p.state !== "kept")
               expect(nodeHasProfile(placement(p, p.revision), labels)).toBe(false);
           }
           const oldestLeft = (kind: ProfileKind) => bounded.unlabelled.find((f) => f.kind === kind);

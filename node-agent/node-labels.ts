@@ -67,6 +67,8 @@ export interface FailureLabel {
   reason: string;
   /** profileRevision of the object now. */
   revision: string;
+  /** A NoLongerHere mark of a profile still on the node (kept for a pod): a pod that lands finds it. */
+  stillHere?: boolean;
 }
 
 export interface BoundedFailures {
@@ -82,13 +84,13 @@ export interface BoundedFailures {
  * At most `cap` failure labels per kind (src/api/limits.ts says why), without a node ever claiming a
  * profile it does not hold (DESIGN invariant 1). A profile without a failure label is unclaimed only
  * while the revision label stays below its revision, so the labels go to the failures that need them
- * most: NoLongerHere marks first (a pod admitted before the profile moved away requires an older
- * revision, which no claim can stay below), then the oldest revisions; the revision label stays below
- * the oldest failure left without one, which keeps it as high as the cap allows for the profiles that
- * are installed. Labels the same failures each sync, so nothing flaps while they stay. When a NoLongerHere
- * mark itself is left out (more than `cap` profiles moved away), only withdrawing the revision label
- * keeps the node from claiming it: the node then takes no pod that needs a profile of that kind until
- * enough of them are gone.
+ * most: first NoLongerHere marks of profiles gone from the node (a pod admitted before the profile moved
+ * away requires an older revision, which no claim can stay below; the planner removes no more than the
+ * cap can mark), then the oldest revisions, and last NoLongerHere marks of profiles still on the node (a
+ * pod that lands there finds it, so leaving them out claims nothing false). The revision label stays
+ * below the oldest failure left without a label, which keeps it as high as the cap allows for what is
+ * installed. The same failures get labels each sync, so nothing flaps. Should a mark of a profile that
+ * is gone be left out all the same, only withdrawing the revision label keeps the node from claiming it.
  */
 export function boundFailureLabels(
   failures: readonly FailureLabel[],
@@ -101,14 +103,14 @@ export function boundFailureLabels(
       .filter((f) => f.kind === kind)
       .sort(
         (a, b) =>
-          Number(b.reason === NO_LONGER_HERE) - Number(a.reason === NO_LONGER_HERE) ||
+          labelPriority(a) - labelPriority(b) ||
           compareRevisions(a.revision, b.revision) ||
           (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
       );
     for (const f of ordered.slice(0, cap)) out.failed.set(f.key, f.reason);
     const left = ordered.slice(cap);
-    out.unlabelled.push(...left);
-    const oldest = left[0];
+    out.unlabelled.push(...left.filter((f) => !f.stillHere));
+    const oldest = left.find((f) => !f.stillHere);
     if (oldest === undefined) continue;
     const below = isRevision(oldest.revision) ? BigInt(oldest.revision) - 1n : -1n;
     out.revisions[kind] =
@@ -117,6 +119,12 @@ export function boundFailureLabels(
         : String(below < BigInt(revisions[kind]) ? below : BigInt(revisions[kind]));
   }
   return out;
+}
+
+/** 0: a mark of a profile gone from the node; 1: a failure; 2: a mark of a profile still here. */
+function labelPriority(f: FailureLabel): number {
+  if (f.reason !== NO_LONGER_HERE) return 1;
+  return f.stillHere === true ? 2 : 0;
 }
 
 function compareRevisions(a: string, b: string): number {

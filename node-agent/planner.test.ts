@@ -181,6 +181,40 @@ describe("planSync: seccomp", () => {
     expect(installedProfiles(o).size).toBe(0);
   });
 
+  it("removes no more moved-away profiles than the cap can mark; the rest stay installed, unmarked, until there is room", () => {
+    const moved = (name: string) => seccomp(name, { ...ALLOW, nodeSelector: { pool: "batch" } });
+    const names = ["m1", "m2", "m3"];
+    const files = Object.fromEntries(names.map((n) => [n, contentOf(seccomp(n))]));
+    const o = observe({ seccomp: names.map(moved), files, record: { seccomp: names, appArmor: {} } });
+    const plan = planSync(o, 2);
+    expect(plan.removeSeccomp).toEqual(["m1", "m2"]);
+    expect(plan.keptForRoom).toEqual([{ kind: "seccomp", name: "m3" }]);
+    expect([...plan.markBeforeRemoving.keys()]).toEqual([
+      failedLabelKey("seccomp", "m1"),
+      failedLabelKey("seccomp", "m2"),
+    ]);
+    expect(failedProfiles(o, installedProfiles(o), [], plan).has(failedLabelKey("seccomp", "m3"))).toBe(
+      false,
+    );
+    // Next sync: m1 and m2 are gone and marked, which fills the room; a deleted object needs no mark.
+    const marks = {
+      [failedLabelKey("seccomp", "m1")]: NO_LONGER_HERE,
+      [failedLabelKey("seccomp", "m2")]: NO_LONGER_HERE,
+    };
+    const later = (objects: string[]) =>
+      observe({
+        seccomp: objects.map(moved),
+        files: { m3: files.m3 ?? "", gone: "{}" },
+        record: { seccomp: ["m3", "gone"], appArmor: {} },
+        nodeLabels: marks,
+      });
+    const full = planSync(later(names), 2);
+    expect(full.removeSeccomp).toEqual(["gone"]);
+    expect(full.keptForRoom).toEqual([{ kind: "seccomp", name: "m3" }]);
+    // m1 deleted: its mark goes, which makes room for m3.
+    expect(planSync(later(["m2", "m3"]), 2).removeSeccomp).toEqual(["m3", "gone"]);
+  });
+
   it("forgets an owned file that is gone, and adopts files when there is no record yet", () => {
     const o = observe({ seccomp: [], record: { seccomp: ["gone"], appArmor: {} } });
     expect(planSync(o).forgetSeccomp).toEqual(["gone"]);

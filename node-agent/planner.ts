@@ -19,6 +19,7 @@ import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
 import { type AppArmorMode, DEFAULT_APPARMOR_MODE } from "../src/api/apparmor.ts";
 import { PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/api/labels.ts";
+import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
 import { maxRevision } from "../src/api/node-profiles.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
@@ -64,6 +65,12 @@ export interface SyncPlan {
    * placed there in between and fail on the missing file or kernel profile.
    */
   markBeforeRemoving: Map<string, string>;
+  /**
+   * Kept because the node has no room left for their NoLongerHere marks (at most the failure-label
+   * cap of marks for profiles that are gone): while its file stays or it stays loaded, a pod admitted
+   * before it moved away finds it here, so it needs no mark. Removed once marks free up.
+   */
+  keptForRoom: { kind: ProfileKind; name: string }[];
 }
 
 function nodeArch(o: NodeObservation): string | undefined {
@@ -89,7 +96,7 @@ export function adoptedRecord(disk: SeccompDirState): OwnershipRecord {
   return { seccomp: [...disk.files.keys()], appArmor: {} };
 }
 
-export function planSync(o: NodeObservation): SyncPlan {
+export function planSync(o: NodeObservation, markCap = MAX_FAILURE_LABELS_PER_KIND): SyncPlan {
   const plan: SyncPlan = {
     writeSeccomp: [],
     removeSeccomp: [],
@@ -100,11 +107,45 @@ export function planSync(o: NodeObservation): SyncPlan {
     keptInUse: [],
     failures: [],
     markBeforeRemoving: new Map(),
+    keptForRoom: [],
   };
   planSeccomp(o, plan);
   if (o.appArmorAvailable) planAppArmor(o, plan);
+  keepWhatCannotBeMarked(o, plan, markCap);
   plan.markBeforeRemoving = marksBeforeRemoving(o, plan);
   return plan;
+}
+
+/**
+ * A profile that moved away and is gone from the node is unclaimed only by its NoLongerHere mark (a pod
+ * admitted before the move requires some older revision), so a removal needs room for its mark: at most
+ * `cap` such marks per kind (src/api/limits.ts). Past that, a removal waits and the profile stays
+ * installed (keptForRoom); removals of deleted objects need no mark and always go ahead.
+ */
+function keepWhatCannotBeMarked(o: NodeObservation, plan: SyncPlan, cap: number): void {
+  const lists: [ProfileKind, "removeSeccomp" | "unloadAppArmor", readonly RenderedProfile[]][] = [
+    ["seccomp", "removeSeccomp", o.seccompProfiles],
+    ["apparmor", "unloadAppArmor", o.appArmorProfiles],
+  ];
+  for (const [kind, list, profiles] of lists) {
+    const objects = new Set(profiles.map((p) => p.name));
+    const present = (name: string) => (kind === "seccomp" ? o.disk.files.has(name) : o.kernel.has(name));
+    let marked = profiles.filter(
+      (p) =>
+        !profileBelongsOnNode(p, o.nodeLabels) &&
+        !present(p.name) &&
+        o.nodeLabels[failedLabelKey(kind, p.name)] === NO_LONGER_HERE,
+    ).length;
+    const allowed: string[] = [];
+    for (const name of plan[list]) {
+      if (!objects.has(name)) allowed.push(name);
+      else if (marked < cap) {
+        marked++;
+        allowed.push(name);
+      } else plan.keptForRoom.push({ kind, name });
+    }
+    plan[list] = allowed;
+  }
 }
 
 /**
@@ -246,13 +287,25 @@ export function failedProfiles(
   return failed;
 }
 
-/** failedProfiles' labels, each with its profile's kind and revision (for boundFailureLabels). */
+/**
+ * failedProfiles' labels, each with its profile's kind and revision, and for a NoLongerHere mark whether
+ * the profile is still on the node (for boundFailureLabels).
+ */
 export function failureLabels(o: NodeObservation, failed: ReadonlyMap<string, string>): FailureLabel[] {
   const out: FailureLabel[] = [];
   for (const p of [...o.seccompProfiles, ...o.appArmorProfiles]) {
     const key = failedLabelKey(p.kind, p.name);
     const reason = failed.get(key);
-    if (reason !== undefined) out.push({ kind: p.kind, name: p.name, key, reason, revision: p.revision });
+    if (reason === undefined) continue;
+    const present = p.kind === "seccomp" ? o.disk.files.has(p.name) : o.kernel.has(p.name);
+    out.push({
+      kind: p.kind,
+      name: p.name,
+      key,
+      reason,
+      revision: p.revision,
+      stillHere: reason === NO_LONGER_HERE && present,
+    });
   }
   return out;
 }
