@@ -13,7 +13,12 @@ import {
   PROFILE_KINDS,
   type ProfileKind,
 } from "../api/constants.ts";
-import { INSTALL_FAILED, type InstallReport, readInstallReport } from "../api/install-report.ts";
+import {
+  INSTALL_FAILED,
+  type InstallReport,
+  readInstallReport,
+  trimInstallReportEvent,
+} from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { profileRevision, revisionBefore } from "../api/node-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -116,10 +121,14 @@ export class ProfileController {
       metadataOnly: true,
       onError: logWatchFailures(opts.log, "nodes", stopping),
     });
+    // Of each Event only the install report it carries, and only the newest reports: Events are anyone's
+    // to create where RBAC grants it, and status needs a report only to explain a failure label.
     this.events = new Informer<KubeObject>(this.client, {
       path: `/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`,
       fieldSelector: `reason=${INSTALL_FAILED}`,
       onError: logWatchFailures(opts.log, "events", stopping),
+      transform: (event) => trimInstallReportEvent(event, REPORT_DETAIL_KEPT),
+      maxObjects: MAX_CACHED_INSTALL_REPORTS,
     });
     const m = opts.metrics;
     this.m = {
@@ -411,6 +420,17 @@ export class ProfileController {
     return more > 0 ? [...named, `${more} more`] : named;
   }
 }
+
+/**
+ * Install reports the controller keeps, the newest first kept. An agent reports only failures it labels
+ * (at most MAX_FAILURE_LABELS_PER_KIND per kind and node, once per change), so this holds every current
+ * report of 39 nodes each failing every profile it can label, or of 10,000 nodes failing one profile;
+ * past it a failure is still shown, by its label's reason. A report is a few hundred bytes, its detail
+ * cut to REPORT_DETAIL_KEPT: at most about 12 MiB.
+ */
+export const MAX_CACHED_INSTALL_REPORTS = 10_000;
+/** What status.missingNodes shows of a report's detail. */
+const REPORT_DETAIL_KEPT = 1024;
 
 function splitKey(key: string): [ProfileKind, string] {
   const slash = key.indexOf("/");

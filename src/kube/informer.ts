@@ -34,6 +34,19 @@ export interface InformerOptions {
   metadataOnly?: boolean;
   /** Called with each failure before the informer retries (a log line, say). */
   onError?: (error: unknown, retryInMs: number) => void;
+  /**
+   * What to keep of each object (client-go's SetTransform): a smaller object, or undefined to keep
+   * nothing (an object the component never reads; removed if it was kept before). Runs after
+   * managedFields is dropped.
+   */
+  transform?: (object: KubeObject) => KubeObject | undefined;
+  /** The watch's timeoutSeconds; by default 5-10 minutes at random (tests set it short). */
+  watchTimeoutSeconds?: number;
+  /**
+   * Keep at most this many objects, dropping the ones seen longest ago: for a collection anyone can
+   * grow (Events) whose older objects a component can do without. Dropped objects get no delete.
+   */
+  maxObjects?: number;
 }
 
 type Handler<T> = (object: T, old?: T) => void;
@@ -42,6 +55,13 @@ type Verb = "add" | "update" | "delete";
 // A watch is closed by the server after timeoutSeconds; client-go picks 5-10 minutes at random so
 // that many clients do not reconnect at the same moment.
 const WATCH_TIMEOUT_MIN_S = 300;
+/**
+ * How long past its timeoutSeconds a watch on which nothing arrived is taken for half-open (aborted,
+ * then relisted): half the timeout, at most 30 s. Whatever bookmarks the server sends reset it too.
+ */
+export function watchIdleTimeoutMs(timeoutSeconds: number): number {
+  return timeoutSeconds * 1000 + Math.min(30_000, (timeoutSeconds * 1000) / 2);
+}
 const LIST_PAGE = 500;
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -142,7 +162,10 @@ export class Informer<T extends KubeObject> {
         accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.list : undefined,
         signal: this.abort.signal,
       });
-      for (const item of page.items ?? []) fresh.set(keyOf(item), withoutManagedFields(item));
+      for (const item of page.items ?? []) {
+        const kept = this.keep(item);
+        if (kept !== undefined) fresh.set(keyOf(kept), kept);
+      }
       continueToken = page.metadata?.continue || undefined;
       version = page.metadata?.resourceVersion ?? "";
     } while (continueToken !== undefined);
@@ -150,6 +173,7 @@ export class Informer<T extends KubeObject> {
     const old = new Map(this.store);
     this.store.clear();
     for (const [key, object] of fresh) this.store.set(key, object);
+    this.evictOldest();
     for (const [key, object] of fresh) {
       const before = old.get(key);
       if (before === undefined) this.emit("add", object);
@@ -170,13 +194,16 @@ export class Informer<T extends KubeObject> {
   }
 
   private async watchOnce(onConnect: () => void): Promise<void> {
+    const timeoutSeconds =
+      this.opts.watchTimeoutSeconds ?? WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S);
     await this.client.watch<T>(this.opts.path, {
       query: {
         ...this.selectors(),
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: true,
-        timeoutSeconds: WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S),
+        timeoutSeconds,
       },
+      idleTimeoutMs: watchIdleTimeoutMs(timeoutSeconds),
       accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.watch : undefined,
       signal: this.abort.signal,
       onConnect,
@@ -192,16 +219,36 @@ export class Informer<T extends KubeObject> {
     const version = event.object.metadata?.resourceVersion;
     if (version) this.resourceVersion = version;
     if (event.type === "BOOKMARK") return;
-    const object = withoutManagedFields(event.object);
-    const key = keyOf(object);
+    const key = keyOf(event.object);
+    const object = this.keep(event.object);
     const before = this.store.get(key);
-    if (event.type === "DELETED") {
+    if (event.type === "DELETED" || object === undefined) {
+      if (before === undefined && object === undefined) return;
       this.store.delete(key);
-      this.emit("delete", object);
+      this.emit("delete", object ?? before ?? event.object);
     } else {
+      // Deleted first, so that the insertion order is the order objects were last seen in.
+      this.store.delete(key);
       this.store.set(key, object);
+      this.evictOldest();
       if (before === undefined) this.emit("add", object);
       else this.emit("update", object, before);
+    }
+  }
+
+  /** The object as the cache keeps it, or undefined for one it does not keep (the transform's say). */
+  private keep(object: T): T | undefined {
+    const trimmed = withoutManagedFields(object);
+    const { transform } = this.opts;
+    return transform === undefined ? trimmed : (transform(trimmed) as T | undefined);
+  }
+
+  private evictOldest(): void {
+    const max = this.opts.maxObjects;
+    if (max === undefined) return;
+    for (const key of this.store.keys()) {
+      if (this.store.size <= max) break;
+      this.store.delete(key);
     }
   }
 

@@ -310,6 +310,51 @@ describe("kubectl debug (UPDATE of pods/ephemeralcontainers)", () => {
     expect(stored.spec?.ephemeralContainers?.map((c) => c.name)).toEqual(["dbg"]);
   });
 
+  it("judges a pod not yet scheduled by its node affinity, not by an in-use label written by hand", async () => {
+    // A pod created while the webhook was not configured (before Lockstep was installed, say) keeps
+    // the labels it was written with: here one claiming gold-only, on a pod nothing keeps off nodes
+    // that lack it. It waits for a node in pool "gold", which none is.
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "gold-only", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "gold" },
+    });
+    const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
+    const config = (await admission.listMutatingWebhookConfiguration()).items.find((c) =>
+      c.webhooks?.some((w) => w.name === "pods.lockstep.dev"),
+    ) as k8s.V1MutatingWebhookConfiguration;
+    const name = config.metadata?.name ?? "";
+    await admission.deleteMutatingWebhookConfiguration({ name });
+    const handLabelled: k8s.V1Pod = {
+      metadata: { name: "hand-labelled", labels: { [profileLabelKey("seccomp", "gold-only")]: "true" } },
+      spec: { containers: [{ name: "c", image: "busybox" }], nodeSelector: { pool: "gold" } },
+    };
+    try {
+      // The API server drops the configuration from its cache a moment after the delete.
+      await waitFor("a pod created without the webhook", async () => {
+        if ((await createPod(handLabelled)) !== undefined) return undefined;
+        const stored = await core.readNamespacedPod({ name: "hand-labelled", namespace: NS });
+        if (stored.metadata?.labels?.[profileLabelKey("seccomp", "gold-only")] === "true") return true;
+        await core.deleteNamespacedPod({ name: "hand-labelled", namespace: NS, gracePeriodSeconds: 0 });
+        return undefined;
+      });
+    } finally {
+      const {
+        resourceVersion: _rv,
+        uid: _uid,
+        creationTimestamp: _ct,
+        managedFields: _mf,
+        ...metadata
+      } = config.metadata ?? {};
+      await admission.createMutatingWebhookConfiguration({ body: { ...config, metadata } });
+    }
+    await waitFor("the webhook configured again", async () =>
+      (await createPod(seccompPod("typo-again", "wbe")))?.includes("does not exist"),
+    );
+    expect(await addDebugContainer("hand-labelled", "dbg", "lockstep/gold-only.json")).toMatch(
+      /^403: .*pod "hand-labelled" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "gold-only" in every term/,
+    );
+  });
+
   it("reviews debug containers of pods that use no profile themselves", async () => {
     expect(
       await createPod({
