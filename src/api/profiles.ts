@@ -8,6 +8,7 @@ import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "./constants.ts";
 import { isValidProfileObjectName, profileLabelKey } from "./labels.ts";
 import { appArmorProfileVersion, renderAppArmorProfile } from "./render-apparmor.ts";
 import {
+  type InheritanceMemo,
   type ResolvedSeccomp,
   renderSeccompForNode,
   resolveSeccompProfile,
@@ -81,11 +82,12 @@ export function renderSeccompProfiles(objects: readonly ProfileObjectRef[]): Ren
     if (result.ok) specs.set(obj.name, result.value);
     return { obj, result };
   });
+  const folded: InheritanceMemo = new Map();
   return parsed.map(({ obj, result }): RenderedProfile => {
     if (!result.ok)
       return { ...common("seccomp", obj), ok: false, reason: "InvalidSpec", message: result.message };
     const base = common("seccomp", obj, result.value);
-    const resolved = resolveSeccompProfile(obj.name, specs);
+    const resolved = resolveSeccompProfile(obj.name, specs, folded);
     if (!resolved.ok) return { ...base, ok: false, reason: resolved.reason, message: resolved.message };
     const spec: ResolvedSeccomp = resolved.spec;
     return {
