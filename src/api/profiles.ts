@@ -27,7 +27,7 @@ export const INVALID_POLICY = "InvalidPolicy";
 export interface ProfileObjectRef {
   name: string;
   uid?: string;
-  /** profileRevision of the object (node-profiles.ts); "0" where no API server assigned one (the CLI). */
+  /** renderingRevision of the object (node-profiles.ts); "0" where no API server assigned one (the CLI). */
   revision?: string;
   spec: unknown;
 }
