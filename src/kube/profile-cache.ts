@@ -5,6 +5,7 @@
 // another profile's rendering; a status or metadata write changes none.
 import type { ProfileStatus } from "../api/common.ts";
 import { PROFILE_KINDS, type ProfileKind, profilePath } from "../api/constants.ts";
+import { MAX_PROFILE_OBJECT_BYTES } from "../api/limits.ts";
 import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
 import type { KubeClient } from "./client.ts";
 import { kubeErrorMessage } from "./errors.ts";
@@ -52,6 +53,7 @@ export class ProfileCache {
       new Informer<ProfileObject>(client, {
         path: profilePath(kind),
         onError: logWatchFailures(log, `${kind} profiles`, isStopping),
+        maxObjectBytes: MAX_PROFILE_OBJECT_BYTES,
       });
     this.informers = { seccomp: informer("seccomp"), apparmor: informer("apparmor") };
     this.onChange((change) => {
@@ -120,6 +122,12 @@ export class ProfileCache {
   /** The resourceVersion a kind was last listed at: the cache has seen every write of it up to there. */
   listedResourceVersion(kind: ProfileKind): string {
     return this.informers[kind].listedResourceVersion;
+  }
+
+  /** Why the caches are not listed or no longer follow the API server; undefined while both do. */
+  notLiveReason(now = Date.now()): string | undefined {
+    const reasons = PROFILE_KINDS.flatMap((kind) => this.informers[kind].notLiveReason(now) ?? []);
+    return reasons.length > 0 ? `profile caches: ${reasons.join("; ")}` : undefined;
   }
 
   /** Resolves once both kinds are listed. */

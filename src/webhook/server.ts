@@ -99,7 +99,9 @@ export class WebhookServer {
     if (this.stopping) return "shutting down";
     if (!this.certificate) return "serving certificate not loaded";
     if (!this.synced) return "profile caches not synced";
-    return undefined;
+    // A cache that stopped following the API server would admit pods requiring revisions from before
+    // a profile's update: not ready, so the Service sends reviews to a replica whose watch works.
+    return this.profiles.notLiveReason();
   }
 
   async start(): Promise<void> {
