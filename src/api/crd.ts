@@ -114,7 +114,7 @@ const status: Schema = {
       type: "string",
       pattern: "^(0|[1-9][0-9]{0,17})$",
       description:
-        "The profile revision of the current generation: the resourceVersion at which the controller first saw it. A node whose lockstep.dev/<kind>-revision label is at least this, and that has no failed.<kind>.lockstep.dev/<name> label, holds this version (or a newer one).",
+        "The profile revision of the current generation: the resourceVersion at which the controller first saw it. A node whose lockstep.dev/<kind>-revision label is at least the highest such revision along the baseProfileName chain (this one, for a profile without a base), and that has no failed.<kind>.lockstep.dev/<name> label, holds this version (or a newer one).",
     },
     version: { type: "string", description: "The version label value of nodes holding the current content" },
     localhostProfile: { type: "string", description: "What a pod writes in localhostProfile" },
