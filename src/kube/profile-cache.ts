@@ -6,7 +6,12 @@
 import type { ProfileStatus } from "../api/common.ts";
 import { PROFILE_KINDS, type ProfileKind, profilePath } from "../api/constants.ts";
 import { MAX_PROFILE_OBJECT_BYTES } from "../api/limits.ts";
-import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
+import {
+  type RenderedProfile,
+  renderAppArmorProfiles,
+  renderSeccompProfiles,
+  SeccompRenderMemo,
+} from "../api/profiles.ts";
 import type { KubeClient } from "./client.ts";
 import { kubeErrorMessage } from "./errors.ts";
 import { Informer, type KubeObject } from "./informer.ts";
@@ -47,6 +52,8 @@ export class ProfileCache {
    * an agent's sync costs. The version hashes the resolved profile, so it names the content exactly.
    */
   private contents: Record<ProfileKind, Map<string, string>> = { seccomp: new Map(), apparmor: new Map() };
+  /** Parsing and resolution of unchanged SeccompProfiles, carried across re-renderings. */
+  private readonly seccompMemo = new SeccompRenderMemo();
 
   constructor(client: KubeClient, log: Logger, isStopping: () => boolean) {
     const informer = (kind: ProfileKind) =>
@@ -97,7 +104,8 @@ export class ProfileCache {
       uid: o.metadata?.uid,
       spec: o.spec,
     }));
-    const all = kind === "seccomp" ? renderSeccompProfiles(refs) : renderAppArmorProfiles(refs);
+    const all =
+      kind === "seccomp" ? renderSeccompProfiles(refs, this.seccompMemo) : renderAppArmorProfiles(refs);
     // Only what this rendering asks for is carried over, so the contents of gone versions are dropped.
     const previous = this.contents[kind];
     const contents = new Map<string, string>();
