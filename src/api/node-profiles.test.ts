@@ -8,6 +8,7 @@ import {
   nodeProfileState,
   type ProfilePlacement,
   placementOf,
+  placementsOf,
   profileRequirements,
   profileRevision,
   renderingRevision,
@@ -208,6 +209,20 @@ describe("nodeHasProfile", () => {
     expect(
       nodeHasProfile({ ...web, version: undefined }, { pool: "web", "seccomp.lockstep.dev/web": "abc" }),
     ).toBe(false);
+  });
+});
+
+describe("placementsOf", () => {
+  it("gives each profile its rendering's revision, and no legacy version to one that inherits", () => {
+    const base = { metadata: { name: "base", resourceVersion: "90", generation: 1 }, spec: {} };
+    const child = {
+      metadata: { name: "child", resourceVersion: "40", generation: 1 },
+      spec: { baseProfileName: "base" },
+      status: { observedGeneration: 1, revision: "40", version: "v-old" },
+    };
+    const [b, c] = placementsOf("seccomp", [base, child]);
+    expect(b?.revision).toBe("90");
+    expect(c).toMatchObject({ name: "child", revision: "90", version: undefined });
   });
 });
 

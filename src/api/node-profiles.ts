@@ -162,6 +162,16 @@ export function placementOf(
   };
 }
 
+/** The placement of every profile of a kind in a list, each with its rendering's revision. */
+export function placementsOf(kind: ProfileKind, objects: readonly PlacementSource[]): ProfilePlacement[] {
+  const byName = new Map(objects.map((o) => [o.metadata?.name ?? "", o]));
+  const linkOf = (name: string) => {
+    const obj = byName.get(name);
+    return obj && { revision: profileRevision(obj), spec: obj.spec };
+  };
+  return objects.map((o) => placementOf(kind, o, renderingRevision(kind, o.metadata?.name ?? "", linkOf)));
+}
+
 /** Whether this node's agent has caught up with `revision` for profiles of `kind`. */
 export function revisionReached(
   labels: Readonly<Record<string, string>>,
