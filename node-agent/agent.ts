@@ -7,7 +7,7 @@ import type { AppArmorMode } from "../src/api/apparmor.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
 import { failedLabelKey } from "../src/api/labels.ts";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
-import { maxRevision, profileRevision, revisionBefore } from "../src/api/node-profiles.ts";
+import { maxRevision, profileRevision, renderingRevision, revisionBefore } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
@@ -334,12 +334,19 @@ export class NodeAgent {
     return cached;
   }
 
-  /** The cached renderings of a kind, each with its object's current revision. */
+  /**
+   * The cached renderings of a kind, each with its rendering's revision as it is now (over its
+   * inheritance chain: the same number the webhook requires and the controller judges with).
+   */
   private withRevisions(kind: ProfileKind): RenderedProfile[] {
-    return [...this.profiles.rendered(kind).values()].map((p) => {
-      const obj = this.profiles.get(kind, p.name);
-      return obj ? { ...p, revision: profileRevision(obj) } : p;
-    });
+    const linkOf = (name: string) => {
+      const obj = this.profiles.get(kind, name);
+      return obj && { revision: profileRevision(obj), spec: obj.spec };
+    };
+    return [...this.profiles.rendered(kind).values()].map((p) => ({
+      ...p,
+      revision: renderingRevision(kind, p.name, linkOf),
+    }));
   }
 
   /** Everything the planner decides from, read from the caches, the folder and the kernel. */

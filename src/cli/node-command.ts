@@ -15,7 +15,7 @@ import {
   type NodeProfileLine,
   nodeProfileReport,
   type PlacementSource,
-  placementOf,
+  placementsOf,
 } from "../api/node-profiles.ts";
 import { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
@@ -74,7 +74,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       const list = await client.get<{ items?: PlacementSource[] }>(
         `/apis/${GROUP}/${VERSION}/${PLURALS[kind]}`,
       );
-      for (const item of list.items ?? []) placements.push(placementOf(kind, item));
+      placements.push(...placementsOf(kind, list.items ?? []));
     }
     const lines = nodeProfileReport(found.metadata?.labels ?? {}, placements);
     process.stdout.write(

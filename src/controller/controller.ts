@@ -20,7 +20,7 @@ import {
   trimInstallReportEvent,
 } from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
-import { profileRevision, revisionBefore } from "../api/node-profiles.ts";
+import { profileRevision, renderingRevision, revisionBefore } from "../api/node-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
@@ -229,7 +229,7 @@ export class ProfileController {
           else
             for (const kind of PROFILE_KINDS)
               for (const p of this.profiles.list(kind))
-                if (revisionInRanges(wakes, kind, this.revisionOf(kind, p)))
+                if (revisionInRanges(wakes, kind, this.renderingRevisionOf(kind, p)))
                   this.enqueue(kind, p.metadata?.name ?? "");
         },
         nodeBurstWaitMs(now - this.nodeBurstSince, this.nodeBurstNodes.size),
@@ -237,9 +237,17 @@ export class ProfileController {
     }
   }
 
-  /** The revision nodes must reach for a profile: kept from the status while the generation is the same. */
+  /** The object's own revision: kept from the status while the generation is the same. */
   private revisionOf(kind: ProfileKind, obj: ProfileObject): string {
     return profileRevision({ metadata: obj.metadata, status: this.currentStatus(kind, obj) });
+  }
+
+  /** The revision nodes must reach for a profile: its rendering's, over its whole inheritance chain. */
+  private renderingRevisionOf(kind: ProfileKind, obj: ProfileObject): string {
+    return renderingRevision(kind, obj.metadata?.name ?? "", (name) => {
+      const link = this.profiles.get(kind, name);
+      return link && { revision: this.revisionOf(kind, link), spec: link.spec };
+    });
   }
 
   private enqueueAll(): void {
@@ -314,7 +322,8 @@ export class ProfileController {
     const previous = this.currentStatus(kind, obj);
     const next = computeStatus({
       profile: rendered,
-      revision: this.revisionOf(kind, obj),
+      revision: this.renderingRevisionOf(kind, obj),
+      ownRevision: this.revisionOf(kind, obj),
       generation,
       deleting,
       inUseBy,

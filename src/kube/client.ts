@@ -24,8 +24,12 @@ export const IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceacco
 export const IN_CLUSTER_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 /** client-go re-reads a bearer token file after this long (transport.NewCachedFileTokenSource). */
 export const TOKEN_FILE_MAX_AGE_MS = 60_000;
-/** An API answer larger than this is refused rather than buffered (lists are paged below it). */
-const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/**
+ * An API answer larger than this is refused rather than buffered. Lists are paged to half of it by the
+ * largest object a collection can hold (src/kube/informer.ts), so only an object larger than its
+ * collection declares reaches it.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /**
  * A half-open connection (the API server's host gone, a NAT that dropped the flow) answers nothing and
  * reports nothing, and would leave a sync or a cache waiting for ever: every request gives up after
@@ -241,6 +245,8 @@ export interface KubeClientOptions {
   onResponse?: (verb: string, code: number) => void;
   /** How long connecting may take (default CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
+  /** The largest answer buffered (MAX_RESPONSE_BYTES); smaller in tests. */
+  maxResponseBytes?: number;
 }
 
 export class KubeClient {
@@ -249,6 +255,8 @@ export class KubeClient {
   private readonly url: URL;
   private readonly tokenFileMaxAgeMs: number;
   private cachedToken: { value: string; readAt: number } | undefined;
+  /** The largest answer this client buffers; list pages are sized below it. */
+  readonly maxResponseBytes: number;
 
   private readonly onResponse: ((verb: string, code: number) => void) | undefined;
   private readonly connectTimeoutMs: number;
@@ -258,6 +266,7 @@ export class KubeClient {
     this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     this.tokenFileMaxAgeMs = options.tokenFileMaxAgeMs ?? TOKEN_FILE_MAX_AGE_MS;
     this.onResponse = options.onResponse;
+    this.maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     this.url = new URL(this.config.server);
     // One keep-alive pool: a component's requests share a few connections, as client-go's transport does.
     this.agent = new Agent({
@@ -332,8 +341,8 @@ export class KubeClient {
         let size = 0;
         res.on("data", (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            req.destroy(new Error(`${method} ${path}: answer larger than ${MAX_RESPONSE_BYTES} bytes`));
+          if (size > this.maxResponseBytes) {
+            req.destroy(new Error(`${method} ${path}: answer larger than ${this.maxResponseBytes} bytes`));
             return;
           }
           chunks.push(chunk);

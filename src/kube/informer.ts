@@ -47,6 +47,12 @@ export interface InformerOptions {
    * grow (Events) whose older objects a component can do without. Dropped objects get no delete.
    */
   maxObjects?: number;
+  /**
+   * The largest object the collection can hold, when it is known to be bounded (a CRD's limits): list
+   * pages then hold as many as fit in half the client's answer limit, instead of LIST_PAGE whatever
+   * their size (500 profiles of 1.4 MB made every relist fail at the 64 MiB limit).
+   */
+  maxObjectBytes?: number;
 }
 
 type Handler<T> = (object: T, old?: T) => void;
@@ -55,6 +61,7 @@ type Verb = "add" | "update" | "delete";
 // A watch is closed by the server after timeoutSeconds; client-go picks 5-10 minutes at random so
 // that many clients do not reconnect at the same moment.
 const WATCH_TIMEOUT_MIN_S = 300;
+const WATCH_TIMEOUT_MAX_S = 2 * WATCH_TIMEOUT_MIN_S;
 /**
  * How long past its timeoutSeconds a watch on which nothing arrived is taken for half-open (aborted,
  * then relisted): half the timeout, at most 30 s. Whatever bookmarks the server sends reset it too.
@@ -66,6 +73,40 @@ const LIST_PAGE = 500;
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 
+/** Objects per list page: LIST_PAGE, fewer when that many of the largest would not fit in half the answer limit. */
+export function listPageLimit(maxResponseBytes: number, maxObjectBytes: number | undefined): number {
+  if (maxObjectBytes === undefined) return LIST_PAGE;
+  return Math.max(1, Math.min(LIST_PAGE, Math.floor(maxResponseBytes / 2 / maxObjectBytes)));
+}
+
+/**
+ * How long a cache may go without a working watch before it stops counting as live: a webhook
+ * admitting on a cache that stopped following the API server would require revisions from before a
+ * profile's update (issue 23). Reconnecting after the server's own timeout or a blip takes well under it.
+ */
+export const CACHE_STALE_AFTER_MS = 30_000;
+
+/** What an informer knows about its watch, for cacheStaleReason. */
+export interface WatchProgress {
+  /** When the watch went down (a failure, or the end of the server's timeout); undefined while it is up. */
+  downSince: number | undefined;
+  /** When the cache last heard from the API server: a list, a watch connecting, an event or a bookmark. */
+  lastHeardAt: number;
+}
+
+/**
+ * Why a listed cache no longer follows the API server, or undefined while it does: its watch has been
+ * down for longer than CACHE_STALE_AFTER_MS, or has been up but silent for longer than the server keeps
+ * a watch open at most (it ends every watch at timeoutSeconds, so a watch that outlives that is hung).
+ */
+export function cacheStaleReason(w: WatchProgress, now: number): string | undefined {
+  if (w.downSince !== undefined && now - w.downSince > CACHE_STALE_AFTER_MS)
+    return `the watch has been down for ${Math.round((now - w.downSince) / 1000)} s`;
+  if (w.downSince === undefined && now - w.lastHeardAt > WATCH_TIMEOUT_MAX_S * 1000 + CACHE_STALE_AFTER_MS)
+    return `the watch has been silent for ${Math.round((now - w.lastHeardAt) / 1000)} s, longer than the server keeps one open`;
+  return undefined;
+}
+
 const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 
 export class Informer<T extends KubeObject> {
@@ -76,6 +117,7 @@ export class Informer<T extends KubeObject> {
   private listedVersion = "";
   private loop: Promise<void> | undefined;
   private synced = false;
+  private readonly progress: WatchProgress = { downSince: Date.now(), lastHeardAt: Date.now() };
 
   private readonly client: KubeClient;
   private readonly opts: InformerOptions;
@@ -100,6 +142,17 @@ export class Informer<T extends KubeObject> {
 
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  /** Why the cache is not listed or no longer follows the API server (cacheStaleReason); undefined while live. */
+  notLiveReason(now = Date.now()): string | undefined {
+    if (!this.synced) return "not listed yet";
+    const stale = cacheStaleReason(this.progress, now);
+    return stale && `${this.opts.path}: ${stale}`;
+  }
+
+  private heard(): void {
+    this.progress.lastHeardAt = Date.now();
   }
 
   /** Resolves once the first list is in the cache; keeps watching in the background until stop(). */
@@ -134,8 +187,12 @@ export class Informer<T extends KubeObject> {
         }
         await this.watchOnce(() => {
           delay = BACKOFF_START_MS;
+          this.progress.downSince = undefined;
+          this.heard();
         });
+        this.progress.downSince ??= Date.now();
       } catch (error) {
+        this.progress.downSince ??= Date.now();
         if (this.stopped) break;
         // 410 Gone: our version is older than etcd keeps; only a fresh list can catch up.
         needList = true;
@@ -156,9 +213,10 @@ export class Informer<T extends KubeObject> {
     const fresh = new Map<string, T>();
     let continueToken: string | undefined;
     let version = "";
+    const limit = listPageLimit(this.client.maxResponseBytes, this.opts.maxObjectBytes);
     do {
       const page = await this.client.get<ListAnswer<T>>(this.opts.path, {
-        query: { ...this.selectors(), limit: LIST_PAGE, continue: continueToken },
+        query: { ...this.selectors(), limit, continue: continueToken },
         accept: this.opts.metadataOnly ? METADATA_ONLY_ACCEPT.list : undefined,
         signal: this.abort.signal,
       });
@@ -183,6 +241,7 @@ export class Informer<T extends KubeObject> {
     for (const [key, object] of old) if (!fresh.has(key)) this.emit("delete", object);
     this.resourceVersion = version;
     this.listedVersion = version;
+    this.heard();
   }
 
   /**
@@ -212,6 +271,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private apply(event: WatchEvent<T>): void {
+    this.heard();
     if (event.type === "ERROR") {
       const status = event.object as { code?: number; message?: string };
       throw new KubeApiError(status.code ?? 500, JSON.stringify(status), `watch ${this.opts.path}`);

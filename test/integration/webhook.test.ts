@@ -585,6 +585,38 @@ describe("races the node labels must not lose (ADR 0024)", () => {
     await waitAgentReady(a2);
   });
 
+  it("after a base profile's update, keeps a new pod naming its child off nodes that rendered the child with the old base", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "chain-base", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "chain-child", {
+      baseProfileName: "chain-base",
+      nodeSelector: { pool: "web" },
+    });
+    await waitForProfile("node-1", "SeccompProfile", "chain-child");
+    await waitForProfile("node-2", "SeccompProfile", "chain-child");
+    const [a1, a2] = [agentOn("node-1"), agentOn("node-2")];
+    await Promise.all([a1.process.stop(), a2.process.stop()]);
+    // Only the base changes: the child's own object, and so its own revision, stay as they were.
+    const updated = (await applyProfile(cp.kubeConfig(), "SeccompProfile", "chain-base", {
+      defaultAction: "SCMP_ACT_LOG",
+    })) as { metadata: { resourceVersion: string } };
+    await waitFor(
+      "the webhook to require the base's update for the child",
+      async () => (await requiredRevision("chain-child")) >= BigInt(updated.metadata.resourceVersion) - 1n,
+    );
+    expect(await createPod(seccompPod("after-base-update", "chain-child"))).toBeUndefined();
+    await waitUnschedulable("after-base-update");
+    expect(await boundNode("after-base-update")).toBeUndefined();
+
+    await a1.restart();
+    const node = await waitFor("after-base-update to be bound", () => boundNode("after-base-update"), {
+      timeoutMs: 90_000,
+    });
+    expect(node).toBe("node-1");
+    expect(readFileSync(join(a1.seccompDir, "chain-child.json"), "utf8")).toContain("SCMP_ACT_LOG");
+    await a2.restart();
+    await waitAgentReady(a2);
+  });
+
   it("places nothing on a node that just joined until its agent has synced", async () => {
     await cp.addNode("node-4", { labels: { pool: "web" } });
     expect(await createPod(onNode(seccompPod("joiner", "web"), "node-4"))).toBeUndefined();
