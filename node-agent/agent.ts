@@ -417,7 +417,10 @@ export class NodeAgent {
   ): Promise<OwnershipRecord> {
     const { log } = this.opts;
     const paths = this.opts.appArmor;
+    // `...before` keeps the boot the record holds for: without it the next sync would take the
+    // agent's own loads for another boot's.
     const record: OwnershipRecord = {
+      ...before,
       seccomp: [...new Set([...before.seccomp, ...plan.writeSeccomp.map((w) => w.profile.name)])],
       appArmor: { ...before.appArmor },
     };
