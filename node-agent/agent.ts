@@ -27,19 +27,13 @@ import {
 import { emitInstallFailed, emitNodeWarning } from "./events.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
 import { desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
+import { OWNERSHIP_RECORD_FILE, type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
 import {
-  OWNERSHIP_RECORD_FILE,
-  type OwnershipRecord,
-  recordForBoot,
-  serializeOwnershipRecord,
-} from "./ownership-record.ts";
-import {
-  adoptedRecord,
   failedProfiles,
   installedProfiles,
   type NodeObservation,
   planSync,
-  recordAfterUnreadable,
+  recordToPlanFrom,
   type SyncPlan,
   selectorSyncedLabels,
   syncedRevisions,
@@ -367,30 +361,11 @@ export class NodeAgent {
   ): Promise<OwnershipRecord> {
     const { log, nodeName } = this.opts;
     const stored = await this.dir.readRecord();
-    let record: OwnershipRecord;
-    if (stored.state === "ok") record = recordForBoot(stored.record, this.bootId);
-    else if (stored.state === "absent") {
-      record = adoptedRecord(disk, this.bootId);
-      log.info(
-        { seccomp: record.seccomp },
-        "started an ownership record, adopting the profile files present",
-      );
-    } else {
-      const aside = await this.dir.setRecordAside(new Date());
-      record = recordAfterUnreadable(
-        { disk, seccompProfiles: this.withRevisions("seccomp"), nodeLabels },
-        this.bootId,
-      );
-      const strays = [...disk.files.keys()].filter((name) => !record.seccomp.includes(name));
-      const message = `the agent's ownership record ${this.dir.path}/${OWNERSHIP_RECORD_FILE} ${stored.problem}; moved to ${aside} and started afresh. Nothing it listed is removed or unloaded: ${strays.length} profile file(s) of no SeccompProfile for this node stay (${strays.slice(0, 10).join(", ") || "none"}), and AppArmor profiles loaded before count as someone else's (NameTaken) until unloaded by hand (apparmor_parser -R lockstep.<name>) or the node reboots. Remove the stray files by hand once no pod uses them, then delete ${aside}.`;
-      log.error({ problem: stored.problem, aside, strays }, message);
-      await emitNodeWarning(this.client, nodeName, "OwnershipRecordUnreadable", message, log);
-    }
-    if (
-      stored.state !== "ok" ||
-      serializeOwnershipRecord(record) !== serializeOwnershipRecord(stored.record)
-    ) {
-      if (stored.state === "ok" && Object.keys(stored.record.appArmor).length > 0)
+    const seccompProfiles = this.withRevisions("seccomp");
+    const record = recordToPlanFrom(stored, { disk, seccompProfiles, nodeLabels }, this.bootId);
+    if (stored.state === "ok") {
+      if (serializeOwnershipRecord(record) === serializeOwnershipRecord(stored.record)) return record;
+      if (Object.keys(stored.record.appArmor).length > 0)
         log.warn(
           {
             recordBoot: stored.record.bootId,
@@ -399,8 +374,19 @@ export class NodeAgent {
           },
           "the ownership record is from another boot: the AppArmor profiles it lists were unloaded by the reboot",
         );
-      await this.dir.writeRecord(record);
+    } else if (stored.state === "absent")
+      log.info(
+        { seccomp: record.seccomp },
+        "started an ownership record, adopting the profile files present",
+      );
+    else {
+      const aside = await this.dir.setRecordAside(new Date());
+      const strays = [...disk.files.keys()].filter((name) => !record.seccomp.includes(name));
+      const message = `the agent's ownership record ${this.dir.path}/${OWNERSHIP_RECORD_FILE} ${stored.problem}; moved to ${aside} and started afresh. Nothing it listed is removed or unloaded: ${strays.length} profile file(s) of no SeccompProfile for this node stay (${strays.slice(0, 10).join(", ") || "none"}), and AppArmor profiles loaded before count as someone else's (NameTaken) until unloaded by hand (apparmor_parser -R lockstep.<name>) or the node reboots. Remove the stray files by hand once no pod uses them, then delete ${aside}.`;
+      log.error({ problem: stored.problem, aside, strays }, message);
+      await emitNodeWarning(this.client, nodeName, "OwnershipRecordUnreadable", message, log);
     }
+    await this.dir.writeRecord(record);
     return record;
   }
 

@@ -39,6 +39,12 @@ export type OwnershipRecord = z.infer<typeof OwnershipRecordSchema>;
 
 export const EMPTY_RECORD: OwnershipRecord = { seccomp: [], appArmor: {} };
 
+/** What the agent found at its record's path (SeccompDir.readRecord). */
+export type StoredRecord =
+  | { state: "ok"; record: OwnershipRecord }
+  | { state: "absent" }
+  | { state: "unreadable"; problem: string };
+
 /**
  * The record as it holds in the boot `bootId`: the files it lists survive a reboot and stay the
  * agent's, but the kernel started empty, so no loaded profile is the agent's until it loads it again

@@ -14,12 +14,14 @@ import {
   type NodeObservation,
   planSync,
   recordAfterUnreadable,
+  recordToPlanFrom,
   selectorSyncedLabels,
   syncedRevisions,
 } from "./planner.ts";
 
 const ALLOW = { defaultAction: "SCMP_ACT_ALLOW" };
 const BOOT = "6f1d1c3e-5a7b-4c2d-9e8f-0a1b2c3d4e5f";
+const OTHER_BOOT = "0b7e3c1a-2d4f-4a6b-8c9d-e0f1a2b3c4d5";
 const seccompKey = (name: string) => profileLabelKey("seccomp", name);
 const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
 
@@ -173,6 +175,23 @@ describe("planSync: seccomp", () => {
     expect(
       adoptedRecord({ files: new Map([["a", "{}"]]), unusable: new Map([["b.json", "a directory"]]) }, BOOT),
     ).toEqual({ bootId: BOOT, seccomp: ["a"], appArmor: {} });
+  });
+
+  it("plans from the stored record for this boot, a new one, or one that proves nothing", () => {
+    const o = observe({ seccomp: [seccomp("web")], files: { web: "{}", stray: "{}" } });
+    const stored = { bootId: BOOT, seccomp: ["web"], appArmor: { aa: "0123456789ab" } };
+    expect(recordToPlanFrom({ state: "ok", record: stored }, o, BOOT)).toBe(stored);
+    expect(recordToPlanFrom({ state: "ok", record: stored }, o, OTHER_BOOT)).toEqual({
+      bootId: OTHER_BOOT,
+      seccomp: ["web"],
+      appArmor: {},
+    });
+    expect(recordToPlanFrom({ state: "absent" }, o, BOOT).seccomp).toEqual(["web", "stray"]);
+    expect(recordToPlanFrom({ state: "unreadable", problem: "garbage" }, o, BOOT)).toEqual({
+      bootId: BOOT,
+      seccomp: ["web"],
+      appArmor: {},
+    });
   });
 
   it("after an unreadable record, owns only the files of SeccompProfiles for this node: removes nothing, unloads nothing", () => {

@@ -28,7 +28,7 @@ import {
 import { maxRevision } from "../src/api/node-profiles.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
-import type { OwnershipRecord } from "./ownership-record.ts";
+import { type OwnershipRecord, recordForBoot, type StoredRecord } from "./ownership-record.ts";
 import { type SeccompDirState, seccompFileName } from "./seccomp-dir.ts";
 
 export type InstallableProfile = Extract<RenderedProfile, { ok: true }>;
@@ -89,6 +89,21 @@ function usedByPodHere(o: NodeObservation, kind: ProfileKind, name: string): boo
  */
 export function adoptedRecord(disk: SeccompDirState, bootId: string): OwnershipRecord {
   return { bootId, seccomp: [...disk.files.keys()], appArmor: {} };
+}
+
+/**
+ * The record a sync plans from, in the boot `bootId`: the stored one for this boot (recordForBoot), one
+ * adopting the profile files present when there is none yet, or one that proves nothing it cannot
+ * (recordAfterUnreadable) when the stored one cannot be read.
+ */
+export function recordToPlanFrom(
+  stored: StoredRecord,
+  o: Pick<NodeObservation, "disk" | "seccompProfiles" | "nodeLabels">,
+  bootId: string,
+): OwnershipRecord {
+  if (stored.state === "ok") return recordForBoot(stored.record, bootId);
+  if (stored.state === "absent") return adoptedRecord(o.disk, bootId);
+  return recordAfterUnreadable(o, bootId);
 }
 
 /**

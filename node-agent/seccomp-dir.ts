@@ -13,6 +13,7 @@ import {
   OWNERSHIP_RECORD_FILE,
   type OwnershipRecord,
   parseOwnershipRecord,
+  type StoredRecord,
   serializeOwnershipRecord,
 } from "./ownership-record.ts";
 
@@ -178,9 +179,7 @@ export class SeccompDir {
    * record existed), or `unreadable` with why: not a regular file (a symbolic link, a directory), a
    * read error, or content that is not a valid record (garbage, truncated). Never followed or guessed.
    */
-  async readRecord(): Promise<
-    { state: "ok"; record: OwnershipRecord } | { state: "absent" } | { state: "unreadable"; problem: string }
-  > {
+  async readRecord(): Promise<StoredRecord> {
     const file = join(this.path, OWNERSHIP_RECORD_FILE);
     let text: string;
     try {
