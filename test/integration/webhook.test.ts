@@ -258,7 +258,7 @@ describe("the scheduling guard", () => {
           },
         }),
       ).toBeUndefined();
-      const pod = await core.readNamespacedPod({ namespace: "default", name });
+      const pod = await core.readNamespacedPod({ namespace: NS, name });
       expect(pod.spec?.affinity).toBeUndefined();
     }
     expect(await webhook.reviewCount()).toBe(before);
