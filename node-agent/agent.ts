@@ -5,7 +5,7 @@
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
-import { failedLabelKey } from "../src/api/labels.ts";
+import { appArmorKernelName, failedLabelKey } from "../src/api/labels.ts";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
 import { maxRevision, profileRevision, renderingRevision, revisionBefore } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
@@ -22,19 +22,20 @@ import {
   loadCompiledProfile,
   loadedProfiles,
   type PolicyJudgement,
+  readBootId,
   removeProfile,
 } from "./apparmor.ts";
-import { emitInstallFailed, emitUnlabelledFailures } from "./events.ts";
+import { emitInstallFailed, emitNodeWarning, emitUnlabelledFailures } from "./events.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
 import { boundFailureLabels, desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
-import { type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
+import { OWNERSHIP_RECORD_FILE, type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
 import {
-  adoptedRecord,
   failedProfiles,
   failureLabels,
   installedProfiles,
   type NodeObservation,
   planSync,
+  recordToPlanFrom,
   type SyncPlan,
   selectorSyncedLabels,
   syncedRevisions,
@@ -82,6 +83,8 @@ export class NodeAgent {
   /** AppArmor profile name -> the version apparmor_parser refused, and why. */
   private readonly refusedAppArmor = new Map<string, { version: string; message: string }>();
   private appArmorAvailable = false;
+  /** This boot's id, read at start: the record's loaded profiles count only when written in this boot. */
+  private bootId = "";
   private reconciled = false;
   private readonly trigger: SyncTrigger;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -168,6 +171,7 @@ export class NodeAgent {
     const removed = await this.dir.removeTemporaryFiles();
     if (removed > 0) log.info({ removed }, "removed temporary files left by an earlier run");
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
+    this.bootId = await readBootId(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
     this.profiles.onChange((change) => {
       const obj = this.profiles.get(change.kind, change.name);
@@ -361,17 +365,7 @@ export class NodeAgent {
       this.reportedEntries.add(key);
       log.warn({ dir: this.dir.path, entry, why }, "leaving alone a folder entry the agent did not write");
     }
-    const stored = await this.dir.readRecord();
-    if (stored.problem) log.error({ problem: stored.problem }, "replacing an unreadable ownership record");
-    let record = stored.record;
-    if (record === undefined) {
-      record = adoptedRecord(disk);
-      await this.dir.writeRecord(record);
-      log.info(
-        { seccomp: record.seccomp },
-        "started an ownership record, adopting the profile files present",
-      );
-    }
+    const record = await this.ownershipRecord(disk, nodeLabels);
     const kernel = this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set<string>();
     // From here on synchronous: the profiles and the revisions the caches were listed at are one snapshot.
     return {
@@ -401,6 +395,47 @@ export class NodeAgent {
   }
 
   /**
+   * The ownership record for this boot. None yet: started, adopting the profile files present. From
+   * another boot: its loaded profiles are dropped (the kernel lost them; whatever is loaded under a
+   * Lockstep name now is not the agent's). Unreadable: moved aside and started afresh, removing and
+   * unloading nothing it listed (recordAfterUnreadable), said loudly in the log and a Node Event.
+   */
+  private async ownershipRecord(
+    disk: NodeObservation["disk"],
+    nodeLabels: Record<string, string>,
+  ): Promise<OwnershipRecord> {
+    const { log, nodeName } = this.opts;
+    const stored = await this.dir.readRecord();
+    const seccompProfiles = this.withRevisions("seccomp");
+    const record = recordToPlanFrom(stored, { disk, seccompProfiles, nodeLabels }, this.bootId);
+    if (stored.state === "ok") {
+      if (serializeOwnershipRecord(record) === serializeOwnershipRecord(stored.record)) return record;
+      if (Object.keys(stored.record.appArmor).length > 0)
+        log.warn(
+          {
+            recordBoot: stored.record.bootId,
+            boot: this.bootId,
+            appArmor: Object.keys(stored.record.appArmor),
+          },
+          "the ownership record is from another boot: the AppArmor profiles it lists were unloaded by the reboot",
+        );
+    } else if (stored.state === "absent")
+      log.info(
+        { seccomp: record.seccomp },
+        "started an ownership record, adopting the profile files present",
+      );
+    else {
+      const aside = await this.dir.setRecordAside(new Date());
+      const strays = [...disk.files.keys()].filter((name) => !record.seccomp.includes(name));
+      const message = `the agent's ownership record ${this.dir.path}/${OWNERSHIP_RECORD_FILE} ${stored.problem}; moved to ${aside} and started afresh. Nothing it listed is removed or unloaded: ${strays.length} profile file(s) of no SeccompProfile for this node stay (${strays.slice(0, 10).join(", ") || "none"}), and AppArmor profiles loaded before count as someone else's (NameTaken) until unloaded by hand (apparmor_parser -R lockstep.<name>) or the node reboots. Remove the stray files by hand once no pod uses them, then delete ${aside}.`;
+      log.error({ problem: stored.problem, aside, strays }, message);
+      await emitNodeWarning(this.client, nodeName, "OwnershipRecordUnreadable", message, log);
+    }
+    await this.dir.writeRecord(record);
+    return record;
+  }
+
+  /**
    * The executor: carries the plan out and returns the ownership record as it now stands. A name is
    * claimed in the record before the file is written or the profile loaded, and released only after
    * it is removed or unloaded: a crash at any point leaves the agent owning at most something that is
@@ -413,7 +448,10 @@ export class NodeAgent {
   ): Promise<OwnershipRecord> {
     const { log } = this.opts;
     const paths = this.opts.appArmor;
+    // `...before` keeps the boot the record holds for: without it the next sync would take the
+    // agent's own loads for another boot's.
     const record: OwnershipRecord = {
+      ...before,
       seccomp: [...new Set([...before.seccomp, ...plan.writeSeccomp.map((w) => w.profile.name)])],
       appArmor: { ...before.appArmor },
     };
@@ -470,7 +508,7 @@ export class NodeAgent {
     }
     for (const name of plan.unloadAppArmor) {
       try {
-        await removeProfile(paths, name);
+        await removeProfile(paths, appArmorKernelName(name));
         delete record.appArmor[name];
         log.info({ kind: "AppArmorProfile", name }, "unloaded profile");
       } catch (error) {
@@ -500,7 +538,7 @@ export class NodeAgent {
   ): Promise<PolicyJudgement> {
     const refused = this.refusedAppArmor.get(name);
     if (refused?.version === version) return { ok: false, message: refused.message };
-    const judged = await judgeAndCompile(this.opts.appArmor, text, { name, mode });
+    const judged = await judgeAndCompile(this.opts.appArmor, text, { name: appArmorKernelName(name), mode });
     if (judged.ok) this.refusedAppArmor.delete(name);
     else this.refusedAppArmor.set(name, { version, message: judged.message });
     return judged;

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type CompiledProfile, readCompiledPolicy } from "./compiled-policy.ts";
+import { BootIdSchema } from "./ownership-record.ts";
 import {
   type CompiledExpectation,
   compiledProblems,
@@ -22,13 +23,28 @@ export interface AppArmorPaths {
   enabledParameter: string;
   /** The parser command (Debian: /usr/sbin/apparmor_parser). */
   parser: string;
+  /** The kernel's boot id: what the kernel has loaded is this boot's (ownership-record.ts). */
+  bootId: string;
 }
 
 export const DEFAULT_APPARMOR_PATHS: AppArmorPaths = {
   securityfs: "/sys/kernel/security",
   enabledParameter: "/sys/module/apparmor/parameters/enabled",
   parser: "apparmor_parser",
+  bootId: "/proc/sys/kernel/random/boot_id",
 };
+
+/**
+ * This boot's id. Without it the agent cannot tell whether its record's loaded profiles are still its
+ * own, so an unreadable or malformed one stops the agent rather than being guessed.
+ */
+export async function readBootId(paths: AppArmorPaths): Promise<string> {
+  const text = (await readFile(paths.bootId, "utf8")).trim();
+  const parsed = BootIdSchema.safeParse(text);
+  if (!parsed.success)
+    throw new Error(`${paths.bootId}: not a boot id: ${JSON.stringify(text.slice(0, 64))}`);
+  return parsed.data;
+}
 
 /** Both must hold: the module is enabled and its securityfs interface is mounted where we can use it. */
 export async function detectAppArmor(paths: AppArmorPaths): Promise<boolean> {
@@ -42,7 +58,7 @@ export async function detectAppArmor(paths: AppArmorPaths): Promise<boolean> {
   }
 }
 
-/** Names of the profiles the kernel has loaded (`<name> (<mode>)` per line). */
+/** Kernel names of the profiles the kernel has loaded (`<name> (<mode>)` per line), Lockstep's or not. */
 export async function loadedProfiles(paths: AppArmorPaths): Promise<Set<string>> {
   const text = await readFile(join(paths.securityfs, "apparmor", "profiles"), "utf8");
   return new Set(
@@ -121,8 +137,8 @@ export type PolicyJudgement = { ok: true; compiled: Buffer } | { ok: false; mess
 
 /**
  * Has apparmor_parser judge a profile and compile it for this kernel: the files it included must be
- * standard abstractions and tunables, and what it compiled must be exactly one profile named as the
- * object, without attachment, hat or child, in spec.mode. On success the compiled bytes are what
+ * standard abstractions and tunables, and what it compiled must be exactly one profile named with the
+ * object's kernel name (`lockstep.<name>`), without attachment, hat or child, in spec.mode. On success the compiled bytes are what
  * loadCompiledProfile hands the kernel, so what was judged is what is loaded.
  */
 export async function judgeAndCompile(
@@ -169,12 +185,13 @@ export async function loadCompiledProfile(paths: AppArmorPaths, compiled: Uint8A
 }
 
 /**
- * Unloads a profile. `apparmor_parser --remove` reads only the profile's name from the policy it is
- * given, so an empty profile of that name is enough (the original text may be long gone). Quoted: the
- * name is one of Lockstep's object names, and quoting keeps it one token whatever it is.
+ * Unloads a profile by its kernel name (`lockstep.<object name>`). `apparmor_parser --remove` reads
+ * only the profile's name from the policy it is given, so an empty profile of that name is enough (the
+ * original text may be long gone). Quoted: the name is made of a Lockstep object name, and quoting
+ * keeps it one token whatever it is.
  */
-export async function removeProfile(paths: AppArmorPaths, name: string): Promise<void> {
-  await withPolicyFile(`profile "${name}" {}\n`, async (file, dir) => {
+export async function removeProfile(paths: AppArmorPaths, kernelName: string): Promise<void> {
+  await withPolicyFile(`profile "${kernelName}" {}\n`, async (file, dir) => {
     const result = await runParser(paths, ["--remove", file], dir);
     if (!result.ok) throw new Error(parserComplaint(result.stderr));
   });

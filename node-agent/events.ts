@@ -125,3 +125,36 @@ export async function emitUnlabelledFailures(
   const event = unlabelledFailuresEvent(nodeName, unlabelled, cap, new Date());
   await createOnce(client, `${FAILURE_LABELS_CAPPED}/${event.message}`, event, log);
 }
+
+/**
+ * A Warning Event on this agent's Node (`kubectl describe node`), for what concerns the node rather
+ * than one profile: the agent's ownership record could not be read.
+ */
+export async function emitNodeWarning(
+  client: KubeClient,
+  nodeName: string,
+  reason: string,
+  message: string,
+  log: Logger,
+): Promise<void> {
+  const now = new Date().toISOString();
+  try {
+    await client.create(`/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`, {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { generateName: `${nodeName.slice(0, 200)}.`, namespace: PROFILE_EVENTS_NAMESPACE },
+      involvedObject: { apiVersion: "v1", kind: "Node", name: nodeName },
+      reason,
+      message: message.slice(0, 1024),
+      type: "Warning",
+      source: { component: "lockstep-agent", host: nodeName },
+      reportingComponent: "lockstep-agent",
+      reportingInstance: nodeName,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+  } catch (error) {
+    log.warn({ err: kubeErrorMessage(error), reason }, "could not record an Event on the Node");
+  }
+}

@@ -9,6 +9,7 @@
 //   --apparmor-securityfs DIR securityfs mount (default /sys/kernel/security)
 //   --apparmor-enabled-file F AppArmor module parameter (default /sys/module/apparmor/parameters/enabled)
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
+//   --boot-id-file F          the kernel's boot id (default /proc/sys/kernel/random/boot_id; tests fake a reboot)
 //   LOG_LEVEL                 (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
@@ -33,6 +34,7 @@ const ConfigSchema = z.object({
   securityfs: z.string(),
   enabledFile: z.string(),
   parser: z.string().min(1),
+  bootIdFile: z.string().min(1),
 });
 
 const log = createLogger("agent");
@@ -45,6 +47,7 @@ function readConfig() {
       "apparmor-securityfs": { type: "string", default: DEFAULT_APPARMOR_PATHS.securityfs },
       "apparmor-enabled-file": { type: "string", default: DEFAULT_APPARMOR_PATHS.enabledParameter },
       "apparmor-parser": { type: "string", default: DEFAULT_APPARMOR_PATHS.parser },
+      "boot-id-file": { type: "string", default: DEFAULT_APPARMOR_PATHS.bootId },
     },
   });
   return configOrExit(log, ConfigSchema, {
@@ -54,6 +57,7 @@ function readConfig() {
     securityfs: values["apparmor-securityfs"],
     enabledFile: values["apparmor-enabled-file"],
     parser: values["apparmor-parser"],
+    bootIdFile: values["boot-id-file"],
   });
 }
 
@@ -63,7 +67,12 @@ const agent = new NodeAgent({
   client: connection.client,
   nodeName: config.nodeName,
   kubeletRoot: config.kubeletRoot,
-  appArmor: { securityfs: config.securityfs, enabledParameter: config.enabledFile, parser: config.parser },
+  appArmor: {
+    securityfs: config.securityfs,
+    enabledParameter: config.enabledFile,
+    parser: config.parser,
+    bootId: config.bootIdFile,
+  },
   version: packageJson.version,
   log: log.child({ node: config.nodeName }),
   metrics: connection.metrics,

@@ -2,7 +2,10 @@
 // profiles it loaded. The kernel's AppArmor namespace is node-global and says nothing about who loaded
 // a profile, and the seccomp folder may hold entries someone else made; only what this record lists is
 // the agent's to replace or remove, and it outlives restarts, so profiles loaded before a restart are
-// still unloaded once their object is gone. Pure: parsing and serialising; seccomp-dir.ts stores it.
+// still unloaded once their object is gone. The kernel forgets every profile at a reboot while the
+// record on disk survives it, so the record carries the boot it was written in: loaded profiles it
+// lists from another boot are not the agent's (docs/adr/0027-apparmor-kernel-names.md). Pure: parsing
+// and serialising; seccomp-dir.ts stores it.
 import * as z from "zod";
 import { isValidProfileObjectName } from "../src/api/labels.ts";
 
@@ -15,7 +18,15 @@ export const OWNERSHIP_RECORD_FILE = ".lockstep-agent-record";
 
 const ProfileName = z.string().refine(isValidProfileObjectName, { error: "not a profile object name" });
 
+/** The kernel's boot_id (/proc/sys/kernel/random/boot_id): a random UUID, new at every boot. */
+export const BootIdSchema = z.uuid();
+
 export const OwnershipRecordSchema = z.strictObject({
+  /**
+   * The boot the record was last written in. Absent in a record from before boot ids, which counts
+   * as another boot: what it says was loaded cannot be proven to be still the agent's.
+   */
+  bootId: BootIdSchema.optional(),
   /** Profile names whose `<name>.json` the agent wrote and has not removed. */
   seccomp: z.array(ProfileName),
   /**
@@ -27,6 +38,21 @@ export const OwnershipRecordSchema = z.strictObject({
 export type OwnershipRecord = z.infer<typeof OwnershipRecordSchema>;
 
 export const EMPTY_RECORD: OwnershipRecord = { seccomp: [], appArmor: {} };
+
+/** What the agent found at its record's path (SeccompDir.readRecord). */
+export type StoredRecord =
+  | { state: "ok"; record: OwnershipRecord }
+  | { state: "absent" }
+  | { state: "unreadable"; problem: string };
+
+/**
+ * The record as it holds in the boot `bootId`: the files it lists survive a reboot and stay the
+ * agent's, but the kernel started empty, so no loaded profile is the agent's until it loads it again
+ * (one loaded meanwhile under a Lockstep name is someone else's: NameTaken, never adopted).
+ */
+export function recordForBoot(record: OwnershipRecord, bootId: string): OwnershipRecord {
+  return record.bootId === bootId ? record : { ...record, bootId, appArmor: {} };
+}
 
 export function parseOwnershipRecord(
   text: string,
@@ -55,5 +81,6 @@ export function serializeOwnershipRecord(record: OwnershipRecord): string {
       .sort()
       .map((name) => [name, record.appArmor[name]]),
   );
-  return `${JSON.stringify({ seccomp: [...new Set(record.seccomp)].sort(), appArmor }, null, 2)}\n`;
+  const seccomp = [...new Set(record.seccomp)].sort();
+  return `${JSON.stringify({ bootId: record.bootId, seccomp, appArmor }, null, 2)}\n`;
 }

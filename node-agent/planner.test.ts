@@ -13,11 +13,15 @@ import {
   NOT_INSTALLED,
   type NodeObservation,
   planSync,
+  recordAfterUnreadable,
+  recordToPlanFrom,
   selectorSyncedLabels,
   syncedRevisions,
 } from "./planner.ts";
 
 const ALLOW = { defaultAction: "SCMP_ACT_ALLOW" };
+const BOOT = "6f1d1c3e-5a7b-4c2d-9e8f-0a1b2c3d4e5f";
+const OTHER_BOOT = "0b7e3c1a-2d4f-4a6b-8c9d-e0f1a2b3c4d5";
 const seccompKey = (name: string) => profileLabelKey("seccomp", name);
 const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
 
@@ -219,11 +223,43 @@ describe("planSync: seccomp", () => {
     const o = observe({ seccomp: [], record: { seccomp: ["gone"], appArmor: {} } });
     expect(planSync(o).forgetSeccomp).toEqual(["gone"]);
     expect(
-      adoptedRecord({ files: new Map([["a", "{}"]]), unusable: new Map([["b.json", "a directory"]]) }),
-    ).toEqual({
-      seccomp: ["a"],
+      adoptedRecord({ files: new Map([["a", "{}"]]), unusable: new Map([["b.json", "a directory"]]) }, BOOT),
+    ).toEqual({ bootId: BOOT, seccomp: ["a"], appArmor: {} });
+  });
+
+  it("plans from the stored record for this boot, a new one, or one that proves nothing", () => {
+    const o = observe({ seccomp: [seccomp("web")], files: { web: "{}", stray: "{}" } });
+    const stored = { bootId: BOOT, seccomp: ["web"], appArmor: { aa: "0123456789ab" } };
+    expect(recordToPlanFrom({ state: "ok", record: stored }, o, BOOT)).toBe(stored);
+    expect(recordToPlanFrom({ state: "ok", record: stored }, o, OTHER_BOOT)).toEqual({
+      bootId: OTHER_BOOT,
+      seccomp: ["web"],
       appArmor: {},
     });
+    expect(recordToPlanFrom({ state: "absent" }, o, BOOT).seccomp).toEqual(["web", "stray"]);
+    expect(recordToPlanFrom({ state: "unreadable", problem: "garbage" }, o, BOOT)).toEqual({
+      bootId: BOOT,
+      seccomp: ["web"],
+      appArmor: {},
+    });
+  });
+
+  it("after an unreadable record, owns only the files of SeccompProfiles for this node: removes nothing, unloads nothing", () => {
+    const elsewhere = seccomp("elsewhere", { ...ALLOW, nodeSelector: { pool: "batch" } });
+    const o = observe({
+      seccomp: [seccomp("web"), elsewhere],
+      appArmor: [{ name: "aa", spec: {} }],
+      files: { web: "old", stray: "{}", elsewhere: "{}" },
+      kernel: ["lockstep.aa"],
+    });
+    const record = recordAfterUnreadable(o, BOOT);
+    expect(record).toEqual({ bootId: BOOT, seccomp: ["web"], appArmor: {} });
+    const plan = planSync({ ...o, record });
+    expect(plan.writeSeccomp.map((w) => w.profile.name)).toEqual(["web"]);
+    expect([plan.removeSeccomp, plan.unloadAppArmor, plan.loadAppArmor]).toEqual([[], [], []]);
+    expect(plan.failures.map((f) => [f.profile.name, f.reason])).toEqual([
+      ["aa", INSTALL_FAILURE_REASONS.nameTaken],
+    ]);
   });
 });
 
@@ -236,7 +272,7 @@ describe("planSync: AppArmor", () => {
     expect(planSync(fresh).loadAppArmor.map((l) => [l.profile.name, l.mode])).toEqual([["web", "enforce"]]);
     const loaded = observe({
       appArmor: [web],
-      kernel: ["web"],
+      kernel: ["lockstep.web"],
       record: { seccomp: [], appArmor: { web: versionOf(web, "apparmor") } },
     });
     expect(planSync(loaded).loadAppArmor).toEqual([]);
@@ -244,7 +280,7 @@ describe("planSync: AppArmor", () => {
     // A load under way when the agent crashed: owned, version unknown, so it is loaded again.
     const unknown = observe({
       appArmor: [web],
-      kernel: ["web"],
+      kernel: ["lockstep.web"],
       record: { seccomp: [], appArmor: { web: null } },
     });
     expect(planSync(unknown).loadAppArmor).toHaveLength(1);
@@ -256,33 +292,53 @@ describe("planSync: AppArmor", () => {
     expect(versionOf(complain, "apparmor")).not.toBe(versionOf(web, "apparmor"));
     const o = observe({
       appArmor: [complain],
-      kernel: ["web"],
+      kernel: ["lockstep.web"],
       record: { seccomp: [], appArmor: { web: versionOf(web, "apparmor") } },
     });
     expect(planSync(o).loadAppArmor.map((l) => l.mode)).toEqual(["complain"]);
   });
 
   it("never replaces a kernel profile it did not load, and never unloads one: NameTaken, no label", () => {
-    const o = observe({ appArmor: [aa("docker-default")], kernel: ["docker-default", "snap.firefox"] });
+    const o = observe({ appArmor: [aa("web")], kernel: ["lockstep.web", "snap.firefox"] });
     const plan = planSync(o);
     expect(plan.loadAppArmor).toEqual([]);
     expect(plan.unloadAppArmor).toEqual([]);
     expect(plan.failures.map((f) => f.reason)).toEqual([INSTALL_FAILURE_REASONS.nameTaken]);
     expect(plan.failures[0]?.message).toContain(
-      '"docker-default" is already loaded on this node and Lockstep did not load it',
+      '"lockstep.web" is already loaded on this node and this agent did not load it in this boot',
     );
     expect(installedProfiles(o).size).toBe(0);
   });
 
+  it("loads an object named like a runtime's or the host's profile under its own kernel name, whether or not that name is loaded (issue 23)", () => {
+    const names = ["cri-containerd.apparmor.d", "docker-default", "crio-default", "unconfined"];
+    for (const kernel of [[], names]) {
+      const o = observe({ appArmor: names.map((n) => aa(n)), kernel });
+      const plan = planSync(o);
+      expect(plan.failures).toEqual([]);
+      expect(plan.loadAppArmor.map((l) => l.profile.name)).toEqual(names);
+      // The runtime's profiles are never Lockstep's, even when the record names objects like them.
+      const record = {
+        seccomp: [],
+        appArmor: Object.fromEntries(names.map((n) => [n, versionOf(aa(n), "apparmor")])),
+      };
+      const after = observe({ appArmor: names.map((n) => aa(n)), kernel, record });
+      expect(installedProfiles(after).size).toBe(0);
+      expect(planSync(observe({ kernel, record })).unloadAppArmor).toEqual([]);
+    }
+  });
+
   it("unloads what it loaded once no object wants it, also after a restart (the record), unless a pod here uses it", () => {
     const record = { seccomp: [], appArmor: { web: "0123456789ab" } };
-    expect(planSync(observe({ kernel: ["web"], record })).unloadAppArmor).toEqual(["web"]);
-    const inUse = planSync(observe({ kernel: ["web"], record, pods: [usingPod(appArmorKey("web"))] }));
+    expect(planSync(observe({ kernel: ["lockstep.web"], record })).unloadAppArmor).toEqual(["web"]);
+    const inUse = planSync(
+      observe({ kernel: ["lockstep.web"], record, pods: [usingPod(appArmorKey("web"))] }),
+    );
     expect(inUse.unloadAppArmor).toEqual([]);
     expect(inUse.keptInUse).toEqual([{ kind: "apparmor", name: "web" }]);
     const disabled = observe({
       appArmor: [aa("web", { disabled: true })],
-      kernel: ["web"],
+      kernel: ["lockstep.web"],
       record,
       pods: [usingPod(appArmorKey("web"))],
     });
@@ -299,7 +355,11 @@ describe("planSync: AppArmor", () => {
 
   it("does nothing with AppArmor on a node without it", () => {
     const o = {
-      ...observe({ appArmor: [web], record: { seccomp: [], appArmor: { old: "x" } }, kernel: ["old"] }),
+      ...observe({
+        appArmor: [web],
+        record: { seccomp: [], appArmor: { old: "x" } },
+        kernel: ["lockstep.old"],
+      }),
       appArmorAvailable: false,
     };
     const plan = planSync(o);

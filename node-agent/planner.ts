@@ -10,7 +10,8 @@
 //   not-finished pod bound to this node carries its label (the webhook's in-use label).
 // - 8: a profile that belongs here but is invalid keeps its last good file or loaded version.
 // - 9: the agent replaces or removes only what its ownership record lists; a name someone else holds
-//   is reported (NameTaken) and gets no label.
+//   is reported (NameTaken) and gets no label. In the kernel an AppArmorProfile is only ever
+//   `lockstep.<name>` (appArmorKernelName): no object can reach a name the runtime or the host loads.
 // Labels (docs/adr/0024-node-labels-that-scale.md): one revision per kind, the newest profile revision
 // the observation covers, and a failure label for each profile that belongs here but is not installed
 // at its current version, so "revision reached and no failure label" means "installed".
@@ -18,13 +19,18 @@
 import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
 import { type AppArmorMode, DEFAULT_APPARMOR_MODE } from "../src/api/apparmor.ts";
 import { PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
-import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/api/labels.ts";
+import {
+  appArmorKernelName,
+  failedLabelKey,
+  profileLabelKey,
+  selectorSyncedLabelKey,
+} from "../src/api/labels.ts";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
 import { maxRevision } from "../src/api/node-profiles.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
 import type { FailureLabel } from "./node-labels.ts";
-import type { OwnershipRecord } from "./ownership-record.ts";
+import { type OwnershipRecord, recordForBoot, type StoredRecord } from "./ownership-record.ts";
 import { type SeccompDirState, seccompFileName } from "./seccomp-dir.ts";
 
 export type InstallableProfile = Extract<RenderedProfile, { ok: true }>;
@@ -36,7 +42,7 @@ export interface NodeObservation {
   appArmorProfiles: readonly RenderedProfile[];
   appArmorAvailable: boolean;
   disk: SeccompDirState;
-  /** Names the kernel lists as loaded (empty without AppArmor). */
+  /** Kernel names of every profile the kernel lists as loaded, Lockstep's or not (empty without AppArmor). */
   kernel: ReadonlySet<string>;
   record: OwnershipRecord;
   /** The labels of every not-finished pod bound to this node. */
@@ -77,7 +83,10 @@ function nodeArch(o: NodeObservation): string | undefined {
   return o.nodeLabels["kubernetes.io/arch"];
 }
 
-function belonging(profiles: readonly RenderedProfile[], o: NodeObservation): RenderedProfile[] {
+function belonging(
+  profiles: readonly RenderedProfile[],
+  o: Pick<NodeObservation, "nodeLabels">,
+): RenderedProfile[] {
   return profiles.filter((p) => profileBelongsOnNode(p, o.nodeLabels));
 }
 
@@ -92,8 +101,39 @@ function usedByPodHere(o: NodeObservation, kind: ProfileKind, name: string): boo
  * profiles are not: the kernel cannot say who loaded them, and the agent never unloads what it
  * cannot prove is its own.
  */
-export function adoptedRecord(disk: SeccompDirState): OwnershipRecord {
-  return { seccomp: [...disk.files.keys()], appArmor: {} };
+export function adoptedRecord(disk: SeccompDirState, bootId: string): OwnershipRecord {
+  return { bootId, seccomp: [...disk.files.keys()], appArmor: {} };
+}
+
+/**
+ * The record a sync plans from, in the boot `bootId`: the stored one for this boot (recordForBoot), one
+ * adopting the profile files present when there is none yet, or one that proves nothing it cannot
+ * (recordAfterUnreadable) when the stored one cannot be read.
+ */
+export function recordToPlanFrom(
+  stored: StoredRecord,
+  o: Pick<NodeObservation, "disk" | "seccompProfiles" | "nodeLabels">,
+  bootId: string,
+): OwnershipRecord {
+  if (stored.state === "ok") return recordForBoot(stored.record, bootId);
+  if (stored.state === "absent") return adoptedRecord(o.disk, bootId);
+  return recordAfterUnreadable(o, bootId);
+}
+
+/**
+ * The record to start from when the one on disk cannot be read (garbage, truncated, not a regular
+ * file): it proves nothing, so the agent removes and unloads nothing it held before. It takes on only
+ * the files named for a SeccompProfile that belongs on this node, which the folder's contract gives to
+ * that object (the agent makes them hold its content); every other file stays where it is, never
+ * removed, and no loaded profile is the agent's (one it loaded before is NameTaken until an operator
+ * unloads it or the node reboots).
+ */
+export function recordAfterUnreadable(
+  o: Pick<NodeObservation, "disk" | "seccompProfiles" | "nodeLabels">,
+  bootId: string,
+): OwnershipRecord {
+  const belongs = new Set(belonging(o.seccompProfiles, o).map((p) => p.name));
+  return { bootId, seccomp: [...o.disk.files.keys()].filter((name) => belongs.has(name)), appArmor: {} };
 }
 
 export function planSync(o: NodeObservation, markCap = MAX_FAILURE_LABELS_PER_KIND): SyncPlan {
@@ -218,12 +258,13 @@ function planAppArmor(o: NodeObservation, plan: SyncPlan): void {
   const { wanted, installable } = belongingHere(o.appArmorProfiles, o, plan);
   for (const profile of installable) {
     const ours = Object.hasOwn(o.record.appArmor, profile.name);
-    const loaded = o.kernel.has(profile.name);
+    const kernelName = appArmorKernelName(profile.name);
+    const loaded = o.kernel.has(kernelName);
     if (loaded && !ours) {
       plan.failures.push({
         profile,
         reason: INSTALL_FAILURE_REASONS.nameTaken,
-        message: `an AppArmor profile named "${profile.name}" is already loaded on this node and Lockstep did not load it (the container runtime's, a distribution's, or one loaded by hand); Lockstep never replaces it: give the object another name`,
+        message: `an AppArmor profile named "${kernelName}" is already loaded on this node and this agent did not load it in this boot (loaded by hand, by the host at boot, or before the agent lost its ownership record); Lockstep never replaces it: once no container uses it, unload it on the node (apparmor_parser -R) or reboot the node, and the agent loads the object's policy; or give the object another name`,
       });
       continue;
     }
@@ -236,7 +277,7 @@ function planAppArmor(o: NodeObservation, plan: SyncPlan): void {
   }
   for (const name of Object.keys(o.record.appArmor)) {
     if (wanted.has(name)) continue;
-    if (!o.kernel.has(name)) plan.forgetAppArmor.push(name);
+    if (!o.kernel.has(appArmorKernelName(name))) plan.forgetAppArmor.push(name);
     else if (usedByPodHere(o, "apparmor", name)) plan.keptInUse.push({ kind: "apparmor", name });
     else plan.unloadAppArmor.push(name);
   }
@@ -251,7 +292,7 @@ export function installedProfiles(o: NodeObservation): Map<string, string> {
       installed.set(p.labelKey, p.version);
   if (o.appArmorAvailable)
     for (const p of belonging(o.appArmorProfiles, o))
-      if (p.ok && o.kernel.has(p.name) && o.record.appArmor[p.name] === p.version)
+      if (p.ok && o.kernel.has(appArmorKernelName(p.name)) && o.record.appArmor[p.name] === p.version)
         installed.set(p.labelKey, p.version);
   return installed;
 }

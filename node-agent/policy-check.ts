@@ -33,7 +33,7 @@ export function includeProblems(text: string, included: readonly string[]): stri
 }
 
 export interface CompiledExpectation {
-  /** The object's name: the one profile the policy may declare. */
+  /** The object's kernel name (`lockstep.<name>`, appArmorKernelName): the one profile the policy may declare. */
   name: string;
   /** spec.mode: the policy's own flags may not set any other mode. */
   mode: AppArmorMode;
@@ -44,7 +44,7 @@ function headerNeedles(name: string): string[] {
 }
 
 /**
- * Problems with the compiled policy: exactly one profile, named as the object, in the node's own
+ * Problems with the compiled policy: exactly one profile, the object's kernel name, in the node's own
  * policy namespace, with no hat, child profile or attachment, in the mode spec.mode says. `profiles` come from a compile without
  * --Complain, so the policy's own flags show.
  */
@@ -69,13 +69,15 @@ export function compiledProblems(
       );
     } else if (parent !== name) {
       problems.push(
-        `${lineOf(text, [`profile ${parent}`, `profile "${parent}"`, parent])}: declares a second profile "${parent}": an AppArmorProfile loads exactly one profile, named as the object ("${name}"); make it an object of its own`,
+        `${lineOf(text, [`profile ${parent}`, `profile "${parent}"`, parent])}: declares a second profile "${parent}": an AppArmorProfile loads exactly one profile, "${name}" (its kernel name); make it an object of its own`,
       );
     }
   }
   const own = profiles.find((p) => p.name === name && p.namespace === undefined);
   if (own === undefined) {
-    problems.push(`declares no profile named "${name}": the profile name must equal metadata.name`);
+    problems.push(
+      `declares no profile named "${name}": that is the object's kernel name, which pods give in localhostProfile`,
+    );
     return problems;
   }
   if (own.attachment !== undefined || own.matchesExecutables)

@@ -18,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OWNERSHIP_RECORD_FILE } from "./ownership-record.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 
+const BOOT = "6f1d1c3e-5a7b-4c2d-9e8f-0a1b2c3d4e5f";
 let root: string;
 let dir: SeccompDir;
 
@@ -86,23 +87,55 @@ describe("SeccompDir", () => {
   });
 
   it("keeps its ownership record beside the profiles, where a pod cannot name it", async () => {
-    expect(await dir.readRecord()).toEqual({ record: undefined });
-    await dir.writeRecord({ seccomp: ["web"], appArmor: { aa: "0123456789ab", loading: null } });
-    expect(await dir.readRecord()).toEqual({
-      record: { seccomp: ["web"], appArmor: { aa: "0123456789ab", loading: null } },
-    });
+    expect(await dir.readRecord()).toEqual({ state: "absent" });
+    const record = { bootId: BOOT, seccomp: ["web"], appArmor: { aa: "0123456789ab", loading: null } };
+    await dir.writeRecord(record);
+    expect(await dir.readRecord()).toEqual({ state: "ok", record });
     expect((await dir.observe()).unusable.has(OWNERSHIP_RECORD_FILE)).toBe(false);
-    writeFileSync(join(dir.path, OWNERSHIP_RECORD_FILE), '{"seccomp": ["../etc"], "appArmor": {}}');
-    expect((await dir.readRecord()).problem).toMatch(
-      /is not a valid ownership record \(seccomp\.0: not a profile object name\)/,
-    );
   });
 
-  it("refuses a record that is not a regular file, naming it", async () => {
+  it.each([
+    [
+      "a name that is no object's",
+      '{"seccomp": ["../etc"], "appArmor": {}}',
+      /seccomp\.0: not a profile object name/,
+    ],
+    ["garbage", "\u0000\u00ff not json", /is not a valid ownership record/],
+    [
+      "a truncated record",
+      `{"bootId": "${BOOT}", "seccomp": ["web"], "appA`,
+      /is not a valid ownership record/,
+    ],
+    ["an empty file", "", /is not a valid ownership record/],
+    ["a boot id that is none", '{"bootId": "../x", "seccomp": [], "appArmor": {}}', /bootId/],
+    ["JSON of another shape", "[]", /is not a valid ownership record/],
+  ])("reads %s as unreadable, never as a record", async (_case, text, problem) => {
+    writeFileSync(join(dir.path, OWNERSHIP_RECORD_FILE), text);
+    const read = await dir.readRecord();
+    expect(read.state).toBe("unreadable");
+    expect(read.state === "unreadable" && read.problem).toMatch(problem);
+  });
+
+  it("reads a record that is a directory or a symbolic link as unreadable, and moves the entry itself aside", async () => {
+    const target = join(root, "elsewhere");
+    writeFileSync(target, JSON.stringify({ bootId: BOOT, seccomp: ["web"], appArmor: {} }));
+    symlinkSync(target, join(dir.path, OWNERSHIP_RECORD_FILE));
+    expect(await dir.readRecord()).toEqual({
+      state: "unreadable",
+      problem: "cannot be read as a regular file (ELOOP)",
+    });
+    const aside = await dir.setRecordAside(new Date("2026-01-02T03:04:05.678Z"));
+    expect(aside).toBe(`${OWNERSHIP_RECORD_FILE}.unreadable-2026-01-02T03-04-05-678Z`);
+    expect(lstatSync(join(dir.path, aside)).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, "utf8")).toContain(BOOT);
+    expect(await dir.readRecord()).toEqual({ state: "absent" });
+
     mkdirSync(join(dir.path, OWNERSHIP_RECORD_FILE));
-    await expect(dir.readRecord()).rejects.toThrow(
-      /cannot read the agent's ownership record .*move the entry away/,
-    );
+    expect(await dir.readRecord()).toMatchObject({ state: "unreadable" });
+    const second = await dir.setRecordAside(new Date("2026-01-02T03:04:06Z"));
+    expect(lstatSync(join(dir.path, second)).isDirectory()).toBe(true);
+    // Neither is taken for a profile file or reported as a stranger's entry.
+    expect((await dir.observe()).unusable.size).toBe(0);
   });
 
   it("removes a profile file it wrote, but not an entry that has become something else", async () => {

@@ -13,10 +13,13 @@ import {
   OWNERSHIP_RECORD_FILE,
   type OwnershipRecord,
   parseOwnershipRecord,
+  type StoredRecord,
   serializeOwnershipRecord,
 } from "./ownership-record.ts";
 
 const TEMP_PREFIX = ".tmp-";
+/** Where an unreadable ownership record is moved to (setRecordAside), for an operator to look at. */
+export const UNREADABLE_RECORD_PREFIX = `${OWNERSHIP_RECORD_FILE}.unreadable-`;
 const TEMP_FILE = /^\.tmp-[0-9a-f]{16}$/;
 
 function isTemporaryFileName(name: string): boolean {
@@ -118,7 +121,7 @@ export class SeccompDir {
     const listed = new Set(entries.map((e) => e.name));
     for (const name of this.lastRead.keys()) if (!listed.has(name)) this.lastRead.delete(name);
     for (const entry of entries) {
-      if (entry.name === OWNERSHIP_RECORD_FILE) continue;
+      if (entry.name === OWNERSHIP_RECORD_FILE || entry.name.startsWith(UNREADABLE_RECORD_PREFIX)) continue;
       // The agent's own temporary files, mid-write in this sync or left by a crash (removed at start).
       if (isTemporaryFileName(entry.name) && entry.isFile()) continue;
       const name = profileNameOfFile(entry.name);
@@ -172,26 +175,36 @@ export class SeccompDir {
   }
 
   /**
-   * The ownership record, or undefined when there is none yet (a first start, or an agent from before
-   * the record existed). A record that is not a regular file is an error the operator must resolve:
-   * without a trustworthy record the agent could not tell its profiles from anyone else's.
+   * The ownership record, `absent` when there is none yet (a first start, or an agent from before the
+   * record existed), or `unreadable` with why: not a regular file (a symbolic link, a directory), a
+   * read error, or content that is not a valid record (garbage, truncated). Never followed or guessed.
    */
-  async readRecord(): Promise<{ record: OwnershipRecord | undefined; problem?: string }> {
+  async readRecord(): Promise<StoredRecord> {
     const file = join(this.path, OWNERSHIP_RECORD_FILE);
     let text: string;
     try {
       ({ content: text } = await readRegularFile(file));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return { record: undefined };
-      throw new Error(
-        `${file}: cannot read the agent's ownership record (${code ?? String(error)}): it must be a regular file written by the agent; move the entry away`,
-      );
+      if (code === "ENOENT") return { state: "absent" };
+      return { state: "unreadable", problem: `cannot be read as a regular file (${code ?? String(error)})` };
     }
     const parsed = parseOwnershipRecord(text);
     return parsed.ok
-      ? { record: parsed.value }
-      : { record: undefined, problem: `${file} is not a valid ownership record (${parsed.message})` };
+      ? { state: "ok", record: parsed.value }
+      : { state: "unreadable", problem: `is not a valid ownership record (${parsed.message.slice(0, 300)})` };
+  }
+
+  /**
+   * Moves an unreadable record out of the way, whatever the entry is (rename moves a symbolic link or
+   * a directory itself, never what it points to), under a name of its own that no later start reads
+   * as a record, so an operator can look at it. Returns that name.
+   */
+  async setRecordAside(now: Date): Promise<string> {
+    const aside = `${UNREADABLE_RECORD_PREFIX}${now.toISOString().replace(/[:.]/g, "-")}`;
+    await rename(join(this.path, OWNERSHIP_RECORD_FILE), join(this.path, aside));
+    await this.syncDirectory();
+    return aside;
   }
 
   async writeRecord(record: OwnershipRecord): Promise<void> {

@@ -19,7 +19,12 @@ import {
 } from "./constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
 import { seccompLocalhostPattern } from "./labels.ts";
-import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX } from "./paths.ts";
+import {
+  EPHEMERAL_CONTAINERS_SUBRESOURCE,
+  LEGACY_APPARMOR_ANNOTATION_PREFIX,
+  LEGACY_APPARMOR_LOCALHOST,
+} from "./pod-profiles.ts";
 
 export const LOCKSTEP_NAMESPACE = "lockstep-system";
 /** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
@@ -67,7 +72,8 @@ function securityContextNamesProfile(ctx: string): string {
   return (
     `(has(${ctx}) && ((has(${seccomp}) && has(${seccomp}.localhostProfile) && ` +
     `${seccomp}.localhostProfile.matches(r'${seccompLocalhostPattern()}')) || ` +
-    `(has(${appArmor}) && ${appArmor}.type == 'Localhost')))`
+    `(has(${appArmor}) && ${appArmor}.type == 'Localhost' && has(${appArmor}.localhostProfile) && ` +
+    `${appArmor}.localhostProfile.startsWith(${cel(APPARMOR_KERNEL_NAME_PREFIX)}))))`
   );
 }
 
@@ -80,7 +86,7 @@ export function referencesLockstepExpression(): string {
     inContainers("containers"),
     inContainers("initContainers"),
     inContainers("ephemeralContainers"),
-    `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && object.metadata.annotations[k].startsWith('localhost/')))`,
+    `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && object.metadata.annotations[k].startsWith(${cel(LEGACY_APPARMOR_LOCALHOST + APPARMOR_KERNEL_NAME_PREFIX)})))`,
     // A pod that carries an in-use label without using the profile: the webhook removes it.
     `(has(object.metadata.labels) && object.metadata.labels.exists(k, ${isInUseKey("k")}))`,
   ].join(" ||\n");

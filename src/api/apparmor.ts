@@ -183,12 +183,12 @@ export function forbiddenIncludeLine(text: string): { line: number; text: string
 }
 
 /**
- * Whether a raw policy declares the profile its object names (`profile <name> ` or `profile "<name>"`),
- * the same test as the CRD's object rule. The agent then checks with apparmor_parser that it declares
- * only that one.
+ * Whether a raw policy declares the profile `kernelName` (`profile <name> ` or `profile "<name>"`): the
+ * object's kernel name, `lockstep.<metadata.name>` (appArmorKernelName), the same test as the CRD's
+ * object rule. The agent then checks with apparmor_parser that it declares only that one.
  */
-export function declaresProfileName(text: string, name: string): boolean {
-  return text.includes(`profile ${name}`) || text.includes(`profile "${name}"`);
+export function declaresProfileName(text: string, kernelName: string): boolean {
+  return text.includes(`profile ${kernelName}`) || text.includes(`profile "${kernelName}"`);
 }
 
 const STRUCTURED_FIELDS = ["executables", "paths", "network", "capabilities"] as const;

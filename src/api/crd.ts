@@ -21,6 +21,7 @@ import {
   VERSION,
 } from "./constants.ts";
 import { LIMITS } from "./limits.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX } from "./paths.ts";
 import {
   DNS_SUBDOMAIN_MAX,
   DNS_SUBDOMAIN_PATTERN,
@@ -364,8 +365,7 @@ const appArmorSpec: Schema = {
             "may include only <tunables/...> and <abstractions/...>: node-local (include if exists <local/...>), quoted, relative and absolute includes are refused",
         },
       ],
-      description:
-        "A complete AppArmor profile for experts, loaded as written: exactly one profile, named as metadata.name (quoted or not), with no attachment and no mode flag (spec.mode sets the mode); it may include only <tunables/...> and <abstractions/...>.",
+      description: `A complete AppArmor profile for experts, loaded as written: exactly one profile, named ${APPARMOR_KERNEL_NAME_PREFIX}<metadata.name> (quoted or not; pods name it so in localhostProfile), with no attachment and no mode flag (spec.mode sets the mode); it may include only <tunables/...> and <abstractions/...>.`,
     },
     mode: { type: "string", enum: [...APPARMOR_MODES], default: DEFAULT_APPARMOR_MODE },
     nodeSelector,
@@ -386,17 +386,18 @@ const appArmorSpec: Schema = {
   ],
 };
 
-// A raw AppArmor policy must declare the profile its object names: the agent loads it under that name
-// and pods refer to it by that name. Only a rule on the whole object can see metadata.name. `contains`,
-// not a regex built from the name: a regex over 64 KiB exceeds the API server's CEL cost budget, and so
-// do more than two `contains` (no check of what follows the name: the agent's parser check names a
-// longer name as a second profile). The same
+// A raw AppArmor policy must declare the profile under its object's kernel name, `lockstep.<name>`
+// (appArmorKernelName): the agent loads it under that name and pods refer to it by that name. Only a
+// rule on the whole object can see metadata.name. `contains`, not a regex built from the name: a regex
+// over 64 KiB exceeds the API server's CEL cost budget, and so do more than two `contains` (no check of
+// what follows the name: the agent's parser check names a longer name as a second profile). The same
 // test as declaresProfileName in src/api/apparmor.ts; the quoted form is what Docker's and containerd's
 // templates write.
+const KERNEL_NAME = `'${APPARMOR_KERNEL_NAME_PREFIX}' + self.metadata.name`;
 const rawPolicyDeclaresName = {
-  rule: "!has(self.spec.rawPolicy) || self.spec.rawPolicy.contains('profile ' + self.metadata.name) || self.spec.rawPolicy.contains('profile \"' + self.metadata.name + '\"')",
+  rule: `!has(self.spec.rawPolicy) || self.spec.rawPolicy.contains('profile ' + ${KERNEL_NAME}) || self.spec.rawPolicy.contains('profile "' + ${KERNEL_NAME} + '"')`,
   fieldPath: ".spec.rawPolicy",
-  messageExpression: `'must declare "profile ' + self.metadata.name + ' {": the profile name must equal metadata.name'`,
+  messageExpression: `'must declare "profile ' + ${KERNEL_NAME} + ' {": that is the kernel name of the profile, which pods give in localhostProfile'`,
 };
 
 function profileCrd(
@@ -483,7 +484,7 @@ export function appArmorProfileCrd() {
     "apparmorprofile",
     ["aap", "apparmor"],
     appArmorSpec,
-    "An AppArmor profile that Lockstep loads on every node that has AppArmor.",
+    `An AppArmor profile that Lockstep loads on every node that has AppArmor, named ${APPARMOR_KERNEL_NAME_PREFIX}<name> in the kernel.`,
     253,
     [rawPolicyDeclaresName],
   );

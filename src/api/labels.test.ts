@@ -2,6 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AGENT_LABEL, APPARMOR_LABEL } from "./constants.ts";
 import {
+  appArmorKernelName,
+  appArmorObjectName,
   cleanPath,
   isLockstepLabelKey,
   isValidLabelNamePart,
@@ -130,9 +132,37 @@ describe("profileVersion", () => {
 });
 
 describe("localhost profiles", () => {
-  it("names the file under lockstep/ for seccomp and the bare name for AppArmor", () => {
+  it("names the file under lockstep/ for seccomp and the prefixed kernel name for AppArmor", () => {
     expect(localhostProfileFor("seccomp", "web")).toBe("lockstep/web.json");
-    expect(localhostProfileFor("apparmor", "web")).toBe("web");
+    expect(localhostProfileFor("apparmor", "web")).toBe("lockstep.web");
+  });
+
+  it("maps an AppArmor kernel name back to its object, and only Lockstep's names", () => {
+    fc.assert(
+      fc.property(objectName, (name) => {
+        expect(appArmorKernelName(name)).toBe(`lockstep.${name}`);
+        expect(appArmorObjectName(appArmorKernelName(name))).toBe(name);
+        expect(localhostProfileFor("apparmor", name)).toBe(appArmorKernelName(name));
+      }),
+    );
+    // What runtimes and hosts load, and names inside the prefix that no object can have.
+    for (const foreign of [
+      "cri-containerd.apparmor.d",
+      "docker-default",
+      "crio-default",
+      "unconfined",
+      "lockstep",
+      "lockstep.",
+      "lockstep.Web",
+      "lockstep.web//hat",
+      "lockstep.-web",
+      ":lockstep:web",
+      "Lockstep.web",
+      ` lockstep.web`,
+      `lockstep.${"a".repeat(254)}`,
+    ])
+      expect(appArmorObjectName(foreign), foreign).toBeUndefined();
+    expect(appArmorObjectName("lockstep.lockstep.web")).toBe("lockstep.web");
   });
 
   it("maps a seccomp localhostProfile back to the profile name", () => {

@@ -13,7 +13,12 @@ import {
   SELECTOR_SYNCED_PREFIX,
   SYNCED_REVISION_LABEL,
 } from "./constants.ts";
-import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR, seccompLocalhostProfile } from "./paths.ts";
+import {
+  APPARMOR_KERNEL_NAME_PREFIX,
+  SECCOMP_FILE_SUFFIX,
+  SECCOMP_LOCALHOST_DIR,
+  seccompLocalhostProfile,
+} from "./paths.ts";
 import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, LABEL_NAME, LABEL_NAME_MAX, LABEL_VALUE } from "./patterns.ts";
 
 /** The name part of a label key (k8s.io/apimachinery validation.IsQualifiedName). */
@@ -132,9 +137,28 @@ export function profileVersion(content: string): string {
   return sha256Hex(content).slice(0, HASH_HEX_LENGTH);
 }
 
+/**
+ * The kernel's name for the AppArmorProfile `name`: what the policy text declares, what the agent loads
+ * and unloads and finds in the kernel's list, and what a pod names in `localhostProfile`.
+ */
+export function appArmorKernelName(name: string): string {
+  return `${APPARMOR_KERNEL_NAME_PREFIX}${name}`;
+}
+
+/**
+ * The AppArmorProfile a kernel (or pod's Localhost) AppArmor name belongs to, or undefined for a name
+ * that is not Lockstep's: one without the prefix (the runtime's, the host's), or with the prefix but
+ * no valid object name after it (which no AppArmorProfile can have).
+ */
+export function appArmorObjectName(kernelName: string): string | undefined {
+  if (!kernelName.startsWith(APPARMOR_KERNEL_NAME_PREFIX)) return undefined;
+  const name = kernelName.slice(APPARMOR_KERNEL_NAME_PREFIX.length);
+  return isValidProfileObjectName(name) ? name : undefined;
+}
+
 /** What a pod writes in `securityContext.{seccomp,appArmor}Profile.localhostProfile`. */
 export function localhostProfileFor(kind: ProfileKind, name: string): string {
-  return kind === "seccomp" ? seccompLocalhostProfile(name) : name;
+  return kind === "seccomp" ? seccompLocalhostProfile(name) : appArmorKernelName(name);
 }
 
 /** Go's path.Clean (filepath.Clean on Linux): the lexical cleaning the kubelet's filepath.Join applies. */

@@ -1,6 +1,7 @@
-// Where Lockstep's seccomp profiles live: on the node (the agent writes them) and as a pod names them
-// (the webhook reads `localhostProfile`). One home, so the agent's folder, the pods' references, the
-// webhook's matchConditions and the docs can never disagree on a path.
+// Where Lockstep's profiles live: seccomp files on the node (the agent writes them) and as a pod names
+// them (the webhook reads `localhostProfile`), and the prefix of every AppArmor profile name Lockstep
+// loads into the kernel. One home, so the agent's folder and kernel names, the pods' references, the
+// webhook's matchConditions and the docs can never disagree on a path or a name.
 import { posix } from "node:path";
 
 export const DEFAULT_KUBELET_ROOT = "/var/lib/kubelet";
@@ -27,3 +28,11 @@ export function seccompProfileFileName(name: string): string {
 export function seccompLocalhostProfile(name: string): string {
   return `${SECCOMP_LOCALHOST_DIR}/${seccompProfileFileName(name)}`;
 }
+
+/**
+ * Every AppArmor profile Lockstep loads is named `lockstep.<object name>` in the kernel, as every
+ * seccomp file lives under `lockstep/`: no AppArmorProfile can take a name the container runtime or the
+ * host loads (`cri-containerd.apparmor.d`, `docker-default`, `crio-default`, `unconfined`), whatever is
+ * loaded when (docs/adr/0027-apparmor-kernel-names.md).
+ */
+export const APPARMOR_KERNEL_NAME_PREFIX = "lockstep.";

@@ -5,15 +5,17 @@
 // Seccomp: a Localhost profile whose path the kubelet resolves into Lockstep's directory
 // (resolveSeccompLocalhost: `./lockstep/x.json` is `lockstep/x.json`; other localhost paths are someone
 // else's and left alone), at pod level and in every container, init container and ephemeral container.
-// AppArmor: every Localhost profile, through the `appArmorProfile` field (pod and container level) or the
-// legacy per-container annotation. AppArmor names have no Lockstep prefix, so a Localhost AppArmor name is
-// taken to be an AppArmorProfile (docs/adr/0030-webhook-scope-and-failure-policy.md).
+// AppArmor: a Localhost profile named `lockstep.<name>` (appArmorObjectName: the kernel name of the
+// AppArmorProfile `name`), through the `appArmorProfile` field (pod and container level) or the legacy
+// per-container annotation `localhost/lockstep.<name>`; any other Localhost name is the runtime's or the
+// host's and left alone (docs/adr/0027-apparmor-kernel-names.md).
 import * as z from "zod";
 import { OBJECT_KIND, PROFILE_LABEL_PREFIX, type ProfileKind } from "./constants.ts";
-import { isDnsSubdomain, resolveSeccompLocalhost } from "./labels.ts";
+import { appArmorObjectName, isDnsSubdomain, resolveSeccompLocalhost } from "./labels.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX } from "./paths.ts";
 
 export const LEGACY_APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/";
-const LEGACY_APPARMOR_LOCALHOST = "localhost/";
+export const LEGACY_APPARMOR_LOCALHOST = "localhost/";
 
 /** The pod subresource `kubectl debug` adds ephemeral containers through (UPDATE). */
 export const EPHEMERAL_CONTAINERS_SUBRESOURCE = "ephemeralcontainers";
@@ -120,13 +122,32 @@ function fromSecurityContext(ctx: SecurityContext | undefined, site: SettingSite
       });
   }
   const appArmor = ctx?.appArmorProfile;
-  if (appArmor?.type === "Localhost" && appArmor.localhostProfile)
-    out.references.push({
-      ...site,
-      field: `${site.field}.appArmorProfile.localhostProfile`,
-      kind: "apparmor",
-      name: appArmor.localhostProfile,
+  if (appArmor?.type === "Localhost" && appArmor.localhostProfile !== undefined)
+    fromAppArmorName(
+      appArmor.localhostProfile,
+      { ...site, field: `${site.field}.appArmorProfile.localhostProfile` },
+      out,
+    );
+}
+
+/**
+ * A Localhost AppArmor name: Lockstep's when it carries the kernel-name prefix, then it must name an
+ * object (`lockstep.Web` never can: no AppArmorProfile has that name, and no node loads it).
+ */
+function fromAppArmorName(kernelName: string, at: SettingSite, out: PodProfileSettings): void {
+  if (!isLockstepAppArmorName(kernelName)) return;
+  const name = appArmorObjectName(kernelName);
+  if (name !== undefined) out.references.push({ ...at, kind: "apparmor", name });
+  else
+    out.invalid.push({
+      ...at,
+      message: `${JSON.stringify(kernelName)} names no ${OBJECT_KIND.apparmor}: after "${APPARMOR_KERNEL_NAME_PREFIX}" must come the object's name (lower-case letters, digits, "-" and ".")`,
     });
+}
+
+/** Whether a Localhost AppArmor name is in Lockstep's name space (the webhook's matchCondition tests the same). */
+export function isLockstepAppArmorName(kernelName: string): boolean {
+  return kernelName.startsWith(APPARMOR_KERNEL_NAME_PREFIX);
 }
 
 /** Every Lockstep profile setting in the pod, in the order a reader of the pod meets them. */
@@ -149,13 +170,15 @@ export function podProfileSettings(pod: AdmittedPod): PodProfileSettings {
   for (const [key, value] of Object.entries(pod.metadata?.annotations ?? {})) {
     if (!key.startsWith(LEGACY_APPARMOR_ANNOTATION_PREFIX) || !value.startsWith(LEGACY_APPARMOR_LOCALHOST))
       continue;
-    out.references.push({
-      kind: "apparmor",
-      name: value.slice(LEGACY_APPARMOR_LOCALHOST.length),
-      container: key.slice(LEGACY_APPARMOR_ANNOTATION_PREFIX.length),
-      group: "pod",
-      field: `metadata.annotations["${key}"]`,
-    });
+    fromAppArmorName(
+      value.slice(LEGACY_APPARMOR_LOCALHOST.length),
+      {
+        container: key.slice(LEGACY_APPARMOR_ANNOTATION_PREFIX.length),
+        group: "pod",
+        field: `metadata.annotations["${key}"]`,
+      },
+      out,
+    );
   }
   return out;
 }

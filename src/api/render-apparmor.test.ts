@@ -76,8 +76,10 @@ describe("renderAppArmorProfile with the real apparmor_parser", () => {
     );
   });
 
-  it.each(structuredSpecs)("compiles the structured profile %s", (name, spec) => {
+  it.each(structuredSpecs)("compiles the structured profile %s, under its kernel name", (name, spec) => {
     expect(compile(name, render(name, spec))).toBe("");
+    const names = execFileSync(PARSER, ["-N", join(workDir, name)], { stdio: ["ignore", "pipe", "ignore"] });
+    expect(names.toString("utf8")).toBe(`lockstep.${name}\n`);
   });
 
   it("compiles any structured profile the schema accepts", () => {
@@ -107,7 +109,7 @@ describe("renderAppArmorProfile with the real apparmor_parser", () => {
     const raw = `abi <abi/3.0>,
 #include <tunables/global>
 
-profile raw-web flags=(attach_disconnected) {
+profile lockstep.raw-web flags=(attach_disconnected) {
   #include <abstractions/base>
   include if exists <abstractions/nameservice>
   @{PROC}/@{pid}/stat r,
@@ -134,7 +136,7 @@ describe("renderAppArmorProfile", () => {
       }),
     ).toBe(`#include <tunables/global>
 
-profile web flags=(attach_disconnected,mediate_deleted,complain) {
+profile lockstep.web flags=(attach_disconnected,mediate_deleted,complain) {
   #include <abstractions/base>
   /usr/bin/curl rix,
   /etc/** r,
@@ -154,46 +156,57 @@ profile web flags=(attach_disconnected,mediate_deleted,complain) {
   });
 
   it.each([
-    ["quoted name (Docker's and containerd's templates)", 'profile "web" flags=(attach_disconnected) {\n}\n'],
-    ["a comment that mentions include", "# include <local/web> is not used here\nprofile web {\n}\n"],
-    ["a variable in the header", "@{exec}=/usr/bin/web\nprofile web flags=(complain) {\n  @{exec} r,\n}\n"],
+    [
+      "quoted name (Docker's and containerd's templates)",
+      'profile "lockstep.web" flags=(attach_disconnected) {\n}\n',
+    ],
+    [
+      "a comment that mentions include",
+      "# include <local/web> is not used here\nprofile lockstep.web {\n}\n",
+    ],
+    [
+      "a variable in the header",
+      "@{exec}=/usr/bin/web\nprofile lockstep.web flags=(complain) {\n  @{exec} r,\n}\n",
+    ],
     [
       "includes of tunables and abstractions",
-      "include <tunables/global>\nprofile web {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
+      "include <tunables/global>\nprofile lockstep.web {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
     ],
   ])("accepts raw policy with %s, unchanged", (_case, rawPolicy) => {
     expect(render("web", { rawPolicy })).toBe(rawPolicy);
   });
 
   it.each([
-    ["another profile name", "profile other {\n}\n", 'must declare "profile web {"'],
-    ["no profile", "#include <tunables/global>\n", 'must declare "profile web {"'],
+    ["another profile name", "profile other {\n}\n", 'must declare "profile lockstep.web {"'],
+    ["the bare object name", "profile web {\n}\n", 'must declare "profile lockstep.web {"'],
+    ["a runtime's name", "profile cri-containerd.apparmor.d {\n}\n", 'must declare "profile lockstep.web {"'],
+    ["no profile", "#include <tunables/global>\n", 'must declare "profile lockstep.web {"'],
     [
       "file include",
-      'profile web {\n  #include "/etc/shadow"\n}\n',
+      'profile lockstep.web {\n  #include "/etc/shadow"\n}\n',
       'line 2: "#include \\"/etc/shadow\\"": may include only',
     ],
-    ["absolute include", "profile web {\n  include </etc/shadow>\n}\n", "line 2: "],
+    ["absolute include", "profile lockstep.web {\n  include </etc/shadow>\n}\n", "line 2: "],
     [
       "escaping include",
-      "profile web {\n  #include <abstractions/../../../etc/shadow>\n}\n",
+      "profile lockstep.web {\n  #include <abstractions/../../../etc/shadow>\n}\n",
       "may include only",
     ],
     [
       "local include",
-      "profile web {\n  include if exists <local/web>\n}\n",
+      "profile lockstep.web {\n  include if exists <local/web>\n}\n",
       'line 2: "include if exists <local/web>"',
     ],
-    ["mid-line include", 'profile web { #include "/tmp/evil"\n}\n', "line 1: "],
-    ["include after a rule", 'profile web {\n  /a r, include "/tmp/evil"\n}\n', "line 2: "],
-    ["relative include", "profile web {\n  include ../../etc/shadow\n}\n", "line 2: "],
-    ["nul", "profile web {\n}\0", "NUL"],
+    ["mid-line include", 'profile lockstep.web { #include "/tmp/evil"\n}\n', "line 1: "],
+    ["include after a rule", 'profile lockstep.web {\n  /a r, include "/tmp/evil"\n}\n', "line 2: "],
+    ["relative include", "profile lockstep.web {\n  include ../../etc/shadow\n}\n", "line 2: "],
+    ["nul", "profile lockstep.web {\n}\0", "NUL"],
   ])("rejects raw policy with %s", (_case, rawPolicy, message) => {
     expect(rejection("web", { rawPolicy })).toContain(message);
   });
 
   it("names the object in raw policy errors", () => {
-    expect(rejection("web", { rawPolicy: "include <local/x>\nprofile web {\n}\n" })).toMatch(
+    expect(rejection("web", { rawPolicy: "include <local/x>\nprofile lockstep.web {\n}\n" })).toMatch(
       /^AppArmorProfile "web": spec\.rawPolicy: /,
     );
   });

@@ -6,7 +6,7 @@
 import type { AppArmorMode, AppArmorProfileSpec } from "./apparmor.ts";
 import { declaresProfileName, FAMILY_PROTOCOLS, forbiddenIncludeLine } from "./apparmor.ts";
 import { APPARMOR_PROFILE_KIND } from "./constants.ts";
-import { isValidProfileObjectName, profileVersion } from "./labels.ts";
+import { appArmorKernelName, isValidProfileObjectName, profileVersion } from "./labels.ts";
 
 export type AppArmorRendering = { ok: true; text: string } | { ok: false; message: string };
 
@@ -44,7 +44,7 @@ function renderStructured(name: string, spec: AppArmorProfileSpec): string {
   return [
     "#include <tunables/global>",
     "",
-    `profile ${name} flags=(${flags.join(",")}) {`,
+    `profile ${appArmorKernelName(name)} flags=(${flags.join(",")}) {`,
     "  #include <abstractions/base>",
     ...[...new Set(rules)].map((rule) => `  ${rule}`),
     "}",
@@ -82,10 +82,11 @@ function checkRawPolicy(name: string, spec: AppArmorProfileSpec): AppArmorRender
       name,
       `spec.rawPolicy: line ${include.line}: ${JSON.stringify(include.text)}: may include only <tunables/...> and <abstractions/...> (node-local, quoted and absolute includes are refused)`,
     );
-  if (!declaresProfileName(text, name))
+  const kernelName = appArmorKernelName(name);
+  if (!declaresProfileName(text, kernelName))
     return failure(
       name,
-      `spec.rawPolicy: must declare "profile ${name} {" (or "profile "${name}" {"): the profile name must equal metadata.name`,
+      `spec.rawPolicy: must declare "profile ${kernelName} {" (or "profile "${kernelName}" {"): the profile's name in the kernel is "${kernelName}", the name pods give in localhostProfile`,
     );
   return { ok: true, text };
 }

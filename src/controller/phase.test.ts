@@ -144,7 +144,7 @@ describe("computeStatus", () => {
         ],
       }),
     );
-    expect(status.localhostProfile).toBe("aa");
+    expect(status.localhostProfile).toBe("lockstep.aa");
     expect(status.ready).toBe("0/1");
   });
 

@@ -1,6 +1,8 @@
 // Real node-agent processes, one per Node (simulated or real), each with its node's kubelet-root folder and the
 // identity a DaemonSet pod would have: a pod-bound token of the lockstep-agent service account, so the
 // API server's admission policy sees the agent's node name exactly as in a real cluster.
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -22,6 +24,8 @@ export interface AgentProcess {
   seccompDir: string;
   /** The fake securityfs of an AppArmor node, undefined on a node without AppArmor. */
   securityfs: string | undefined;
+  /** The node's boot id (--boot-id-file): write another to simulate a reboot. */
+  bootIdFile: string;
   healthPort: number;
   kubeconfigPath: string;
   process: ManagedProcess;
@@ -89,6 +93,9 @@ export async function startAgent(
   } else {
     await writeFile(enabledFile, "N\n");
   }
+  // Each simulated node has a boot of its own, which a test may change to simulate a reboot.
+  const bootIdFile = join(nodeDir(cp, nodeName), "boot_id");
+  if (!existsSync(bootIdFile)) await writeFile(bootIdFile, `${randomUUID()}\n`);
   const kubeconfigPath = await agentKubeconfig(cp, nodeName);
   const healthPort = await freePort();
   const args = [
@@ -98,6 +105,7 @@ export async function startAgent(
     `--apparmor-enabled-file=${enabledFile}`,
     `--apparmor-securityfs=${securityfs ?? join(nodeDir(cp, nodeName), "no-securityfs")}`,
     `--apparmor-parser=${join(repo, "test/harness/fake-apparmor-parser.sh")}`,
+    `--boot-id-file=${bootIdFile}`,
   ];
   const env = {
     ...process.env,
@@ -119,6 +127,7 @@ export async function startAgent(
     kubeletRoot,
     seccompDir: seccompProfileDir(kubeletRoot),
     securityfs,
+    bootIdFile,
     healthPort,
     kubeconfigPath,
     process: spawnAgent(),

@@ -4,10 +4,12 @@
 // removed, a profile stays on a node while a pod bound there uses it, and foreign entries in the
 // agent's folder are left alone without stopping anything else.
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
@@ -18,7 +20,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OWNERSHIP_RECORD_FILE } from "../../node-agent/ownership-record.ts";
 import { IN_USE_LABEL_VALUE } from "../../src/api/affinity.ts";
-import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
+import { appArmorKernelName, failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
@@ -38,8 +40,11 @@ let appArmorAgent: AgentProcess;
 let plainAgent: AgentProcess;
 const AA_NODE = "aa-node";
 const PLAIN_NODE = "plain-node";
-/** Loaded by "someone else" (the container runtime) before the agent ever ran. */
-const RUNTIME_PROFILES = ["docker-default", "snap.lxd.lxc"];
+/**
+ * Loaded by "someone else" before the agent ever ran: the container runtimes' defaults, a host's own
+ * profile, and one under a Lockstep kernel name that the agent did not load.
+ */
+const RUNTIME_PROFILES = ["docker-default", "cri-containerd.apparmor.d", "snap.lxd.lxc", "lockstep.taken"];
 
 const seccompKey = (name: string) => profileLabelKey("seccomp", name);
 const appArmorKey = (name: string) => profileLabelKey("apparmor", name);
@@ -50,6 +55,12 @@ const kernelList = () =>
   readFileSync(join(appArmorAgent.securityfs as string, "apparmor", "profiles"), "utf8")
     .split("\n")
     .filter(Boolean);
+/** Sets the fake kernel's list, as a reboot or `apparmor_parser -R` by hand would leave it. */
+const writeKernelList = (lines: readonly string[]) =>
+  writeFileSync(
+    join(appArmorAgent.securityfs as string, "apparmor", "profiles"),
+    lines.map((l) => `${l}\n`).join(""),
+  );
 
 async function installFailed(kind: "AppArmorProfile" | "SeccompProfile", name: string, reason: string) {
   return waitFor(`an InstallFailed Event for ${kind} ${name} with ${reason}`, async () => {
@@ -111,7 +122,7 @@ afterAll(async () => {
 describe("what a raw AppArmor policy may declare", () => {
   it("refuses a node-local include at apply time, naming the rule (the CRD's CEL)", async () => {
     const refused = await applyProfile(cp.kubeConfig(), "AppArmorProfile", "local-include", {
-      rawPolicy: "profile local-include {\n  include if exists <local/local-include>\n}\n",
+      rawPolicy: "profile lockstep.local-include {\n  include if exists <local/local-include>\n}\n",
     }).then(
       () => "accepted",
       (e: unknown) => kubeErrorMessage(e),
@@ -121,42 +132,65 @@ describe("what a raw AppArmor policy may declare", () => {
 
   it.each([
     [
+      "cri-containerd.apparmor.d",
+      published("cri-containerd.apparmor.d.apparmor").replaceAll("lockstep.", ""),
+    ],
+    ["docker-default", "profile docker-default flags=(complain) {\n  file,\n}\n"],
+    ["crio-default", 'profile "crio-default" {\n  file,\n}\n'],
+    ["unconfined", "profile unconfined {\n  file,\n}\n"],
+  ])(
+    "refuses at apply time %s declaring its own name, not its kernel name (the CRD's CEL)",
+    async (name, rawPolicy) => {
+      const refused = await applyProfile(cp.kubeConfig(), "AppArmorProfile", name, { rawPolicy }).then(
+        () => "accepted",
+        (e: unknown) => kubeErrorMessage(e),
+      );
+      expect(refused).toContain(`must declare "profile lockstep.${name} {"`);
+    },
+  );
+
+  it.each([
+    [
       "second-profile",
-      "profile second-profile {\n}\nprofile cri-containerd.apparmor.d flags=(unconfined) {\n}\n",
+      "profile lockstep.second-profile {\n}\nprofile cri-containerd.apparmor.d flags=(unconfined) {\n}\n",
       'line 3: "profile cri-containerd.apparmor.d flags=(unconfined) {": declares a second profile "cri-containerd.apparmor.d"',
     ],
     [
       "path-profile",
-      "profile path-profile {\n}\n/usr/sbin/sshd {\n}\n",
+      "profile lockstep.path-profile {\n}\n/usr/sbin/sshd {\n}\n",
       'declares a second profile "/usr/sbin/sshd"',
     ],
     [
       "other-namespace",
       // The comment satisfies the CRD's cheap "declares profile <name>" rule; the parser is not fooled.
-      "# profile other-namespace\nprofile :lockstep-evil:other-namespace {\n}\n",
-      'loads "other-namespace" into the AppArmor policy namespace "lockstep-evil"',
+      "# profile lockstep.other-namespace\nprofile :lockstep-evil:lockstep.other-namespace {\n}\n",
+      'loads "lockstep.other-namespace" into the AppArmor policy namespace "lockstep-evil"',
     ],
     [
       "with-hat",
-      "profile with-hat {\n  ^escape {\n  }\n}\n",
-      'line 2: "^escape {": declares the hat "with-hat//escape"',
+      "profile lockstep.with-hat {\n  ^escape {\n  }\n}\n",
+      'line 2: "^escape {": declares the hat "lockstep.with-hat//escape"',
     ],
-    ["attached", "profile attached /usr/bin/** {\n}\n", "the profile has an attachment"],
+    ["attached", "profile lockstep.attached /usr/bin/** {\n}\n", "the profile has an attachment"],
     [
       "attached-by-variable",
-      "@{bins}=/usr/bin/*\nprofile attached-by-variable @{bins} {\n}\n",
+      "@{bins}=/usr/bin/*\nprofile lockstep.attached-by-variable @{bins} {\n}\n",
       "the profile has an attachment",
     ],
-    ["unconfined-flag", "profile unconfined-flag flags=(unconfined) {\n}\n", "flags set mode unconfined"],
-    ["kill-flag", "profile kill-flag flags=(kill) {\n}\n", "flags set mode kill"],
+    [
+      "unconfined-flag",
+      "profile lockstep.unconfined-flag flags=(unconfined) {\n}\n",
+      "flags set mode unconfined",
+    ],
+    ["kill-flag", "profile lockstep.kill-flag flags=(kill) {\n}\n", "flags set mode kill"],
     [
       "complain-flag",
-      "profile complain-flag flags = ( complain ) {\n}\n",
+      "profile lockstep.complain-flag flags = ( complain ) {\n}\n",
       "flags set mode complain, but spec.mode is enforce",
     ],
     [
       "hidden-include",
-      'profile hidden-include {\n  "/tmp/#" r, include "/etc/hostname"\n}\n',
+      'profile lockstep.hidden-include {\n  "/tmp/#" r, include "/etc/hostname"\n}\n',
       'line 2: "\\"/tmp/#\\" r, include \\"/etc/hostname\\"": includes "/etc/hostname"',
     ],
   ])(
@@ -164,14 +198,14 @@ describe("what a raw AppArmor policy may declare", () => {
     async (name, rawPolicy, why) => {
       await applyProfile(cp.kubeConfig(), "AppArmorProfile", name, { rawPolicy });
       expect(await installFailed("AppArmorProfile", name, "InvalidPolicy")).toContain(why);
-      expect(kernelList().filter((line) => line.startsWith(name))).toEqual([]);
+      expect(kernelList().filter((line) => line.startsWith(appArmorKernelName(name)))).toEqual([]);
       expect(await holds(AA_NODE, "AppArmorProfile", name)).toBe(false);
       // The runtime's own profiles were never touched, let alone replaced.
       expect(kernelList()).toEqual(expect.arrayContaining(RUNTIME_PROFILES.map((p) => `${p} (enforce)`)));
     },
   );
 
-  it("loads the container runtimes' published profiles unchanged, in the mode spec.mode says", async () => {
+  it("loads the container runtimes' published profiles, rendered with the kernel name, in the mode spec.mode says; the runtimes' own stay as they are", async () => {
     const cases = [
       ["cri-containerd.apparmor.d", "cri-containerd.apparmor.d.apparmor", "enforce"],
       ["nerdctl-default", "nerdctl-default.apparmor", "enforce"],
@@ -185,31 +219,35 @@ describe("what a raw AppArmor policy may declare", () => {
     });
     expect(kernelList()).toEqual(
       expect.arrayContaining([
-        "cri-containerd.apparmor.d (enforce)",
-        "nerdctl-default (enforce)",
-        "cri-containerd-no-tunables (complain)",
+        "lockstep.cri-containerd.apparmor.d (enforce)",
+        "lockstep.nerdctl-default (enforce)",
+        "lockstep.cri-containerd-no-tunables (complain)",
       ]),
     );
+    // An object named like containerd's default never reaches containerd's kernel name.
+    expect(kernelList().filter((l) => l.startsWith("cri-containerd.apparmor.d "))).toEqual([
+      "cri-containerd.apparmor.d (enforce)",
+    ]);
     // A change of spec.mode alone reloads the same text in the new mode.
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "nerdctl-default", {
       rawPolicy: published("nerdctl-default.apparmor"),
       mode: "complain",
     });
     await waitFor("nerdctl-default in complain mode", async () =>
-      kernelList().includes("nerdctl-default (complain)"),
+      kernelList().includes("lockstep.nerdctl-default (complain)"),
     );
   });
 
   it("loads a policy whose comment mentions an include, as written", async () => {
     const rawPolicy =
-      "#include <tunables/global>\n# Site additions would go in include <local/commented>; none here.\nprofile commented {\n  #include <abstractions/base>\n}\n";
+      "#include <tunables/global>\n# Site additions would go in include <local/commented>; none here.\nprofile lockstep.commented {\n  #include <abstractions/base>\n}\n";
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "commented", { rawPolicy });
     await waitFor("commented held", () => holds(AA_NODE, "AppArmorProfile", "commented"));
-    expect(kernelList()).toContain("commented (enforce)");
+    expect(kernelList()).toContain("lockstep.commented (enforce)");
   });
 
   it("an invalid update keeps the version that is loaded, without its label; fixed, it is labelled again", async () => {
-    const good = "profile keeper {\n  /etc/** r,\n}\n";
+    const good = "profile lockstep.keeper {\n  /etc/** r,\n}\n";
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "keeper", { rawPolicy: good });
     await waitFor("keeper held", () => holds(AA_NODE, "AppArmorProfile", "keeper"));
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "keeper", {
@@ -223,7 +261,9 @@ describe("what a raw AppArmor policy may declare", () => {
       async () => (await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "keeper")] === "InvalidPolicy",
     );
     expect(await holds(AA_NODE, "AppArmorProfile", "keeper")).toBe(false);
-    expect(kernelList()).toEqual(expect.arrayContaining(["keeper (enforce)", "docker-default (enforce)"]));
+    expect(kernelList()).toEqual(
+      expect.arrayContaining(["lockstep.keeper (enforce)", "docker-default (enforce)"]),
+    );
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "keeper", { rawPolicy: good });
     await waitFor("keeper held again", () => holds(AA_NODE, "AppArmorProfile", "keeper"));
     expect((await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "keeper")]).toBeUndefined();
@@ -231,38 +271,125 @@ describe("what a raw AppArmor policy may declare", () => {
 });
 
 describe("kernel names the agent did not load", () => {
-  it("are never replaced: NameTaken, no label; deleting the object leaves the runtime's profile loaded", async () => {
+  it("an object named like the runtime's profile loads under its own kernel name; the runtime's is never touched", async () => {
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "docker-default", {
       rawPolicy: published("docker-default.apparmor"),
     });
-    expect(await installFailed("AppArmorProfile", "docker-default", "NameTaken")).toContain(
-      'an AppArmor profile named "docker-default" is already loaded on this node and Lockstep did not load it',
+    await waitFor("docker-default held", () => holds(AA_NODE, "AppArmorProfile", "docker-default"));
+    expect(kernelList()).toEqual(
+      expect.arrayContaining(["docker-default (enforce)", "lockstep.docker-default (enforce)"]),
     );
-    expect(await holds(AA_NODE, "AppArmorProfile", "docker-default")).toBe(false);
-    expect((await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "docker-default")]).toBe("NameTaken");
     await deleteProfile(cp.kubeConfig(), "AppArmorProfile", "docker-default");
+    await waitFor(
+      "lockstep.docker-default unloaded",
+      async () => !kernelList().includes("lockstep.docker-default (enforce)"),
+    );
+    expect(kernelList().filter((l) => l.startsWith("docker-default "))).toEqual(["docker-default (enforce)"]);
+  });
+
+  it("a Lockstep kernel name someone else loaded is never replaced: NameTaken, no label; deleting the object leaves it loaded", async () => {
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "taken", {});
+    expect(await installFailed("AppArmorProfile", "taken", "NameTaken")).toContain(
+      'an AppArmor profile named "lockstep.taken" is already loaded on this node and this agent did not load it',
+    );
+    expect(await holds(AA_NODE, "AppArmorProfile", "taken")).toBe(false);
+    expect((await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "taken")]).toBe("NameTaken");
+    await deleteProfile(cp.kubeConfig(), "AppArmorProfile", "taken");
     // A later sync (the profile list changed) has every chance to unload it; it must not.
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "after-delete", {});
     await waitFor("after-delete held", () => holds(AA_NODE, "AppArmorProfile", "after-delete"));
-    expect(kernelList().filter((l) => l.startsWith("docker-default "))).toEqual(["docker-default (enforce)"]);
+    expect(kernelList().filter((l) => l.startsWith("lockstep.taken "))).toEqual(["lockstep.taken (enforce)"]);
   });
 
   it("what the agent loaded is remembered across a restart: deleted while it was down, it is unloaded after", async () => {
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "left-behind", {});
-    await waitFor("left-behind loaded", async () => kernelList().includes("left-behind (enforce)"));
+    await waitFor("left-behind loaded", async () => kernelList().includes("lockstep.left-behind (enforce)"));
     await appArmorAgent.process.kill();
     await deleteProfile(cp.kubeConfig(), "AppArmorProfile", "left-behind");
     const record = JSON.parse(readFileSync(join(appArmorAgent.seccompDir, OWNERSHIP_RECORD_FILE), "utf8"));
     expect(Object.keys(record.appArmor)).toContain("left-behind");
+    expect(record.bootId).toBe(readFileSync(appArmorAgent.bootIdFile, "utf8").trim());
     await appArmorAgent.restart();
-    await waitFor("left-behind unloaded", async () => !kernelList().includes("left-behind (enforce)"));
+    await waitFor(
+      "left-behind unloaded",
+      async () => !kernelList().includes("lockstep.left-behind (enforce)"),
+    );
     expect(kernelList()).toEqual(expect.arrayContaining(RUNTIME_PROFILES.map((p) => `${p} (enforce)`)));
+  });
+
+  it("after a reboot nothing loaded is the agent's until it loads it again: one loaded first under its name is NameTaken", async () => {
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "survivor", {});
+    await waitFor("survivor held", () => holds(AA_NODE, "AppArmorProfile", "survivor"));
+    await appArmorAgent.process.kill();
+    // The reboot: a new boot id, and the kernel's list as the host's own AppArmor setup leaves it, which
+    // here loads a permissive profile under the Lockstep name before the agent starts.
+    writeFileSync(appArmorAgent.bootIdFile, `${randomUUID()}\n`);
+    writeKernelList([...RUNTIME_PROFILES.map((p) => `${p} (enforce)`), "lockstep.survivor (complain)"]);
+    await appArmorAgent.restart();
+    expect(await installFailed("AppArmorProfile", "survivor", "NameTaken")).toContain(
+      '"lockstep.survivor" is already loaded on this node and this agent did not load it in this boot',
+    );
+    await waitFor(
+      "survivor marked NameTaken on the node",
+      async () => (await nodeLabels(AA_NODE))[failedLabelKey("apparmor", "survivor")] === "NameTaken",
+    );
+    expect(await holds(AA_NODE, "AppArmorProfile", "survivor")).toBe(false);
+    expect(kernelList()).toContain("lockstep.survivor (complain)");
+    // Unloaded by hand, as the Event says: the agent loads the object's policy and claims it again.
+    writeKernelList(kernelList().filter((l) => !l.startsWith("lockstep.survivor ")));
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "survivor", { capabilities: ["chown"] });
+    await waitFor("survivor held again", () => holds(AA_NODE, "AppArmorProfile", "survivor"));
+    expect(kernelList()).toContain("lockstep.survivor (enforce)");
+  });
+
+  it("an unreadable record is moved aside and trusted for nothing: nothing removed or unloaded, said on the Node", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "kept-file", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "orphan-file", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "loaded-before", {});
+    await waitFor(
+      "all held",
+      async () =>
+        (await holds(AA_NODE, "SeccompProfile", "kept-file")) &&
+        (await holds(AA_NODE, "SeccompProfile", "orphan-file")) &&
+        holds(AA_NODE, "AppArmorProfile", "loaded-before"),
+    );
+    await appArmorAgent.process.kill();
+    await deleteProfile(cp.kubeConfig(), "SeccompProfile", "orphan-file");
+    const recordFile = join(appArmorAgent.seccompDir, OWNERSHIP_RECORD_FILE);
+    writeFileSync(recordFile, readFileSync(recordFile, "utf8").slice(0, 30));
+    await appArmorAgent.restart();
+
+    const event = await waitFor("an OwnershipRecordUnreadable Event on the Node", async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector: `involvedObject.kind=Node,involvedObject.name=${AA_NODE},reason=OwnershipRecordUnreadable`,
+      });
+      return events.items[0]?.message;
+    });
+    expect(event).toMatch(/is not a valid ownership record .*moved to \.lockstep-agent-record\.unreadable-/);
+    expect(event).toContain("orphan-file");
+    expect(await installFailed("AppArmorProfile", "loaded-before", "NameTaken")).toContain(
+      '"lockstep.loaded-before" is already loaded',
+    );
+    // The file of a current object is that object's by contract and stays installed; the orphan and
+    // the loaded profile stay where they are.
+    expect(await holds(AA_NODE, "SeccompProfile", "kept-file")).toBe(true);
+    expect(existsSync(join(appArmorAgent.seccompDir, "orphan-file.json"))).toBe(true);
+    expect(kernelList()).toContain("lockstep.loaded-before (enforce)");
+    const aside = readdirSync(appArmorAgent.seccompDir).filter((f) =>
+      f.startsWith(`${OWNERSHIP_RECORD_FILE}.unreadable-`),
+    );
+    expect(aside).toHaveLength(1);
+    const record = JSON.parse(readFileSync(recordFile, "utf8"));
+    expect(record.seccomp).toContain("kept-file");
+    expect(record.seccomp).not.toContain("orphan-file");
+    expect(record.appArmor).toEqual({});
   });
 });
 
 describe("a profile in use by a pod bound to the node (invariant 6, per node)", () => {
   const seccompFile = () => join(appArmorAgent.seccompDir, "in-use.json");
-  const loaded = () => kernelList().includes("in-use (enforce)");
+  const loaded = () => kernelList().includes("lockstep.in-use (enforce)");
   const specs = (extra: Record<string, unknown>) =>
     Promise.all([
       applyProfile(cp.kubeConfig(), "SeccompProfile", "in-use", {

@@ -171,12 +171,12 @@ describe("the node agent", () => {
     });
     await waitFor("web-aa on node-a", async () => await holds("node-a", "AppArmorProfile", "web-aa"));
     const loaded = readFileSync(join(agentOn("node-a").securityfs as string, "apparmor", "profiles"), "utf8");
-    expect(loaded).toContain("web-aa (enforce)");
+    expect(loaded).toContain("lockstep.web-aa (enforce)");
     expect(await holds("node-b", "AppArmorProfile", "web-aa")).toBe(false);
 
     // Passes the schema, fails apparmor_parser: a rule without its terminating comma.
     await applyProfile(cp.kubeConfig(), "AppArmorProfile", "broken-aa", {
-      rawPolicy: "#include <tunables/global>\nprofile broken-aa {\n  /etc/** r\n}\n",
+      rawPolicy: "#include <tunables/global>\nprofile lockstep.broken-aa {\n  /etc/** r\n}\n",
     });
     const event = await waitFor("an InstallFailed event for broken-aa", async () => {
       const events = await core.listNamespacedEvent({

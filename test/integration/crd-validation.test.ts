@@ -109,14 +109,16 @@ const corpus: Case[] = [
   {
     name: "raw-aa",
     kind: "AppArmorProfile",
-    spec: { rawPolicy: "#include <tunables/global>\nprofile raw-aa {\n  #include <abstractions/base>\n}\n" },
+    spec: {
+      rawPolicy: "#include <tunables/global>\nprofile lockstep.raw-aa {\n  #include <abstractions/base>\n}\n",
+    },
   },
   {
     name: "raw-aa-flags",
     kind: "AppArmorProfile",
     spec: {
       rawPolicy:
-        "abi <abi/3.0>,\n#include <tunables/global>\nprofile raw-aa-flags flags=(attach_disconnected) {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
+        "abi <abi/3.0>,\n#include <tunables/global>\nprofile lockstep.raw-aa-flags flags=(attach_disconnected) {\n  #include <abstractions/base>\n  include if exists <abstractions/nameservice>\n}\n",
     },
   },
   {
@@ -125,7 +127,7 @@ const corpus: Case[] = [
     kind: "AppArmorProfile",
     spec: {
       rawPolicy:
-        '#include <tunables/global>\n# see include <local/README> for site additions\nprofile "aa-raw-quoted" flags=(attach_disconnected,mediate_deleted) {\n  #include <abstractions/base>\n}\n',
+        '#include <tunables/global>\n# see include <local/README> for site additions\nprofile "lockstep.aa-raw-quoted" flags=(attach_disconnected,mediate_deleted) {\n  #include <abstractions/base>\n}\n',
     },
   },
   {
@@ -236,7 +238,7 @@ const corpus: Case[] = [
   {
     name: "aa-raw-and-structured",
     kind: "AppArmorProfile",
-    spec: { rawPolicy: "profile aa-raw-and-structured {}", executables: ["/bin/sh"] },
+    spec: { rawPolicy: "profile lockstep.aa-raw-and-structured {}", executables: ["/bin/sh"] },
     rejectedWith: /spec\.rawPolicy: .*cannot be combined with the structured fields/,
   },
   {
@@ -263,32 +265,49 @@ const corpus: Case[] = [
     spec: {
       rawPolicy: "#include <tunables/global>\nprofile someone-else {\n  #include <abstractions/base>\n}\n",
     },
-    rejectedWith: /spec\.rawPolicy: .*must declare "profile aa-raw-wrong-name \{"/,
+    rejectedWith: /spec\.rawPolicy: .*must declare "profile lockstep\.aa-raw-wrong-name \{"/,
+  },
+  {
+    // The object's bare name is not its kernel name (docs/adr/0027-apparmor-kernel-names.md).
+    name: "aa-raw-bare-name",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: "profile aa-raw-bare-name {\n}\n" },
+    rejectedWith: /spec\.rawPolicy: .*must declare "profile lockstep\.aa-raw-bare-name \{"/,
+  },
+  {
+    // containerd's default profile, under containerd's own name: no object can load it.
+    name: "cri-containerd.apparmor.d",
+    kind: "AppArmorProfile",
+    spec: { rawPolicy: "profile cri-containerd.apparmor.d flags=(complain) {\n  file,\n}\n" },
+    rejectedWith: /spec\.rawPolicy: .*must declare "profile lockstep\.cri-containerd\.apparmor\.d \{"/,
   },
   {
     name: "aa-raw-foreign-include",
     kind: "AppArmorProfile",
-    spec: { rawPolicy: "#include </etc/shadow>\nprofile aa-raw-foreign-include {\n}\n" },
+    spec: { rawPolicy: "#include </etc/shadow>\nprofile lockstep.aa-raw-foreign-include {\n}\n" },
     rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
   },
   {
     name: "aa-raw-local-include",
     kind: "AppArmorProfile",
     spec: {
-      rawPolicy: "profile aa-raw-local-include {\n  include if exists <local/aa-raw-local-include>\n}\n",
+      rawPolicy:
+        "profile lockstep.aa-raw-local-include {\n  include if exists <local/aa-raw-local-include>\n}\n",
     },
     rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
   },
   {
     name: "aa-raw-include-after-rule",
     kind: "AppArmorProfile",
-    spec: { rawPolicy: 'profile aa-raw-include-after-rule {\n  /etc/x r, include "/etc/shadow"\n}\n' },
+    spec: {
+      rawPolicy: 'profile lockstep.aa-raw-include-after-rule {\n  /etc/x r, include "/etc/shadow"\n}\n',
+    },
     rejectedWith: /spec\.rawPolicy: .*may include only <tunables\/...> and <abstractions\/...>/,
   },
   {
     name: "aa-raw-too-long",
     kind: "AppArmorProfile",
-    spec: { rawPolicy: `profile aa-raw-too-long {\n${"#".repeat(64 * 1024)}\n}\n` },
+    spec: { rawPolicy: `profile lockstep.aa-raw-too-long {\n${"#".repeat(64 * 1024)}\n}\n` },
     rejectedWith: /spec\.rawPolicy: Too long: may not be (more|longer) than 65536/,
   },
   {

@@ -150,7 +150,7 @@ describe("lockstep record: a server binding a port below 1024 (busybox httpd)", 
       capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
       readOnlyRootFilesystem: true,
       seccompProfile: { type: "Localhost", localhostProfile: "lockstep/web.json" },
-      appArmorProfile: { type: "Localhost", localhostProfile: "web" },
+      appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.web" },
     });
   });
 
@@ -349,7 +349,7 @@ describe("lockstep record: bad input", () => {
     const raw = join(work, "raw.yaml");
     writeFileSync(
       raw,
-      "apiVersion: lockstep.dev/v1alpha1\nkind: AppArmorProfile\nmetadata: {name: raw}\nspec:\n  rawPolicy: 'profile raw {}'\n",
+      "apiVersion: lockstep.dev/v1alpha1\nkind: AppArmorProfile\nmetadata: {name: raw}\nspec:\n  rawPolicy: 'profile lockstep.raw {}'\n",
     );
     cases.push([
       ["record", "--merge", raw, "--", "true"],

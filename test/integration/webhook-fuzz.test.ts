@@ -125,7 +125,7 @@ const container = (name: string, localhostProfile: string) => ({
   image: "busybox",
   securityContext: {
     seccompProfile: { type: "Localhost", localhostProfile },
-    appArmorProfile: { type: "Localhost", localhostProfile: "web" },
+    appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.web" },
   },
 });
 
@@ -134,7 +134,7 @@ const pod = () => ({
     name: "p",
     namespace: "fuzz",
     labels: { app: "x", "seccomp.lockstep.dev/other": "true" },
-    annotations: { "container.apparmor.security.beta.kubernetes.io/c": "localhost/web" },
+    annotations: { "container.apparmor.security.beta.kubernetes.io/c": "localhost/lockstep.web" },
   },
   spec: {
     nodeName: "node-1",

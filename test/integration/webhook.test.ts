@@ -206,7 +206,9 @@ describe("the scheduling guard", () => {
                   {
                     name: "web",
                     image: "busybox",
-                    securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "web-aa" } },
+                    securityContext: {
+                      appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.web-aa" },
+                    },
                   },
                 ],
               },
@@ -214,7 +216,9 @@ describe("the scheduling guard", () => {
           : {
               metadata: {
                 name,
-                annotations: { "container.apparmor.security.beta.kubernetes.io/web": "localhost/web-aa" },
+                annotations: {
+                  "container.apparmor.security.beta.kubernetes.io/web": "localhost/lockstep.web-aa",
+                },
               },
               spec: { containers: [{ name: "web", image: "busybox" }] },
             };
@@ -222,6 +226,60 @@ describe("the scheduling guard", () => {
       await waitFor(`${name} to be bound`, async () => boundNode(name));
       expect(await boundNode(name)).toBe("node-1");
     }
+  });
+
+  it("leaves AppArmor names that are not Lockstep's alone: such pods never reach the webhook (docs/adr/0027)", async () => {
+    const before = await webhook.reviewCount();
+    const names = [
+      "cri-containerd.apparmor.d",
+      "docker-default",
+      "crio-default",
+      "web-aa",
+      "Lockstep.web-aa",
+    ];
+    for (const [i, localhostProfile] of names.entries()) {
+      const name = `foreign-aa-${i}`;
+      expect(
+        await createPod({
+          metadata: {
+            name,
+            annotations: {
+              "container.apparmor.security.beta.kubernetes.io/c": `localhost/${localhostProfile}`,
+            },
+          },
+          spec: {
+            containers: [
+              {
+                name: "c",
+                image: "busybox",
+                securityContext: { appArmorProfile: { type: "Localhost", localhostProfile } },
+              },
+            ],
+          },
+        }),
+      ).toBeUndefined();
+      const pod = await core.readNamespacedPod({ namespace: NS, name });
+      expect(pod.spec?.affinity).toBeUndefined();
+    }
+    expect(await webhook.reviewCount()).toBe(before);
+  });
+
+  it("refuses a Lockstep AppArmor name that no object can have, naming the field", async () => {
+    const message = await createPod({
+      metadata: { name: "bad-aa-name" },
+      spec: {
+        containers: [
+          {
+            name: "web",
+            image: "busybox",
+            securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.Web-AA" } },
+          },
+        ],
+      },
+    });
+    expect(message).toContain(
+      'container "web": spec.containers[0].securityContext.appArmorProfile.localhostProfile: "lockstep.Web-AA" names no AppArmorProfile',
+    );
   });
 
   it("rejects a pod that references a profile that does not exist, naming the container and the profile", async () => {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
+import { type AdmittedPod, AdmittedPodSchema, podProfileSettings } from "../../src/api/pod-profiles.ts";
 import { renderAppArmorProfile } from "../../src/api/render-apparmor.ts";
 import {
   renderSeccompForNode,
@@ -66,5 +67,25 @@ describe("examples/", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("names in its workloads exactly the profiles the examples define, as the webhook reads them", () => {
+    const defined = new Set(
+      documents
+        .filter((d) => d.object.kind === "SeccompProfile" || d.object.kind === "AppArmorProfile")
+        .map((d) => {
+          const o = d.object as { kind: string; metadata: { name: string } };
+          return `${o.kind === "SeccompProfile" ? "seccomp" : "apparmor"}/${o.metadata.name}`;
+        }),
+    );
+    const workloads = documents.filter((d) => d.object.kind === "Deployment");
+    const referenced = workloads.flatMap((d) => {
+      const template = (d.object as { spec: { template: AdmittedPod } }).spec.template;
+      const settings = podProfileSettings(AdmittedPodSchema.parse(template));
+      expect(settings.invalid).toEqual([]);
+      return settings.references.map((r) => `${r.kind}/${r.name}`);
+    });
+    expect(new Set(referenced)).toEqual(new Set(["seccomp/hardened-default", "apparmor/web-readonly"]));
+    for (const r of referenced) expect(defined).toContain(r);
   });
 });

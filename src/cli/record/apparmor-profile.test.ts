@@ -103,7 +103,7 @@ describe("recordedSecurityContext", () => {
       capabilities: { drop: ["ALL"], add: ["CHOWN", "NET_BIND_SERVICE"] },
       readOnlyRootFilesystem: true,
       seccompProfile: { type: "Localhost", localhostProfile: "lockstep/web.json" },
-      appArmorProfile: { type: "Localhost", localhostProfile: "web" },
+      appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.web" },
     });
     const writesToImage = recordedSecurityContext({
       name: "web",

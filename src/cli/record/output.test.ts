@@ -60,7 +60,7 @@ spec:
 #     localhostProfile: lockstep/app.json
 #   appArmorProfile:
 #     type: Localhost
-#     localhostProfile: app
+#     localhostProfile: lockstep.app
 `);
     const [seccomp, profile, comment] = parseAllDocuments(formatRecording(recording)).map((d) => d.toJS());
     expect(parseSeccompProfile(seccomp).ok).toBe(true);
