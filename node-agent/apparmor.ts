@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CompiledProfile, readCompiledPolicy } from "./compiled-policy.ts";
 import {
+  KERNEL_RUN_LIMITS,
   limitMessage,
   type ParserLimits,
   type ParserRun,
@@ -111,7 +112,7 @@ export function parserComplaint(stderr: string): string {
 export async function parserVersion(paths: AppArmorPaths): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "lockstep-apparmor-"));
   try {
-    const result = await runParser(paths, ["--version"], dir);
+    const result = await runParser(paths, ["--version"], dir, { limits: KERNEL_RUN_LIMITS });
     const first = result.stdout.toString("utf8").split("\n")[0]?.trim() ?? "";
     if (!result.ok || first === "")
       throw new Error(`apparmor_parser --version: ${result.notJudged ?? parserComplaint(result.stderr)}`);
@@ -208,7 +209,9 @@ export async function judgeAndCompile(
 /** Loads or replaces the profile in compiled form (`apparmor_parser --replace --binary`). */
 export async function loadCompiledProfile(paths: AppArmorPaths, compiled: Uint8Array): Promise<void> {
   await withPolicyFile(compiled, async (file, dir) => {
-    const result = await runParser(paths, ["--replace", "--binary", file], dir);
+    const result = await runParser(paths, ["--replace", "--binary", file], dir, {
+      limits: KERNEL_RUN_LIMITS,
+    });
     if (!result.ok) throw new Error(result.notJudged ?? parserComplaint(result.stderr));
   });
 }
@@ -220,7 +223,7 @@ export async function loadCompiledProfile(paths: AppArmorPaths, compiled: Uint8A
  */
 export async function removeProfile(paths: AppArmorPaths, name: string): Promise<void> {
   await withPolicyFile(`profile "${name}" {}\n`, async (file, dir) => {
-    const result = await runParser(paths, ["--remove", file], dir);
+    const result = await runParser(paths, ["--remove", file], dir, { limits: KERNEL_RUN_LIMITS });
     if (!result.ok) throw new Error(result.notJudged ?? parserComplaint(result.stderr));
   });
 }
