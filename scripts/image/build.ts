@@ -237,7 +237,7 @@ function layers(stage: RuntimeStage, nodeDir: string, work: string): Layer[] {
       },
     },
     {
-      comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser for the node agent, jemalloc for the webhook)`,
+      comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser and the setpriv and prlimit that guard it for the node agent, jemalloc for the webhook)`,
       fill: (rootfs) => unpackDebs(debFiles(stage.aptPackages), rootfs),
     },
     {
