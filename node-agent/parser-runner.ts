@@ -166,10 +166,11 @@ export function runParser(
     let stdoutBytes = 0;
     let stderr = "";
     let killedFor: "time" | "output" | undefined;
-    let exited = false;
+    let closed = false;
     const killGroup = () => {
-      // Only while the guard has not exited: its pid (the group's id) is not reused before then.
-      if (exited || child.pid === undefined) return;
+      // Only until 'close': every process of the group holds the output pipes until it exits, so before
+      // then the group exists and its id (the guard's pid) cannot have been given to anyone else.
+      if (closed || child.pid === undefined) return;
       try {
         process.kill(-child.pid, "SIGKILL");
       } catch {
@@ -193,9 +194,6 @@ export function runParser(
     child.stderr.on("data", (chunk: string) => {
       if (stderr.length < STDERR_BYTES) stderr += chunk.slice(0, STDERR_BYTES - stderr.length);
     });
-    child.on("exit", () => {
-      exited = true;
-    });
     let finished = false;
     const finish = (run: ParserRun) => {
       if (finished) return;
@@ -205,7 +203,7 @@ export function runParser(
       resolve(run);
     };
     child.on("error", (error) => {
-      exited = true;
+      closed = true;
       finish({
         ok: false,
         stdout: Buffer.alloc(0),
@@ -214,6 +212,7 @@ export function runParser(
       });
     });
     child.on("close", (code) => {
+      closed = true;
       if (code !== null && NOT_RUN.has(code) && killedFor === undefined) {
         finish({
           ok: false,
