@@ -149,7 +149,11 @@ describe("an agent given a parser bomb", () => {
     expect(agent.process.isRunning()).toBe(true);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThan(limit);
-    expect((await nodeLabels())[failedLabelKey("apparmor", "bomb")]).toBe("InvalidPolicy");
+    // The Event goes out before the sync's PATCH.
+    await waitFor(
+      "the bomb marked InvalidPolicy",
+      async () => (await nodeLabels())[failedLabelKey("apparmor", "bomb")] === "InvalidPolicy",
+    );
   });
 
   it("remembers the refusal across a restart: the parser does not judge the bomb again", async () => {
