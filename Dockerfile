@@ -27,10 +27,13 @@ RUN node scripts/build.ts
 
 FROM ${NODE_IMAGE} AS runtime
 # apparmor_parser for the node agent, which loads AppArmor profiles on nodes that have AppArmor;
-# the other components never call it. jemalloc for the webhook, whose launcher preloads it (its memory
-# after a burst of reviews: scripts/build.ts).
+# the other components never call it. setpriv and prlimit (util-linux, with the libraries they link:
+# libcap-ng0, libsmartcols1) run each parser under its own limits and tie it to the agent's life
+# (node-agent/parser-runner.ts); the base image has them already, and `make image`, which installs
+# only the packages named here, needs them named. jemalloc for the webhook, whose launcher preloads it
+# (its memory after a burst of reviews: scripts/build.ts).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends apparmor libjemalloc2 \
+    && apt-get install -y --no-install-recommends apparmor util-linux libcap-ng0 libsmartcols1 libjemalloc2 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -3,7 +3,6 @@
 // labels in one PATCH. Level-triggered: every sync recomputes everything from the caches, and bursts
 // of changes are coalesced into one sync (and so one PATCH).
 import type { V1Node } from "@kubernetes/client-node";
-import type { AppArmorMode } from "../src/api/apparmor.ts";
 import { AGENT_LABEL, APPARMOR_LABEL, PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
 import { appArmorKernelName, failedLabelKey } from "../src/api/labels.ts";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
@@ -21,7 +20,7 @@ import {
   judgeAndCompile,
   loadCompiledProfile,
   loadedProfiles,
-  type PolicyJudgement,
+  parserVersion,
   readBootId,
   removeProfile,
 } from "./apparmor.ts";
@@ -29,6 +28,7 @@ import { emitInstallFailed, emitNodeWarning, emitUnlabelledFailures } from "./ev
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
 import { boundFailureLabels, desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
 import { OWNERSHIP_RECORD_FILE, type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
+import { PARSER_LIMITS } from "./parser-runner.ts";
 import {
   failedProfiles,
   failureLabels,
@@ -40,6 +40,7 @@ import {
   selectorSyncedLabels,
   syncedRevisions,
 } from "./planner.ts";
+import { PolicyJudge } from "./policy-judge.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 import {
   nodeLabelsChangeNeedsSync,
@@ -80,8 +81,8 @@ export class NodeAgent {
   private readonly pods: Informer<KubeObject>;
   /** Folder entries already reported as left alone, so a foreign entry is logged once, not every sync. */
   private readonly reportedEntries = new Set<string>();
-  /** AppArmor profile name -> the version apparmor_parser refused, and why. */
-  private readonly refusedAppArmor = new Map<string, { version: string; message: string }>();
+  /** apparmor_parser's verdicts, judged beside the syncs; set at start on a node with AppArmor. */
+  private judge: PolicyJudge | undefined;
   private appArmorAvailable = false;
   /** This boot's id, read at start: the record's loaded profiles count only when written in this boot. */
   private bootId = "";
@@ -173,6 +174,7 @@ export class NodeAgent {
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     this.bootId = await readBootId(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
+    if (this.appArmorAvailable) this.judge = await this.startJudge();
     this.profiles.onChange((change) => {
       const obj = this.profiles.get(change.kind, change.name);
       const revision = obj ? profileRevision(obj) : "0";
@@ -208,6 +210,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
+    this.judge?.stop();
     await this.trigger.stop();
     await Promise.all([this.profiles.stop(), this.node.stop(), this.pods.stop()]);
   }
@@ -448,6 +451,7 @@ export class NodeAgent {
   ): Promise<OwnershipRecord> {
     const { log } = this.opts;
     const paths = this.opts.appArmor;
+    const loads = await this.judged(plan, failures);
     // `...before` keeps the boot the record holds for: without it the next sync would take the
     // agent's own loads for another boot's.
     const record: OwnershipRecord = {
@@ -455,7 +459,7 @@ export class NodeAgent {
       seccomp: [...new Set([...before.seccomp, ...plan.writeSeccomp.map((w) => w.profile.name)])],
       appArmor: { ...before.appArmor },
     };
-    for (const { profile } of plan.loadAppArmor) record.appArmor[profile.name] = null;
+    for (const { item } of loads) record.appArmor[item.profile.name] = null;
     await this.saveRecord(before, record);
     const claimed = structuredClone(record);
 
@@ -471,19 +475,10 @@ export class NodeAgent {
         });
       }
     }
-    for (const { profile, text, mode } of plan.loadAppArmor) {
-      const judged = await this.judge(profile.name, profile.version, text, mode);
-      if (!judged.ok) {
-        // Refused before anything reached the kernel: what was loaded (if anything) stays, and so does
-        // its record entry.
-        if (Object.hasOwn(before.appArmor, profile.name))
-          record.appArmor[profile.name] = before.appArmor[profile.name] ?? null;
-        else delete record.appArmor[profile.name];
-        failures.push({ profile, reason: INSTALL_FAILURE_REASONS.policyRefused, message: judged.message });
-        continue;
-      }
+    for (const { item, compiled } of loads) {
+      const { profile } = item;
       try {
-        await loadCompiledProfile(paths, judged.compiled);
+        await loadCompiledProfile(paths, compiled);
         record.appArmor[profile.name] = profile.version;
         log.info({ kind: "AppArmorProfile", name: profile.name, version: profile.version }, "loaded profile");
       } catch (error) {
@@ -525,23 +520,56 @@ export class NodeAgent {
     return record;
   }
 
+  /** The judge, with the refusals remembered from earlier runs and the node's parser version. */
+  private async startJudge(): Promise<PolicyJudge> {
+    const { log, appArmor } = this.opts;
+    const stored = await this.dir.readRefusalMemo();
+    if (stored.problem) log.error({ problem: stored.problem }, "starting with an empty refusal memo");
+    let version: string;
+    try {
+      version = await parserVersion(appArmor);
+    } catch (error) {
+      // Every judgement will fail the same way and say so; nothing remembered matches this key.
+      version = `unknown (${kubeErrorMessage(error)})`;
+      log.error({ err: version }, "cannot read apparmor_parser's version");
+    }
+    return new PolicyJudge({
+      judge: (policy, options) => judgeAndCompile(appArmor, policy.text, policy, options),
+      identity: { parserVersion: version, agentVersion: this.opts.version, limits: PARSER_LIMITS },
+      memo: stored.memo,
+      saveMemo: (memo) => this.dir.writeRefusalMemo(memo),
+      onVerdict: () => this.scheduleSync(),
+      onSaveError: (error) =>
+        log.error({ err: kubeErrorMessage(error) }, "could not save the refusal memo; it holds for this run"),
+    });
+  }
+
   /**
-   * apparmor_parser's verdict on one version of a profile. A refusal is remembered for that version:
-   * a refused profile stays planned for loading on every sync, and the parser need not run again
-   * until the object changes.
+   * The AppArmor loads of the plan that apparmor_parser has passed, with their compiled bytes. Refusals
+   * become failures; a policy still being judged is left out (not loaded, not claimed) and a verdict
+   * that comes later starts another sync.
    */
-  private async judge(
-    name: string,
-    version: string,
-    text: string,
-    mode: AppArmorMode,
-  ): Promise<PolicyJudgement> {
-    const refused = this.refusedAppArmor.get(name);
-    if (refused?.version === version) return { ok: false, message: refused.message };
-    const judged = await judgeAndCompile(this.opts.appArmor, text, { name: appArmorKernelName(name), mode });
-    if (judged.ok) this.refusedAppArmor.delete(name);
-    else this.refusedAppArmor.set(name, { version, message: judged.message });
-    return judged;
+  private async judged(plan: SyncPlan, failures: InstallFailure[]) {
+    if (this.judge === undefined || plan.loadAppArmor.length === 0) return [];
+    const sorted = await this.judge.sort(
+      plan.loadAppArmor.map((load) => ({
+        ...load,
+        policy: { name: appArmorKernelName(load.profile.name), mode: load.mode, text: load.text },
+      })),
+    );
+    for (const { item, message, duration } of sorted.refused)
+      failures.push({
+        profile: item.profile,
+        reason:
+          duration === "none" ? INSTALL_FAILURE_REASONS.loadFailed : INSTALL_FAILURE_REASONS.policyRefused,
+        message,
+      });
+    for (const { profile } of sorted.pending)
+      this.opts.log.info(
+        { kind: "AppArmorProfile", name: profile.name },
+        "apparmor_parser is still judging the policy",
+      );
+    return sorted.load;
   }
 
   private async saveRecord(current: OwnershipRecord, next: OwnershipRecord): Promise<void> {

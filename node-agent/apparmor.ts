@@ -1,20 +1,23 @@
 // AppArmor on this node: whether the kernel has it, loading and removing profiles with
 // apparmor_parser, and what the kernel really has loaded (its profile list in securityfs).
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { type CompiledProfile, readCompiledPolicy } from "./compiled-policy.ts";
 import { BootIdSchema } from "./ownership-record.ts";
+import {
+  KERNEL_RUN_LIMITS,
+  limitMessage,
+  type ParserLimits,
+  type ParserRun,
+  runParser as runGuardedParser,
+} from "./parser-runner.ts";
 import {
   type CompiledExpectation,
   compiledProblems,
   includedFiles,
   includeProblems,
 } from "./policy-check.ts";
-
-const run = promisify(execFile);
 
 export interface AppArmorPaths {
   /** securityfs mount point; the kernel's AppArmor interface is its `apparmor/` folder. */
@@ -72,8 +75,6 @@ export async function loadedProfiles(paths: AppArmorPaths): Promise<Set<string>>
 // The policy file's name inside the private folder: the parser names it in its messages, which reach
 // the InstallFailed Event, so it says where the text came from.
 const POLICY_FILE = "spec.rawPolicy";
-// Bounds one parser run: an include of a device or a huge file must not hang or swamp the agent.
-const PARSER_LIMITS = { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 };
 
 async function withPolicyFile<T>(
   content: string | Uint8Array,
@@ -92,24 +93,14 @@ async function withPolicyFile<T>(
   }
 }
 
-interface ParserRun {
-  ok: boolean;
-  stdout: Buffer;
-  stderr: string;
-}
-
-async function runParser(paths: AppArmorPaths, args: string[], cwd: string): Promise<ParserRun> {
-  try {
-    const { stdout, stderr } = await run(paths.parser, args, { cwd, encoding: "buffer", ...PARSER_LIMITS });
-    return { ok: true, stdout, stderr: stderr.toString("utf8") };
-  } catch (error) {
-    const e = error as { stdout?: Buffer; stderr?: Buffer; message?: string };
-    return {
-      ok: false,
-      stdout: e.stdout ?? Buffer.alloc(0),
-      stderr: e.stderr?.toString("utf8") || String(e.message ?? error),
-    };
-  }
+/** One guarded run (parser-runner.ts: limits, killed with the agent). */
+function runParser(
+  paths: AppArmorPaths,
+  args: string[],
+  cwd: string,
+  options: JudgeOptions = {},
+): Promise<ParserRun> {
+  return runGuardedParser(paths.parser, args, { cwd, ...options });
 }
 
 /**
@@ -133,7 +124,53 @@ export function parserComplaint(stderr: string): string {
   return lines.slice(0, 5).join("; ") || "apparmor_parser failed without a message";
 }
 
-export type PolicyJudgement = { ok: true; compiled: Buffer } | { ok: false; message: string };
+/** The parser's version line (`AppArmor parser version 3.0.8`): a refusal is remembered per version. */
+export async function parserVersion(paths: AppArmorPaths): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "lockstep-apparmor-"));
+  try {
+    const result = await runParser(paths, ["--version"], dir, { limits: KERNEL_RUN_LIMITS });
+    const first = result.stdout.toString("utf8").split("\n")[0]?.trim() ?? "";
+    if (!result.ok || first === "")
+      throw new Error(`apparmor_parser --version: ${result.notJudged ?? parserComplaint(result.stderr)}`);
+    return first;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * How long a refusal holds: `lasting` for a verdict on the text itself (the parser's complaint, a
+ * problem with what it compiled, its memory or CPU-time limit), which the same parser gives the same
+ * text every time; `this-run` for the wall-clock limit, which a busy node may hit with a policy that is
+ * fine; `none` when the parser could not be run at all, which says nothing about the policy.
+ */
+export type RefusalDuration = "lasting" | "this-run" | "none";
+
+export type PolicyJudgement =
+  | { ok: true; compiled: Buffer }
+  | { ok: false; message: string; duration: RefusalDuration };
+
+export interface JudgeOptions {
+  limits?: ParserLimits;
+  /** Stops the parser (its whole process group) at once, as the agent stops. */
+  signal?: AbortSignal;
+}
+
+function refused(message: string): PolicyJudgement {
+  return { ok: false, message, duration: "lasting" };
+}
+
+/** A failed run's judgement: its limit, or that it could not run, or the parser's complaint. */
+function failedRun(run: ParserRun, limits: ParserLimits | undefined): PolicyJudgement {
+  if (run.notJudged !== undefined) return { ok: false, message: run.notJudged, duration: "none" };
+  if (run.exceeded !== undefined)
+    return {
+      ok: false,
+      message: limitMessage(run.exceeded, limits),
+      duration: run.exceeded === "time" ? "this-run" : "lasting",
+    };
+  return refused(parserComplaint(run.stderr));
+}
 
 /**
  * Has apparmor_parser judge a profile and compile it for this kernel: the files it included must be
@@ -145,33 +182,42 @@ export async function judgeAndCompile(
   paths: AppArmorPaths,
   text: string,
   expected: CompiledExpectation,
+  options: JudgeOptions = {},
 ): Promise<PolicyJudgement> {
   return withPolicyFile(text, async (file, dir) => {
-    const preprocessed = await runParser(paths, ["--preprocess", file], dir);
+    const preprocessed = await runParser(paths, ["--preprocess", file], dir, options);
+    if (preprocessed.notJudged !== undefined || preprocessed.exceeded !== undefined)
+      return failedRun(preprocessed, options.limits);
     const includes = includeProblems(text, includedFiles(preprocessed.stdout.toString("utf8")));
-    if (includes.length > 0) return { ok: false, message: includes.join("; ") };
-    if (!preprocessed.ok) return { ok: false, message: parserComplaint(preprocessed.stderr) };
+    if (includes.length > 0) return refused(includes.join("; "));
+    if (!preprocessed.ok) return failedRun(preprocessed, options.limits);
     // Compiled as written first (no --Complain), so the policy's own mode flags show.
-    const asWritten = await runParser(paths, ["--skip-kernel-load", "--skip-cache", "--stdout", file], dir);
-    if (!asWritten.ok) return { ok: false, message: parserComplaint(asWritten.stderr) };
+    const asWritten = await runParser(
+      paths,
+      ["--skip-kernel-load", "--skip-cache", "--stdout", file],
+      dir,
+      options,
+    );
+    if (!asWritten.ok) return failedRun(asWritten, options.limits);
     let profiles: CompiledProfile[];
     try {
       profiles = readCompiledPolicy(asWritten.stdout);
     } catch (error) {
-      return { ok: false, message: `apparmor_parser produced output Lockstep cannot read: ${String(error)}` };
+      return refused(`apparmor_parser produced output Lockstep cannot read: ${String(error)}`);
     }
     const problems = compiledProblems(text, expected, profiles);
-    if (problems.length > 0) return { ok: false, message: problems.join("; ") };
+    if (problems.length > 0) return refused(problems.join("; "));
     if (expected.mode === "enforce") return { ok: true, compiled: asWritten.stdout };
     const complain = await runParser(
       paths,
       ["--skip-kernel-load", "--skip-cache", "--stdout", "--Complain", file],
       dir,
+      options,
     );
-    if (!complain.ok) return { ok: false, message: parserComplaint(complain.stderr) };
+    if (!complain.ok) return failedRun(complain, options.limits);
     const modes = readCompiledPolicy(complain.stdout).map((p) => p.mode);
     if (modes.some((m) => m !== "complain"))
-      return { ok: false, message: `apparmor_parser --Complain produced modes ${modes.join(", ")}` };
+      return refused(`apparmor_parser --Complain produced modes ${modes.join(", ")}`);
     return { ok: true, compiled: complain.stdout };
   });
 }
@@ -179,8 +225,10 @@ export async function judgeAndCompile(
 /** Loads or replaces the profile in compiled form (`apparmor_parser --replace --binary`). */
 export async function loadCompiledProfile(paths: AppArmorPaths, compiled: Uint8Array): Promise<void> {
   await withPolicyFile(compiled, async (file, dir) => {
-    const result = await runParser(paths, ["--replace", "--binary", file], dir);
-    if (!result.ok) throw new Error(parserComplaint(result.stderr));
+    const result = await runParser(paths, ["--replace", "--binary", file], dir, {
+      limits: KERNEL_RUN_LIMITS,
+    });
+    if (!result.ok) throw new Error(result.notJudged ?? parserComplaint(result.stderr));
   });
 }
 
@@ -192,7 +240,7 @@ export async function loadCompiledProfile(paths: AppArmorPaths, compiled: Uint8A
  */
 export async function removeProfile(paths: AppArmorPaths, kernelName: string): Promise<void> {
   await withPolicyFile(`profile "${kernelName}" {}\n`, async (file, dir) => {
-    const result = await runParser(paths, ["--remove", file], dir);
-    if (!result.ok) throw new Error(parserComplaint(result.stderr));
+    const result = await runParser(paths, ["--remove", file], dir, { limits: KERNEL_RUN_LIMITS });
+    if (!result.ok) throw new Error(result.notJudged ?? parserComplaint(result.stderr));
   });
 }

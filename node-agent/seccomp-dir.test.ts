@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OWNERSHIP_RECORD_FILE } from "./ownership-record.ts";
+import { EMPTY_REFUSAL_MEMO, REFUSAL_MEMO_FILE, rememberRefusal } from "./refusal-memo.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 
 const BOOT = "6f1d1c3e-5a7b-4c2d-9e8f-0a1b2c3d4e5f";
@@ -136,6 +137,25 @@ describe("SeccompDir", () => {
     expect(lstatSync(join(dir.path, second)).isDirectory()).toBe(true);
     // Neither is taken for a profile file or reported as a stranger's entry.
     expect((await dir.observe()).unusable.size).toBe(0);
+  });
+
+  it("keeps its refusal memo beside the record, and starts empty from a memo it cannot use, saying why", async () => {
+    expect(await dir.readRefusalMemo()).toEqual({ memo: EMPTY_REFUSAL_MEMO });
+    const memo = rememberRefusal(EMPTY_REFUSAL_MEMO, "a".repeat(64), "exceeded its memory limit");
+    await dir.writeRefusalMemo(memo);
+    expect(await dir.readRefusalMemo()).toEqual({ memo });
+    expect((await dir.observe()).unusable.has(REFUSAL_MEMO_FILE)).toBe(false);
+    writeFileSync(join(dir.path, REFUSAL_MEMO_FILE), '{"refusals": [{"key": "../etc", "message": ""}]');
+    expect(await dir.readRefusalMemo()).toMatchObject({
+      memo: EMPTY_REFUSAL_MEMO,
+      problem: expect.stringMatching(/is not a valid refusal memo/),
+    });
+    rmSync(join(dir.path, REFUSAL_MEMO_FILE));
+    execFileSync("mkfifo", [join(dir.path, REFUSAL_MEMO_FILE)]);
+    expect(await dir.readRefusalMemo()).toMatchObject({
+      memo: EMPTY_REFUSAL_MEMO,
+      problem: expect.stringMatching(/cannot read the refusal memo \(ENOTREG\)/),
+    });
   });
 
   it("removes a profile file it wrote, but not an entry that has become something else", async () => {

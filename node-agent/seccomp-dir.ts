@@ -16,6 +16,13 @@ import {
   type StoredRecord,
   serializeOwnershipRecord,
 } from "./ownership-record.ts";
+import {
+  EMPTY_REFUSAL_MEMO,
+  parseRefusalMemo,
+  REFUSAL_MEMO_FILE,
+  type RefusalMemo,
+  serializeRefusalMemo,
+} from "./refusal-memo.ts";
 
 const TEMP_PREFIX = ".tmp-";
 /** Where an unreadable ownership record is moved to (setRecordAside), for an operator to look at. */
@@ -121,7 +128,12 @@ export class SeccompDir {
     const listed = new Set(entries.map((e) => e.name));
     for (const name of this.lastRead.keys()) if (!listed.has(name)) this.lastRead.delete(name);
     for (const entry of entries) {
-      if (entry.name === OWNERSHIP_RECORD_FILE || entry.name.startsWith(UNREADABLE_RECORD_PREFIX)) continue;
+      if (
+        entry.name === OWNERSHIP_RECORD_FILE ||
+        entry.name === REFUSAL_MEMO_FILE ||
+        entry.name.startsWith(UNREADABLE_RECORD_PREFIX)
+      )
+        continue;
       // The agent's own temporary files, mid-write in this sync or left by a crash (removed at start).
       if (isTemporaryFileName(entry.name) && entry.isFile()) continue;
       const name = profileNameOfFile(entry.name);
@@ -209,6 +221,31 @@ export class SeccompDir {
 
   async writeRecord(record: OwnershipRecord): Promise<void> {
     await this.writeAtomically(join(this.path, OWNERSHIP_RECORD_FILE), serializeOwnershipRecord(record));
+  }
+
+  /**
+   * The refusal memo (refusal-memo.ts). Only a cache of verdicts: whatever is wrong with it (missing,
+   * corrupt, not a regular file) means starting empty, with the problem to log, never a failed start.
+   */
+  async readRefusalMemo(): Promise<{ memo: RefusalMemo; problem?: string }> {
+    const file = join(this.path, REFUSAL_MEMO_FILE);
+    try {
+      const parsed = parseRefusalMemo((await readRegularFile(file)).content);
+      return parsed.ok
+        ? { memo: parsed.value }
+        : { memo: EMPTY_REFUSAL_MEMO, problem: `${file} is not a valid refusal memo (${parsed.message})` };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { memo: EMPTY_REFUSAL_MEMO };
+      return {
+        memo: EMPTY_REFUSAL_MEMO,
+        problem: `${file}: cannot read the refusal memo (${code ?? String(error)})`,
+      };
+    }
+  }
+
+  async writeRefusalMemo(memo: RefusalMemo): Promise<void> {
+    await this.writeAtomically(join(this.path, REFUSAL_MEMO_FILE), serializeRefusalMemo(memo));
   }
 
   async write(profileName: string, content: string): Promise<void> {

@@ -334,7 +334,7 @@ function layers(
       },
     },
     {
-      comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser for the node agent, jemalloc for the webhook)`,
+      comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser and the setpriv and prlimit that guard it for the node agent, jemalloc for the webhook)`,
       fill: (rootfs) => unpackDebs(debs(stage.aptPackages), rootfs),
     },
     {

@@ -6,9 +6,15 @@
 #   --replace --binary FILE  the names and modes are read from the compiled policy the agent judged
 #                            (fake-kernel-load.ts, with the agent's own reader of that format)
 #   --remove FILE            the names are the real parser's (-N)
+# With FAKE_PARSER_LOG set, each run appends a line to that file: the SHA-256 of the policy file it was
+# given (its last argument) and its arguments, so a test can count the runs on one policy.
 # Usage: FAKE_SECURITYFS=<dir> LOCKSTEP_TEST_NODE=<node binary> fake-apparmor-parser.sh ARGS...
 set -euo pipefail
 parser=$(command -v apparmor_parser || echo /usr/sbin/apparmor_parser)
+if [ -n "${FAKE_PARSER_LOG:-}" ]; then
+  policy_hash=$({ { sha256sum < "${!#}"; } 2>/dev/null || echo -; } | cut -d' ' -f1)
+  printf '%s %s\n' "$policy_hash" "$*" >> "$FAKE_PARSER_LOG"
+fi
 profiles="$FAKE_SECURITYFS/apparmor/profiles"
 case "$*" in
   "--replace --binary "*)

@@ -2,7 +2,7 @@
 // kernel kills it if the test runner dies without running its clean-up (SIGKILL, OOM); a normal stop
 // sends SIGTERM and escalates to SIGKILL, and an exit hook catches whatever a failing test left.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, readFileSync } from "node:fs";
 
 export interface ManagedProcess {
   readonly name: string;
@@ -118,4 +118,61 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticksPerSecond = 100; // USER_HZ, 100 on every Linux architecture Kubernetes supports.
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** A process on this machine as /proc tells it: its parent, its state (Z for a zombie) and its name. */
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
+  state: string;
+  comm: string;
+}
+
+export function processTable(): ProcessEntry[] {
+  const out: ProcessEntry[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const [state = "", ppid = "0"] = stat.slice(close + 2).split(" ");
+      out.push({
+        pid: Number(entry),
+        ppid: Number(ppid),
+        state,
+        comm: stat.slice(stat.indexOf("(") + 1, close),
+      });
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return out;
+}
+
+/** Every live (not zombie) descendant of `pid`. */
+export function liveDescendants(
+  pid: number,
+  table: readonly ProcessEntry[] = processTable(),
+): ProcessEntry[] {
+  const found: ProcessEntry[] = [];
+  let parents = new Set([pid]);
+  while (parents.size > 0) {
+    const children = table.filter((p) => parents.has(p.ppid) && p.state !== "Z");
+    found.push(...children);
+    parents = new Set(children.map((p) => p.pid));
+  }
+  return found;
+}
+
+/** Resident memory of a process and all its live descendants, in MiB (a container's cgroup counts them all). */
+export function treeResidentMiB(pid: number): number {
+  let total = 0;
+  for (const p of [{ pid }, ...liveDescendants(pid)]) {
+    try {
+      total += residentMemoryMiB(p.pid);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return total;
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { guardedParserCommand } from "../../node-agent/parser-runner.ts";
 import { COMPONENTS } from "../../scripts/build.ts";
 import {
   type BuiltImage,
@@ -106,6 +107,13 @@ describe("make image", () => {
 
   it("has apparmor_parser for the agent", async () => {
     const result = await runInImage(unpacked(), ["apparmor_parser", "--version"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^AppArmor parser version \d+\.\d+/);
+  });
+
+  it("runs apparmor_parser as the agent does: under setpriv, prlimit and the guard (node-agent/parser-runner.ts)", async () => {
+    const result = await runInImage(unpacked(), guardedParserCommand("apparmor_parser", ["--version"]));
+    expect(result.stderr).toBe("");
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/^AppArmor parser version \d+\.\d+/);
   });

@@ -30,7 +30,13 @@ describe("the Dockerfile, as make image reads it", () => {
   it("describes the final stage: Node and Debian from the base image, packages, copies, user, entry point", () => {
     const stage = runtimeStage(dockerfile);
     expect(stage.debianRelease).toBe("bookworm");
-    expect(stage.aptPackages).toEqual(["apparmor", "libjemalloc2"]);
+    expect(stage.aptPackages).toEqual([
+      "apparmor",
+      "util-linux",
+      "libcap-ng0",
+      "libsmartcols1",
+      "libjemalloc2",
+    ]);
     expect(stage.user).toBe("65532:65532");
     expect(stage.entrypoint).toEqual(["/app/bin/lockstep"]);
     expect(stage.copies).toContainEqual({
