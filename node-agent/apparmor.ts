@@ -117,6 +117,11 @@ export function parserComplaint(stderr: string): string {
   return lines.slice(0, 5).join("; ") || "apparmor_parser failed without a message";
 }
 
+/** How the agent has apparmor_parser compile a policy for this kernel without loading it (`-Q -K -S`). */
+export const COMPILE_ARGS = ["--skip-kernel-load", "--skip-cache", "--stdout"] as const;
+/** Added to COMPILE_ARGS for spec.mode complain. */
+export const COMPLAIN_ARG = "--Complain";
+
 export type PolicyJudgement = { ok: true; compiled: Buffer } | { ok: false; message: string };
 
 /**
@@ -136,7 +141,7 @@ export async function judgeAndCompile(
     if (includes.length > 0) return { ok: false, message: includes.join("; ") };
     if (!preprocessed.ok) return { ok: false, message: parserComplaint(preprocessed.stderr) };
     // Compiled as written first (no --Complain), so the policy's own mode flags show.
-    const asWritten = await runParser(paths, ["--skip-kernel-load", "--skip-cache", "--stdout", file], dir);
+    const asWritten = await runParser(paths, [...COMPILE_ARGS, file], dir);
     if (!asWritten.ok) return { ok: false, message: parserComplaint(asWritten.stderr) };
     let profiles: CompiledProfile[];
     try {
@@ -147,11 +152,7 @@ export async function judgeAndCompile(
     const problems = compiledProblems(text, expected, profiles);
     if (problems.length > 0) return { ok: false, message: problems.join("; ") };
     if (expected.mode === "enforce") return { ok: true, compiled: asWritten.stdout };
-    const complain = await runParser(
-      paths,
-      ["--skip-kernel-load", "--skip-cache", "--stdout", "--Complain", file],
-      dir,
-    );
+    const complain = await runParser(paths, [...COMPILE_ARGS, COMPLAIN_ARG, file], dir);
     if (!complain.ok) return { ok: false, message: parserComplaint(complain.stderr) };
     const modes = readCompiledPolicy(complain.stdout).map((p) => p.mode);
     if (modes.some((m) => m !== "complain"))

@@ -226,7 +226,7 @@ export class AppArmorGuest {
     const status = read("status");
     if (status === undefined)
       throw new Error(
-        `the guest did not finish ${JSON.stringify(argv)} within ${timeoutMs} ms; its console ends:\n${console.slice(-4000)}`,
+        `the guest did not finish ${JSON.stringify(argv)} within ${timeoutMs} ms; its console ends:\n${console.slice(-4000)}\nthe command's output ends:\n${(read("stdout") ?? "").slice(-2000)}\n${(read("stderr") ?? "").slice(-2000)}`,
       );
     return {
       status: Number(status.trim()),
