@@ -56,6 +56,9 @@ export const GUEST_KERNEL_ARGS = [
   "quiet",
 ] as const;
 
+/** The guest's PATH: the host's system folders, which the guest sees read-only. */
+const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** Where UML keeps its guest memory file (created unlinked): RAM, not the disk. */
 const MEMORY_FILE_DIR = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
 
@@ -101,17 +104,13 @@ export function shellQuote(value: string): string {
  */
 export function guestInit(dir: string, argv: readonly string[], command: GuestCommand = {}): string {
   const boot = join(dir, BOOT_DIR);
-  const env = {
-    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    HOME: "/tmp",
-    TMPDIR: "/tmp",
-    ...command.env,
-  };
+  const env = { PATH: GUEST_PATH, HOME: "/tmp", TMPDIR: "/tmp", ...command.env };
   const q = shellQuote;
   return [
     "#!/bin/sh",
     "# PID 1 of a Lockstep test guest, written by test/harness/uml.ts.",
-    `export PATH=${q(env.PATH)}`,
+    // Init's own, whatever PATH the command gets.
+    `export PATH=${q(GUEST_PATH)}`,
     "mount -t proc proc /proc",
     "read -r uptime _ < /proc/uptime",
     "mount -t sysfs sysfs /sys",
@@ -132,8 +131,8 @@ export function guestInit(dir: string, argv: readonly string[], command: GuestCo
     `echo $? > ${q(join(boot, "status"))}`,
     "sync",
     "poweroff -f 2>/dev/null || busybox poweroff -f",
-    // Neither power-off came: wait for the host's timeout rather than exit (and panic).
-    "while :; do sleep 3600; done",
+    // Neither power-off came: wait for the host's timeout rather than exit (and panic), and never spin.
+    "while sleep 3600; do :; done",
     "",
   ].join("\n");
 }
