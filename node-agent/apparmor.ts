@@ -172,6 +172,11 @@ function failedRun(run: ParserRun, limits: ParserLimits | undefined): PolicyJudg
   return refused(parserComplaint(run.stderr));
 }
 
+/** How the agent has apparmor_parser compile a policy for this kernel without loading it (`-Q -K -S`). */
+export const COMPILE_ARGS = ["--skip-kernel-load", "--skip-cache", "--stdout"] as const;
+/** Added to COMPILE_ARGS for spec.mode complain. */
+export const COMPLAIN_ARG = "--Complain";
+
 /**
  * Has apparmor_parser judge a profile and compile it for this kernel: the files it included must be
  * standard abstractions and tunables, and what it compiled must be exactly one profile named with the
@@ -192,12 +197,7 @@ export async function judgeAndCompile(
     if (includes.length > 0) return refused(includes.join("; "));
     if (!preprocessed.ok) return failedRun(preprocessed, options.limits);
     // Compiled as written first (no --Complain), so the policy's own mode flags show.
-    const asWritten = await runParser(
-      paths,
-      ["--skip-kernel-load", "--skip-cache", "--stdout", file],
-      dir,
-      options,
-    );
+    const asWritten = await runParser(paths, [...COMPILE_ARGS, file], dir, options);
     if (!asWritten.ok) return failedRun(asWritten, options.limits);
     let profiles: CompiledProfile[];
     try {
@@ -208,12 +208,7 @@ export async function judgeAndCompile(
     const problems = compiledProblems(text, expected, profiles);
     if (problems.length > 0) return refused(problems.join("; "));
     if (expected.mode === "enforce") return { ok: true, compiled: asWritten.stdout };
-    const complain = await runParser(
-      paths,
-      ["--skip-kernel-load", "--skip-cache", "--stdout", "--Complain", file],
-      dir,
-      options,
-    );
+    const complain = await runParser(paths, [...COMPILE_ARGS, COMPLAIN_ARG, file], dir, options);
     if (!complain.ok) return failedRun(complain, options.limits);
     const modes = readCompiledPolicy(complain.stdout).map((p) => p.mode);
     if (modes.some((m) => m !== "complain"))

@@ -31,20 +31,33 @@ export type CompiledMode = (typeof PACKED_MODES)[number] | `unknown(${number})`;
 /** PACKED_FLAG_HAT: the profile is a hat (`^name`), which a process can change into. */
 const PACKED_FLAG_HAT = 1;
 
+/**
+ * The stream header's `version` (policy_unpack.c): the policy ABI in its low bits (K_ABI_MASK), which the
+ * kernel accepts from v5 to v9, and flags above them. FORCE_COMPLAIN_FLAG is how `apparmor_parser
+ * --Complain` writes complain mode from ABI v7 on: in the header, leaving every profile's own mode as
+ * written; the kernel then loads every profile of the stream in complain mode, whatever its own mode.
+ * Up to v5 the parser writes the mode into each profile instead.
+ */
+const ABI_MASK = 0x3ff;
+const FORCE_COMPLAIN_FLAG = 0x800;
+const SUPPORTED_ABI = { min: 5, max: 9 } as const;
+
 export interface CompiledProfile {
   /** The name as the kernel lists it; children are `parent//child`. */
   name: string;
   /**
-   * The policy namespace the kernel loads it into (`profile :ns:name`, given in the stream's header), or
-   * undefined for the current one. Another namespace is created on load and holds its own profiles.
+   * The policy namespace the kernel loads it into (`profile :ns:name`), or undefined for the current one.
+   * Another namespace is created on load and holds its own profiles. The kernel loads a whole stream
+   * into one namespace: the first one a header names, for every profile in it.
    */
   namespace: string | undefined;
   /** The attachment the kernel matches executables against (`attach`), if any. */
   attachment: string | undefined;
   /**
-   * Whether the profile carries an exec-match DFA (the kernel reads one from an `aadfa` blob between the
-   * name and the flags): an attachment, or a profile named by a path. The kernel then confines any
-   * process that execs a matching file, on the host too.
+   * Whether the kernel confines a process that execs a matching file (on the host too): the profile
+   * carries an exec-match DFA (an `aadfa` blob between the name and the flags: an attachment, a glob
+   * in its name, xattrs), or its name is a path, which the kernel compares with the executable's path
+   * when there is no DFA (apparmor's domain.c, __attach_match).
    */
   matchesExecutables: boolean;
   mode: CompiledMode;
@@ -161,32 +174,43 @@ function scalars(element: Element | undefined): number[] {
   return element.value.items.flatMap((i) => (i.value.code === "scalar" ? [i.value.value] : []));
 }
 
-function toProfile(items: readonly Element[], namespace: string | undefined): CompiledProfile {
+/** What the stream's header says about the profiles after it. */
+interface Header {
+  /** The header's version element: ABI and flags. */
+  version: number;
+  namespace: string | undefined;
+}
+
+function toProfile(items: readonly Element[], header: Header): CompiledProfile {
   const named = (name: string) => items.find((i) => i.name === name);
   const first = items[0];
   if (first?.name !== undefined || first?.value.code !== "string")
     throw new Error("a profile without a name");
+  const name = first.value.value;
   const attach = named("attach")?.value;
-  const [flags = 0, mode = 0] = scalars(named("flags"));
+  const [flags = 0, ownMode = 0] = scalars(named("flags"));
   const hats = named("hats")?.value;
+  const mode = header.version & FORCE_COMPLAIN_FLAG ? 1 : ownMode;
   return {
-    name: first.value.value,
-    namespace,
+    name,
+    namespace: header.namespace,
     attachment: attach?.code === "string" ? attach.value : undefined,
-    matchesExecutables: items
-      .slice(
-        0,
-        Math.max(
+    matchesExecutables:
+      name.startsWith("/") ||
+      items
+        .slice(
           0,
-          items.findIndex((i) => i.name === "flags"),
-        ),
-      )
-      .some((i) => i.name === "aadfa" || i.name === "xmatch"),
+          Math.max(
+            0,
+            items.findIndex((i) => i.name === "flags"),
+          ),
+        )
+        .some((i) => i.name === "aadfa" || i.name === "xmatch"),
     mode: PACKED_MODES[mode] ?? `unknown(${mode})`,
     hat: (flags & PACKED_FLAG_HAT) !== 0,
     children:
       hats?.code === "list"
-        ? hats.items.flatMap((h) => (h.value.code === "struct" ? [toProfile(h.value.items, namespace)] : []))
+        ? hats.items.flatMap((h) => (h.value.code === "struct" ? [toProfile(h.value.items, header)] : []))
         : [],
   };
 }
@@ -197,16 +221,27 @@ function toProfile(items: readonly Element[], namespace: string | undefined): Co
  */
 export function readCompiledPolicy(bytes: Uint8Array): CompiledProfile[] {
   const reader = new Reader(bytes);
+  const elements: Element[] = [];
+  while (!reader.done) elements.push(readElement(reader));
+  // As in the kernel's aa_unpack: the first namespace a header names holds for every profile of the
+  // stream, and each header's version for the profiles after it, until the next one.
+  const namespace = elements.find((e) => e.name === "namespace" && e.value.code === "string")?.value;
   const profiles: CompiledProfile[] = [];
   const flatten = (p: CompiledProfile): CompiledProfile[] => [p, ...p.children.flatMap(flatten)];
-  // Each profile follows its own header: `version`, then `namespace` when it has one.
-  let namespace: string | undefined;
-  while (!reader.done) {
-    const element = readElement(reader);
-    if (element.name === "version") namespace = undefined;
-    else if (element.name === "namespace" && element.value.code === "string") namespace = element.value.value;
-    else if (element.name === "profile" && element.value.code === "struct")
-      profiles.push(...flatten(toProfile(element.value.items, namespace)));
+  let version: number | undefined;
+  for (const element of elements) {
+    if (element.name === "version" && element.value.code === "scalar") {
+      version = element.value.value;
+      const abi = version & ABI_MASK;
+      if (abi < SUPPORTED_ABI.min || abi > SUPPORTED_ABI.max)
+        throw new Error(
+          `policy ABI v${abi} (header version 0x${version.toString(16)}): the kernel reads v${SUPPORTED_ABI.min} to v${SUPPORTED_ABI.max}`,
+        );
+    } else if (element.name === "profile" && element.value.code === "struct") {
+      if (version === undefined) throw new Error("a profile before the stream's version header");
+      const header = { version, namespace: namespace?.code === "string" ? namespace.value : undefined };
+      profiles.push(...flatten(toProfile(element.value.items, header)));
+    }
   }
   return profiles;
 }
