@@ -3,7 +3,7 @@
 // agent.test.ts, which has the agents running.)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -456,7 +456,7 @@ spec:
     );
     const result = lockstep(["lint", path]);
     expect(result.stdout).toBe(
-      `${path} (SeccompProfile "base"): error: spec.syscalls[0].names[2]: allows ptrace, which inspects and controls other processes [dangerous-syscall]\n${path} (SeccompProfile "child"): no findings\n`,
+      `${path} (document 1, SeccompProfile "base"): error: spec.syscalls[0].names[2]: allows ptrace, which inspects and controls other processes [dangerous-syscall]\n${path} (document 2, SeccompProfile "child"): no findings\n`,
     );
     expect(result.status).toBe(1);
   });
@@ -601,9 +601,10 @@ describe("Docker's default next to runtime/default", () => {
       "--node-arch",
       "amd64",
     ]);
-    // Docker gates the LSM calls on CAP_SYS_ADMIN; containerd allows them. riscv_hwprobe exists on riscv64 only.
+    // Docker gates the LSM calls on CAP_SYS_ADMIN; containerd allows them. Docker's riscv_hwprobe exists on
+    // riscv64 only, so an amd64 comparison leaves it out.
     expect(diff.stdout).toBe(
-      `only ${join(work, "docker-default.yaml")} allows (1):\n  riscv_hwprobe\nonly ${runtimeDefault} allows (3):\n  lsm_get_self_attr\n  lsm_list_modules\n  lsm_set_self_attr\n`,
+      `only ${join(work, "docker-default.yaml")} allows (0): -\nonly ${runtimeDefault} allows (3):\n  lsm_get_self_attr\n  lsm_list_modules\n  lsm_set_self_attr\n`,
     );
   });
 });
@@ -662,6 +663,199 @@ describe("plain OCI JSON", () => {
   });
 });
 
+describe("lockstep lint on a repository's manifests", () => {
+  const tree = join(work, "manifests");
+  const put = (path: string, content: string) => {
+    mkdirSync(dirname(join(tree, path)), { recursive: true });
+    writeFileSync(join(tree, path), content);
+    return join(tree, path);
+  };
+  const seccomp = (name: string, names: string[]) =>
+    `apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: ${name}}\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls:\n    - names: [${names.join(", ")}]\n      action: SCMP_ACT_ALLOW\n`;
+  const appArmor =
+    "apiVersion: lockstep.dev/v1alpha1\nkind: AppArmorProfile\nmetadata: {name: web-aa}\nspec:\n  executables: [/bin/sh]\n  capabilities: [sys_admin]\n  mode: complain\n";
+  const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n";
+  put("clean.yaml", seccomp("clean", ["read", "write"]));
+  put("apps/web.yml", `${deployment}---\n${seccomp("web", ["read", "ptrace"])}---\n${appArmor}`);
+  put(
+    "apps/oci.json",
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }],
+    }),
+  );
+  put("package.json", JSON.stringify({ name: "not-a-profile" }));
+  put("README.md", "# not read\n");
+
+  it("lints every profile of either kind in a directory tree, lists what it skipped, and fails on the error", () => {
+    const result = lockstep(["lint", tree]);
+    expect(result.stdout).toBe(
+      [
+        `${tree}/apps/oci.json: no findings`,
+        `${tree}/apps/web.yml (document 2, SeccompProfile "web"): error: spec.syscalls[0].names[1]: allows ptrace, which inspects and controls other processes [dangerous-syscall]`,
+        `${tree}/apps/web.yml (document 3, AppArmorProfile "web-aa"): warning: spec.mode: complain mode logs what the policy would deny and denies nothing [apparmor-complain-mode]`,
+        `${tree}/apps/web.yml (document 3, AppArmorProfile "web-aa"): warning: spec.capabilities[0]: allows capability sys_admin, which does most of what root does (mounts, namespaces, many device ioctls), whenever the container has it [apparmor-host-capability]`,
+        `${tree}/clean.yaml (SeccompProfile "clean"): no findings`,
+        "",
+      ].join("\n"),
+    );
+    expect(result.stderr).toBe(
+      `lockstep: skipped ${tree}/apps/web.yml (document 1): a Deployment (apps/v1) is not a profile\nlockstep: skipped ${tree}/package.json: no kind and no defaultAction or syscalls: neither a profile object nor OCI seccomp JSON\n`,
+    );
+    expect(result.status).toBe(1);
+  });
+
+  it("reads stdin for -, and exits 0 when nothing reaches --fail-on", () => {
+    const result = spawnSync(process.execPath, [cli, "lint", "-"], {
+      input: `${deployment}---\n${seccomp("from-stdin", ["read"])}`,
+      encoding: "utf8",
+    });
+    expect(result.stdout).toBe('<stdin> (document 2, SeccompProfile "from-stdin"): no findings\n');
+    expect(result.stderr).toBe(
+      "lockstep: skipped <stdin> (document 1): a Deployment (apps/v1) is not a profile\n",
+    );
+    expect(result.status).toBe(0);
+  });
+
+  it("exits 2 on a foreign profile or a broken file, naming it, after linting the rest", () => {
+    const mixed = join(work, "mixed");
+    mkdirSync(mixed, { recursive: true });
+    writeFileSync(join(mixed, "a.yaml"), seccomp("fine", ["read"]));
+    writeFileSync(
+      join(mixed, "b.yaml"),
+      "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata: {name: x}\nspec: {defaultAction: SCMP_ACT_ERRNO}\n",
+    );
+    writeFileSync(
+      join(mixed, "c.json"),
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [{ name: "read", action: "SCMP_ACT_ALLOW" }],
+      }),
+    );
+    writeFileSync(join(mixed, "d.yaml"), "kind: [\n");
+    const result = lockstep(["lint", mixed]);
+    expect(result.stdout).toBe(`${mixed}/a.yaml (SeccompProfile "fine"): no findings\n`);
+    expect(result.stderr).toMatch(
+      /b\.yaml: this is a security-profiles-operator SeccompProfile \(security-profiles-operator\.x-k8s\.io\/v1beta1\): run `lockstep import FILE`/,
+    );
+    expect(result.stderr).toMatch(
+      /c\.json: a Docker or podman seccomp profile .*old single `name`.*: run `lockstep import FILE`/,
+    );
+    expect(result.stderr).toMatch(/d\.yaml:\d+: not valid YAML or JSON/);
+    expect(result.stderr).not.toMatch(/EISDIR|\n\s+at /);
+    expect(result.status).toBe(2);
+  });
+
+  it("prints SARIF 2.1.0 that code scanning accepts, with lines and relative paths, and JSON with a fix on every finding", () => {
+    const sarif = spawnSync(process.execPath, [cli, "lint", "--output", "sarif", "."], {
+      cwd: tree,
+      encoding: "utf8",
+    });
+    expect(sarif.status).toBe(1);
+    const log = JSON.parse(sarif.stdout);
+    expect(log.version).toBe("2.1.0");
+    const run = log.runs[0];
+    expect(run.tool.driver.name).toBe("lockstep");
+    const ids = run.tool.driver.rules.map((r: { id: string }) => r.id);
+    expect(
+      run.results.map((r: { ruleId: string; level: string; locations: { physicalLocation: object }[] }) => [
+        r.ruleId,
+        r.level,
+        r.locations[0]?.physicalLocation,
+      ]),
+    ).toEqual([
+      [
+        "dangerous-syscall",
+        "error",
+        { artifactLocation: { uri: "apps/web.yml" }, region: { startLine: 11 } },
+      ],
+      [
+        "apparmor-complain-mode",
+        "warning",
+        { artifactLocation: { uri: "apps/web.yml" }, region: { startLine: 20 } },
+      ],
+      [
+        "apparmor-host-capability",
+        "warning",
+        { artifactLocation: { uri: "apps/web.yml" }, region: { startLine: 19 } },
+      ],
+    ]);
+    for (const result of run.results) expect(ids[result.ruleIndex]).toBe(result.ruleId);
+    const json = JSON.parse(lockstep(["lint", "--output", "json", tree]).stdout);
+    expect(json.map((f: { fix: { action: string } }) => f.fix.action)).toEqual([
+      "remove-syscall",
+      "enforce-mode",
+      "remove-capability",
+    ]);
+    expect(json[0]).toMatchObject({
+      file: `${tree}/apps/web.yml`,
+      document: 2,
+      line: 11,
+      fix: { patch: [{ op: "remove", path: "/spec/syscalls/0/names/1" }] },
+    });
+  });
+
+  it("convert takes a directory and picks a profile by name", () => {
+    const converted = lockstep(["convert", tree, "--profile", "web-aa"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    expect(converted.stdout).toMatch(/profile web-aa flags=\(.*complain/);
+    const missing = lockstep(["convert", tree, "--profile", "nope"]);
+    expect(missing.stderr).toMatch(
+      /--profile nope: no SeccompProfile or AppArmorProfile of that name in the input \(found: web, web-aa, clean\)/,
+    );
+    expect(missing.status).toBe(2);
+  });
+});
+
+describe("lockstep diff", () => {
+  const allowAll = file("allow-all.json", { defaultAction: "SCMP_ACT_ALLOW" });
+
+  it("takes runtime/default as an operand, prints JSON, and leaves out other architectures' calls", () => {
+    const result = lockstep([
+      "diff",
+      allowAll,
+      "runtime/default",
+      "--node-arch",
+      "amd64",
+      "--output",
+      "json",
+    ]);
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({
+      a: allowAll,
+      b: "runtime/default",
+      nodeArch: "amd64",
+      onlyB: [],
+      equal: false,
+    });
+    expect(report.onlyA).toContain("bpf");
+    for (const other of [
+      "breakpoint",
+      "cacheflush",
+      "set_tls",
+      "arm_fadvise64_64",
+      "arm_sync_file_range",
+      "s390_runtime_instr",
+      "riscv_hwprobe",
+    ])
+      expect(report.onlyA).not.toContain(other);
+    const arm = JSON.parse(
+      lockstep(["diff", allowAll, "runtime/default", "--node-arch", "arm64", "--output", "json"]).stdout,
+    );
+    expect(arm.onlyA).not.toContain("set_tls");
+    expect(arm.onlyA).not.toContain("arch_prctl");
+  });
+
+  it("says once that equal profiles allow the same", () => {
+    const equal = lockstep(["diff", "runtime/default", "runtime/default", "--node-arch", "amd64"]);
+    expect(equal.stdout).toMatch(
+      /^runtime\/default and runtime\/default allow the same \d+ syscalls on an amd64 node\n$/,
+    );
+    expect(equal.status).toBe(0);
+  });
+});
+
 describe("bad input", () => {
   it("says what is wrong, without a stack trace", () => {
     const noStrace = { ...process.env, PATH: dirname(process.execPath) };
@@ -675,7 +869,7 @@ describe("bad input", () => {
       [["record", "--output", "xml", "--", "true"], /--output xml: must be yaml or json/],
       [["record", "--merge", "/nonexistent.yaml", "--", "true"], /\/nonexistent\.yaml: no such file/],
       [["lint", "/nonexistent/profile.yaml"], /no such file/],
-      [["lint", "/etc/hostname"], /\/etc\/hostname: not a seccomp profile/],
+      [["lint", "/etc/hostname"], /skipped \/etc\/hostname: a string, not a profile\n.*no profile to lint/],
       [
         ["lint", file("syntax.yaml", "kind: SeccompProfile\nspec:\n  syscalls: [\n")],
         /syntax\.yaml:4: not valid YAML or JSON/,
@@ -700,10 +894,21 @@ describe("bad input", () => {
         ],
         /SeccompProfile "x": spec: Unrecognized key: "sycalls"/,
       ],
-      [["lint", file("pod.yaml", "apiVersion: v1\nkind: Pod\n")], /a Pod is not a profile/],
+      [["lint", file("pod.yaml", "apiVersion: v1\nkind: Pod\n")], /a Pod \(v1\) is not a profile/],
       [["lint", "--fail-on", "info", "x"], /--fail-on info: must be error or warning/],
-      [["lint", "--frobnicate", "x"], /Unknown option '--frobnicate'/],
-      [["convert"], /usage: lockstep convert FILE/],
+      [
+        ["lint", "--frobnicate", "x"],
+        /^lockstep: lint: unknown option --frobnicate \(lockstep lint --help lists the options\)\n$/,
+      ],
+      [["diff", "a", "b", "--frobnicate"], /^lockstep: diff: unknown option --frobnicate/],
+      [["diff", "a", "b", "--output"], /^lockstep: diff: option --output needs a value/],
+      [["diff", work, "runtime/default"], /: is a directory, and this command reads one file\n$/],
+      [
+        ["diff", "runtime/default", "runtime/default", "--output", "xml"],
+        /--output xml: must be text or json/,
+      ],
+      [["lint", work, "--output", "html"], /--output html: must be text, json or sarif/],
+      [["convert"], /usage: lockstep convert INPUT/],
       [["diff", "only-one"], /usage: lockstep diff A B/],
       [
         ["convert", file("plain.json", { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] })],
@@ -712,7 +917,7 @@ describe("bad input", () => {
       [["frobnicate"], /unknown command "frobnicate"/],
       [
         ["lint", file("docker.json", { defaultAction: "SCMP_ACT_ERRNO", archMap: [], syscalls: [] })],
-        /docker\.json: not a seccomp profile: "archMap": a Docker\/podman field that no OCI runtime reads; `lockstep import FILE`/,
+        /docker\.json: a Docker or podman seccomp profile .*: run `lockstep import FILE`/,
       ],
       [
         [
