@@ -856,6 +856,87 @@ describe("lockstep diff", () => {
   });
 });
 
+// security-profiles-operator's published examples, stored with their sources (test/fixtures/spo/README.md).
+const spoFixture = (name: string) => join(import.meta.dirname, "../fixtures/spo", name);
+
+describe("lockstep import of security-profiles-operator manifests", () => {
+  it("turns SPO's SeccompProfiles, with their base, into SeccompProfiles that lint and convert take", () => {
+    const imported = lockstep([
+      "import",
+      spoFixture("seccompprofile.yaml"),
+      spoFixture("profile-with-base.yaml"),
+      spoFixture("baseprofile-runc.yaml"),
+    ]);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(/lockstep: imported 7 of 7 security-profiles-operator objects\n$/);
+    expect(imported.stderr).toMatch(
+      /profile-with-base\.yaml \(document 2, SeccompProfile "profile2" in namespace my-namespace\): namespace my-namespace: .*lockstep\/profile2\.json instead of operator\/my-namespace\/profile2\.json/,
+    );
+    expect(imported.stderr).toMatch(/baseProfileName runc-v1\.5\.1: not in the input/);
+    const objects = imported.stdout.split(/^---$/m).map((d) => parse(d));
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      "SeccompProfile/profile-block-all",
+      "SeccompProfile/profile-complain-unsafe",
+      "SeccompProfile/profile-allow-unsafe",
+      "SeccompProfile/profile-complain-block-high-risk",
+      "SeccompProfile/profile1",
+      "SeccompProfile/profile2",
+      "SeccompProfile/runc-v1.2.3",
+    ]);
+    const lint = spawnSync(process.execPath, [cli, "lint", "--output", "json", "-"], {
+      input: imported.stdout,
+      encoding: "utf8",
+    });
+    expect(lint.stderr).toBe("");
+    // SPO's own "allow everything" example is what lint is for.
+    expect(
+      JSON.parse(lint.stdout)
+        .filter((f: { rule: string }) => f.rule === "default-allow")
+        .map((f: { profile: string }) => f.profile),
+    ).toEqual([
+      '<stdin> (document 2, SeccompProfile "profile-complain-unsafe")',
+      '<stdin> (document 3, SeccompProfile "profile-allow-unsafe")',
+      '<stdin> (document 4, SeccompProfile "profile-complain-block-high-risk")',
+    ]);
+    // profile2 inherits the imported runc base: the agent's file has both sets of rules.
+    const out = file("spo-imported.yaml", imported.stdout);
+    const converted = lockstep(["convert", out, "--profile", "profile2", "--node-arch", "amd64"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    const names = JSON.parse(converted.stdout).syscalls.flatMap((r: { names: string[] }) => r.names);
+    expect(names).toEqual(expect.arrayContaining(["exit_group", "openat", "execve"]));
+  });
+
+  it("turns SPO's AppArmorProfiles (raw policy, abstract form, complain mode) into AppArmorProfiles apparmor_parser compiles", () => {
+    const imported = lockstep([
+      "import",
+      spoFixture("apparmorprofile.yaml"),
+      spoFixture("apparmorprofile-sleep-complain-mode.yaml"),
+      spoFixture("apparmorprofile-v1.yaml"),
+    ]);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(/sleep-v1.*: spec\.abstract\.ptrace: not carried over/);
+    const out = file("spo-apparmor.yaml", imported.stdout);
+    for (const name of ["test-profile", "test-recording-test-pod", "sleep-v1"]) {
+      const policy = lockstep(["convert", out, "--profile", name]);
+      expect(policy.status, policy.stderr).toBe(0);
+      const compiled = spawnSync("apparmor_parser", ["-Q", "-K", file(`${name}.apparmor`, policy.stdout)], {
+        encoding: "utf8",
+      });
+      expect(compiled.status, `${name}: ${compiled.stderr}`).toBe(0);
+    }
+  });
+
+  it("exits 2 naming what it could not carry over, and still prints the rest", () => {
+    const input = `${readFileSync(spoFixture("seccompprofile.yaml"), "utf8")}\n---\napiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\nmetadata: {name: notify}\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  listenerPath: /var/run/security-profiles-operator/a.sock\n`;
+    const result = spawnSync(process.execPath, [cli, "import", "-"], { input, encoding: "utf8" });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(
+      /<stdin> \(document 5, SeccompProfile "notify"\): not imported: listenerPath: a seccomp notify listener/,
+    );
+    expect(result.stdout.split(/^---$/m)).toHaveLength(4);
+  });
+});
+
 describe("bad input", () => {
   it("says what is wrong, without a stack trace", () => {
     const noStrace = { ...process.env, PATH: dirname(process.execPath) };
