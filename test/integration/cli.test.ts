@@ -3,14 +3,16 @@
 // agent.test.ts, which has the agents running.)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
 import { syscallsInTrace } from "../../src/cli/record/seccomp-profile.ts";
 import { LINT_RULES } from "../../src/cli/seccomp/lint.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -934,6 +936,180 @@ describe("lockstep import of security-profiles-operator manifests", () => {
       /<stdin> \(document 5, SeccompProfile "notify"\): not imported: listenerPath: a seccomp notify listener/,
     );
     expect(result.stdout.split(/^---$/m)).toHaveLength(4);
+  });
+});
+
+describe("the lockstep launcher (bin/lockstep.js, package.json's bin)", () => {
+  const launcher = join(import.meta.dirname, "../../bin/lockstep.js");
+  const packageJson = JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8"));
+
+  it("prints package.json's version", () => {
+    const result = spawnSync(process.execPath, [launcher, "--version"], { encoding: "utf8" });
+    expect(result.stdout).toBe(`lockstep ${packageJson.version}\n`);
+    expect(result.status).toBe(0);
+    expect(packageJson.bin.lockstep).toBe("bin/lockstep.js");
+  });
+
+  // Debian's nodejs (Node 20) is on these machines; where it is not, there is no older Node to ask.
+  it.runIf(
+    existsSync("/usr/bin/node") &&
+      !/^v2[2-9]\./.test(execFileSync("/usr/bin/node", ["--version"], { encoding: "utf8" })),
+  )("says in one line that an older Node cannot run it, with exit code 2", () => {
+    const result = spawnSync("/usr/bin/node", [launcher, "lint", "x.yaml"], { encoding: "utf8" });
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^lockstep: needs Node\\.js ${packageJson.engines.node.replace(/^>=/, "").replace(/\./g, "\\.")} or newer, and this is Node\\.js 20\\.[\\d.]+: install a newer Node\\.js \\(https://nodejs\\.org\\) or put it first in PATH\\n$`,
+      ),
+    );
+    expect(result.stdout).toBe("");
+    expect(result.status).toBe(2);
+  });
+});
+
+describe("lockstep node with the kubeconfigs of managed clusters", () => {
+  // A real API server (no scheduler, no nodes: `lockstep node` reads a Node object and the profiles).
+  let cp: ControlPlane;
+  let token: string;
+  beforeAll(async () => {
+    cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+    for (const crd of ["lockstep.dev_seccompprofiles.yaml", "lockstep.dev_apparmorprofiles.yaml"])
+      await cp.applyFile(join(import.meta.dirname, "../../crds", crd));
+    const kc = cp.kubeConfig();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    await core.createNode({
+      body: { metadata: { name: "worker-1", labels: { "lockstep.dev/agent": "test" } } },
+    });
+    await core.createNamespacedServiceAccount({
+      namespace: "default",
+      body: { metadata: { name: "viewer" } },
+    });
+    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).createClusterRoleBinding({
+      body: {
+        metadata: { name: "viewer" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+        subjects: [{ kind: "ServiceAccount", name: "viewer", namespace: "default" }],
+      },
+    });
+    const issued = await core.createNamespacedServiceAccountToken({
+      name: "viewer",
+      namespace: "default",
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    token = issued.status?.token ?? "";
+    await waitFor("the CRDs to be served", async () => {
+      await kc
+        .makeApiClient(k8s.CustomObjectsApi)
+        .listClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural: "seccompprofiles" });
+      return true;
+    });
+    await kc.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      body: {
+        apiVersion: "lockstep.dev/v1alpha1",
+        kind: "SeccompProfile",
+        metadata: { name: "web" },
+        spec: { baseProfileName: "runtime/default" },
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await cp?.stop();
+  });
+
+  /**
+   * A kubeconfig whose current context points nowhere and whose "eks" context gets its token from an
+   * exec credential plugin, as `aws eks get-token` or `gke-gcloud-auth-plugin` hand it out: a script that
+   * prints an ExecCredential and records that it ran.
+   */
+  const execKubeconfig = (plugin: string) => {
+    const ran = join(work, `plugin-ran-${randomBytes(3).toString("hex")}`);
+    const script = file(
+      `plugin-${randomBytes(3).toString("hex")}.sh`,
+      plugin.replace("RAN", ran).replace("TOKEN", token),
+    );
+    execFileSync("chmod", ["+x", script]);
+    const ca = Buffer.from(cp.ca.certPem).toString("base64");
+    const config = {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "eks", cluster: { server: cp.server, "certificate-authority-data": ca } },
+        { name: "nowhere", cluster: { server: "https://127.0.0.1:9" } },
+      ],
+      users: [
+        {
+          name: "eks-user",
+          user: {
+            exec: {
+              apiVersion: "client.authentication.k8s.io/v1",
+              command: script,
+              args: [],
+              interactiveMode: "Never",
+            },
+          },
+        },
+        { name: "nobody", user: { token: "wrong" } },
+      ],
+      contexts: [
+        { name: "eks", context: { cluster: "eks", user: "eks-user" } },
+        { name: "nowhere", context: { cluster: "nowhere", user: "nobody" } },
+      ],
+      "current-context": "nowhere",
+    };
+    return { path: file(`exec-${randomBytes(3).toString("hex")}.kubeconfig`, stringify(config)), ran };
+  };
+  const GOOD_PLUGIN = `#!/bin/sh\ntouch RAN\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"TOKEN"}}'\n`;
+
+  it("takes --kubeconfig and --context, and gets its token from an exec credential plugin", () => {
+    const { path, ran } = execKubeconfig(GOOD_PLUGIN);
+    const env = { PATH: process.env.PATH, HOME: work };
+    const result = spawnSync(
+      process.execPath,
+      [cli, "node", "worker-1", "--kubeconfig", path, "--context", "eks", "--output", "json"],
+      {
+        encoding: "utf8",
+        env,
+      },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toContainEqual(
+      expect.objectContaining({ kind: "seccomp", name: "web" }),
+    );
+    expect(existsSync(ran)).toBe(true);
+    // The same file through KUBECONFIG.
+    const viaEnv = spawnSync(process.execPath, [cli, "node", "worker-1", "--context", "eks"], {
+      encoding: "utf8",
+      env: { ...env, KUBECONFIG: path },
+    });
+    expect(viaEnv.stdout, viaEnv.stderr).toMatch(/^node worker-1: /);
+  });
+
+  it("says what is wrong with a context, a kubeconfig or a plugin, in one line", () => {
+    const { path } = execKubeconfig("#!/bin/sh\necho 'token expired: run aws sso login' >&2\nexit 1\n");
+    const env = { PATH: process.env.PATH, HOME: work };
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [cli, "node", "worker-1", ...args], { encoding: "utf8", env });
+    const cases: [string[], RegExp][] = [
+      [
+        ["--kubeconfig", path, "--context", "gke"],
+        /^lockstep: --context gke: no such context in the kubeconfig \(it has: eks, nowhere\)\n$/,
+      ],
+      [
+        ["--kubeconfig", join(work, "none.kubeconfig")],
+        /^lockstep: --kubeconfig .*none\.kubeconfig: no such file\n$/,
+      ],
+      [[], /^lockstep: no Kubernetes configuration: give --kubeconfig FILE/],
+      [["--kubeconfig", path, "--context", "eks"], /^lockstep: .*token expired: run aws sso login/],
+    ];
+    for (const [args, message] of cases) {
+      const result = run(...args);
+      expect(result.stderr, args.join(" ")).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(result.status, args.join(" ")).toBe(2);
+    }
   });
 });
 
