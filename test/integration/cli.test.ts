@@ -1113,6 +1113,53 @@ describe("lockstep node with the kubeconfigs of managed clusters", () => {
   });
 });
 
+describe("the CI recipe (docs/examples/lint-profiles.yml)", () => {
+  it("runs its lint step's command on this repository's examples and writes SARIF code scanning takes", () => {
+    const root = join(import.meta.dirname, "../..");
+    const workflow = parse(readFileSync(join(root, "docs/examples/lint-profiles.yml"), "utf8"));
+    const steps: { id?: string; run?: string }[] = workflow.jobs.lint.steps;
+    const command = steps.find((step) => step.id === "lint")?.run;
+    expect(command).toMatch(/^lockstep lint --output sarif \$PROFILES > lockstep\.sarif$/);
+    // `lockstep` as npm installs it: a command on PATH that runs the package's bin.
+    const binDir = join(work, "ci-bin");
+    mkdirSync(binDir, { recursive: true });
+    writeFileSync(
+      join(binDir, "lockstep"),
+      `#!/bin/sh\nexec "${process.execPath}" "${join(root, "bin/lockstep.js")}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const ciDir = mkdtempSync(join(work, "ci-"));
+    execFileSync("cp", ["-r", join(root, "examples"), ciDir]);
+    const result = spawnSync("sh", ["-c", command as string], {
+      cwd: ciDir,
+      encoding: "utf8",
+      env: { PATH: `${binDir}:${process.env.PATH}`, PROFILES: workflow.env.PROFILES },
+    });
+    expect(result.stderr).toMatch(/^(lockstep: skipped examples\/[^\n]+: [^\n]+ is not a profile\n)+$/);
+    expect(result.status).toBe(0);
+    const log = JSON.parse(readFileSync(join(ciDir, "lockstep.sarif"), "utf8"));
+    expect(log.version).toBe("2.1.0");
+    expect(log.runs[0].tool.driver.name).toBe("lockstep");
+    expect(log.runs[0].results).toEqual([]);
+    // A finding fails the step, and code scanning gets it with its file and line.
+    writeFileSync(
+      join(ciDir, "examples", "loose.json"),
+      JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW" }, null, 2),
+    );
+    const failing = spawnSync("sh", ["-c", command as string], {
+      cwd: ciDir,
+      encoding: "utf8",
+      env: { PATH: `${binDir}:${process.env.PATH}`, PROFILES: workflow.env.PROFILES },
+    });
+    expect(failing.status).toBe(1);
+    const results = JSON.parse(readFileSync(join(ciDir, "lockstep.sarif"), "utf8")).runs[0].results;
+    expect(results[0].locations[0].physicalLocation).toEqual({
+      artifactLocation: { uri: "examples/loose.json" },
+      region: { startLine: 2 },
+    });
+  });
+});
+
 describe("bad input", () => {
   it("says what is wrong, without a stack trace", () => {
     const noStrace = { ...process.env, PATH: dirname(process.execPath) };
