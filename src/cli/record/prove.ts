@@ -28,6 +28,11 @@ export interface CapabilityFindings {
   unexplained: PrivilegeFailure[];
   /** Why nothing was analysed (not root, no runc, the recording was interrupted). */
   skipped?: string;
+  /**
+   * The container the recording proposes (its seccomp profile, exactly the proposed capabilities) did not
+   * run the program as it ran when recorded: what happened. The proposal is then not fit to use.
+   */
+  containerFails?: string;
 }
 
 export interface ProofSetup {
@@ -106,7 +111,7 @@ async function prove(
   runc: string,
   setup: ProofSetup,
   proposed: readonly Capability[],
-): Promise<Pick<CapabilityFindings, "proven" | "unproven">> {
+): Promise<Pick<CapabilityFindings, "proven" | "unproven" | "containerFails">> {
   const unproven: CapabilityFindings["unproven"] = [];
   let proposal = [...proposed];
   const run = (capabilities: readonly Capability[]) =>
@@ -125,6 +130,7 @@ async function prove(
       return {
         proven: [],
         unproven: [...unproven, ...proposal.map((capability) => ({ capability, reason }))],
+        containerFails: reason,
       };
     }
     const needed: Capability[] = [];
