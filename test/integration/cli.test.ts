@@ -997,9 +997,10 @@ describe("lockstep node with the kubeconfigs of managed clusters", () => {
     });
     token = issued.status?.token ?? "";
     await waitFor("the CRDs to be served", async () => {
-      await kc
-        .makeApiClient(k8s.CustomObjectsApi)
-        .listClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural: "seccompprofiles" });
+      for (const plural of ["seccompprofiles", "apparmorprofiles"])
+        await kc
+          .makeApiClient(k8s.CustomObjectsApi)
+          .listClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural });
       return true;
     });
     await kc.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({

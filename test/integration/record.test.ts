@@ -299,12 +299,16 @@ describe("lockstep record: what cannot be proven is reported, not added", () => 
     expect(securityContextOf(result.stdout).capabilities).toEqual({ drop: ["ALL"] });
   });
 
-  it("adds nothing when the container cannot reproduce the recording, and says why", () => {
+  it("adds nothing when the container cannot reproduce the recording, says so loudly and exits 1", () => {
     // The file is in a directory the proof container does not have (/tmp starts empty, as in an image).
     const file = join(work, "elsewhere");
     writeFileSync(file, "");
     const result = lockstep(["record", "--only", "securitycontext", "--", "/usr/bin/chown", "1", file]);
-    expect(result.status, result.stderr).toBe(0);
+    expect(result.status, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(
+      /lockstep: ERROR: the proposed container does not run the program as recorded: under runc with exactly chown the program exited with 1/,
+    );
+    expect(result.stderr).not.toMatch(/capabilities: none needed/);
     expect(result.stderr).toMatch(
       /chown not proven, left out: under runc with exactly chown the program exited with 1, not exit code 0 as recorded \(its last words: .*No such file or directory/,
     );
