@@ -125,10 +125,19 @@ async function prove(
     const tracePath = join(dir, "trace");
     const program = setup.argv[0] ?? "";
     const denied: TracedCall[] = [];
+    // runc's own processes go on making calls after the program starts (some denied): the pids seen
+    // before its execve, but for its own, are runc's. (clone's results cannot name the program's
+    // children: they are pids of the container's namespace, strace prints the host's.)
+    const runcPids = new Set<number>();
     let started = false;
     const calls = new TraceCalls((call) => {
-      if (!started) started = isProgramStart(call, program);
-      else if (isDenied(call)) denied.push(call);
+      if (!started) {
+        started = isProgramStart(call, program);
+        if (!started) runcPids.add(call.pid);
+        else runcPids.delete(call.pid);
+        return;
+      }
+      if (!runcPids.has(call.pid) && isDenied(call)) denied.push(call);
     });
     try {
       const outcome = await runInHostContainer(runc, {
