@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help prerequisites deps node build image crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help prerequisites deps node build image release crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ build: deps ## bundle the agent, controller and webhook into dist/ (what the ima
 # image pins the same NODE_VERSION (test/unit/image.test.ts).
 image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
 	node scripts/image/build.ts
+
+release: deps controlplane ## the release files in dist/release/: image index (amd64, arm64), install.yaml, CRDs, SBOM, SHA256SUMS (VERSION=x.y.z)
+	VERSION=$(VERSION) LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/release.ts
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
 	node scripts/generate-crds.ts

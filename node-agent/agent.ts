@@ -4,8 +4,10 @@
 // of changes are coalesced into one sync (and so one PATCH).
 import type { V1Node } from "@kubernetes/client-node";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
-import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
-import { maxRevision, profileRevision, revisionBefore } from "../src/api/node-profiles.ts";
+import { AGENT_LABEL, APPARMOR_LABEL, PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
+import { failedLabelKey } from "../src/api/labels.ts";
+import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
+import { maxRevision, profileRevision, renderingRevision, revisionBefore } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
@@ -22,13 +24,14 @@ import {
   type PolicyJudgement,
   removeProfile,
 } from "./apparmor.ts";
-import { emitInstallFailed } from "./events.ts";
+import { emitInstallFailed, emitUnlabelledFailures } from "./events.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
-import { desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
+import { boundFailureLabels, desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
 import { type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
 import {
   adoptedRecord,
   failedProfiles,
+  failureLabels,
   installedProfiles,
   type NodeObservation,
   planSync,
@@ -62,6 +65,8 @@ export interface AgentOptions {
   syncTrigger?: SyncTriggerOptions;
   /** Re-verify the disk this often even without events (someone may delete a file by hand). */
   resyncMs?: number;
+  /** Failure labels per kind on this Node (src/api/limits.ts); tests only may lower it. */
+  maxFailureLabelsPerKind?: number;
 }
 
 export class NodeAgent {
@@ -100,7 +105,12 @@ export class NodeAgent {
   private readonly m;
 
   constructor(options: AgentOptions) {
-    this.opts = { syncTrigger: DEFAULT_SYNC_TRIGGER, resyncMs: 60_000, ...options };
+    this.opts = {
+      syncTrigger: DEFAULT_SYNC_TRIGGER,
+      resyncMs: 60_000,
+      maxFailureLabelsPerKind: MAX_FAILURE_LABELS_PER_KIND,
+      ...options,
+    };
     this.trigger = new SyncTrigger(async (run) => {
       await this.syncOnce(run);
     }, this.opts.syncTrigger);
@@ -217,7 +227,9 @@ export class NodeAgent {
       const node = this.currentNode();
       if (!node) throw new Error(`Node ${nodeName} not found`);
       const observed = await this.observe(node);
-      const plan = planSync(observed);
+      const plan = planSync(observed, this.opts.maxFailureLabelsPerKind);
+      // What is about to go is marked first; if that PATCH fails, nothing is removed this sync.
+      const labelled = plan.markBeforeRemoving.size > 0 ? await this.markBeforeRemoving(plan) : node;
       const failures = [...plan.failures];
       const record = await this.carryOut(plan, observed.record, failures);
       // Labels follow the disk and the kernel: read both back after acting on them (when the plan
@@ -237,24 +249,32 @@ export class NodeAgent {
           }
         : { ...observed, record };
       const installed = installedProfiles(after);
-      const revisions = syncedRevisions(after);
+      const cap = this.opts.maxFailureLabelsPerKind;
+      const bounded = boundFailureLabels(
+        failureLabels(after, failedProfiles(after, installed, failures, plan)),
+        syncedRevisions(after),
+        cap,
+      );
       for (const f of failures) {
         this.m.errors.inc({ reason: f.reason });
-        await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
+        // A report explains a failure label; past the cap the rest are summed up on the Node.
+        if (bounded.failed.has(failedLabelKey(f.profile.kind, f.profile.name)))
+          await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
       }
+      await emitUnlabelledFailures(this.client, nodeName, bounded.unlabelled, cap, log);
       for (const kind of ["seccomp", "apparmor"] as const)
         this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
 
       const desired = desiredLockstepLabels({
-        revisions,
-        failed: failedProfiles(after, installed, failures, plan),
+        revisions: bounded.revisions,
+        failed: bounded.failed,
         selectorSynced: selectorSyncedLabels(after),
         appArmor: this.appArmorAvailable ? "enabled" : "unavailable",
         // Before start-up reconciliation finishes the agent does not claim readiness, but it does not
         // withdraw an earlier run's claim either: a restart must not make the node flap out of status.
         agentVersion: this.reconciled ? this.opts.version : node.metadata?.labels?.[AGENT_LABEL],
       });
-      const patch = lockstepLabelPatch(node.metadata?.labels ?? {}, desired);
+      const patch = lockstepLabelPatch(labelled.metadata?.labels ?? {}, desired);
       if (patch && (await run.publishingCanWait())) {
         // Part of a burst: the sync that follows at once publishes this one's work with its own.
         log.debug("left the label patch to the next sync");
@@ -271,7 +291,8 @@ export class NodeAgent {
         this.m.patches.inc();
         log.info({ labels: patch.metadata.labels }, "patched node labels");
       }
-      this.claimed = revisions;
+      for (const kind of PROFILE_KINDS)
+        this.claimed[kind] = maxRevision([this.claimed[kind], bounded.revisions[kind] ?? "0"]);
       this.m.lastSync.set(Date.now() / 1000);
       this.m.syncs.inc({ result: "ok" });
       this.lastSyncError = undefined;
@@ -285,6 +306,24 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * Publishes the plan's NoLongerHere marks on their own, before anything is removed or unloaded
+   * (DESIGN invariant 6), and returns this Node as the PATCH left it.
+   */
+  private async markBeforeRemoving(plan: SyncPlan): Promise<V1Node> {
+    const labels = Object.fromEntries(plan.markBeforeRemoving);
+    // Its echo is no news: the sync's own PATCH will want the same marks.
+    this.ownLabels = new Map([...(this.ownLabels ?? []), ...plan.markBeforeRemoving]);
+    this.patchedNode = await this.client.patch<V1Node>(
+      `/api/v1/nodes/${encodeURIComponent(this.opts.nodeName)}`,
+      "merge",
+      { metadata: { labels } },
+    );
+    this.m.patches.inc();
+    this.opts.log.info({ labels }, "marked profiles no longer here before removing them");
+    return this.patchedNode;
+  }
+
   /** The cached Node, or what the agent's own PATCH returned while the watch has not caught up. */
   private currentNode(): V1Node | undefined {
     const cached = this.node.get(this.opts.nodeName);
@@ -295,12 +334,19 @@ export class NodeAgent {
     return cached;
   }
 
-  /** The cached renderings of a kind, each with its object's current revision. */
+  /**
+   * The cached renderings of a kind, each with its rendering's revision as it is now (over its
+   * inheritance chain: the same number the webhook requires and the controller judges with).
+   */
   private withRevisions(kind: ProfileKind): RenderedProfile[] {
-    return [...this.profiles.rendered(kind).values()].map((p) => {
-      const obj = this.profiles.get(kind, p.name);
-      return obj ? { ...p, revision: profileRevision(obj) } : p;
-    });
+    const linkOf = (name: string) => {
+      const obj = this.profiles.get(kind, name);
+      return obj && { revision: profileRevision(obj), spec: obj.spec };
+    };
+    return [...this.profiles.rendered(kind).values()].map((p) => ({
+      ...p,
+      revision: renderingRevision(kind, p.name, linkOf),
+    }));
   }
 
   /** Everything the planner decides from, read from the caches, the folder and the kernel. */
@@ -435,6 +481,8 @@ export class NodeAgent {
     for (const name of plan.forgetAppArmor) delete record.appArmor[name];
     for (const { kind, name } of plan.keptInUse)
       log.debug({ kind, name }, "kept: a pod bound to this node still uses it");
+    for (const { kind, name } of plan.keptForRoom)
+      log.debug({ kind, name }, "kept: no room for its NoLongerHere mark yet");
     await this.saveRecord(claimed, record);
     return record;
   }

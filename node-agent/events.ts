@@ -1,15 +1,43 @@
 // Why a node lacks a profile, told where a cluster operator looks: a Kubernetes Event on the profile
 // (`kubectl describe seccompprofile x`), which the controller also reads to fill status.missingNodes.
 // The Event's format is src/api/install-report.ts, shared with the controller. Identical reports are
-// sent once per process: a profile that fails every sync must not flood etcd.
-import { OBJECT_KIND, PROFILE_EVENTS_NAMESPACE } from "../src/api/constants.ts";
-import { installReportEvent } from "../src/api/install-report.ts";
+// sent once per process (a profile that fails every sync must not flood etcd), and only for failures
+// that carry a failure label: past the cap on those (src/api/limits.ts) the rest are summed up in one
+// Event on the Node, so a node where thousands of profiles fail sends at most cap + 1 Events per change.
+import { createHash } from "node:crypto";
+import { OBJECT_KIND, PROFILE_EVENTS_NAMESPACE, type ProfileKind } from "../src/api/constants.ts";
+import { EVENT_MESSAGE_MAX, INSTALL_REPORT_SOURCE, installReportEvent } from "../src/api/install-report.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import type { Logger } from "../src/kube/logger.ts";
 
+/**
+ * Events already sent, by a digest of what they say (a parser's message can be kilobytes), newest last;
+ * the oldest are forgotten past this many (and may be sent again): about 200 KiB at most.
+ */
+const SENT_MEMO_MAX = 2048;
 const sent = new Set<string>();
+const digest = (key: string) => createHash("sha256").update(key, "utf8").digest("base64");
+
+function remember(key: string): void {
+  sent.add(key);
+  for (const oldest of sent) {
+    if (sent.size <= SENT_MEMO_MAX) break;
+    sent.delete(oldest);
+  }
+}
+
+async function createOnce(client: KubeClient, what: string, event: object, log: Logger): Promise<void> {
+  const key = digest(what);
+  if (sent.has(key)) return;
+  try {
+    await client.create(`/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`, event);
+    remember(key);
+  } catch (error) {
+    log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");
+  }
+}
 
 export async function emitInstallFailed(
   client: KubeClient,
@@ -25,7 +53,6 @@ export async function emitInstallFailed(
     { kind: OBJECT_KIND[profile.kind], name: profile.name, reason, err: message },
     "profile not installed",
   );
-  if (sent.has(key)) return;
   const report = {
     kind: profile.kind,
     name: profile.name,
@@ -35,13 +62,66 @@ export async function emitInstallFailed(
     reason,
     detail: message,
   };
-  try {
-    await client.create(
-      `/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`,
-      installReportEvent(report, new Date()),
-    );
-    sent.add(key);
-  } catch (error) {
-    log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");
+  await createOnce(client, key, installReportEvent(report, new Date()), log);
+}
+
+/** The Event reason of the summary of failures that carry no failure label. */
+export const FAILURE_LABELS_CAPPED = "FailureLabelsCapped";
+/** At most how many of them the summary names (as many as fit in a message); the rest are counted. */
+const SUMMARY_NAMED = 20;
+
+export interface UnlabelledFailure {
+  kind: ProfileKind;
+  name: string;
+  reason: string;
+}
+
+/** One Warning Event on the Node for every failure past the cap, naming the first few that fit. */
+export function unlabelledFailuresEvent(
+  nodeName: string,
+  unlabelled: readonly UnlabelledFailure[],
+  cap: number,
+  now: Date,
+) {
+  const head =
+    `node ${nodeName}: ${unlabelled.length} profiles that belong here are not installed and carry no failure label (at most ${cap} per kind): ` +
+    `the node's revision label stays below the oldest of them, so it takes no pod that needs them or a newer profile of their kind: `;
+  const tail = (more: number) => (more > 0 ? ` and ${more} more` : "");
+  let message = head;
+  let named = 0;
+  for (const f of unlabelled.slice(0, SUMMARY_NAMED)) {
+    const next = `${message}${named > 0 ? ", " : ""}${OBJECT_KIND[f.kind]} ${f.name} (${f.reason})`;
+    if (next.length + tail(unlabelled.length - named - 1).length > EVENT_MESSAGE_MAX) break;
+    message = next;
+    named++;
   }
+  message += tail(unlabelled.length - named);
+  return {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: { generateName: `${nodeName.slice(0, 200)}.`, namespace: PROFILE_EVENTS_NAMESPACE },
+    involvedObject: { apiVersion: "v1", kind: "Node", name: nodeName },
+    reason: FAILURE_LABELS_CAPPED,
+    message: message.slice(0, EVENT_MESSAGE_MAX),
+    type: "Warning",
+    source: { component: INSTALL_REPORT_SOURCE, host: nodeName },
+    reportingComponent: INSTALL_REPORT_SOURCE,
+    reportingInstance: nodeName,
+    firstTimestamp: now.toISOString(),
+    lastTimestamp: now.toISOString(),
+    count: 1,
+  };
+}
+
+export async function emitUnlabelledFailures(
+  client: KubeClient,
+  nodeName: string,
+  unlabelled: readonly UnlabelledFailure[],
+  cap: number,
+  log: Logger,
+): Promise<void> {
+  if (unlabelled.length === 0) return;
+  log.warn({ unlabelled: unlabelled.length, cap }, "more failures than failure labels");
+  const event = unlabelledFailuresEvent(nodeName, unlabelled, cap, new Date());
+  await createOnce(client, `${FAILURE_LABELS_CAPPED}/${event.message}`, event, log);
 }

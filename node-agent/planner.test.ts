@@ -142,6 +142,22 @@ describe("planSync: seccomp", () => {
       const unused = observe({ ...setup, files: { web: contentOf(web) }, record: owned, pods: otherPods });
       expect(planSync(unused).removeSeccomp).toEqual(["web"]);
     });
+    it.each(cases)("%s: marked NoLongerHere before the file goes, while the object exists", (name, setup) => {
+      const unused = observe({ ...setup, files: { web: contentOf(web) }, record: owned });
+      const key = failedLabelKey("seccomp", "web");
+      expect(planSync(unused).markBeforeRemoving).toEqual(
+        name === "deleted" ? new Map() : new Map([[key, NO_LONGER_HERE]]),
+      );
+      // Marked already (an earlier sync whose removal failed): no second PATCH before this one.
+      const marked = observe({
+        ...setup,
+        files: { web: contentOf(web) },
+        record: owned,
+        nodeLabels: { ...setup.nodeLabels, [key]: NO_LONGER_HERE },
+      });
+      expect(planSync(marked).removeSeccomp).toEqual(["web"]);
+      expect(planSync(marked).markBeforeRemoving).toEqual(new Map());
+    });
   });
 
   it("never overwrites or removes a file or entry it did not write; reports the name as taken", () => {
@@ -163,6 +179,40 @@ describe("planSync: seccomp", () => {
       "dir.json in the agent's folder is a directory that the agent did not write",
     );
     expect(installedProfiles(o).size).toBe(0);
+  });
+
+  it("removes no more moved-away profiles than the cap can mark; the rest stay installed, unmarked, until there is room", () => {
+    const moved = (name: string) => seccomp(name, { ...ALLOW, nodeSelector: { pool: "batch" } });
+    const names = ["m1", "m2", "m3"];
+    const files = Object.fromEntries(names.map((n) => [n, contentOf(seccomp(n))]));
+    const o = observe({ seccomp: names.map(moved), files, record: { seccomp: names, appArmor: {} } });
+    const plan = planSync(o, 2);
+    expect(plan.removeSeccomp).toEqual(["m1", "m2"]);
+    expect(plan.keptForRoom).toEqual([{ kind: "seccomp", name: "m3" }]);
+    expect([...plan.markBeforeRemoving.keys()]).toEqual([
+      failedLabelKey("seccomp", "m1"),
+      failedLabelKey("seccomp", "m2"),
+    ]);
+    expect(failedProfiles(o, installedProfiles(o), [], plan).has(failedLabelKey("seccomp", "m3"))).toBe(
+      false,
+    );
+    // Next sync: m1 and m2 are gone and marked, which fills the room; a deleted object needs no mark.
+    const marks = {
+      [failedLabelKey("seccomp", "m1")]: NO_LONGER_HERE,
+      [failedLabelKey("seccomp", "m2")]: NO_LONGER_HERE,
+    };
+    const later = (objects: string[]) =>
+      observe({
+        seccomp: objects.map(moved),
+        files: { m3: files.m3 ?? "", gone: "{}" },
+        record: { seccomp: ["m3", "gone"], appArmor: {} },
+        nodeLabels: marks,
+      });
+    const full = planSync(later(names), 2);
+    expect(full.removeSeccomp).toEqual(["gone"]);
+    expect(full.keptForRoom).toEqual([{ kind: "seccomp", name: "m3" }]);
+    // m1 deleted: its mark goes, which makes room for m3.
+    expect(planSync(later(["m2", "m3"]), 2).removeSeccomp).toEqual(["m3", "gone"]);
   });
 
   it("forgets an owned file that is gone, and adopts files when there is no record yet", () => {
@@ -237,6 +287,12 @@ describe("planSync: AppArmor", () => {
       pods: [usingPod(appArmorKey("web"))],
     });
     expect(planSync(disabled).unloadAppArmor).toEqual([]);
+    // Disabled and unused: the mark goes out before the unload.
+    const disabledUnused = planSync({ ...disabled, podLabels: [] });
+    expect(disabledUnused.unloadAppArmor).toEqual(["web"]);
+    expect(disabledUnused.markBeforeRemoving).toEqual(
+      new Map([[failedLabelKey("apparmor", "web"), NO_LONGER_HERE]]),
+    );
     expect(installedProfiles(disabled).size).toBe(0);
     expect(planSync(observe({ kernel: [], record })).forgetAppArmor).toEqual(["web"]);
   });

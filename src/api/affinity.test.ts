@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type AffinityPatch,
+  affinityGuards,
   IN_USE_LABEL_VALUE,
   isEmptyTerm,
   type JsonPatchOperation,
@@ -419,5 +420,20 @@ describe("requireProfilesPatch", () => {
 
   it("escapes label keys in JSON pointers", () => {
     expect(jsonPointerToken("seccomp.lockstep.dev/a~b")).toBe("seccomp.lockstep.dev~1a~0b");
+  });
+});
+
+describe("affinityGuards (kubectl debug on a pod not yet scheduled)", () => {
+  it("holds only for an affinity that keeps the pod on nodes holding the profile, and for every profile the webhook guarded", () => {
+    fc.assert(
+      fc.property(pod, profiles, profile, node, fc.boolean(), (original, guarded, p, n, patch) => {
+        fc.pre(!hasEmptyTermList(original));
+        const admitted = patch ? applyPatch(original, operations(patchFor(original, guarded))) : original;
+        if (affinityGuards(admitted, guardOf([p])) && requiredAffinityMatches(admitted, n))
+          expect(nodeHasProfile(p, n.labels)).toBe(true);
+        if (patch) for (const g of guarded) expect(affinityGuards(admitted, guardOf([g]))).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -14,7 +14,7 @@
 // required node affinity without terms is invalid (the API server's ValidateNodeSelector); it is
 // refused here rather than "rescued" into a valid pod.
 import { isDeepStrictEqual } from "node:util";
-import { type NodeRequirement, sameRequirement } from "./node-profiles.ts";
+import { isRevision, type NodeRequirement, revisionBefore, sameRequirement } from "./node-profiles.ts";
 import { type AdmittedPod, isPodInUseLabelKey, type NodeSelectorTerm } from "./pod-profiles.ts";
 
 export type JsonPatchOperation =
@@ -49,6 +49,40 @@ function carriesAll(term: NodeSelectorTerm, reqs: readonly NodeRequirement[]): b
 function withRequirements(term: NodeSelectorTerm, reqs: readonly NodeRequirement[]): NodeSelectorTerm {
   const missing = reqs.filter((r) => !(term.matchExpressions ?? []).some((e) => sameRequirement(r, e)));
   return { ...term, matchExpressions: [...(term.matchExpressions ?? []), ...missing] };
+}
+
+/**
+ * Whether `term` already asks at least `r`: the same requirement, or, for a revision's `Gt`, one at
+ * that revision or a newer one (a pod that uses several profiles of a kind requires the newest).
+ */
+function termAsks(term: NodeSelectorTerm, r: NodeRequirement): boolean {
+  return (term.matchExpressions ?? []).some((e) => {
+    if (r.operator !== "Gt" || e.operator !== "Gt" || e.key !== r.key) return sameRequirement(r, e);
+    const [wanted, asked] = [r.values?.[0], e.values?.[0]];
+    return (
+      e.values?.length === 1 && isRevision(wanted) && isRevision(asked) && !revisionBefore(asked, wanted)
+    );
+  });
+}
+
+/**
+ * Whether the pod's required node affinity as it stands keeps it on nodes that meet `guard`: it has
+ * terms, and every term that can match a node asks all of `current` or all of `legacy` (terms are
+ * ORed, so one term without them lets the pod onto a node lacking the profile). What the pod's labels
+ * say does not count: the scheduler does not read them.
+ */
+export function affinityGuards(pod: AdmittedPod, guard: ProfileGuard): boolean {
+  const terms =
+    pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  return (
+    terms.length > 0 &&
+    terms.every(
+      (term) =>
+        isEmptyTerm(term) ||
+        guard.current.every((r) => termAsks(term, r)) ||
+        guard.legacy?.every((r) => termAsks(term, r)) === true,
+    )
+  );
 }
 
 /** A term that matches no node at all: no expressions and no fields. */

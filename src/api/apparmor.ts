@@ -207,6 +207,18 @@ export const AppArmorProfileSpecSchema = z
     disabled: z.boolean().optional(),
   })
   .superRefine((spec, ctx) => {
+    const paths = [
+      ...(spec.executables ?? []),
+      ...(spec.paths?.readOnly ?? []),
+      ...(spec.paths?.readWrite ?? []),
+      ...(spec.paths?.writeOnly ?? []),
+    ];
+    if (paths.reduce((n, path) => n + path.length, 0) > LIMITS.policyPathBytes)
+      ctx.addIssue({
+        code: "custom",
+        path: ["paths"],
+        message: `at most ${LIMITS.policyPathBytes} characters of paths in executables and paths together: use globs, or a rawPolicy`,
+      });
     if (spec.rawPolicy === undefined) return;
     for (const field of STRUCTURED_FIELDS)
       if (spec[field] !== undefined)

@@ -51,7 +51,7 @@ export const PROFILE_LABEL_PREFIX: Readonly<Record<ProfileKind, string>> = {
 
 /**
  * Set by the agent on its Node, one per profile kind: the profile revision up to which this node has
- * caught up. Every profile of that kind whose revision (profileRevision in node-profiles.ts) is at most
+ * caught up. Every profile of that kind whose rendering's revision (renderingRevision in node-profiles.ts) is at most
  * this number and that belongs on the node is installed here at that version or a newer one, or the
  * node carries its failure label. A decimal integer, so the scheduler can compare it (`Gt`).
  * See docs/adr/0024-node-labels-that-scale.md.

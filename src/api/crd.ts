@@ -116,7 +116,7 @@ const status: Schema = {
       type: "string",
       pattern: "^(0|[1-9][0-9]{0,17})$",
       description:
-        "The profile revision of the current generation: the resourceVersion at which the controller first saw it. A node whose lockstep.dev/<kind>-revision label is at least this, and that has no failed.<kind>.lockstep.dev/<name> label, holds this version (or a newer one).",
+        "The profile revision of the current generation: the resourceVersion at which the controller first saw it. A node whose lockstep.dev/<kind>-revision label is at least the highest such revision along the baseProfileName chain (this one, for a profile without a base), and that has no failed.<kind>.lockstep.dev/<name> label, holds this version (or a newer one).",
     },
     version: { type: "string", description: "The version label value of nodes holding the current content" },
     localhostProfile: { type: "string", description: "What a pod writes in localhostProfile" },
@@ -273,6 +273,17 @@ const seccompSpec: Schema = {
   },
   "x-kubernetes-validations": [
     ...engineOnlyProfileFields.rules,
+    // Totals over all rules: per-rule limits alone let one object reach etcd's request limit (limits.ts).
+    {
+      rule: `!has(self.syscalls) || self.syscalls.map(r, size(r.names)).sum() <= ${LIMITS.syscallNamesTotal}`,
+      fieldPath: ".syscalls",
+      message: `at most ${LIMITS.syscallNamesTotal} syscall names in all rules together: merge rules with the same action, or split the profile with baseProfileName`,
+    },
+    {
+      rule: `!has(self.syscalls) || self.syscalls.map(r, has(r.args) ? size(r.args) : 0).sum() <= ${LIMITS.syscallArgsTotal}`,
+      fieldPath: ".syscalls",
+      message: `at most ${LIMITS.syscallArgsTotal} argument conditions in all rules together`,
+    },
     {
       rule: "has(self.defaultAction) || has(self.baseProfileName)",
       fieldPath: ".defaultAction",
@@ -293,6 +304,9 @@ const pathList = (description: string): Schema => ({
   items: profilePath,
   description,
 });
+
+/** CEL: the characters of the paths in an optional list of paths. */
+const pathBytes = (list: string) => `(has(${list}) ? ${list}.map(p, size(p)).sum() : 0)`;
 
 const appArmorSpec: Schema = {
   type: "object",
@@ -358,6 +372,11 @@ const appArmorSpec: Schema = {
     disabled,
   },
   "x-kubernetes-validations": [
+    {
+      rule: `${pathBytes("self.executables")} + ${["readOnly", "readWrite", "writeOnly"].map((list) => `(has(self.paths) ? ${pathBytes(`self.paths.${list}`)} : 0)`).join(" + ")} <= ${LIMITS.policyPathBytes}`,
+      fieldPath: ".paths",
+      message: `at most ${LIMITS.policyPathBytes} characters of paths in executables and paths together: use globs, or a rawPolicy`,
+    },
     {
       rule: "!has(self.rawPolicy) || !(has(self.executables) || has(self.paths) || has(self.network) || has(self.capabilities))",
       fieldPath: ".rawPolicy",

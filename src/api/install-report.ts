@@ -15,7 +15,12 @@ import {
 export const INSTALL_FAILED = "InstallFailed";
 export const INSTALL_REPORT_SOURCE = "lockstep-node-agent";
 /** Longest Event message the API server keeps readable in `kubectl describe`. */
-const MESSAGE_MAX = 1024;
+export const EVENT_MESSAGE_MAX = 1024;
+/**
+ * Longest detail an install report carries (16 KiB): enough for any message of the agent's, and a bound
+ * on what one Event, and the controller's cache of them, can hold.
+ */
+export const INSTALL_REPORT_DETAIL_MAX = 16 * 1024;
 
 /**
  * The annotation that makes an Event an install report (readInstallReport requires it). The agent's
@@ -56,7 +61,7 @@ export function installReportEvent(report: InstallReport, now: Date) {
         [ANNOTATION.node]: report.node,
         [ANNOTATION.version]: report.version,
         [ANNOTATION.reason]: report.reason,
-        [ANNOTATION.detail]: report.detail,
+        [ANNOTATION.detail]: report.detail.slice(0, INSTALL_REPORT_DETAIL_MAX),
       },
     },
     involvedObject: {
@@ -67,7 +72,7 @@ export function installReportEvent(report: InstallReport, now: Date) {
     },
     reason: INSTALL_FAILED,
     // Read by people: the node first, then what went wrong.
-    message: `node ${report.node}: ${report.reason}: ${report.detail}`.slice(0, MESSAGE_MAX),
+    message: `node ${report.node}: ${report.reason}: ${report.detail}`.slice(0, EVENT_MESSAGE_MAX),
     type: "Warning",
     source: { component: INSTALL_REPORT_SOURCE, host: report.node },
     reportingComponent: INSTALL_REPORT_SOURCE,
@@ -115,5 +120,27 @@ export function readInstallReport(event: unknown): { report: InstallReport; at: 
       detail: a[ANNOTATION.detail],
     },
     at: new Date(e.lastTimestamp ?? e.metadata.creationTimestamp ?? 0).getTime(),
+  };
+}
+
+/**
+ * An install report Event as a cache keeps it: what readInstallReport reads, its detail cut to
+ * `detailMax`, and the keys a cache needs; undefined for an Event that is not a report.
+ */
+export function trimInstallReportEvent(event: unknown, detailMax: number) {
+  const read = readInstallReport(event);
+  if (read === undefined) return undefined;
+  const { report, at } = read;
+  const full = installReportEvent(
+    { ...report, detail: report.detail.slice(0, detailMax) },
+    new Date(Number.isFinite(at) ? at : 0),
+  );
+  const { name, namespace, resourceVersion } = (event as { metadata: Record<string, string | undefined> })
+    .metadata;
+  return {
+    metadata: { name, namespace, resourceVersion, annotations: full.metadata.annotations },
+    reason: full.reason,
+    involvedObject: full.involvedObject,
+    lastTimestamp: full.lastTimestamp,
   };
 }

@@ -7,8 +7,14 @@
 // webhook's spec.nodeName check); profileRequirements writes it for the scheduler (the webhook's
 // affinity). A unit test evaluates the requirements as the scheduler does and holds the two together.
 import { type NodeSelector, NodeSelectorSchema } from "./common.ts";
-import { APPARMOR_LABEL, type ProfileKind, SYNCED_REVISION_LABEL } from "./constants.ts";
+import {
+  APPARMOR_LABEL,
+  type ProfileKind,
+  RUNTIME_DEFAULT_PROFILE_NAME,
+  SYNCED_REVISION_LABEL,
+} from "./constants.ts";
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "./labels.ts";
+import { MAX_INHERITANCE_DEPTH } from "./limits.ts";
 import { profileBelongsOnNode } from "./profiles.ts";
 
 /** A profile object as far as its revision goes: the API server's resourceVersion, the controller's status. */
@@ -25,7 +31,17 @@ export function isRevision(value: string | undefined): value is string {
 }
 
 /**
- * The revision of a profile's current version: a number the API server assigned at a write that
+ * What a profile's revision is when the API server's number does not parse (a resourceVersion is
+ * opaque to clients before KEP-5504, and a proxy or a bug could hand over anything). Not a revision,
+ * so it fails closed everywhere a revision decides: no node label reaches it (revisionReached), the
+ * webhook's requirement for it matches no node (profileRequirements), the controller never counts a
+ * node as having installed it, and an agent never claims it. It must never become "0", which every
+ * node's label reaches.
+ */
+export const UNKNOWN_REVISION = "";
+
+/**
+ * The revision of a profile object's current version: a number the API server assigned at a write that
  * already carried the current spec. Any such number works (every agent that has seen it has seen the
  * spec), and it must not change with status writes, or every status write would move every node's
  * revision label. So: the revision the controller recorded when it first saw this generation
@@ -37,7 +53,53 @@ export function profileRevision(obj: RevisionSource): string {
   if (status?.observedGeneration === obj.metadata?.generation && isRevision(status?.revision))
     return status.revision;
   const own = obj.metadata?.resourceVersion;
-  return isRevision(own) ? own : "0";
+  return isRevision(own) ? own : UNKNOWN_REVISION;
+}
+
+/** The SeccompProfile a profile's spec inherits from; undefined for none, runtime/default and AppArmor. */
+export function baseProfileOf(kind: ProfileKind, spec: unknown): string | undefined {
+  if (kind !== "seccomp" || typeof spec !== "object" || spec === null) return undefined;
+  const base = (spec as { baseProfileName?: unknown }).baseProfileName;
+  return typeof base === "string" && base !== RUNTIME_DEFAULT_PROFILE_NAME ? base : undefined;
+}
+
+/** One profile of a chain as renderingRevision reads it: its object's revision and its spec. */
+export interface ChainLink {
+  revision: string;
+  spec?: unknown;
+}
+
+/**
+ * The revision of a profile's rendering: the highest profileRevision along its baseProfileName chain.
+ * A rendering is decided by every spec of its chain, so updating an ancestor must move what a node has
+ * to reach, or a pod admitted after the update could land on a node still holding the old rendering
+ * (and keep it for life). Revisions are the API server's resourceVersions, which grow across all
+ * objects of a resource, so the maximum is a revision at or after every write that decided the
+ * rendering, and an agent that claims it has rendered every one of them (its claim means "verified up
+ * to", ADR 0024). One function for the webhook (what a pod requires), the controller (what Installed
+ * means) and the agent (the revisions it covered).
+ *
+ * The walk stops at a base that does not exist (the profile is BaseNotFound on every node that saw it),
+ * at a cycle and after MAX_INHERITANCE_DEPTH profiles (both refused on every node); an unparseable
+ * revision anywhere on the chain makes the whole rendering's revision UNKNOWN_REVISION.
+ */
+export function renderingRevision(
+  kind: ProfileKind,
+  name: string,
+  linkOf: (name: string) => ChainLink | undefined,
+): string {
+  let max = -1n;
+  const seen = new Set<string>();
+  for (let current: string | undefined = name; current !== undefined && !seen.has(current); ) {
+    if (seen.size === MAX_INHERITANCE_DEPTH) break;
+    seen.add(current);
+    const link = linkOf(current);
+    if (link === undefined) break;
+    if (!isRevision(link.revision)) return UNKNOWN_REVISION;
+    if (BigInt(link.revision) > max) max = BigInt(link.revision);
+    current = baseProfileOf(kind, link.spec);
+  }
+  return max < 0n ? UNKNOWN_REVISION : String(max);
 }
 
 /**
@@ -73,22 +135,41 @@ export interface PlacementSource {
 }
 
 /**
- * The placement of a profile as the webhook and the CLI see it, without rendering: the version comes
+ * The placement of a profile as the webhook and the CLI see it, without rendering (`revision`: the
+ * rendering's, renderingRevision; the object's own by default, for a profile with no base): the version comes
  * from the controller's status, and only while that status is about the current generation (an older
  * one would let a pod onto a node that an older agent labelled with the previous version).
  */
-export function placementOf(kind: ProfileKind, obj: PlacementSource): ProfilePlacement {
+export function placementOf(
+  kind: ProfileKind,
+  obj: PlacementSource,
+  revision: string = profileRevision(obj),
+): ProfilePlacement {
   const spec = (typeof obj.spec === "object" && obj.spec !== null ? obj.spec : {}) as Record<string, unknown>;
   const selector = NodeSelectorSchema.safeParse(spec.nodeSelector);
-  const current = obj.status?.observedGeneration === obj.metadata?.generation;
+  // The status is about this object's generation, not its bases': for a profile that inherits, the
+  // version it names may be the rendering before a base changed, so an older agent's per-profile label
+  // is not evidence of the current rendering, and only revisions count.
+  const current =
+    obj.status?.observedGeneration === obj.metadata?.generation && baseProfileOf(kind, spec) === undefined;
   return {
     kind,
     name: obj.metadata?.name ?? "",
-    revision: profileRevision(obj),
+    revision,
     version: current ? obj.status?.version : undefined,
     nodeSelector: selector.success ? selector.data : undefined,
     disabled: spec.disabled === true,
   };
+}
+
+/** The placement of every profile of a kind in a list, each with its rendering's revision. */
+export function placementsOf(kind: ProfileKind, objects: readonly PlacementSource[]): ProfilePlacement[] {
+  const byName = new Map(objects.map((o) => [o.metadata?.name ?? "", o]));
+  const linkOf = (name: string) => {
+    const obj = byName.get(name);
+    return obj && { revision: profileRevision(obj), spec: obj.spec };
+  };
+  return objects.map((o) => placementOf(kind, o, renderingRevision(kind, o.metadata?.name ?? "", linkOf)));
 }
 
 /** Whether this node's agent has caught up with `revision` for profiles of `kind`. */
@@ -157,13 +238,17 @@ export function profileRequirements(profiles: readonly ProfilePlacement[]): {
   const current: NodeRequirement[] = [];
   const kinds = [...new Set(profiles.map((p) => p.kind))];
   for (const kind of kinds) {
-    const revision = maxRevision(profiles.filter((p) => p.kind === kind).map((p) => p.revision));
+    const revisions = profiles.filter((p) => p.kind === kind).map((p) => p.revision);
+    const revision = maxRevision(revisions);
     // `Gt` is strict; the label must be at least the revision.
     current.push({
       key: SYNCED_REVISION_LABEL[kind],
       operator: "Gt",
       values: [String(BigInt(revision) - 1n)],
     });
+    // An unknown revision is reached by no node: `Gt` and `DoesNotExist` on one key match none.
+    if (!revisions.every(isRevision))
+      current.push({ key: SYNCED_REVISION_LABEL[kind], operator: "DoesNotExist" });
   }
   for (const p of profiles) current.push({ key: failedLabelKey(p.kind, p.name), operator: "DoesNotExist" });
   for (const p of profiles)

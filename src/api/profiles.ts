@@ -3,14 +3,17 @@
 // node. Pure, and shared by the agent (what to install), the controller (what "installed" means) and
 // the CLI (`lockstep convert`), so all three agree byte for byte.
 import { type AppArmorMode, parseAppArmorProfileSpec } from "./apparmor.ts";
-import type { NodeSelector } from "./common.ts";
-import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind } from "./constants.ts";
+import type { NodeSelector, Parsed } from "./common.ts";
+import { AGENT_LABEL, APPARMOR_LABEL, type ProfileKind, RUNTIME_DEFAULT_PROFILE_NAME } from "./constants.ts";
 import { isValidProfileObjectName, profileLabelKey } from "./labels.ts";
+import { MAX_INHERITANCE_DEPTH } from "./limits.ts";
 import { appArmorProfileVersion, renderAppArmorProfile } from "./render-apparmor.ts";
 import {
+  type InheritanceMemo,
   type ResolvedSeccomp,
   renderSeccompForNode,
   resolveSeccompProfile,
+  type SeccompResolution,
   seccompProfileVersion,
   serializeSeccomp,
 } from "./render-seccomp.ts";
@@ -26,7 +29,7 @@ export const INVALID_POLICY = "InvalidPolicy";
 export interface ProfileObjectRef {
   name: string;
   uid?: string;
-  /** profileRevision of the object (node-profiles.ts); "0" where no API server assigned one (the CLI). */
+  /** renderingRevision of the object (node-profiles.ts); "0" where no API server assigned one (the CLI). */
   revision?: string;
   spec: unknown;
 }
@@ -69,32 +72,83 @@ function common(
 }
 
 /**
+ * What rendering passes over the same objects share, so that rendering a kind again after one spec
+ * changed redoes about that profile's work (and its descendants'), not every profile's: parsing, the
+ * resolved chain and its version hash. Keyed by the spec objects themselves: a watch cache replaces an
+ * object on every change and keeps it otherwise. ProfileCache keeps one for its SeccompProfiles.
+ */
+export class SeccompRenderMemo {
+  readonly parsed = new WeakMap<object, { name: string; result: Parsed<SeccompProfileSpec> }>();
+  readonly resolved = new WeakMap<
+    SeccompProfileSpec,
+    { chain: readonly (SeccompProfileSpec | undefined)[]; resolution: SeccompResolution; version: string }
+  >();
+}
+
+/**
  * Every SeccompProfile rendered. Inheritance is resolved against all of them, so an invalid base
  * makes its children fail with a reason that names the chain.
  */
-export function renderSeccompProfiles(objects: readonly ProfileObjectRef[]): RenderedProfile[] {
+export function renderSeccompProfiles(
+  objects: readonly ProfileObjectRef[],
+  memo: SeccompRenderMemo = new SeccompRenderMemo(),
+): RenderedProfile[] {
   const specs = new Map<string, SeccompProfileSpec>();
   const parsed = objects.map((obj) => {
-    const result = isValidProfileObjectName(obj.name)
-      ? parseSeccompProfileSpec(obj.name, obj.spec)
-      : ({ ok: false, message: `invalid profile name ${JSON.stringify(obj.name)}` } as const);
+    const result = parseOnce(obj, memo);
     if (result.ok) specs.set(obj.name, result.value);
     return { obj, result };
   });
+  const folded: InheritanceMemo = new Map();
   return parsed.map(({ obj, result }): RenderedProfile => {
     if (!result.ok)
       return { ...common("seccomp", obj), ok: false, reason: "InvalidSpec", message: result.message };
     const base = common("seccomp", obj, result.value);
-    const resolved = resolveSeccompProfile(obj.name, specs);
+    // The specs the resolution read: the same objects as last time give the same resolution.
+    const chain = specChain(obj.name, specs);
+    const known = memo.resolved.get(result.value);
+    const reused =
+      known && known.chain.length === chain.length && known.chain.every((spec, i) => spec === chain[i]);
+    const resolved = reused ? known.resolution : resolveSeccompProfile(obj.name, specs, folded);
     if (!resolved.ok) return { ...base, ok: false, reason: resolved.reason, message: resolved.message };
     const spec: ResolvedSeccomp = resolved.spec;
+    const version = reused ? known.version : seccompProfileVersion(spec);
+    if (!reused) memo.resolved.set(result.value, { chain, resolution: resolved, version });
     return {
       ...base,
       ok: true,
-      version: seccompProfileVersion(spec),
+      version,
       contentFor: (nodeArch) => serializeSeccomp(renderSeccompForNode(spec, nodeArch)),
     };
   });
+}
+
+function parseOnce(obj: ProfileObjectRef, memo: SeccompRenderMemo): Parsed<SeccompProfileSpec> {
+  if (!isValidProfileObjectName(obj.name))
+    return { ok: false, message: `invalid profile name ${JSON.stringify(obj.name)}` };
+  const key = typeof obj.spec === "object" && obj.spec !== null ? obj.spec : undefined;
+  const known = key && memo.parsed.get(key);
+  if (known?.name === obj.name) return known.result;
+  const result = parseSeccompProfileSpec(obj.name, obj.spec);
+  if (key) memo.parsed.set(key, { name: obj.name, result });
+  return result;
+}
+
+/** The parsed specs along a profile's chain as far as resolution looks (undefined: a base not found). */
+function specChain(
+  name: string,
+  specs: ReadonlyMap<string, SeccompProfileSpec>,
+): (SeccompProfileSpec | undefined)[] {
+  const chain: (SeccompProfileSpec | undefined)[] = [];
+  const seen = new Set<string>();
+  for (let current: string | undefined = name; current !== undefined && !seen.has(current); ) {
+    if (seen.size > MAX_INHERITANCE_DEPTH) break;
+    seen.add(current);
+    const spec = specs.get(current);
+    chain.push(spec);
+    current = spec?.baseProfileName === RUNTIME_DEFAULT_PROFILE_NAME ? undefined : spec?.baseProfileName;
+  }
+  return chain;
 }
 
 export function renderAppArmorProfiles(objects: readonly ProfileObjectRef[]): RenderedProfile[] {

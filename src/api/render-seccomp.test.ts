@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { MAX_INHERITANCE_DEPTH } from "./limits.ts";
 import {
   type ResolvedSeccomp,
   renderSeccompForNode,
@@ -129,6 +130,58 @@ describe("resolveSeccompProfile", () => {
       message: 'SeccompProfile "a": spec.baseProfileName: base profile "gone" not found (a -> b -> gone)',
     });
     expect(resolve("nope", profiles)).toMatchObject({ ok: false, reason: "NotFound" });
+  });
+
+  it("refuses a chain deeper than MAX_INHERITANCE_DEPTH, naming the limit, and resolves one at the limit", () => {
+    // p0 -> p1 -> ... -> p<n-1>, the root allowing read.
+    const chain = (n: number): Record<string, SeccompProfileSpec> =>
+      Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [
+          `p${i}`,
+          i === n - 1
+            ? { defaultAction: "SCMP_ACT_ERRNO", syscalls: [allowRead] }
+            : { baseProfileName: `p${i + 1}` },
+        ]),
+      );
+    expect(resolved("p0", chain(MAX_INHERITANCE_DEPTH)).syscalls).toEqual([allowRead]);
+    expect(resolve("p0", chain(MAX_INHERITANCE_DEPTH + 1))).toEqual({
+      ok: false,
+      reason: "InvalidInheritance",
+      message: `SeccompProfile "p0": spec.baseProfileName: the inheritance chain is deeper than ${MAX_INHERITANCE_DEPTH} profiles (p0 -> p1 -> p2 -> ... -> p${MAX_INHERITANCE_DEPTH}): inherit from a profile nearer to the root`,
+    });
+    // Hostile: a cycle longer than the limit is refused too, and does not loop.
+    const ring = chain(40);
+    ring.p39 = { baseProfileName: "p0" };
+    expect(resolve("p5", ring)).toMatchObject({ ok: false, reason: "InvalidInheritance" });
+    // The second profile of a too-deep chain is at the limit again only from p1 onwards.
+    expect(resolve("p1", chain(MAX_INHERITANCE_DEPTH + 1))).toMatchObject({ ok: true });
+  });
+
+  it("resolves the same with a memo shared by a whole pass, in any order", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(MAX_INHERITANCE_DEPTH), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.nat(29), { maxLength: 30 }),
+        (parents, order) => {
+          // Profile i inherits from profile i - 1 - parents[i] when that exists, else from runtime/default.
+          const specs = new Map<string, SeccompProfileSpec>(
+            parents.map((back, i): [string, SeccompProfileSpec] => [
+              `p${i}`,
+              {
+                baseProfileName: i - 1 - back >= 0 ? `p${i - 1 - back}` : "runtime/default",
+                syscalls: [{ names: [[...KNOWN_SYSCALLS][i] ?? "read"], action: "SCMP_ACT_LOG" }],
+              },
+            ]),
+          );
+          const memo = new Map();
+          for (const i of [...order.filter((i) => i < parents.length), ...parents.keys()]) {
+            const name = `p${i}`;
+            expect(resolveSeccompProfile(name, specs, memo)).toEqual(resolveSeccompProfile(name, specs));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 
   it("rejects an errno inherited onto an action that takes none", () => {

@@ -3,6 +3,7 @@
 
 import { RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "./constants.ts";
 import { profileVersion } from "./labels.ts";
+import { MAX_INHERITANCE_DEPTH } from "./limits.ts";
 import { RUNTIME_DEFAULT_SECCOMP, runtimeDefaultRuleForNode } from "./runtime-default.ts";
 import {
   actionTakesErrno,
@@ -38,14 +39,29 @@ export type SeccompResolution =
 export function resolveSeccompProfile(
   name: string,
   profilesByName: ReadonlyMap<string, SeccompProfileSpec>,
+  folded: InheritanceMemo = new Map(),
 ): SeccompResolution {
   const chain = inheritanceChain(name, profilesByName);
   if (!chain.ok) return chain;
 
+  // From the nearest profile of the chain already folded in this pass (every profile of a kind is
+  // resolved together: without the memo a chain of n cost n^2 merges, 29 s for 2,000).
+  let start = 0;
   let resolved: ResolvedSeccomp | undefined = chain.endsInRuntimeDefault
     ? RUNTIME_DEFAULT_SECCOMP
     : undefined;
-  for (const spec of chain.specs) resolved = inherit(resolved, spec);
+  for (let i = chain.names.length - 1; i >= 0; i--) {
+    const known = folded.get(chain.names[i] ?? "");
+    if (known !== undefined) {
+      start = i + 1;
+      resolved = known.resolved;
+      break;
+    }
+  }
+  for (let i = start; i < chain.specs.length; i++) {
+    resolved = inherit(resolved, chain.specs[i] as SeccompProfileSpec);
+    folded.set(chain.names[i] ?? "", { resolved });
+  }
 
   if (resolved === undefined)
     return failure("InvalidInheritance", name, "spec.defaultAction: required unless baseProfileName is set");
@@ -59,16 +75,28 @@ export function resolveSeccompProfile(
   return { ok: true, spec: resolved };
 }
 
+/**
+ * Per profile name, its chain folded (before the final checks), shared by the resolutions of one pass
+ * over the same specs; a fold of undefined is a chain with no defaultAction anywhere.
+ */
+export type InheritanceMemo = Map<string, { resolved: ResolvedSeccomp | undefined }>;
+
 type Chain =
-  | { ok: true; specs: SeccompProfileSpec[]; endsInRuntimeDefault: boolean }
+  | { ok: true; names: string[]; specs: SeccompProfileSpec[]; endsInRuntimeDefault: boolean }
   | { ok: false; reason: SeccompResolveFailure; message: string };
 
-/** The specs from the root of the chain down to `name`. */
+/** The names and specs from the root of the chain down to `name`, at most MAX_INHERITANCE_DEPTH of them. */
 function inheritanceChain(name: string, profilesByName: ReadonlyMap<string, SeccompProfileSpec>): Chain {
   const names: string[] = [];
   const specs: SeccompProfileSpec[] = [];
   let current: string | undefined = name;
   while (current !== undefined) {
+    if (names.length === MAX_INHERITANCE_DEPTH)
+      return failure(
+        "InvalidInheritance",
+        name,
+        `spec.baseProfileName: the inheritance chain is deeper than ${MAX_INHERITANCE_DEPTH} profiles (${[...names.slice(0, 3), "...", current].join(" -> ")}): inherit from a profile nearer to the root`,
+      );
     if (names.includes(current))
       return failure(
         "BaseCycle",
@@ -85,12 +113,17 @@ function inheritanceChain(name: string, profilesByName: ReadonlyMap<string, Secc
             `spec.baseProfileName: base profile ${JSON.stringify(current)} not found (${[...names, current].join(" -> ")})`,
           );
     names.push(current);
-    specs.unshift(spec);
-    if (spec.baseProfileName === RUNTIME_DEFAULT_PROFILE_NAME)
-      return { ok: true, specs, endsInRuntimeDefault: true };
+    specs.push(spec);
+    if (spec.baseProfileName === RUNTIME_DEFAULT_PROFILE_NAME) break;
     current = spec.baseProfileName;
   }
-  return { ok: true, specs, endsInRuntimeDefault: false };
+  const root = specs.at(-1);
+  return {
+    ok: true,
+    names: names.reverse(),
+    specs: specs.reverse(),
+    endsInRuntimeDefault: root?.baseProfileName === RUNTIME_DEFAULT_PROFILE_NAME,
+  };
 }
 
 function inherit(base: ResolvedSeccomp | undefined, child: SeccompProfileSpec): ResolvedSeccomp | undefined {

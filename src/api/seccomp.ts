@@ -221,6 +221,19 @@ export const SeccompProfileSpecSchema = z
     { error: engineFieldsError(ENGINE_ONLY_PROFILE_FIELDS) },
   )
   .superRefine((spec, ctx) => {
+    const rules = spec.syscalls ?? [];
+    if (rules.reduce((n, rule) => n + rule.names.length, 0) > LIMITS.syscallNamesTotal)
+      ctx.addIssue({
+        code: "custom",
+        path: ["syscalls"],
+        message: `at most ${LIMITS.syscallNamesTotal} syscall names in all rules together: merge rules with the same action, or split the profile with baseProfileName`,
+      });
+    if (rules.reduce((n, rule) => n + (rule.args?.length ?? 0), 0) > LIMITS.syscallArgsTotal)
+      ctx.addIssue({
+        code: "custom",
+        path: ["syscalls"],
+        message: `at most ${LIMITS.syscallArgsTotal} argument conditions in all rules together`,
+      });
     if (spec.defaultAction === undefined && spec.baseProfileName === undefined)
       ctx.addIssue({
         code: "custom",

@@ -18,7 +18,7 @@ import {
   type NodeProfileLine,
   nodeProfileReport,
   type PlacementSource,
-  placementOf,
+  placementsOf,
 } from "../api/node-profiles.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import { UserError } from "./profile-files.ts";
@@ -80,7 +80,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         version: VERSION,
         plural: PLURALS[kind],
       })) as { items?: PlacementSource[] };
-      for (const item of list.items ?? []) placements.push(placementOf(kind, item));
+      placements.push(...placementsOf(kind, list.items ?? []));
     }
     const lines = nodeProfileReport(found.metadata?.labels ?? {}, placements);
     process.stdout.write(

@@ -13,9 +13,14 @@ import {
   PROFILE_KINDS,
   type ProfileKind,
 } from "../api/constants.ts";
-import { INSTALL_FAILED, type InstallReport, readInstallReport } from "../api/install-report.ts";
+import {
+  INSTALL_FAILED,
+  type InstallReport,
+  readInstallReport,
+  trimInstallReportEvent,
+} from "../api/install-report.ts";
 import { profileLabelKey } from "../api/labels.ts";
-import { profileRevision, revisionBefore } from "../api/node-profiles.ts";
+import { profileRevision, renderingRevision, revisionBefore } from "../api/node-profiles.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { kubeErrorMessage } from "../kube/errors.ts";
 import { Informer, type KubeObject } from "../kube/informer.ts";
@@ -116,10 +121,14 @@ export class ProfileController {
       metadataOnly: true,
       onError: logWatchFailures(opts.log, "nodes", stopping),
     });
+    // Of each Event only the install report it carries, and only the newest reports: Events are anyone's
+    // to create where RBAC grants it, and status needs a report only to explain a failure label.
     this.events = new Informer<KubeObject>(this.client, {
       path: `/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`,
       fieldSelector: `reason=${INSTALL_FAILED}`,
       onError: logWatchFailures(opts.log, "events", stopping),
+      transform: (event) => trimInstallReportEvent(event, REPORT_DETAIL_KEPT),
+      maxObjects: MAX_CACHED_INSTALL_REPORTS,
     });
     const m = opts.metrics;
     this.m = {
@@ -220,7 +229,7 @@ export class ProfileController {
           else
             for (const kind of PROFILE_KINDS)
               for (const p of this.profiles.list(kind))
-                if (revisionInRanges(wakes, kind, this.revisionOf(kind, p)))
+                if (revisionInRanges(wakes, kind, this.renderingRevisionOf(kind, p)))
                   this.enqueue(kind, p.metadata?.name ?? "");
         },
         nodeBurstWaitMs(now - this.nodeBurstSince, this.nodeBurstNodes.size),
@@ -228,9 +237,17 @@ export class ProfileController {
     }
   }
 
-  /** The revision nodes must reach for a profile: kept from the status while the generation is the same. */
+  /** The object's own revision: kept from the status while the generation is the same. */
   private revisionOf(kind: ProfileKind, obj: ProfileObject): string {
     return profileRevision({ metadata: obj.metadata, status: this.currentStatus(kind, obj) });
+  }
+
+  /** The revision nodes must reach for a profile: its rendering's, over its whole inheritance chain. */
+  private renderingRevisionOf(kind: ProfileKind, obj: ProfileObject): string {
+    return renderingRevision(kind, obj.metadata?.name ?? "", (name) => {
+      const link = this.profiles.get(kind, name);
+      return link && { revision: this.revisionOf(kind, link), spec: link.spec };
+    });
   }
 
   private enqueueAll(): void {
@@ -305,7 +322,8 @@ export class ProfileController {
     const previous = this.currentStatus(kind, obj);
     const next = computeStatus({
       profile: rendered,
-      revision: this.revisionOf(kind, obj),
+      revision: this.renderingRevisionOf(kind, obj),
+      ownRevision: this.revisionOf(kind, obj),
       generation,
       deleting,
       inUseBy,
@@ -411,6 +429,17 @@ export class ProfileController {
     return more > 0 ? [...named, `${more} more`] : named;
   }
 }
+
+/**
+ * Install reports the controller keeps, the newest first kept. An agent reports only failures it labels
+ * (at most MAX_FAILURE_LABELS_PER_KIND per kind and node, once per change), so this holds every current
+ * report of 39 nodes each failing every profile it can label, or of 10,000 nodes failing one profile;
+ * past it a failure is still shown, by its label's reason. A report is a few hundred bytes, its detail
+ * cut to REPORT_DETAIL_KEPT: at most about 12 MiB.
+ */
+export const MAX_CACHED_INSTALL_REPORTS = 10_000;
+/** What status.missingNodes shows of a report's detail. */
+const REPORT_DETAIL_KEPT = 1024;
 
 function splitKey(key: string): [ProfileKind, string] {
   const slash = key.indexOf("/");

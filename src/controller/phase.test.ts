@@ -27,6 +27,7 @@ function seccomp(name: string, spec: object) {
 function input(overrides: Partial<StatusInput> & Pick<StatusInput, "profile" | "nodes">): StatusInput {
   return {
     revision: "1",
+    ownRevision: "1",
     generation: 3,
     deleting: false,
     failures: new Map(),

@@ -22,6 +22,7 @@ const node = (name: string, labels: Record<string, string>): NodeView => ({
 });
 const base = {
   revision: "20",
+  ownRevision: "20",
   generation: 1,
   deleting: false,
   failures: new Map(),

@@ -5,7 +5,7 @@ import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatu
 import { AGENT_LABEL, APPARMOR_LABEL } from "../api/constants.ts";
 import { INSTALL_FAILED } from "../api/install-report.ts";
 import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
-import { nodeProfileState, type ProfilePlacement, usesRevisions } from "../api/node-profiles.ts";
+import { isRevision, nodeProfileState, type ProfilePlacement, usesRevisions } from "../api/node-profiles.ts";
 import { nodeCountsForProfile, profileBelongsOnNode, type RenderedProfile } from "../api/profiles.ts";
 
 export interface NodeView {
@@ -21,8 +21,10 @@ export interface InstallFailure {
 
 export interface StatusInput {
   profile: RenderedProfile;
-  /** profileRevision of the object with its previous status: what nodes must have reached. */
+  /** renderingRevision of the object: what nodes must have reached, over its inheritance chain. */
   revision: string;
+  /** profileRevision of the object with its previous status: what status.revision records. */
+  ownRevision: string;
   generation: number | undefined;
   deleting: boolean;
   nodes: readonly NodeView[];
@@ -103,7 +105,8 @@ export function computeStatus(input: StatusInput): ProfileStatus {
   return {
     phase,
     observedGeneration: input.generation,
-    revision: input.revision,
+    // Never an unparseable one (UNKNOWN_REVISION): the CRD's pattern would refuse the whole status.
+    ...(isRevision(input.ownRevision) ? { revision: input.ownRevision } : {}),
     ...(version === undefined ? {} : { version }),
     localhostProfile: localhostProfileFor(profile.kind, profile.name),
     ready: `${installed.size}/${desired.length}`,

@@ -13,6 +13,7 @@
 // Credential plugins (`exec`, `auth-provider`) are refused with a clear message: no component needs
 // them in a cluster, and running a program from a kubeconfig is not something an agent should do.
 import { existsSync, readFileSync } from "node:fs";
+import type { ClientRequest } from "node:http";
 import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
@@ -23,8 +24,20 @@ export const IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceacco
 export const IN_CLUSTER_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 /** client-go re-reads a bearer token file after this long (transport.NewCachedFileTokenSource). */
 export const TOKEN_FILE_MAX_AGE_MS = 60_000;
-/** An API answer larger than this is refused rather than buffered (lists are paged below it). */
-const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/**
+ * An API answer larger than this is refused rather than buffered. Lists are paged to half of it by the
+ * largest object a collection can hold (src/kube/informer.ts), so only an object larger than its
+ * collection declares reaches it.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/**
+ * A half-open connection (the API server's host gone, a NAT that dropped the flow) answers nothing and
+ * reports nothing, and would leave a sync or a cache waiting for ever: every request gives up after
+ * these. Connecting (TCP and TLS) takes milliseconds on a working network; a request, a list page of
+ * 500 included, answers in well under a second.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 /** Where to connect and how to prove who we are: what a kubeconfig context or the pod resolves to. */
 export const ClientConfigSchema = z.strictObject({
@@ -216,6 +229,8 @@ export interface CallOptions {
   contentType?: string;
   accept?: string;
   signal?: AbortSignal;
+  /** Give up when the whole answer has not arrived within this long (default REQUEST_TIMEOUT_MS). */
+  timeoutMs?: number;
 }
 
 export interface WatchEvent<T> {
@@ -228,6 +243,10 @@ export interface KubeClientOptions {
   tokenFileMaxAgeMs?: number;
   /** Told of every answer (verb GET, POST, ..., or WATCH; HTTP status, 0 for no answer): for metrics. */
   onResponse?: (verb: string, code: number) => void;
+  /** How long connecting may take (default CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
+  /** The largest answer buffered (MAX_RESPONSE_BYTES); smaller in tests. */
+  maxResponseBytes?: number;
 }
 
 export class KubeClient {
@@ -236,13 +255,18 @@ export class KubeClient {
   private readonly url: URL;
   private readonly tokenFileMaxAgeMs: number;
   private cachedToken: { value: string; readAt: number } | undefined;
+  /** The largest answer this client buffers; list pages are sized below it. */
+  readonly maxResponseBytes: number;
 
   private readonly onResponse: ((verb: string, code: number) => void) | undefined;
+  private readonly connectTimeoutMs: number;
 
   constructor(config: ClientConfig, options: KubeClientOptions = {}) {
     this.config = ClientConfigSchema.parse(config);
+    this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     this.tokenFileMaxAgeMs = options.tokenFileMaxAgeMs ?? TOKEN_FILE_MAX_AGE_MS;
     this.onResponse = options.onResponse;
+    this.maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     this.url = new URL(this.config.server);
     // One keep-alive pool: a component's requests share a few connections, as client-go's transport does.
     this.agent = new Agent({
@@ -310,14 +334,15 @@ export class KubeClient {
         : typeof opts.body === "string"
           ? opts.body
           : JSON.stringify(opts.body);
+    const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
     return new Promise<T>((resolve, reject) => {
       const req = httpsRequest(options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            req.destroy(new Error(`${method} ${path}: answer larger than ${MAX_RESPONSE_BYTES} bytes`));
+          if (size > this.maxResponseBytes) {
+            req.destroy(new Error(`${method} ${path}: answer larger than ${this.maxResponseBytes} bytes`));
             return;
           }
           chunks.push(chunk);
@@ -339,7 +364,27 @@ export class KubeClient {
         this.onResponse?.(method, 0);
         reject(error);
       });
+      this.limitConnecting(req, `${method} ${path}`);
+      const deadline = setTimeout(
+        () => req.destroy(new Error(`${method} ${path}: no complete answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      req.on("close", () => clearTimeout(deadline));
       req.end(payload);
+    });
+  }
+
+  /** Fails the request when its new connection is not up (TCP and TLS) within connectTimeoutMs. */
+  private limitConnecting(req: ClientRequest, what: string): void {
+    req.on("socket", (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => req.destroy(new Error(`${what}: could not connect within ${this.connectTimeoutMs} ms`)),
+        this.connectTimeoutMs,
+      );
+      const connected = () => clearTimeout(timer);
+      socket.once(this.url.protocol === "https:" ? "secureConnect" : "connect", connected);
+      socket.once("close", connected);
     });
   }
 
@@ -366,14 +411,35 @@ export class KubeClient {
   /**
    * Streams a watch: calls onEvent for each event until the server ends the stream (its timeout),
    * the signal aborts, or the connection fails (rejects). A non-2xx answer rejects with KubeApiError.
+   * A stream on which nothing arrives for `idleTimeoutMs` (set it longer than the `timeoutSeconds` the
+   * server was asked to close the stream after) is taken for a half-open connection and rejects.
    */
   watch<T>(
     path: string,
-    opts: CallOptions & { onEvent: (event: WatchEvent<T>) => void; onConnect?: () => void },
+    opts: CallOptions & {
+      onEvent: (event: WatchEvent<T>) => void;
+      onConnect?: () => void;
+      idleTimeoutMs: number;
+    },
   ): Promise<void> {
     const options = this.requestOptions("GET", path, { ...opts, query: { ...opts.query, watch: true } });
     return new Promise<void>((resolve, reject) => {
+      let idle: NodeJS.Timeout | undefined;
+      const stillAlive = () => {
+        clearTimeout(idle);
+        idle = setTimeout(
+          () =>
+            req.destroy(
+              new Error(
+                `watch ${path}: nothing received for ${opts.idleTimeoutMs} ms (a half-open connection?)`,
+              ),
+            ),
+          opts.idleTimeoutMs,
+        );
+      };
       const req = httpsRequest(options, (res) => {
+        stillAlive();
+        res.on("data", stillAlive);
         const code = res.statusCode ?? 0;
         this.onResponse?.("WATCH", code);
         if (code < 200 || code >= 300) {
@@ -412,6 +478,9 @@ export class KubeClient {
         if (opts.signal?.aborted) resolve();
         else reject(error);
       });
+      req.on("close", () => clearTimeout(idle));
+      this.limitConnecting(req, `watch ${path}`);
+      stillAlive();
       req.end();
     });
   }

@@ -5,7 +5,13 @@
 // another profile's rendering; a status or metadata write changes none.
 import type { ProfileStatus } from "../api/common.ts";
 import { PROFILE_KINDS, type ProfileKind, profilePath } from "../api/constants.ts";
-import { type RenderedProfile, renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
+import { MAX_PROFILE_OBJECT_BYTES } from "../api/limits.ts";
+import {
+  type RenderedProfile,
+  renderAppArmorProfiles,
+  renderSeccompProfiles,
+  SeccompRenderMemo,
+} from "../api/profiles.ts";
 import type { KubeClient } from "./client.ts";
 import { kubeErrorMessage } from "./errors.ts";
 import { Informer, type KubeObject } from "./informer.ts";
@@ -46,12 +52,15 @@ export class ProfileCache {
    * an agent's sync costs. The version hashes the resolved profile, so it names the content exactly.
    */
   private contents: Record<ProfileKind, Map<string, string>> = { seccomp: new Map(), apparmor: new Map() };
+  /** Parsing and resolution of unchanged SeccompProfiles, carried across re-renderings. */
+  private readonly seccompMemo = new SeccompRenderMemo();
 
   constructor(client: KubeClient, log: Logger, isStopping: () => boolean) {
     const informer = (kind: ProfileKind) =>
       new Informer<ProfileObject>(client, {
         path: profilePath(kind),
         onError: logWatchFailures(log, `${kind} profiles`, isStopping),
+        maxObjectBytes: MAX_PROFILE_OBJECT_BYTES,
       });
     this.informers = { seccomp: informer("seccomp"), apparmor: informer("apparmor") };
     this.onChange((change) => {
@@ -95,7 +104,8 @@ export class ProfileCache {
       uid: o.metadata?.uid,
       spec: o.spec,
     }));
-    const all = kind === "seccomp" ? renderSeccompProfiles(refs) : renderAppArmorProfiles(refs);
+    const all =
+      kind === "seccomp" ? renderSeccompProfiles(refs, this.seccompMemo) : renderAppArmorProfiles(refs);
     // Only what this rendering asks for is carried over, so the contents of gone versions are dropped.
     const previous = this.contents[kind];
     const contents = new Map<string, string>();
@@ -120,6 +130,12 @@ export class ProfileCache {
   /** The resourceVersion a kind was last listed at: the cache has seen every write of it up to there. */
   listedResourceVersion(kind: ProfileKind): string {
     return this.informers[kind].listedResourceVersion;
+  }
+
+  /** Why the caches are not listed or no longer follow the API server; undefined while both do. */
+  notLiveReason(now = Date.now()): string | undefined {
+    const reasons = PROFILE_KINDS.flatMap((kind) => this.informers[kind].notLiveReason(now) ?? []);
+    return reasons.length > 0 ? `profile caches: ${reasons.join("; ")}` : undefined;
   }
 
   /** Resolves once both kinds are listed. */

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ProfileKind } from "../api/constants.ts";
-import type { AdmittedPod } from "../api/pod-profiles.ts";
+import { profileLabelKey } from "../api/labels.ts";
+import { profileRequirements } from "../api/node-profiles.ts";
+import type { AdmittedPod, NodeSelectorTerm } from "../api/pod-profiles.ts";
 import { type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 
 const pod = (extra: Partial<AdmittedPod["spec"]> = {}): AdmittedPod => ({
@@ -22,6 +24,9 @@ const views =
     const entry = entries[`${kind}/${name}`];
     return entry && { ...entry, placement: { kind, name, revision: "10", version: "abc", disabled: false } };
   };
+
+const webKey = profileLabelKey("seccomp", "web");
+const strictKey = profileLabelKey("seccomp", "strict");
 
 describe("reviewPod", () => {
   it("leaves pods without Lockstep profiles alone (RuntimeDefault, other localhost paths)", () => {
@@ -169,35 +174,114 @@ describe("reviewPod", () => {
     });
   });
 
-  it("on kubectl debug of a pod not yet scheduled, admits only the profiles its affinity already requires", () => {
-    const pending: AdmittedPod = {
-      ...pod(),
-      metadata: { name: "p", labels: { "seccomp.lockstep.dev/web": "true" } },
-    };
-    const debug = (localhostProfile: string): AdmittedPod => ({
-      ...pending,
+  describe("on kubectl debug of a pod not yet scheduled, judges the pod's node affinity, not its labels", () => {
+    const profile = views({
+      "seccomp/web": { terminating: false, installedNodes: 1 },
+      "seccomp/strict": { terminating: false, installedNodes: 1 },
+    });
+    /** What the webhook wrote into every term at CREATE for `name` (revision 10, version "abc"). */
+    const guard = (name: string, revision = "10") =>
+      profileRequirements([{ kind: "seccomp", name, revision, version: "abc", disabled: false }]);
+    const pending = (
+      terms: NodeSelectorTerm[] | undefined,
+      labels: Record<string, string> = {},
+    ): AdmittedPod => ({
+      metadata: { name: "p", labels },
       spec: {
-        ...pending.spec,
+        ...pod().spec,
+        ...(terms && {
+          affinity: {
+            nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } },
+          },
+        }),
+      },
+    });
+    const debug = (before: AdmittedPod, localhostProfile: string): AdmittedPod => ({
+      ...before,
+      spec: {
+        ...before.spec,
         ephemeralContainers: [
           { name: "dbg", securityContext: { seccompProfile: { type: "Localhost", localhostProfile } } },
         ],
       },
     });
-    const profile = views({
-      "seccomp/web": { terminating: false, installedNodes: 1 },
-      "seccomp/strict": { terminating: false, installedNodes: 1 },
+    const review = (before: AdmittedPod, localhostProfile: string) =>
+      reviewEphemeralContainers(debug(before, localhostProfile), before, { profile });
+    const refusal =
+      /^pod "p" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "strict" in every term/;
+
+    it("admits a profile the affinity written at CREATE requires", () => {
+      const created = pending([{ matchExpressions: guard("web").current }], { [webKey]: "true" });
+      expect(review(created, "lockstep/web.json")).toEqual({
+        allowed: true,
+        patch: [],
+        warnings: [],
+        profiles: [webKey],
+      });
+      expect(review(created, "lockstep/strict.json")).toEqual({
+        allowed: false,
+        message: expect.stringMatching(refusal),
+      });
     });
-    expect(reviewEphemeralContainers(debug("lockstep/web.json"), pending, { profile })).toEqual({
-      allowed: true,
-      patch: [],
-      warnings: [],
-      profiles: ["seccomp.lockstep.dev/web"],
+
+    it("refuses a profile that only a label written by hand names (a pod created before the webhook saw it)", () => {
+      const handLabelled = pending(undefined, { [strictKey]: "true" });
+      expect(review(handLabelled, "lockstep/strict.json")).toEqual({
+        allowed: false,
+        message: expect.stringMatching(refusal),
+      });
+      const otherAffinity = pending(
+        [{ matchExpressions: [{ key: "pool", operator: "In", values: ["web"] }] }],
+        {
+          [strictKey]: "true",
+        },
+      );
+      expect(review(otherAffinity, "lockstep/strict.json")).toMatchObject({ allowed: false });
     });
-    expect(reviewEphemeralContainers(debug("lockstep/strict.json"), pending, { profile })).toEqual({
-      allowed: false,
-      message: expect.stringMatching(
-        /^pod "p" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "strict"/,
-      ),
+
+    it("refuses when one ORed term lacks the requirement, whatever the others carry", () => {
+      const oneTermOpen = pending([
+        { matchExpressions: guard("strict").current },
+        { matchFields: [{ key: "metadata.name", operator: "In", values: ["n1"] }] },
+      ]);
+      expect(review(oneTermOpen, "lockstep/strict.json")).toMatchObject({ allowed: false });
+      // Part of the requirement is not the requirement: without the failure label's DoesNotExist a node
+      // that failed to install it qualifies.
+      const partial = pending([{ matchExpressions: guard("strict").current.slice(0, 1) }]);
+      expect(review(partial, "lockstep/strict.json")).toMatchObject({ allowed: false });
+    });
+
+    it("takes a newer revision as at least as strict and an older one as not enough", () => {
+      expect(
+        review(pending([{ matchExpressions: guard("strict", "12").current }]), "lockstep/strict.json"),
+      ).toMatchObject({
+        allowed: true,
+      });
+      expect(
+        review(pending([{ matchExpressions: guard("strict", "9").current }]), "lockstep/strict.json"),
+      ).toMatchObject({
+        allowed: false,
+      });
+      // A `Gt` the scheduler cannot read as one revision is no requirement at all.
+      const revisionKey = "lockstep.dev/seccomp-revision";
+      for (const values of [["abc"], ["99", "100"], [], ["-5"]]) {
+        const odd = guard("strict").current.map((r) => (r.key === revisionKey ? { ...r, values } : r));
+        expect(
+          review(pending([{ matchExpressions: odd }]), "lockstep/strict.json"),
+          String(values),
+        ).toMatchObject({
+          allowed: false,
+        });
+      }
+    });
+
+    it("admits the legacy term of agents rolling, and leaves a term that matches no node alone", () => {
+      const { current, legacy } = guard("strict");
+      const twoTerms = pending([{ matchExpressions: current }, { matchExpressions: legacy }, {}]);
+      expect(review(twoTerms, "lockstep/strict.json")).toMatchObject({
+        allowed: true,
+        warnings: [expect.stringContaining("not among the pod's in-use labels")],
+      });
     });
   });
 

@@ -1,6 +1,6 @@
 // The webhook's decisions, as pure functions of the pod and what the caches say about its profiles
 // (and, for a pod that names its node, that node's labels).
-import { type JsonPatchOperation, requireProfilesPatch } from "../api/affinity.ts";
+import { affinityGuards, type JsonPatchOperation, requireProfilesPatch } from "../api/affinity.ts";
 import { OBJECT_KIND, OBJECT_PLURAL, type ProfileKind } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { nodeHasProfile, type ProfilePlacement, profileRequirements } from "../api/node-profiles.ts";
@@ -133,13 +133,17 @@ export function reviewEphemeralContainers(
         message: `pod ${podName} runs on node ${JSON.stringify(nodeName)} (spec.nodeName), which does not have ${listProfiles(missing)} installed, and a pod cannot move: use a profile that node has, or install this one there`,
       };
   } else {
-    // Not bound yet: the scheduler honours only what the pod's affinity already requires, which is
-    // exactly the profiles in its in-use labels (both set together on CREATE).
-    const unguarded = profiles.filter((p) => ownLabels[profileLabelKey(p.kind, p.name)] === undefined);
+    // Not bound yet: the scheduler honours only what the pod's node affinity requires, so each new
+    // profile must be required in every term already (this subresource cannot change the affinity).
+    // Not the pod's in-use labels: a pod created before the webhook saw it keeps the labels it was
+    // written with, and the scheduler does not read them anyway.
+    const unguarded = profiles.filter(
+      (p) => !affinityGuards(pod, profileRequirements(placementsOf([p], ctx))),
+    );
     if (unguarded.length > 0)
       return {
         allowed: false,
-        message: `pod ${podName} is not scheduled yet (no spec.nodeName) and its node affinity does not require ${listProfiles(unguarded)}: add the ephemeral container once the pod runs on a node that has it`,
+        message: `pod ${podName} is not scheduled yet (no spec.nodeName) and its node affinity does not require ${listProfiles(unguarded)} in every term (spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution): add the ephemeral container once the pod runs on a node that has it`,
       };
   }
   const keys = profiles.map((p) => profileLabelKey(p.kind, p.name));

@@ -11,7 +11,7 @@ import * as z from "zod";
 import { WEBHOOK_PATH } from "../api/admission-manifests.ts";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import type { ProfileKind } from "../api/constants.ts";
-import { placementOf } from "../api/node-profiles.ts";
+import { placementOf, profileRevision, renderingRevision } from "../api/node-profiles.ts";
 import {
   type AdmittedPod,
   AdmittedPodSchema,
@@ -99,7 +99,9 @@ export class WebhookServer {
     if (this.stopping) return "shutting down";
     if (!this.certificate) return "serving certificate not loaded";
     if (!this.synced) return "profile caches not synced";
-    return undefined;
+    // A cache that stopped following the API server would admit pods requiring revisions from before
+    // a profile's update: not ready, so the Service sends reviews to a replica whose watch works.
+    return this.profiles.notLiveReason();
   }
 
   async start(): Promise<void> {
@@ -163,7 +165,12 @@ export class WebhookServer {
       };
       this.views.set(obj, view);
     }
-    return view;
+    // Read at every review, not kept in the view: a base's update moves it without touching this object.
+    const revision = renderingRevision(kind, name, (n) => {
+      const link = this.profiles.get(kind, n);
+      return link && { revision: profileRevision(link), spec: link.spec };
+    });
+    return { ...view, placement: { ...view.placement, revision } };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

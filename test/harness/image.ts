@@ -12,6 +12,7 @@ import {
   IndexSchema,
   type Manifest,
   ManifestSchema,
+  MEDIA_TYPES,
 } from "../../scripts/image/oci.ts";
 import { type ContainerResult, runcPath } from "./runc.ts";
 
@@ -30,13 +31,26 @@ function blob(dir: string, digest: string): string {
   return join(dir, "blobs", "sha256", digest.slice("sha256:".length));
 }
 
-export function unpackImage(archive: string): UnpackedImage {
+/**
+ * The manifest digest of `platform` in a layout whose index.json names one image: that manifest itself, or
+ * an image index listing one per platform.
+ */
+export function platformManifestDigest(dir: string, platform = "amd64"): string {
+  const top = IndexSchema.parse(JSON.parse(readFileSync(join(dir, "index.json"), "utf8"))).manifests[0];
+  if (!top) throw new Error("index.json names no image");
+  if (top.mediaType !== MEDIA_TYPES.index) return top.digest;
+  const nested = IndexSchema.parse(JSON.parse(readFileSync(blob(dir, top.digest), "utf8")));
+  const entry = nested.manifests.find((m) => m.platform?.architecture === platform);
+  if (!entry) throw new Error(`the image index has no ${platform} manifest`);
+  return entry.digest;
+}
+
+export function unpackImage(archive: string, platform = "amd64"): UnpackedImage {
   const dir = mkdtempSync(join(tmpdir(), "lockstep-image-test-"));
   const remove = () => rmSync(dir, { recursive: true, force: true });
   try {
     execFileSync("tar", ["-xf", archive, "-C", dir]);
-    const index = IndexSchema.parse(JSON.parse(readFileSync(join(dir, "index.json"), "utf8")));
-    const manifestDigest = index.manifests[0]?.digest ?? "";
+    const manifestDigest = platformManifestDigest(dir, platform);
     const manifest = ManifestSchema.parse(JSON.parse(readFileSync(blob(dir, manifestDigest), "utf8")));
     const config = ImageConfigSchema.parse(
       JSON.parse(readFileSync(blob(dir, manifest.config.digest), "utf8")),

@@ -4,10 +4,12 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
+import { LIMITS } from "../../src/api/limits.ts";
 import { renderAppArmorProfile } from "../../src/api/render-apparmor.ts";
 import { parseSeccompProfile } from "../../src/api/seccomp.ts";
 import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
+import { largestAppArmorSpec, largestSeccompSpec } from "../harness/large-profiles.ts";
 
 const root = `${import.meta.dirname}/../..`;
 
@@ -319,6 +321,22 @@ const corpus: Case[] = [
     kind: "SeccompProfile",
     spec: { defaultAction: "SCMP_ACT_ALLOW" },
     rejectedWith: /metadata\.name: Too long: may not be (longer|more) than 250/,
+  },
+  // Size limits (src/api/limits.ts): the largest specs they allow pass within the CEL cost budget, one
+  // name or path character more is refused with the limit named.
+  { name: "largest-seccomp", kind: "SeccompProfile", spec: largestSeccompSpec() },
+  {
+    name: "too-many-syscall-names",
+    kind: "SeccompProfile",
+    spec: largestSeccompSpec(LIMITS.syscallNamesTotal + 1),
+    rejectedWith: new RegExp(`spec\\.syscalls: .*at most ${LIMITS.syscallNamesTotal} syscall names`),
+  },
+  { name: "largest-apparmor", kind: "AppArmorProfile", spec: largestAppArmorSpec() },
+  {
+    name: "too-many-path-characters",
+    kind: "AppArmorProfile",
+    spec: largestAppArmorSpec(LIMITS.policyPathBytes + 4 * LIMITS.pathsPerList),
+    rejectedWith: new RegExp(`spec\\.paths: .*at most ${LIMITS.policyPathBytes} characters of paths`),
   },
 ];
 

@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_VERSION, profilePath } from "../../src/api/constants.ts";
+import { MAX_PROFILE_OBJECT_BYTES } from "../../src/api/limits.ts";
 import {
   configFromKubeconfigFiles,
   inClusterConfig,
@@ -15,6 +17,7 @@ import {
 } from "../../src/kube/client.ts";
 import { Informer, type KubeObject } from "../../src/kube/informer.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { largestSeccompSpec } from "../harness/large-profiles.ts";
 
 let cp: ControlPlane;
 let admin: KubeClient;
@@ -230,5 +233,46 @@ describe("Informer", () => {
     await started;
     expect(informer.hasSynced()).toBe(true);
     await informer.stop();
+  });
+
+  it("relists many near-maximum profiles in pages that fit the answer limit", async () => {
+    // The 64 MiB limit scaled down with the objects, to keep the test small: 24 profiles of the largest
+    // size the CRD allows are about 5 MB, over a 4 MiB limit in one page (every relist failed so, before
+    // pages were sized by MAX_PROFILE_OBJECT_BYTES), and within it in pages of two.
+    const root = `${import.meta.dirname}/../..`;
+    await cp.applyFile(`${root}/crds/lockstep.dev_seccompprofiles.yaml`);
+    const path = profilePath("seccomp");
+    const { baseProfileName: _, ...spec } = largestSeccompSpec();
+    for (let i = 0; i < 24; i++)
+      await waitFor("the CRD to be served", async () => {
+        try {
+          await admin.create(path, {
+            apiVersion: API_VERSION,
+            kind: "SeccompProfile",
+            metadata: { name: `large-${i}` },
+            spec,
+          });
+          return true;
+        } catch (error) {
+          if (error instanceof KubeApiError && error.code === 404) return false;
+          throw error;
+        }
+      });
+    const small = new KubeClient(admin.config, { maxResponseBytes: 4 * 2 ** 20 });
+    const errors: unknown[] = [];
+    const informer = new Informer<KubeObject>(small, {
+      path,
+      maxObjectBytes: MAX_PROFILE_OBJECT_BYTES,
+      onError: (e) => errors.push(e),
+    });
+    try {
+      await informer.start();
+      expect(errors).toEqual([]);
+      expect(informer.list()).toHaveLength(24);
+      expect(informer.notLiveReason()).toBeUndefined();
+    } finally {
+      await informer.stop();
+      small.close();
+    }
   });
 });

@@ -310,6 +310,51 @@ describe("kubectl debug (UPDATE of pods/ephemeralcontainers)", () => {
     expect(stored.spec?.ephemeralContainers?.map((c) => c.name)).toEqual(["dbg"]);
   });
 
+  it("judges a pod not yet scheduled by its node affinity, not by an in-use label written by hand", async () => {
+    // A pod created while the webhook was not configured (before Lockstep was installed, say) keeps
+    // the labels it was written with: here one claiming gold-only, on a pod nothing keeps off nodes
+    // that lack it. It waits for a node in pool "gold", which none is.
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "gold-only", {
+      defaultAction: "SCMP_ACT_ALLOW",
+      nodeSelector: { pool: "gold" },
+    });
+    const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
+    const config = (await admission.listMutatingWebhookConfiguration()).items.find((c) =>
+      c.webhooks?.some((w) => w.name === "pods.lockstep.dev"),
+    ) as k8s.V1MutatingWebhookConfiguration;
+    const name = config.metadata?.name ?? "";
+    await admission.deleteMutatingWebhookConfiguration({ name });
+    const handLabelled: k8s.V1Pod = {
+      metadata: { name: "hand-labelled", labels: { [profileLabelKey("seccomp", "gold-only")]: "true" } },
+      spec: { containers: [{ name: "c", image: "busybox" }], nodeSelector: { pool: "gold" } },
+    };
+    try {
+      // The API server drops the configuration from its cache a moment after the delete.
+      await waitFor("a pod created without the webhook", async () => {
+        if ((await createPod(handLabelled)) !== undefined) return undefined;
+        const stored = await core.readNamespacedPod({ name: "hand-labelled", namespace: NS });
+        if (stored.metadata?.labels?.[profileLabelKey("seccomp", "gold-only")] === "true") return true;
+        await core.deleteNamespacedPod({ name: "hand-labelled", namespace: NS, gracePeriodSeconds: 0 });
+        return undefined;
+      });
+    } finally {
+      const {
+        resourceVersion: _rv,
+        uid: _uid,
+        creationTimestamp: _ct,
+        managedFields: _mf,
+        ...metadata
+      } = config.metadata ?? {};
+      await admission.createMutatingWebhookConfiguration({ body: { ...config, metadata } });
+    }
+    await waitFor("the webhook configured again", async () =>
+      (await createPod(seccompPod("typo-again", "wbe")))?.includes("does not exist"),
+    );
+    expect(await addDebugContainer("hand-labelled", "dbg", "lockstep/gold-only.json")).toMatch(
+      /^403: .*pod "hand-labelled" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "gold-only" in every term/,
+    );
+  });
+
   it("reviews debug containers of pods that use no profile themselves", async () => {
     expect(
       await createPod({
@@ -536,6 +581,38 @@ describe("races the node labels must not lose (ADR 0024)", () => {
     });
     expect(node).toBe("node-1");
     expect(readFileSync(join(a1.seccompDir, "rolling.json"), "utf8")).toContain("SCMP_ACT_LOG");
+    await a2.restart();
+    await waitAgentReady(a2);
+  });
+
+  it("after a base profile's update, keeps a new pod naming its child off nodes that rendered the child with the old base", async () => {
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "chain-base", { defaultAction: "SCMP_ACT_ALLOW" });
+    await applyProfile(cp.kubeConfig(), "SeccompProfile", "chain-child", {
+      baseProfileName: "chain-base",
+      nodeSelector: { pool: "web" },
+    });
+    await waitForProfile("node-1", "SeccompProfile", "chain-child");
+    await waitForProfile("node-2", "SeccompProfile", "chain-child");
+    const [a1, a2] = [agentOn("node-1"), agentOn("node-2")];
+    await Promise.all([a1.process.stop(), a2.process.stop()]);
+    // Only the base changes: the child's own object, and so its own revision, stay as they were.
+    const updated = (await applyProfile(cp.kubeConfig(), "SeccompProfile", "chain-base", {
+      defaultAction: "SCMP_ACT_LOG",
+    })) as { metadata: { resourceVersion: string } };
+    await waitFor(
+      "the webhook to require the base's update for the child",
+      async () => (await requiredRevision("chain-child")) >= BigInt(updated.metadata.resourceVersion) - 1n,
+    );
+    expect(await createPod(seccompPod("after-base-update", "chain-child"))).toBeUndefined();
+    await waitUnschedulable("after-base-update");
+    expect(await boundNode("after-base-update")).toBeUndefined();
+
+    await a1.restart();
+    const node = await waitFor("after-base-update to be bound", () => boundNode("after-base-update"), {
+      timeoutMs: 90_000,
+    });
+    expect(node).toBe("node-1");
+    expect(readFileSync(join(a1.seccompDir, "chain-child.json"), "utf8")).toContain("SCMP_ACT_LOG");
     await a2.restart();
     await waitAgentReady(a2);
   });
