@@ -1,52 +1,88 @@
-// `lockstep convert`, `lint` and `diff`: read files, call the pure functions in src/api, print.
+// `lockstep convert` and `diff`: read files, call the pure functions in src/api, print.
 import { parseArgs } from "node:util";
 import { parseAppArmorProfile } from "../api/apparmor.ts";
-import { APPARMOR_PROFILE_KIND } from "../api/constants.ts";
+import { API_VERSION, RUNTIME_DEFAULT_PROFILE_NAME, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
 import { renderAppArmorProfiles } from "../api/profiles.ts";
+import { oneOfFlag } from "./args.ts";
+import { classifyDocument } from "./document-kinds.ts";
+import { documentLabel, readInputs, type SourceDocument, UserError } from "./inputs.ts";
 import {
-  effectiveSeccomp,
+  effectiveSeccompOf,
   hostNodeArch,
   profileNameFlag,
   readDocuments,
-  readSeccompDocuments,
-  renderSeccompFile,
-  UserError,
+  renderAmong,
   wrapOciSeccompFile,
 } from "./profile-files.ts";
-import { formatDiff, formatFindings, type LabelledFinding, lintExitCode } from "./report.ts";
+import { diffReport, formatDiffReport } from "./report.ts";
 import { diffSeccomp } from "./seccomp/diff.ts";
-import { lintSeccomp } from "./seccomp/lint.ts";
 
-export const CONVERT_HELP = `usage: lockstep convert FILE [--node-arch ARCH] [--base FILE...]
+export const CONVERT_HELP = `usage: lockstep convert INPUT... [--profile NAME] [--node-arch ARCH] [--base FILE...]
        lockstep convert OCI.json --name NAME
 
-Prints the first profile in FILE byte for byte as the node agent writes it on a node whose
-kubernetes.io/arch is ARCH (amd64, arm64, s390x, ...; default: this machine's, ${hostNodeArch()}):
-a SeccompProfile as plain OCI linux.seccomp JSON (inheritance resolved, architectures for the node),
-an AppArmorProfile as AppArmor policy text. SeccompProfiles it inherits from (baseProfileName) may be
-further documents of FILE or in --base files; runtime/default is built in.
+Prints one profile byte for byte as the node agent writes it on a node whose kubernetes.io/arch is
+ARCH (amd64, arm64, s390x, ...; default: this machine's, ${hostNodeArch()}): a SeccompProfile as plain
+OCI linux.seccomp JSON (inheritance resolved, architectures for the node), an AppArmorProfile as
+AppArmor policy text. INPUTs are files, directories (their .yaml, .yml and .json files) or - for
+stdin; the profile is the one named by --profile, else the first one found. SeccompProfiles it
+inherits from (baseProfileName) may be any other document of the INPUTs or of --base files;
+runtime/default is built in.
 
-With --name, FILE is plain OCI linux.seccomp JSON and convert prints it as a SeccompProfile named
-NAME, ready for kubectl apply. (Docker or podman JSON with archMap, includes or excludes: lockstep import.)`;
+With --name, the one INPUT is plain OCI linux.seccomp JSON and convert prints it as a SeccompProfile
+named NAME, ready for kubectl apply. (Docker, podman or security-profiles-operator profiles:
+lockstep import.)`;
 
-export const LINT_HELP = `usage: lockstep lint FILE... [--fail-on error|warning] [--output text|json]
-
-Checks every SeccompProfile in the FILEs (each as its author wrote it, without inherited rules) and
-plain OCI seccomp JSON for dangerous allowances (namespace creation, bpf, mount, ptrace, kexec_load,
-init_module, keyctl, userfaultfd, unfiltered personality, socket letting AF_VSOCK through), unknown
-syscalls, rules that can never match and conditions runc ORs (several on one argument). Rules are
-read as runc applies them. See docs/cli.md for every rule.
-
-Exit code: 0 when no finding reaches --fail-on (default error), 1 when one does, 2 on bad input.`;
-
-export const DIFF_HELP = `usage: lockstep diff A B [--base FILE...] [--node-arch ARCH]
+export const DIFF_HELP = `usage: lockstep diff A B [--base FILE...] [--node-arch ARCH] [--output text|json]
 
 Prints the syscalls profile A allows that B does not, and the other way round, after resolving each
 to what it enforces on a node whose kubernetes.io/arch is ARCH (default: this machine's, ${hostNodeArch()};
-inheritance included, runtime/default with that architecture's own calls; for an allow-by-default
-profile: every known syscall it does not deny unconditionally). A syscall allowed only under argument
-conditions counts as allowed.
+inheritance included; for an allow-by-default profile: every known syscall it does not deny
+unconditionally). A and B are files (or - for stdin), or ${RUNTIME_DEFAULT_PROFILE_NAME} for the built-in default.
+Calls that exist only on other architectures (arm_*, breakpoint, cacheflush and set_tls on amd64, say)
+are left out. A syscall allowed only under argument conditions counts as allowed.
+  --output text|json  the difference as lines or as one JSON object (default text)
 Exit code 0 when both allow the same, 1 when they differ, 2 on bad input.`;
+
+function objectName(value: unknown): string | undefined {
+  const name = (value as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  return typeof name === "string" ? name : undefined;
+}
+
+/** The profile convert prints: the one named `wanted`, or the first Lockstep profile of the inputs. */
+function chosenProfile(documents: readonly SourceDocument[], wanted: string | undefined): SourceDocument {
+  const profiles = documents.filter((d) => {
+    const type = classifyDocument(d.value).type;
+    return type === "seccomp-profile" || type === "apparmor-profile";
+  });
+  if (wanted !== undefined) {
+    const named = profiles.filter((d) => objectName(d.value) === wanted);
+    if (named.length === 1) return named[0] as SourceDocument;
+    throw new UserError(
+      named.length === 0
+        ? `--profile ${wanted}: no SeccompProfile or AppArmorProfile of that name in the input (found: ${profiles.map((d) => objectName(d.value) ?? "<unnamed>").join(", ") || "none"})`
+        : `--profile ${wanted}: ${named.map(documentLabel).join(" and ")} both have that name`,
+    );
+  }
+  const [first] = profiles;
+  if (first !== undefined) return first;
+  const foreign = documents
+    .map((d) => ({ d, kind: classifyDocument(d.value) }))
+    .find(({ kind }) => kind.type === "foreign-profile");
+  if (foreign !== undefined && foreign.kind.type === "foreign-profile")
+    throw new UserError(`${documentLabel(foreign.d)}: ${foreign.kind.message}`);
+  const where = documents[0]?.file ?? "the input";
+  throw new UserError(
+    `${where}: no SeccompProfile or AppArmorProfile in it (plain OCI seccomp JSON is already what the agent writes; --name NAME wraps it into a SeccompProfile)`,
+  );
+}
+
+/** Every document of the inputs; the first unreadable input stops the command. */
+function documentsOf(operands: readonly string[]): SourceDocument[] {
+  const { documents, problems } = readInputs(operands);
+  const [problem] = problems;
+  if (problem !== undefined) throw new UserError(problem.message);
+  return documents;
+}
 
 export function convertCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({
@@ -56,67 +92,46 @@ export function convertCommand(argv: string[]): number {
       "node-arch": { type: "string", default: hostNodeArch() },
       base: { type: "string", multiple: true, default: [] },
       name: { type: "string" },
+      profile: { type: "string" },
     },
   });
-  const [file, ...extra] = positionals;
-  if (!file || extra.length > 0)
+  if (positionals.length === 0)
     throw new UserError(
-      "usage: lockstep convert FILE [--node-arch ARCH] [--base FILE...] | OCI.json --name NAME",
+      "usage: lockstep convert INPUT... [--profile NAME] [--node-arch ARCH] [--base FILE...] | OCI.json --name NAME",
     );
   if (values.name !== undefined) {
+    const [file, ...extra] = positionals;
+    if (file === undefined || extra.length > 0)
+      throw new UserError("convert --name wraps one plain OCI seccomp JSON file: name exactly one");
     process.stdout.write(wrapOciSeccompFile(file, profileNameFlag(values.name)));
     return 0;
   }
-  const first = readDocuments(file)[0] as { kind?: unknown };
-  if (first.kind === APPARMOR_PROFILE_KIND) {
-    const parsed = parseAppArmorProfile(first);
-    if (!parsed.ok) throw new UserError(`${file}: ${parsed.message}`);
+  const documents = documentsOf(positionals);
+  const chosen = chosenProfile(documents, values.profile);
+  const label = documentLabel(chosen);
+  if (classifyDocument(chosen.value).type === "apparmor-profile") {
+    const parsed = parseAppArmorProfile(chosen.value);
+    if (!parsed.ok) throw new UserError(`${label}: ${parsed.message}`);
     const [rendered] = renderAppArmorProfiles([
       { name: parsed.value.metadata.name, spec: parsed.value.spec },
     ]);
     if (!rendered?.ok)
-      throw new UserError(`${file}: ${rendered && !rendered.ok ? rendered.message : "cannot render"}`);
+      throw new UserError(`${label}: ${rendered && !rendered.ok ? rendered.message : "cannot render"}`);
     process.stdout.write(rendered.contentFor(values["node-arch"]));
     return 0;
   }
-  process.stdout.write(renderSeccompFile(file, values["node-arch"], values.base));
+  const all = [...documents.map((d) => d.value), ...values.base.flatMap(readDocuments)];
+  process.stdout.write(renderAmong(label, objectName(chosen.value) ?? "<unnamed>", all, values["node-arch"]));
   return 0;
 }
 
-export function lintCommand(argv: string[]): number {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      "fail-on": { type: "string", default: "error" },
-      output: { type: "string", default: "text" },
-    },
-  });
-  if (positionals.length === 0)
-    throw new UserError("usage: lockstep lint FILE... [--fail-on error|warning] [--output text|json]");
-  const failOn = values["fail-on"];
-  if (failOn !== "error" && failOn !== "warning")
-    throw new UserError(`--fail-on ${failOn}: must be error or warning`);
-  if (values.output !== "text" && values.output !== "json")
-    throw new UserError(`--output ${values.output}: must be text or json`);
-  const documents = positionals.flatMap(readSeccompDocuments);
-  const findings: LabelledFinding[] = documents.flatMap((doc) =>
-    lintSeccomp(doc.own, { inheritsRules: doc.inheritsRules }).map((f) => ({
-      ...f,
-      profile: doc.label,
-      path: doc.pathPrefix + f.path,
-    })),
-  );
-  process.stdout.write(
-    values.output === "json"
-      ? `${JSON.stringify(findings, null, 2)}\n`
-      : formatFindings(
-          findings,
-          documents.map((d) => d.label),
-        ),
-  );
-  return lintExitCode(findings, failOn);
-}
+/** runtime/default as an operand: a SeccompProfile that inherits it and adds nothing. */
+const RUNTIME_DEFAULT_OPERAND = {
+  apiVersion: API_VERSION,
+  kind: SECCOMP_PROFILE_KIND,
+  metadata: { name: "runtime-default" },
+  spec: { baseProfileName: RUNTIME_DEFAULT_PROFILE_NAME },
+};
 
 export function diffCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({
@@ -125,16 +140,20 @@ export function diffCommand(argv: string[]): number {
     options: {
       base: { type: "string", multiple: true, default: [] },
       "node-arch": { type: "string", default: hostNodeArch() },
+      output: { type: "string", default: "text" },
     },
   });
   const [a, b, ...extra] = positionals;
   if (!a || !b || extra.length > 0)
-    throw new UserError("usage: lockstep diff A B [--base FILE...] [--node-arch ARCH]");
+    throw new UserError("usage: lockstep diff A B [--base FILE...] [--node-arch ARCH] [--output text|json]");
+  const output = oneOfFlag("output", values.output, ["text", "json"] as const);
   const nodeArch = values["node-arch"];
-  const diff = diffSeccomp(
-    effectiveSeccomp(a, values.base, nodeArch),
-    effectiveSeccomp(b, values.base, nodeArch),
-  );
-  process.stdout.write(formatDiff(a, b, diff));
+  const resolve = (operand: string) =>
+    operand === RUNTIME_DEFAULT_PROFILE_NAME
+      ? effectiveSeccompOf(operand, [RUNTIME_DEFAULT_OPERAND], values.base, nodeArch)
+      : effectiveSeccompOf(operand, readDocuments(operand), values.base, nodeArch);
+  const diff = diffSeccomp(resolve(a), resolve(b), nodeArch);
+  const report = diffReport(a, b, nodeArch, diff);
+  process.stdout.write(output === "json" ? `${JSON.stringify(report, null, 2)}\n` : formatDiffReport(report));
   return diff.onlyA.length + diff.onlyB.length === 0 ? 0 : 1;
 }

@@ -3,19 +3,16 @@
 // pure functions in src/cli/seccomp/import.ts.
 import { basename, extname } from "node:path";
 import { parseArgs } from "node:util";
+import { stringify } from "yaml";
 import { LINUX_CAPABILITIES } from "../api/apparmor.ts";
 import { formatIssuePath } from "../api/common.ts";
 import { isValidProfileObjectName } from "../api/labels.ts";
 import { renderSeccompForNode, serializeSeccomp } from "../api/render-seccomp.ts";
 import { RUNTIME_DEFAULT_CAPABILITIES, RUNTIME_DEFAULT_SOURCE } from "../api/runtime-default.ts";
 import { LinuxSeccompSchema } from "../api/seccomp.ts";
-import {
-  hostNodeArch,
-  profileNameFlag,
-  readDocuments,
-  seccompProfileYaml,
-  UserError,
-} from "./profile-files.ts";
+import { classifyDocument, SPO_GROUP } from "./document-kinds.ts";
+import { documentLabel, type ReadInputs, readInputs } from "./inputs.ts";
+import { hostNodeArch, profileNameFlag, seccompProfileYaml, UserError } from "./profile-files.ts";
 import {
   CONTAINER_ENGINES,
   ContainerEngineSchema,
@@ -26,13 +23,63 @@ import {
   parseKernelVersion,
   resolveEngineProfile,
 } from "./seccomp/import.ts";
+import { importSpoDocuments } from "./spo/import.ts";
+
+function isSpoDocument(value: unknown): boolean {
+  const apiVersion = (value as { apiVersion?: unknown } | null)?.apiVersion;
+  return typeof apiVersion === "string" && apiVersion.startsWith(`${SPO_GROUP}/`);
+}
+
+/**
+ * SPO manifests as Lockstep objects on stdout; notes on stderr, each naming the file, the document and
+ * the object. Documents that are not SPO objects are skipped and listed.
+ */
+function importSpo({ documents, problems }: ReadInputs, output: "yaml" | "json"): number {
+  const objects: unknown[] = [];
+  let failed = problems.length > 0;
+  for (const problem of problems) process.stderr.write(`lockstep: ${problem.message}\n`);
+  const spoDocs = documents.filter((d) => isSpoDocument(d.value));
+  for (const doc of documents.filter((d) => !isSpoDocument(d.value))) {
+    const kind = classifyDocument(doc.value);
+    process.stderr.write(
+      `lockstep: skipped ${documentLabel(doc)}: ${"message" in kind ? kind.message : "not a security-profiles-operator object"}\n`,
+    );
+  }
+  const results = importSpoDocuments(spoDocs.map((d) => d.value));
+  results.forEach((result, i) => {
+    const doc = spoDocs[i] as (typeof spoDocs)[number];
+    const where = `${doc.file} (${doc.count > 1 ? `document ${doc.index}, ` : ""}${result.source})`;
+    for (const note of result.notes) process.stderr.write(`lockstep: ${where}: ${note}\n`);
+    if (result.error !== undefined) {
+      failed = true;
+      process.stderr.write(`lockstep: ${where}: not imported: ${result.error}\n`);
+    }
+    if (result.object !== undefined) objects.push(result.object);
+  });
+  process.stderr.write(
+    `lockstep: imported ${objects.length} of ${results.length} security-profiles-operator objects\n`,
+  );
+  process.stdout.write(
+    output === "json"
+      ? `${JSON.stringify(objects, null, 2)}\n`
+      : objects.map((o) => stringify(o)).join("---\n"),
+  );
+  return failed ? 2 : 0;
+}
 
 const USAGE =
-  "usage: lockstep import FILE [--arch ARCH...] [--capabilities default|CAP,...] [--kernel VERSION] [--engine docker|podman] [--name NAME] [--output yaml|json]";
+  "usage: lockstep import FILE [--arch ARCH...] [--capabilities default|CAP,...] [--kernel VERSION] [--engine docker|podman] [--name NAME] [--output yaml|json]\n       lockstep import SPO-INPUT... [--output yaml|json]";
 
 export const IMPORT_HELP = `${USAGE}
 
-Reads a Docker (moby) or podman (containers-common) seccomp profile and prints what that engine would
+With security-profiles-operator (SPO) manifests (apiVersion ${SPO_GROUP}/..., files,
+directories or - for stdin, one or many documents): prints a Lockstep SeccompProfile or
+AppArmorProfile for each SPO SeccompProfile and AppArmorProfile, as multi-document YAML (or a JSON
+list), and says on stderr what did not carry over (namespaces, notify listeners, oci:// bases, ptrace
+rules, ...) and how pods' references change. Exit code 2 when a profile could not be carried over at
+all (the others are still printed). docs/migrating-from-spo.md has the side-by-side guide.
+
+Otherwise reads a Docker (moby) or podman (containers-common) seccomp profile and prints what that engine would
 hand runc for a container on nodes of each ARCH, as a SeccompProfile (yaml, the default) or plain OCI
 linux.seccomp JSON:
   --arch ARCH          kubernetes.io/arch of the nodes: ${IMPORT_ARCHES.join(", ")} (default: this machine's, ${hostNodeArch()}).
@@ -87,10 +134,15 @@ export function importCommand(argv: string[]): number {
       output: { type: "string", default: "yaml" },
     },
   });
-  const [file, ...extra] = positionals;
-  if (!file || extra.length > 0) throw new UserError(USAGE);
   if (values.output !== "yaml" && values.output !== "json")
     throw new UserError(`--output ${values.output}: must be yaml or json`);
+  // SPO's manifests are Kubernetes objects, and any of the inputs holding one makes this an SPO import.
+  const inputs = readInputs(positionals);
+  if (inputs.documents.some((d) => isSpoDocument(d.value))) return importSpo(inputs, values.output);
+  const [file, ...extra] = positionals;
+  if (!file || extra.length > 0) throw new UserError(USAGE);
+  const [problem] = inputs.problems;
+  if (problem !== undefined) throw new UserError(problem.message);
   const arches = [...new Set(values.arch ?? [hostNodeArch()])];
   for (const arch of arches)
     if (!IMPORT_ARCHES.includes(arch))
@@ -105,7 +157,7 @@ export function importCommand(argv: string[]): number {
   const capabilities = capabilitySet(values.capabilities);
   const name = values.name === undefined ? nameFromFile(file) : profileNameFlag(values.name);
 
-  const documents = readDocuments(file);
+  const documents = inputs.documents.map((d) => d.value);
   if (documents.length > 1)
     throw new UserError(`${file}: ${documents.length} documents; import reads one profile`);
   const parsed = EngineSeccompSchema.safeParse(documents[0]);

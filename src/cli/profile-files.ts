@@ -2,9 +2,8 @@
 // AppArmorProfile objects or plain OCI `linux.seccomp` JSON. Every problem becomes a UserError that
 // names the file, the field and what is wrong; rendering goes through src/api/profiles.ts, the same
 // functions the node agent uses.
-import { readFileSync } from "node:fs";
 import { arch } from "node:os";
-import { parseAllDocuments, stringify } from "yaml";
+import { stringify } from "yaml";
 import type * as z from "zod";
 import { formatIssuePath } from "../api/common.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../api/constants.ts";
@@ -17,9 +16,14 @@ import {
   parseSeccompProfile,
   SeccompProfileSchema,
 } from "../api/seccomp.ts";
+import { classifyDocument } from "./document-kinds.ts";
 
-/** A mistake in the user's input: printed without a stack trace, exit code 2. */
-export class UserError extends Error {}
+/** The words every message about a Docker or podman field carries (engineFieldsMessage). */
+const IMPORT_POINTER = "`lockstep import FILE`";
+
+import { readFileDocuments, UserError } from "./inputs.ts";
+
+export { UserError };
 
 /** `kubernetes.io/arch` of this machine, from Node's `process.arch` names. */
 const KUBE_ARCH: Readonly<Record<string, string>> = {
@@ -37,28 +41,9 @@ export function hostNodeArch(): string {
   return KUBE_ARCH[arch()] ?? arch();
 }
 
-/** The documents of a YAML or JSON file, empty documents left out. */
+/** The documents of a YAML or JSON file (or `-`, stdin), empty documents left out. */
 export function readDocuments(file: string): unknown[] {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`);
-  }
-  const docs = parseAllDocuments(text);
-  for (const doc of docs) {
-    const problem = doc.errors[0];
-    if (problem) {
-      const line = problem.linePos?.[0].line;
-      throw new UserError(
-        `${file}${line === undefined ? "" : `:${line}`}: not valid YAML or JSON: ${problem.message.split("\n")[0]}`,
-      );
-    }
-  }
-  const values = docs.map((d) => d.toJS()).filter((d) => d !== null && d !== undefined);
-  if (values.length === 0) throw new UserError(`${file}: empty file, expected a profile`);
-  return values;
+  return readFileDocuments(file).map((doc) => doc.value);
 }
 
 function kindOf(doc: unknown): string | undefined {
@@ -81,58 +66,42 @@ function parseToleratingUnknownSyscalls<T>(schema: z.ZodType<T>, input: unknown,
   if (result.success) return result.data;
   const blocking = result.error.issues.filter((issue) => !isUnknownSyscallIssue(issue));
   if (blocking.length === 0) return input as T;
-  const first = blocking[0] as z.core.$ZodIssue;
+  // A Docker or podman field explains the other issues (a rule with the old `name` also lacks `names`):
+  // its pointer to `lockstep import` comes first.
+  const first = (blocking.find((issue) => issue.message.includes(IMPORT_POINTER)) ??
+    blocking[0]) as z.core.$ZodIssue;
   const where = formatIssuePath(first.path);
   throw new UserError(`${what}: ${where === "" ? "" : `${where}: `}${first.message}`);
 }
 
-export interface SeccompDocument {
-  /** What to call it in messages: `file (SeccompProfile "name")` or the file name. */
-  label: string;
-  /** The profile's own rules (before inheritance): what its author wrote. */
-  own: LinuxSeccomp;
-  /** Where `own`'s fields are in the file: `spec.` for a SeccompProfile, `` for OCI JSON. */
-  pathPrefix: string;
-  /** It has a baseProfileName, whose rules its own replace name by name. */
-  inheritsRules: boolean;
-}
-
 /**
- * Every seccomp profile in `file` as its author wrote it: SeccompProfile documents (their spec, with an
- * inherited defaultAction filled in) or one plain OCI `linux.seccomp` object. AppArmorProfiles are skipped.
+ * A SeccompProfile's own rules (its spec, with an inherited defaultAction filled in from its bases
+ * among `seccompObjects`), as lint judges them, and whether it inherits rules.
  */
-export function readSeccompDocuments(file: string): SeccompDocument[] {
-  const docs = readDocuments(file);
-  const profiles = docs.filter((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
-  if (profiles.length === 0) {
-    const first = docs[0];
-    const kind = kindOf(first);
-    if (kind === APPARMOR_PROFILE_KIND)
-      throw new UserError(
-        `${file}: an AppArmorProfile has no seccomp rules; lint and diff take seccomp profiles`,
-      );
-    if (kind !== undefined)
-      throw new UserError(
-        `${file}: a ${kind} is not a profile (expected SeccompProfile or OCI seccomp JSON)`,
-      );
-    return [{ label: file, own: parseOciSeccomp(first, file), pathPrefix: "", inheritsRules: false }];
+export function seccompProfileRules(
+  value: unknown,
+  label: string,
+  seccompObjects: readonly unknown[],
+): { own: LinuxSeccomp; inheritsRules: boolean } {
+  const spec = parseToleratingUnknownSyscalls(SeccompProfileSchema, value, label).spec;
+  let inherited: LinuxSeccomp | undefined;
+  if (spec.defaultAction === undefined) {
+    const name = (value as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
+    try {
+      inherited = LinuxSeccompSchema.parse(JSON.parse(renderAmong(label, name, seccompObjects, undefined)));
+    } catch {
+      inherited = undefined;
+    }
   }
-  return profiles.map((doc) => {
-    const name = (doc as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
-    const label = `${file} (${SECCOMP_PROFILE_KIND} ${JSON.stringify(name)})`;
-    const profile = parseToleratingUnknownSyscalls(SeccompProfileSchema, doc, label);
-    const spec = profile.spec;
-    const inherited = spec.defaultAction === undefined ? resolveSeccomp(file, name, []) : undefined;
-    const own: LinuxSeccomp = {
-      defaultAction: spec.defaultAction ?? inherited?.defaultAction ?? "SCMP_ACT_ERRNO",
-      syscalls: spec.syscalls ?? [],
-    };
-    const defaultErrnoRet =
-      spec.defaultAction === undefined ? inherited?.defaultErrnoRet : spec.defaultErrnoRet;
-    if (defaultErrnoRet !== undefined) own.defaultErrnoRet = defaultErrnoRet;
-    if (spec.architectures) own.architectures = spec.architectures;
-    return { label, own, pathPrefix: "spec.", inheritsRules: spec.baseProfileName !== undefined };
-  });
+  const own: LinuxSeccomp = {
+    defaultAction: spec.defaultAction ?? inherited?.defaultAction ?? "SCMP_ACT_ERRNO",
+    syscalls: spec.syscalls ?? [],
+  };
+  const defaultErrnoRet =
+    spec.defaultAction === undefined ? inherited?.defaultErrnoRet : spec.defaultErrnoRet;
+  if (defaultErrnoRet !== undefined) own.defaultErrnoRet = defaultErrnoRet;
+  if (spec.architectures) own.architectures = spec.architectures;
+  return { own, inheritsRules: spec.baseProfileName !== undefined };
 }
 
 /**
@@ -140,6 +109,11 @@ export function readSeccompDocuments(file: string): SeccompDocument[] {
  * lint and diff judge: the notify listener fields name a socket, not a rule, and are left out.
  */
 export function parseOciSeccomp(input: unknown, file: string): LinuxSeccomp {
+  const kind = classifyDocument(input);
+  if (kind.type === "foreign-profile" || kind.type === "not-a-profile")
+    throw new UserError(
+      `${file}: ${kind.type === "not-a-profile" ? "not a seccomp profile: " : ""}${kind.message}`,
+    );
   const { listenerPath, listenerMetadata, syscalls, ...rest } = parseToleratingUnknownSyscalls(
     OciSeccompSchema,
     input,
@@ -182,35 +156,14 @@ export function wrapOciSeccompFile(file: string, name: string): string {
   return seccompProfileYaml(name, parseOciSeccomp(first, file), file);
 }
 
-/**
- * The JSON the node agent writes for the first SeccompProfile in `file` on a node of `nodeArch`,
- * inheritance resolved against the other SeccompProfiles in `file` and in `baseFiles`.
- */
-export function renderSeccompFile(
-  file: string,
-  nodeArch: string | undefined,
-  baseFiles: readonly string[],
-): string {
-  const docs = readDocuments(file);
-  const first = docs.find((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
-  if (!first)
-    throw new UserError(
-      `${file}: no SeccompProfile or AppArmorProfile in it (plain OCI seccomp JSON is already what the agent writes; --name NAME wraps it into a SeccompProfile)`,
-    );
-  const name = (first as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
-  return renderNamed(file, name, docs, baseFiles, nodeArch);
-}
-
-function renderNamed(
+/** The JSON the agent writes for the SeccompProfile `name` among `docs` (its bases among them too). */
+export function renderAmong(
   file: string,
   name: string,
   docs: readonly unknown[],
-  baseFiles: readonly string[],
   nodeArch: string | undefined,
 ): string {
-  const all = [...docs, ...baseFiles.flatMap(readDocuments)].filter(
-    (d) => kindOf(d) === SECCOMP_PROFILE_KIND,
-  );
+  const all = docs.filter((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
   const refs = all.map((doc) => {
     const parsed = parseSeccompProfile(doc);
     if (!parsed.ok) throw new UserError(`${file}: ${parsed.message}`);
@@ -225,16 +178,6 @@ function renderNamed(
   return rendered.contentFor(nodeArch);
 }
 
-function resolveSeccomp(file: string, name: string, baseFiles: readonly string[]): LinuxSeccomp | undefined {
-  try {
-    return LinuxSeccompSchema.parse(
-      JSON.parse(renderNamed(file, name, readDocuments(file), baseFiles, undefined)),
-    );
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * What `file` enforces: the first SeccompProfile resolved (bases from the same file or `baseFiles`) and
  * rendered for a node of `nodeArch` (undefined: node-independent), or plain OCI JSON. A profile without
@@ -246,11 +189,28 @@ export function effectiveSeccomp(
   baseFiles: readonly string[] = [],
   nodeArch: string | undefined = undefined,
 ): LinuxSeccomp {
-  const docs = readDocuments(file);
+  return effectiveSeccompOf(file, readDocuments(file), baseFiles, nodeArch);
+}
+
+/** effectiveSeccomp for documents already read; `label` names them in messages. */
+export function effectiveSeccompOf(
+  label: string,
+  docs: readonly unknown[],
+  baseFiles: readonly string[] = [],
+  nodeArch: string | undefined = undefined,
+): LinuxSeccomp {
   const first = docs.find((d) => kindOf(d) === SECCOMP_PROFILE_KIND);
-  if (first === undefined) return readSeccompDocuments(file)[0]?.own as LinuxSeccomp;
+  if (first === undefined) {
+    const apparmor = docs.some((d) => kindOf(d) === APPARMOR_PROFILE_KIND);
+    if (apparmor && docs.length === docs.filter((d) => kindOf(d) === APPARMOR_PROFILE_KIND).length)
+      throw new UserError(`${label}: an AppArmorProfile has no seccomp rules; diff takes seccomp profiles`);
+    return parseOciSeccomp(docs[0], label);
+  }
   const hasBase = (first as { spec?: { baseProfileName?: unknown } }).spec?.baseProfileName !== undefined;
-  if (!hasBase) return (readSeccompDocuments(file)[0] as SeccompDocument).own;
   const name = (first as { metadata?: { name?: string } }).metadata?.name ?? "<unnamed>";
-  return LinuxSeccompSchema.parse(JSON.parse(renderNamed(file, name, docs, baseFiles, nodeArch)));
+  const objectLabel = `${label} (${SECCOMP_PROFILE_KIND} ${JSON.stringify(name)})`;
+  if (!hasBase) return seccompProfileRules(first, objectLabel, docs).own;
+  return LinuxSeccompSchema.parse(
+    JSON.parse(renderAmong(label, name, [...docs, ...baseFiles.flatMap(readDocuments)], nodeArch)),
+  );
 }

@@ -242,7 +242,7 @@ export async function recordCommand(argv: string[]): Promise<number> {
             container: { seccomp: seccompJson, readOnlyRoot: ownWrites.length === 0, writable },
             log: (line) => process.stderr.write(`lockstep: capabilities: ${line}\n`),
           });
-    reportCapabilities(capabilities);
+    for (const line of capabilityReport(capabilities)) process.stderr.write(`${line}\n`);
     if (network.unsupported.size > 0)
       process.stderr.write(
         `lockstep: socket families the AppArmorProfile's structured form cannot name (use rawPolicy): ${[...network.unsupported].join(", ")}\n`,
@@ -264,7 +264,8 @@ export async function recordCommand(argv: string[]): Promise<number> {
     process.stdout.write(
       formatRecording({ name: values.name, seccomp, appArmor: appArmor.spec, securityContext }, only),
     );
-    return 0;
+    // Printed for inspection, but a proposal its own container cannot run must not pass a script.
+    return capabilities.containerFails === undefined ? 0 : 1;
   } finally {
     process.off("SIGINT", ignoreSignal);
     rmSync(dir, { recursive: true, force: true });
@@ -275,15 +276,27 @@ function notAnalysed(reason: string): CapabilityFindings {
   return { proven: [], unproven: [], unexplained: [], skipped: reason };
 }
 
-function reportCapabilities(findings: CapabilityFindings): void {
-  const say = (line: string) => process.stderr.write(`lockstep: capabilities: ${line}\n`);
-  if (findings.skipped !== undefined) {
-    say(`not analysed (${findings.skipped}); the securityContext drops all and adds none`);
-    return;
-  }
-  say(findings.proven.length === 0 ? "none needed" : `proven needed: ${findings.proven.join(", ")}`);
+/** What record says about capabilities on stderr, one line each; a failing container first and loudest. */
+export function capabilityReport(findings: CapabilityFindings): string[] {
+  const say = (line: string) => `lockstep: capabilities: ${line}`;
+  if (findings.skipped !== undefined)
+    return [say(`not analysed (${findings.skipped}); the securityContext drops all and adds none`)];
+  const lines: string[] = [];
+  if (findings.containerFails !== undefined)
+    lines.push(
+      `lockstep: ERROR: the proposed container does not run the program as recorded: ${findings.containerFails}. The profiles and securityContext below are printed for inspection only; exit code 1`,
+    );
+  else
+    lines.push(
+      say(findings.proven.length === 0 ? "none needed" : `proven needed: ${findings.proven.join(", ")}`),
+    );
   for (const { capability, reason } of findings.unproven)
-    say(`${capability} not proven, left out: ${reason}`);
+    lines.push(say(`${capability} not proven, left out: ${reason}`));
   for (const failure of findings.unexplained)
-    say(`denied for lack of a privilege no capability is known to grant: ${failure.call} = ${failure.errno}`);
+    lines.push(
+      say(
+        `denied for lack of a privilege no capability is known to grant: ${failure.call} = ${failure.errno}`,
+      ),
+    );
+  return lines;
 }

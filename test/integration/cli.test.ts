@@ -3,14 +3,16 @@
 // agent.test.ts, which has the agents running.)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
 import { syscallsInTrace } from "../../src/cli/record/seccomp-profile.ts";
 import { LINT_RULES } from "../../src/cli/seccomp/lint.ts";
+import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -456,7 +458,7 @@ spec:
     );
     const result = lockstep(["lint", path]);
     expect(result.stdout).toBe(
-      `${path} (SeccompProfile "base"): error: spec.syscalls[0].names[2]: allows ptrace, which inspects and controls other processes [dangerous-syscall]\n${path} (SeccompProfile "child"): no findings\n`,
+      `${path} (document 1, SeccompProfile "base"): error: spec.syscalls[0].names[2]: allows ptrace, which inspects and controls other processes [dangerous-syscall]\n${path} (document 2, SeccompProfile "child"): no findings\n`,
     );
     expect(result.status).toBe(1);
   });
@@ -601,9 +603,10 @@ describe("Docker's default next to runtime/default", () => {
       "--node-arch",
       "amd64",
     ]);
-    // Docker gates the LSM calls on CAP_SYS_ADMIN; containerd allows them. riscv_hwprobe exists on riscv64 only.
+    // Docker gates the LSM calls on CAP_SYS_ADMIN; containerd allows them. Docker's riscv_hwprobe exists on
+    // riscv64 only, so an amd64 comparison leaves it out.
     expect(diff.stdout).toBe(
-      `only ${join(work, "docker-default.yaml")} allows (1):\n  riscv_hwprobe\nonly ${runtimeDefault} allows (3):\n  lsm_get_self_attr\n  lsm_list_modules\n  lsm_set_self_attr\n`,
+      `only ${join(work, "docker-default.yaml")} allows (0): -\nonly ${runtimeDefault} allows (3):\n  lsm_get_self_attr\n  lsm_list_modules\n  lsm_set_self_attr\n`,
     );
   });
 });
@@ -662,6 +665,502 @@ describe("plain OCI JSON", () => {
   });
 });
 
+describe("lockstep lint on a repository's manifests", () => {
+  const tree = join(work, "manifests");
+  const put = (path: string, content: string) => {
+    mkdirSync(dirname(join(tree, path)), { recursive: true });
+    writeFileSync(join(tree, path), content);
+    return join(tree, path);
+  };
+  const seccomp = (name: string, names: string[]) =>
+    `apiVersion: lockstep.dev/v1alpha1\nkind: SeccompProfile\nmetadata: {name: ${name}}\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  syscalls:\n    - names: [${names.join(", ")}]\n      action: SCMP_ACT_ALLOW\n`;
+  const appArmor =
+    "apiVersion: lockstep.dev/v1alpha1\nkind: AppArmorProfile\nmetadata: {name: web-aa}\nspec:\n  executables: [/bin/sh]\n  capabilities: [sys_admin]\n  mode: complain\n";
+  const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n";
+  put("clean.yaml", seccomp("clean", ["read", "write"]));
+  put("apps/web.yml", `${deployment}---\n${seccomp("web", ["read", "ptrace"])}---\n${appArmor}`);
+  put(
+    "apps/oci.json",
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }],
+    }),
+  );
+  put("package.json", JSON.stringify({ name: "not-a-profile" }));
+  put("README.md", "# not read\n");
+
+  it("lints every profile of either kind in a directory tree, lists what it skipped, and fails on the error", () => {
+    const result = lockstep(["lint", tree]);
+    expect(result.stdout).toBe(
+      [
+        `${tree}/apps/oci.json: no findings`,
+        `${tree}/apps/web.yml (document 2, SeccompProfile "web"): error: spec.syscalls[0].names[1]: allows ptrace, which inspects and controls other processes [dangerous-syscall]`,
+        `${tree}/apps/web.yml (document 3, AppArmorProfile "web-aa"): warning: spec.mode: complain mode logs what the policy would deny and denies nothing [apparmor-complain-mode]`,
+        `${tree}/apps/web.yml (document 3, AppArmorProfile "web-aa"): warning: spec.capabilities[0]: allows capability sys_admin, which does most of what root does (mounts, namespaces, many device ioctls), whenever the container has it [apparmor-host-capability]`,
+        `${tree}/clean.yaml (SeccompProfile "clean"): no findings`,
+        "",
+      ].join("\n"),
+    );
+    expect(result.stderr).toBe(
+      `lockstep: skipped ${tree}/apps/web.yml (document 1): a Deployment (apps/v1) is not a profile\nlockstep: skipped ${tree}/package.json: no kind and no defaultAction or syscalls: neither a profile object nor OCI seccomp JSON\n`,
+    );
+    expect(result.status).toBe(1);
+  });
+
+  it("reads stdin for -, and exits 0 when nothing reaches --fail-on", () => {
+    const result = spawnSync(process.execPath, [cli, "lint", "-"], {
+      input: `${deployment}---\n${seccomp("from-stdin", ["read"])}`,
+      encoding: "utf8",
+    });
+    expect(result.stdout).toBe('<stdin> (document 2, SeccompProfile "from-stdin"): no findings\n');
+    expect(result.stderr).toBe(
+      "lockstep: skipped <stdin> (document 1): a Deployment (apps/v1) is not a profile\n",
+    );
+    expect(result.status).toBe(0);
+  });
+
+  it("exits 2 on a foreign profile or a broken file, naming it, after linting the rest", () => {
+    const mixed = join(work, "mixed");
+    mkdirSync(mixed, { recursive: true });
+    writeFileSync(join(mixed, "a.yaml"), seccomp("fine", ["read"]));
+    writeFileSync(
+      join(mixed, "b.yaml"),
+      "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: SeccompProfile\nmetadata: {name: x}\nspec: {defaultAction: SCMP_ACT_ERRNO}\n",
+    );
+    writeFileSync(
+      join(mixed, "c.json"),
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [{ name: "read", action: "SCMP_ACT_ALLOW" }],
+      }),
+    );
+    writeFileSync(join(mixed, "d.yaml"), "kind: [\n");
+    const result = lockstep(["lint", mixed]);
+    expect(result.stdout).toBe(`${mixed}/a.yaml (SeccompProfile "fine"): no findings\n`);
+    expect(result.stderr).toMatch(
+      /b\.yaml: this is a security-profiles-operator SeccompProfile \(security-profiles-operator\.x-k8s\.io\/v1beta1\): run `lockstep import FILE`/,
+    );
+    expect(result.stderr).toMatch(
+      /c\.json: a Docker or podman seccomp profile .*old single `name`.*: run `lockstep import FILE`/,
+    );
+    expect(result.stderr).toMatch(/d\.yaml:\d+: not valid YAML or JSON/);
+    expect(result.stderr).not.toMatch(/EISDIR|\n\s+at /);
+    expect(result.status).toBe(2);
+  });
+
+  it("prints SARIF 2.1.0 that code scanning accepts, with lines and relative paths, and JSON with a fix on every finding", () => {
+    const sarif = spawnSync(process.execPath, [cli, "lint", "--output", "sarif", "."], {
+      cwd: tree,
+      encoding: "utf8",
+    });
+    expect(sarif.status).toBe(1);
+    const log = JSON.parse(sarif.stdout);
+    expect(log.version).toBe("2.1.0");
+    const run = log.runs[0];
+    expect(run.tool.driver.name).toBe("lockstep");
+    const ids = run.tool.driver.rules.map((r: { id: string }) => r.id);
+    expect(
+      run.results.map((r: { ruleId: string; level: string; locations: { physicalLocation: object }[] }) => [
+        r.ruleId,
+        r.level,
+        r.locations[0]?.physicalLocation,
+      ]),
+    ).toEqual([
+      [
+        "dangerous-syscall",
+        "error",
+        { artifactLocation: { uri: "apps/web.yml" }, region: { startLine: 11 } },
+      ],
+      [
+        "apparmor-complain-mode",
+        "warning",
+        { artifactLocation: { uri: "apps/web.yml" }, region: { startLine: 20 } },
+      ],
+      [
+        "apparmor-host-capability",
+        "warning",
+        { artifactLocation: { uri: "apps/web.yml" }, region: { startLine: 19 } },
+      ],
+    ]);
+    for (const result of run.results) expect(ids[result.ruleIndex]).toBe(result.ruleId);
+    const json = JSON.parse(lockstep(["lint", "--output", "json", tree]).stdout);
+    expect(json.map((f: { fix: { action: string } }) => f.fix.action)).toEqual([
+      "remove-syscall",
+      "enforce-mode",
+      "remove-capability",
+    ]);
+    expect(json[0]).toMatchObject({
+      file: `${tree}/apps/web.yml`,
+      document: 2,
+      line: 11,
+      fix: { patch: [{ op: "remove", path: "/spec/syscalls/0/names/1" }] },
+    });
+  });
+
+  it("convert takes a directory and picks a profile by name", () => {
+    const converted = lockstep(["convert", tree, "--profile", "web-aa"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    expect(converted.stdout).toMatch(/profile web-aa flags=\(.*complain/);
+    const missing = lockstep(["convert", tree, "--profile", "nope"]);
+    expect(missing.stderr).toMatch(
+      /--profile nope: no SeccompProfile or AppArmorProfile of that name in the input \(found: web, web-aa, clean\)/,
+    );
+    expect(missing.status).toBe(2);
+  });
+});
+
+describe("lockstep diff", () => {
+  const allowAll = file("allow-all.json", { defaultAction: "SCMP_ACT_ALLOW" });
+
+  it("takes runtime/default as an operand, prints JSON, and leaves out other architectures' calls", () => {
+    const result = lockstep([
+      "diff",
+      allowAll,
+      "runtime/default",
+      "--node-arch",
+      "amd64",
+      "--output",
+      "json",
+    ]);
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({
+      a: allowAll,
+      b: "runtime/default",
+      nodeArch: "amd64",
+      onlyB: [],
+      equal: false,
+    });
+    expect(report.onlyA).toContain("bpf");
+    for (const other of [
+      "breakpoint",
+      "cacheflush",
+      "set_tls",
+      "arm_fadvise64_64",
+      "arm_sync_file_range",
+      "s390_runtime_instr",
+      "riscv_hwprobe",
+    ])
+      expect(report.onlyA).not.toContain(other);
+    const arm = JSON.parse(
+      lockstep(["diff", allowAll, "runtime/default", "--node-arch", "arm64", "--output", "json"]).stdout,
+    );
+    expect(arm.onlyA).not.toContain("set_tls");
+    expect(arm.onlyA).not.toContain("arch_prctl");
+  });
+
+  it("says once that equal profiles allow the same", () => {
+    const equal = lockstep(["diff", "runtime/default", "runtime/default", "--node-arch", "amd64"]);
+    expect(equal.stdout).toMatch(
+      /^runtime\/default and runtime\/default allow the same \d+ syscalls on an amd64 node\n$/,
+    );
+    expect(equal.status).toBe(0);
+  });
+});
+
+// security-profiles-operator's published examples, stored with their sources (test/fixtures/spo/README.md).
+const spoFixture = (name: string) => join(import.meta.dirname, "../fixtures/spo", name);
+
+describe("lockstep import of security-profiles-operator manifests", () => {
+  it("turns SPO's SeccompProfiles, with their base, into SeccompProfiles that lint and convert take", () => {
+    const imported = lockstep([
+      "import",
+      spoFixture("seccompprofile.yaml"),
+      spoFixture("profile-with-base.yaml"),
+      spoFixture("baseprofile-runc.yaml"),
+    ]);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(/lockstep: imported 7 of 7 security-profiles-operator objects\n$/);
+    expect(imported.stderr).toMatch(
+      /profile-with-base\.yaml \(document 2, SeccompProfile "profile2" in namespace my-namespace\): namespace my-namespace: .*lockstep\/profile2\.json instead of operator\/my-namespace\/profile2\.json/,
+    );
+    expect(imported.stderr).toMatch(/baseProfileName runc-v1\.5\.1: not in the input/);
+    const objects = imported.stdout.split(/^---$/m).map((d) => parse(d));
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      "SeccompProfile/profile-block-all",
+      "SeccompProfile/profile-complain-unsafe",
+      "SeccompProfile/profile-allow-unsafe",
+      "SeccompProfile/profile-complain-block-high-risk",
+      "SeccompProfile/profile1",
+      "SeccompProfile/profile2",
+      "SeccompProfile/runc-v1.2.3",
+    ]);
+    const lint = spawnSync(process.execPath, [cli, "lint", "--output", "json", "-"], {
+      input: imported.stdout,
+      encoding: "utf8",
+    });
+    expect(lint.stderr).toBe("");
+    // SPO's own "allow everything" example is what lint is for.
+    expect(
+      JSON.parse(lint.stdout)
+        .filter((f: { rule: string }) => f.rule === "default-allow")
+        .map((f: { profile: string }) => f.profile),
+    ).toEqual([
+      '<stdin> (document 2, SeccompProfile "profile-complain-unsafe")',
+      '<stdin> (document 3, SeccompProfile "profile-allow-unsafe")',
+      '<stdin> (document 4, SeccompProfile "profile-complain-block-high-risk")',
+    ]);
+    // profile2 inherits the imported runc base: the agent's file has both sets of rules.
+    const out = file("spo-imported.yaml", imported.stdout);
+    const converted = lockstep(["convert", out, "--profile", "profile2", "--node-arch", "amd64"]);
+    expect(converted.status, converted.stderr).toBe(0);
+    const names = JSON.parse(converted.stdout).syscalls.flatMap((r: { names: string[] }) => r.names);
+    expect(names).toEqual(expect.arrayContaining(["exit_group", "openat", "execve"]));
+  });
+
+  it("turns SPO's AppArmorProfiles (raw policy, abstract form, complain mode) into AppArmorProfiles apparmor_parser compiles", () => {
+    const imported = lockstep([
+      "import",
+      spoFixture("apparmorprofile.yaml"),
+      spoFixture("apparmorprofile-sleep-complain-mode.yaml"),
+      spoFixture("apparmorprofile-v1.yaml"),
+    ]);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(/sleep-v1.*: spec\.abstract\.ptrace: not carried over/);
+    const out = file("spo-apparmor.yaml", imported.stdout);
+    for (const name of ["test-profile", "test-recording-test-pod", "sleep-v1"]) {
+      const policy = lockstep(["convert", out, "--profile", name]);
+      expect(policy.status, policy.stderr).toBe(0);
+      const compiled = spawnSync("apparmor_parser", ["-Q", "-K", file(`${name}.apparmor`, policy.stdout)], {
+        encoding: "utf8",
+      });
+      expect(compiled.status, `${name}: ${compiled.stderr}`).toBe(0);
+    }
+  });
+
+  it("exits 2 naming what it could not carry over, and still prints the rest", () => {
+    const input = `${readFileSync(spoFixture("seccompprofile.yaml"), "utf8")}\n---\napiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\nmetadata: {name: notify}\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  listenerPath: /var/run/security-profiles-operator/a.sock\n`;
+    const result = spawnSync(process.execPath, [cli, "import", "-"], { input, encoding: "utf8" });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(
+      /<stdin> \(document 5, SeccompProfile "notify"\): not imported: listenerPath: a seccomp notify listener/,
+    );
+    expect(result.stdout.split(/^---$/m)).toHaveLength(4);
+  });
+});
+
+describe("the lockstep launcher (bin/lockstep.js, package.json's bin)", () => {
+  const launcher = join(import.meta.dirname, "../../bin/lockstep.js");
+  const packageJson = JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8"));
+
+  it("prints package.json's version", () => {
+    const result = spawnSync(process.execPath, [launcher, "--version"], { encoding: "utf8" });
+    expect(result.stdout).toBe(`lockstep ${packageJson.version}\n`);
+    expect(result.status).toBe(0);
+    expect(packageJson.bin.lockstep).toBe("bin/lockstep.js");
+  });
+
+  // Debian's nodejs (Node 20) is on these machines; where it is not, there is no older Node to ask.
+  it.runIf(
+    existsSync("/usr/bin/node") &&
+      !/^v2[2-9]\./.test(execFileSync("/usr/bin/node", ["--version"], { encoding: "utf8" })),
+  )("says in one line that an older Node cannot run it, with exit code 2", () => {
+    const result = spawnSync("/usr/bin/node", [launcher, "lint", "x.yaml"], { encoding: "utf8" });
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^lockstep: needs Node\\.js ${packageJson.engines.node.replace(/^>=/, "").replace(/\./g, "\\.")} or newer, and this is Node\\.js 20\\.[\\d.]+: install a newer Node\\.js \\(https://nodejs\\.org\\) or put it first in PATH\\n$`,
+      ),
+    );
+    expect(result.stdout).toBe("");
+    expect(result.status).toBe(2);
+  });
+});
+
+describe("lockstep node with the kubeconfigs of managed clusters", () => {
+  // A real API server (no scheduler, no nodes: `lockstep node` reads a Node object and the profiles).
+  let cp: ControlPlane;
+  let token: string;
+  beforeAll(async () => {
+    cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+    for (const crd of ["lockstep.dev_seccompprofiles.yaml", "lockstep.dev_apparmorprofiles.yaml"])
+      await cp.applyFile(join(import.meta.dirname, "../../crds", crd));
+    const kc = cp.kubeConfig();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    await core.createNode({
+      body: { metadata: { name: "worker-1", labels: { "lockstep.dev/agent": "test" } } },
+    });
+    await core.createNamespacedServiceAccount({
+      namespace: "default",
+      body: { metadata: { name: "viewer" } },
+    });
+    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).createClusterRoleBinding({
+      body: {
+        metadata: { name: "viewer" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+        subjects: [{ kind: "ServiceAccount", name: "viewer", namespace: "default" }],
+      },
+    });
+    const issued = await core.createNamespacedServiceAccountToken({
+      name: "viewer",
+      namespace: "default",
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    token = issued.status?.token ?? "";
+    await waitFor("the CRDs to be served", async () => {
+      for (const plural of ["seccompprofiles", "apparmorprofiles"])
+        await kc
+          .makeApiClient(k8s.CustomObjectsApi)
+          .listClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural });
+      return true;
+    });
+    await kc.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({
+      group: "lockstep.dev",
+      version: "v1alpha1",
+      plural: "seccompprofiles",
+      body: {
+        apiVersion: "lockstep.dev/v1alpha1",
+        kind: "SeccompProfile",
+        metadata: { name: "web" },
+        spec: { baseProfileName: "runtime/default" },
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await cp?.stop();
+  });
+
+  /**
+   * A kubeconfig whose current context points nowhere and whose "eks" context gets its token from an
+   * exec credential plugin, as `aws eks get-token` or `gke-gcloud-auth-plugin` hand it out: a script that
+   * prints an ExecCredential and records that it ran.
+   */
+  const execKubeconfig = (plugin: string) => {
+    const ran = join(work, `plugin-ran-${randomBytes(3).toString("hex")}`);
+    const script = file(
+      `plugin-${randomBytes(3).toString("hex")}.sh`,
+      plugin.replace("RAN", ran).replace("TOKEN", token),
+    );
+    execFileSync("chmod", ["+x", script]);
+    const ca = Buffer.from(cp.ca.certPem).toString("base64");
+    const config = {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "eks", cluster: { server: cp.server, "certificate-authority-data": ca } },
+        { name: "nowhere", cluster: { server: "https://127.0.0.1:9" } },
+      ],
+      users: [
+        {
+          name: "eks-user",
+          user: {
+            exec: {
+              apiVersion: "client.authentication.k8s.io/v1",
+              command: script,
+              args: [],
+              interactiveMode: "Never",
+            },
+          },
+        },
+        { name: "nobody", user: { token: "wrong" } },
+      ],
+      contexts: [
+        { name: "eks", context: { cluster: "eks", user: "eks-user" } },
+        { name: "nowhere", context: { cluster: "nowhere", user: "nobody" } },
+      ],
+      "current-context": "nowhere",
+    };
+    return { path: file(`exec-${randomBytes(3).toString("hex")}.kubeconfig`, stringify(config)), ran };
+  };
+  const GOOD_PLUGIN = `#!/bin/sh\ntouch RAN\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"TOKEN"}}'\n`;
+
+  it("takes --kubeconfig and --context, and gets its token from an exec credential plugin", () => {
+    const { path, ran } = execKubeconfig(GOOD_PLUGIN);
+    const env = { PATH: process.env.PATH, HOME: work };
+    const result = spawnSync(
+      process.execPath,
+      [cli, "node", "worker-1", "--kubeconfig", path, "--context", "eks", "--output", "json"],
+      {
+        encoding: "utf8",
+        env,
+      },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toContainEqual(
+      expect.objectContaining({ kind: "seccomp", name: "web" }),
+    );
+    expect(existsSync(ran)).toBe(true);
+    // The same file through KUBECONFIG.
+    const viaEnv = spawnSync(process.execPath, [cli, "node", "worker-1", "--context", "eks"], {
+      encoding: "utf8",
+      env: { ...env, KUBECONFIG: path },
+    });
+    expect(viaEnv.stdout, viaEnv.stderr).toMatch(/^node worker-1: /);
+  });
+
+  it("says what is wrong with a context, a kubeconfig or a plugin, in one line", () => {
+    const { path } = execKubeconfig("#!/bin/sh\necho 'token expired: run aws sso login' >&2\nexit 1\n");
+    const env = { PATH: process.env.PATH, HOME: work };
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [cli, "node", "worker-1", ...args], { encoding: "utf8", env });
+    const cases: [string[], RegExp][] = [
+      [
+        ["--kubeconfig", path, "--context", "gke"],
+        /^lockstep: --context gke: no such context in the kubeconfig \(it has: eks, nowhere\)\n$/,
+      ],
+      [
+        ["--kubeconfig", join(work, "none.kubeconfig")],
+        /^lockstep: --kubeconfig .*none\.kubeconfig: no such file\n$/,
+      ],
+      [[], /^lockstep: no Kubernetes configuration: give --kubeconfig FILE/],
+      [["--kubeconfig", path, "--context", "eks"], /^lockstep: .*token expired: run aws sso login/],
+    ];
+    for (const [args, message] of cases) {
+      const result = run(...args);
+      expect(result.stderr, args.join(" ")).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(result.status, args.join(" ")).toBe(2);
+    }
+  });
+});
+
+describe("the CI recipe (docs/examples/lint-profiles.yml)", () => {
+  it("runs its lint step's command on this repository's examples and writes SARIF code scanning takes", () => {
+    const root = join(import.meta.dirname, "../..");
+    const workflow = parse(readFileSync(join(root, "docs/examples/lint-profiles.yml"), "utf8"));
+    const steps: { id?: string; run?: string }[] = workflow.jobs.lint.steps;
+    const command = steps.find((step) => step.id === "lint")?.run;
+    expect(command).toMatch(/^lockstep lint --output sarif \$PROFILES > lockstep\.sarif$/);
+    // `lockstep` as npm installs it: a command on PATH that runs the package's bin.
+    const binDir = join(work, "ci-bin");
+    mkdirSync(binDir, { recursive: true });
+    writeFileSync(
+      join(binDir, "lockstep"),
+      `#!/bin/sh\nexec "${process.execPath}" "${join(root, "bin/lockstep.js")}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const ciDir = mkdtempSync(join(work, "ci-"));
+    execFileSync("cp", ["-r", join(root, "examples"), ciDir]);
+    const result = spawnSync("sh", ["-c", command as string], {
+      cwd: ciDir,
+      encoding: "utf8",
+      env: { PATH: `${binDir}:${process.env.PATH}`, PROFILES: workflow.env.PROFILES },
+    });
+    expect(result.stderr).toMatch(/^(lockstep: skipped examples\/[^\n]+: [^\n]+ is not a profile\n)+$/);
+    expect(result.status).toBe(0);
+    const log = JSON.parse(readFileSync(join(ciDir, "lockstep.sarif"), "utf8"));
+    expect(log.version).toBe("2.1.0");
+    expect(log.runs[0].tool.driver.name).toBe("lockstep");
+    expect(log.runs[0].results).toEqual([]);
+    // A finding fails the step, and code scanning gets it with its file and line.
+    writeFileSync(
+      join(ciDir, "examples", "loose.json"),
+      JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW" }, null, 2),
+    );
+    const failing = spawnSync("sh", ["-c", command as string], {
+      cwd: ciDir,
+      encoding: "utf8",
+      env: { PATH: `${binDir}:${process.env.PATH}`, PROFILES: workflow.env.PROFILES },
+    });
+    expect(failing.status).toBe(1);
+    const results = JSON.parse(readFileSync(join(ciDir, "lockstep.sarif"), "utf8")).runs[0].results;
+    expect(results[0].locations[0].physicalLocation).toEqual({
+      artifactLocation: { uri: "examples/loose.json" },
+      region: { startLine: 2 },
+    });
+  });
+});
+
 describe("bad input", () => {
   it("says what is wrong, without a stack trace", () => {
     const noStrace = { ...process.env, PATH: dirname(process.execPath) };
@@ -675,7 +1174,7 @@ describe("bad input", () => {
       [["record", "--output", "xml", "--", "true"], /--output xml: must be yaml or json/],
       [["record", "--merge", "/nonexistent.yaml", "--", "true"], /\/nonexistent\.yaml: no such file/],
       [["lint", "/nonexistent/profile.yaml"], /no such file/],
-      [["lint", "/etc/hostname"], /\/etc\/hostname: not a seccomp profile/],
+      [["lint", "/etc/hostname"], /skipped \/etc\/hostname: a string, not a profile\n.*no profile to lint/],
       [
         ["lint", file("syntax.yaml", "kind: SeccompProfile\nspec:\n  syscalls: [\n")],
         /syntax\.yaml:4: not valid YAML or JSON/,
@@ -700,10 +1199,21 @@ describe("bad input", () => {
         ],
         /SeccompProfile "x": spec: Unrecognized key: "sycalls"/,
       ],
-      [["lint", file("pod.yaml", "apiVersion: v1\nkind: Pod\n")], /a Pod is not a profile/],
+      [["lint", file("pod.yaml", "apiVersion: v1\nkind: Pod\n")], /a Pod \(v1\) is not a profile/],
       [["lint", "--fail-on", "info", "x"], /--fail-on info: must be error or warning/],
-      [["lint", "--frobnicate", "x"], /Unknown option '--frobnicate'/],
-      [["convert"], /usage: lockstep convert FILE/],
+      [
+        ["lint", "--frobnicate", "x"],
+        /^lockstep: lint: unknown option --frobnicate \(lockstep lint --help lists the options\)\n$/,
+      ],
+      [["diff", "a", "b", "--frobnicate"], /^lockstep: diff: unknown option --frobnicate/],
+      [["diff", "a", "b", "--output"], /^lockstep: diff: option --output needs a value/],
+      [["diff", work, "runtime/default"], /: is a directory, and this command reads one file\n$/],
+      [
+        ["diff", "runtime/default", "runtime/default", "--output", "xml"],
+        /--output xml: must be text or json/,
+      ],
+      [["lint", work, "--output", "html"], /--output html: must be text, json or sarif/],
+      [["convert"], /usage: lockstep convert INPUT/],
       [["diff", "only-one"], /usage: lockstep diff A B/],
       [
         ["convert", file("plain.json", { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] })],
@@ -712,7 +1222,7 @@ describe("bad input", () => {
       [["frobnicate"], /unknown command "frobnicate"/],
       [
         ["lint", file("docker.json", { defaultAction: "SCMP_ACT_ERRNO", archMap: [], syscalls: [] })],
-        /docker\.json: not a seccomp profile: "archMap": a Docker\/podman field that no OCI runtime reads; `lockstep import FILE`/,
+        /docker\.json: a Docker or podman seccomp profile .*: run `lockstep import FILE`/,
       ],
       [
         [

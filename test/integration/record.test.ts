@@ -271,9 +271,9 @@ describe("lockstep record: a program that needs no capability (coreutils sha256s
 });
 
 describe("lockstep record: what cannot be proven is reported, not added", () => {
-  it("leaves out a capability whose removal changes nothing (the denied call's error is ignored)", () => {
-    // The script ignores chown's failure and exits 0 either way: CHOWN is proposed by the denial, runc
-    // shows the program ends as recorded without it, so it is left out and the empty set proven instead.
+  it("proves a capability by the call that fails without it, though the program exits 0 either way", () => {
+    // The script ignores chown's failure and exits 0 either way (issue 29): the runc runs are traced, and
+    // without CHOWN the fchownat that succeeded when recorded fails with EPERM, so CHOWN is needed.
     // A fresh file each run: the one the recording left behind already belongs to uid 1.
     const script = `rm -f ${scratch}/f; touch ${scratch}/f; /usr/bin/chown 1 ${scratch}/f 2>/dev/null; exit 0`;
     const result = lockstep([
@@ -291,20 +291,21 @@ describe("lockstep record: what cannot be proven is reported, not added", () => 
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/with no capabilities: fchownat\(.* = EPERM/);
     expect(result.stderr).toMatch(/under runc with exactly chown: exited with 0/);
-    expect(result.stderr).toMatch(/under runc without chown: exited with 0/);
-    expect(result.stderr).toMatch(
-      /chown not proven, left out: the program ends as recorded without it \(under runc with no capabilities\)/,
-    );
-    expect(result.stderr).toMatch(/under runc with exactly no capabilities: exited with 0/);
-    expect(securityContextOf(result.stdout).capabilities).toEqual({ drop: ["ALL"] });
+    expect(result.stderr).toMatch(/under runc without chown: exited with 0; fchownat\(.*\) = EPERM/);
+    expect(result.stderr).toMatch(/capabilities: proven needed: chown\n/);
+    expect(securityContextOf(result.stdout).capabilities).toEqual({ drop: ["ALL"], add: ["CHOWN"] });
   });
 
-  it("adds nothing when the container cannot reproduce the recording, and says why", () => {
+  it("adds nothing when the container cannot reproduce the recording, says so loudly and exits 1", () => {
     // The file is in a directory the proof container does not have (/tmp starts empty, as in an image).
     const file = join(work, "elsewhere");
     writeFileSync(file, "");
     const result = lockstep(["record", "--only", "securitycontext", "--", "/usr/bin/chown", "1", file]);
-    expect(result.status, result.stderr).toBe(0);
+    expect(result.status, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(
+      /lockstep: ERROR: the proposed container does not run the program as recorded: under runc with exactly chown the program exited with 1/,
+    );
+    expect(result.stderr).not.toMatch(/capabilities: none needed/);
     expect(result.stderr).toMatch(
       /chown not proven, left out: under runc with exactly chown the program exited with 1, not exit code 0 as recorded \(its last words: .*No such file or directory/,
     );

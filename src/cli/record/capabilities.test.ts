@@ -3,6 +3,8 @@ import { isKnownSyscall } from "../../api/syscalls.ts";
 import {
   CAPABILITY_CHECKS,
   DENIED_ERRNOS,
+  failuresLiftedBy,
+  isProgramStart,
   nextCapabilities,
   type PrivilegeFailure,
   privilegeFailures,
@@ -70,5 +72,46 @@ describe("nextCapabilities", () => {
       "kill",
       "sys_admin",
     ]);
+  });
+});
+
+describe("reading a traced runc run", () => {
+  const call = (name: string, args: string, result: number, errno?: string) => ({
+    pid: 7,
+    name,
+    args,
+    result,
+    ...(errno ? { errno } : {}),
+  });
+
+  it("finds the program's own start among runc's calls", () => {
+    expect(
+      isProgramStart(
+        call("execve", '"/usr/bin/chown", ["/usr/bin/chown", "1", "f"], 0x7ffd /* 12 vars */', 0),
+        "/usr/bin/chown",
+      ),
+    ).toBe(true);
+    expect(
+      isProgramStart(
+        call("execve", '"/usr/bin/chown", ["chown"], 0x1 /* 1 var */', -1, "EACCES"),
+        "/usr/bin/chown",
+      ),
+    ).toBe(false);
+    expect(isProgramStart(call("execve", '"/usr/bin/chownx", ["x"], 0x1', 0), "/usr/bin/chown")).toBe(false);
+    expect(isProgramStart(call("openat", '"/usr/bin/chown", O_RDONLY', 0), "/usr/bin/chown")).toBe(false);
+  });
+
+  it("keeps the failures a capability lifts: the proof that it is needed, whatever the exit code", () => {
+    const failures = privilegeFailures(
+      [
+        call("fchownat", 'AT_FDCWD, "/v/f", 1, -1, 0', -1, "EPERM"),
+        call("open", '"/etc/shadow", O_RDONLY', -1, "EACCES"),
+      ],
+      [],
+    );
+    expect(failuresLiftedBy(failures, "chown").map((f) => f.call)).toEqual([
+      'fchownat(AT_FDCWD, "/v/f", 1, -1, 0)',
+    ]);
+    expect(failuresLiftedBy(failures, "net_bind_service")).toEqual([]);
   });
 });

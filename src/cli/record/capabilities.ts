@@ -180,3 +180,20 @@ export function byKernelOrder(a: Capability, b: Capability): number {
 export function kubernetesCapabilityName(capability: Capability): string {
   return capability.toUpperCase();
 }
+
+/**
+ * Whether `call` is the program starting: its execve of `program` that succeeded. In a trace of runc,
+ * the calls before it are the runtime's own (it may be denied things on purpose); the program's start
+ * after it.
+ */
+export function isProgramStart(call: TracedCall, program: string): boolean {
+  return call.name === "execve" && call.result === 0 && call.args.startsWith(`${JSON.stringify(program)},`);
+}
+
+/** The failures that show a capability is needed: a call it lifts succeeded when recorded and failed without it. */
+export function failuresLiftedBy(
+  failures: readonly PrivilegeFailure[],
+  capability: Capability,
+): PrivilegeFailure[] {
+  return failures.filter((f) => f.candidates.includes(capability));
+}

@@ -21,6 +21,7 @@ import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LinuxSeccomp } from "../../api/seccomp.ts";
 import type { Capability } from "./capabilities.ts";
+import { straceArgs } from "./strace.ts";
 
 export interface ContainerSpec {
   /** Absolute path of the program and its arguments. */
@@ -33,6 +34,8 @@ export interface ContainerSpec {
   writable: readonly string[];
   cwd: string;
   timeoutMs: number;
+  /** When given, runc runs under `strace -f` writing here, so the program's calls can be compared. */
+  tracePath?: string;
 }
 
 export interface ContainerOutcome {
@@ -109,7 +112,10 @@ export async function runInHostContainer(runc: string, spec: ContainerSpec): Pro
     config.linux.seccomp = spec.seccomp;
     writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
     // stdin is /dev/null: a program that reads it sees end of file instead of waiting for the timeout.
-    const child = spawn(runc, ["run", "--bundle", bundle, id], { stdio: ["ignore", "ignore", "pipe"] });
+    const runcArgv = [runc, "run", "--bundle", bundle, id];
+    const [command, ...args] =
+      spec.tracePath === undefined ? runcArgv : ["strace", ...straceArgs(spec.tracePath, runcArgv)];
+    const child = spawn(command as string, args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => {
       if (stderr.length < 64 * 1024) stderr += chunk;

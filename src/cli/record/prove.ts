@@ -1,16 +1,19 @@
 // Finding and proving the capabilities a recorded program needs. First by observation: the program runs
 // again under strace with a reduced capability set (setpriv, from util-linux), and each call denied for
 // lack of one proposes a capability (capabilities.ts), until no new denial appears. Then by proof under
-// runc, in a container shaped like the pod (container.ts): the program must end as it did when recorded
-// with exactly the proposed set, and differently with each proposed capability removed on its own. A
-// capability that fails the proof is reported and left out, never added on a guess.
+// runc, in a container shaped like the pod (container.ts), each run traced: with exactly the proposed set
+// the program must end as it did when recorded and no call that succeeded then may fail for lack of a
+// capability; with each proposed capability removed on its own, a call it lifts must fail (or the program
+// end differently). A capability that fails the proof is reported and left out, never added on a guess.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   byKernelOrder,
   type Capability,
+  failuresLiftedBy,
   isDenied,
+  isProgramStart,
   nextCapabilities,
   type PrivilegeFailure,
   privilegeFailures,
@@ -28,6 +31,11 @@ export interface CapabilityFindings {
   unexplained: PrivilegeFailure[];
   /** Why nothing was analysed (not root, no runc, the recording was interrupted). */
   skipped?: string;
+  /**
+   * The container the recording proposes (its seccomp profile, exactly the proposed capabilities) did not
+   * run the program as it ran when recorded: what happened. The proposal is then not fit to use.
+   */
+  containerFails?: string;
 }
 
 export interface ProofSetup {
@@ -106,36 +114,76 @@ async function prove(
   runc: string,
   setup: ProofSetup,
   proposed: readonly Capability[],
-): Promise<Pick<CapabilityFindings, "proven" | "unproven">> {
+): Promise<Pick<CapabilityFindings, "proven" | "unproven" | "containerFails">> {
   const unproven: CapabilityFindings["unproven"] = [];
   let proposal = [...proposed];
-  const run = (capabilities: readonly Capability[]) =>
-    runInHostContainer(runc, {
-      ...setup.container,
-      argv: setup.argv,
-      cwd: setup.cwd,
-      capabilities,
-      timeoutMs: setup.timeoutMs,
+  // Each run is traced: a call that succeeded when recorded and fails here, for lack of a capability,
+  // shows the capability is needed even when the program carries on and ends as recorded (many log a
+  // failed call and go on; a shell script's `;` does).
+  const run = async (capabilities: readonly Capability[]) => {
+    const dir = mkdtempSync(join(tmpdir(), "lockstep-prove-trace-"));
+    const tracePath = join(dir, "trace");
+    const program = setup.argv[0] ?? "";
+    const denied: TracedCall[] = [];
+    // runc's own processes go on making calls after the program starts (some denied): the pids seen
+    // before its execve, but for its own, are runc's. (clone's results cannot name the program's
+    // children: they are pids of the container's namespace, strace prints the host's.)
+    const runcPids = new Set<number>();
+    let started = false;
+    const calls = new TraceCalls((call) => {
+      if (!started) {
+        started = isProgramStart(call, program);
+        if (!started) runcPids.add(call.pid);
+        else runcPids.delete(call.pid);
+        return;
+      }
+      if (!runcPids.has(call.pid) && isDenied(call)) denied.push(call);
     });
+    try {
+      const outcome = await runInHostContainer(runc, {
+        ...setup.container,
+        argv: setup.argv,
+        cwd: setup.cwd,
+        capabilities,
+        timeoutMs: setup.timeoutMs,
+        tracePath,
+      });
+      new TraceFileReader(tracePath, [calls]).readNew();
+      calls.finish();
+      return { ...outcome, failures: privilegeFailures(denied, setup.deniedWhenRecorded) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const calls = (failures: readonly PrivilegeFailure[]) =>
+    failures.length === 0 ? "" : `; ${failures.map((f) => `${f.call} = ${f.errno}`).join("; ")}`;
   for (;;) {
     const exact = await run(proposal);
-    setup.log(`under runc with exactly ${describe(proposal)}: ${ending(exact)}`);
-    if (exact.exitCode !== setup.recordedExitCode || exact.timedOut) {
-      const reason = `under runc with exactly ${describe(proposal)} the program ${ending(exact)}, not exit code ${setup.recordedExitCode} as recorded${lastLine(exact.stderr)}`;
+    setup.log(`under runc with exactly ${describe(proposal)}: ${ending(exact)}${calls(exact.failures)}`);
+    // Denied calls a capability could lift: the proposal lacks something the recording had.
+    const missing = exact.failures.filter((f) => f.candidates.length > 0);
+    if (exact.exitCode !== setup.recordedExitCode || exact.timedOut || missing.length > 0) {
+      const reason =
+        missing.length > 0
+          ? `under runc with exactly ${describe(proposal)} calls that succeeded when recorded fail: ${missing.map((f) => `${f.call} = ${f.errno}`).join("; ")}`
+          : `under runc with exactly ${describe(proposal)} the program ${ending(exact)}, not exit code ${setup.recordedExitCode} as recorded${lastLine(exact.stderr)}`;
       return {
         proven: [],
         unproven: [...unproven, ...proposal.map((capability) => ({ capability, reason }))],
+        containerFails: reason,
       };
     }
     const needed: Capability[] = [];
     for (const capability of proposal) {
       const without = await run(proposal.filter((c) => c !== capability));
-      setup.log(`under runc without ${capability}: ${ending(without)}`);
-      if (without.exitCode !== setup.recordedExitCode || without.timedOut) needed.push(capability);
+      const lifted = failuresLiftedBy(without.failures, capability);
+      setup.log(`under runc without ${capability}: ${ending(without)}${calls(lifted)}`);
+      if (without.exitCode !== setup.recordedExitCode || without.timedOut || lifted.length > 0)
+        needed.push(capability);
       else
         unproven.push({
           capability,
-          reason: `the program ends as recorded without it (under runc with ${describe(proposal.filter((c) => c !== capability))})`,
+          reason: `the program ends as recorded without it, and no call it lifts fails (under runc with ${describe(proposal.filter((c) => c !== capability))})`,
         });
     }
     // Leaving out what was not needed changes the set the program ran with: prove the smaller one again.

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { RUNTIME_DEFAULT_SECCOMP } from "../../api/runtime-default.ts";
 import type { LinuxSeccomp } from "../../api/seccomp.ts";
 import { KNOWN_SYSCALLS } from "../../api/syscalls.ts";
-import { diffSeccomp, effectiveAllowSet } from "./diff.ts";
+import { diffSeccomp, effectiveAllowSet, existsOnArch } from "./diff.ts";
 
 const allowList = (...names: string[]): LinuxSeccomp => ({
   defaultAction: "SCMP_ACT_ERRNO",
@@ -14,8 +14,9 @@ describe("diffSeccomp", () => {
     expect(diffSeccomp(allowList("write", "read", "mkdir"), allowList("read", "openat"))).toEqual({
       onlyA: ["mkdir", "write"],
       onlyB: ["openat"],
+      both: 1,
     });
-    expect(diffSeccomp(allowList("read"), allowList("read"))).toEqual({ onlyA: [], onlyB: [] });
+    expect(diffSeccomp(allowList("read"), allowList("read"))).toEqual({ onlyA: [], onlyB: [], both: 1 });
   });
 
   it("counts a conditionally allowed call as allowed", () => {
@@ -37,6 +38,40 @@ describe("diffSeccomp", () => {
     expect(diffSeccomp(allowList("mkdir", "read"), allowAll)).toEqual({
       onlyA: ["mkdir"],
       onlyB: [...KNOWN_SYSCALLS].filter((n) => n !== "mkdir" && n !== "read").sort(),
+      both: 1,
     });
+  });
+});
+
+describe("diffSeccomp on one architecture", () => {
+  const allowAll: LinuxSeccomp = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] };
+
+  it("leaves out calls that exist only on other architectures", () => {
+    const onAmd64 = diffSeccomp(allowAll, RUNTIME_DEFAULT_SECCOMP, "amd64").onlyA;
+    for (const armOnly of ["breakpoint", "cacheflush", "set_tls", "arm_fadvise64_64", "arm_sync_file_range"])
+      expect(onAmd64).not.toContain(armOnly);
+    expect(onAmd64).not.toContain("s390_runtime_instr");
+    expect(onAmd64).not.toContain("riscv_hwprobe");
+    const onArm64 = diffSeccomp(allowAll, allowList("read"), "arm64").onlyA;
+    expect(onArm64).toContain("cacheflush");
+    expect(onArm64).toContain("arm_fadvise64_64");
+    expect(onArm64).not.toContain("arch_prctl");
+  });
+
+  it("knows which calls belong to which architecture, and keeps every call for an unknown node", () => {
+    expect(existsOnArch("set_tls", "amd64")).toBe(false);
+    expect(existsOnArch("set_tls", "arm64")).toBe(true);
+    expect(existsOnArch("arch_prctl", "amd64")).toBe(true);
+    expect(existsOnArch("sync_file_range2", "ppc64le")).toBe(true);
+    expect(existsOnArch("read", "s390x")).toBe(true);
+    expect(existsOnArch("set_tls", undefined)).toBe(true);
+  });
+
+  it("finds runtime/default equal to itself on every architecture it knows", () => {
+    for (const arch of ["amd64", "arm64", "s390x", "ppc64le", "riscv64"])
+      expect(diffSeccomp(RUNTIME_DEFAULT_SECCOMP, RUNTIME_DEFAULT_SECCOMP, arch)).toMatchObject({
+        onlyA: [],
+        onlyB: [],
+      });
   });
 });

@@ -242,3 +242,83 @@ describe("conditionHolds", () => {
     expect(conditionHolds(arg(0, "SCMP_CMP_LT", 5), 5n)).toBe(false);
   });
 });
+
+/** RFC 6902 add / remove / replace on plain data, enough to apply a finding's patch. */
+function applyPatch<T>(document: T, patch: readonly { op: string; path: string; value?: unknown }[]): T {
+  const copy = structuredClone(document) as unknown;
+  for (const { op, path, value } of patch) {
+    const keys = path.split("/").slice(1);
+    const last = keys.pop() as string;
+    let parent = copy as Record<string, unknown>;
+    for (const key of keys) parent = parent[key] as Record<string, unknown>;
+    if (Array.isArray(parent)) {
+      const index = last === "-" ? parent.length : Number(last);
+      if (op === "add") parent.splice(index, 0, value);
+      else if (op === "remove") parent.splice(index, 1);
+      else parent[index] = value;
+    } else if (op === "remove") delete parent[last];
+    else parent[last] = value;
+  }
+  return copy as T;
+}
+
+describe("every finding's fix", () => {
+  const profiles: Record<string, LinuxSeccomp> = {
+    unknown: allow(["opn"]),
+    dangerous: allow(["bpf", "openat"]),
+    dangerousAlone: allow(["mount"]),
+    unshare: allow(["unshare"]),
+    clone: allow(["clone", "openat"]),
+    clone3: allow(["clone3"]),
+    personality: allow(["personality", "openat"]),
+    socket: allow(["socket"]),
+    sameAsDefault: {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }],
+    },
+    decidedElsewhere: {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [
+        { names: ["mkdir"], action: "SCMP_ACT_ALLOW" },
+        { names: ["mkdir", "rmdir"], action: "SCMP_ACT_ERRNO", errnoRet: 13 },
+      ],
+    },
+    maskZero: allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0, 0)] }),
+    maskedBits: allow(["ioctl"], { args: [arg(1, "SCMP_CMP_MASKED_EQ", 0x0f, 0x13)] }),
+    allowByDefault: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] },
+  };
+
+  it.each(Object.entries(profiles))(
+    "has an action and words for %s, and its patch removes the finding",
+    (_, profile) => {
+      const findings = lintSeccomp(profile);
+      expect(findings.length).toBeGreaterThan(0);
+      for (const finding of findings) {
+        expect(finding.fix.description.length).toBeGreaterThan(10);
+        if (finding.fix.patch.length === 0) continue;
+        const fixed = applyPatch(profile, finding.fix.patch);
+        const after = lintSeccomp(fixed).map((f) => `${f.rule} ${f.message}`);
+        expect(after, JSON.stringify(finding.fix.patch)).not.toContain(`${finding.rule} ${finding.message}`);
+        // A fix never leaves a rule without names, which the schema would refuse.
+        expect(fixed.syscalls.every((rule) => rule.names.length > 0)).toBe(true);
+      }
+    },
+  );
+
+  it("keeps the rule's other names when it takes one out", () => {
+    const [finding] = lintSeccomp(allow(["bpf", "openat"]));
+    expect(finding?.fix).toEqual({
+      action: "remove-syscall",
+      description: "remove bpf from this rule",
+      patch: [{ op: "remove", path: "/syscalls/1/names/0" }],
+    });
+    const [clone3] = lintSeccomp(allow(["clone3"]));
+    expect(clone3?.fix.patch).toEqual([
+      {
+        op: "replace",
+        path: "/syscalls/1",
+        value: { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 },
+      },
+    ]);
+  });
+});

@@ -10,30 +10,52 @@ import {
   type SeccompSyscall,
 } from "../../api/seccomp.ts";
 import { isKnownSyscall } from "../../api/syscalls.ts";
+import {
+  type Finding,
+  type Fix,
+  type LintRule,
+  type PatchOperation,
+  SECCOMP_LINT_RULES,
+  type Severity,
+} from "../findings.ts";
 
-export type Severity = "error" | "warning";
+export type { Finding, Fix, LintRule, PatchOperation, Severity };
 
-export const LINT_RULES = [
-  "unknown-syscall",
-  "dangerous-syscall",
-  "namespace-creation",
-  "personality-unfiltered",
-  "socket-family",
-  "default-allow",
-  "never-matches",
-  "condition-always-true",
-  "conditions-ored",
-  "conditions-overlap",
-  "masked-bits-ignored",
-] as const;
-export type LintRule = (typeof LINT_RULES)[number];
+/** The seccomp rules; src/cli/findings.ts has every rule, AppArmor's too. */
+export const LINT_RULES = SECCOMP_LINT_RULES;
 
-export interface Finding {
-  rule: LintRule;
-  severity: Severity;
-  /** Where in the profile, e.g. `syscalls[2].names[0]`. */
-  path: string;
-  message: string;
+type AddFinding = (rule: LintRule, severity: Severity, path: string, message: string, fix: Fix) => void;
+
+/**
+ * Patch operations that take `name` (names[n] of rule r) out of its rule and give it `replacements`
+ * instead: a rule with only that name is replaced (or removed), so no rule is left without names.
+ */
+function takeNameOut(
+  seccomp: LinuxSeccomp,
+  r: number,
+  n: number,
+  replacements: readonly SeccompSyscall[] = [],
+): PatchOperation[] {
+  const rule = seccomp.syscalls[r];
+  const [first, ...rest] = replacements;
+  const ops: PatchOperation[] =
+    rule !== undefined && rule.names.length === 1
+      ? [
+          first === undefined
+            ? { op: "remove", path: `/syscalls/${r}` }
+            : { op: "replace", path: `/syscalls/${r}`, value: first },
+        ]
+      : [
+          { op: "remove", path: `/syscalls/${r}/names/${n}` },
+          ...(first === undefined ? [] : [{ op: "add" as const, path: "/syscalls/-", value: first }]),
+        ];
+  return [...ops, ...rest.map((value) => ({ op: "add" as const, path: "/syscalls/-", value }))];
+}
+
+/** Where a finding on a name points: rule r, name n (undefined for a finding on defaultAction). */
+interface NameSite {
+  r: number;
+  n: number;
 }
 
 /** Calls that give a container the host: kernel code, mounts, other processes, the kernel keyring. */
@@ -136,27 +158,63 @@ function allowanceFindings(
   seccomp: LinuxSeccomp,
   rule: SeccompSyscall,
   name: string,
-  path: string,
-  add: (rule: LintRule, severity: Severity, path: string, message: string) => void,
+  site: NameSite | undefined,
+  add: AddFinding,
 ): void {
+  const path = site === undefined ? "defaultAction" : `syscalls[${site.r}].names[${site.n}]`;
   const conditional = isUnconditional(rule) ? "" : " (under conditions, which do not make it safe)";
+  // Out of its rule, replaced by `rules`; for an allow-by-default profile, `rules` added as they are.
+  const replace = (...rules: SeccompSyscall[]): PatchOperation[] =>
+    site === undefined
+      ? rules.map((value) => ({ op: "add", path: "/syscalls/-", value }))
+      : takeNameOut(seccomp, site.r, site.n, rules);
+  const deny: SeccompSyscall = { names: [name], action: "SCMP_ACT_ERRNO", errnoRet: 1 };
+  const removeOrDeny = (): Fix =>
+    site === undefined
+      ? { action: "deny-syscall", description: `add a rule that denies ${name}`, patch: replace(deny) }
+      : { action: "remove-syscall", description: `remove ${name} from this rule`, patch: replace() };
+  const { names: _names, args: _args, ...ruleAction } = rule;
   if (DANGEROUS[name])
-    add("dangerous-syscall", "error", path, `allows ${name}, which ${DANGEROUS[name]}${conditional}`);
+    add(
+      "dangerous-syscall",
+      "error",
+      path,
+      `allows ${name}, which ${DANGEROUS[name]}${conditional}`,
+      removeOrDeny(),
+    );
   if (NAMESPACE_CALLS.has(name) && isUnconditional(rule))
     add(
       "namespace-creation",
       "error",
       path,
       `allows ${name} without argument filters: the container can create or join namespaces`,
+      removeOrDeny(),
     );
   if (name === "clone") {
     const index = cloneFlagsIndex(seccomp);
+    const filtered: SeccompSyscall = {
+      ...ruleAction,
+      names: ["clone"],
+      args: [{ index, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+    };
     if (CLONE_NEW_FLAGS.some((flag) => ruleAdmits(rule, index, flag | SIGCHLD)))
       add(
         "namespace-creation",
         "error",
         path,
         `allows clone with CLONE_NEW* flags: filter argument ${index} with SCMP_CMP_MASKED_EQ value ${CLONE_NAMESPACE_FLAGS} valueTwo 0, as runtime/default does`,
+        site === undefined
+          ? {
+              action: "deny-by-default",
+              description:
+                "an allow-by-default profile cannot deny only clone's namespace flags: make defaultAction deny and allow clone as runtime/default does",
+              patch: [],
+            }
+          : {
+              action: "restrict-arguments",
+              description: `allow clone only when argument ${index} has no CLONE_NEW* flag (SCMP_CMP_MASKED_EQ value ${CLONE_NAMESPACE_FLAGS} valueTwo 0), as runtime/default does`,
+              patch: replace(filtered),
+            },
       );
   }
   if (name === "clone3")
@@ -165,6 +223,12 @@ function allowanceFindings(
       "error",
       path,
       "allows clone3, whose flags seccomp cannot read (they sit behind a pointer): use SCMP_ACT_ERRNO with errnoRet 38 (ENOSYS) so libc falls back to a filtered clone",
+      {
+        action: "return-enosys",
+        description:
+          "make clone3 fail with ENOSYS (SCMP_ACT_ERRNO, errnoRet 38), so libc falls back to clone",
+        patch: replace({ names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }),
+      },
     );
   if (name === "personality" && isUnconditional(rule))
     add(
@@ -172,6 +236,27 @@ function allowanceFindings(
       "warning",
       path,
       `allows personality with any persona; runtime/default allows only ${RUNTIME_DEFAULT_PERSONALITIES.map((p) => `0x${p.toString(16)}`).join(", ")}`,
+      site === undefined
+        ? {
+            action: "deny-by-default",
+            description:
+              "an allow-by-default profile cannot allow only some personas: make defaultAction deny and allow runtime/default's personas",
+            patch: [],
+          }
+        : {
+            action: "restrict-arguments",
+            description:
+              "allow personality only with runtime/default's personas (one rule each, SCMP_CMP_EQ on argument 0)",
+            patch: replace(
+              ...RUNTIME_DEFAULT_PERSONALITIES.map(
+                (value): SeccompSyscall => ({
+                  ...ruleAction,
+                  names: ["personality"],
+                  args: [{ index: 0, value, op: "SCMP_CMP_EQ" }],
+                }),
+              ),
+            ),
+          },
     );
   if (name === "socket" && ruleAdmits(rule, 0, AF_VSOCK))
     add(
@@ -179,6 +264,27 @@ function allowanceFindings(
       "warning",
       path,
       `allows socket for AF_VSOCK (${AF_VSOCK}), which reaches the hypervisor host and which runtime/default and Docker's default profile block: add {index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE}`,
+      site === undefined
+        ? {
+            action: "deny-syscall",
+            description: `add a rule that denies socket for family ${AF_VSOCK}`,
+            patch: replace({ ...deny, args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_EQ" }] }),
+          }
+        : isUnconditional(rule)
+          ? {
+              action: "restrict-arguments",
+              description: `allow socket only for families other than ${AF_VSOCK} ({index: 0, value: ${AF_VSOCK}, op: SCMP_CMP_NE})`,
+              patch: replace({
+                ...ruleAction,
+                names: ["socket"],
+                args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_NE" }],
+              }),
+            }
+          : {
+              action: "restrict-arguments",
+              description: `change this rule's conditions on argument 0 so that family ${AF_VSOCK} does not pass (a second condition on argument 0 would be ORed)`,
+              patch: [],
+            },
     );
 }
 
@@ -261,8 +367,8 @@ export interface LintOptions {
 
 export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): Finding[] {
   const findings: Finding[] = [];
-  const add = (rule: LintRule, severity: Severity, path: string, message: string) =>
-    findings.push({ rule, severity, path, message });
+  const add: AddFinding = (rule, severity, path, message, fix) =>
+    findings.push({ rule, severity, path, message, fix });
   // The rule that decides a name for every call. Measured with runc 1.1.5 / libseccomp: the first
   // unconditional rule for a name wins over later unconditional ones, and over conditional rules for
   // the name wherever they stand (docs/adr/0041-lint-rules.md). Other rules for that name never apply.
@@ -281,6 +387,11 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
           "error",
           path,
           `unknown syscall "${name}": no kernel that libseccomp knows has it, so the runtime ignores it`,
+          {
+            action: "remove-syscall",
+            description: `remove "${name}", or correct it to the syscall meant`,
+            patch: takeNameOut(seccomp, r, n),
+          },
         );
       const decider = decidedBy.get(name);
       const applies = decider === undefined || decider === r;
@@ -290,8 +401,13 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
           "warning",
           path,
           `${name} is decided for every call by the unconditional rule syscalls[${decider}]: this rule never applies to it`,
+          {
+            action: "remove-syscall",
+            description: `remove ${name} from this rule, or from syscalls[${decider}] if this rule is the one meant`,
+            patch: takeNameOut(seccomp, r, n),
+          },
         );
-      if (isAllowingAction(rule.action) && applies) allowanceFindings(seccomp, rule, name, path, add);
+      if (isAllowingAction(rule.action) && applies) allowanceFindings(seccomp, rule, name, { r, n }, add);
     });
 
     if (
@@ -304,6 +420,11 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
         "warning",
         `syscalls[${r}]`,
         `rule does the same as defaultAction (${seccomp.defaultAction}): it changes nothing`,
+        {
+          action: "remove-rule",
+          description: "remove this rule",
+          patch: [{ op: "remove", path: `/syscalls/${r}` }],
+        },
       );
     if (repeatsAnArgument(rule)) {
       const repeated = [...new Set((rule.args ?? []).map((a) => a.index))].filter(
@@ -314,6 +435,11 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
         isAllowingAction(rule.action) ? "error" : "warning",
         `syscalls[${r}].args`,
         `tests argument ${repeated.join(", ")} more than once, so runc adds each condition as a rule of its own: the ${rule.args?.length} conditions are ORed, not ANDed, and the rule matches a call that meets any one of them. Split it into rules that each test an argument once, or use SCMP_CMP_MASKED_EQ`,
+        {
+          action: "split-rule",
+          description: "split the rule into rules that each test an argument once, or use SCMP_CMP_MASKED_EQ",
+          patch: [],
+        },
       );
     }
     rule.args?.forEach((arg, a) => {
@@ -328,6 +454,11 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
           "warning",
           `syscalls[${r}].args[${a}]`,
           "SCMP_CMP_MASKED_EQ with mask 0 holds for every value: the condition filters nothing",
+          {
+            action: "remove-condition",
+            description: "remove the condition (it filters nothing), or give it the mask meant",
+            patch: [{ op: "remove", path: `/syscalls/${r}/args/${a}` }],
+          },
         );
       else if ((expected & ~mask) !== 0n)
         add(
@@ -335,6 +466,13 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
           "warning",
           `syscalls[${r}].args[${a}]`,
           `valueTwo ${arg.valueTwo} has bits outside the mask ${arg.value}, which libseccomp ignores: the condition holds whenever (arg & ${arg.value}) == ${expected & mask}, not never`,
+          {
+            action: "clear-masked-bits",
+            description: `write valueTwo ${expected & mask}, what libseccomp compares, or widen the mask if the other bits were meant`,
+            patch: [
+              { op: "replace", path: `/syscalls/${r}/args/${a}/valueTwo`, value: Number(expected & mask) },
+            ],
+          },
         );
     });
   });
@@ -350,6 +488,11 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
       "warning",
       `syscalls[${second}].names[${b.names.indexOf(name)}]`,
       `${name}: syscalls[${first}] (${outcome(a)}) and syscalls[${second}] (${outcome(b)}) both match a call with ${call}; libseccomp does not apply rules in the order written, so the order does not decide which one wins. Make their conditions exclusive`,
+      {
+        action: "make-conditions-exclusive",
+        description: `change the conditions of syscalls[${first}] or syscalls[${second}] so that no call meets both`,
+        patch: [],
+      },
     );
   }
 
@@ -359,6 +502,12 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
       "warning",
       "defaultAction",
       `${seccomp.defaultAction}: every syscall no rule names is allowed`,
+      {
+        action: "deny-by-default",
+        description:
+          "make defaultAction SCMP_ACT_ERRNO and allow the calls the program makes (lockstep record lists them)",
+        patch: [],
+      },
     );
     const defaultRule: SeccompSyscall = { names: [], action: seccomp.defaultAction };
     for (const name of [
@@ -370,7 +519,7 @@ export function lintSeccomp(seccomp: LinuxSeccomp, options: LintOptions = {}): F
       "socket",
     ])
       if (!seccomp.syscalls.some((rule) => rule.names.includes(name)))
-        allowanceFindings(seccomp, defaultRule, name, "defaultAction", add);
+        allowanceFindings(seccomp, defaultRule, name, undefined, add);
   }
   return findings;
 }
