@@ -62,9 +62,12 @@ describe("importSpoDocuments", () => {
   it("carries AppArmor's raw policy, abstract form and complain mode over, and says what it left out", () => {
     const [raw] = importSpoDocuments(fixture("apparmorprofile.yaml"));
     expect(raw?.object?.spec).toMatchObject({
-      rawPolicy: expect.stringMatching(/profile test-profile /),
+      rawPolicy: expect.stringMatching(
+        /^ {0}profile lockstep\.test-profile flags=\(attach_disconnected\) \{$/m,
+      ),
       mode: "enforce",
     });
+    expect(raw?.notes.join("\n")).toMatch(/its profile test-profile declared as lockstep\.test-profile/);
     const [complain] = importSpoDocuments(fixture("apparmorprofile-sleep-complain-mode.yaml"));
     expect(complain?.object).toEqual({
       apiVersion: "lockstep.dev/v1alpha1",

@@ -8,7 +8,7 @@
 import * as z from "zod";
 import { PROFILE_PATH_PATTERN, parseAppArmorProfile } from "../../api/apparmor.ts";
 import { API_VERSION, APPARMOR_PROFILE_KIND, SECCOMP_PROFILE_KIND } from "../../api/constants.ts";
-import { isValidProfileObjectName } from "../../api/labels.ts";
+import { appArmorKernelName, isValidProfileObjectName } from "../../api/labels.ts";
 import { renderAppArmorProfiles } from "../../api/profiles.ts";
 import { parseSeccompProfile, type SeccompSyscall } from "../../api/seccomp.ts";
 import { isKnownSyscall } from "../../api/syscalls.ts";
@@ -225,6 +225,13 @@ export function importSpoSeccompProfile(spo: SpoObject, spoNames: ReadonlySet<st
 const APPARMOR_SPEC_FIELDS = new Set(["policy", "abstract", "mode", "complainMode", "state", "disabled"]);
 const ABSTRACT_FIELDS = new Set(["executable", "filesystem", "network", "capability", "ptrace"]);
 
+/**
+ * The first `profile NAME` declaration of a policy text (a bare or quoted name): SPO loads a raw policy
+ * under the name it declares, Lockstep under `lockstep.<object name>`, which the text must declare. Import
+ * renames that one declaration; apparmor_parser still judges the whole text on every node.
+ */
+const DECLARED_PROFILE = /^(\s*profile\s+)("?)([^\s"{]+)\2(?=[\s{])/m;
+
 /** One SPO AppArmorProfile as a Lockstep AppArmorProfile. */
 export function importSpoAppArmorProfile(spo: SpoObject): SpoImport {
   const source = `${APPARMOR_PROFILE_KIND} ${JSON.stringify(spo.metadata.name)}`;
@@ -243,9 +250,17 @@ export function importSpoAppArmorProfile(spo: SpoObject): SpoImport {
   const mode = complain ? "complain" : "enforce";
   let lockstepSpec: Record<string, unknown>;
   if (typeof spec.policy === "string" && spec.policy.trim() !== "") {
-    lockstepSpec = { rawPolicy: spec.policy, mode };
+    const kernelName = appArmorKernelName(name);
+    const declared = DECLARED_PROFILE.exec(spec.policy);
+    const policy =
+      declared && declared[3] !== kernelName
+        ? spec.policy.replace(DECLARED_PROFILE, `$1$2${kernelName}$2`)
+        : spec.policy;
+    lockstepSpec = { rawPolicy: policy, mode };
     notes.push(
-      "spec.policy: carried over as rawPolicy, judged by apparmor_parser on each node; the profile it declares must be the one Lockstep loads for this object (lockstep lint and the agent say so if not)",
+      declared && declared[3] !== kernelName
+        ? `spec.policy: carried over as rawPolicy, its profile ${declared[3]} declared as ${kernelName}, the kernel name Lockstep loads for this object (docs/adr/0027-apparmor-kernel-names.md); judged by apparmor_parser on each node`
+        : "spec.policy: carried over as rawPolicy, judged by apparmor_parser on each node; the profile it declares must be the one Lockstep loads for this object (lockstep lint and the agent say so if not)",
     );
   } else {
     const abstract = (spec.abstract ?? {}) as Record<string, Record<string, unknown> | undefined>;
