@@ -25,6 +25,12 @@ export const LOCKSTEP_NAMESPACE = "lockstep-system";
 /** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
 export const WEBHOOK_PATH = "/mutate";
 export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
+/**
+ * How long the API server waits for the webhook's answer (timeoutSeconds; the API server allows at most
+ * 30). A request the webhook has not fully received by then is answered to nobody, so the webhook's
+ * server cuts it off at that age (server.ts).
+ */
+export const WEBHOOK_TIMEOUT_SECONDS = 5;
 /** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
 export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";
 export const SERVICE_ACCOUNTS = {
@@ -97,7 +103,7 @@ export function mutatingWebhookConfiguration(): object {
         admissionReviewVersions: ["v1"],
         sideEffects: "None",
         failurePolicy: "Fail",
-        timeoutSeconds: 5,
+        timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
         reinvocationPolicy: "IfNeeded",
         clientConfig: {
           service: { name: "lockstep-webhook", namespace: LOCKSTEP_NAMESPACE, path: WEBHOOK_PATH, port: 443 },

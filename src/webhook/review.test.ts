@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { ProfileKind } from "../api/constants.ts";
 import type { AdmittedPod } from "../api/pod-profiles.ts";
-import { type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
+import {
+  MAX_LISTED_PROBLEMS,
+  type ProfileView,
+  reviewEphemeralContainers,
+  reviewPodCreate,
+} from "./review.ts";
 
 const pod = (extra: Partial<AdmittedPod["spec"]> = {}): AdmittedPod => ({
   metadata: { name: "p" },
@@ -215,5 +220,20 @@ describe("reviewPod", () => {
       { op: "remove", path: "/metadata/labels/apparmor.lockstep.dev~1other" },
       { op: "add", path: "/metadata/labels/seccomp.lockstep.dev~1web", value: "true" },
     ]);
+  });
+});
+
+describe("a refusal of a pod with many problems", () => {
+  it("lists the first problems and counts the rest, instead of one line per container", () => {
+    const containers = Array.from({ length: 5000 }, (_, i) => ({
+      name: `c${i}`,
+      securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "missing" } },
+    }));
+    const review = reviewPodCreate({ spec: { containers } }, { profile: () => undefined });
+    if (review.allowed) throw new Error("allowed");
+    expect(review.message).toContain('container "c0" references AppArmorProfile "missing"');
+    expect(review.message).toContain(`; and ${5000 - MAX_LISTED_PROBLEMS} more`);
+    expect(review.message).not.toContain('"c10"');
+    expect(review.message.length).toBeLessThan(2000);
   });
 });
