@@ -14,11 +14,14 @@ import {
   GROUP,
   IN_USE_FINALIZER,
   PROFILE_LABEL_PREFIX,
+  type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
   SELECTOR_SYNCED_PREFIX,
+  SYNCED_REVISION_LABEL,
 } from "./constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
-import { seccompLocalhostPattern } from "./labels.ts";
+import { profileLabelKeyIsCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
+import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "./paths.ts";
 import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
 
 export const LOCKSTEP_NAMESPACE = "lockstep-system";
@@ -77,20 +80,32 @@ function securityContextNamesProfile(ctx: string): string {
   );
 }
 
-/** The matchCondition: which pods the webhook must see. Every other pod is admitted without a call. */
-export function referencesLockstepExpression(): string {
+const CONTAINER_LISTS = ["containers", "initContainers", "ephemeralContainers"] as const;
+
+/** CEL: the pod names a Lockstep profile somewhere (the webhook's and the affinity policy's scope). */
+function namesLockstepProfileExpression(): string {
   const inContainers = (list: string) =>
     `(has(object.spec.${list}) && object.spec.${list}.exists(c, ${securityContextNamesProfile("c.securityContext")}))`;
   return [
     securityContextNamesProfile("object.spec.securityContext"),
-    inContainers("containers"),
-    inContainers("initContainers"),
-    inContainers("ephemeralContainers"),
+    ...CONTAINER_LISTS.map(inContainers),
     `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && object.metadata.annotations[k].startsWith('localhost/')))`,
+  ].join(" ||\n");
+}
+
+/** The matchCondition: which pods the webhook must see. Every other pod is admitted without a call. */
+export function referencesLockstepExpression(): string {
+  return [
+    namesLockstepProfileExpression(),
     // A pod that carries an in-use label without using the profile: the webhook removes it.
     `(has(object.metadata.labels) && object.metadata.labels.exists(k, ${isInUseKey("k")}))`,
   ].join(" ||\n");
 }
+
+/** Lockstep's own pods never wait on Lockstep's webhook, and are not held to its work. */
+const NOT_LOCKSTEP_NAMESPACE = {
+  matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [LOCKSTEP_NAMESPACE] }],
+};
 
 export function mutatingWebhookConfiguration(): object {
   return {
@@ -124,11 +139,7 @@ export function mutatingWebhookConfiguration(): object {
             scope: "Namespaced",
           },
         ],
-        namespaceSelector: {
-          matchExpressions: [
-            { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [LOCKSTEP_NAMESPACE] },
-          ],
-        },
+        namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
         matchConditions: [
           { name: "references-a-lockstep-profile", expression: referencesLockstepExpression() },
         ],
@@ -142,6 +153,7 @@ export function mutatingWebhookConfiguration(): object {
 interface PolicySpec {
   name: string;
   resourceRules: object[];
+  namespaceSelector?: object;
   matchConditions?: { name: string; expression: string }[];
   variables?: { name: string; expression: string }[];
   validations: { expression: string; message?: string; messageExpression?: string }[];
@@ -155,7 +167,10 @@ function policy(spec: PolicySpec): object[] {
       metadata: { name: spec.name },
       spec: {
         failurePolicy: "Fail",
-        matchConstraints: { resourceRules: spec.resourceRules },
+        matchConstraints: {
+          resourceRules: spec.resourceRules,
+          ...(spec.namespaceSelector ? { namespaceSelector: spec.namespaceSelector } : {}),
+        },
         ...(spec.matchConditions ? { matchConditions: spec.matchConditions } : {}),
         ...(spec.variables ? { variables: spec.variables } : {}),
         validations: spec.validations.map((v) => ({ ...v, reason: "Forbidden" })),
@@ -383,6 +398,99 @@ export function podInUseLabelsPolicy(): object[] {
   });
 }
 
+/** CEL: every `localhostProfile` of a Localhost `setting` in the pod, at pod level and in every container. */
+function localhostProfiles(setting: "seccompProfile" | "appArmorProfile"): string {
+  const isLocalhost = (ctx: string) =>
+    `has(${ctx}) && has(${ctx}.${setting}) && ${ctx}.${setting}.type == 'Localhost' && has(${ctx}.${setting}.localhostProfile)`;
+  const pod = "object.spec.securityContext";
+  return [
+    `(${isLocalhost(pod)} ? [${pod}.${setting}.localhostProfile] : [])`,
+    ...CONTAINER_LISTS.map(
+      (list) =>
+        `(has(object.spec.${list}) ? object.spec.${list}.filter(c, ${isLocalhost("c.securityContext")}).map(c, c.securityContext.${setting}.localhostProfile) : [])`,
+    ),
+  ].join(" + ");
+}
+
+/**
+ * Nobody creates a pod that names a Lockstep profile unless every node-selector term of its required
+ * node affinity carries Lockstep's requirement (DESIGN invariant 2), whatever ran after Lockstep's
+ * webhook: another mutating webhook that rewrites spec.affinity and is reinvoked after Lockstep's can
+ * strip it (each webhook is reinvoked at most once), or the pod was created while the webhook was
+ * bypassed. The check is structural: for each kind in use the revision label with `Gt`, and for each
+ * profile its failure label with `DoesNotExist` (or, while agents roll, its legacy per-profile label
+ * with `In`); a term that matches no node (no expressions, no fields) may stay. It does not check the
+ * revision's value nor the profiles' nodeSelector and AppArmor requirements: CEL cannot read the
+ * profiles (docs/adr/0033-final-pod-checked.md).
+ */
+export function podNodeAffinityPolicy(): object[] {
+  const seccompElements = `p.split('/').filter(e, e != '' && e != '.')`;
+  const suffix = SECCOMP_FILE_SUFFIX;
+  // The kubelet cleans the path (resolveSeccompLocalhost); `..` and a leading `/` are refused by the
+  // API server's validation, which runs before this policy. Anything but `lockstep/<name>.json` names no
+  // profile and gets '/', which no label key can end in: such a pod is refused.
+  const seccompName =
+    `size(e) == 2 && e[0] == ${cel(SECCOMP_LOCALHOST_DIR)} && e[1].endsWith(${cel(suffix)}) ? ` +
+    `e[1].substring(0, size(e[1]) - ${suffix.length}) : '/'`;
+  const legacyAnnotation = `object.metadata.annotations[k].startsWith('localhost/')`;
+  const exprs = "(has(t.matchExpressions) ? t.matchExpressions : [])";
+  // Label names (or stems, profileLabelNameCel), computed once per reference, not per term.
+  const names = (kind: ProfileKind) => `variables.${kind}LabelNames`;
+  const revisionGt = (kind: ProfileKind) =>
+    `(size(${names(kind)}) == 0 || ${exprs}.exists(e, e.key == ${cel(SYNCED_REVISION_LABEL[kind])} && e.operator == 'Gt'))`;
+  const eachProfile = (kind: ProfileKind, prefix: string, operator: string) =>
+    `${names(kind)}.all(n, ${exprs}.exists(e, e.operator == '${operator}' && ${profileLabelKeyIsCel("e.key", prefix, "n")}))`;
+  const kinds: ProfileKind[] = ["seccomp", "apparmor"];
+  const current = kinds
+    .flatMap((k) => [revisionGt(k), eachProfile(k, FAILED_LABEL_PREFIX[k], "DoesNotExist")])
+    .join(" && ");
+  const legacy = kinds.map((k) => eachProfile(k, PROFILE_LABEL_PREFIX[k], "In")).join(" && ");
+  const matchesNoNode = `size(${exprs}) == 0 && (!has(t.matchFields) || size(t.matchFields) == 0)`;
+  const required = "object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
+  const podName = "(has(object.metadata.name) ? object.metadata.name : '')";
+  return policy({
+    name: "lockstep-pod-node-affinity",
+    resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
+    namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
+    matchConditions: [{ name: "names-a-lockstep-profile", expression: namesLockstepProfileExpression() }],
+    variables: [
+      {
+        name: "seccompNames",
+        expression: `(${localhostProfiles("seccompProfile")}).filter(p, p.matches(r'${seccompLocalhostPattern()}')).map(p, ${seccompElements}).map(e, ${seccompName})`,
+      },
+      {
+        name: "apparmorNames",
+        expression:
+          `(${localhostProfiles("appArmorProfile")}) + ` +
+          `(has(object.metadata.annotations) ? object.metadata.annotations.filter(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && ${legacyAnnotation}).map(k, object.metadata.annotations[k].substring(${"localhost/".length})) : [])`,
+      },
+      ...(["seccomp", "apparmor"] as const).map((kind) => ({
+        name: `${kind}LabelNames`,
+        expression: `variables.${kind}Names.map(n, ${profileLabelNameCel("n")})`,
+      })),
+      {
+        name: "terms",
+        expression:
+          `has(object.spec.affinity) && has(object.spec.affinity.nodeAffinity) && ` +
+          `has(${required}) && has(${required}.nodeSelectorTerms) ? ${required}.nodeSelectorTerms : []`,
+      },
+    ],
+    validations: [
+      {
+        expression:
+          "size(variables.terms) > 0 && " +
+          `variables.terms.all(t, (${matchesNoNode}) || (${current}) || (${legacy}))`,
+        messageExpression:
+          `'pod ' + ${podName} + ' names a Lockstep profile, but a node-selector term of ` +
+          `spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution lacks the requirement ` +
+          `the Lockstep webhook adds (another mutating webhook removed it, or the pod did not pass ` +
+          `through the Lockstep webhook): the pod could run on a node without the profile. Find the ` +
+          `webhook that rewrites spec.affinity (kubectl get mutatingwebhookconfigurations)'`,
+      },
+    ],
+  });
+}
+
 const HEADER = "# Generated by `make admission` from src/api/admission-manifests.ts. Do not edit by hand.\n";
 
 function file(comment: string, docs: object[]): string {
@@ -414,8 +522,10 @@ uses; after that nobody changes them (not even cluster admins: no one needs to; 
 nobody can hold a profile by adding one or release it by removing one. Label-preserving updates (kubelet
 status writes, controllers' label changes, the garbage collector's ownerReferences) pass.
 lockstep-webhook-ca-bundle-only: RBAC lets the webhook patch its one MutatingWebhookConfiguration (by
-resourceNames); this keeps that to caBundle (docs/security.md).`,
-      [...podInUseLabelsPolicy(), ...webhookPolicy()],
+resourceNames); this keeps that to caBundle (docs/security.md).
+lockstep-pod-node-affinity: a pod that names a Lockstep profile is created only if every node-selector term
+of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's.`,
+      [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy()],
     ),
     "deploy/controller/admission-policy.yaml": file(
       `RBAC lets the controller patch profiles (the in-use finalizer) and their status; this keeps that patch

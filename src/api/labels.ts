@@ -14,7 +14,15 @@ import {
   SYNCED_REVISION_LABEL,
 } from "./constants.ts";
 import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR, seccompLocalhostProfile } from "./paths.ts";
-import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, LABEL_NAME, LABEL_NAME_MAX, LABEL_VALUE } from "./patterns.ts";
+import {
+  DNS_SUBDOMAIN,
+  DNS_SUBDOMAIN_MAX,
+  inCelString,
+  LABEL_NAME,
+  LABEL_NAME_MAX,
+  LABEL_NAME_PATTERN,
+  LABEL_VALUE,
+} from "./patterns.ts";
 
 /** The name part of a label key (k8s.io/apimachinery validation.IsQualifiedName). */
 
@@ -23,7 +31,8 @@ const HASH_HEX_LENGTH = 12;
 // A shortened label name always ends in "_" + 12 hex digits. Object names cannot contain "_", and a
 // name that happens to look like this is shortened too, so a name kept verbatim can never equal a
 // shortened one: the mapping is injective up to a 48-bit hash collision.
-const SHORTENED_SUFFIX = /_[0-9a-f]{12}$/;
+const SHORTENED_SUFFIX_PATTERN = `_[0-9a-f]{${HASH_HEX_LENGTH}}$`;
+const SHORTENED_SUFFIX = new RegExp(SHORTENED_SUFFIX_PATTERN);
 const SHORTENED_STEM_MAX = LABEL_NAME_MAX - 1 - HASH_HEX_LENGTH;
 
 function sha256Hex(text: string): string {
@@ -62,11 +71,39 @@ export function profileLabelName(name: string): string {
 // The stem only helps a human reading `kubectl get node --show-labels`; the hash carries identity.
 // It must start with an alphanumeric character; the hash supplies the required alphanumeric end.
 function labelStem(name: string): string {
+  // profileLabelKeyCel below assumes what this gives for a profile object's name (a DNS subdomain):
+  // its first SHORTENED_STEM_MAX characters, unchanged.
   const stem = name
     .slice(0, SHORTENED_STEM_MAX)
     .replace(/[^-a-zA-Z0-9_.]/g, "-")
     .replace(/^[^a-zA-Z0-9]+/, "");
   return stem === "" ? "p" : stem;
+}
+
+/**
+ * CEL (of a string): what profileLabelName gives for the name `name` (a CEL expression), as far as CEL
+ * can say it: CEL has no SHA-256, so a name profileLabelName shortens gives its stem and the `_` that
+ * precedes the hash (no label name ends in `_`, so the two cannot be confused). The stem is exact for a
+ * profile object's name (a DNS subdomain, which labelStem keeps as it is); another name has no profile.
+ * profileLabelKeyIsCel compares a key with it.
+ */
+export function profileLabelNameCel(name: string): string {
+  const verbatim = `size(${name}) <= ${LABEL_NAME_MAX} && ${name}.matches('${inCelString(LABEL_NAME_PATTERN)}') && !${name}.matches('${SHORTENED_SUFFIX_PATTERN}')`;
+  const stem = `(size(${name}) > ${SHORTENED_STEM_MAX} ? ${name}.substring(0, ${SHORTENED_STEM_MAX}) : ${name})`;
+  return `(${verbatim} ? ${name} : ${stem} + '_')`;
+}
+
+/**
+ * CEL (of a bool): the label key `key` is `prefix` followed by the label name that profileLabelNameCel
+ * gave (`labelName`): equal to it, or, for a shortened name, its stem, `_` and 12 hex digits.
+ */
+export function profileLabelKeyIsCel(key: string, prefix: string, labelName: string): string {
+  if (/['\\]/.test(prefix)) throw new Error(`cannot quote ${prefix} for CEL`);
+  return (
+    `(${key} == '${prefix}' + ${labelName} || (${labelName}.endsWith('_') && ` +
+    `${key}.startsWith('${prefix}' + ${labelName}) && ` +
+    `size(${key}) == ${prefix.length + HASH_HEX_LENGTH} + size(${labelName}) && ${key}.matches('${SHORTENED_SUFFIX_PATTERN}')))`
+  );
 }
 
 export function profileLabelKey(kind: ProfileKind, name: string): string {
