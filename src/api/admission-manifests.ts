@@ -20,7 +20,7 @@ import {
   SYNCED_REVISION_LABEL,
 } from "./constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
-import { profileLabelKeyIsCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
+import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
 import { SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "./paths.ts";
 import { EPHEMERAL_CONTAINERS_SUBRESOURCE, LEGACY_APPARMOR_ANNOTATION_PREFIX } from "./pod-profiles.ts";
 
@@ -417,37 +417,45 @@ function localhostProfiles(setting: "seccompProfile" | "appArmorProfile"): strin
  * node affinity carries Lockstep's requirement (DESIGN invariant 2), whatever ran after Lockstep's
  * webhook: another mutating webhook that rewrites spec.affinity and is reinvoked after Lockstep's can
  * strip it (each webhook is reinvoked at most once), or the pod was created while the webhook was
- * bypassed. The check is structural: for each kind in use the revision label with `Gt`, and for each
- * profile its failure label with `DoesNotExist` (or, while agents roll, its legacy per-profile label
- * with `In`); a term that matches no node (no expressions, no fields) may stay. It does not check the
- * revision's value nor the profiles' nodeSelector and AppArmor requirements: CEL cannot read the
- * profiles (docs/adr/0033-final-pod-checked.md).
+ * bypassed. Two checks, both structural:
+ * - each profile the pod names (as the kubelet resolves it) has its in-use label, which the webhook sets
+ *   for exactly the profiles the pod uses: the label keys are then the distinct profiles, however many
+ *   containers name them, and carry the label names CEL cannot compute for a long name (SHA-256);
+ * - every term matches no node (no expressions, no fields) or carries, for each in-use label's kind the
+ *   revision label with `Gt` and for each in-use label the profile's failure label with `DoesNotExist`
+ *   (or, while agents roll, the in-use key itself, an older agent's node label, with `In`).
+ * It does not check the revision's value nor the profiles' nodeSelector and AppArmor requirements: CEL
+ * cannot read the profiles (docs/adr/0033-final-pod-checked.md).
  */
 export function podNodeAffinityPolicy(): object[] {
   const seccompElements = `p.split('/').filter(e, e != '' && e != '.')`;
   const suffix = SECCOMP_FILE_SUFFIX;
   // The kubelet cleans the path (resolveSeccompLocalhost); `..` and a leading `/` are refused by the
   // API server's validation, which runs before this policy. Anything but `lockstep/<name>.json` names no
-  // profile and gets '/', which no label key can end in: such a pod is refused.
+  // profile and gets '/', which no label key holds: such a pod is refused.
   const seccompName =
     `size(e) == 2 && e[0] == ${cel(SECCOMP_LOCALHOST_DIR)} && e[1].endsWith(${cel(suffix)}) ? ` +
     `e[1].substring(0, size(e[1]) - ${suffix.length}) : '/'`;
   const legacyAnnotation = `object.metadata.annotations[k].startsWith('localhost/')`;
-  const exprs = "(has(t.matchExpressions) ? t.matchExpressions : [])";
-  // Label names (or stems, profileLabelNameCel), computed once per reference, not per term.
-  const names = (kind: ProfileKind) => `variables.${kind}LabelNames`;
-  const revisionGt = (kind: ProfileKind) =>
-    `(size(${names(kind)}) == 0 || ${exprs}.exists(e, e.key == ${cel(SYNCED_REVISION_LABEL[kind])} && e.operator == 'Gt'))`;
-  const eachProfile = (kind: ProfileKind, prefix: string, operator: string) =>
-    `${names(kind)}.all(n, ${exprs}.exists(e, e.operator == '${operator}' && ${profileLabelKeyIsCel("e.key", prefix, "n")}))`;
   const kinds: ProfileKind[] = ["seccomp", "apparmor"];
+  const labels = "variables.labels";
+  const inUse = (kind: ProfileKind) => `variables.${kind}InUse`;
+  const exprs = "(has(t.matchExpressions) ? t.matchExpressions : [])";
+  const has = (condition: string) => `${exprs}.exists(e, ${condition})`;
   const current = kinds
-    .flatMap((k) => [revisionGt(k), eachProfile(k, FAILED_LABEL_PREFIX[k], "DoesNotExist")])
+    .flatMap((kind) => [
+      `(size(${inUse(kind)}) == 0 || ${has(`e.key == ${cel(SYNCED_REVISION_LABEL[kind])} && e.operator == 'Gt'`)})`,
+      `${inUse(kind)}.all(k, ${has(`e.operator == 'DoesNotExist' && e.key == ${cel(FAILED_LABEL_PREFIX[kind])} + k.substring(${PROFILE_LABEL_PREFIX[kind].length})`)})`,
+    ])
     .join(" && ");
-  const legacy = kinds.map((k) => eachProfile(k, PROFILE_LABEL_PREFIX[k], "In")).join(" && ");
+  const legacy = kinds
+    .map((kind) => `${inUse(kind)}.all(k, ${has("e.operator == 'In' && e.key == k")})`)
+    .join(" && ");
   const matchesNoNode = `size(${exprs}) == 0 && (!has(t.matchFields) || size(t.matchFields) == 0)`;
   const required = "object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
-  const podName = "(has(object.metadata.name) ? object.metadata.name : '')";
+  const podName = "'pod ' + (has(object.metadata.name) ? object.metadata.name : '')";
+  const bypassed =
+    "(another mutating webhook removed it, or the pod did not pass through the Lockstep webhook)";
   return policy({
     name: "lockstep-pod-node-affinity",
     resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
@@ -464,9 +472,15 @@ export function podNodeAffinityPolicy(): object[] {
           `(${localhostProfiles("appArmorProfile")}) + ` +
           `(has(object.metadata.annotations) ? object.metadata.annotations.filter(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && ${legacyAnnotation}).map(k, object.metadata.annotations[k].substring(${"localhost/".length})) : [])`,
       },
-      ...(["seccomp", "apparmor"] as const).map((kind) => ({
+      // Label names (or stems, profileLabelNameCel), once per reference.
+      ...kinds.map((kind) => ({
         name: `${kind}LabelNames`,
         expression: `variables.${kind}Names.map(n, ${profileLabelNameCel("n")})`,
+      })),
+      { name: "labels", expression: "has(object.metadata.labels) ? object.metadata.labels : {}" },
+      ...kinds.map((kind) => ({
+        name: `${kind}InUse`,
+        expression: `${labels}.filter(k, k.startsWith(${cel(PROFILE_LABEL_PREFIX[kind])}))`,
       })),
       {
         name: "terms",
@@ -477,15 +491,17 @@ export function podNodeAffinityPolicy(): object[] {
     ],
     validations: [
       {
-        expression:
-          "size(variables.terms) > 0 && " +
-          `variables.terms.all(t, (${matchesNoNode}) || (${current}) || (${legacy}))`,
-        messageExpression:
-          `'pod ' + ${podName} + ' names a Lockstep profile, but a node-selector term of ` +
-          `spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution lacks the requirement ` +
-          `the Lockstep webhook adds (another mutating webhook removed it, or the pod did not pass ` +
-          `through the Lockstep webhook): the pod could run on a node without the profile. Find the ` +
-          `webhook that rewrites spec.affinity (kubectl get mutatingwebhookconfigurations)'`,
+        expression: kinds
+          .map(
+            (kind) =>
+              `variables.${kind}LabelNames.all(n, ${hasProfileLabelKeyCel(labels, PROFILE_LABEL_PREFIX[kind], "n")})`,
+          )
+          .join(" && "),
+        messageExpression: `${podName} + ' names a Lockstep profile without its in-use label (${POD_IN_USE_PREFIXES.join(", ")}), which the Lockstep webhook sets with the node affinity ${bypassed}: the pod could run on a node without the profile. Find the webhook that rewrites the pod (kubectl get mutatingwebhookconfigurations)'`,
+      },
+      {
+        expression: `size(variables.terms) > 0 && variables.terms.all(t, (${matchesNoNode}) || (${current}) || (${legacy}))`,
+        messageExpression: `${podName} + ' names a Lockstep profile, but a node-selector term of spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution lacks the requirement the Lockstep webhook adds ${bypassed}: the pod could run on a node without the profile. Find the webhook that rewrites spec.affinity (kubectl get mutatingwebhookconfigurations)'`,
       },
     ],
   });

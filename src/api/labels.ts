@@ -94,15 +94,15 @@ export function profileLabelNameCel(name: string): string {
 }
 
 /**
- * CEL (of a bool): the label key `key` is `prefix` followed by the label name that profileLabelNameCel
- * gave (`labelName`): equal to it, or, for a shortened name, its stem, `_` and 12 hex digits.
+ * CEL (of a bool): the map `labels` has the key `prefix` + the label name profileLabelNameCel gave
+ * (`labelName`): that key exactly, or, for a shortened name, a key with its stem, `_` and 12 hex digits.
  */
-export function profileLabelKeyIsCel(key: string, prefix: string, labelName: string): string {
+export function hasProfileLabelKeyCel(labels: string, prefix: string, labelName: string): string {
   if (/['\\]/.test(prefix)) throw new Error(`cannot quote ${prefix} for CEL`);
   return (
-    `(${key} == '${prefix}' + ${labelName} || (${labelName}.endsWith('_') && ` +
-    `${key}.startsWith('${prefix}' + ${labelName}) && ` +
-    `size(${key}) == ${prefix.length + HASH_HEX_LENGTH} + size(${labelName}) && ${key}.matches('${SHORTENED_SUFFIX_PATTERN}')))`
+    `(!${labelName}.endsWith('_') ? ('${prefix}' + ${labelName}) in ${labels} : ${labels}.exists(k, ` +
+    `k.startsWith('${prefix}' + ${labelName}) && size(k) == ${prefix.length + HASH_HEX_LENGTH} + size(${labelName}) && ` +
+    `k.matches('${SHORTENED_SUFFIX_PATTERN}')))`
   );
 }
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
 import { FAILED_LABEL_PREFIX, PROFILE_LABEL_PREFIX, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
 import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
+import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import { createCertificateAuthority, issueCertificate } from "../../src/kube/certificates.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
 import { outcome, untilEnforced } from "../harness/admission.ts";
@@ -207,8 +208,8 @@ describe("a webhook that rewrites spec.affinity after Lockstep's", () => {
 });
 
 describe("the policy on a pod that reached it with Lockstep's webhook in place", () => {
-  it("admits pods with many containers and terms (CEL cost within the API server's budget)", async () => {
-    const containers = Array.from({ length: 100 }, (_, i) => ({
+  it("admits a pod at the webhook's caps on containers and terms (CEL cost within the API server's budget)", async () => {
+    const containers = Array.from({ length: MAX_POD_CONTAINERS }, (_, i) => ({
       name: `c${i}`,
       image: "busybox",
       securityContext: {
@@ -216,7 +217,7 @@ describe("the policy on a pod that reached it with Lockstep's webhook in place",
         appArmorProfile: { type: "Localhost", localhostProfile: "web" },
       },
     }));
-    const terms = Array.from({ length: 20 }, (_, i) => ({
+    const terms = Array.from({ length: MAX_NODE_SELECTOR_TERMS }, (_, i) => ({
       matchExpressions: Array.from({ length: 10 }, (_, j) => ({ key: `k${i}-${j}`, operator: "Exists" })),
     }));
     const pod = await createPod(
@@ -243,10 +244,17 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
     );
   });
 
-  const admitted = async (pod: k8s.V1Pod, namespace = NS) => outcome(createPod(pod, "All", namespace));
+  const WEB = { [profileLabelKey("seccomp", "web")]: "true" };
+  /** What a dry run of the pod comes to, with the in-use labels the webhook would have set (`labels`). */
+  const admitted = async (pod: k8s.V1Pod, labels: Record<string, string> = WEB, namespace = NS) =>
+    outcome(createPod({ ...pod, metadata: { ...pod.metadata, labels } }, "All", namespace));
 
   it("refuses a pod that names a profile and has no required node affinity, or a term without the requirement", async () => {
-    expect(await admitted(seccompPod("bare"))).toContain(POLICY);
+    expect(await admitted(seccompPod("bare"))).toContain("lacks the requirement");
+    // Guarded, but without the in-use label the webhook sets with it.
+    expect(
+      await admitted(seccompPod("unlabelled", withTerms([{ matchExpressions: guardFor("web") }])), {}),
+    ).toContain("without its in-use label");
     const otherTerm = { matchExpressions: [{ key: "pool", operator: "In", values: ["x"] }] };
     expect(
       await admitted(seccompPod("one-of-two", withTerms([{ matchExpressions: guardFor("web") }, otherTerm]))),
@@ -288,15 +296,18 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
     expect(await admitted(seccompPod("legacy", withTerms([legacy])))).toBe("allowed");
   });
 
-  it("takes a long profile name's shortened label key by its stem", async () => {
-    expect(await admitted(seccompPod("long", withTerms([{ matchExpressions: guardFor(LONG) }]), LONG))).toBe(
-      "allowed",
-    );
+  it("takes a long profile name's shortened in-use label by its stem, and its failure label from it", async () => {
+    const long = { [profileLabelKey("seccomp", LONG)]: "true" };
+    const guarded = seccompPod("long", withTerms([{ matchExpressions: guardFor(LONG) }]), LONG);
+    expect(await admitted(guarded, long)).toBe("allowed");
+    expect(
+      await admitted(guarded, { [`${PROFILE_LABEL_PREFIX.seccomp}${LONG.slice(0, 50)}`]: "true" }),
+    ).toContain("without its in-use label");
     const stemOnly = `${FAILED_LABEL_PREFIX.seccomp}${LONG.slice(0, 50)}`;
     const wrongKey = [guardFor(LONG)[0], { key: stemOnly, operator: "DoesNotExist" }];
     expect(
-      await admitted(seccompPod("long-wrong", withTerms([{ matchExpressions: wrongKey }]), LONG)),
-    ).toContain(POLICY);
+      await admitted(seccompPod("long-wrong", withTerms([{ matchExpressions: wrongKey }]), LONG), long),
+    ).toContain("lacks the requirement");
   });
 
   it("holds AppArmor profiles (field and legacy annotation) and every profile of a pod to the same", async () => {
@@ -307,21 +318,27 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
       },
       spec: { containers: [{ name: "c", image: "busybox" }], ...withTerms(terms) },
     });
-    expect(await admitted(appArmorPod("aa-none", [{ matchExpressions: guardFor("web") }]))).toContain(POLICY);
-    expect(await admitted(appArmorPod("aa", [{ matchExpressions: guardFor("web", "apparmor") }]))).toBe(
+    const AA = { [profileLabelKey("apparmor", "web")]: "true" };
+    expect(await admitted(appArmorPod("aa-none", [{ matchExpressions: guardFor("web") }]), AA)).toContain(
+      POLICY,
+    );
+    expect(
+      await admitted(appArmorPod("aa-unlabelled", [{ matchExpressions: guardFor("web", "apparmor") }])),
+    ).toContain("without its in-use label");
+    expect(await admitted(appArmorPod("aa", [{ matchExpressions: guardFor("web", "apparmor") }]), AA)).toBe(
       "allowed",
     );
     const both = seccompPod("both", withTerms([{ matchExpressions: guardFor("web", "apparmor") }]));
     if (both.metadata)
       both.metadata.annotations = { "container.apparmor.security.beta.kubernetes.io/c": "localhost/web" };
-    expect(await admitted(both)).toContain(POLICY);
+    expect(await admitted(both, { ...WEB, ...AA })).toContain("lacks the requirement");
     const legacyBoth = [PROFILE_LABEL_PREFIX.seccomp, PROFILE_LABEL_PREFIX.apparmor].map((p) => ({
       key: `${p}web`,
       operator: "In",
       values: ["v"],
     }));
     if (both.spec) Object.assign(both.spec, withTerms([{ matchExpressions: legacyBoth }]));
-    expect(await admitted(both)).toBe("allowed");
+    expect(await admitted(both, { ...WEB, ...AA })).toBe("allowed");
   });
 
   it("refuses a path into Lockstep's directory that names no profile, and leaves other pods and Lockstep's namespace alone", async () => {
@@ -331,13 +348,13 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
     const container = elsewhere.spec?.containers[0];
     if (container?.securityContext?.seccompProfile)
       container.securityContext.seccompProfile.localhostProfile = "other/x.json";
-    expect(await admitted(elsewhere)).toBe("allowed");
+    expect(await admitted(elsewhere, {})).toBe("allowed");
     await core
       .createNamespacedServiceAccount({
         namespace: "lockstep-system",
         body: { metadata: { name: "default" } },
       })
       .catch(() => undefined);
-    expect(await admitted(seccompPod("own"), "lockstep-system")).toBe("allowed");
+    expect(await admitted(seccompPod("own"), {}, "lockstep-system")).toBe("allowed");
   });
 });
