@@ -28,10 +28,11 @@ import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
 
 /**
  * The largest AdmissionReview read. The API server refuses a request body over 3 MiB (its
- * MaxRequestBodyBytes) and etcd an object over 1.5 MiB (--max-request-bytes): a pod CREATE carries the
- * pod once, kubectl debug (UPDATE of pods/ephemeralcontainers) the stored pod twice, so 3 MiB holds every
- * review of a pod that can exist. A larger body is refused unread (413). Measured (bench/webhook.bench.ts):
- * the worst 3 MiB body now costs one parse of it, not a message per list element.
+ * MaxRequestBodyBytes) and etcd stores an object of at most 1.5 MiB (--max-request-bytes): a pod CREATE
+ * carries the pod once, kubectl debug (UPDATE of pods/ephemeralcontainers) the stored pod twice. Only a
+ * pod near etcd's limit (as JSON, which can be larger than what etcd stores) goes beyond; none is real
+ * (a real review is a few KiB). A larger body is refused unread (413). What the worst bodies under it
+ * cost: bench/webhook-hostile.bench.ts.
  */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -426,12 +427,18 @@ function readBody(
     let size = 0;
     let budgeted = 0;
     let structure = 0;
+    // Once the body is handed over, its budget is the caller's to release, whatever the socket does next.
+    let settled = false;
+    const settle = (result: Awaited<ReturnType<typeof readBody>>) => {
+      if (settled) return;
+      settled = true;
+      if (typeof result !== "object") budget.release(budgeted);
+      resolve(result);
+    };
     const stop = (why: typeof TOO_LARGE | typeof TOO_COMPLEX | typeof BUSY) => {
       req.removeAllListeners("data");
-      budget.release(budgeted);
-      budgeted = 0;
       raw = "";
-      resolve(why);
+      settle(why);
     };
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
@@ -445,15 +452,10 @@ function readBody(
       }
       raw += decoder.write(chunk);
     });
-    const broke = () => {
-      budget.release(budgeted);
-      budgeted = 0;
-      resolve(undefined);
-    };
-    req.on("end", () => resolve({ raw: raw + decoder.end(), budgeted }));
-    req.on("error", broke);
+    req.on("end", () => settle({ raw: raw + decoder.end(), budgeted }));
+    req.on("error", () => settle(undefined));
     req.on("close", () => {
-      if (!req.complete) broke();
+      if (!req.complete) settle(undefined);
     });
   });
 }
