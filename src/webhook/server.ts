@@ -414,7 +414,7 @@ const BUSY = Symbol("busy");
  * replacement characters), and each chunk is decoded as it arrives, so its Buffer is garbage at once
  * instead of queued for an async iterator.
  */
-function readBody(
+export function readBody(
   req: IncomingMessage,
   budget: ByteBudget,
 ): Promise<
