@@ -3,6 +3,7 @@ import {
   AdmittedPodSchema,
   MAX_NODE_SELECTOR_TERMS,
   MAX_POD_CONTAINERS,
+  MAX_POD_MAP_ENTRIES,
   MAX_TERM_REQUIREMENTS,
 } from "./pod-profiles.ts";
 
@@ -28,14 +29,30 @@ describe("AdmittedPodSchema on hostile lists (the work of a review is bounded)",
     expect(values[0]?.path.slice(-2)).toEqual(["values", 1]);
   });
 
-  it("reports one issue for a label or annotation map full of non-strings", () => {
-    const labels = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]));
+  it("reports one issue for a label or annotation map full of non-strings, and refuses one too large to read", async () => {
+    const numbers = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
     for (const field of ["labels", "annotations"]) {
-      const issues = issuesOf({ metadata: { [field]: labels }, spec: { containers: [] } });
+      const issues = issuesOf({
+        metadata: { [field]: numbers(MAX_POD_MAP_ENTRIES) },
+        spec: { containers: [] },
+      });
       expect(issues).toHaveLength(1);
       expect(issues[0]?.path).toEqual(["metadata", field, "k0"]);
+      const tooMany = issuesOf({
+        metadata: { [field]: numbers(MAX_POD_MAP_ENTRIES + 1) },
+        spec: { containers: [] },
+      });
+      expect(tooMany.map((i) => [i.path, i.message])).toEqual([
+        [["metadata", field], `must have at most ${MAX_POD_MAP_ENTRIES} entries`],
+      ]);
+      expect(issuesOf({ metadata: { [field]: ["a"] }, spec: { containers: [] } })[0]?.path).toEqual([
+        "metadata",
+        field,
+      ]);
     }
-    expect(issuesOf({ metadata: { labels: { a: "b" } }, spec: { containers: [] } })).toEqual([]);
+    expect(issuesOf({ metadata: { labels: { a: "b", __proto__: "c" } }, spec: { containers: [] } })).toEqual(
+      [],
+    );
   });
 
   it("reports nested bad elements at their full path, stopping at the first in each list", () => {

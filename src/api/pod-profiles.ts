@@ -57,20 +57,40 @@ export function firstIssueList<T extends z.ZodType>(element: T, max?: number) {
   );
 }
 
-/** A map of strings (labels, annotations), reported at its first value that is not a string. */
-const StringMapSchema = z.record(z.string(), z.unknown()).transform((entries, ctx) => {
-  for (const [key, value] of Object.entries(entries))
-    if (typeof value !== "string") {
+/** Labels or annotations beyond this many are refused (far beyond any real pod). */
+export const MAX_POD_MAP_ENTRIES = 1024;
+
+/**
+ * A map of strings (labels, annotations), counted before it is read and reported at its first value that
+ * is not a string: `z.record` took 460 ms for 49,000 labels of numbers in one 500 KB review.
+ */
+const StringMapSchema = z
+  .custom<Record<string, unknown>>(
+    (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+    "expected a map of strings",
+  )
+  .transform((entries, ctx) => {
+    const keys = Object.keys(entries);
+    if (keys.length > MAX_POD_MAP_ENTRIES) {
       ctx.addIssue({
         code: "custom",
-        message: `expected a string, got ${typeof value}`,
-        path: [key],
+        message: `must have at most ${MAX_POD_MAP_ENTRIES} entries`,
         input: undefined,
       });
       return z.NEVER;
     }
-  return entries as Record<string, string>;
-});
+    for (const key of keys)
+      if (typeof entries[key] !== "string") {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a string, got ${typeof entries[key]}`,
+          path: [key],
+          input: undefined,
+        });
+        return z.NEVER;
+      }
+    return entries as Record<string, string>;
+  });
 
 const ProfileSettingSchema = z.object({ type: z.string(), localhostProfile: z.string().optional() });
 const SecurityContextSchema = z.object({
