@@ -14,12 +14,14 @@ import {
   GROUP,
   IN_USE_FINALIZER,
   PROFILE_LABEL_PREFIX,
+  type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
   SELECTOR_SYNCED_PREFIX,
+  SYNCED_REVISION_LABEL,
 } from "./constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
-import { seccompLocalhostPattern } from "./labels.ts";
-import { APPARMOR_KERNEL_NAME_PREFIX } from "./paths.ts";
+import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX, SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "./paths.ts";
 import {
   EPHEMERAL_CONTAINERS_SUBRESOURCE,
   LEGACY_APPARMOR_ANNOTATION_PREFIX,
@@ -30,6 +32,12 @@ export const LOCKSTEP_NAMESPACE = "lockstep-system";
 /** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
 export const WEBHOOK_PATH = "/mutate";
 export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
+/**
+ * How long the API server waits for the webhook's answer (timeoutSeconds; the API server allows at most
+ * 30). A request the webhook has not fully received by then is answered to nobody, so the webhook's
+ * server cuts it off at that age (server.ts).
+ */
+export const WEBHOOK_TIMEOUT_SECONDS = 5;
 /** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
 export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";
 export const SERVICE_ACCOUNTS = {
@@ -77,20 +85,32 @@ function securityContextNamesProfile(ctx: string): string {
   );
 }
 
-/** The matchCondition: which pods the webhook must see. Every other pod is admitted without a call. */
-export function referencesLockstepExpression(): string {
+const CONTAINER_LISTS = ["containers", "initContainers", "ephemeralContainers"] as const;
+
+/** CEL: the pod names a Lockstep profile somewhere (the webhook's and the affinity policy's scope). */
+function namesLockstepProfileExpression(): string {
   const inContainers = (list: string) =>
     `(has(object.spec.${list}) && object.spec.${list}.exists(c, ${securityContextNamesProfile("c.securityContext")}))`;
   return [
     securityContextNamesProfile("object.spec.securityContext"),
-    inContainers("containers"),
-    inContainers("initContainers"),
-    inContainers("ephemeralContainers"),
+    ...CONTAINER_LISTS.map(inContainers),
     `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && object.metadata.annotations[k].startsWith(${cel(LEGACY_APPARMOR_LOCALHOST + APPARMOR_KERNEL_NAME_PREFIX)})))`,
+  ].join(" ||\n");
+}
+
+/** The matchCondition: which pods the webhook must see. Every other pod is admitted without a call. */
+export function referencesLockstepExpression(): string {
+  return [
+    namesLockstepProfileExpression(),
     // A pod that carries an in-use label without using the profile: the webhook removes it.
     `(has(object.metadata.labels) && object.metadata.labels.exists(k, ${isInUseKey("k")}))`,
   ].join(" ||\n");
 }
+
+/** Lockstep's own pods never wait on Lockstep's webhook, and are not held to its work. */
+const NOT_LOCKSTEP_NAMESPACE = {
+  matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [LOCKSTEP_NAMESPACE] }],
+};
 
 export function mutatingWebhookConfiguration(): object {
   return {
@@ -103,7 +123,7 @@ export function mutatingWebhookConfiguration(): object {
         admissionReviewVersions: ["v1"],
         sideEffects: "None",
         failurePolicy: "Fail",
-        timeoutSeconds: 5,
+        timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
         reinvocationPolicy: "IfNeeded",
         clientConfig: {
           service: { name: "lockstep-webhook", namespace: LOCKSTEP_NAMESPACE, path: WEBHOOK_PATH, port: 443 },
@@ -124,11 +144,7 @@ export function mutatingWebhookConfiguration(): object {
             scope: "Namespaced",
           },
         ],
-        namespaceSelector: {
-          matchExpressions: [
-            { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [LOCKSTEP_NAMESPACE] },
-          ],
-        },
+        namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
         matchConditions: [
           { name: "references-a-lockstep-profile", expression: referencesLockstepExpression() },
         ],
@@ -142,6 +158,7 @@ export function mutatingWebhookConfiguration(): object {
 interface PolicySpec {
   name: string;
   resourceRules: object[];
+  namespaceSelector?: object;
   matchConditions?: { name: string; expression: string }[];
   variables?: { name: string; expression: string }[];
   validations: { expression: string; message?: string; messageExpression?: string }[];
@@ -155,7 +172,10 @@ function policy(spec: PolicySpec): object[] {
       metadata: { name: spec.name },
       spec: {
         failurePolicy: "Fail",
-        matchConstraints: { resourceRules: spec.resourceRules },
+        matchConstraints: {
+          resourceRules: spec.resourceRules,
+          ...(spec.namespaceSelector ? { namespaceSelector: spec.namespaceSelector } : {}),
+        },
         ...(spec.matchConditions ? { matchConditions: spec.matchConditions } : {}),
         ...(spec.variables ? { variables: spec.variables } : {}),
         validations: spec.validations.map((v) => ({ ...v, reason: "Forbidden" })),
@@ -383,6 +403,119 @@ export function podInUseLabelsPolicy(): object[] {
   });
 }
 
+/** CEL: every `localhostProfile` of a Localhost `setting` in the pod, at pod level and in every container. */
+function localhostProfiles(setting: "seccompProfile" | "appArmorProfile"): string {
+  const isLocalhost = (ctx: string) =>
+    `has(${ctx}) && has(${ctx}.${setting}) && ${ctx}.${setting}.type == 'Localhost' && has(${ctx}.${setting}.localhostProfile)`;
+  const pod = "object.spec.securityContext";
+  return [
+    `(${isLocalhost(pod)} ? [${pod}.${setting}.localhostProfile] : [])`,
+    ...CONTAINER_LISTS.map(
+      (list) =>
+        `(has(object.spec.${list}) ? object.spec.${list}.filter(c, ${isLocalhost("c.securityContext")}).map(c, c.securityContext.${setting}.localhostProfile) : [])`,
+    ),
+  ].join(" + ");
+}
+
+/**
+ * Nobody creates a pod that names a Lockstep profile unless every node-selector term of its required
+ * node affinity carries Lockstep's requirement (DESIGN invariant 2), whatever ran after Lockstep's
+ * webhook: another mutating webhook that rewrites spec.affinity and is reinvoked after Lockstep's can
+ * strip it (each webhook is reinvoked at most once), or the pod was created while the webhook was
+ * bypassed. Two checks, both structural:
+ * - each profile the pod names (as the kubelet resolves it) has its in-use label, which the webhook sets
+ *   for exactly the profiles the pod uses: the label keys are then the distinct profiles, however many
+ *   containers name them, and carry the label names CEL cannot compute for a long name (SHA-256);
+ * - every term matches no node (no expressions, no fields) or carries, for each in-use label's kind the
+ *   revision label with `Gt` and for each in-use label the profile's failure label with `DoesNotExist`
+ *   (or, while agents roll, the in-use key itself, an older agent's node label, with `In`).
+ * It does not check the revision's value nor the profiles' nodeSelector and AppArmor requirements: CEL
+ * cannot read the profiles (docs/adr/0033-final-pod-checked.md).
+ */
+export function podNodeAffinityPolicy(): object[] {
+  const seccompElements = `p.split('/').filter(e, e != '' && e != '.')`;
+  const suffix = SECCOMP_FILE_SUFFIX;
+  // The kubelet cleans the path (resolveSeccompLocalhost); `..` and a leading `/` are refused by the
+  // API server's validation, which runs before this policy. Anything but `lockstep/<name>.json` names no
+  // profile and gets '/', which no label key holds: such a pod is refused.
+  const seccompName =
+    `size(e) == 2 && e[0] == ${cel(SECCOMP_LOCALHOST_DIR)} && e[1].endsWith(${cel(suffix)}) ? ` +
+    `e[1].substring(0, size(e[1]) - ${suffix.length}) : '/'`;
+  // AppArmor: only `lockstep.<name>` is Lockstep's (docs/adr/0027-apparmor-kernel-names.md); the object
+  // name, which the in-use label names, is what follows the prefix.
+  const appArmorPrefix = APPARMOR_KERNEL_NAME_PREFIX;
+  const legacyLocalhost = LEGACY_APPARMOR_LOCALHOST + APPARMOR_KERNEL_NAME_PREFIX;
+  const legacyAnnotation = `object.metadata.annotations[k].startsWith(${cel(legacyLocalhost)})`;
+  const kinds: ProfileKind[] = ["seccomp", "apparmor"];
+  const labels = "variables.labels";
+  const inUse = (kind: ProfileKind) => `variables.${kind}InUse`;
+  const exprs = "(has(t.matchExpressions) ? t.matchExpressions : [])";
+  const has = (condition: string) => `${exprs}.exists(e, ${condition})`;
+  const current = kinds
+    .flatMap((kind) => [
+      `(size(${inUse(kind)}) == 0 || ${has(`e.key == ${cel(SYNCED_REVISION_LABEL[kind])} && e.operator == 'Gt'`)})`,
+      `${inUse(kind)}.all(k, ${has(`e.operator == 'DoesNotExist' && e.key == ${cel(FAILED_LABEL_PREFIX[kind])} + k.substring(${PROFILE_LABEL_PREFIX[kind].length})`)})`,
+    ])
+    .join(" && ");
+  const legacy = kinds
+    .map((kind) => `${inUse(kind)}.all(k, ${has("e.operator == 'In' && e.key == k")})`)
+    .join(" && ");
+  const matchesNoNode = `size(${exprs}) == 0 && (!has(t.matchFields) || size(t.matchFields) == 0)`;
+  const required = "object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
+  const podName = "'pod ' + (has(object.metadata.name) ? object.metadata.name : '')";
+  const bypassed =
+    "(another mutating webhook removed it, or the pod did not pass through the Lockstep webhook)";
+  return policy({
+    name: "lockstep-pod-node-affinity",
+    resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
+    namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
+    matchConditions: [{ name: "names-a-lockstep-profile", expression: namesLockstepProfileExpression() }],
+    variables: [
+      {
+        name: "seccompNames",
+        expression: `(${localhostProfiles("seccompProfile")}).filter(p, p.matches(r'${seccompLocalhostPattern()}')).map(p, ${seccompElements}).map(e, ${seccompName})`,
+      },
+      {
+        name: "apparmorNames",
+        expression:
+          `(${localhostProfiles("appArmorProfile")}).filter(p, p.startsWith(${cel(appArmorPrefix)})).map(p, p.substring(${appArmorPrefix.length})) + ` +
+          `(has(object.metadata.annotations) ? object.metadata.annotations.filter(k, k.startsWith(${cel(LEGACY_APPARMOR_ANNOTATION_PREFIX)}) && ${legacyAnnotation}).map(k, object.metadata.annotations[k].substring(${legacyLocalhost.length})) : [])`,
+      },
+      // Label names (or stems, profileLabelNameCel), once per reference.
+      ...kinds.map((kind) => ({
+        name: `${kind}LabelNames`,
+        expression: `variables.${kind}Names.map(n, ${profileLabelNameCel("n")})`,
+      })),
+      { name: "labels", expression: "has(object.metadata.labels) ? object.metadata.labels : {}" },
+      ...kinds.map((kind) => ({
+        name: `${kind}InUse`,
+        expression: `${labels}.filter(k, k.startsWith(${cel(PROFILE_LABEL_PREFIX[kind])}))`,
+      })),
+      {
+        name: "terms",
+        expression:
+          `has(object.spec.affinity) && has(object.spec.affinity.nodeAffinity) && ` +
+          `has(${required}) && has(${required}.nodeSelectorTerms) ? ${required}.nodeSelectorTerms : []`,
+      },
+    ],
+    validations: [
+      {
+        expression: kinds
+          .map(
+            (kind) =>
+              `variables.${kind}LabelNames.all(n, ${hasProfileLabelKeyCel(labels, PROFILE_LABEL_PREFIX[kind], "n")})`,
+          )
+          .join(" && "),
+        messageExpression: `${podName} + ' names a Lockstep profile without its in-use label (${POD_IN_USE_PREFIXES.join(", ")}), which the Lockstep webhook sets with the node affinity ${bypassed}: the pod could run on a node without the profile. Find the webhook that rewrites the pod (kubectl get mutatingwebhookconfigurations)'`,
+      },
+      {
+        expression: `size(variables.terms) > 0 && variables.terms.all(t, (${matchesNoNode}) || (${current}) || (${legacy}))`,
+        messageExpression: `${podName} + ' names a Lockstep profile, but a node-selector term of spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution lacks the requirement the Lockstep webhook adds ${bypassed}: the pod could run on a node without the profile. Find the webhook that rewrites spec.affinity (kubectl get mutatingwebhookconfigurations)'`,
+      },
+    ],
+  });
+}
+
 const HEADER = "# Generated by `make admission` from src/api/admission-manifests.ts. Do not edit by hand.\n";
 
 function file(comment: string, docs: object[]): string {
@@ -414,8 +547,10 @@ uses; after that nobody changes them (not even cluster admins: no one needs to; 
 nobody can hold a profile by adding one or release it by removing one. Label-preserving updates (kubelet
 status writes, controllers' label changes, the garbage collector's ownerReferences) pass.
 lockstep-webhook-ca-bundle-only: RBAC lets the webhook patch its one MutatingWebhookConfiguration (by
-resourceNames); this keeps that to caBundle (docs/security.md).`,
-      [...podInUseLabelsPolicy(), ...webhookPolicy()],
+resourceNames); this keeps that to caBundle (docs/security.md).
+lockstep-pod-node-affinity: a pod that names a Lockstep profile is created only if every node-selector term
+of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's.`,
+      [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy()],
     ),
     "deploy/controller/admission-policy.yaml": file(
       `RBAC lets the controller patch profiles (the in-use finalizer) and their status; this keeps that patch

@@ -19,7 +19,15 @@ import {
   SECCOMP_LOCALHOST_DIR,
   seccompLocalhostProfile,
 } from "./paths.ts";
-import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, LABEL_NAME, LABEL_NAME_MAX, LABEL_VALUE } from "./patterns.ts";
+import {
+  DNS_SUBDOMAIN,
+  DNS_SUBDOMAIN_MAX,
+  inCelString,
+  LABEL_NAME,
+  LABEL_NAME_MAX,
+  LABEL_NAME_PATTERN,
+  LABEL_VALUE,
+} from "./patterns.ts";
 
 /** The name part of a label key (k8s.io/apimachinery validation.IsQualifiedName). */
 
@@ -28,7 +36,8 @@ const HASH_HEX_LENGTH = 12;
 // A shortened label name always ends in "_" + 12 hex digits. Object names cannot contain "_", and a
 // name that happens to look like this is shortened too, so a name kept verbatim can never equal a
 // shortened one: the mapping is injective up to a 48-bit hash collision.
-const SHORTENED_SUFFIX = /_[0-9a-f]{12}$/;
+const SHORTENED_SUFFIX_PATTERN = `_[0-9a-f]{${HASH_HEX_LENGTH}}$`;
+const SHORTENED_SUFFIX = new RegExp(SHORTENED_SUFFIX_PATTERN);
 const SHORTENED_STEM_MAX = LABEL_NAME_MAX - 1 - HASH_HEX_LENGTH;
 
 function sha256Hex(text: string): string {
@@ -67,11 +76,39 @@ export function profileLabelName(name: string): string {
 // The stem only helps a human reading `kubectl get node --show-labels`; the hash carries identity.
 // It must start with an alphanumeric character; the hash supplies the required alphanumeric end.
 function labelStem(name: string): string {
+  // profileLabelKeyCel below assumes what this gives for a profile object's name (a DNS subdomain):
+  // its first SHORTENED_STEM_MAX characters, unchanged.
   const stem = name
     .slice(0, SHORTENED_STEM_MAX)
     .replace(/[^-a-zA-Z0-9_.]/g, "-")
     .replace(/^[^a-zA-Z0-9]+/, "");
   return stem === "" ? "p" : stem;
+}
+
+/**
+ * CEL (of a string): what profileLabelName gives for the name `name` (a CEL expression), as far as CEL
+ * can say it: CEL has no SHA-256, so a name profileLabelName shortens gives its stem and the `_` that
+ * precedes the hash (no label name ends in `_`, so the two cannot be confused). The stem is exact for a
+ * profile object's name (a DNS subdomain, which labelStem keeps as it is); another name has no profile.
+ * profileLabelKeyIsCel compares a key with it.
+ */
+export function profileLabelNameCel(name: string): string {
+  const verbatim = `size(${name}) <= ${LABEL_NAME_MAX} && ${name}.matches('${inCelString(LABEL_NAME_PATTERN)}') && !${name}.matches('${SHORTENED_SUFFIX_PATTERN}')`;
+  const stem = `(size(${name}) > ${SHORTENED_STEM_MAX} ? ${name}.substring(0, ${SHORTENED_STEM_MAX}) : ${name})`;
+  return `(${verbatim} ? ${name} : ${stem} + '_')`;
+}
+
+/**
+ * CEL (of a bool): the map `labels` has the key `prefix` + the label name profileLabelNameCel gave
+ * (`labelName`): that key exactly, or, for a shortened name, a key with its stem, `_` and 12 hex digits.
+ */
+export function hasProfileLabelKeyCel(labels: string, prefix: string, labelName: string): string {
+  if (/['\\]/.test(prefix)) throw new Error(`cannot quote ${prefix} for CEL`);
+  return (
+    `(!${labelName}.endsWith('_') ? ('${prefix}' + ${labelName}) in ${labels} : ${labels}.exists(k, ` +
+    `k.startsWith('${prefix}' + ${labelName}) && size(k) == ${prefix.length + HASH_HEX_LENGTH} + size(${labelName}) && ` +
+    `k.matches('${SHORTENED_SUFFIX_PATTERN}')))`
+  );
 }
 
 export function profileLabelKey(kind: ProfileKind, name: string): string {

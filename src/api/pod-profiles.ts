@@ -20,6 +20,80 @@ export const LEGACY_APPARMOR_LOCALHOST = "localhost/";
 /** The pod subresource `kubectl debug` adds ephemeral containers through (UPDATE). */
 export const EPHEMERAL_CONTAINERS_SUBRESOURCE = "ephemeralcontainers";
 
+/**
+ * Lists longer than this are refused (far beyond any real pod: the API server sets no count, but a pod
+ * must fit etcd's 1.5 MiB), so the review's work and its patch (every term copied with the requirements)
+ * stay bounded whatever a client sends. docs/adr/0032-webhook-bounded-work.md.
+ */
+export const MAX_POD_CONTAINERS = 1024;
+export const MAX_NODE_SELECTOR_TERMS = 256;
+export const MAX_TERM_REQUIREMENTS = 256;
+
+/**
+ * A list parsed element by element up to the first one that does not parse, whose issues alone are
+ * reported: `z.array` reports every bad element, and 600 KB of `[1,1,...]` made 300,000 issues and a
+ * 22 MB message (456 MiB resident). With this a malformed pod has at most as many issues as the schema
+ * has fields, however long its lists.
+ */
+export function firstIssueList<T extends z.ZodType>(element: T, max?: number) {
+  const list = z.array(z.unknown());
+  return (max === undefined ? list : list.max(max, `must have at most ${max} items`)).transform(
+    (items, ctx) => {
+      const parsed: z.output<T>[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const result = element.safeParse(items[i]);
+        if (!result.success) {
+          for (const issue of result.error.issues)
+            ctx.addIssue({
+              code: "custom",
+              message: issue.message,
+              path: [i, ...issue.path],
+              input: undefined,
+            });
+          return z.NEVER;
+        }
+        parsed.push(result.data);
+      }
+      return parsed;
+    },
+  );
+}
+
+/** Labels or annotations beyond this many are refused (far beyond any real pod). */
+export const MAX_POD_MAP_ENTRIES = 1024;
+
+/**
+ * A map of strings (labels, annotations), counted before it is read and reported at its first value that
+ * is not a string: `z.record` took 460 ms for 49,000 labels of numbers in one 500 KB review.
+ */
+const StringMapSchema = z
+  .custom<Record<string, unknown>>(
+    (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+    "expected a map of strings",
+  )
+  .transform((entries, ctx) => {
+    const keys = Object.keys(entries);
+    if (keys.length > MAX_POD_MAP_ENTRIES) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must have at most ${MAX_POD_MAP_ENTRIES} entries`,
+        input: undefined,
+      });
+      return z.NEVER;
+    }
+    for (const key of keys)
+      if (typeof entries[key] !== "string") {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a string, got ${typeof entries[key]}`,
+          path: [key],
+          input: undefined,
+        });
+        return z.NEVER;
+      }
+    return entries as Record<string, string>;
+  });
+
 const ProfileSettingSchema = z.object({ type: z.string(), localhostProfile: z.string().optional() });
 const SecurityContextSchema = z.object({
   seccompProfile: ProfileSettingSchema.optional(),
@@ -29,11 +103,11 @@ const ContainerSchema = z.object({ name: z.string(), securityContext: SecurityCo
 const NodeSelectorRequirementSchema = z.object({
   key: z.string(),
   operator: z.string(),
-  values: z.array(z.string()).optional(),
+  values: firstIssueList(z.string()).optional(),
 });
 export const NodeSelectorTermSchema = z.object({
-  matchExpressions: z.array(NodeSelectorRequirementSchema).optional(),
-  matchFields: z.array(NodeSelectorRequirementSchema).optional(),
+  matchExpressions: firstIssueList(NodeSelectorRequirementSchema, MAX_TERM_REQUIREMENTS).optional(),
+  matchFields: firstIssueList(NodeSelectorRequirementSchema, MAX_TERM_REQUIREMENTS).optional(),
 });
 export type NodeSelectorTerm = z.infer<typeof NodeSelectorTermSchema>;
 
@@ -44,8 +118,8 @@ export const AdmittedPodSchema = z.object({
       name: z.string().optional(),
       generateName: z.string().optional(),
       namespace: z.string().optional(),
-      labels: z.record(z.string(), z.string()).optional(),
-      annotations: z.record(z.string(), z.string()).optional(),
+      labels: StringMapSchema.optional(),
+      annotations: StringMapSchema.optional(),
     })
     .optional(),
   spec: z.object({
@@ -55,15 +129,17 @@ export const AdmittedPodSchema = z.object({
       .refine((name) => name === "" || isDnsSubdomain(name), "must be a Node name (an RFC 1123 subdomain)")
       .optional(),
     securityContext: SecurityContextSchema.optional(),
-    containers: z.array(ContainerSchema),
-    initContainers: z.array(ContainerSchema).optional(),
-    ephemeralContainers: z.array(ContainerSchema).optional(),
+    containers: firstIssueList(ContainerSchema, MAX_POD_CONTAINERS),
+    initContainers: firstIssueList(ContainerSchema, MAX_POD_CONTAINERS).optional(),
+    ephemeralContainers: firstIssueList(ContainerSchema, MAX_POD_CONTAINERS).optional(),
     affinity: z
       .object({
         nodeAffinity: z
           .object({
             requiredDuringSchedulingIgnoredDuringExecution: z
-              .object({ nodeSelectorTerms: z.array(NodeSelectorTermSchema).optional() })
+              .object({
+                nodeSelectorTerms: firstIssueList(NodeSelectorTermSchema, MAX_NODE_SELECTOR_TERMS).optional(),
+              })
               .optional(),
           })
           .optional(),

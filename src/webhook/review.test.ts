@@ -3,7 +3,12 @@ import type { ProfileKind } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
 import { profileRequirements } from "../api/node-profiles.ts";
 import type { AdmittedPod, NodeSelectorTerm } from "../api/pod-profiles.ts";
-import { type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
+import {
+  MAX_LISTED_PROBLEMS,
+  type ProfileView,
+  reviewEphemeralContainers,
+  reviewPodCreate,
+} from "./review.ts";
 
 const pod = (extra: Partial<AdmittedPod["spec"]> = {}): AdmittedPod => ({
   metadata: { name: "p" },
@@ -299,5 +304,20 @@ describe("reviewPod", () => {
       { op: "remove", path: "/metadata/labels/apparmor.lockstep.dev~1other" },
       { op: "add", path: "/metadata/labels/seccomp.lockstep.dev~1web", value: "true" },
     ]);
+  });
+});
+
+describe("a refusal of a pod with many problems", () => {
+  it("lists the first problems and counts the rest, instead of one line per container", () => {
+    const containers = Array.from({ length: 5000 }, (_, i) => ({
+      name: `c${i}`,
+      securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.missing" } },
+    }));
+    const review = reviewPodCreate({ spec: { containers } }, { profile: () => undefined });
+    if (review.allowed) throw new Error("allowed");
+    expect(review.message).toContain('container "c0" references AppArmorProfile "missing"');
+    expect(review.message).toContain(`; and ${5000 - MAX_LISTED_PROBLEMS} more`);
+    expect(review.message).not.toContain('"c10"');
+    expect(review.message.length).toBeLessThan(2000);
   });
 });

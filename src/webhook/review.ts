@@ -31,6 +31,18 @@ export type PodReview =
   | { allowed: true; patch: JsonPatchOperation[]; warnings: string[]; profiles: string[] }
   | { allowed: false; message: string };
 
+/**
+ * A refusal lists this many problems and counts the rest: a pod with thousands of containers naming a
+ * missing profile made one line each (a 60 MB message for a 3 MB body).
+ */
+export const MAX_LISTED_PROBLEMS = 10;
+
+function joinProblems(problems: readonly string[]): string {
+  const listed = problems.slice(0, MAX_LISTED_PROBLEMS).join("; ");
+  const more = problems.length - MAX_LISTED_PROBLEMS;
+  return more > 0 ? `${listed}; and ${more} more` : listed;
+}
+
 const kindAndName = (kind: ProfileKind, name: string) => `${OBJECT_KIND[kind]} ${JSON.stringify(name)}`;
 
 /** Every reason the settings cannot be admitted: invalid paths, missing or terminating profiles. */
@@ -74,7 +86,7 @@ const listProfiles = (profiles: { kind: ProfileKind; name: string }[]) =>
 export function reviewPodCreate(pod: AdmittedPod, ctx: ReviewContext): PodReview {
   const settings = podProfileSettings(pod);
   const problems = settingProblems(settings, ctx);
-  if (problems.length > 0) return { allowed: false, message: problems.join("; ") };
+  if (problems.length > 0) return { allowed: false, message: joinProblems(problems) };
 
   const profiles = distinctProfiles(settings.references);
   const nodeName = pod.spec.nodeName;
@@ -118,7 +130,7 @@ export function reviewEphemeralContainers(
     invalid: all.invalid.filter(isNew),
   };
   const problems = settingProblems(added, ctx);
-  if (problems.length > 0) return { allowed: false, message: problems.join("; ") };
+  if (problems.length > 0) return { allowed: false, message: joinProblems(problems) };
   const profiles = distinctProfiles(added.references);
   if (profiles.length === 0) return { allowed: true, patch: [], warnings: [], profiles: [] };
 

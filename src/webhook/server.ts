@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import type { V1Node } from "@kubernetes/client-node";
 import * as z from "zod";
-import { WEBHOOK_PATH } from "../api/admission-manifests.ts";
+import { WEBHOOK_PATH, WEBHOOK_TIMEOUT_SECONDS } from "../api/admission-manifests.ts";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import type { ProfileKind } from "../api/constants.ts";
 import { placementOf, profileRevision, renderingRevision } from "../api/node-profiles.ts";
@@ -22,10 +22,68 @@ import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
 import { ProfileCache, type ProfileObject } from "../kube/profile-cache.ts";
+import { ByteBudget } from "./byte-budget.ts";
 import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
+import { SerialLane } from "./serial-lane.ts";
 import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
 
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * The largest AdmissionReview read. The API server refuses a request body over 3 MiB (its
+ * MaxRequestBodyBytes) and etcd stores an object of at most 1.5 MiB (--max-request-bytes): a pod CREATE
+ * carries the pod once, kubectl debug (UPDATE of pods/ephemeralcontainers) the stored pod twice. Only a
+ * pod near etcd's limit (as JSON, which can be larger than what etcd stores) goes beyond; none is real
+ * (a real review is a few KiB). A larger body is refused unread (413). What the worst bodies under it
+ * cost: bench/webhook-hostile.bench.ts.
+ */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+/**
+ * JSON.parse allocates an object per value, whatever the body's size: 3 MiB of `[{},{},...]` is a
+ * million objects, 150 MiB resident for one review. A body with more than MAX_JSON_CONTAINERS_AND_ITEMS
+ * of `{`, `[` and `,` (an upper bound on its objects, arrays and list items, counted on the bytes as
+ * they arrive: in UTF-8 these bytes are never part of another character) is refused before it is
+ * parsed. A pod with the most containers the webhook accepts (MAX_POD_CONTAINERS, each about 40 of them
+ * once the API server has defaulted it) stays well below.
+ */
+export const MAX_JSON_CONTAINERS_AND_ITEMS = 100_000;
+
+/**
+ * A real review is a few KiB (one pod as JSON). The first SMALL_BODY_BYTES of every body are read
+ * freely; anything beyond comes out of LARGE_BODIES_BUDGET_BYTES, shared by all connections, and held
+ * until the body is answered; a body that does not fit is refused (503). A client sending many large
+ * bodies at once therefore holds at most the budget in memory. Large reviews are answered one at a time
+ * after the small ones waiting (SerialLane): answered in the order read, real reviews under
+ * bench/webhook-hostile.bench.ts waited up to 5.1 s, the API server's whole timeout.
+ */
+export const SMALL_BODY_BYTES = 64 * 1024;
+export const LARGE_BODIES_BUDGET_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Connections held at once, beyond which new ones are closed at once. One API server sends at most
+ * --max-mutating-requests-inflight (default 200) reviews at a time, one per connection (HTTP/1.1), and
+ * two replicas share them; 512 leaves room for three API servers. Each costs a TLS socket and at most
+ * SMALL_BODY_BYTES of body.
+ */
+export const MAX_CONNECTIONS = 512;
+
+/**
+ * TLS handshake, headers and the whole request must arrive within the time the API server waits for
+ * the answer (WEBHOOK_TIMEOUT_SECONDS): after that nobody reads it. Node's defaults (120 s handshake,
+ * 300 s request) let a slow client hold a connection for minutes (slowloris). Node checks these every
+ * CONNECTIONS_CHECK_MS (default 30 s, which would let a slow client stay 35 s).
+ */
+export const REQUEST_TIMEOUT_MS = WEBHOOK_TIMEOUT_SECONDS * 1000;
+const CONNECTIONS_CHECK_MS = 500;
+/** The API server sends a handful of short headers. */
+const MAX_HEADER_BYTES = 8 * 1024;
+
+/** A refusal's message is cut here: it is shown to whoever created the pod, in one line. */
+export const MAX_MESSAGE_CHARS = 4096;
+
+export function boundedMessage(message: string): string {
+  if (message.length <= MAX_MESSAGE_CHARS) return message;
+  return `${message.slice(0, MAX_MESSAGE_CHARS)}... (${message.length - MAX_MESSAGE_CHARS} more characters)`;
+}
 
 /**
  * How long an idle connection is kept open. The API server's webhook client (client-go's transport on
@@ -79,6 +137,9 @@ export class WebhookServer {
    * the nodeSelector): the informer stores a new object for every change, so a view is never stale.
    */
   private readonly views = new WeakMap<ProfileObject, ProfileView>();
+  private readonly largeBodies = new ByteBudget(LARGE_BODIES_BUDGET_BYTES);
+  /** Large reviews are answered one at a time, after whatever small ones are waiting (serial-lane.ts). */
+  private readonly largeReviews = new SerialLane();
 
   constructor(opts: WebhookServerOptions) {
     this.opts = opts;
@@ -110,10 +171,20 @@ export class WebhookServer {
     this.synced = true;
     this.certificate = await this.opts.certificates.load();
     this.server = createServer(
-      { cert: this.certificate.certPem, key: this.certificate.keyPem, minVersion: "TLSv1.2" },
+      {
+        cert: this.certificate.certPem,
+        key: this.certificate.keyPem,
+        minVersion: "TLSv1.2",
+        handshakeTimeout: REQUEST_TIMEOUT_MS,
+        headersTimeout: REQUEST_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+        maxHeaderSize: MAX_HEADER_BYTES,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      },
       (req, res) => void this.handle(req, res),
     );
-    this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       this.server?.once("error", reject);
       this.server?.listen(this.opts.port, this.opts.host, () => resolve());
@@ -175,23 +246,54 @@ export class WebhookServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const reply = (status: number, body: unknown, result: string) => {
-      res.writeHead(status, { "Content-Type": "application/json" });
+    const reply = (status: number, body: unknown, result: string, close = false) => {
+      // A body left unread is not drained: the connection is closed after the answer.
+      res.writeHead(status, {
+        "Content-Type": "application/json",
+        ...(close ? { Connection: "close" } : {}),
+      });
       res.end(JSON.stringify(body));
       this.m.reviews.inc({ result });
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     };
     if (req.method !== "POST" || req.url?.split("?")[0] !== WEBHOOK_PATH)
-      return reply(404, { error: "not found" }, "not_found");
+      return reply(404, { error: "not found" }, "not_found", true);
 
-    const raw = await readBody(req);
-    if (raw === undefined) return; // the client went away: nobody to answer
-    if (raw === TOO_LARGE) return reply(413, { error: "request too large" }, "error");
+    const read = await readBody(req, this.largeBodies);
+    try {
+      if (read === undefined) return; // the client went away: nobody to answer
+      if (read === TOO_LARGE)
+        return reply(413, { error: `request too large: at most ${MAX_BODY_BYTES} bytes` }, "error", true);
+      if (read === TOO_COMPLEX)
+        return reply(
+          413,
+          {
+            error: `request too complex: more than ${MAX_JSON_CONTAINERS_AND_ITEMS} JSON objects, arrays and items`,
+          },
+          "error",
+          true,
+        );
+      if (read === BUSY) return reply(503, { error: "too many large reviews at once: retry" }, "busy", true);
+      if (read.raw.length > SMALL_BODY_BYTES) await this.largeReviews.run(() => this.answer(read.raw, reply));
+      else await this.answer(read.raw, reply);
+    } finally {
+      if (typeof read === "object") this.largeBodies.release(read.budgeted);
+    }
+  }
+
+  private async answer(
+    raw: string,
+    reply: (status: number, body: unknown, result: string) => void,
+  ): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(raw);
     } catch (error) {
-      return reply(400, { error: `the body is not JSON: ${kubeErrorMessage(error)}` }, "error");
+      return reply(
+        400,
+        { error: boundedMessage(`the body is not JSON: ${kubeErrorMessage(error)}`) },
+        "error",
+      );
     }
     const respondTo = (uid: string) => (response: Record<string, unknown>, result: string) =>
       reply(
@@ -200,7 +302,10 @@ export class WebhookServer {
         result,
       );
     const deny = (uid: string, message: string) =>
-      respondTo(uid)({ allowed: false, status: { code: 400, reason: "BadRequest", message } }, "malformed");
+      respondTo(uid)(
+        { allowed: false, status: { code: 400, reason: "BadRequest", message: boundedMessage(message) } },
+        "malformed",
+      );
 
     const review = AdmissionReviewSchema.safeParse(body);
     if (!review.success) {
@@ -209,7 +314,9 @@ export class WebhookServer {
         .join("; ")}`;
       // With a uid the API server can match the answer to its request; without one there is nobody to answer.
       const uid = UidOnlySchema.safeParse(body);
-      return uid.success ? deny(uid.data.request.uid, message) : reply(400, { error: message }, "error");
+      return uid.success
+        ? deny(uid.data.request.uid, message)
+        : reply(400, { error: boundedMessage(message) }, "error");
     }
     const request = review.data.request;
     const respond = respondTo(request.uid);
@@ -224,7 +331,10 @@ export class WebhookServer {
           "denied pod",
         );
         return respond(
-          { allowed: false, status: { code: 403, reason: "Forbidden", message: decision.message } },
+          {
+            allowed: false,
+            status: { code: 403, reason: "Forbidden", message: boundedMessage(decision.message) },
+          },
           "denied",
         );
       }
@@ -245,7 +355,10 @@ export class WebhookServer {
       return respond(
         {
           allowed: false,
-          status: { code: 500, message: `Lockstep webhook error: ${kubeErrorMessage(error)}` },
+          status: {
+            code: 500,
+            message: boundedMessage(`Lockstep webhook error: ${kubeErrorMessage(error)}`),
+          },
         },
         "error",
       );
@@ -303,30 +416,75 @@ export function base64Json(value: unknown): string {
 }
 
 const TOO_LARGE = Symbol("too large");
+const TOO_COMPLEX = Symbol("too complex");
+const BUSY = Symbol("busy");
 
 /**
- * The request body as text; TOO_LARGE past MAX_BODY_BYTES; undefined when the request broke off. The
- * decoder keeps a UTF-8 character split between two chunks whole (decoding each chunk on its own turned
- * it into two replacement characters), and each chunk is decoded as it arrives, so its Buffer is
- * garbage at once instead of queued for an async iterator.
+ * The request body as text, with the bytes it holds of the large-body budget (to release once
+ * answered); TOO_LARGE past MAX_BODY_BYTES (also when Content-Length says so, before reading); BUSY when
+ * the budget has no room for it; undefined when the request broke off. The decoder keeps a UTF-8
+ * character split between two chunks whole (decoding each chunk on its own turned it into two
+ * replacement characters), and each chunk is decoded as it arrives, so its Buffer is garbage at once
+ * instead of queued for an async iterator.
  */
-function readBody(req: IncomingMessage): Promise<string | typeof TOO_LARGE | undefined> {
+export function readBody(
+  req: IncomingMessage,
+  budget: ByteBudget,
+): Promise<
+  { raw: string; budgeted: number } | typeof TOO_LARGE | typeof TOO_COMPLEX | typeof BUSY | undefined
+> {
   return new Promise((resolve) => {
+    if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) return resolve(TOO_LARGE);
     const decoder = new StringDecoder("utf8");
     let raw = "";
     let size = 0;
+    let budgeted = 0;
+    let structure = 0;
+    // Once the body is handed over, its budget is the caller's to release, whatever the socket does next.
+    let settled = false;
+    const settle = (result: Awaited<ReturnType<typeof readBody>>) => {
+      if (settled) return;
+      settled = true;
+      if (typeof result !== "object") budget.release(budgeted);
+      resolve(result);
+    };
+    const stop = (why: typeof TOO_LARGE | typeof TOO_COMPLEX | typeof BUSY) => {
+      req.removeAllListeners("data");
+      raw = "";
+      settle(why);
+    };
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners("data");
-        req.resume(); // the rest is read and dropped, so the answer can be sent
-        resolve(TOO_LARGE);
-      } else raw += decoder.write(chunk);
+      if (size > MAX_BODY_BYTES) return stop(TOO_LARGE);
+      structure += jsonStructureBytes(chunk);
+      if (structure > MAX_JSON_CONTAINERS_AND_ITEMS) return stop(TOO_COMPLEX);
+      const beyondSmall = Math.max(0, size - SMALL_BODY_BYTES) - budgeted;
+      if (beyondSmall > 0) {
+        if (!budget.take(beyondSmall)) return stop(BUSY);
+        budgeted += beyondSmall;
+      }
+      raw += decoder.write(chunk);
     });
-    req.on("end", () => resolve(raw + decoder.end()));
-    req.on("error", () => resolve(undefined));
-    req.on("close", () => resolve(req.complete ? raw : undefined));
+    req.on("end", () => settle({ raw: raw + decoder.end(), budgeted }));
+    req.on("error", () => settle(undefined));
+    req.on("close", () => {
+      if (!req.complete) settle(undefined);
+    });
   });
+}
+
+const COMMA = 0x2c;
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+
+/** How many `,`, `[` and `{` bytes a chunk holds. */
+export function jsonStructureBytes(chunk: Uint8Array): number {
+  let count = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i];
+    if (b === COMMA || b === OPEN_BRACKET || b === OPEN_BRACE) count++;
+  }
+  return count;
 }
 
 /** The pod in `request.<which>`, or a message naming the field that is not what a Pod has there. */

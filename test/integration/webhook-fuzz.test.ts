@@ -2,11 +2,23 @@
 // 127.0.0.1 (with the CA it published, as the API server calls it): it never crashes, never answers
 // 5xx, answers every review that has a uid with that uid, and every refusal names the field.
 import { Agent, request } from "node:https";
+import { connect as connectTcp, type Socket } from "node:net";
+import { connect as connectTls, type TLSSocket } from "node:tls";
 import * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
 import { APPARMOR_LABEL, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import { MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
+import {
+  LARGE_BODIES_BUDGET_BYTES,
+  MAX_BODY_BYTES,
+  MAX_CONNECTIONS,
+  MAX_JSON_CONTAINERS_AND_ITEMS,
+  MAX_MESSAGE_CHARS,
+  REQUEST_TIMEOUT_MS,
+  SMALL_BODY_BYTES,
+} from "../../src/webhook/server.ts";
 import { installAgentPrerequisites } from "../harness/agents.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
@@ -15,6 +27,7 @@ import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 let cp: ControlPlane;
 let webhook: WebhookProcess;
 let agent: Agent;
+let ca: string;
 
 beforeAll(async () => {
   cp = await ControlPlane.start({ scheduler: false });
@@ -39,7 +52,7 @@ beforeAll(async () => {
     .kubeConfig()
     .makeApiClient(k8s.AdmissionregistrationV1Api)
     .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
-  const ca = Buffer.from(config.webhooks?.[0]?.clientConfig.caBundle ?? "", "base64").toString();
+  ca = Buffer.from(config.webhooks?.[0]?.clientConfig.caBundle ?? "", "base64").toString();
   agent = new Agent({ ca, keepAlive: true, maxSockets: 4 });
 });
 
@@ -327,12 +340,209 @@ describe("the webhook under malformed and hostile AdmissionReviews", () => {
     expect(answer.response).toMatchObject({ uid, allowed: true });
   });
 
-  it("refuses a body over 4 MiB with 413 and goes on answering", async () => {
-    const piece = Buffer.alloc(1024 * 1024, "x");
-    const res = await post([piece, piece, piece, piece, piece]);
+  it("refuses a body over MAX_BODY_BYTES with 413, by its Content-Length or as it arrives, and goes on answering", async () => {
+    const piece = Buffer.alloc(1024 * 1024, " ");
+    const pieces = Array.from({ length: Math.ceil(MAX_BODY_BYTES / piece.length) + 1 }, () => piece);
+    const res = await post(pieces);
     expect(res.status).toBe(413);
-    expect(JSON.parse(res.body)).toEqual({ error: "request too large" });
+    expect(JSON.parse(res.body)).toEqual({ error: `request too large: at most ${MAX_BODY_BYTES} bytes` });
+    // Announced as too large: refused before a byte of it is read.
+    const announced = await rawExchange(
+      `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_BODY_BYTES + 1}\r\n\r\n`,
+    );
+    expect(announced).toMatch(/^HTTP\/1\.1 413/);
     expect((await post("{")).status).toBe(400);
     expect(webhook.process.isRunning()).toBe(true);
   });
+});
+
+// --- hostile clients: the worst bodies, slow clients, many connections ------------------------------
+
+const reviewOf = (object: unknown) =>
+  JSON.stringify({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: "hostile",
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      operation: "CREATE",
+      namespace: "fuzz",
+      object,
+    },
+  });
+
+/** A TLS connection to the webhook (as the API server opens one), with what it received. */
+function openTls(): Promise<{ socket: TLSSocket; received: () => string; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const socket = connectTls({ host: "127.0.0.1", port: webhook.port, ca }, () =>
+      resolve({ socket, received: () => text, closed }),
+    );
+    const closed = new Promise<void>((done) => socket.on("close", () => done()));
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => reject(new Error("closed before the TLS handshake")));
+  });
+}
+
+/** Sends `head` on a new TLS connection and returns what came back before the server closed it. */
+async function rawExchange(head: string): Promise<string> {
+  const conn = await openTls();
+  conn.socket.on("error", () => undefined);
+  conn.socket.write(head);
+  await conn.closed;
+  return conn.received();
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long the server may take to cut a slow client off: the bound, its check interval, and slack. */
+const CUT_OFF_MS = REQUEST_TIMEOUT_MS + 3_000;
+
+describe("the webhook under hostile clients", () => {
+  it("answers the worst bodies found with one short refusal each, or refuses them unparsed", async () => {
+    // Each of these, as a 600 KB body, made a message per element before (up to 610 MiB resident).
+    const numbers = (n: number) => Array.from({ length: n }, () => 1);
+    const n = MAX_JSON_CONTAINERS_AND_ITEMS - 1_000;
+    const cases: [string, unknown, RegExp][] = [
+      ["containers of numbers", { spec: { containers: numbers(n) } }, /spec\.containers: must have at most/],
+      [
+        "containers each naming a missing profile",
+        {
+          spec: {
+            containers: Array.from({ length: MAX_POD_CONTAINERS }, (_, i) => ({
+              name: `c${i}`,
+              securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "missing" } },
+            })),
+          },
+        },
+        /; and \d+ more/,
+      ],
+      [
+        "labels of numbers",
+        {
+          metadata: { labels: Object.fromEntries(numbers(n).map((v, i) => [`k${i}`, v])) },
+          spec: { containers: [] },
+        },
+        /metadata\.labels: must have at most \d+ entries/,
+      ],
+      [
+        "values of numbers",
+        {
+          spec: {
+            containers: [],
+            affinity: {
+              nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                  nodeSelectorTerms: [
+                    { matchExpressions: [{ key: "k", operator: "In", values: numbers(n) }] },
+                  ],
+                },
+              },
+            },
+          },
+        },
+        /values\[0\]/,
+      ],
+    ];
+    for (const [what, object, names] of cases) {
+      const res = await post(reviewOf(object));
+      expect(res.status, what).toBe(200);
+      const message = (JSON.parse(res.body) as { response: { status: { message: string } } }).response.status
+        .message;
+      expect(message, what).toMatch(names);
+      expect(message.length, what).toBeLessThanOrEqual(MAX_MESSAGE_CHARS + 50);
+    }
+    // A million empty objects in under 3 MiB: refused before JSON.parse allocates them.
+    const objects = await post(
+      reviewOf({ spec: { containers: Array.from({ length: 1_000_000 }, () => ({})) } }),
+    );
+    expect(objects.status).toBe(413);
+    expect(objects.body).toContain("too complex");
+    expect(webhook.process.isRunning()).toBe(true);
+  });
+
+  it("cuts off a client that sends nothing, headers byte by byte or a body slowly, and answers others meanwhile", async () => {
+    const started = Date.now();
+    // No TLS handshake at all.
+    const silent = connectTcp({ host: "127.0.0.1", port: webhook.port });
+    silent.on("error", () => undefined);
+    const silentClosed = new Promise<void>((done) => silent.on("close", () => done()));
+    // Headers one byte at a time, never finished.
+    const headers = await openTls();
+    headers.socket.on("error", () => undefined);
+    let stopDripping = false;
+    void (async () => {
+      for (const byte of "POST /mutate HTTP/1.1\r\nHost: x\r\nX-Slow: ".concat("y".repeat(1000))) {
+        if (stopDripping || headers.socket.destroyed) return;
+        headers.socket.write(byte);
+        await pause(100);
+      }
+    })();
+    // Headers at once, then a body byte by byte, never finished.
+    const body = await openTls();
+    body.socket.on("error", () => undefined);
+    body.socket.write(
+      "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+    );
+    void (async () => {
+      while (!stopDripping && !body.socket.destroyed) {
+        body.socket.write("1");
+        await pause(100);
+      }
+    })();
+    // Real reviews are answered while they hang on.
+    for (let i = 0; i < 5; i++) {
+      expect((await post(reviewOf({ spec: { containers: [] } }))).status).toBe(200);
+      await pause(200);
+    }
+    await Promise.all([silentClosed, headers.closed, body.closed]);
+    stopDripping = true;
+    expect(Date.now() - started).toBeLessThan(CUT_OFF_MS);
+    // The slow body was answered 408 (Node's requestTimeout) before the connection closed.
+    expect(body.received()).toMatch(/^HTTP\/1\.1 408/);
+    expect((await post(reviewOf({ spec: { containers: [] } }))).status).toBe(200);
+  }, 30_000);
+
+  it("refuses large bodies beyond the shared budget with 503 while small reviews pass, and takes them again once freed", async () => {
+    // Each holds its body's bytes beyond SMALL_BODY_BYTES until the end arrives, which it never sends.
+    const size = 2 * 1024 * 1024;
+    const holders = Math.floor(LARGE_BODIES_BUDGET_BYTES / (size - SMALL_BODY_BYTES));
+    const held: { socket: TLSSocket; closed: Promise<void> }[] = [];
+    for (let i = 0; i < holders; i++) {
+      const conn = await openTls();
+      conn.socket.on("error", () => undefined);
+      conn.socket.write(`POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: ${size + 1}\r\n\r\n`);
+      await new Promise<void>((done) => conn.socket.write(Buffer.alloc(size, " "), () => done()));
+      held.push(conn);
+    }
+    await pause(300);
+    const refused = await post(Buffer.alloc(size, " ").toString());
+    expect(refused.status).toBe(503);
+    expect((await post(reviewOf({ spec: { containers: [] } }))).status).toBe(200);
+    for (const conn of held) conn.socket.destroy();
+    await Promise.all(held.map((c) => c.closed));
+    await pause(100);
+    // A large body is read again (and refused as JSON, which it is not).
+    expect((await post(Buffer.alloc(size, " ").toString())).status).toBe(400);
+  }, 30_000);
+
+  it("holds at most MAX_CONNECTIONS connections and serves again once they are gone", async () => {
+    const sockets: Socket[] = [];
+    for (let i = 0; i < MAX_CONNECTIONS; i++) {
+      const socket = connectTcp({ host: "127.0.0.1", port: webhook.port });
+      socket.on("error", () => undefined);
+      await new Promise<void>((done) => socket.once("connect", () => done()));
+      sockets.push(socket);
+    }
+    await pause(200);
+    // A new connection (the API server's next one) is closed at once.
+    await expect(openTls()).rejects.toThrow();
+    for (const socket of sockets) socket.destroy();
+    await pause(300);
+    expect((await post(reviewOf({ spec: { containers: [] } }))).status).toBe(200);
+  }, 30_000);
 });
