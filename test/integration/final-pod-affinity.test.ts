@@ -8,7 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
 import { FAILED_LABEL_PREFIX, PROFILE_LABEL_PREFIX, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
-import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
+import { appArmorKernelName, failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import { createCertificateAuthority, issueCertificate } from "../../src/kube/certificates.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
@@ -214,7 +214,7 @@ describe("the policy on a pod that reached it with Lockstep's webhook in place",
       image: "busybox",
       securityContext: {
         seccompProfile: { type: "Localhost", localhostProfile: "lockstep/web.json" },
-        appArmorProfile: { type: "Localhost", localhostProfile: "web" },
+        appArmorProfile: { type: "Localhost", localhostProfile: appArmorKernelName("web") },
       },
     }));
     const terms = Array.from({ length: MAX_NODE_SELECTOR_TERMS }, (_, i) => ({
@@ -314,7 +314,9 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
     const appArmorPod = (name: string, terms: k8s.V1NodeSelectorTerm[]): k8s.V1Pod => ({
       metadata: {
         name,
-        annotations: { "container.apparmor.security.beta.kubernetes.io/c": "localhost/web" },
+        annotations: {
+          "container.apparmor.security.beta.kubernetes.io/c": `localhost/${appArmorKernelName("web")}`,
+        },
       },
       spec: { containers: [{ name: "c", image: "busybox" }], ...withTerms(terms) },
     });
@@ -330,7 +332,9 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
     );
     const both = seccompPod("both", withTerms([{ matchExpressions: guardFor("web", "apparmor") }]));
     if (both.metadata)
-      both.metadata.annotations = { "container.apparmor.security.beta.kubernetes.io/c": "localhost/web" };
+      both.metadata.annotations = {
+        "container.apparmor.security.beta.kubernetes.io/c": `localhost/${appArmorKernelName("web")}`,
+      };
     expect(await admitted(both, { ...WEB, ...AA })).toContain("lacks the requirement");
     const legacyBoth = [PROFILE_LABEL_PREFIX.seccomp, PROFILE_LABEL_PREFIX.apparmor].map((p) => ({
       key: `${p}web`,
