@@ -415,7 +415,7 @@ describe("the webhook under hostile clients", () => {
           spec: {
             containers: Array.from({ length: MAX_POD_CONTAINERS }, (_, i) => ({
               name: `c${i}`,
-              securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "missing" } },
+              securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.missing" } },
             })),
           },
         },
