@@ -11,7 +11,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { failedLabelKey } from "../../src/api/labels.ts";
+import { appArmorKernelName, failedLabelKey } from "../../src/api/labels.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { liveDescendants, type ProcessEntry, processTable, treeResidentMiB } from "../harness/processes.ts";
@@ -21,7 +21,7 @@ const repo = join(import.meta.dirname, "../..");
 const hostile = (file: string, name: string) =>
   readFileSync(join(repo, "test/fixtures/apparmor-hostile", file), "utf8").replace(
     "profile hostile {",
-    `profile ${name} {`,
+    `profile ${appArmorKernelName(name)} {`,
   );
 const published = (file: string) => readFileSync(join(repo, "test/fixtures/apparmor-corpus", file), "utf8");
 const NODE = "hostile-node";
@@ -100,8 +100,8 @@ describe("an agent given a parser bomb", () => {
       });
       await applyProfile(cp.kubeConfig(), "AppArmorProfile", "docker-default-copy", {
         rawPolicy: published("docker-default.apparmor").replace(
-          "profile docker-default",
-          "profile docker-default-copy",
+          `profile ${appArmorKernelName("docker-default")}`,
+          `profile ${appArmorKernelName("docker-default-copy")}`,
         ),
       });
       await waitFor(

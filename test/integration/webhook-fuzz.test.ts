@@ -415,7 +415,9 @@ describe("the webhook under hostile clients", () => {
           spec: {
             containers: Array.from({ length: MAX_POD_CONTAINERS }, (_, i) => ({
               name: `c${i}`,
-              securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.missing" } },
+              securityContext: {
+                appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.missing" },
+              },
             })),
           },
         },
