@@ -800,7 +800,7 @@ describe("lockstep lint on a repository's manifests", () => {
   it("convert takes a directory and picks a profile by name", () => {
     const converted = lockstep(["convert", tree, "--profile", "web-aa"]);
     expect(converted.status, converted.stderr).toBe(0);
-    expect(converted.stdout).toMatch(/profile web-aa flags=\(.*complain/);
+    expect(converted.stdout).toMatch(/profile lockstep\.web-aa flags=\(.*complain/);
     const missing = lockstep(["convert", tree, "--profile", "nope"]);
     expect(missing.stderr).toMatch(
       /--profile nope: no SeccompProfile or AppArmorProfile of that name in the input \(found: web, web-aa, clean\)/,
