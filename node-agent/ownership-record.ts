@@ -7,6 +7,7 @@
 // lists from another boot are not the agent's (docs/adr/0027-apparmor-kernel-names.md). Pure: parsing
 // and serialising; seccomp-dir.ts stores it.
 import * as z from "zod";
+import { type Parsed, parseJsonDocument } from "../src/api/common.ts";
 import { isValidProfileObjectName } from "../src/api/labels.ts";
 
 /**
@@ -54,20 +55,8 @@ export function recordForBoot(record: OwnershipRecord, bootId: string): Ownershi
   return record.bootId === bootId ? record : { ...record, bootId, appArmor: {} };
 }
 
-export function parseOwnershipRecord(
-  text: string,
-): { ok: true; value: OwnershipRecord } | { ok: false; message: string } {
-  try {
-    const result = OwnershipRecordSchema.safeParse(JSON.parse(text));
-    return result.success
-      ? { ok: true, value: result.data }
-      : {
-          ok: false,
-          message: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
-        };
-  } catch (error) {
-    return { ok: false, message: String(error) };
-  }
+export function parseOwnershipRecord(text: string): Parsed<OwnershipRecord> {
+  return parseJsonDocument(OwnershipRecordSchema, text);
 }
 
 /**

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import * as z from "zod";
 import type { AppArmorMode } from "../src/api/apparmor.ts";
+import { type Parsed, parseJsonDocument } from "../src/api/common.ts";
 import type { ParserLimits } from "./parser-runner.ts";
 
 /** The memo's file name inside <kubelet-root>/seccomp/lockstep/ (DESIGN invariant 4), never a profile's. */
@@ -62,20 +63,8 @@ export function judgementKey(policy: JudgedPolicy, judge: Judge): string {
     .digest("hex");
 }
 
-export function parseRefusalMemo(
-  text: string,
-): { ok: true; value: RefusalMemo } | { ok: false; message: string } {
-  try {
-    const result = RefusalMemoSchema.safeParse(JSON.parse(text));
-    return result.success
-      ? { ok: true, value: result.data }
-      : {
-          ok: false,
-          message: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
-        };
-  } catch (error) {
-    return { ok: false, message: String(error) };
-  }
+export function parseRefusalMemo(text: string): Parsed<RefusalMemo> {
+  return parseJsonDocument(RefusalMemoSchema, text);
 }
 
 export function serializeRefusalMemo(memo: RefusalMemo): string {

@@ -172,6 +172,21 @@ export function parseObject<S extends z.ZodType>(
     : { ok: false, message: formatZodIssues(kind, objectNameOf(input), result.error) };
 }
 
+/** Parses a JSON document of the agent's own (its record, its memo): bad JSON and a bad shape alike are a message. */
+export function parseJsonDocument<S extends z.ZodType>(schema: S, text: string): Parsed<z.infer<S>> {
+  try {
+    const result = schema.safeParse(JSON.parse(text));
+    return result.success
+      ? { ok: true, value: result.data }
+      : {
+          ok: false,
+          message: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+        };
+  } catch (error) {
+    return { ok: false, message: String(error) };
+  }
+}
+
 /** metadata.name of an object that may not have parsed, for naming it in the error. */
 export function objectNameOf(input: unknown): string {
   const metadata = (input as { metadata?: { name?: unknown } } | null)?.metadata;
