@@ -110,6 +110,34 @@ const componentPods = async (component: string) =>
     })
   ).items.filter((p) => !p.metadata?.deletionTimestamp);
 
+/**
+ * Creates a pod that sleeps under seccomp profile `profile` through the webhook, and checks the webhook
+ * put the profile's requirement into every node-selector term.
+ */
+async function createGuardedPod(name: string, profile: string): Promise<k8s.V1Pod> {
+  const pod = await core.createNamespacedPod({
+    namespace: "default",
+    body: {
+      metadata: { name },
+      spec: realNodePodSpec([
+        {
+          name: "app",
+          command: ["sleep", "3600"],
+          securityContext: {
+            seccompProfile: { type: "Localhost", localhostProfile: localhostProfileFor("seccomp", profile) },
+          },
+        },
+      ]),
+    },
+  });
+  const terms =
+    pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  expect(terms?.length).toBeGreaterThan(0);
+  for (const term of terms ?? [])
+    expect(termGuardsProfile(term, "seccomp", profile), JSON.stringify(term)).toBe(true);
+  return pod;
+}
+
 /** Marks a Node (un)schedulable, as `kubectl cordon` / `uncordon` do. */
 const setUnschedulable = (name: string, unschedulable: boolean) =>
   core.patchNode(
@@ -215,29 +243,7 @@ describe("the webhook with no replica on the first node", () => {
     await webhookFront.routesTo(1);
     await applyProfile(cp.kubeConfig(), "SeccompProfile", "first-node-cordoned", ALLOW_ALL);
     await installed("first-node-cordoned", 2);
-    const pod = await core.createNamespacedPod({
-      namespace: "default",
-      body: {
-        metadata: { name: "admitted-while-cordoned" },
-        spec: realNodePodSpec([
-          {
-            name: "app",
-            command: ["sleep", "3600"],
-            securityContext: {
-              seccompProfile: {
-                type: "Localhost",
-                localhostProfile: localhostProfileFor("seccomp", "first-node-cordoned"),
-              },
-            },
-          },
-        ]),
-      },
-    });
-    const terms =
-      pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
-    expect(terms?.length).toBeGreaterThan(0);
-    for (const term of terms ?? [])
-      expect(termGuardsProfile(term, "seccomp", "first-node-cordoned"), JSON.stringify(term)).toBe(true);
+    await createGuardedPod("admitted-while-cordoned", "first-node-cordoned");
     const running = await waitFor("the pod admitted while cordoned to run", async () => {
       const p = await core.readNamespacedPod({ name: "admitted-while-cordoned", namespace: "default" });
       return p.status?.phase === "Running" ? p : undefined;
@@ -413,30 +419,8 @@ describe("the webhook's pods", () => {
       nodeSelector: { "kubernetes.io/hostname": "node-b" },
     });
     await installed("webhook-guarded", 1);
-    const pod = await core.createNamespacedPod({
-      namespace: "default",
-      body: {
-        metadata: { name: "guarded-by-webhook-pod" },
-        spec: realNodePodSpec([
-          {
-            name: "app",
-            command: ["sleep", "3600"],
-            securityContext: {
-              seccompProfile: {
-                type: "Localhost",
-                localhostProfile: localhostProfileFor("seccomp", "webhook-guarded"),
-              },
-            },
-          },
-        ]),
-      },
-    });
+    const pod = await createGuardedPod("guarded-by-webhook-pod", "webhook-guarded");
     const key = profileLabelKey("seccomp", "webhook-guarded");
-    const terms =
-      pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
-    expect(terms?.length).toBeGreaterThan(0);
-    for (const term of terms ?? [])
-      expect(termGuardsProfile(term, "seccomp", "webhook-guarded"), JSON.stringify(term)).toBe(true);
     expect(pod.metadata?.labels?.[key]).toBeDefined();
     const running = await waitFor("the guarded pod to run", async () => {
       const p = await core.readNamespacedPod({ name: "guarded-by-webhook-pod", namespace: "default" });
