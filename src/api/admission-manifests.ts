@@ -417,6 +417,9 @@ function localhostProfiles(setting: "seccompProfile" | "appArmorProfile"): strin
   ].join(" + ");
 }
 
+/** The policy (and its binding) that checks a pod's final affinity: tests switch it off by this name. */
+export const POD_NODE_AFFINITY_POLICY = "lockstep-pod-node-affinity";
+
 /**
  * Nobody creates a pod that names a Lockstep profile unless every node-selector term of its required
  * node affinity carries Lockstep's requirement (DESIGN invariant 2), whatever ran after Lockstep's
@@ -466,7 +469,7 @@ export function podNodeAffinityPolicy(): object[] {
   const bypassed =
     "(another mutating webhook removed it, or the pod did not pass through the Lockstep webhook)";
   return policy({
-    name: "lockstep-pod-node-affinity",
+    name: POD_NODE_AFFINITY_POLICY,
     resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
     namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
     matchConditions: [{ name: "names-a-lockstep-profile", expression: namesLockstepProfileExpression() }],

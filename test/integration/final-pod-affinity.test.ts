@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
+import { POD_NODE_AFFINITY_POLICY, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
 import { FAILED_LABEL_PREFIX, PROFILE_LABEL_PREFIX, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
 import { appArmorKernelName, failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
@@ -19,7 +19,7 @@ import { applyProfile, termGuardsProfile } from "../harness/profiles.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
 const NS = "final";
-const POLICY = "lockstep-pod-node-affinity";
+const POLICY = POD_NODE_AFFINITY_POLICY;
 /** Sorted after Lockstep's configuration, so the API server calls it after Lockstep's webhook. */
 const REWRITER = "zz-rewrite-affinity";
 /** A profile name longer than a label name: its label keys carry a stem and a hash. */

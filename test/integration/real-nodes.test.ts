@@ -7,6 +7,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { POD_NODE_AFFINITY_POLICY } from "../../src/api/admission-manifests.ts";
 import { GROUP, SECCOMP_PROFILE_PLURAL, SYNCED_REVISION_LABEL, VERSION } from "../../src/api/constants.ts";
 import { failedLabelKey, selectorSyncedLabelKey } from "../../src/api/labels.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
@@ -211,17 +212,26 @@ describe("real nodes", () => {
   it("shows the failure Lockstep prevents: without the webhook, a pod bound to a node lacking the file ends in CreateContainerError", async () => {
     const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
     const saved = await admission.readMutatingWebhookConfiguration({ name: "lockstep-webhook" });
+    // Without Lockstep at all: the webhook and the policy that refuses a pod its affinity does not guard
+    // (lockstep-pod-node-affinity, which would otherwise refuse this very pod).
+    const binding = await admission.readValidatingAdmissionPolicyBinding({ name: POD_NODE_AFFINITY_POLICY });
     await admission.deleteMutatingWebhookConfiguration({ name: "lockstep-webhook" });
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: POD_NODE_AFFINITY_POLICY });
     try {
       // gold-only is installed on real-2 only (previous test); pin the pod to real-1.
       expect(await holds("real-1", "gold-only")).toBe(false);
-      await core.createNamespacedPod({
-        namespace: NS,
-        body: {
-          metadata: { name: "unguarded" },
-          spec: { ...realNodePodSpec([probeContainer("gold-only")]), nodeName: "real-1" },
-        },
-      });
+      const unguarded = {
+        metadata: { name: "unguarded" },
+        spec: { ...realNodePodSpec([probeContainer("gold-only")]), nodeName: "real-1" },
+      };
+      // The API server drops a deleted binding from admission in the background.
+      await waitFor("the final-pod policy to stop refusing", () =>
+        core.createNamespacedPod({ namespace: NS, body: unguarded, dryRun: "All" }).then(
+          () => true,
+          () => false,
+        ),
+      );
+      await core.createNamespacedPod({ namespace: NS, body: unguarded });
       const waiting = await waitFor(
         "unguarded to fail creating its container",
         async () => {
@@ -237,7 +247,13 @@ describe("real nodes", () => {
       await admission.createMutatingWebhookConfiguration({
         body: { ...rest, metadata: { name: metadata?.name, labels: metadata?.labels } },
       });
-      await core.deleteNamespacedPod({ name: "unguarded", namespace: NS, gracePeriodSeconds: 0 });
+      await admission.createValidatingAdmissionPolicyBinding({
+        body: { ...binding, metadata: { name: POD_NODE_AFFINITY_POLICY, labels: binding.metadata?.labels } },
+      });
+      // Not there when its creation failed: that failure is the one to report, not this one.
+      await core
+        .deleteNamespacedPod({ name: "unguarded", namespace: NS, gracePeriodSeconds: 0 })
+        .catch(() => undefined);
     }
   });
 
