@@ -19,7 +19,7 @@ needs=(
   # The webhook runs as it ships, with jemalloc preloaded (scripts/build.ts).
   /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:libjemalloc2
   # A kernel with AppArmor for the tests that load profiles: User-Mode Linux, no KVM needed
-  # (docs/adr/0025-real-apparmor-kernel.md; 41 MB download, 116 MB installed, 7-14 s to install).
+  # (docs/adr/0028-real-apparmor-kernel.md; 41 MB download, 116 MB installed, 7-14 s to install).
   /usr/bin/linux.uml:user-mode-linux
   # Its network to the host's loopback (the plain slirp build passes no traffic to it).
   /usr/bin/slirp-fullbolt:slirp
