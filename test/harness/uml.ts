@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { isAlive } from "./node-cleanup.ts";
 import { startProcess } from "./processes.ts";
 
@@ -77,6 +77,23 @@ const OWNER_FILE = ".owner";
 /** The harness's own files for one boot (init, outputs, UML's bookkeeping), inside the guest folder. */
 const BOOT_DIR = ".boot";
 
+/** The folders the guest mounts a tmpfs on: a host node's own, empty at boot. */
+const GUEST_TMPFS = ["/tmp", "/run"] as const;
+
+/**
+ * Host folders a guest's command needs that a guest tmpfs would hide: the checkout (its sources,
+ * node_modules and bootstrapped Node) and the running Node's own folder, when they live under /tmp or
+ * /run (CI clones the repository into such a folder). Each is mounted back read-only at its own path; a
+ * folder inside another one listed is covered by it.
+ */
+export function hiddenHostFolders(folders: readonly string[]): string[] {
+  const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
+  const hidden = [...new Set(folders)].filter((f) => GUEST_TMPFS.some((t) => under(f, t) && f !== t));
+  return hidden.filter((f) => !hidden.some((other) => other !== f && under(f, other))).sort();
+}
+
+const REPOSITORY = resolve(import.meta.dirname, "../..");
+
 export interface GuestRun {
   /** The command's exit status in the guest (128 + signal when a signal ended it). */
   status: number;
@@ -128,8 +145,12 @@ export function guestInit(dir: string, argv: readonly string[], command: GuestCo
     "mount -t securityfs securityfs /sys/kernel/security",
     // The kernel mounts devtmpfs on /dev itself when it is built to (Debian's is); once is enough.
     "[ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev",
-    "mount -t tmpfs tmpfs /tmp",
-    "mount -t tmpfs tmpfs /run",
+    ...GUEST_TMPFS.map((t) => `mount -t tmpfs tmpfs ${t}`),
+    // The checkout and Node, where a tmpfs above hid them: read-only, as the rest of the host's root.
+    ...hiddenHostFolders([REPOSITORY, dirname(dirname(process.execPath))]).flatMap((f) => [
+      `mkdir -p ${q(f)}`,
+      `mount -r -t hostfs none ${q(f)} -o ${q(f)}`,
+    ]),
     // After the tmpfs mounts, which may hide the host's copy of the folder.
     `mkdir -p ${q(dir)}`,
     `mount -t hostfs none ${q(dir)} -o ${q(dir)}`,

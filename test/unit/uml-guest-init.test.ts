@@ -1,7 +1,7 @@
 // The AppArmor guest's PID 1 script (test/harness/uml.ts): what it runs and with which environment,
 // without booting a kernel.
 import { describe, expect, it } from "vitest";
-import { guestInit, shellQuote } from "../harness/uml.ts";
+import { guestInit, hiddenHostFolders, shellQuote } from "../harness/uml.ts";
 
 describe("guestInit", () => {
   const script = guestInit("/tmp/lockstep-uml-x", ["node", "it's.ts", "$HOME"], {
@@ -36,5 +36,27 @@ describe("guestInit", () => {
   it("configures the network only when asked", () => {
     expect(script).not.toContain("eth0");
     expect(guestInit("/d", ["true"], { network: true })).toContain("ip addr add 10.0.2.15/24 dev eth0");
+  });
+});
+
+describe("hiddenHostFolders", () => {
+  it("mounts back a checkout or a Node under the guest's tmpfs folders, once, and nothing else", () => {
+    expect(hiddenHostFolders(["/work/main", "/usr/local"])).toEqual([]);
+    expect(hiddenHostFolders(["/tmp/ci-clone", "/tmp/ci-clone/.tools/node-v24"])).toEqual(["/tmp/ci-clone"]);
+    expect(hiddenHostFolders(["/tmp/a", "/run/b", "/tmp/a"])).toEqual(["/run/b", "/tmp/a"]);
+    expect(hiddenHostFolders(["/tmp", "/tmpx/y"])).toEqual([]);
+  });
+
+  it("has init mount them read-only after its tmpfs, before the shared folder", () => {
+    const init = guestInit("/tmp/lockstep-uml-x", ["true"]);
+    const lines = init.split("\n");
+    const tmpfs = lines.indexOf("mount -t tmpfs tmpfs /tmp");
+    const shared = lines.findIndex((l) => l.startsWith("mount -t hostfs none '/tmp/lockstep-uml-x'"));
+    expect(tmpfs).toBeGreaterThan(0);
+    expect(shared).toBeGreaterThan(tmpfs);
+    for (const line of lines.filter((l) => l.startsWith("mount -r -t hostfs"))) {
+      expect(lines.indexOf(line)).toBeGreaterThan(tmpfs);
+      expect(lines.indexOf(line)).toBeLessThan(shared);
+    }
   });
 });
