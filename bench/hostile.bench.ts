@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { profilePath } from "../src/api/constants.ts";
-import { failedLabelKey } from "../src/api/labels.ts";
+import { appArmorKernelName, failedLabelKey } from "../src/api/labels.ts";
 import { nodeHasProfile, type PlacementSource, placementOf } from "../src/api/node-profiles.ts";
 import { configFromKubeconfigFiles, KubeClient } from "../src/kube/client.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
@@ -27,12 +27,12 @@ const NODE = "hostile-bench";
 const hostile = (file: string, name: string) =>
   readFileSync(join(repo, "test/fixtures/apparmor-hostile", file), "utf8").replace(
     "profile hostile {",
-    `profile ${name} {`,
+    `profile ${appArmorKernelName(name)} {`,
   );
 const dockerDefault = (name: string) =>
   readFileSync(join(repo, "test/fixtures/apparmor-corpus/docker-default.apparmor"), "utf8").replace(
-    "profile docker-default",
-    `profile ${name}`,
+    `profile ${appArmorKernelName("docker-default")}`,
+    `profile ${appArmorKernelName(name)}`,
   );
 
 export async function run(): Promise<Results> {
