@@ -66,7 +66,7 @@ const BODIES: Record<string, string> = {
     spec: {
       containers: Array.from({ length: MAX_POD_CONTAINERS }, (_, i) => ({
         name: `c${i}`,
-        securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "missing" } },
+        securityContext: { appArmorProfile: { type: "Localhost", localhostProfile: "lockstep.missing" } },
       })),
     },
   }),
