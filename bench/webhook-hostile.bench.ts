@@ -15,7 +15,7 @@ import { installAgentPrerequisites } from "../test/harness/agents.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { processMemory } from "../test/harness/processes.ts";
 import { applyProfile } from "../test/harness/profiles.ts";
-import { installWebhook } from "../test/harness/webhook.ts";
+import { installWebhook, podCreateReview } from "../test/harness/webhook.ts";
 import { quantile, type Results } from "./stats.ts";
 
 const WEBHOOK_CORE = "0";
@@ -25,31 +25,23 @@ const CONNECTIONS = 64;
 const SLOW = 100;
 const REAL_EVERY_MS = 100;
 
-const realReview = JSON.stringify({
-  apiVersion: "admission.k8s.io/v1",
-  kind: "AdmissionReview",
-  request: {
-    uid: "real",
-    kind: { group: "", version: "v1", kind: "Pod" },
-    resource: { group: "", version: "v1", resource: "pods" },
-    operation: "CREATE",
-    namespace: "bench",
-    object: {
-      metadata: { name: "real", namespace: "bench" },
-      spec: {
-        containers: [
-          {
-            name: "c",
-            image: "busybox",
-            securityContext: {
-              seccompProfile: { type: "Localhost", localhostProfile: "lockstep/bench.json" },
-            },
+const realReview = podCreateReview(
+  {
+    metadata: { name: "real", namespace: "bench" },
+    spec: {
+      containers: [
+        {
+          name: "c",
+          image: "busybox",
+          securityContext: {
+            seccompProfile: { type: "Localhost", localhostProfile: "lockstep/bench.json" },
           },
-        ],
-      },
+        },
+      ],
     },
   },
-});
+  { uid: "real", namespace: "bench" },
+);
 
 /** A real review's latency (ms), or undefined when it was not answered with a patch within 10 s. */
 function sendReal(port: number, agent: Agent): Promise<number | undefined> {

@@ -24,7 +24,7 @@ import {
 import { ControlPlane, freePort, GiveUp, waitFor } from "../test/harness/controlplane.ts";
 import { type ManagedProcess, processMemory, startProcess } from "../test/harness/processes.ts";
 import { nodeHoldsProfile } from "../test/harness/profiles.ts";
-import { installWebhook } from "../test/harness/webhook.ts";
+import { installWebhook, podCreateReview } from "../test/harness/webhook.ts";
 import { quantile, type Results } from "./stats.ts";
 
 const WEBHOOK_CORE = "0";
@@ -233,19 +233,7 @@ export async function run(): Promise<Results> {
     // 1) Direct load, as the API server would send it, from a process on the other core than the
     // webhook's (2 cores: the load generator must not steal the webhook's). Client-side quantiles at a
     // fixed 1,000 reviews/s, the capacity at saturation (wrk), and the webhook's own histogram.
-    const body = JSON.stringify({
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      // As the API server sends it: the webhook routes on resource and operation.
-      request: {
-        uid: "u",
-        kind: { group: "", version: "v1", kind: "Pod" },
-        resource: { group: "", version: "v1", resource: "pods" },
-        operation: "CREATE",
-        namespace: "bench",
-        object: podWithProfile("load"),
-      },
-    });
+    const body = podCreateReview(podWithProfile("load"), { uid: "u", namespace: "bench" });
     const bodyFile = join(cp.workDir, "review.json");
     writeFileSync(bodyFile, body);
     pin(webhook.process.pid, WEBHOOK_CORE);

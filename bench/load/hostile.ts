@@ -10,6 +10,7 @@ import { connect } from "node:tls";
 import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
 import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import { MAX_BODY_BYTES, MAX_JSON_CONTAINERS_AND_ITEMS } from "../../src/webhook/server.ts";
+import { podCreateReview } from "../../test/harness/webhook.ts";
 
 const [port, seconds, connections, slow] = process.argv.slice(2).map(Number) as [
   number,
@@ -18,19 +19,7 @@ const [port, seconds, connections, slow] = process.argv.slice(2).map(Number) as 
   number,
 ];
 
-const review = (object: unknown) =>
-  JSON.stringify({
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid: "hostile",
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      operation: "CREATE",
-      namespace: "bench",
-      object,
-    },
-  });
+const review = (object: unknown) => podCreateReview(object, { uid: "hostile", namespace: "bench" });
 const seccomp = { seccompProfile: { type: "Localhost", localhostProfile: "lockstep/bench.json" } };
 /** Just under the cap on `{`, `[` and `,`, so each is parsed rather than refused unread. */
 const items = MAX_JSON_CONTAINERS_AND_ITEMS - 2_000;

@@ -12,6 +12,25 @@ import { type ManagedProcess, startProcess } from "./processes.ts";
 
 const repo = join(import.meta.dirname, "../..");
 
+/** An AdmissionReview of a pod CREATE as the API server sends it (the webhook routes on resource and operation). */
+export function podCreateReview(
+  object: unknown,
+  { uid, namespace }: { uid: string; namespace: string },
+): string {
+  return JSON.stringify({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      operation: "CREATE",
+      namespace,
+      object,
+    },
+  });
+}
+
 export interface WebhookProcess {
   port: number;
   healthPort: number;

@@ -22,7 +22,7 @@ import {
 import { installAgentPrerequisites } from "../harness/agents.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
-import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
+import { installWebhook, podCreateReview, type WebhookProcess } from "../harness/webhook.ts";
 
 let cp: ControlPlane;
 let webhook: WebhookProcess;
@@ -358,19 +358,7 @@ describe("the webhook under malformed and hostile AdmissionReviews", () => {
 
 // --- hostile clients: the worst bodies, slow clients, many connections ------------------------------
 
-const reviewOf = (object: unknown) =>
-  JSON.stringify({
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid: "hostile",
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      operation: "CREATE",
-      namespace: "fuzz",
-      object,
-    },
-  });
+const reviewOf = (object: unknown) => podCreateReview(object, { uid: "hostile", namespace: "fuzz" });
 
 /** A TLS connection to the webhook (as the API server opens one), with what it received. */
 function openTls(): Promise<{ socket: TLSSocket; received: () => string; closed: Promise<void> }> {

@@ -92,6 +92,29 @@ function lockstepName(spo: SpoObject, notes: string[]): string | undefined {
   return isValidProfileObjectName(name) ? name : undefined;
 }
 
+/**
+ * How every import starts: the object named for messages (SpoImport.source), the notes so far, and its
+ * Lockstep name, or the import refused when it has none.
+ */
+function startImport(
+  spo: SpoObject,
+  kind: string,
+): { source: string; notes: string[]; name: string } | { refused: SpoImport } {
+  const namespace = spo.metadata.namespace;
+  const source = `${kind} ${JSON.stringify(spo.metadata.name)}${namespace ? ` in namespace ${namespace}` : ""}`;
+  const notes: string[] = [];
+  const name = lockstepName(spo, notes);
+  if (name === undefined)
+    return {
+      refused: {
+        source,
+        notes,
+        error: `metadata.name: ${spo.metadata.name} is not a valid Lockstep object name`,
+      },
+    };
+  return { source, notes, name };
+}
+
 /** Disabled in SPO: `spec.state: Disabled` (v1) or `spec.disabled: true` (v1alpha1, v1beta1). */
 function isDisabled(spec: Record<string, unknown>): boolean {
   return spec.state === "Disabled" || spec.disabled === true;
@@ -144,16 +167,10 @@ function seccompRule(rule: unknown, where: string, notes: string[]): SeccompSysc
  * with it, so a baseProfileName can be checked against them.
  */
 export function importSpoSeccompProfile(spo: SpoObject, spoNames: ReadonlySet<string>): SpoImport {
+  const start = startImport(spo, SECCOMP_PROFILE_KIND);
+  if ("refused" in start) return start.refused;
+  const { source, notes, name } = start;
   const namespace = spo.metadata.namespace;
-  const source = `${SECCOMP_PROFILE_KIND} ${JSON.stringify(spo.metadata.name)}${namespace ? ` in namespace ${namespace}` : ""}`;
-  const notes: string[] = [];
-  const name = lockstepName(spo, notes);
-  if (name === undefined)
-    return {
-      source,
-      notes,
-      error: `metadata.name: ${spo.metadata.name} is not a valid Lockstep object name`,
-    };
   const spec = spo.spec ?? {};
   if (spec.listenerPath || spec.listenerMetadata)
     return {
@@ -234,15 +251,9 @@ const DECLARED_PROFILE = /^(\s*profile\s+)("?)([^\s"{]+)\2(?=[\s{])/m;
 
 /** One SPO AppArmorProfile as a Lockstep AppArmorProfile. */
 export function importSpoAppArmorProfile(spo: SpoObject): SpoImport {
-  const source = `${APPARMOR_PROFILE_KIND} ${JSON.stringify(spo.metadata.name)}`;
-  const notes: string[] = [];
-  const name = lockstepName(spo, notes);
-  if (name === undefined)
-    return {
-      source,
-      notes,
-      error: `metadata.name: ${spo.metadata.name} is not a valid Lockstep object name`,
-    };
+  const start = startImport(spo, APPARMOR_PROFILE_KIND);
+  if ("refused" in start) return start.refused;
+  const { source, notes, name } = start;
   const spec = spo.spec ?? {};
   for (const field of Object.keys(spec).filter((f) => !APPARMOR_SPEC_FIELDS.has(f)))
     notes.push(`spec.${field}: not carried over (Lockstep has no such field)`);
