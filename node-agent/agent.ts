@@ -1,52 +1,35 @@
 // The node agent's loop: watch the profiles and this Node, make the disk (and the kernel's AppArmor
 // list) match what belongs on this node, read back what is really there, and fix this Node's Lockstep
 // labels in one PATCH. Level-triggered: every sync recomputes everything from the caches, and bursts
-// of changes are coalesced into one sync (and so one PATCH).
+// of changes are coalesced into one sync (and so one PATCH). Wiring only; the decisions live beside it:
+// planner.ts (what to write, remove, load, unload), executor.ts (carrying that out), record-keeping.ts
+// (the ownership record), sync-outcome.ts (what the labels say), label-publisher.ts (the PATCH, own
+// writes, deferral within a burst), revision-claims.ts, sync-causes.ts and sync-trigger.ts (when to
+// sync). Everything an agent holds is its own: several agents (each with its node name, kubelet root,
+// client and watches) can run in one process, as the scale benchmark runs them.
 import type { V1Node } from "@kubernetes/client-node";
-import { AGENT_LABEL, APPARMOR_LABEL, PROFILE_KINDS, type ProfileKind } from "../src/api/constants.ts";
-import { appArmorKernelName, failedLabelKey } from "../src/api/labels.ts";
+import { APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
-import { maxRevision, profileRevision, renderingRevision, revisionBefore } from "../src/api/node-profiles.ts";
+import { profileRevision, renderingRevision } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
+import type { EventRecorder } from "../src/kube/event-recorder.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import type { Logger } from "../src/kube/logger.ts";
 import type { MetricsRegistry } from "../src/kube/metrics.ts";
 import { logWatchFailures, ProfileCache } from "../src/kube/profile-cache.ts";
-import {
-  type AppArmorPaths,
-  detectAppArmor,
-  judgeAndCompile,
-  loadCompiledProfile,
-  loadedProfiles,
-  parserVersion,
-  readBootId,
-  removeProfile,
-} from "./apparmor.ts";
-import { emitInstallFailed, emitNodeWarning, emitUnlabelledFailures } from "./events.ts";
-import { INSTALL_FAILURE_REASONS, type InstallFailure } from "./failures.ts";
-import { boundFailureLabels, desiredLockstepLabels, lockstepLabelPatch } from "./node-labels.ts";
-import { OWNERSHIP_RECORD_FILE, type OwnershipRecord, serializeOwnershipRecord } from "./ownership-record.ts";
-import { PARSER_LIMITS } from "./parser-runner.ts";
-import {
-  failedProfiles,
-  failureLabels,
-  installedProfiles,
-  type NodeObservation,
-  planSync,
-  recordToPlanFrom,
-  type SyncPlan,
-  selectorSyncedLabels,
-  syncedRevisions,
-} from "./planner.ts";
-import { PolicyJudge } from "./policy-judge.ts";
+import { type AppArmorPaths, detectAppArmor, loadedProfiles, readBootId } from "./apparmor.ts";
+import { agentEventRecorder, nodeWarning, reportInstallFailed, reportUnlabelledFailures } from "./events.ts";
+import { carryOut, type Executor, startPolicyJudge } from "./executor.ts";
+import { NodeLabelPublisher } from "./label-publisher.ts";
+import type { OwnershipRecord } from "./ownership-record.ts";
+import { type NodeObservation, planSync, recordToPlanFrom } from "./planner.ts";
+import { restoreRecord, unreadableRecordMessage } from "./record-keeping.ts";
+import { RevisionClaims } from "./revision-claims.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
-import {
-  nodeLabelsChangeNeedsSync,
-  podLabelsChangeNeedsSync,
-  profileChangeNeedsSync,
-} from "./sync-causes.ts";
+import { podLabelsChangeNeedsSync } from "./sync-causes.ts";
+import { planActsOnNode, syncOutcome } from "./sync-outcome.ts";
 import {
   DEFAULT_SYNC_TRIGGER,
   PUBLISH_NOW,
@@ -74,38 +57,24 @@ export interface AgentOptions {
 export class NodeAgent {
   private readonly opts: Required<AgentOptions>;
   private readonly dir: SeccompDir;
-  private readonly client: KubeClient;
   private readonly profiles: ProfileCache;
   private readonly node: Informer<V1Node>;
   /** Metadata of the not-finished pods bound to this node: their labels say which profiles they use. */
   private readonly pods: Informer<KubeObject>;
+  private readonly events: EventRecorder;
+  private readonly labels: NodeLabelPublisher;
+  private readonly claims = new RevisionClaims();
+  private readonly trigger: SyncTrigger;
+  private readonly executor: Executor;
   /** Folder entries already reported as left alone, so a foreign entry is logged once, not every sync. */
   private readonly reportedEntries = new Set<string>();
-  /** apparmor_parser's verdicts, judged beside the syncs; set at start on a node with AppArmor. */
-  private judge: PolicyJudge | undefined;
   private appArmorAvailable = false;
   /** This boot's id, read at start: the record's loaded profiles count only when written in this boot. */
   private bootId = "";
   private reconciled = false;
-  private readonly trigger: SyncTrigger;
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastSyncError: string | undefined;
-  /** The revisions this run has claimed: a claim never goes back, or a pod admitted meanwhile could wait for ever. */
-  private claimed: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
-  /**
-   * The highest revision any profile state delivered to the cache carried. Syncs coalesce events, so a
-   * sync may never see a state between a spec write and the controller's status.revision (its own
-   * resourceVersion is its revision then), but the webhook may have admitted a pod against it.
-   */
-  private readonly delivered: Record<ProfileKind, string> = { seccomp: "0", apparmor: "0" };
-  /** The Lockstep labels the last successful sync wanted on this Node: its own PATCH's echo is no news. */
-  private ownLabels: ReadonlyMap<string, string> | undefined;
-  /**
-   * This Node as the agent's last PATCH left it, until the watch delivers that write: a sync that runs
-   * before then must not take the cache's older labels for the truth and send the same PATCH again.
-   */
-  private patchedNode: V1Node | undefined;
   private readonly m;
 
   constructor(options: AgentOptions) {
@@ -115,26 +84,31 @@ export class NodeAgent {
       maxFailureLabelsPerKind: MAX_FAILURE_LABELS_PER_KIND,
       ...options,
     };
-    this.trigger = new SyncTrigger(async (run) => {
-      await this.syncOnce(run);
-    }, this.opts.syncTrigger);
+    const { client, nodeName, log } = options;
+    this.trigger = new SyncTrigger((run) => this.syncOnce(run).then(() => undefined), this.opts.syncTrigger);
     this.dir = new SeccompDir(options.kubeletRoot);
-    this.client = options.client;
+    this.executor = { dir: this.dir, appArmor: options.appArmor, judge: undefined, log };
+    this.events = agentEventRecorder(client, nodeName, log);
+    this.labels = new NodeLabelPublisher(nodeName, (labels) =>
+      client.patch<V1Node>(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, "merge", {
+        metadata: { labels },
+      }),
+    );
     const stopping = () => this.stopped;
-    this.profiles = new ProfileCache(this.client, options.log, stopping);
+    this.profiles = new ProfileCache(client, log, stopping);
     // Only this node: the agent has no business with any other Node object.
-    this.node = new Informer<V1Node>(this.client, {
+    this.node = new Informer<V1Node>(client, {
       path: "/api/v1/nodes",
-      fieldSelector: `metadata.name=${options.nodeName}`,
-      onError: logWatchFailures(options.log, "Node", stopping),
+      fieldSelector: `metadata.name=${nodeName}`,
+      onError: logWatchFailures(log, "Node", stopping),
     });
     // Only pods bound here and not finished, metadata only (DESIGN invariant 6 per node): the agent
     // needs their in-use labels, nothing of their spec, and nothing of other nodes' pods.
-    this.pods = new Informer<KubeObject>(this.client, {
+    this.pods = new Informer<KubeObject>(client, {
       path: "/api/v1/pods",
-      fieldSelector: `spec.nodeName=${options.nodeName},status.phase!=Succeeded,status.phase!=Failed`,
+      fieldSelector: `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed`,
       metadataOnly: true,
-      onError: logWatchFailures(options.log, "pods", stopping),
+      onError: logWatchFailures(log, "pods", stopping),
     });
     const m = options.metrics;
     this.m = {
@@ -157,8 +131,7 @@ export class NodeAgent {
 
   /** Undefined once start-up reconciliation is done and labels match the disk; else why not. */
   notReadyReason(): string | undefined {
-    if (!this.reconciled) return "start-up reconciliation has not finished";
-    return undefined;
+    return this.reconciled ? undefined : "start-up reconciliation has not finished";
   }
 
   /** Undefined while the last sync succeeded; a failing API server makes the agent unhealthy-but-alive. */
@@ -174,17 +147,19 @@ export class NodeAgent {
     this.appArmorAvailable = await detectAppArmor(this.opts.appArmor);
     this.bootId = await readBootId(this.opts.appArmor);
     log.info({ appArmor: this.appArmorAvailable, dir: this.dir.path }, "starting");
-    if (this.appArmorAvailable) this.judge = await this.startJudge();
-    this.profiles.onChange((change) => {
-      const obj = this.profiles.get(change.kind, change.name);
-      const revision = obj ? profileRevision(obj) : "0";
-      const needed = profileChangeNeedsSync(change.specChanged, this.delivered[change.kind], revision);
-      this.delivered[change.kind] = maxRevision([this.delivered[change.kind], revision]);
-      if (needed) this.scheduleSync();
+    if (this.appArmorAvailable)
+      this.executor.judge = await startPolicyJudge({
+        ...this.executor,
+        agentVersion: this.opts.version,
+        onVerdict: () => this.scheduleSync(),
+      });
+    this.profiles.onChange(({ kind, name, specChanged }) => {
+      const obj = this.profiles.get(kind, name);
+      if (this.claims.delivery(kind, specChanged, obj ? profileRevision(obj) : "0")) this.scheduleSync();
     });
     for (const verb of ["add", "delete"] as const) this.node.on(verb, () => this.scheduleSync());
     this.node.on("update", (node, old) => {
-      if (nodeLabelsChangeNeedsSync(old?.metadata?.labels ?? {}, node.metadata?.labels ?? {}, this.ownLabels))
+      if (this.labels.changeNeedsSync(old?.metadata?.labels ?? {}, node.metadata?.labels ?? {}))
         this.scheduleSync();
     });
     const podLabels = (pod: KubeObject | undefined) => pod?.metadata?.labels;
@@ -198,7 +173,8 @@ export class NodeAgent {
     await Promise.all([this.profiles.start(), this.node.start(), this.pods.start()]);
     // Start-up reconciliation: temp files are gone; this sync repairs content, removes orphans and
     // labels from the disk; only after it succeeds does the agent label itself ready.
-    await this.syncUntilDone();
+    for (let attempt = 0; !this.stopped && !(await this.syncOnce()); attempt++)
+      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)));
     this.reconciled = true;
     // Once more now that the agent may claim readiness (its version label).
     await this.syncOnce();
@@ -210,7 +186,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
-    this.judge?.stop();
+    this.executor.judge?.stop();
     await this.trigger.stop();
     await Promise.all([this.profiles.stop(), this.node.stop(), this.pods.stop()]);
   }
@@ -220,89 +196,55 @@ export class NodeAgent {
     this.trigger.poke();
   }
 
-  private async syncUntilDone(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      if (await this.syncOnce()) return;
-      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)));
-    }
-  }
-
   /** One level-triggered pass: observe, plan (pure), carry the plan out, read back, label. */
   private async syncOnce(run: SyncRun = PUBLISH_NOW): Promise<boolean> {
     const { log, nodeName } = this.opts;
     try {
-      const node = this.currentNode();
+      const node = this.labels.current(this.node.get(nodeName));
       if (!node) throw new Error(`Node ${nodeName} not found`);
       const observed = await this.observe(node);
       const plan = planSync(observed, this.opts.maxFailureLabelsPerKind);
       // What is about to go is marked first; if that PATCH fails, nothing is removed this sync.
-      const labelled = plan.markBeforeRemoving.size > 0 ? await this.markBeforeRemoving(plan) : node;
+      let labelled = node;
+      if (plan.markBeforeRemoving.size > 0) {
+        labelled = await this.labels.mark(plan.markBeforeRemoving);
+        this.m.patches.inc();
+        log.info(
+          { labels: Object.fromEntries(plan.markBeforeRemoving) },
+          "marked profiles no longer here before removing them",
+        );
+      }
       const failures = [...plan.failures];
-      const record = await this.carryOut(plan, observed.record, failures);
+      const record = await carryOut(this.executor, plan, observed.record, failures);
       // Labels follow the disk and the kernel: read both back after acting on them (when the plan
       // touched neither, they were read a moment ago, within this sync).
-      const acted =
-        plan.writeSeccomp.length +
-          plan.removeSeccomp.length +
-          plan.loadAppArmor.length +
-          plan.unloadAppArmor.length >
-        0;
-      const after: NodeObservation = acted
-        ? {
-            ...observed,
-            disk: await this.dir.observe(),
-            kernel: this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set(),
-            record,
-          }
+      const after: NodeObservation = planActsOnNode(plan)
+        ? { ...observed, disk: await this.dir.observe(), kernel: await this.kernel(), record }
         : { ...observed, record };
-      const installed = installedProfiles(after);
       const cap = this.opts.maxFailureLabelsPerKind;
-      const bounded = boundFailureLabels(
-        failureLabels(after, failedProfiles(after, installed, failures, plan)),
-        syncedRevisions(after),
-        cap,
-      );
-      for (const f of failures) {
-        this.m.errors.inc({ reason: f.reason });
-        // A report explains a failure label; past the cap the rest are summed up on the Node.
-        if (bounded.failed.has(failedLabelKey(f.profile.kind, f.profile.name)))
-          await emitInstallFailed(this.client, nodeName, f.profile, f.reason, f.message, log);
-      }
-      await emitUnlabelledFailures(this.client, nodeName, bounded.unlabelled, cap, log);
-      for (const kind of ["seccomp", "apparmor"] as const)
-        this.m.installed.set([...installed.keys()].filter((k) => k.startsWith(`${kind}.`)).length, { kind });
-
-      const desired = desiredLockstepLabels({
-        revisions: bounded.revisions,
-        failed: bounded.failed,
-        selectorSynced: selectorSyncedLabels(after),
-        appArmor: this.appArmorAvailable ? "enabled" : "unavailable",
-        // Before start-up reconciliation finishes the agent does not claim readiness, but it does not
-        // withdraw an earlier run's claim either: a restart must not make the node flap out of status.
-        agentVersion: this.reconciled ? this.opts.version : node.metadata?.labels?.[AGENT_LABEL],
+      const outcome = syncOutcome(after, plan, failures, cap, {
+        appArmorAvailable: this.appArmorAvailable,
+        reconciled: this.reconciled,
+        version: this.opts.version,
       });
-      const patch = lockstepLabelPatch(labelled.metadata?.labels ?? {}, desired);
-      if (patch && (await run.publishingCanWait())) {
-        // Part of a burst: the sync that follows at once publishes this one's work with its own.
-        log.debug("left the label patch to the next sync");
-        this.m.syncs.inc({ result: "ok" });
-        return true;
+      for (const f of failures) this.m.errors.inc({ reason: f.reason });
+      // A report explains a failure label; past the cap the rest are summed up on the Node.
+      for (const f of outcome.reported)
+        await reportInstallFailed(this.events, nodeName, f.profile, f.reason, f.message, log);
+      await reportUnlabelledFailures(this.events, nodeName, outcome.bounded.unlabelled, cap, log);
+      for (const [kind, n] of Object.entries(outcome.installed)) this.m.installed.set(n, { kind });
+      const published = await this.labels.publish(labelled, outcome.desired, () => run.publishingCanWait());
+      if (published.deferred) log.debug("left the label patch to the next sync");
+      else {
+        if (published.labels) {
+          this.m.patches.inc();
+          log.info({ labels: published.labels }, "patched node labels");
+        }
+        this.claims.published(outcome.bounded.revisions);
+        this.m.lastSync.set(Date.now() / 1000);
+        this.lastSyncError = undefined;
       }
-      this.ownLabels = new Map(Object.entries(desired));
-      if (patch) {
-        this.patchedNode = await this.client.patch<V1Node>(
-          `/api/v1/nodes/${encodeURIComponent(nodeName)}`,
-          "merge",
-          patch,
-        );
-        this.m.patches.inc();
-        log.info({ labels: patch.metadata.labels }, "patched node labels");
-      }
-      for (const kind of PROFILE_KINDS)
-        this.claimed[kind] = maxRevision([this.claimed[kind], bounded.revisions[kind] ?? "0"]);
-      this.m.lastSync.set(Date.now() / 1000);
       this.m.syncs.inc({ result: "ok" });
-      this.lastSyncError = undefined;
       return true;
     } catch (error) {
       this.lastSyncError = kubeErrorMessage(error);
@@ -313,32 +255,8 @@ export class NodeAgent {
     }
   }
 
-  /**
-   * Publishes the plan's NoLongerHere marks on their own, before anything is removed or unloaded
-   * (DESIGN invariant 6), and returns this Node as the PATCH left it.
-   */
-  private async markBeforeRemoving(plan: SyncPlan): Promise<V1Node> {
-    const labels = Object.fromEntries(plan.markBeforeRemoving);
-    // Its echo is no news: the sync's own PATCH will want the same marks.
-    this.ownLabels = new Map([...(this.ownLabels ?? []), ...plan.markBeforeRemoving]);
-    this.patchedNode = await this.client.patch<V1Node>(
-      `/api/v1/nodes/${encodeURIComponent(this.opts.nodeName)}`,
-      "merge",
-      { metadata: { labels } },
-    );
-    this.m.patches.inc();
-    this.opts.log.info({ labels }, "marked profiles no longer here before removing them");
-    return this.patchedNode;
-  }
-
-  /** The cached Node, or what the agent's own PATCH returned while the watch has not caught up. */
-  private currentNode(): V1Node | undefined {
-    const cached = this.node.get(this.opts.nodeName);
-    const patched = this.patchedNode;
-    if (!cached || !patched) return cached;
-    if (revisionBefore(cached.metadata?.resourceVersion, patched.metadata?.resourceVersion)) return patched;
-    this.patchedNode = undefined;
-    return cached;
+  private async kernel(): Promise<ReadonlySet<string>> {
+    return this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set<string>();
   }
 
   /**
@@ -369,7 +287,7 @@ export class NodeAgent {
       log.warn({ dir: this.dir.path, entry, why }, "leaving alone a folder entry the agent did not write");
     }
     const record = await this.ownershipRecord(disk, nodeLabels);
-    const kernel = this.appArmorAvailable ? await loadedProfiles(this.opts.appArmor) : new Set<string>();
+    const kernel = await this.kernel();
     // From here on synchronous: the profiles and the revisions the caches were listed at are one snapshot.
     return {
       nodeLabels,
@@ -382,198 +300,40 @@ export class NodeAgent {
       kernel,
       record,
       podLabels: this.pods.list().map((pod) => pod.metadata?.labels ?? {}),
-      revisionFloor: {
-        seccomp: maxRevision([
-          this.claimed.seccomp,
-          this.delivered.seccomp,
-          this.profiles.listedResourceVersion("seccomp"),
-        ]),
-        apparmor: maxRevision([
-          this.claimed.apparmor,
-          this.delivered.apparmor,
-          this.profiles.listedResourceVersion("apparmor"),
-        ]),
-      },
+      revisionFloor: this.claims.floor({
+        seccomp: this.profiles.listedResourceVersion("seccomp"),
+        apparmor: this.profiles.listedResourceVersion("apparmor"),
+      }),
     };
   }
 
-  /**
-   * The ownership record for this boot. None yet: started, adopting the profile files present. From
-   * another boot: its loaded profiles are dropped (the kernel lost them; whatever is loaded under a
-   * Lockstep name now is not the agent's). Unreadable: moved aside and started afresh, removing and
-   * unloading nothing it listed (recordAfterUnreadable), said loudly in the log and a Node Event.
-   */
+  /** The ownership record for this boot, stored when it changed (record-keeping.ts decides). */
   private async ownershipRecord(
     disk: NodeObservation["disk"],
     nodeLabels: Record<string, string>,
   ): Promise<OwnershipRecord> {
     const { log, nodeName } = this.opts;
     const stored = await this.dir.readRecord();
-    const seccompProfiles = this.withRevisions("seccomp");
-    const record = recordToPlanFrom(stored, { disk, seccompProfiles, nodeLabels }, this.bootId);
-    if (stored.state === "ok") {
-      if (serializeOwnershipRecord(record) === serializeOwnershipRecord(stored.record)) return record;
-      if (Object.keys(stored.record.appArmor).length > 0)
-        log.warn(
-          {
-            recordBoot: stored.record.bootId,
-            boot: this.bootId,
-            appArmor: Object.keys(stored.record.appArmor),
-          },
-          "the ownership record is from another boot: the AppArmor profiles it lists were unloaded by the reboot",
-        );
-    } else if (stored.state === "absent")
-      log.info(
-        { seccomp: record.seccomp },
-        "started an ownership record, adopting the profile files present",
-      );
-    else {
-      const aside = await this.dir.setRecordAside(new Date());
-      const strays = [...disk.files.keys()].filter((name) => !record.seccomp.includes(name));
-      const message = `the agent's ownership record ${this.dir.path}/${OWNERSHIP_RECORD_FILE} ${stored.problem}; moved to ${aside} and started afresh. Nothing it listed is removed or unloaded: ${strays.length} profile file(s) of no SeccompProfile for this node stay (${strays.slice(0, 10).join(", ") || "none"}), and AppArmor profiles loaded before count as someone else's (NameTaken) until unloaded by hand (apparmor_parser -R lockstep.<name>) or the node reboots. Remove the stray files by hand once no pod uses them, then delete ${aside}.`;
-      log.error({ problem: stored.problem, aside, strays }, message);
-      await emitNodeWarning(this.client, nodeName, "OwnershipRecordUnreadable", message, log);
-    }
-    await this.dir.writeRecord(record);
-    return record;
-  }
-
-  /**
-   * The executor: carries the plan out and returns the ownership record as it now stands. A name is
-   * claimed in the record before the file is written or the profile loaded, and released only after
-   * it is removed or unloaded: a crash at any point leaves the agent owning at most something that is
-   * gone (forgotten on the next sync), never something of its own it would take for someone else's.
-   */
-  private async carryOut(
-    plan: SyncPlan,
-    before: OwnershipRecord,
-    failures: InstallFailure[],
-  ): Promise<OwnershipRecord> {
-    const { log } = this.opts;
-    const paths = this.opts.appArmor;
-    const loads = await this.judged(plan, failures);
-    // `...before` keeps the boot the record holds for: without it the next sync would take the
-    // agent's own loads for another boot's.
-    const record: OwnershipRecord = {
-      ...before,
-      seccomp: [...new Set([...before.seccomp, ...plan.writeSeccomp.map((w) => w.profile.name)])],
-      appArmor: { ...before.appArmor },
-    };
-    for (const { item } of loads) record.appArmor[item.profile.name] = null;
-    await this.saveRecord(before, record);
-    const claimed = structuredClone(record);
-
-    for (const { profile, content } of plan.writeSeccomp) {
-      try {
-        await this.dir.write(profile.name, content);
-        log.info({ kind: "SeccompProfile", name: profile.name, version: profile.version }, "wrote profile");
-      } catch (error) {
-        failures.push({
-          profile,
-          reason: INSTALL_FAILURE_REASONS.writeFailed,
-          message: `writing the profile file: ${kubeErrorMessage(error)}`,
-        });
-      }
-    }
-    for (const { item, compiled } of loads) {
-      const { profile } = item;
-      try {
-        await loadCompiledProfile(paths, compiled);
-        record.appArmor[profile.name] = profile.version;
-        log.info({ kind: "AppArmorProfile", name: profile.name, version: profile.version }, "loaded profile");
-      } catch (error) {
-        failures.push({
-          profile,
-          reason: INSTALL_FAILURE_REASONS.loadFailed,
-          message: `apparmor_parser: ${kubeErrorMessage(error)}`,
-        });
-      }
-    }
-    for (const name of plan.removeSeccomp) {
-      try {
-        await this.dir.remove(name);
-        record.seccomp = record.seccomp.filter((n) => n !== name);
-        log.info({ kind: "SeccompProfile", name }, "removed profile file");
-      } catch (error) {
-        log.warn(
-          { kind: "SeccompProfile", name, err: kubeErrorMessage(error) },
-          "could not remove profile file",
-        );
-      }
-    }
-    for (const name of plan.unloadAppArmor) {
-      try {
-        await removeProfile(paths, appArmorKernelName(name));
-        delete record.appArmor[name];
-        log.info({ kind: "AppArmorProfile", name }, "unloaded profile");
-      } catch (error) {
-        log.warn({ kind: "AppArmorProfile", name, err: kubeErrorMessage(error) }, "could not unload profile");
-      }
-    }
-    record.seccomp = record.seccomp.filter((n) => !plan.forgetSeccomp.includes(n));
-    for (const name of plan.forgetAppArmor) delete record.appArmor[name];
-    for (const { kind, name } of plan.keptInUse)
-      log.debug({ kind, name }, "kept: a pod bound to this node still uses it");
-    for (const { kind, name } of plan.keptForRoom)
-      log.debug({ kind, name }, "kept: no room for its NoLongerHere mark yet");
-    await this.saveRecord(claimed, record);
-    return record;
-  }
-
-  /** The judge, with the refusals remembered from earlier runs and the node's parser version. */
-  private async startJudge(): Promise<PolicyJudge> {
-    const { log, appArmor } = this.opts;
-    const stored = await this.dir.readRefusalMemo();
-    if (stored.problem) log.error({ problem: stored.problem }, "starting with an empty refusal memo");
-    let version: string;
-    try {
-      version = await parserVersion(appArmor);
-    } catch (error) {
-      // Every judgement will fail the same way and say so; nothing remembered matches this key.
-      version = `unknown (${kubeErrorMessage(error)})`;
-      log.error({ err: version }, "cannot read apparmor_parser's version");
-    }
-    return new PolicyJudge({
-      judge: (policy, options) => judgeAndCompile(appArmor, policy.text, policy, options),
-      identity: { parserVersion: version, agentVersion: this.opts.version, limits: PARSER_LIMITS },
-      memo: stored.memo,
-      saveMemo: (memo) => this.dir.writeRefusalMemo(memo),
-      onVerdict: () => this.scheduleSync(),
-      onSaveError: (error) =>
-        log.error({ err: kubeErrorMessage(error) }, "could not save the refusal memo; it holds for this run"),
-    });
-  }
-
-  /**
-   * The AppArmor loads of the plan that apparmor_parser has passed, with their compiled bytes. Refusals
-   * become failures; a policy still being judged is left out (not loaded, not claimed) and a verdict
-   * that comes later starts another sync.
-   */
-  private async judged(plan: SyncPlan, failures: InstallFailure[]) {
-    if (this.judge === undefined || plan.loadAppArmor.length === 0) return [];
-    const sorted = await this.judge.sort(
-      plan.loadAppArmor.map((load) => ({
-        ...load,
-        policy: { name: appArmorKernelName(load.profile.name), mode: load.mode, text: load.text },
-      })),
+    const planned = recordToPlanFrom(
+      stored,
+      { disk, seccompProfiles: this.withRevisions("seccomp"), nodeLabels },
+      this.bootId,
     );
-    for (const { item, message, duration } of sorted.refused)
-      failures.push({
-        profile: item.profile,
-        reason:
-          duration === "none" ? INSTALL_FAILURE_REASONS.loadFailed : INSTALL_FAILURE_REASONS.policyRefused,
-        message,
-      });
-    for (const { profile } of sorted.pending)
-      this.opts.log.info(
-        { kind: "AppArmorProfile", name: profile.name },
-        "apparmor_parser is still judging the policy",
+    const restore = restoreRecord(stored, planned, this.bootId);
+    if (restore.note) log[restore.note.level](restore.note.fields, restore.note.message);
+    if (restore.setAside !== undefined) {
+      const aside = await this.dir.setRecordAside(new Date());
+      const { message, strays } = unreadableRecordMessage(
+        this.dir.path,
+        restore.setAside,
+        aside,
+        planned,
+        disk.files.keys(),
       );
-    return sorted.load;
-  }
-
-  private async saveRecord(current: OwnershipRecord, next: OwnershipRecord): Promise<void> {
-    if (serializeOwnershipRecord(current) !== serializeOwnershipRecord(next))
-      await this.dir.writeRecord(next);
+      log.error({ problem: restore.setAside, aside, strays }, message);
+      await this.events.record(nodeWarning(nodeName, "OwnershipRecordUnreadable", message));
+    }
+    if (restore.store) await this.dir.writeRecord(restore.record);
+    return restore.record;
   }
 }

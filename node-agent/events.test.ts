@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EVENT_MESSAGE_MAX } from "../src/api/install-report.ts";
+import { EVENT_MESSAGE_MAX } from "../src/kube/event-recorder.ts";
 import { FAILURE_LABELS_CAPPED, unlabelledFailuresEvent } from "./events.ts";
 
 describe("the summary of failures past the failure-label cap", () => {
@@ -9,7 +9,7 @@ describe("the summary of failures past the failure-label cap", () => {
       name: `p-${String(i).padStart(5, "0")}-${"x".repeat(200)}`,
       reason: "BaseNotFound",
     }));
-    const event = unlabelledFailuresEvent("node-1", unlabelled, 128, new Date(0));
+    const event = unlabelledFailuresEvent("node-1", unlabelled, 128);
     expect(event).toMatchObject({
       involvedObject: { apiVersion: "v1", kind: "Node", name: "node-1" },
       reason: FAILURE_LABELS_CAPPED,
@@ -26,13 +26,11 @@ describe("the summary of failures past the failure-label cap", () => {
       "node-1",
       unlabelled.slice(0, 2).map((f, i) => ({ ...f, name: `p${i}` })),
       128,
-      new Date(0),
     );
     const fit = unlabelledFailuresEvent(
       "node-1",
       unlabelled.slice(0, 300).map((f, i) => ({ ...f, name: `p${i}` })),
       128,
-      new Date(0),
     );
     expect(fit.message).toMatch(/SeccompProfile p19 \(BaseNotFound\) and 280 more$/);
     expect(few.message).toMatch(/: SeccompProfile p0 \(BaseNotFound\), SeccompProfile p1 \(BaseNotFound\)$/);

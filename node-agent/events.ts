@@ -1,46 +1,35 @@
 // Why a node lacks a profile, told where a cluster operator looks: a Kubernetes Event on the profile
 // (`kubectl describe seccompprofile x`), which the controller also reads to fill status.missingNodes.
 // The Event's format is src/api/install-report.ts, shared with the controller. Identical reports are
-// sent once per process (a profile that fails every sync must not flood etcd), and only for failures
+// sent once per agent run (a profile that fails every sync must not flood etcd), and only for failures
 // that carry a failure label: past the cap on those (src/api/limits.ts) the rest are summed up in one
 // Event on the Node, so a node where thousands of profiles fail sends at most cap + 1 Events per change.
-import { createHash } from "node:crypto";
 import { OBJECT_KIND, PROFILE_EVENTS_NAMESPACE, type ProfileKind } from "../src/api/constants.ts";
-import { EVENT_MESSAGE_MAX, INSTALL_REPORT_SOURCE, installReportEvent } from "../src/api/install-report.ts";
+import { installReportFields, installReportSource } from "../src/api/install-report.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
 import type { KubeClient } from "../src/kube/client.ts";
-import { kubeErrorMessage } from "../src/kube/errors.ts";
+import { EVENT_MESSAGE_MAX, type EventFields, EventRecorder } from "../src/kube/event-recorder.ts";
 import type { Logger } from "../src/kube/logger.ts";
 
 /**
- * Events already sent, by a digest of what they say (a parser's message can be kilobytes), newest last;
- * the oldest are forgotten past this many (and may be sent again): about 200 KiB at most.
+ * Events already sent that the agent remembers, the oldest forgotten past this many (and may be sent
+ * again): about 200 KiB at most.
  */
 const SENT_MEMO_MAX = 2048;
-const sent = new Set<string>();
-const digest = (key: string) => createHash("sha256").update(key, "utf8").digest("base64");
 
-function remember(key: string): void {
-  sent.add(key);
-  for (const oldest of sent) {
-    if (sent.size <= SENT_MEMO_MAX) break;
-    sent.delete(oldest);
-  }
+/** The Events of one agent: as its node's agent, each identical report once per run. */
+export function agentEventRecorder(client: KubeClient, nodeName: string, log: Logger): EventRecorder {
+  return new EventRecorder({
+    client,
+    namespace: PROFILE_EVENTS_NAMESPACE,
+    source: installReportSource(nodeName),
+    log,
+    onceMemo: SENT_MEMO_MAX,
+  });
 }
 
-async function createOnce(client: KubeClient, what: string, event: object, log: Logger): Promise<void> {
-  const key = digest(what);
-  if (sent.has(key)) return;
-  try {
-    await client.create(`/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`, event);
-    remember(key);
-  } catch (error) {
-    log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");
-  }
-}
-
-export async function emitInstallFailed(
-  client: KubeClient,
+export async function reportInstallFailed(
+  events: EventRecorder,
   nodeName: string,
   profile: RenderedProfile,
   reason: string,
@@ -62,7 +51,7 @@ export async function emitInstallFailed(
     reason,
     detail: message,
   };
-  await createOnce(client, key, installReportEvent(report, new Date()), log);
+  await events.recordOnce(key, installReportFields(report));
 }
 
 /** The Event reason of the summary of failures that carry no failure label. */
@@ -81,8 +70,7 @@ export function unlabelledFailuresEvent(
   nodeName: string,
   unlabelled: readonly UnlabelledFailure[],
   cap: number,
-  now: Date,
-) {
+): EventFields {
   const head =
     `node ${nodeName}: ${unlabelled.length} profiles that belong here are not installed and carry no failure label (at most ${cap} per kind): ` +
     `the node's revision label stays below the oldest of them, so it takes no pod that needs them or a newer profile of their kind: `;
@@ -96,25 +84,11 @@ export function unlabelledFailuresEvent(
     named++;
   }
   message += tail(unlabelled.length - named);
-  return {
-    apiVersion: "v1",
-    kind: "Event",
-    metadata: { generateName: `${nodeName.slice(0, 200)}.`, namespace: PROFILE_EVENTS_NAMESPACE },
-    involvedObject: { apiVersion: "v1", kind: "Node", name: nodeName },
-    reason: FAILURE_LABELS_CAPPED,
-    message: message.slice(0, EVENT_MESSAGE_MAX),
-    type: "Warning",
-    source: { component: INSTALL_REPORT_SOURCE, host: nodeName },
-    reportingComponent: INSTALL_REPORT_SOURCE,
-    reportingInstance: nodeName,
-    firstTimestamp: now.toISOString(),
-    lastTimestamp: now.toISOString(),
-    count: 1,
-  };
+  return nodeWarning(nodeName, FAILURE_LABELS_CAPPED, message);
 }
 
-export async function emitUnlabelledFailures(
-  client: KubeClient,
+export async function reportUnlabelledFailures(
+  events: EventRecorder,
   nodeName: string,
   unlabelled: readonly UnlabelledFailure[],
   cap: number,
@@ -122,39 +96,19 @@ export async function emitUnlabelledFailures(
 ): Promise<void> {
   if (unlabelled.length === 0) return;
   log.warn({ unlabelled: unlabelled.length, cap }, "more failures than failure labels");
-  const event = unlabelledFailuresEvent(nodeName, unlabelled, cap, new Date());
-  await createOnce(client, `${FAILURE_LABELS_CAPPED}/${event.message}`, event, log);
+  const event = unlabelledFailuresEvent(nodeName, unlabelled, cap);
+  await events.recordOnce(`${FAILURE_LABELS_CAPPED}/${event.message}`, event);
 }
 
 /**
  * A Warning Event on this agent's Node (`kubectl describe node`), for what concerns the node rather
- * than one profile: the agent's ownership record could not be read.
+ * than one profile: the agent's ownership record could not be read, or failures past the cap.
  */
-export async function emitNodeWarning(
-  client: KubeClient,
-  nodeName: string,
-  reason: string,
-  message: string,
-  log: Logger,
-): Promise<void> {
-  const now = new Date().toISOString();
-  try {
-    await client.create(`/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`, {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { generateName: `${nodeName.slice(0, 200)}.`, namespace: PROFILE_EVENTS_NAMESPACE },
-      involvedObject: { apiVersion: "v1", kind: "Node", name: nodeName },
-      reason,
-      message: message.slice(0, 1024),
-      type: "Warning",
-      source: { component: "lockstep-agent", host: nodeName },
-      reportingComponent: "lockstep-agent",
-      reportingInstance: nodeName,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    });
-  } catch (error) {
-    log.warn({ err: kubeErrorMessage(error), reason }, "could not record an Event on the Node");
-  }
+export function nodeWarning(nodeName: string, reason: string, message: string): EventFields {
+  return {
+    involvedObject: { apiVersion: "v1", kind: "Node", name: nodeName },
+    reason,
+    message,
+    type: "Warning",
+  };
 }

@@ -12,6 +12,7 @@
 // published. Before deciding, a sync that nothing overtook waits up to publishGraceMs for the rest of a
 // burst: the price of one PATCH per burst is that much on a lone change's way to its label (never to
 // its file on disk, which is written first).
+import { BurstCollector } from "../src/kube/burst-collector.ts";
 
 export interface SyncTriggerOptions {
   /** Sync once no poke has come for this long. */
@@ -59,8 +60,8 @@ export const PUBLISH_NOW: SyncRun = { publishingCanWait: async () => false };
 export class SyncTrigger {
   private readonly sync: (run: SyncRun) => Promise<void>;
   private readonly opts: SyncTriggerOptions;
-  private timer: NodeJS.Timeout | undefined;
-  private firstPokeAt: number | undefined;
+  /** The pokes not yet synced: a quiet gap of quietMs, capped at maxWaitMs after the first. */
+  private readonly pokes: BurstCollector<void, void>;
   /** When the oldest poke whose change no sync has published yet came. */
   private unpublishedSince: number | undefined;
   private running: Promise<void> | undefined;
@@ -72,6 +73,12 @@ export class SyncTrigger {
   constructor(sync: (run: SyncRun) => Promise<void>, opts: SyncTriggerOptions = DEFAULT_SYNC_TRIGGER) {
     this.sync = sync;
     this.opts = opts;
+    this.pokes = new BurstCollector<void, void>({
+      empty: () => undefined,
+      add: () => undefined,
+      waitMs: (sinceFirstMs) => Math.min(opts.quietMs, opts.maxWaitMs - sinceFirstMs),
+      flush: () => this.fire(),
+    });
   }
 
   /** Something changed: sync soon. */
@@ -83,17 +90,13 @@ export class SyncTrigger {
       this.onPokeWhileRunning?.();
       return;
     }
-    const now = Date.now();
-    this.firstPokeAt ??= now;
-    const deadline = this.firstPokeAt + this.opts.maxWaitMs;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.opts.quietMs, deadline - now)));
+    this.pokes.add();
   }
 
   /** Resolves once no sync is running and none will start. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.pokes.stop();
     await this.running;
   }
 
@@ -111,8 +114,6 @@ export class SyncTrigger {
   }
 
   private fire(): void {
-    this.timer = undefined;
-    this.firstPokeAt = undefined;
     const since = this.unpublishedSince;
     this.unpublishedSince = undefined;
     let deferred = false;

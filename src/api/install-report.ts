@@ -3,6 +3,7 @@
 // shows it to a person), whose annotations carry the fields the controller needs. Both sides import
 // this module, so the format has one home: the agent never formats text that the controller parses.
 import * as z from "zod";
+import { coreEvent, type EventFields, type EventSource } from "../kube/event-recorder.ts";
 import {
   API_VERSION,
   OBJECT_KIND,
@@ -14,8 +15,6 @@ import {
 /** The Event reason; the controller watches Events with this reason only (a field selector). */
 export const INSTALL_FAILED = "InstallFailed";
 export const INSTALL_REPORT_SOURCE = "lockstep-node-agent";
-/** Longest Event message the API server keeps readable in `kubectl describe`. */
-export const EVENT_MESSAGE_MAX = 1024;
 /**
  * Longest detail an install report carries (16 KiB): enough for any message of the agent's, and a bound
  * on what one Event, and the controller's cache of them, can hold.
@@ -49,20 +48,19 @@ export const InstallReportSchema = z.object({
 });
 export type InstallReport = z.infer<typeof InstallReportSchema>;
 
-/** The Event an agent creates for a report. */
-export function installReportEvent(report: InstallReport, now: Date) {
+/** Who sends install reports: the agent of the report's node. */
+export function installReportSource(node: string): EventSource {
+  return { component: INSTALL_REPORT_SOURCE, instance: node, host: node };
+}
+
+/** What an install report Event says (src/kube/event-recorder.ts adds who reports it, and when). */
+export function installReportFields(report: InstallReport): EventFields {
   return {
-    apiVersion: "v1",
-    kind: "Event",
-    metadata: {
-      generateName: `${report.name.slice(0, 200)}.`,
-      namespace: PROFILE_EVENTS_NAMESPACE,
-      annotations: {
-        [ANNOTATION.node]: report.node,
-        [ANNOTATION.version]: report.version,
-        [ANNOTATION.reason]: report.reason,
-        [ANNOTATION.detail]: report.detail.slice(0, INSTALL_REPORT_DETAIL_MAX),
-      },
+    annotations: {
+      [ANNOTATION.node]: report.node,
+      [ANNOTATION.version]: report.version,
+      [ANNOTATION.reason]: report.reason,
+      [ANNOTATION.detail]: report.detail.slice(0, INSTALL_REPORT_DETAIL_MAX),
     },
     involvedObject: {
       apiVersion: API_VERSION,
@@ -72,15 +70,19 @@ export function installReportEvent(report: InstallReport, now: Date) {
     },
     reason: INSTALL_FAILED,
     // Read by people: the node first, then what went wrong.
-    message: `node ${report.node}: ${report.reason}: ${report.detail}`.slice(0, EVENT_MESSAGE_MAX),
+    message: `node ${report.node}: ${report.reason}: ${report.detail}`,
     type: "Warning",
-    source: { component: INSTALL_REPORT_SOURCE, host: report.node },
-    reportingComponent: INSTALL_REPORT_SOURCE,
-    reportingInstance: report.node,
-    firstTimestamp: now.toISOString(),
-    lastTimestamp: now.toISOString(),
-    count: 1,
   };
+}
+
+/** The Event an agent creates for a report. */
+export function installReportEvent(report: InstallReport, now: Date) {
+  return coreEvent(
+    installReportSource(report.node),
+    PROFILE_EVENTS_NAMESPACE,
+    installReportFields(report),
+    now,
+  );
 }
 
 const ReportEventSchema = z.object({

@@ -7,6 +7,8 @@ import {
   firstStatusHoldMs,
   type NodeView,
   pendingCondition,
+  phaseCounts,
+  phaseEventFields,
   statusDiffers,
 } from "./status.ts";
 
@@ -188,5 +190,49 @@ describe("pendingCondition", () => {
     expect(status.phase).toBe("Pending");
     expect(status.ready).toBe("0/0");
     expect(status.conditions?.[0]?.reason).toBe("AppArmorUnavailable");
+  });
+});
+
+describe("what a phase change tells and how phases are counted", () => {
+  it("announces a phase in an Event from its Ready condition, Normal only for Installed", () => {
+    const status = {
+      phase: "Degraded" as const,
+      conditions: [
+        {
+          type: "Ready" as const,
+          status: "False" as const,
+          reason: "InstallFailed",
+          message: "1 of 3 nodes failed",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    };
+    expect(phaseEventFields("apparmor", { name: "web", uid: "u1" }, status)).toEqual({
+      involvedObject: {
+        apiVersion: "lockstep.dev/v1alpha1",
+        kind: "AppArmorProfile",
+        name: "web",
+        uid: "u1",
+      },
+      reason: "InstallFailed",
+      message: "1 of 3 nodes failed",
+      type: "Warning",
+    });
+    expect(phaseEventFields("seccomp", { name: "web" }, { phase: "Installed" })).toMatchObject({
+      reason: "Installed",
+      message: "Installed",
+      type: "Normal",
+    });
+  });
+
+  it("counts a profile without a status as Pending", () => {
+    expect(
+      phaseCounts([undefined, { phase: "Installed" }, { phase: "Pending" }, { phase: "Installed" }]),
+    ).toEqual(
+      new Map([
+        ["Pending", 2],
+        ["Installed", 2],
+      ]),
+    );
   });
 });

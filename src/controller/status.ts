@@ -2,11 +2,12 @@
 // why a node could not install it). The controller writes the result only when it differs.
 import { isDeepStrictEqual } from "node:util";
 import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatus } from "../api/common.ts";
-import { AGENT_LABEL, APPARMOR_LABEL } from "../api/constants.ts";
+import { AGENT_LABEL, API_VERSION, APPARMOR_LABEL, OBJECT_KIND, type ProfileKind } from "../api/constants.ts";
 import { INSTALL_FAILED } from "../api/install-report.ts";
 import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
 import { isRevision, nodeProfileState, type ProfilePlacement, usesRevisions } from "../api/node-profiles.ts";
 import { nodeCountsForProfile, profileBelongsOnNode, type RenderedProfile } from "../api/profiles.ts";
+import type { EventFields } from "../kube/event-recorder.ts";
 
 export interface NodeView {
   name: string;
@@ -258,4 +259,29 @@ export function phaseChangeNeedsEvent(previous: ProfilePhase | undefined, next: 
   if (next === previous || next === "Pending" || next === "Installing") return false;
   if (next === "Installed") return previous === "Degraded" || previous === "Invalid";
   return true;
+}
+
+/** The Event that announces a phase change (phaseChangeNeedsEvent says which do). */
+export function phaseEventFields(
+  kind: ProfileKind,
+  obj: { name: string; uid?: string | undefined },
+  status: ProfileStatus,
+): EventFields {
+  const ready = status.conditions?.find((c) => c.type === "Ready");
+  return {
+    involvedObject: { apiVersion: API_VERSION, kind: OBJECT_KIND[kind], name: obj.name, uid: obj.uid },
+    reason: ready?.reason ?? status.phase ?? "",
+    message: ready?.message ?? status.phase ?? "",
+    type: status.phase === "Installed" ? "Normal" : "Warning",
+  };
+}
+
+/** How many profiles are in each phase; one without a status yet counts as Pending. */
+export function phaseCounts(statuses: Iterable<ProfileStatus | undefined>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const status of statuses) {
+    const phase = status?.phase ?? "Pending";
+    counts.set(phase, (counts.get(phase) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -1,11 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { INSTALL_FAILED, installReportEvent } from "../api/install-report.ts";
 import {
+  addToNodeBurst,
+  EMPTY_NODE_BURST,
   installReportWakes,
   mergeRevisionRanges,
   NODE_BURST_MAX_MS,
   NODE_BURST_QUIET_MS,
+  nodeBurstCollectMs,
   nodeBurstWaitMs,
+  nodeBurstWakes,
   nodeChangeWakes,
   profileChangeWakes,
   revisionInRanges,
@@ -86,5 +90,28 @@ describe("when a burst of Node label changes is reconciled", () => {
     expect(nodeBurstWaitMs(0, 2)).toBe(NODE_BURST_MAX_MS);
     expect(nodeBurstWaitMs(20, 500)).toBe(NODE_BURST_MAX_MS - 20);
     expect(nodeBurstWaitMs(NODE_BURST_MAX_MS + 1, 2)).toBe(0);
+  });
+});
+
+describe("a burst of Node changes", () => {
+  it("counts distinct Nodes, merges revision ranges, and wakes everything once any change asks it", () => {
+    let burst = addToNodeBurst(
+      EMPTY_NODE_BURST,
+      { revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } },
+      "n1",
+    );
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: { seccomp: { above: 15n, upTo: 30n } } }, "n1");
+    expect(burst.nodes.size).toBe(1);
+    expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_QUIET_MS);
+    expect(nodeBurstWakes(burst, "seccomp", "25")).toBe(true);
+    expect(nodeBurstWakes(burst, "seccomp", "10")).toBe(false);
+    expect(nodeBurstWakes(burst, "apparmor", "25")).toBe(false);
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n2");
+    expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_MAX_MS);
+    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, undefined);
+    expect(nodeBurstWakes(burst, "apparmor", "1")).toBe(true);
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n3");
+    expect(burst.wakes).toBe("all");
+    expect(EMPTY_NODE_BURST.nodes.size).toBe(0);
   });
 });

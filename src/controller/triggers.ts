@@ -100,6 +100,39 @@ export function revisionInRanges(ranges: RevisionRanges, kind: ProfileKind, revi
   return range.above < r && r <= range.upTo;
 }
 
+/** A wake that waits for the end of a Node burst. */
+export type NodeBurstWake = Extract<
+  Wake,
+  { allAfterNodeBurst: true } | { revisionsAfterNodeBurst: RevisionRanges }
+>;
+
+/** A burst of Node changes being collected: which Nodes changed, and what they wake together. */
+export interface NodeBurst {
+  wakes: "all" | RevisionRanges;
+  nodes: ReadonlySet<string>;
+}
+
+export const EMPTY_NODE_BURST: NodeBurst = { wakes: {}, nodes: new Set() };
+
+/** The burst with one more Node change; `node` undefined for a change no Node is named for. */
+export function addToNodeBurst(burst: NodeBurst, wake: NodeBurstWake, node: string | undefined): NodeBurst {
+  const wakes =
+    "allAfterNodeBurst" in wake || burst.wakes === "all"
+      ? "all"
+      : mergeRevisionRanges(burst.wakes, wake.revisionsAfterNodeBurst);
+  return { wakes, nodes: node === undefined ? burst.nodes : new Set([...burst.nodes, node]) };
+}
+
+/** How long from now the burst is reconciled (nodeBurstWaitMs). */
+export function nodeBurstCollectMs(sinceFirstMs: number, burst: NodeBurst): number {
+  return nodeBurstWaitMs(sinceFirstMs, burst.nodes.size);
+}
+
+/** Whether a burst wakes a profile of `kind` whose rendering has this revision. */
+export function nodeBurstWakes(burst: NodeBurst, kind: ProfileKind, revision: string): boolean {
+  return burst.wakes === "all" || revisionInRanges(burst.wakes, kind, revision);
+}
+
 /** An agent's install report about a profile wakes that profile; any other Event nothing. */
 export function installReportWakes(event: unknown): Wake {
   const read = readInstallReport(event);

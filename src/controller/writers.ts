@@ -1,84 +1,95 @@
 // Everything the controller writes, each one a single API call: the in-use finalizer (conditional on
-// the resourceVersion it read or its own status write returned), the status subresource (a merge patch of what changed), and Events for
-// what a cluster operator must see. A profile deleted meanwhile is not an error: there is nothing left
-// to write to.
+// the resourceVersion it read or its own status write returned; src/kube/finalizer.ts decides when),
+// the status subresource (a merge patch of what changed), and Events for what a cluster operator must
+// see (src/kube/event-recorder.ts). A profile deleted meanwhile is not an error: there is nothing left
+// to write to. Every write's answer is kept as this replica's own write (src/kube/own-writes.ts).
 import type { ProfileStatus } from "../api/common.ts";
 import {
-  API_VERSION,
-  OBJECT_KIND,
+  IN_USE_FINALIZER,
   PROFILE_EVENTS_NAMESPACE,
   type ProfileKind,
   profilePath,
 } from "../api/constants.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
+import { isKubeError } from "../kube/errors.ts";
+import { EventRecorder } from "../kube/event-recorder.ts";
+import type { Finalizer } from "../kube/finalizer.ts";
 import type { Logger } from "../kube/logger.ts";
+import { OwnWrites } from "../kube/own-writes.ts";
 import type { ProfileObject } from "../kube/profile-cache.ts";
+import { profileKey } from "./install-failures.ts";
+import { phaseEventFields } from "./status.ts";
 
 const CONTROLLER = "lockstep-controller";
 
 export class ProfileWriter {
   private readonly client: KubeClient;
-  private readonly log: Logger;
+  private readonly events: EventRecorder;
+  /** Per profile, the status this replica's last write left, until the watch delivers that write. */
+  readonly own = new OwnWrites<ProfileStatus | undefined>();
 
   constructor(client: KubeClient, log: Logger) {
     this.client = client;
-    this.log = log;
+    this.events = new EventRecorder({
+      client,
+      namespace: PROFILE_EVENTS_NAMESPACE,
+      source: { component: CONTROLLER, instance: process.env.HOSTNAME ?? CONTROLLER },
+      log,
+    });
   }
 
-  /** Sets the finalizers: the object as the write left it, undefined when it is gone. */
-  async setFinalizers(
-    kind: ProfileKind,
-    obj: ProfileObject,
-    finalizers: string[],
-  ): Promise<ProfileObject | undefined> {
-    try {
-      // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
-      // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
-      return await this.client.patch<ProfileObject>(profilePath(kind, obj.metadata?.name ?? ""), "merge", {
-        metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion },
-      });
-    } catch (error) {
-      if (!isKubeError(error, 404)) throw error;
-      return undefined;
-    }
+  /** The in-use finalizer of one kind's profiles. */
+  inUseFinalizer(kind: ProfileKind): Finalizer<ProfileObject> {
+    return { name: IN_USE_FINALIZER, patch: (obj, finalizers) => this.setFinalizers(kind, obj, finalizers) };
+  }
+
+  /** The status as it stands: the cache's, or this replica's own write while the cache is behind it. */
+  currentStatus(kind: ProfileKind, obj: ProfileObject): ProfileStatus | undefined {
+    const key = profileKey(kind, obj.metadata?.name ?? "");
+    return this.own.current(key, obj.metadata?.resourceVersion, obj.status);
   }
 
   /** Patches the status subresource: the object as the write left it, undefined when it is gone. */
   async patchStatus(kind: ProfileKind, name: string, patch: unknown): Promise<ProfileObject | undefined> {
     try {
-      return await this.client.patch<ProfileObject>(`${profilePath(kind, name)}/status`, "merge", patch);
+      const after = await this.client.patch<ProfileObject>(
+        `${profilePath(kind, name)}/status`,
+        "merge",
+        patch,
+      );
+      this.own.wrote(profileKey(kind, name), after.metadata?.resourceVersion, after.status);
+      return after;
     } catch (error) {
       if (isKubeError(error, 404)) return undefined;
       throw error;
     }
   }
 
-  /** An Event on the profile; failing to record one is logged, never fatal to the reconcile. */
-  async recordEvent(kind: ProfileKind, obj: ProfileObject, status: ProfileStatus): Promise<void> {
-    const ready = status.conditions?.find((c) => c.type === "Ready");
-    const now = new Date().toISOString();
+  /** An Event on the profile for its new phase; failing to record one is logged, never fatal. */
+  async recordPhase(kind: ProfileKind, obj: ProfileObject, status: ProfileStatus): Promise<void> {
+    await this.events.record(
+      phaseEventFields(kind, { name: obj.metadata?.name ?? "", uid: obj.metadata?.uid }, status),
+    );
+  }
+
+  /** Sets the finalizers: the object as the write left it, undefined when it is gone. */
+  private async setFinalizers(
+    kind: ProfileKind,
+    obj: ProfileObject,
+    finalizers: string[],
+  ): Promise<ProfileObject | undefined> {
+    const name = obj.metadata?.name ?? "";
     try {
-      await this.client.create(`/api/v1/namespaces/${PROFILE_EVENTS_NAMESPACE}/events`, {
-        metadata: { generateName: `${(obj.metadata?.name ?? "").slice(0, 200)}.` },
-        involvedObject: {
-          apiVersion: API_VERSION,
-          kind: OBJECT_KIND[kind],
-          name: obj.metadata?.name,
-          uid: obj.metadata?.uid,
-        },
-        reason: ready?.reason ?? status.phase ?? "",
-        message: ready?.message ?? status.phase ?? "",
-        type: status.phase === "Installed" ? "Normal" : "Warning",
-        source: { component: CONTROLLER },
-        reportingComponent: CONTROLLER,
-        reportingInstance: process.env.HOSTNAME ?? CONTROLLER,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
+      // resourceVersion makes the patch conditional: a concurrent change to finalizers is not
+      // overwritten; the 409 sends the key back to the queue to retry from a fresher cache.
+      const after = await this.client.patch<ProfileObject>(profilePath(kind, name), "merge", {
+        metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion },
       });
+      this.own.wrote(profileKey(kind, name), after.metadata?.resourceVersion, after.status);
+      return after;
     } catch (error) {
-      this.log.warn({ err: kubeErrorMessage(error) }, "could not record an Event");
+      if (!isKubeError(error, 404)) throw error;
+      return undefined;
     }
   }
 }
