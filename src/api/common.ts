@@ -4,7 +4,7 @@
 import * as z from "zod";
 import { isValidLabelNamePart, isValidLabelValue } from "./labels.ts";
 import { LIMITS } from "./limits.ts";
-import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX } from "./patterns.ts";
+import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX, REVISION_PATTERN } from "./patterns.ts";
 
 /**
  * An enum whose error names the rejected value and the allowed ones; zod's default message omits
@@ -60,14 +60,18 @@ export const ObjectMetaSchema = z.looseObject({
 });
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
+/** metav1.Condition's lengths, as Kubernetes declares them (the CRD's status schema says the same). */
+export const CONDITION_LIMITS = { type: 316, reason: 1024, message: 32768 } as const;
+export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
+
 /** metav1.Condition. */
 export const ConditionSchema = z.object({
-  type: z.string().min(1),
-  status: z.enum(["True", "False", "Unknown"]),
+  type: z.string().min(1).max(CONDITION_LIMITS.type),
+  status: z.enum(CONDITION_STATUSES),
   observedGeneration: z.number().int().nonnegative().optional(),
   lastTransitionTime: z.string(),
-  reason: z.string(),
-  message: z.string(),
+  reason: z.string().max(CONDITION_LIMITS.reason),
+  message: z.string().max(CONDITION_LIMITS.message),
 });
 export type Condition = z.infer<typeof ConditionSchema>;
 
@@ -86,14 +90,16 @@ export type ProfilePhase = z.infer<typeof ProfilePhaseSchema>;
 export const MAX_MISSING_NODES = 20;
 
 /**
- * Status of either profile kind, written only by the controller from node labels. Both kinds are
+ * Status of either profile kind, written only by the controller from node labels. The CRD's status
+ * schema (crd.ts) is written from the same constants; src/api/status-schema.test.ts holds the two to
+ * the same fields and limits. Both kinds are
  * rolled out the same way, so they share one status type.
  */
 export const ProfileStatusSchema = z.object({
   phase: ProfilePhaseSchema.optional(),
   observedGeneration: z.number().int().nonnegative().optional(),
   /** profileRevision's number for observedGeneration (node-profiles.ts): fixed for the generation. */
-  revision: z.string().optional(),
+  revision: z.string().regex(new RegExp(REVISION_PATTERN)).optional(),
   /** The version label value nodes carry when they hold the current content. */
   version: z.string().optional(),
   /** What a pod writes in `localhostProfile` to use this profile. */

@@ -12,7 +12,7 @@ import {
   NETWORK_PROTOCOLS,
   PROFILE_PATH_PATTERN,
 } from "./apparmor.ts";
-import { MAX_MISSING_NODES, PROFILE_PHASES } from "./common.ts";
+import { CONDITION_LIMITS, CONDITION_STATUSES, MAX_MISSING_NODES, PROFILE_PHASES } from "./common.ts";
 import {
   APPARMOR_PROFILE_KIND,
   GROUP,
@@ -29,6 +29,7 @@ import {
   LABEL_NAME_MAX,
   LABEL_NAME_PATTERN,
   LABEL_VALUE_PATTERN,
+  REVISION_PATTERN,
 } from "./patterns.ts";
 import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
 import {
@@ -38,10 +39,12 @@ import {
   ERRNO_ACTIONS,
   ERRNO_ACTIONS_PHRASE,
   engineFieldsMessage,
+  MAX_ERRNO,
   MAX_SECCOMP_PROFILE_NAME,
   SECCOMP_ACTIONS,
   SECCOMP_FLAGS,
   SECCOMP_OPERATORS,
+  SYSCALL_ARGS,
 } from "./seccomp.ts";
 import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
 
@@ -58,7 +61,7 @@ type Schema = Record<string, unknown>;
 const errno = (description: string): Schema => ({
   type: "integer",
   minimum: 0,
-  maximum: 4095,
+  maximum: MAX_ERRNO,
   description,
 });
 
@@ -106,7 +109,7 @@ const disabled: Schema = {
   description: "Remove the profile from every node without deleting it; pods that need it stay Pending.",
 };
 
-const status: Schema = {
+export const STATUS_SCHEMA: Schema = {
   type: "object",
   description: "Derived by the controller from node labels; never written by users.",
   properties: {
@@ -115,7 +118,7 @@ const status: Schema = {
     observedGeneration: { type: "integer", format: "int64" },
     revision: {
       type: "string",
-      pattern: "^(0|[1-9][0-9]{0,17})$",
+      pattern: REVISION_PATTERN,
       description:
         "The profile revision of the current generation: the resourceVersion at which the controller first saw it. A node whose lockstep.dev/<kind>-revision label is at least the highest such revision along the baseProfileName chain (this one, for a profile without a base), and that has no failed.<kind>.lockstep.dev/<name> label, holds this version (or a newer one).",
     },
@@ -141,12 +144,12 @@ const status: Schema = {
         type: "object",
         required: ["type", "status", "lastTransitionTime", "reason", "message"],
         properties: {
-          type: { type: "string", maxLength: 316 },
-          status: { type: "string", enum: ["True", "False", "Unknown"] },
+          type: { type: "string", maxLength: CONDITION_LIMITS.type },
+          status: { type: "string", enum: [...CONDITION_STATUSES] },
           observedGeneration: { type: "integer", format: "int64", minimum: 0 },
           lastTransitionTime: { type: "string", format: "date-time" },
-          reason: { type: "string", maxLength: 1024 },
-          message: { type: "string", maxLength: 32768 },
+          reason: { type: "string", maxLength: CONDITION_LIMITS.reason },
+          message: { type: "string", maxLength: CONDITION_LIMITS.message },
         },
       },
     },
@@ -244,12 +247,17 @@ const seccompSpec: Schema = {
           errnoRet: errno("errno returned by SCMP_ACT_ERRNO, or passed to the tracer by SCMP_ACT_TRACE"),
           args: {
             type: "array",
-            maxItems: 6,
+            maxItems: SYSCALL_ARGS,
             items: {
               type: "object",
               required: ["index", "value", "op"],
               properties: {
-                index: { type: "integer", minimum: 0, maximum: 5, description: "Argument position, 0..5" },
+                index: {
+                  type: "integer",
+                  minimum: 0,
+                  maximum: SYSCALL_ARGS - 1,
+                  description: `Argument position, 0..${SYSCALL_ARGS - 1}`,
+                },
                 value: argValue("Value compared with the argument"),
                 valueTwo: argValue("Second value, for SCMP_CMP_MASKED_EQ (the value after masking)"),
                 op: { type: "string", enum: [...SECCOMP_OPERATORS] },
@@ -454,7 +462,7 @@ function profileCrd(
                   properties: { name: { type: "string", maxLength: maxNameLength } },
                 },
                 spec,
-                status,
+                status: STATUS_SCHEMA,
               },
               ...(objectRules.length > 0 ? { "x-kubernetes-validations": objectRules } : {}),
             },

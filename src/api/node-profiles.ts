@@ -15,6 +15,7 @@ import {
 } from "./constants.ts";
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "./labels.ts";
 import { MAX_INHERITANCE_DEPTH } from "./limits.ts";
+import { REVISION_PATTERN } from "./patterns.ts";
 import { profileBelongsOnNode } from "./profiles.ts";
 
 /** A profile object as far as its revision goes: the API server's resourceVersion, the controller's status. */
@@ -24,7 +25,7 @@ export interface RevisionSource {
 }
 
 /** Revisions are etcd revisions: decimal, at most int64, which is what the scheduler's `Gt` parses. */
-const REVISION = /^(0|[1-9][0-9]{0,17})$/;
+const REVISION = new RegExp(REVISION_PATTERN);
 
 export function isRevision(value: string | undefined): value is string {
   return value !== undefined && REVISION.test(value);

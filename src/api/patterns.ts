@@ -12,6 +12,12 @@ export const LABEL_NAME_MAX = 63;
 /** A label value; empty is allowed (validation.IsValidLabelValue). */
 export const LABEL_VALUE_PATTERN = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$";
 
+/**
+ * A profile revision: an etcd revision, decimal, at most int64 (18 digits keep it below 2^63), which is
+ * what the scheduler's `Gt` parses; status.revision's pattern in the CRD and isRevision alike.
+ */
+export const REVISION_PATTERN = "^(0|[1-9][0-9]{0,17})$";
+
 export const DNS_SUBDOMAIN = new RegExp(DNS_SUBDOMAIN_PATTERN);
 export const LABEL_NAME = new RegExp(LABEL_NAME_PATTERN);
 export const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);

@@ -79,13 +79,19 @@ export const ArgValueSchema = z
   .min(0, "must not be negative")
   .max(Number.MAX_SAFE_INTEGER, "must be at most 2^53-1 (larger values cannot be represented exactly)");
 
-// The kernel's errno space ends at 4095 (MAX_ERRNO). 0 is allowed: it makes a denied call look
-// successful, which some profiles use on purpose.
+/**
+ * The kernel's errno space ends at 4095 (MAX_ERRNO). 0 is allowed: it makes a denied call look
+ * successful, which some profiles use on purpose.
+ */
+export const MAX_ERRNO = 4095;
+/** A syscall has six arguments (seccomp_data.args), at positions 0..5; a rule compares each at most once. */
+export const SYSCALL_ARGS = 6;
+
 export const ErrnoSchema = z
   .number()
   .int("must be an integer")
   .min(0)
-  .max(4095, "must be at most 4095 (MAX_ERRNO)");
+  .max(MAX_ERRNO, `must be at most ${MAX_ERRNO} (MAX_ERRNO)`);
 
 /**
  * Fields of Docker's (moby profiles/seccomp) and podman's (containers/common pkg/seccomp) JSON that the
@@ -122,7 +128,11 @@ function engineFieldsError(engineFields: Readonly<Record<string, EngineFieldType
 }
 
 export const SeccompArgSchema = z.strictObject({
-  index: z.number().int().min(0).max(5, "a syscall has 6 arguments: index must be 0..5"),
+  index: z
+    .number()
+    .int()
+    .min(0)
+    .max(SYSCALL_ARGS - 1, `a syscall has ${SYSCALL_ARGS} arguments: index must be 0..${SYSCALL_ARGS - 1}`),
   value: ArgValueSchema,
   valueTwo: ArgValueSchema.optional(),
   op: SeccompOperatorSchema,
@@ -144,7 +154,10 @@ const SeccompSyscallFields = z.strictObject(
       .max(LIMITS.namesPerRule, `at most ${LIMITS.namesPerRule} names`),
     action: SeccompActionSchema,
     errnoRet: ErrnoSchema.optional(),
-    args: z.array(SeccompArgSchema).max(6, "at most 6 argument conditions").optional(),
+    args: z
+      .array(SeccompArgSchema)
+      .max(SYSCALL_ARGS, `at most ${SYSCALL_ARGS} argument conditions`)
+      .optional(),
   },
   { error: engineFieldsError(ENGINE_ONLY_RULE_FIELDS) },
 );
