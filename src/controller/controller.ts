@@ -48,6 +48,7 @@ import {
   nodeBurstWakes,
   nodeChangeWakes,
   profileChangeWakes,
+  rolloutUnderWay,
   type Wake,
 } from "./triggers.ts";
 import { ProfileWriter } from "./writers.ts";
@@ -80,7 +81,10 @@ export class ProfileController {
   private readonly queue: WorkQueue;
   private readonly writer: ProfileWriter;
   private readonly hold = new FirstStatusHold();
-  private readonly nodeBurst: BurstCollector<{ wake: NodeBurstWake; node: string | undefined }, NodeBurst>;
+  private readonly nodeBurst: BurstCollector<
+    { wake: NodeBurstWake; node: string | undefined; underWay: () => boolean },
+    NodeBurst
+  >;
   private readonly m;
 
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
@@ -97,7 +101,7 @@ export class ProfileController {
     this.queue = new WorkQueue({ workers: opts.workers ?? DEFAULT_WORKERS });
     this.nodeBurst = new BurstCollector({
       empty: () => EMPTY_NODE_BURST,
-      add: (burst, { wake, node }) => addToNodeBurst(burst, wake, node),
+      add: (burst, { wake, node, underWay }) => addToNodeBurst(burst, wake, node, underWay),
       waitMs: nodeBurstCollectMs,
       flush: (burst) => this.enqueueNodeBurst(burst),
     });
@@ -200,7 +204,12 @@ export class ProfileController {
     if (wake === undefined) return;
     if ("profile" in wake) this.enqueue(wake.profile.kind, wake.profile.name);
     else if ("kind" in wake) this.enqueueKind(wake.kind);
-    else this.nodeBurst.add({ wake, node });
+    else {
+      const labels = node === undefined ? undefined : this.nodeLabels.get(node);
+      const underWay = () =>
+        labels !== undefined && rolloutUnderWay(node ?? "", labels, wake, this.nodeLabels);
+      this.nodeBurst.add({ wake, node, underWay });
+    }
   }
 
   private enqueueNodeBurst(burst: NodeBurst): void {

@@ -1,7 +1,7 @@
 // Which changes wake which profiles, kept apart from the reconcile (as controller-runtime keeps its
 // `handler` package apart from `Reconcile`): the reconcile reads everything from the caches and has no
 // event-specific branches, so all that matters about an event is which keys it wakes. Pure.
-import { PROFILE_KINDS, type ProfileKind, SYNCED_REVISION_LABEL } from "../api/constants.ts";
+import { AGENT_LABEL, PROFILE_KINDS, type ProfileKind, SYNCED_REVISION_LABEL } from "../api/constants.ts";
 import { readInstallReport } from "../api/install-report.ts";
 import { isRevision } from "../api/node-profiles.ts";
 import type { ProfileChange } from "../kube/profile-cache.ts";
@@ -31,8 +31,9 @@ export const NODE_BURST_QUIET_MS = 10;
  * since its first change `sinceFirstMs` ago. A rollout labels many Nodes within tens of milliseconds, and
  * collecting them for NODE_BURST_MAX_MS costs each profile one reconcile and one status write instead of
  * one per batch (a quiet gap for every burst made 20 Nodes labelled in two batches converge in 450 ms
- * instead of 250-280). One Node alone is one agent's PATCH: it waits only for the quiet gap, since a
- * fixed 50 ms was a third of a lone profile's way from its creation to Installed (ADR 0013).
+ * instead of 250-280). One Node alone, outside a rollout (rolloutUnderWay), is one agent's PATCH: it
+ * waits only for the quiet gap, since a fixed 50 ms was a third of a lone profile's way from its
+ * creation to Installed (ADR 0013).
  */
 export function nodeBurstWaitMs(sinceFirstMs: number, nodes: number): number {
   const left = NODE_BURST_MAX_MS - sinceFirstMs;
@@ -110,21 +111,61 @@ export type NodeBurstWake = Extract<
 export interface NodeBurst {
   wakes: "all" | RevisionRanges;
   nodes: ReadonlySet<string>;
+  /** Other agents had not reached the first changed Node's revision: more of the rollout is coming. */
+  rolloutUnderWay: boolean;
 }
 
-export const EMPTY_NODE_BURST: NodeBurst = { wakes: {}, nodes: new Set() };
+export const EMPTY_NODE_BURST: NodeBurst = { wakes: {}, nodes: new Set(), rolloutUnderWay: false };
 
-/** The burst with one more Node change; `node` undefined for a change no Node is named for. */
-export function addToNodeBurst(burst: NodeBurst, wake: NodeBurstWake, node: string | undefined): NodeBurst {
+/**
+ * The burst with one more Node change; `node` undefined for a change no Node is named for.
+ * `rolloutUnderWay` (rolloutUnderWay below) is asked only for a burst's first change: from the second
+ * Node on, the burst waits for its cap anyway.
+ */
+export function addToNodeBurst(
+  burst: NodeBurst,
+  wake: NodeBurstWake,
+  node: string | undefined,
+  rolloutUnderWay: () => boolean,
+): NodeBurst {
   const wakes =
     "allAfterNodeBurst" in wake || burst.wakes === "all"
       ? "all"
       : mergeRevisionRanges(burst.wakes, wake.revisionsAfterNodeBurst);
-  return { wakes, nodes: node === undefined ? burst.nodes : new Set([...burst.nodes, node]) };
+  return {
+    wakes,
+    nodes: node === undefined ? burst.nodes : new Set([...burst.nodes, node]),
+    rolloutUnderWay: burst.rolloutUnderWay || (burst.nodes.size === 0 && rolloutUnderWay()),
+  };
 }
 
-/** How long from now the burst is reconciled (nodeBurstWaitMs). */
+/**
+ * Whether a Node's new revision labels start a rollout that other Nodes have yet to catch up with:
+ * another Node with a ready agent carries a different revision for a kind that moved. Agents all claim
+ * the newest revision (ADR 0024), so in a settled cluster they agree; when one moves and the others
+ * differ, their PATCHes are on the way, and the burst waits for them (NODE_BURST_MAX_MS) instead of
+ * reconciling every profile once for the first Node and again for the rest (measured: 100 profiles on
+ * 20 Nodes took 488 ms instead of about 200 when the first Node's change came alone).
+ */
+export function rolloutUnderWay(
+  node: string,
+  labels: Readonly<Record<string, string>>,
+  wake: NodeBurstWake,
+  nodes: ReadonlyMap<string, Readonly<Record<string, string>>>,
+): boolean {
+  if ("allAfterNodeBurst" in wake) return false;
+  const kinds = PROFILE_KINDS.filter((kind) => wake.revisionsAfterNodeBurst[kind] !== undefined);
+  for (const [name, other] of nodes) {
+    if (name === node || other[AGENT_LABEL] === undefined) continue;
+    for (const kind of kinds)
+      if (other[SYNCED_REVISION_LABEL[kind]] !== labels[SYNCED_REVISION_LABEL[kind]]) return true;
+  }
+  return false;
+}
+
+/** How long from now the burst is reconciled: its cap during a rollout, else nodeBurstWaitMs. */
 export function nodeBurstCollectMs(sinceFirstMs: number, burst: NodeBurst): number {
+  if (burst.rolloutUnderWay) return Math.max(0, NODE_BURST_MAX_MS - sinceFirstMs);
   return nodeBurstWaitMs(sinceFirstMs, burst.nodes.size);
 }
 
