@@ -39,6 +39,7 @@ import {
 } from "./status.ts";
 import { FirstStatusHold } from "./status-hold.ts";
 import {
+  AgentRevisions,
   addToNodeBurst,
   EMPTY_NODE_BURST,
   installReportWakes,
@@ -48,7 +49,6 @@ import {
   nodeBurstWakes,
   nodeChangeWakes,
   profileChangeWakes,
-  rolloutUnderWay,
   type Wake,
 } from "./triggers.ts";
 import { ProfileWriter } from "./writers.ts";
@@ -82,9 +82,10 @@ export class ProfileController {
   private readonly writer: ProfileWriter;
   private readonly hold = new FirstStatusHold();
   private readonly nodeBurst: BurstCollector<
-    { wake: NodeBurstWake; node: string | undefined; underWay: () => boolean },
+    { wake: NodeBurstWake; node: string | undefined; disagree: boolean },
     NodeBurst
   >;
+  private readonly agentRevisions = new AgentRevisions();
   private readonly m;
 
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
@@ -101,7 +102,7 @@ export class ProfileController {
     this.queue = new WorkQueue({ workers: opts.workers ?? DEFAULT_WORKERS });
     this.nodeBurst = new BurstCollector({
       empty: () => EMPTY_NODE_BURST,
-      add: (burst, { wake, node, underWay }) => addToNodeBurst(burst, wake, node, underWay),
+      add: (burst, { wake, node, disagree }) => addToNodeBurst(burst, wake, node, disagree),
       waitMs: nodeBurstCollectMs,
       flush: (burst) => this.enqueueNodeBurst(burst),
     });
@@ -193,6 +194,7 @@ export class ProfileController {
   private onNodeLabels(name: string, labels: Readonly<Record<string, string>> | undefined): void {
     const wake = nodeChangeWakes(this.nodeLabels.get(name), labels);
     if (wake === undefined) return;
+    this.agentRevisions.update(this.nodeLabels.get(name), labels);
     if (labels === undefined) this.nodeLabels.delete(name);
     else this.nodeLabels.set(name, labels);
     this.nodeViewCache = undefined;
@@ -204,12 +206,7 @@ export class ProfileController {
     if (wake === undefined) return;
     if ("profile" in wake) this.enqueue(wake.profile.kind, wake.profile.name);
     else if ("kind" in wake) this.enqueueKind(wake.kind);
-    else {
-      const labels = node === undefined ? undefined : this.nodeLabels.get(node);
-      const underWay = () =>
-        labels !== undefined && rolloutUnderWay(node ?? "", labels, wake, this.nodeLabels);
-      this.nodeBurst.add({ wake, node, underWay });
-    }
+    else this.nodeBurst.add({ wake, node, disagree: this.agentRevisions.disagree(wake) });
   }
 
   private enqueueNodeBurst(burst: NodeBurst): void {

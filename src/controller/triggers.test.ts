@@ -2,19 +2,20 @@ import { describe, expect, it } from "vitest";
 import { AGENT_LABEL, SYNCED_REVISION_LABEL } from "../api/constants.ts";
 import { INSTALL_FAILED, installReportEvent } from "../api/install-report.ts";
 import {
+  AgentRevisions,
   addToNodeBurst,
   EMPTY_NODE_BURST,
   installReportWakes,
   mergeRevisionRanges,
   NODE_BURST_MAX_MS,
   NODE_BURST_QUIET_MS,
+  NODE_ROLLOUT_MAX_MS,
   nodeBurstCollectMs,
   nodeBurstWaitMs,
   nodeBurstWakes,
   nodeChangeWakes,
   profileChangeWakes,
   revisionInRanges,
-  rolloutUnderWay,
 } from "./triggers.ts";
 
 describe("which changes wake which profiles", () => {
@@ -96,75 +97,74 @@ describe("when a burst of Node label changes is reconciled", () => {
 });
 
 describe("a burst of Node changes", () => {
-  const no = () => false;
   it("counts distinct Nodes, merges revision ranges, and wakes everything once any change asks it", () => {
     let burst = addToNodeBurst(
       EMPTY_NODE_BURST,
       { revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } },
       "n1",
-      no,
+      false,
     );
     burst = addToNodeBurst(
       burst,
       { revisionsAfterNodeBurst: { seccomp: { above: 15n, upTo: 30n } } },
       "n1",
-      no,
+      false,
     );
     expect(burst.nodes.size).toBe(1);
     expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_QUIET_MS);
     expect(nodeBurstWakes(burst, "seccomp", "25")).toBe(true);
     expect(nodeBurstWakes(burst, "seccomp", "10")).toBe(false);
     expect(nodeBurstWakes(burst, "apparmor", "25")).toBe(false);
-    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n2", no);
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n2", false);
     expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_MAX_MS);
-    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, undefined, no);
+    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, undefined, false);
     expect(nodeBurstWakes(burst, "apparmor", "1")).toBe(true);
-    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n3", no);
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n3", false);
     expect(burst.wakes).toBe("all");
     expect(EMPTY_NODE_BURST.nodes.size).toBe(0);
   });
 
-  it("waits for its cap from the first Node on while a rollout is under way, asking only once", () => {
-    let asked = 0;
-    const underWay = () => {
-      asked++;
-      return true;
-    };
-    const wake = { revisionsAfterNodeBurst: { seccomp: { above: 1n, upTo: 2n } } };
-    let burst = addToNodeBurst(EMPTY_NODE_BURST, wake, "n1", underWay);
-    expect(nodeBurstCollectMs(5, burst)).toBe(NODE_BURST_MAX_MS - 5);
-    burst = addToNodeBurst(burst, wake, "n2", underWay);
-    expect(asked).toBe(1);
-    expect(nodeBurstCollectMs(NODE_BURST_MAX_MS + 1, burst)).toBe(0);
+  it("during a rollout waits for the next Node, and once the Nodes agree only for the quiet gap", () => {
+    const moved = { revisionsAfterNodeBurst: { seccomp: { above: 1n, upTo: 2n } } };
+    let burst = addToNodeBurst(EMPTY_NODE_BURST, moved, "n1", true);
+    expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_MAX_MS);
+    burst = addToNodeBurst(burst, moved, "n2", true);
+    expect(nodeBurstCollectMs(NODE_ROLLOUT_MAX_MS - 20, burst)).toBe(20);
+    // A change of other labels leaves the reading as it was.
+    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, "n9", false);
+    expect(burst.rolloutUnderWay).toBe(true);
+    burst = addToNodeBurst(burst, moved, "n3", false);
+    expect(nodeBurstCollectMs(100, burst)).toBe(NODE_BURST_QUIET_MS);
+    expect(nodeBurstCollectMs(NODE_ROLLOUT_MAX_MS + 5, burst)).toBe(0);
   });
+});
 
-  it("is part of a rollout when another agent's revision of a kind that moved differs from the Node's new one", () => {
-    const agent = { [AGENT_LABEL]: "1.0.0" };
-    const at = (seccomp: string, apparmor = "5") => ({
-      ...agent,
-      [SYNCED_REVISION_LABEL.seccomp]: seccomp,
-      [SYNCED_REVISION_LABEL.apparmor]: apparmor,
-    });
-    const seccompMoved = { revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } };
-    const settled = new Map<string, Record<string, string>>([
-      ["n1", at("20")],
-      ["n2", at("20")],
-      ["n3", { [SYNCED_REVISION_LABEL.seccomp]: "10" }],
-    ]);
-    // n3 has no agent: its label says nothing of a rollout.
-    expect(rolloutUnderWay("n1", at("20"), seccompMoved, settled)).toBe(false);
-    const rolling = new Map([...settled, ["n2", at("10", "7")]]);
-    expect(rolloutUnderWay("n1", at("20"), seccompMoved, rolling)).toBe(true);
-    // Only the kinds that moved count, and a change of other labels is never a rollout.
-    expect(
-      rolloutUnderWay(
-        "n1",
-        at("20"),
-        { revisionsAfterNodeBurst: { apparmor: { above: 1n, upTo: 5n } } },
-        rolling,
-      ),
-    ).toBe(true);
-    expect(rolloutUnderWay("n1", at("20"), { revisionsAfterNodeBurst: {} }, rolling)).toBe(false);
-    expect(rolloutUnderWay("n1", at("20"), { allAfterNodeBurst: true }, rolling)).toBe(false);
+describe("AgentRevisions", () => {
+  const agent = (seccomp: string | undefined, apparmor = "5") => ({
+    [AGENT_LABEL]: "1.0.0",
+    ...(seccomp !== undefined && { [SYNCED_REVISION_LABEL.seccomp]: seccomp }),
+    [SYNCED_REVISION_LABEL.apparmor]: apparmor,
+  });
+  const seccompMoved = { revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } };
+  const appArmorMoved = { revisionsAfterNodeBurst: { apparmor: { above: 1n, upTo: 5n } } };
+
+  it("knows whether the agents agree on each kind that moved, as Nodes change, come and go", () => {
+    const revisions = new AgentRevisions();
+    revisions.update(undefined, agent("10"));
+    revisions.update(undefined, agent("10"));
+    // A Node without an agent says nothing of a rollout.
+    revisions.update(undefined, { [SYNCED_REVISION_LABEL.seccomp]: "3" });
+    expect(revisions.disagree(seccompMoved)).toBe(false);
+    revisions.update(agent("10"), agent("20"));
+    expect(revisions.disagree(seccompMoved)).toBe(true);
+    expect(revisions.disagree(appArmorMoved)).toBe(false);
+    expect(revisions.disagree({ allAfterNodeBurst: true })).toBe(false);
+    revisions.update(agent("10"), agent("20"));
+    expect(revisions.disagree(seccompMoved)).toBe(false);
+    // An agent that has not labelled yet differs; a Node that goes takes its label along.
+    revisions.update(undefined, agent(undefined));
+    expect(revisions.disagree(seccompMoved)).toBe(true);
+    revisions.update(agent(undefined), undefined);
+    expect(revisions.disagree(seccompMoved)).toBe(false);
   });
 });
