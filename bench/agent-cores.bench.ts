@@ -64,6 +64,19 @@ async function rollout(nodeCount: number, results: Results): Promise<void> {
   const admin = new KubeClient(await configFromKubeconfigFiles([cp.adminKubeconfigPath]));
   const nodes = new Informer<KubeObject>(admin, { path: "/api/v1/nodes", metadataOnly: true });
   const profiles = new Informer<Profile>(admin, { path: profilePath("seccomp") });
+  const installed: number[] = [];
+  const labelled: number[] = [];
+  // Each node's label, as the informer sees it arrive (the first time it holds the round's profile);
+  // registered before the ListCondition's own handler, which then sees this node counted.
+  let current: { placement: ReturnType<typeof placementOf>; seen: Set<string>; started: number } | undefined;
+  const sawNode = (node: KubeObject) => {
+    const nodeName = node.metadata?.name ?? "";
+    if (!current || current.seen.has(nodeName)) return;
+    if (!nodeHasProfile(current.placement, node.metadata?.labels ?? {})) return;
+    current.seen.add(nodeName);
+    labelled.push(performance.now() - current.started);
+  };
+  nodes.on("update", sawNode);
   const nodesListed = new ListCondition(nodes);
   const profilesListed = new ListCondition(profiles);
   try {
@@ -79,19 +92,6 @@ async function rollout(nodeCount: number, results: Results): Promise<void> {
     await inBatches(agents, 50, (agent) => agent.start());
     controller = await startController(cp, 1);
 
-    const installed: number[] = [];
-    const labelled: number[] = [];
-    // Each node's label, as the informer sees it arrive (the first time it holds the round's profile).
-    let current:
-      | { placement: ReturnType<typeof placementOf>; seen: Set<string>; started: number }
-      | undefined;
-    nodes.on("update", (node) => {
-      const nodeName = node.metadata?.name ?? "";
-      if (!current || current.seen.has(nodeName)) return;
-      if (!nodeHasProfile(current.placement, node.metadata?.labels ?? {})) return;
-      current.seen.add(nodeName);
-      labelled.push(performance.now() - current.started);
-    });
     await Promise.all([nodes.start(), profiles.start()]);
     for (let round = 0; round < ROUNDS; round++) {
       const name = `cores-${round}`;
@@ -112,6 +112,8 @@ async function rollout(nodeCount: number, results: Results): Promise<void> {
       });
       const thisRound = { placement: placementOf("seccomp", created), seen: new Set<string>(), started };
       current = thisRound;
+      // Agents in this process may have labelled their Node before the create's answer was read.
+      for (const node of nodes.list()) sawNode(node);
       await nodesListed.until(`${name} on all ${nodeCount} nodes`, () => thisRound.seen.size >= nodeCount);
       installed.push((await done) - started);
     }
