@@ -39,7 +39,6 @@ import {
 } from "./status.ts";
 import { FirstStatusHold } from "./status-hold.ts";
 import {
-  AgentRevisions,
   addToNodeBurst,
   EMPTY_NODE_BURST,
   installReportWakes,
@@ -81,11 +80,7 @@ export class ProfileController {
   private readonly queue: WorkQueue;
   private readonly writer: ProfileWriter;
   private readonly hold = new FirstStatusHold();
-  private readonly nodeBurst: BurstCollector<
-    { wake: NodeBurstWake; node: string | undefined; disagree: boolean },
-    NodeBurst
-  >;
-  private readonly agentRevisions = new AgentRevisions();
+  private readonly nodeBurst: BurstCollector<{ wake: NodeBurstWake; node: string | undefined }, NodeBurst>;
   private readonly m;
 
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
@@ -102,7 +97,7 @@ export class ProfileController {
     this.queue = new WorkQueue({ workers: opts.workers ?? DEFAULT_WORKERS });
     this.nodeBurst = new BurstCollector({
       empty: () => EMPTY_NODE_BURST,
-      add: (burst, { wake, node, disagree }) => addToNodeBurst(burst, wake, node, disagree),
+      add: (burst, { wake, node }) => addToNodeBurst(burst, wake, node),
       waitMs: nodeBurstCollectMs,
       flush: (burst) => this.enqueueNodeBurst(burst),
     });
@@ -194,7 +189,6 @@ export class ProfileController {
   private onNodeLabels(name: string, labels: Readonly<Record<string, string>> | undefined): void {
     const wake = nodeChangeWakes(this.nodeLabels.get(name), labels);
     if (wake === undefined) return;
-    this.agentRevisions.update(this.nodeLabels.get(name), labels);
     if (labels === undefined) this.nodeLabels.delete(name);
     else this.nodeLabels.set(name, labels);
     this.nodeViewCache = undefined;
@@ -206,7 +200,7 @@ export class ProfileController {
     if (wake === undefined) return;
     if ("profile" in wake) this.enqueue(wake.profile.kind, wake.profile.name);
     else if ("kind" in wake) this.enqueueKind(wake.kind);
-    else this.nodeBurst.add({ wake, node, disagree: this.agentRevisions.disagree(wake) });
+    else this.nodeBurst.add({ wake, node });
   }
 
   private enqueueNodeBurst(burst: NodeBurst): void {

@@ -1,15 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { AGENT_LABEL, SYNCED_REVISION_LABEL } from "../api/constants.ts";
 import { INSTALL_FAILED, installReportEvent } from "../api/install-report.ts";
 import {
-  AgentRevisions,
   addToNodeBurst,
   EMPTY_NODE_BURST,
   installReportWakes,
   mergeRevisionRanges,
   NODE_BURST_MAX_MS,
   NODE_BURST_QUIET_MS,
-  NODE_ROLLOUT_MAX_MS,
   nodeBurstCollectMs,
   nodeBurstWaitMs,
   nodeBurstWakes,
@@ -102,69 +99,19 @@ describe("a burst of Node changes", () => {
       EMPTY_NODE_BURST,
       { revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } },
       "n1",
-      false,
     );
-    burst = addToNodeBurst(
-      burst,
-      { revisionsAfterNodeBurst: { seccomp: { above: 15n, upTo: 30n } } },
-      "n1",
-      false,
-    );
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: { seccomp: { above: 15n, upTo: 30n } } }, "n1");
     expect(burst.nodes.size).toBe(1);
     expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_QUIET_MS);
     expect(nodeBurstWakes(burst, "seccomp", "25")).toBe(true);
     expect(nodeBurstWakes(burst, "seccomp", "10")).toBe(false);
     expect(nodeBurstWakes(burst, "apparmor", "25")).toBe(false);
-    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n2", false);
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n2");
     expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_MAX_MS);
-    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, undefined, false);
+    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, undefined);
     expect(nodeBurstWakes(burst, "apparmor", "1")).toBe(true);
-    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n3", false);
+    burst = addToNodeBurst(burst, { revisionsAfterNodeBurst: {} }, "n3");
     expect(burst.wakes).toBe("all");
     expect(EMPTY_NODE_BURST.nodes.size).toBe(0);
-  });
-
-  it("during a rollout waits for the next Node, and once the Nodes agree only for the quiet gap", () => {
-    const moved = { revisionsAfterNodeBurst: { seccomp: { above: 1n, upTo: 2n } } };
-    let burst = addToNodeBurst(EMPTY_NODE_BURST, moved, "n1", true);
-    expect(nodeBurstCollectMs(0, burst)).toBe(NODE_BURST_MAX_MS);
-    burst = addToNodeBurst(burst, moved, "n2", true);
-    expect(nodeBurstCollectMs(NODE_ROLLOUT_MAX_MS - 20, burst)).toBe(20);
-    // A change of other labels leaves the reading as it was.
-    burst = addToNodeBurst(burst, { allAfterNodeBurst: true }, "n9", false);
-    expect(burst.rolloutUnderWay).toBe(true);
-    burst = addToNodeBurst(burst, moved, "n3", false);
-    expect(nodeBurstCollectMs(100, burst)).toBe(NODE_BURST_QUIET_MS);
-    expect(nodeBurstCollectMs(NODE_ROLLOUT_MAX_MS + 5, burst)).toBe(0);
-  });
-});
-
-describe("AgentRevisions", () => {
-  const agent = (seccomp: string | undefined, apparmor = "5") => ({
-    [AGENT_LABEL]: "1.0.0",
-    ...(seccomp !== undefined && { [SYNCED_REVISION_LABEL.seccomp]: seccomp }),
-    [SYNCED_REVISION_LABEL.apparmor]: apparmor,
-  });
-  const seccompMoved = { revisionsAfterNodeBurst: { seccomp: { above: 10n, upTo: 20n } } };
-  const appArmorMoved = { revisionsAfterNodeBurst: { apparmor: { above: 1n, upTo: 5n } } };
-
-  it("knows whether the agents agree on each kind that moved, as Nodes change, come and go", () => {
-    const revisions = new AgentRevisions();
-    revisions.update(undefined, agent("10"));
-    revisions.update(undefined, agent("10"));
-    // A Node without an agent says nothing of a rollout.
-    revisions.update(undefined, { [SYNCED_REVISION_LABEL.seccomp]: "3" });
-    expect(revisions.disagree(seccompMoved)).toBe(false);
-    revisions.update(agent("10"), agent("20"));
-    expect(revisions.disagree(seccompMoved)).toBe(true);
-    expect(revisions.disagree(appArmorMoved)).toBe(false);
-    expect(revisions.disagree({ allAfterNodeBurst: true })).toBe(false);
-    revisions.update(agent("10"), agent("20"));
-    expect(revisions.disagree(seccompMoved)).toBe(false);
-    // An agent that has not labelled yet differs; a Node that goes takes its label along.
-    revisions.update(undefined, agent(undefined));
-    expect(revisions.disagree(seccompMoved)).toBe(true);
-    revisions.update(agent(undefined), undefined);
-    expect(revisions.disagree(seccompMoved)).toBe(false);
   });
 });

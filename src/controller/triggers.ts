@@ -1,7 +1,7 @@
 // Which changes wake which profiles, kept apart from the reconcile (as controller-runtime keeps its
 // `handler` package apart from `Reconcile`): the reconcile reads everything from the caches and has no
 // event-specific branches, so all that matters about an event is which keys it wakes. Pure.
-import { AGENT_LABEL, PROFILE_KINDS, type ProfileKind, SYNCED_REVISION_LABEL } from "../api/constants.ts";
+import { PROFILE_KINDS, type ProfileKind, SYNCED_REVISION_LABEL } from "../api/constants.ts";
 import { readInstallReport } from "../api/install-report.ts";
 import { isRevision } from "../api/node-profiles.ts";
 import type { ProfileChange } from "../kube/profile-cache.ts";
@@ -31,9 +31,8 @@ export const NODE_BURST_QUIET_MS = 10;
  * since its first change `sinceFirstMs` ago. A rollout labels many Nodes within tens of milliseconds, and
  * collecting them for NODE_BURST_MAX_MS costs each profile one reconcile and one status write instead of
  * one per batch (a quiet gap for every burst made 20 Nodes labelled in two batches converge in 450 ms
- * instead of 250-280). One Node alone, outside a rollout (nodeBurstCollectMs), is one agent's PATCH:
- * it waits only for the quiet gap, since a fixed 50 ms was a third of a lone profile's way from its
- * creation to Installed (ADR 0013).
+ * instead of 250-280). One Node alone is one agent's PATCH: it waits only for the quiet gap, since a
+ * fixed 50 ms was a third of a lone profile's way from its creation to Installed (ADR 0013).
  */
 export function nodeBurstWaitMs(sinceFirstMs: number, nodes: number): number {
   const left = NODE_BURST_MAX_MS - sinceFirstMs;
@@ -107,107 +106,26 @@ export type NodeBurstWake = Extract<
   { allAfterNodeBurst: true } | { revisionsAfterNodeBurst: RevisionRanges }
 >;
 
-/**
- * How long a rollout's Node changes are collected at most: the burst ends once its Nodes agree, or
- * after this, so a status still shows progress during a long rollout.
- */
-export const NODE_ROLLOUT_MAX_MS = 500;
-
 /** A burst of Node changes being collected: which Nodes changed, and what they wake together. */
 export interface NodeBurst {
   wakes: "all" | RevisionRanges;
   nodes: ReadonlySet<string>;
-  /** After its latest change, agents' revision labels still differ: more of a rollout is coming. */
-  rolloutUnderWay: boolean;
-  /** The burst is, or was, part of a rollout. */
-  rollout: boolean;
 }
 
-export const EMPTY_NODE_BURST: NodeBurst = {
-  wakes: {},
-  nodes: new Set(),
-  rolloutUnderWay: false,
-  rollout: false,
-};
+export const EMPTY_NODE_BURST: NodeBurst = { wakes: {}, nodes: new Set() };
 
-/**
- * The burst with one more Node change; `node` undefined for a change no Node is named for.
- * `agentsDisagree`: after this change, agents' revision labels of the kinds it moved still differ
- * (AgentRevisions.disagree); a change of other labels leaves the burst's reading as it was.
- */
-export function addToNodeBurst(
-  burst: NodeBurst,
-  wake: NodeBurstWake,
-  node: string | undefined,
-  agentsDisagree: boolean,
-): NodeBurst {
-  const revisionsMoved = "revisionsAfterNodeBurst" in wake;
+/** The burst with one more Node change; `node` undefined for a change no Node is named for. */
+export function addToNodeBurst(burst: NodeBurst, wake: NodeBurstWake, node: string | undefined): NodeBurst {
   const wakes =
-    !revisionsMoved || burst.wakes === "all"
+    "allAfterNodeBurst" in wake || burst.wakes === "all"
       ? "all"
       : mergeRevisionRanges(burst.wakes, wake.revisionsAfterNodeBurst);
-  const rolloutUnderWay = revisionsMoved ? agentsDisagree : burst.rolloutUnderWay;
-  return {
-    wakes,
-    nodes: node === undefined ? burst.nodes : new Set([...burst.nodes, node]),
-    rolloutUnderWay,
-    rollout: burst.rollout || rolloutUnderWay,
-  };
+  return { wakes, nodes: node === undefined ? burst.nodes : new Set([...burst.nodes, node]) };
 }
 
-/**
- * How long from now a burst of Node changes is reconciled. During a rollout (agents' revision labels
- * differ: their PATCHes are on the way) the burst waits for the next Node as long as NODE_BURST_MAX_MS,
- * and once the Nodes agree, only the quiet gap, within NODE_ROLLOUT_MAX_MS of its first change: every
- * profile is then reconciled once for the whole rollout, not once for each batch of Nodes (measured:
- * 100 profiles on 20 Nodes labelled in two batches converged in 420-544 ms when each batch was a burst
- * of its own). Outside a rollout, nodeBurstWaitMs.
- */
+/** How long from now the burst is reconciled (nodeBurstWaitMs). */
 export function nodeBurstCollectMs(sinceFirstMs: number, burst: NodeBurst): number {
-  const left = NODE_ROLLOUT_MAX_MS - sinceFirstMs;
-  if (burst.rolloutUnderWay) return Math.max(0, Math.min(NODE_BURST_MAX_MS, left));
-  if (burst.rollout) return Math.max(0, Math.min(NODE_BURST_QUIET_MS, left));
   return nodeBurstWaitMs(sinceFirstMs, burst.nodes.size);
-}
-
-/**
- * The revision labels agents carry, counted per kind and value, so that whether they all agree is known
- * at once, however many Nodes there are. Agents all claim the newest revision (ADR 0024): in a settled
- * cluster they agree, and during a rollout they differ until the last Node has caught up. Nodes without
- * an agent are left out.
- */
-export class AgentRevisions {
-  private readonly counts: Record<ProfileKind, Map<string, number>> = {
-    seccomp: new Map(),
-    apparmor: new Map(),
-  };
-
-  /** A Node's labels changed from `before` to `after` (undefined: the Node did not exist / is gone). */
-  update(
-    before: Readonly<Record<string, string>> | undefined,
-    after: Readonly<Record<string, string>> | undefined,
-  ): void {
-    for (const kind of PROFILE_KINDS) {
-      this.count(kind, before, -1);
-      this.count(kind, after, 1);
-    }
-  }
-
-  /** Whether agents carry more than one revision of any kind that `wake` says moved. */
-  disagree(wake: NodeBurstWake): boolean {
-    if (!("revisionsAfterNodeBurst" in wake)) return false;
-    return PROFILE_KINDS.some(
-      (kind) => wake.revisionsAfterNodeBurst[kind] !== undefined && this.counts[kind].size > 1,
-    );
-  }
-
-  private count(kind: ProfileKind, labels: Readonly<Record<string, string>> | undefined, by: number): void {
-    if (labels?.[AGENT_LABEL] === undefined) return;
-    const value = labels[SYNCED_REVISION_LABEL[kind]] ?? "";
-    const n = (this.counts[kind].get(value) ?? 0) + by;
-    if (n > 0) this.counts[kind].set(value, n);
-    else this.counts[kind].delete(value);
-  }
 }
 
 /** Whether a burst wakes a profile of `kind` whose rendering has this revision. */
