@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import * as z from "zod";
-import { CRD_FOLDERS, crdFiles } from "../../src/api/crd-files.ts";
+import { CRD_FOLDERS, crdFiles } from "../../src/manifests/crd-files.ts";
 
 const root = join(import.meta.dirname, "../..");
 

@@ -11,17 +11,17 @@ import {
   NETWORK_FAMILIES,
   NETWORK_PROTOCOLS,
   PROFILE_PATH_PATTERN,
-} from "./apparmor.ts";
-import { MAX_MISSING_NODES, PROFILE_PHASES } from "./common.ts";
+} from "../api/apparmor.ts";
+import { MAX_MISSING_NODES, PROFILE_PHASES } from "../api/common.ts";
 import {
   APPARMOR_PROFILE_KIND,
   GROUP,
   RUNTIME_DEFAULT_PROFILE_NAME,
   SECCOMP_PROFILE_KIND,
   VERSION,
-} from "./constants.ts";
-import { LIMITS } from "./limits.ts";
-import { APPARMOR_KERNEL_NAME_PREFIX } from "./paths.ts";
+} from "../api/constants.ts";
+import { LIMITS } from "../api/limits.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX } from "../api/paths.ts";
 import {
   DNS_SUBDOMAIN_MAX,
   DNS_SUBDOMAIN_PATTERN,
@@ -29,8 +29,8 @@ import {
   LABEL_NAME_MAX,
   LABEL_NAME_PATTERN,
   LABEL_VALUE_PATTERN,
-} from "./patterns.ts";
-import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
+} from "../api/patterns.ts";
+import { RUNTIME_DEFAULT_SOURCE } from "../api/runtime-default.ts";
 import {
   ENGINE_ONLY_PROFILE_FIELDS,
   ENGINE_ONLY_RULE_FIELDS,
@@ -42,8 +42,8 @@ import {
   SECCOMP_ACTIONS,
   SECCOMP_FLAGS,
   SECCOMP_OPERATORS,
-} from "./seccomp.ts";
-import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
+} from "../api/seccomp.ts";
+import { KNOWN_SYSCALLS, SCMP_ARCHES } from "../api/syscalls.ts";
 
 // SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
 const SUPPORTED_ACTIONS = SECCOMP_ACTIONS.filter((a) => a !== "SCMP_ACT_NOTIFY");
