@@ -48,8 +48,8 @@ build: deps ## bundle the agent, controller and webhook into dist/ (what the ima
 image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
 	node scripts/image/build.ts
 
-release: deps controlplane ## the release files in dist/release/: image index (amd64, arm64), install.yaml, CRDs, SBOM, SHA256SUMS (VERSION=x.y.z)
-	VERSION=$(VERSION) LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/release.ts
+release: deps ## the release files in dist/release/: image index (amd64, arm64), install.yaml, Helm chart, CRDs, SBOM, SHA256SUMS (VERSION=x.y.z)
+	VERSION=$(VERSION) LOCKSTEP_HELM=$$(tools/helm/build.sh) node scripts/release.ts
 
 manifests: deps ## regenerate crds/, deploy/ and the Helm chart charts/lockstep/ from src/manifests/
 	node scripts/generate-manifests.ts

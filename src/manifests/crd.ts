@@ -1,6 +1,6 @@
 // The CustomResourceDefinitions of both profile kinds, built from the same constant lists the zod
 // schemas use (actions, operators, syscall names, capabilities, ...), so the two cannot drift on
-// what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
+// what is allowed. `make manifests` writes them to crds/ (files.ts); a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
 import {
   APPARMOR_MODES,

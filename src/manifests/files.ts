@@ -14,6 +14,7 @@ import { CRD_FOLDERS, crdFiles } from "./crd-files.ts";
 import {
   agentDaemonSet,
   agentRbac,
+  type ChartValues,
   ChartValuesSchema,
   controllerDeployment,
   controllerRbac,
@@ -21,6 +22,7 @@ import {
   helmSettings,
   metricsService,
   namespace,
+  pinnedValues,
   type Settings,
   serviceMonitor,
   settingsOf,
@@ -92,24 +94,42 @@ function manifestFiles(): ManifestFile[] {
 
 const present = (docs: unknown[]) => docs.filter((d) => d !== OMIT);
 
-/** deploy/'s files at the chart's default values, and its kustomization. */
-export function deployFiles(version: string): Record<string, string> {
-  const settings = settingsOf(defaultValues(), version);
+/** deploy/'s files at `values` (the chart's defaults unless given), in the order its kustomization lists them. */
+function deployTexts(version: string, values: ChartValues): { path: string; text: string }[] {
+  const settings = settingsOf(values, version);
   const files = manifestFiles()
     .map((f) => ({ ...f, docs: present(f.docs(settings)) }))
-    .filter((f) => f.docs.length > 0);
-  const crds = Object.keys(crdFiles())
-    .filter((path) => path.startsWith(`${CRD_FOLDERS[1]}/`))
-    .map((path) => path.slice("deploy/".length));
-  const resources = [files[0]?.path ?? "", ...crds, ...files.slice(1).map((f) => f.path)];
-  return {
-    "deploy/kustomization.yaml": `${generated("src/manifests/files.ts")}# kubectl apply -k deploy/   (or server-side: kubectl apply --server-side -k deploy/)\n${documents(
-      [{ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }],
-    )}`,
-    ...Object.fromEntries(
-      files.map((f) => [`deploy/${f.path}`, `${generated(f.source)}${documents(f.docs)}`]),
-    ),
+    .filter((f) => f.docs.length > 0)
+    .map((f) => ({ path: f.path, text: `${generated(f.source)}${documents(f.docs)}` }));
+  const crds = Object.entries(crdFiles())
+    .filter(([path]) => path.startsWith(`${CRD_FOLDERS[1]}/`))
+    .map(([path, text]) => ({ path: path.slice("deploy/".length), text }));
+  // The namespace first, then the CRDs, then what lives in the one and uses the other.
+  return [...files.slice(0, 1), ...crds, ...files.slice(1)];
+}
+
+/** deploy/'s files at the chart's default values, and its kustomization. */
+export function deployFiles(version: string): Record<string, string> {
+  const files = deployTexts(version, defaultValues());
+  const kustomization = {
+    apiVersion: "kustomize.config.k8s.io/v1beta1",
+    kind: "Kustomization",
+    resources: files.map((f) => f.path),
   };
+  return {
+    "deploy/kustomization.yaml": `${generated("src/manifests/files.ts")}# kubectl apply -k deploy/   (or server-side: kubectl apply --server-side -k deploy/)\n${documents([kustomization])}`,
+    ...Object.fromEntries(files.map((f) => [`deploy/${f.path}`, f.text])),
+  };
+}
+
+/**
+ * A release's install.yaml: deploy/ in one file, in its kustomization's order, the image pinned by
+ * `digest`. `kubectl apply -f` applies documents in order: the namespace and the CRDs come first.
+ */
+export function installYaml(version: string, digest: string): string {
+  return deployTexts(version, pinnedValues(digest))
+    .map((f) => `# ${f.path}\n${f.text}`)
+    .join("---\n");
 }
 
 /** The chart's image reference: pinned by digest when one is given, else the tag (the chart's appVersion). */
@@ -134,8 +154,11 @@ function chartCrd(text: string): string {
   return text.replace("\nmetadata:\n", `\n${kept}`);
 }
 
-/** charts/lockstep/: Chart.yaml, values.yaml, values.schema.json and a template per deploy/ file. */
-export function chartFiles(version: string): Record<string, string> {
+/**
+ * charts/lockstep/: Chart.yaml, values.yaml, values.schema.json and a template per deploy/ file. A
+ * release packages it with its image's digest in values.yaml (scripts/release.ts).
+ */
+export function chartFiles(version: string, values = defaultValues()): Record<string, string> {
   const settings = helmSettings();
   const templates = manifestFiles().map((f) => {
     return [`${CHART_DIR}/templates/${f.path}`, `${generated(f.source)}${documents(f.docs(settings))}`];
@@ -156,7 +179,7 @@ export function chartFiles(version: string): Record<string, string> {
   };
   return {
     [`${CHART_DIR}/Chart.yaml`]: `${generated("src/manifests/files.ts")}${stringify(chart)}`,
-    [`${CHART_DIR}/values.yaml`]: `${generated("src/manifests/workloads.ts (defaultValues)")}${documents([defaultValues()])}`,
+    [`${CHART_DIR}/values.yaml`]: `${generated("src/manifests/workloads.ts (defaultValues)")}${documents([values])}`,
     [`${CHART_DIR}/values.schema.json`]: `${JSON.stringify(z.toJSONSchema(ChartValuesSchema, { target: "draft-7" }), null, 2)}\n`,
     [`${CHART_DIR}/templates/_helpers.tpl`]: HELPERS,
     ...Object.fromEntries([...crds, ...templates]),

@@ -140,6 +140,13 @@ export function defaultValues(): ChartValues {
   );
 }
 
+/** The default values with the image pinned by `digest` (a release's install.yaml and packaged chart). */
+export function pinnedValues(digest: string): ChartValues {
+  const values = defaultValues();
+  values.image.digest = ChartValuesSchema.shape.image.shape.digest.parse(digest);
+  return values;
+}
+
 /** What the manifests are built from: each a value (deploy/) or a Helm expression (the chart). */
 export interface Settings {
   image: Setting<string>;

@@ -35,13 +35,16 @@ export async function helm(args: readonly string[], env: NodeJS.ProcessEnv = {})
   return stdout;
 }
 
-/** `helm template` of the chart with `values` (--set-json), as objects. */
-export async function helmTemplate(values: Record<string, unknown> = {}): Promise<k8s.KubernetesObject[]> {
+/** `helm template` of the chart (or a packaged one) with `values` (--set-json), as objects. */
+export async function helmTemplate(
+  values: Record<string, unknown> = {},
+  chart = CHART,
+): Promise<k8s.KubernetesObject[]> {
   const set = Object.entries(values).flatMap(([key, value]) => [
     "--set-json",
     `${key}=${JSON.stringify(value)}`,
   ]);
-  const text = await helm(["template", "lockstep", CHART, "--kube-version", TEMPLATE_KUBE_VERSION, ...set]);
+  const text = await helm(["template", "lockstep", chart, "--kube-version", TEMPLATE_KUBE_VERSION, ...set]);
   // A template whose condition does not hold leaves an empty document.
   return parseAllDocuments(text)
     .map((doc) => doc.toJS() as k8s.KubernetesObject | null)

@@ -1,11 +1,14 @@
 // The Helm chart, rendered by a real helm (tools/helm/build.sh): at its default values it is deploy/,
 // object for object; its values change what they say and nothing else. No cluster: `helm template`.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import * as z from "zod";
+import { packageChart } from "../../scripts/release.ts";
+import { installYaml, packageVersion } from "../../src/manifests/files.ts";
 import { CHART, helm, helmTemplate, TEMPLATE_KUBE_VERSION } from "../harness/helm.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -125,5 +128,25 @@ describe("charts/lockstep", () => {
   it("refuses values its schema does not allow, naming the field", async () => {
     await expect(helmTemplate({ logLevel: "loud" })).rejects.toThrow(/logLevel/);
     await expect(helmTemplate({ "image.digest": "latest" })).rejects.toThrow(/digest/);
+  });
+
+  it("packaged for a release, installs what the release's install.yaml installs: the same objects, the image by digest", async () => {
+    const out = mkdtempSync(join(tmpdir(), "lockstep-chart-test-"));
+    try {
+      const version = packageVersion();
+      const digest = `sha256:${"cd".repeat(32)}`;
+      const file = packageChart(out, version, digest);
+      const docs = (await helmTemplate({}, join(out, file))) as Obj[];
+      const install = parseAllDocuments(installYaml(version, digest)).map((d) => d.toJS() as Obj);
+      const rendered = byKey(docs.map(withoutKeepPolicy));
+      expect([...rendered.keys()].sort()).toEqual(install.map(key).sort());
+      for (const doc of install) expect(rendered.get(key(doc)), key(doc)).toEqual(doc);
+      const images = docs.flatMap(
+        (d) => (d as k8s.V1Deployment).spec?.template?.spec?.containers.map((c) => c.image) ?? [],
+      );
+      expect(new Set(images)).toEqual(new Set([`ghcr.io/lockstep-dev/lockstep@${digest}`]));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });

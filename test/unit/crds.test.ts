@@ -8,7 +8,7 @@ import { CRD_FOLDERS, crdFiles } from "../../src/manifests/crd-files.ts";
 const root = join(import.meta.dirname, "../..");
 
 describe("crds/", () => {
-  it.each(Object.entries(crdFiles()))("%s is what `make crds` generates", (file, text) => {
+  it.each(Object.entries(crdFiles()))("%s is what `make manifests` generates", (file, text) => {
     expect(readFileSync(join(root, file), "utf8")).toBe(text);
   });
 
