@@ -1,10 +1,14 @@
 // The helm the chart's tests run: built from the Go module proxy by tools/helm/build.sh (cached under
 // ~/.cache/lockstep; a second call builds nothing and only prints the path).
 import { execFile, execFileSync } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
+import * as z from "zod";
+import { kubectlBinary } from "./controlplane.ts";
+import { type LocalDeployOptions, runKustomization, TEST_OVERLAY } from "./deploy-local.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
@@ -49,4 +53,33 @@ export async function helmTemplate(
   return parseAllDocuments(text)
     .map((doc) => doc.toJS() as k8s.KubernetesObject | null)
     .filter((doc): doc is k8s.KubernetesObject => Boolean(doc?.kind));
+}
+
+/**
+ * A helm post-renderer that changes what the chart renders exactly as deploy-overlays/test-local and the
+ * per-run kustomization change deploy/ (test/harness/deploy-local.ts): the same patches, applied by
+ * `kubectl kustomize` to helm's output. Returns the executable's path, for `--post-renderer`.
+ */
+export async function writeLocalPostRenderer(workDir: string, options: LocalDeployOptions): Promise<string> {
+  const dir = join(workDir, "helm-post-render");
+  await mkdir(dir, { recursive: true });
+  const Patches = z.object({ patches: z.array(z.unknown()) });
+  const overlay = Patches.parse(parse(await readFile(join(TEST_OVERLAY, "kustomization.yaml"), "utf8")));
+  const run = Patches.parse(parse(runKustomization(dir, options)));
+  await writeFile(
+    join(dir, "kustomization.yaml"),
+    stringify({
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: ["rendered.yaml"],
+      patches: [...overlay.patches, ...run.patches],
+    }),
+  );
+  const script = join(dir, "post-render.sh");
+  await writeFile(
+    script,
+    `#!/bin/sh\nset -e\ncat > '${dir}/rendered.yaml'\nexec '${kubectlBinary()}' kustomize '${dir}'\n`,
+    { mode: 0o755 },
+  );
+  return script;
 }
