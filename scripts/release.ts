@@ -8,7 +8,7 @@
 //   SHA256SUMS                   `sha256sum -c` over every file above.
 // Pushing the index to a registry keeps its digest (`skopeo copy --all oci-archive:... docker://...`),
 // so install.yaml and the chart name exactly what was built here. Both come from src/manifests/, the
-// source of deploy/ (docs/adr/0064-upgrade-and-removal.md).
+// source of deploy/ (docs/adr/0064-one-source-for-every-manifest.md).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {

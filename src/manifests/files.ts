@@ -4,7 +4,7 @@
 //
 // deploy/ and the chart come from the same functions (workloads.ts, admission.ts, crd.ts): deploy/ with
 // every setting a value (defaultValues), the chart with every setting a `.Values` expression. Only the
-// chart adds what is Helm's alone: the CRDs are kept on `helm uninstall` (docs/adr/0064-upgrade-and-removal.md).
+// chart adds what is Helm's alone: the CRDs are kept on `helm uninstall` (docs/adr/0065-upgrade-and-removal.md).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";

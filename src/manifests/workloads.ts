@@ -384,7 +384,7 @@ export function agentDaemonSet(s: Settings): object {
       spec: {
         selector: { matchLabels: labelsOf("agent") },
         // A tenth of the nodes at a time: each restarted agent re-verifies its node before it claims
-        // anything (docs/adr/0064-upgrade-and-removal.md), and pods keep running meanwhile.
+        // anything (docs/adr/0065-upgrade-and-removal.md), and pods keep running meanwhile.
         updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "10%" } },
         template: {
           metadata: { labels: labelsOf("agent") },

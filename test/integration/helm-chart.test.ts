@@ -25,7 +25,7 @@ function deployObjects(): Obj[] {
   );
 }
 
-/** The chart's one addition: its CRDs stay on `helm uninstall` (docs/adr/0064-upgrade-and-removal.md). */
+/** The chart's one addition: its CRDs stay on `helm uninstall` (docs/adr/0065-upgrade-and-removal.md). */
 function withoutKeepPolicy(doc: Obj): Obj {
   const annotations = { ...doc.metadata?.annotations };
   if (doc.kind !== "CustomResourceDefinition" || annotations["helm.sh/resource-policy"] !== "keep")

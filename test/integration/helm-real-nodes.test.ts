@@ -3,7 +3,7 @@
 // post-renderer applies deploy-overlays/test-local's loopback changes to it, exactly as the deploy/
 // tests do (docs/adr/0062-deploy-on-real-nodes.md); nothing about privileges changes.
 //
-// What docs/adr/0064-upgrade-and-removal.md promises, checked while it happens:
+// What docs/adr/0065-upgrade-and-removal.md promises, checked while it happens:
 // - install: agents on every node, a profile reaches every node, pods run under it;
 // - upgrade (every component's pods replaced): every pod keeps running, every node keeps the profile's
 //   file and claims it in its labels throughout, and the webhook refuses no pod that names it;
