@@ -1,14 +1,18 @@
 // The Helm chart, rendered by a real helm (tools/helm/build.sh): at its default values it is deploy/,
-// object for object; its values change what they say and nothing else. No cluster: `helm template`.
+// object for object (and with cert-manager, deploy-overlays/cert-manager); its values change what they say
+// and nothing else. No cluster: `helm template`, and the kubectl of tools/controlplane for kustomize.
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import * as z from "zod";
 import { packageChart } from "../../scripts/release.ts";
 import { installYaml, packageVersion } from "../../src/manifests/files.ts";
+import { kubectlBinary } from "../harness/controlplane.ts";
 import { CHART, helm, helmTemplate, TEMPLATE_KUBE_VERSION } from "../harness/helm.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -36,6 +40,12 @@ function withoutKeepPolicy(doc: Obj): Obj {
 }
 
 const byKey = (docs: Obj[]) => new Map(docs.map((d) => [key(d), d]));
+
+/** `kubectl kustomize DIR` as plain objects (client-node's loader would turn them into its model classes). */
+async function kustomizePlain(dir: string): Promise<Obj[]> {
+  const { stdout } = await promisify(execFile)(kubectlBinary(), ["kustomize", dir], { maxBuffer: 64 << 20 });
+  return parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
+}
 
 describe("charts/lockstep", () => {
   it("passes helm lint", async () => {
@@ -123,6 +133,16 @@ describe("charts/lockstep", () => {
     expect(webhook?.volumes?.[0]?.secret?.secretName).toBe(
       (find("Certificate", "lockstep-webhook") as { spec?: { secretName?: string } }).spec?.secretName,
     );
+  });
+
+  it("with cert-manager, renders exactly what the deploy-overlays/cert-manager kustomization does", async () => {
+    const [chart, overlay] = await Promise.all([
+      helmTemplate({ certificates: "cert-manager" }),
+      kustomizePlain(join(root, "deploy-overlays/cert-manager")),
+    ]);
+    const rendered = byKey((chart as Obj[]).map(withoutKeepPolicy));
+    expect([...rendered.keys()].sort()).toEqual(overlay.map(key).sort());
+    for (const doc of overlay) expect(rendered.get(key(doc)), key(doc)).toEqual(doc);
   });
 
   it("refuses values its schema does not allow, naming the field", async () => {
