@@ -8,7 +8,8 @@
 // - upgrade (every component's pods replaced): every pod keeps running, every node keeps the profile's
 //   file and claims it in its labels throughout, and the webhook refuses no pod that names it;
 // - uninstall: no admission configuration is left (nothing to refuse pods), the running pods and the
-//   nodes' files stay, the CRDs and profiles stay, and a pod naming the profile is admitted and runs.
+//   nodes' files stay, the CRDs and profiles stay, and a pod naming the profile is admitted and runs;
+// - install again: the new agents adopt what the nodes kept.
 // Three nodes: each component's rollout starts its new pod before it stops an old one, and on the host
 // network a pod's ports are the node's, so the new pod needs a node its component does not run on.
 import { existsSync } from "node:fs";
@@ -284,6 +285,16 @@ describe("helm uninstall", () => {
       },
       { timeoutMs: 90_000 },
     );
+  }, 600_000);
+});
+
+describe("helm install again", () => {
+  it("adopts what the nodes kept: the profile is Installed on every node again, the pods never stopped", async () => {
+    await runHelm("install", RELEASE, CHART, ...helmArgs);
+    await installedEverywhere();
+    expect(await profileOnEveryNode()).toEqual([]);
+    expect(await podsNotRunning()).toEqual([]);
+    await componentPodsReady(cp.kubeConfig(), "agent", NODE_NAMES.length);
   }, 600_000);
 });
 
