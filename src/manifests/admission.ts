@@ -94,10 +94,14 @@ const NOT_LOCKSTEP_NAMESPACE = {
   matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [LOCKSTEP_NAMESPACE] }],
 };
 
+const WEBHOOK_CONFIGURATION_KIND = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "MutatingWebhookConfiguration",
+};
+
 export function mutatingWebhookConfiguration(): object {
   return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "MutatingWebhookConfiguration",
+    ...WEBHOOK_CONFIGURATION_KIND,
     metadata: { name: WEBHOOK_CONFIGURATION_NAME },
     webhooks: [
       {
@@ -144,6 +148,12 @@ interface PolicySpec {
   matchConditions?: { name: string; expression: string }[];
   variables?: { name: string; expression: string }[];
   validations: { expression: string; message?: string; messageExpression?: string }[];
+  /**
+   * Enforced only while Lockstep's webhook configuration exists (a policy parameter that, when missing,
+   * allows): a policy that holds pods to what the webhook does must not outlive the webhook, or removing
+   * Lockstep would refuse every pod that names a profile (docs/adr/0065-upgrade-and-removal.md).
+   */
+  whileWebhookConfigured?: boolean;
 }
 
 function policy(spec: PolicySpec): object[] {
@@ -158,6 +168,7 @@ function policy(spec: PolicySpec): object[] {
           resourceRules: spec.resourceRules,
           ...(spec.namespaceSelector ? { namespaceSelector: spec.namespaceSelector } : {}),
         },
+        ...(spec.whileWebhookConfigured ? { paramKind: WEBHOOK_CONFIGURATION_KIND } : {}),
         ...(spec.matchConditions ? { matchConditions: spec.matchConditions } : {}),
         ...(spec.variables ? { variables: spec.variables } : {}),
         validations: spec.validations.map((v) => ({ ...v, reason: "Forbidden" })),
@@ -167,7 +178,13 @@ function policy(spec: PolicySpec): object[] {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingAdmissionPolicyBinding",
       metadata: { name: spec.name },
-      spec: { policyName: spec.name, validationActions: ["Deny"] },
+      spec: {
+        policyName: spec.name,
+        ...(spec.whileWebhookConfigured
+          ? { paramRef: { name: WEBHOOK_CONFIGURATION_NAME, parameterNotFoundAction: "Allow" } }
+          : {}),
+        validationActions: ["Deny"],
+      },
     },
   ];
 }
@@ -452,6 +469,7 @@ export function podNodeAffinityPolicy(): object[] {
     "(another mutating webhook removed it, or the pod did not pass through the Lockstep webhook)";
   return policy({
     name: POD_NODE_AFFINITY_POLICY,
+    whileWebhookConfigured: true,
     resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
     namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
     matchConditions: [{ name: "names-a-lockstep-profile", expression: namesLockstepProfileExpression() }],
@@ -529,7 +547,8 @@ status writes, controllers' label changes, the garbage collector's ownerReferenc
 lockstep-webhook-ca-bundle-only: RBAC lets the webhook patch its one MutatingWebhookConfiguration (by
 resourceNames); this keeps that to caBundle (docs/security.md).
 lockstep-pod-node-affinity: a pod that names a Lockstep profile is created only if every node-selector term
-of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's.`,
+of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's; only
+while the webhook's configuration exists (its parameter), so removing Lockstep refuses no pod.`,
       [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy()],
     ),
     "controller/admission-policy.yaml": file(

@@ -19,6 +19,7 @@ import {
   controllerDeployment,
   controllerRbac,
   defaultValues,
+  HELM_KEEP,
   helmSettings,
   metricsService,
   namespace,
@@ -149,7 +150,9 @@ const HELPERS = `{{/* The image every component runs: by digest when .Values.ima
  * the chart's crds/ folder, which Helm never upgrades), `helm upgrade` updates them before anything else.
  */
 function chartCrd(text: string): string {
-  const kept = "metadata:\n  annotations:\n    helm.sh/resource-policy: keep\n";
+  const kept = `metadata:\n  annotations:\n${Object.entries(HELM_KEEP)
+    .map(([k, v]) => `    ${k}: ${v}\n`)
+    .join("")}`;
   if (!text.includes("\nmetadata:\n  name: ")) throw new Error("a CRD without metadata.name first");
   return text.replace("\nmetadata:\n", `\n${kept}`);
 }

@@ -31,6 +31,10 @@ export type Component = (typeof COMPONENTS)[number];
 /** Each component's health and metrics port (--health-port): /healthz, /readyz, /metrics. */
 export const HEALTH_PORT = 8081;
 export const WEBHOOK_PORT = 8443;
+/** How long a webhook pod being deleted keeps serving (preStop), well within its grace period. */
+const WEBHOOK_DRAIN_SECONDS = 5;
+/** What helm leaves in place on uninstall (docs/adr/0065-upgrade-and-removal.md). */
+export const HELM_KEEP = { "helm.sh/resource-policy": "keep" };
 /** The webhook's Service, the name its certificate is issued for. */
 export const WEBHOOK_SERVICE = "lockstep-webhook";
 /** Where the webhook reads cert-manager's certificate from (--cert-mode=files). */
@@ -155,6 +159,8 @@ export interface Settings {
   certificates: Setting<ChartValues["certificates"]>;
   metricsService: Setting<boolean>;
   serviceMonitor: Setting<boolean>;
+  /** Rendering the Helm chart (not a setting of it): what only helm needs. */
+  helmRelease: boolean;
   agent: { [K in keyof Placement]: Setting<Placement[K]> };
   controller: { replicas: Setting<number> } & { [K in keyof Placement]: Setting<Placement[K]> };
   webhook: { replicas: Setting<number> } & { [K in keyof Placement]: Setting<Placement[K]> };
@@ -172,6 +178,7 @@ export function settingsOf(values: ChartValues, version: string): Settings {
     certificates: values.certificates,
     metricsService: values.metrics.service,
     serviceMonitor: values.metrics.serviceMonitor,
+    helmRelease: false,
     agent: values.agent,
     controller: values.controller,
     webhook: values.webhook,
@@ -193,6 +200,7 @@ export function helmSettings(): Settings {
     certificates: v("certificates", "string"),
     metricsService: v("metrics.service", "boolean"),
     serviceMonitor: v("metrics.serviceMonitor", "boolean"),
+    helmRelease: true,
     agent: placement("agent"),
     controller: { replicas: v("controller.replicas", "number"), ...placement("controller") },
     webhook: { replicas: v("webhook.replicas", "number"), ...placement("webhook") },
@@ -681,6 +689,10 @@ export function webhookDeployment(s: Settings): object[] {
                       { name: "health", containerPort: HEALTH_PORT },
                     ],
                     ...probes(),
+                    // Keeps serving for a while once its pod is being deleted: the API server goes on calling
+                    // it until its Service's endpoints (a rollout) or the webhook configuration itself (an
+                    // uninstall) are gone. The image has no shell: the kubelet's own sleep.
+                    lifecycle: { preStop: { sleep: { seconds: WEBHOOK_DRAIN_SECONDS } } },
                     resources: s.webhook.resources,
                     securityContext: restrictedContainer,
                     ...entriesIf(certManager, {
@@ -701,7 +713,9 @@ export function webhookDeployment(s: Settings): object[] {
     {
       apiVersion: "v1",
       kind: "Service",
-      metadata: meta(WEBHOOK_SERVICE),
+      // helm deletes a Service before anything else of a release and its webhook configuration last:
+      // kept, the Service goes with the namespace, after the configuration (docs/adr/0065-upgrade-and-removal.md).
+      metadata: { ...meta(WEBHOOK_SERVICE), ...(s.helmRelease ? { annotations: HELM_KEEP } : {}) },
       spec: { selector: labelsOf("webhook"), ports: [{ name: "https", port: 443, targetPort: "https" }] },
     },
   ];
