@@ -181,7 +181,7 @@ export function chartFiles(version: string, values = defaultValues()): Record<st
     home: "https://lockstep.dev",
   };
   return {
-    [`${CHART_DIR}/Chart.yaml`]: `${generated("src/manifests/files.ts")}${stringify(chart)}`,
+    [`${CHART_DIR}/Chart.yaml`]: `${generated("src/manifests/files.ts")}${stringify(chart, { lineWidth: 0 })}`,
     [`${CHART_DIR}/values.yaml`]: `${generated("src/manifests/workloads.ts (defaultValues)")}${documents([values])}`,
     [`${CHART_DIR}/values.schema.json`]: `${JSON.stringify(z.toJSONSchema(ChartValuesSchema, { target: "draft-7" }), null, 2)}\n`,
     [`${CHART_DIR}/templates/_helpers.tpl`]: HELPERS,
