@@ -9,14 +9,19 @@
 //   file and claims it in its labels throughout, and the webhook refuses no pod that names it;
 // - uninstall: no admission configuration is left (nothing to refuse pods), the running pods and the
 //   nodes' files stay, the CRDs and profiles stay, and a pod naming the profile is admitted and runs;
-// - install again: the new agents adopt what the nodes kept.
+// - install again: the new agents adopt what the nodes kept;
+// - a release's install.yaml applied with kubectl (the image by digest), then docs/install.md's kubectl
+//   removal that keeps the profiles: no pod refused meanwhile, no admission object left.
 // Three nodes: each component's rollout starts its new pod before it stops an old one, and on the host
 // network a pod's ports are the node's, so the new pod needs a node its component does not run on.
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
+import { type BuiltImage, bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
 import {
   GROUP,
   LOCKSTEP_NAMESPACE,
@@ -27,7 +32,10 @@ import {
 import { localhostProfileFor } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
-import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
+import { admissionFiles } from "../../src/manifests/admission.ts";
+import { installYaml, packageVersion } from "../../src/manifests/files.ts";
+import { IMAGE_REPOSITORY } from "../../src/manifests/workloads.ts";
+import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 import { componentPodsReady, startWebhookFront } from "../harness/deploy-local.ts";
 import { CHART, helm, writeLocalPostRenderer } from "../harness/helm.ts";
 import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
@@ -51,6 +59,32 @@ const nodes: RealNode[] = [];
 let core: k8s.CoreV1Api;
 let helmArgs: string[];
 let helmEnv: NodeJS.ProcessEnv;
+let image: BuiltImage;
+let postRenderer: string;
+/** The image as a release's install.yaml names it: by its digest. */
+let pinned: string;
+
+/** The removal docs/install.md gives for kubectl names these policies (checked against the source below). */
+const LOCKSTEP_POLICIES = [
+  "lockstep-agent-own-node-labels",
+  "lockstep-agent-own-install-reports",
+  "lockstep-controller-finalizer-and-status",
+  "lockstep-webhook-ca-bundle-only",
+  "lockstep-pod-in-use-labels",
+  "lockstep-pod-node-affinity",
+];
+
+const kubectl = (...args: string[]) =>
+  promisify(execFile)(kubectlBinary(), ["--kubeconfig", cp.adminKubeconfigPath, ...args]);
+
+/** `text` through the post-renderer helm uses here: deploy-overlays/test-local's loopback changes. */
+const postRender = (text: string) =>
+  new Promise<string>((resolve, reject) => {
+    const child = execFile(postRenderer, [], { maxBuffer: 64 << 20 }, (error, stdout) =>
+      error ? reject(error) : resolve(stdout),
+    );
+    child.stdin?.end(text);
+  });
 
 const runHelm = (...args: string[]) => helm([...args, "--kubeconfig", cp.adminKubeconfigPath], helmEnv);
 
@@ -143,7 +177,7 @@ function watchWhile(nodesKeepProfile: boolean) {
 beforeAll(async () => {
   cp = await ControlPlane.start();
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const image = await buildImage({
+  image = await buildImage({
     nodeDir: bootstrappedNodeDir(),
     archive: join(cp.workDir, "lockstep.oci.tar"),
   });
@@ -153,7 +187,8 @@ beforeAll(async () => {
     nodes.push(node);
   }
   const webhookFront = await startWebhookFront(cp);
-  const postRenderer = await writeLocalPostRenderer(cp.workDir, {
+  pinned = `${IMAGE_REPOSITORY}@${image.digest}`;
+  postRenderer = await writeLocalPostRenderer(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
     nodesDir: nodesDir(cp),
     kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
@@ -243,14 +278,7 @@ describe("helm uninstall", () => {
       (p) => p.metadata?.name ?? "",
     );
     expect(policies.filter((name) => name.startsWith("lockstep-"))).toEqual([]);
-    await waitFor(
-      `namespace ${LOCKSTEP_NAMESPACE} to be gone`,
-      async () =>
-        (await core.listNamespace()).items.some((n) => n.metadata?.name === LOCKSTEP_NAMESPACE)
-          ? undefined
-          : true,
-      { timeoutMs: 120_000 },
-    );
+    await namespaceGone();
 
     // Node state stays (no agent cleans up): running pods keep their profile, and the files are there for
     // a container that restarts.
@@ -297,6 +325,84 @@ describe("helm install again", () => {
     await componentPodsReady(cp.kubeConfig(), "agent", NODE_NAMES.length);
   }, 600_000);
 });
+
+describe("kubectl apply -f install.yaml, and the documented removal that keeps the profiles", () => {
+  it("installs the release's one file (the image by digest), then removes all but the CRDs without refusing a pod", async () => {
+    await runHelm("uninstall", RELEASE, "--namespace", RELEASE_NAMESPACE, "--wait", "--timeout", "5m");
+    await namespaceGone();
+    // The release's file, through the same loopback changes as helm's output (the post-renderer).
+    const file = join(cp.workDir, "install-local.yaml");
+    await writeFile(file, await postRender(installYaml(packageVersion(), image.digest)));
+    for (const node of nodes) await node.tagImage(image.reference, pinned);
+    await kubectl("apply", "--server-side", "-f", file);
+    for (const [component, count] of [
+      ["agent", NODE_NAMES.length],
+      ["controller", 2],
+      ["webhook", 2],
+    ] as const) {
+      const pods = await componentPodsReady(cp.kubeConfig(), component, count);
+      for (const pod of pods) expect(pod.spec?.containers[0]?.image, component).toBe(pinned);
+    }
+    await installedEverywhere();
+    const created = await core.createNamespacedPod({
+      namespace: "default",
+      body: guardedPod("from-install-yaml"),
+    });
+    expect(created.spec?.affinity?.nodeAffinity).toBeDefined();
+
+    // docs/install.md, "Uninstall": with kubectl, everything but the CRDs, the webhook configuration first.
+    const policies = Object.values(admissionFiles())
+      .flatMap((f) => f.docs as k8s.KubernetesObject[])
+      .filter((d) => d.kind === "ValidatingAdmissionPolicy")
+      .map((d) => d.metadata?.name);
+    expect([...LOCKSTEP_POLICIES].sort()).toEqual(policies.sort());
+    const watch = watchWhile(false);
+    await kubectl("delete", "mutatingwebhookconfiguration", WEBHOOK_CONFIGURATION_NAME);
+    await kubectl(
+      "delete",
+      "validatingadmissionpolicybinding,validatingadmissionpolicy",
+      ...LOCKSTEP_POLICIES,
+    );
+    await kubectl("delete", "namespace", LOCKSTEP_NAMESPACE);
+    await kubectl(
+      "delete",
+      "clusterrolebinding,clusterrole",
+      "lockstep-agent",
+      "lockstep-controller",
+      "lockstep-webhook",
+    );
+    await kubectl(
+      "-n",
+      "default",
+      "delete",
+      "rolebinding,role",
+      "lockstep-agent-events",
+      "lockstep-controller-events",
+    );
+    const { failures } = await watch.stop();
+    expect(failures).toEqual([]);
+    await namespaceGone();
+    const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
+    const left = [
+      ...(await admission.listMutatingWebhookConfiguration()).items,
+      ...(await admission.listValidatingAdmissionPolicy()).items,
+      ...(await admission.listValidatingAdmissionPolicyBinding()).items,
+    ].map((o) => o.metadata?.name ?? "");
+    expect(left.filter((name) => name.startsWith("lockstep-"))).toEqual([]);
+    expect(await podsNotRunning()).toEqual([]);
+    expect(await profileOnEveryNode()).toEqual([]);
+  }, 600_000);
+});
+
+const namespaceGone = () =>
+  waitFor(
+    `namespace ${LOCKSTEP_NAMESPACE} to be gone`,
+    async () =>
+      (await core.listNamespace()).items.some((n) => n.metadata?.name === LOCKSTEP_NAMESPACE)
+        ? undefined
+        : true,
+    { timeoutMs: 120_000 },
+  );
 
 /** The names of every Lockstep pod (not being deleted). */
 async function componentPodNames(): Promise<string[]> {
