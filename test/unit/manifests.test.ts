@@ -9,7 +9,7 @@ import {
   podNodeAffinityPolicy,
   referencesLockstepExpression,
 } from "../../src/manifests/admission.ts";
-import { allManifestFiles, GENERATED_DIRS, packageVersion } from "../../src/manifests/files.ts";
+import { allManifestFiles, GENERATED_DIRS, installYaml, packageVersion } from "../../src/manifests/files.ts";
 import { ChartValuesSchema, defaultValues } from "../../src/manifests/workloads.ts";
 import {
   documents,
@@ -59,6 +59,34 @@ describe("generated manifests", () => {
 
   it("gives the chart default values that its own schema accepts", () => {
     expect(ChartValuesSchema.parse(defaultValues())).toEqual(defaultValues());
+  });
+});
+
+describe("a release's install.yaml", () => {
+  const digest = `sha256:${"0f".repeat(32)}`;
+  const docs = parseAllDocuments(installYaml("1.2.3", digest)).map(
+    (d) => d.toJS() as { kind: string; spec?: { template?: { spec?: { containers: { image: string }[] } } } },
+  );
+
+  it("is deploy/ in one file: the namespace, then the CRDs, then the rest, as kubectl apply needs them", () => {
+    expect(docs.slice(0, 3).map((d) => d.kind)).toEqual([
+      "Namespace",
+      "CustomResourceDefinition",
+      "CustomResourceDefinition",
+    ]);
+    const deployDocs = Object.entries(files)
+      .filter(([f]) => f.startsWith("deploy/") && !f.endsWith("kustomization.yaml"))
+      .flatMap(([, text]) => parseAllDocuments(text));
+    expect(docs).toHaveLength(deployDocs.length);
+  });
+
+  it("pins every container's image by the digest", () => {
+    const images = docs.flatMap((d) => d.spec?.template?.spec?.containers.map((c) => c.image) ?? []);
+    expect(images).toEqual(Array(3).fill(`ghcr.io/lockstep-dev/lockstep@${digest}`));
+  });
+
+  it("refuses a digest that is not one", () => {
+    expect(() => installYaml("1.2.3", "latest")).toThrow();
   });
 });
 
