@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help prerequisites deps node build image release crds admission controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help prerequisites deps node build image release manifests crds admission helm controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,14 +48,17 @@ build: deps ## bundle the agent, controller and webhook into dist/ (what the ima
 image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
 	node scripts/image/build.ts
 
-release: deps controlplane ## the release files in dist/release/: image index (amd64, arm64), install.yaml, CRDs, SBOM, SHA256SUMS (VERSION=x.y.z)
-	VERSION=$(VERSION) LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/release.ts
+release: deps ## the release files in dist/release/: image index (amd64, arm64), install.yaml, Helm chart, CRDs, SBOM, SHA256SUMS (VERSION=x.y.z)
+	VERSION=$(VERSION) LOCKSTEP_HELM=$$(tools/helm/build.sh) node scripts/release.ts
 
-crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
-	node scripts/generate-crds.ts
+manifests: deps ## regenerate crds/, deploy/ and the Helm chart charts/lockstep/ from src/manifests/
+	node scripts/generate-manifests.ts
 
-admission: deps ## regenerate deploy/'s webhook configuration and admission policies from src/api/admission-manifests.ts
-	node scripts/generate-admission.ts
+# The names this target had before the chart: the same files.
+crds admission: manifests
+
+helm: ## build (or find cached) helm from the Go module proxy; prints its path
+	@tools/helm/build.sh
 
 controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-manager, kubectl, etcd, and the kubelet and containerd of real test nodes
 	@tools/controlplane/build.sh

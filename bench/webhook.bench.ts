@@ -10,11 +10,11 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import {
   LOCKSTEP_NAMESPACE,
-  POD_NODE_AFFINITY_POLICY,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_PATH,
   WEBHOOK_TLS_SECRET,
-} from "../src/api/admission-manifests.ts";
+} from "../src/api/constants.ts";
+import { POD_NODE_AFFINITY_POLICY } from "../src/manifests/admission.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,

@@ -2,11 +2,13 @@
 // engine or a registry (docs/adr/0063-release-artifacts.md):
 //   lockstep-<version>.oci.tar   the image index for linux/amd64 and linux/arm64 (an OCI image layout),
 //   install.yaml                 deploy/ in one file, the image pinned by the index's digest,
+//   lockstep-<version>.tgz       the Helm chart (charts/lockstep), its values pinning the same digest,
 //   crds/*.yaml                  the CRDs alone (for GitOps tools that apply them first),
 //   sbom.spdx.json               what the image is made of (SPDX 2.3): Node, the npm packages, the .deb files,
 //   SHA256SUMS                   `sha256sum -c` over every file above.
 // Pushing the index to a registry keeps its digest (`skopeo copy --all oci-archive:... docker://...`),
-// so install.yaml names exactly what was built here.
+// so install.yaml and the chart name exactly what was built here. Both come from src/manifests/, the
+// source of deploy/ (docs/adr/0064-one-source-for-every-manifest.md).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -19,10 +21,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, relative } from "node:path";
-import * as k8s from "@kubernetes/client-node";
+import { basename, dirname, join, relative } from "node:path";
 import * as z from "zod";
-import { kubectlBinary } from "../test/harness/controlplane.ts";
+import { CHART_DIR, chartFiles, installYaml } from "../src/manifests/files.ts";
+import { pinnedValues } from "../src/manifests/workloads.ts";
+import { helmBinary } from "../test/harness/helm.ts";
 import {
   type BuiltImage,
   bootstrappedNodeDir,
@@ -162,31 +165,32 @@ export function checksums(dir: string, files: readonly string[]): string {
     .join("");
 }
 
-/** deploy/ rendered by kustomize with the image pinned by digest: what `kubectl apply -f install.yaml` installs. */
-export function renderInstallYaml(digest: string, kubectl = kubectlBinary()): string {
-  const dir = mkdtempSync(join(tmpdir(), "lockstep-release-"));
+/**
+ * The chart at the release's values (the image pinned by `digest`), packaged by helm into `out`:
+ * lockstep-<version>.tgz, which `helm install lockstep <file>` installs. Returns its file name.
+ */
+export function packageChart(out: string, version: string, digest: string, helm = helmBinary()): string {
+  const dir = mkdtempSync(join(tmpdir(), "lockstep-chart-"));
   try {
-    writeFileSync(
-      join(dir, "kustomization.yaml"),
-      k8s.dumpYaml({
-        apiVersion: "kustomize.config.k8s.io/v1beta1",
-        kind: "Kustomization",
-        resources: [relative(dir, join(root, "deploy"))],
-        images: [{ name: IMAGE_REPOSITORY, digest }],
-      }),
-    );
-    return execFileSync(kubectl, ["kustomize", dir], { encoding: "utf8", maxBuffer: 64 << 20 });
+    for (const [file, text] of Object.entries(chartFiles(version, pinnedValues(digest)))) {
+      const path = join(dir, relative(CHART_DIR, file));
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    }
+    execFileSync(helm, ["package", dir, "--destination", out], { encoding: "utf8" });
+    return `lockstep-${version}.tgz`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** Writes every release file into `out` from an image index already built; returns the files written. */
-export function writeRelease(out: string, version: string, image: BuiltImage, kubectl?: string): string[] {
+export function writeRelease(out: string, version: string, image: BuiltImage, helm?: string): string[] {
   mkdirSync(join(out, "crds"), { recursive: true });
   const archive = `lockstep-${version}.oci.tar`;
   copyFileSync(image.archive, join(out, archive));
-  writeFileSync(join(out, "install.yaml"), renderInstallYaml(image.digest, kubectl));
+  writeFileSync(join(out, "install.yaml"), installYaml(version, image.digest));
+  const chart = packageChart(out, version, image.digest, helm);
   const crds = readdirSync(join(root, "crds"))
     .filter((f) => f.endsWith(".yaml"))
     .sort();
@@ -207,7 +211,7 @@ export function writeRelease(out: string, version: string, image: BuiltImage, ku
       .replace(/\.\d{3}Z$/, "Z"),
   });
   writeFileSync(join(out, "sbom.spdx.json"), `${JSON.stringify(sbom, null, 2)}\n`);
-  const files = [archive, "install.yaml", ...crds.map((crd) => `crds/${crd}`), "sbom.spdx.json"];
+  const files = [archive, "install.yaml", chart, ...crds.map((crd) => `crds/${crd}`), "sbom.spdx.json"];
   writeFileSync(join(out, "SHA256SUMS"), checksums(out, files));
   return [...files, "SHA256SUMS"];
 }

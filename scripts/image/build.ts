@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, matchesGlob, relative } from "node:path";
 import { stop as stopEsbuild } from "esbuild";
 import * as z from "zod";
+import { IMAGE_REPOSITORY } from "../../src/manifests/workloads.ts";
 import { buildComponents } from "../build.ts";
 import { type Copy, type RuntimeStage, runtimeStage } from "./dockerfile.ts";
 import {
@@ -92,8 +93,9 @@ export function elfMachine(content: Buffer): number | undefined {
   return content.readUInt16LE(18);
 }
 
-/** The image's name: the one deploy/'s manifests run (test/unit/image.test.ts holds them to it). */
-export const IMAGE_REPOSITORY = "ghcr.io/lockstep-dev/lockstep";
+// The image's name: the one deploy/'s manifests run (src/manifests/workloads.ts; test/unit/image.test.ts
+// holds them to it).
+export { IMAGE_REPOSITORY };
 export function imageReference(): string {
   const { version } = z
     .object({ version: z.string() })

@@ -93,3 +93,28 @@ export const IN_USE_FINALIZER = `${GROUP}/in-use-protection`;
 
 /** The built-in base profile name a SeccompProfile may inherit from (containerd's default). */
 export const RUNTIME_DEFAULT_PROFILE_NAME = "runtime/default";
+
+// --- how Lockstep is installed: names the manifests (src/manifests/) and the running parts share ----------
+
+export const LOCKSTEP_NAMESPACE = "lockstep-system";
+/** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
+export const WEBHOOK_PATH = "/mutate";
+export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
+/**
+ * How long the API server waits for the webhook's answer (timeoutSeconds; the API server allows at most
+ * 30). A request the webhook has not fully received by then is answered to nobody, so the webhook's
+ * server cuts it off at that age (server.ts).
+ */
+export const WEBHOOK_TIMEOUT_SECONDS = 5;
+/** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
+export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";
+export const SERVICE_ACCOUNTS = {
+  agent: "lockstep-agent",
+  controller: "lockstep-controller",
+  webhook: "lockstep-webhook",
+} as const;
+
+/** The username the API server gives a service account's tokens. */
+export function serviceAccountUser(account: keyof typeof SERVICE_ACCOUNTS): string {
+  return `system:serviceaccount:${LOCKSTEP_NAMESPACE}:${SERVICE_ACCOUNTS[account]}`;
+}

@@ -23,7 +23,7 @@ export const INSTALL_REPORT_DETAIL_MAX = 16 * 1024;
 
 /**
  * The annotation that makes an Event an install report (readInstallReport requires it). The agent's
- * admission policy lets only the agent of that node write an Event carrying it (admission-manifests.ts).
+ * admission policy lets only the agent of that node write an Event carrying it (src/manifests/admission.ts).
  */
 export const INSTALL_REPORT_NODE_ANNOTATION = "lockstep.dev/node";
 

@@ -1,4 +1,4 @@
-// Size limits of a profile object, shared by the CRD schema (src/api/crd.ts) and the zod schemas, so an
+// Size limits of a profile object, shared by the CRD schema (src/manifests/crd.ts) and the zod schemas, so an
 // oversized object is rejected by the API server and by every Lockstep part alike.
 //
 // Every component lists and caches every profile, so one profile's size is multiplied by the number of

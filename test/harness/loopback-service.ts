@@ -35,17 +35,18 @@ export function podEndpoints(
   return async () => readyEndpoints((await core.listNamespacedPod({ namespace, labelSelector })).items);
 }
 
-/** The addresses of the pods a Service would route to: Ready, not being deleted, with an IP. */
+/**
+ * The addresses of the pods a Service would route to: Ready, with an IP, not being deleted; or, when
+ * every Ready pod is being deleted, those (kube-proxy's fallback to terminating endpoints that still
+ * serve, so a workload being removed keeps answering until it stops: its preStop, as the webhook's).
+ */
 export function readyEndpoints(pods: readonly k8s.V1Pod[]): readonly string[] {
-  return pods
-    .filter(
-      (p) =>
-        !p.metadata?.deletionTimestamp &&
-        p.status?.podIP &&
-        (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
-    )
-    .map((p) => p.status?.podIP ?? "")
-    .sort();
+  const ready = pods.filter(
+    (p) =>
+      p.status?.podIP && (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+  );
+  const serving = ready.filter((p) => !p.metadata?.deletionTimestamp);
+  return (serving.length > 0 ? serving : ready).map((p) => p.status?.podIP ?? "").sort();
 }
 
 export class LoopbackService {

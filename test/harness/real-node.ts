@@ -280,6 +280,14 @@ export class RealNode {
     await this.ctr("images", "import", "--all-platforms", archive);
   }
 
+  /**
+   * Names an imported image a second way (`ctr images tag`), e.g. by the digest a release pins it by
+   * (`<repository>@sha256:...`), which a registry's pull would record and an import does not.
+   */
+  async tagImage(source: string, target: string): Promise<void> {
+    await this.ctr("images", "tag", source, target);
+  }
+
   private ctr(...args: string[]) {
     return run(join(this.bin, "ctr"), ["--address", this.record.containerdAddress, "-n", "k8s.io", ...args]);
   }

@@ -1,17 +1,23 @@
 // The final pod is checked (issue 23, point 7): another mutating webhook that rewrites spec.affinity,
 // a small HTTPS server on loopback registered after Lockstep's, either has Lockstep's webhook reinvoked
 // after it (the pod ends up guarded) or is itself reinvoked last, and then the ValidatingAdmissionPolicy
-// lockstep-pod-node-affinity refuses the pod. Without Lockstep's webhook at all, the policy alone decides.
+// lockstep-pod-node-affinity refuses the pod. With Lockstep's webhook bypassed, the policy alone decides; with its
+// configuration removed (Lockstep uninstalled), the policy refuses nothing.
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { POD_NODE_AFFINITY_POLICY, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
-import { FAILED_LABEL_PREFIX, PROFILE_LABEL_PREFIX, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import {
+  FAILED_LABEL_PREFIX,
+  PROFILE_LABEL_PREFIX,
+  SYNCED_REVISION_LABEL,
+  WEBHOOK_CONFIGURATION_NAME,
+} from "../../src/api/constants.ts";
 import { appArmorKernelName, failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import { createCertificateAuthority, issueCertificate } from "../../src/kube/certificates.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
+import { POD_NODE_AFFINITY_POLICY } from "../../src/manifests/admission.ts";
 import { outcome, untilEnforced } from "../harness/admission.ts";
 import { installAgentPrerequisites } from "../harness/agents.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
@@ -236,7 +242,13 @@ describe("the policy on a pod that reached it with Lockstep's webhook in place",
 
 describe("the policy alone (Lockstep's webhook bypassed)", () => {
   beforeAll(async () => {
-    await removeConfiguration(WEBHOOK_CONFIGURATION_NAME);
+    // Bypassed, not removed: the policy holds pods to Lockstep's webhook only while that webhook's
+    // configuration exists (docs/adr/0065-upgrade-and-removal.md). An objectSelector no pod matches: every
+    // pod skips the webhook, as one that another webhook rewrote after it, or that it never saw.
+    const lockstep = await admission.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
+    for (const webhook of lockstep.webhooks ?? [])
+      webhook.objectSelector = { matchLabels: { "final-pod-affinity.test/never": "true" } };
+    await admission.replaceMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body: lockstep });
     await waitFor("Lockstep's webhook out of the way", async () =>
       (await outcome(createPod(seccompPod("probe"), "All"))).includes(
         `ValidatingAdmissionPolicy '${POLICY}'`,
@@ -360,5 +372,14 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
       })
       .catch(() => undefined);
     expect(await admitted(seccompPod("own"), {}, "lockstep-system")).toBe("allowed");
+  });
+
+  it("refuses nothing once Lockstep's webhook configuration is gone, as after an uninstall", async () => {
+    expect(await admitted(seccompPod("before-removal"), {})).toContain("without its in-use label");
+    await removeConfiguration(WEBHOOK_CONFIGURATION_NAME);
+    // The API server drops the configuration, the policy's parameter, from its cache a moment later.
+    await waitFor("the policy to stop refusing", async () =>
+      (await admitted(seccompPod("after-removal"), {})) === "allowed" ? true : undefined,
+    );
   });
 });

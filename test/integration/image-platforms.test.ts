@@ -28,7 +28,7 @@ import {
 } from "../../scripts/image/build.ts";
 import { IndexSchema, ManifestSchema, MEDIA_TYPES } from "../../scripts/image/oci.ts";
 import { writeRelease } from "../../scripts/release.ts";
-import { LOCKSTEP_NAMESPACE } from "../../src/api/admission-manifests.ts";
+import { LOCKSTEP_NAMESPACE } from "../../src/api/constants.ts";
 import { ControlPlane, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 import { type UnpackedImage, unpackImage } from "../harness/image.ts";
 import { addRealNode, realNodePodSpec } from "../harness/real-node.ts";
@@ -125,10 +125,11 @@ describe("the image index", () => {
 });
 
 describe("make release", () => {
-  it("writes the index, install.yaml pinned by its digest, the CRDs, an SBOM and checksums that verify", async () => {
+  it("writes the index, install.yaml and the chart pinned by its digest, the CRDs, an SBOM and checksums that verify", async () => {
     const release = join(out, "release");
     const files = writeRelease(release, "0.0.0-test", both);
     expect(files).toContain("lockstep-0.0.0-test.oci.tar");
+    expect(files).toContain("lockstep-0.0.0-test.tgz");
     execFileSync("sha256sum", ["--check", "--strict", "--quiet", "SHA256SUMS"], { cwd: release });
     const docs = k8s.loadAllYaml(
       readFileSync(join(release, "install.yaml"), "utf8"),

@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import * as z from "zod";
-import { CRD_FOLDERS, crdFiles } from "../../src/api/crd-files.ts";
+import { CRD_FOLDERS, crdFiles } from "../../src/manifests/crd-files.ts";
 
 const root = join(import.meta.dirname, "../..");
 
 describe("crds/", () => {
-  it.each(Object.entries(crdFiles()))("%s is what `make crds` generates", (file, text) => {
+  it.each(Object.entries(crdFiles()))("%s is what `make manifests` generates", (file, text) => {
     expect(readFileSync(join(root, file), "utf8")).toBe(text);
   });
 

@@ -63,6 +63,16 @@ describe("readyEndpoints", () => {
       ]),
     ).toEqual(["127.20.0.1", "127.20.0.2"]);
   });
+
+  it("falls back to the Ready pods being deleted when no other is Ready, as kube-proxy does", () => {
+    expect(
+      readyEndpoints([
+        pod("127.20.0.4", true, true),
+        pod("127.20.0.3", false),
+        pod("127.20.0.5", true, true),
+      ]),
+    ).toEqual(["127.20.0.4", "127.20.0.5"]);
+  });
 });
 
 describe("LoopbackService", () => {

@@ -1,11 +1,11 @@
 // The status is written twice, in two languages: the zod schema every component parses with
-// (common.ts) and the CRD's OpenAPI schema the API server enforces (crd.ts). Both take their limits
+// (src/api/common.ts) and the CRD's OpenAPI schema the API server enforces (crd.ts). Both take their limits
 // from the same constants; this holds their shape together: the same fields at every level, and the
 // same types, enums, patterns and bounds wherever both state one.
 
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
-import { ProfileStatusSchema } from "./common.ts";
+import { ProfileStatusSchema } from "../api/common.ts";
 import { STATUS_SCHEMA } from "./crd.ts";
 
 type Json = { [key: string]: unknown };

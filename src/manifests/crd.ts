@@ -1,6 +1,6 @@
 // The CustomResourceDefinitions of both profile kinds, built from the same constant lists the zod
 // schemas use (actions, operators, syscall names, capabilities, ...), so the two cannot drift on
-// what is allowed. `make crds` writes them to crds/; a unit test fails when crds/ is stale, and an
+// what is allowed. `make manifests` writes them to crds/ (files.ts); a unit test fails when crds/ is stale, and an
 // integration test proves on a corpus that the API server and zod accept and reject the same objects.
 import {
   APPARMOR_MODES,
@@ -11,17 +11,17 @@ import {
   NETWORK_FAMILIES,
   NETWORK_PROTOCOLS,
   PROFILE_PATH_PATTERN,
-} from "./apparmor.ts";
-import { CONDITION_LIMITS, CONDITION_STATUSES, MAX_MISSING_NODES, PROFILE_PHASES } from "./common.ts";
+} from "../api/apparmor.ts";
+import { CONDITION_LIMITS, CONDITION_STATUSES, MAX_MISSING_NODES, PROFILE_PHASES } from "../api/common.ts";
 import {
   APPARMOR_PROFILE_KIND,
   GROUP,
   RUNTIME_DEFAULT_PROFILE_NAME,
   SECCOMP_PROFILE_KIND,
   VERSION,
-} from "./constants.ts";
-import { LIMITS } from "./limits.ts";
-import { APPARMOR_KERNEL_NAME_PREFIX } from "./paths.ts";
+} from "../api/constants.ts";
+import { LIMITS } from "../api/limits.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX } from "../api/paths.ts";
 import {
   DNS_SUBDOMAIN_MAX,
   DNS_SUBDOMAIN_PATTERN,
@@ -30,8 +30,8 @@ import {
   LABEL_NAME_PATTERN,
   LABEL_VALUE_PATTERN,
   REVISION_PATTERN,
-} from "./patterns.ts";
-import { RUNTIME_DEFAULT_SOURCE } from "./runtime-default.ts";
+} from "../api/patterns.ts";
+import { RUNTIME_DEFAULT_SOURCE } from "../api/runtime-default.ts";
 import {
   ENGINE_ONLY_PROFILE_FIELDS,
   ENGINE_ONLY_RULE_FIELDS,
@@ -45,8 +45,8 @@ import {
   SECCOMP_FLAGS,
   SECCOMP_OPERATORS,
   SYSCALL_ARGS,
-} from "./seccomp.ts";
-import { KNOWN_SYSCALLS, SCMP_ARCHES } from "./syscalls.ts";
+} from "../api/seccomp.ts";
+import { KNOWN_SYSCALLS, SCMP_ARCHES } from "../api/syscalls.ts";
 
 // SCMP_ACT_NOTIFY needs a listener Lockstep does not run; the CRD leaves it out of the enum.
 const SUPPORTED_ACTIONS = SECCOMP_ACTIONS.filter((a) => a !== "SCMP_ACT_NOTIFY");

@@ -1,5 +1,5 @@
-// The admission configuration in deploy/, generated from the same constants and rules the code uses
-// (`make admission`; test/unit/admission-manifests.test.ts fails when a committed file is stale):
+// The admission configuration in deploy/ and the chart, generated from the same constants and rules the
+// code uses (`make manifests`, files.ts; test/unit/manifests.test.ts fails when a committed file is stale):
 // - the webhook's MutatingWebhookConfiguration, whose matchConditions find a Lockstep profile the way
 //   pod-profiles.ts does (seccompLocalhostPattern is the kubelet's path cleaning, as a regular expression);
 // - ValidatingAdmissionPolicies that hold each identity to what docs/security.md says where RBAC cannot
@@ -7,49 +7,31 @@
 //   the agent changes only Lockstep labels of its own Node, the controller only the in-use finalizer and
 //   status of profiles, the webhook only caBundle of its own configuration, and nobody changes a pod's
 //   in-use labels after the webhook set them at creation.
-import { Document } from "yaml";
 import {
   APPARMOR_PROFILE_PLURAL,
   FAILED_LABEL_PREFIX,
   GROUP,
   IN_USE_FINALIZER,
+  LOCKSTEP_NAMESPACE,
   PROFILE_LABEL_PREFIX,
   type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
   SELECTOR_SYNCED_PREFIX,
+  SERVICE_ACCOUNTS,
   SYNCED_REVISION_LABEL,
-} from "./constants.ts";
-import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
-import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
-import { APPARMOR_KERNEL_NAME_PREFIX, SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "./paths.ts";
+  serviceAccountUser,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_PATH,
+  WEBHOOK_TIMEOUT_SECONDS,
+} from "../api/constants.ts";
+import { INSTALL_REPORT_NODE_ANNOTATION } from "../api/install-report.ts";
+import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "../api/labels.ts";
+import { APPARMOR_KERNEL_NAME_PREFIX, SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "../api/paths.ts";
 import {
   EPHEMERAL_CONTAINERS_SUBRESOURCE,
   LEGACY_APPARMOR_ANNOTATION_PREFIX,
   LEGACY_APPARMOR_LOCALHOST,
-} from "./pod-profiles.ts";
-
-export const LOCKSTEP_NAMESPACE = "lockstep-system";
-/** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
-export const WEBHOOK_PATH = "/mutate";
-export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
-/**
- * How long the API server waits for the webhook's answer (timeoutSeconds; the API server allows at most
- * 30). A request the webhook has not fully received by then is answered to nobody, so the webhook's
- * server cuts it off at that age (server.ts).
- */
-export const WEBHOOK_TIMEOUT_SECONDS = 5;
-/** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
-export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";
-export const SERVICE_ACCOUNTS = {
-  agent: "lockstep-agent",
-  controller: "lockstep-controller",
-  webhook: "lockstep-webhook",
-} as const;
-
-/** The username the API server gives a service account's tokens. */
-export function serviceAccountUser(account: keyof typeof SERVICE_ACCOUNTS): string {
-  return `system:serviceaccount:${LOCKSTEP_NAMESPACE}:${SERVICE_ACCOUNTS[account]}`;
-}
+} from "../api/pod-profiles.ts";
 
 /** A CEL string literal (single-quoted; the values here never hold a quote or a backslash). */
 function cel(text: string): string {
@@ -112,10 +94,14 @@ const NOT_LOCKSTEP_NAMESPACE = {
   matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [LOCKSTEP_NAMESPACE] }],
 };
 
+const WEBHOOK_CONFIGURATION_KIND = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "MutatingWebhookConfiguration",
+};
+
 export function mutatingWebhookConfiguration(): object {
   return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "MutatingWebhookConfiguration",
+    ...WEBHOOK_CONFIGURATION_KIND,
     metadata: { name: WEBHOOK_CONFIGURATION_NAME },
     webhooks: [
       {
@@ -162,6 +148,12 @@ interface PolicySpec {
   matchConditions?: { name: string; expression: string }[];
   variables?: { name: string; expression: string }[];
   validations: { expression: string; message?: string; messageExpression?: string }[];
+  /**
+   * Enforced only while Lockstep's webhook configuration exists (a policy parameter that, when missing,
+   * allows): a policy that holds pods to what the webhook does must not outlive the webhook, or removing
+   * Lockstep would refuse every pod that names a profile (docs/adr/0065-upgrade-and-removal.md).
+   */
+  whileWebhookConfigured?: boolean;
 }
 
 function policy(spec: PolicySpec): object[] {
@@ -176,6 +168,7 @@ function policy(spec: PolicySpec): object[] {
           resourceRules: spec.resourceRules,
           ...(spec.namespaceSelector ? { namespaceSelector: spec.namespaceSelector } : {}),
         },
+        ...(spec.whileWebhookConfigured ? { paramKind: WEBHOOK_CONFIGURATION_KIND } : {}),
         ...(spec.matchConditions ? { matchConditions: spec.matchConditions } : {}),
         ...(spec.variables ? { variables: spec.variables } : {}),
         validations: spec.validations.map((v) => ({ ...v, reason: "Forbidden" })),
@@ -185,7 +178,13 @@ function policy(spec: PolicySpec): object[] {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingAdmissionPolicyBinding",
       metadata: { name: spec.name },
-      spec: { policyName: spec.name, validationActions: ["Deny"] },
+      spec: {
+        policyName: spec.name,
+        ...(spec.whileWebhookConfigured
+          ? { paramRef: { name: WEBHOOK_CONFIGURATION_NAME, parameterNotFoundAction: "Allow" } }
+          : {}),
+        validationActions: ["Deny"],
+      },
     },
   ];
 }
@@ -470,6 +469,7 @@ export function podNodeAffinityPolicy(): object[] {
     "(another mutating webhook removed it, or the pod did not pass through the Lockstep webhook)";
   return policy({
     name: POD_NODE_AFFINITY_POLICY,
+    whileWebhookConfigured: true,
     resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
     namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
     matchConditions: [{ name: "names-a-lockstep-profile", expression: namesLockstepProfileExpression() }],
@@ -519,22 +519,17 @@ export function podNodeAffinityPolicy(): object[] {
   });
 }
 
-const HEADER = "# Generated by `make admission` from src/api/admission-manifests.ts. Do not edit by hand.\n";
-
-function file(comment: string, docs: object[]): string {
-  const body = docs.map((d) => new Document(d).toString({ lineWidth: 0 })).join("---\n");
-  const commentLines = comment
-    .trim()
-    .split("\n")
-    .map((l) => `# ${l}`.trimEnd())
-    .join("\n");
-  return `${HEADER}${commentLines}\n${body}`;
+/** An admission file of deploy/: what its comment says, and its objects. */
+export interface AdmissionFile {
+  comment: string;
+  docs: object[];
 }
+const file = (comment: string, docs: object[]): AdmissionFile => ({ comment, docs });
 
-/** The text of each generated admission file, keyed by its path in the repository. */
-export function admissionFiles(): Record<string, string> {
+/** Each admission file, keyed by its path under deploy/ (files.ts writes them). */
+export function admissionFiles(): Record<string, AdmissionFile> {
   return {
-    "deploy/webhook/mutating-webhook.yaml": file(
+    "webhook/mutating-webhook.yaml": file(
       `Only pods that reference a Lockstep profile (or carry an in-use label) reach the webhook
 (matchConditions), so failurePolicy Fail is safe: while the webhook is down, every other pod is created as
 usual, and a pod that needs a profile is refused with a clear error rather than admitted without its guard.
@@ -544,7 +539,7 @@ caBundle is written by the webhook itself (--cert-mode=self) or by cert-manager'
 Lockstep's own namespace is excluded: Lockstep's pods never wait on Lockstep.`,
       [mutatingWebhookConfiguration()],
     ),
-    "deploy/webhook/admission-policy.yaml": file(
+    "webhook/admission-policy.yaml": file(
       `lockstep-pod-in-use-labels: the webhook sets a pod's in-use labels at CREATE, exactly the profiles it
 uses; after that nobody changes them (not even cluster admins: no one needs to; delete the pod instead), so
 nobody can hold a profile by adding one or release it by removing one. Label-preserving updates (kubelet
@@ -552,15 +547,16 @@ status writes, controllers' label changes, the garbage collector's ownerReferenc
 lockstep-webhook-ca-bundle-only: RBAC lets the webhook patch its one MutatingWebhookConfiguration (by
 resourceNames); this keeps that to caBundle (docs/security.md).
 lockstep-pod-node-affinity: a pod that names a Lockstep profile is created only if every node-selector term
-of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's.`,
+of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's; only
+while the webhook's configuration exists (its parameter), so removing Lockstep refuses no pod.`,
       [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy()],
     ),
-    "deploy/controller/admission-policy.yaml": file(
+    "controller/admission-policy.yaml": file(
       `RBAC lets the controller patch profiles (the in-use finalizer) and their status; this keeps that patch
 to the finalizer: spec, labels, annotations and other finalizers stay as their owners wrote them.`,
       controllerPolicy(),
     ),
-    "deploy/agent/admission-policy.yaml": file(
+    "agent/admission-policy.yaml": file(
       `Pins the node agent to its own Node (DESIGN invariant 5). A pod-bound service-account token carries the
 node its pod runs on; the API server exposes it as userInfo.extra["authentication.kubernetes.io/node-name"].
 The agent may change only that Node, and only the Lockstep label keys: no other label, annotation,
