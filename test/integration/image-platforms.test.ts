@@ -129,6 +129,11 @@ describe("make release", () => {
     const release = join(out, "release");
     const files = writeRelease(release, "0.0.0-test", both);
     expect(files).toContain("lockstep-0.0.0-test.oci.tar");
+    // The CLI's npm package, named by package.json's version (scripts/cli-package.ts; installed and run
+    // in cli-package.test.ts).
+    expect(files.filter((f) => f.endsWith(".tgz"))).toEqual([
+      `lockstep-dev-cli-${JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8")).version}.tgz`,
+    ]);
     execFileSync("sha256sum", ["--check", "--strict", "--quiet", "SHA256SUMS"], { cwd: release });
     const docs = k8s.loadAllYaml(
       readFileSync(join(release, "install.yaml"), "utf8"),
