@@ -37,8 +37,10 @@ node: $(NODE_DEP) ## bootstrap Node 24 if the machine's node is too old
 # `npm ci`: ci starts by emptying node_modules, and where node_modules is a symbolic link to a shared
 # folder (several checkouts of one machine) it empties the shared folder, measured; install replaces
 # only the link.
+# The release workflow sets NPM_INSTALL="npm ci --no-audit --no-fund".
+NPM_INSTALL ?= npm install --no-audit --no-fund
 node_modules/.installed: package.json package-lock.json $(NODE_DEP)
-	npm install --no-audit --no-fund
+	$(NPM_INSTALL)
 	@touch $@
 
 deps: node_modules/.installed ## install npm dependencies
@@ -54,7 +56,7 @@ cli: deps ## the CLI as an npm package: dist/lockstep-dev-cli-<version>.tgz (npm
 image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
 	node scripts/image/build.ts
 
-release: deps controlplane ## the release files in dist/release/: image index (amd64, arm64), install.yaml, CRDs, SBOM, CLI package, SHA256SUMS (VERSION=x.y.z)
+release: deps controlplane $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the release files in dist/release/: image index (amd64, arm64), install.yaml, CRDs, SBOM, CLI package, SHA256SUMS (VERSION=x.y.z)
 	VERSION=$(VERSION) LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/release.ts
 
 crds: deps ## regenerate crds/*.yaml from src/api/crd.ts
@@ -67,9 +69,10 @@ controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-ma
 	@tools/controlplane/build.sh
 	@tools/node/build.sh
 
-lint: deps ## biome lint and format check, and the Dockerfile linter
+lint: deps ## biome lint and format check, the Dockerfile linter, and actionlint on the workflows
 	npx biome check .
 	node scripts/lint-dockerfile.ts
+	node scripts/lint-workflows.ts
 
 fmt: deps ## format the tree
 	npx biome check --write .

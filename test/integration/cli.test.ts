@@ -1037,7 +1037,9 @@ describe("the CI recipe (docs/examples/lint-profiles.yml)", () => {
     const workflow = parse(readFileSync(join(root, "docs/examples/lint-profiles.yml"), "utf8"));
     const steps: { id?: string; run?: string }[] = workflow.jobs.lint.steps;
     const command = steps.find((step) => step.id === "lint")?.run;
-    expect(command).toMatch(/^lockstep lint --output sarif \$PROFILES > lockstep\.sarif$/);
+    expect(command).toMatch(
+      /^# shellcheck disable=SC2086\nlockstep lint --output sarif \$PROFILES > lockstep\.sarif\n$/,
+    );
     // `lockstep` as npm installs it: a command on PATH that runs the package's bin.
     const binDir = join(work, "ci-bin");
     mkdirSync(binDir, { recursive: true });
