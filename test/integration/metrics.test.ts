@@ -7,6 +7,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Component } from "../../scripts/build.ts";
+import { EVENT_LOOP_RESOLUTION_MS } from "../../src/kube/metrics.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent } from "../harness/agents.ts";
 import {
   type ControllerProcess,
@@ -161,9 +162,9 @@ describe("docs/metrics.md", () => {
 
   it("has series for the work each component did: requests, syncs, reconciles, reviews, process figures", async () => {
     const series = (text: string, prefix: string) => text.split("\n").filter((l) => l.startsWith(prefix));
-    // The event-loop delay covers the time since the previous scrape (the test above): let its 20 ms
-    // timer fire a few times.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The event-loop delay covers the time since the previous scrape (the test above): let its 100 ms
+    // timer (EVENT_LOOP_RESOLUTION_MS) fire a few times.
+    await new Promise((resolve) => setTimeout(resolve, 5 * EVENT_LOOP_RESOLUTION_MS));
     const agentText = await scrape(agent.healthPort);
     expect(series(agentText, 'lockstep_agent_syncs_total{result="ok"}')).toHaveLength(1);
     expect(series(agentText, "lockstep_agent_install_errors_total{")).not.toHaveLength(0);
