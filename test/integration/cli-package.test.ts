@@ -138,7 +138,9 @@ describe("the CLI's npm package", () => {
       env,
     });
     expect(nowhere.status).toBe(2);
-    expect(nowhere.stderr).toMatch(/^lockstep: .*127\.0\.0\.1:9/);
+    expect(nowhere.stderr).toMatch(
+      /^lockstep: cannot reach the API server https:\/\/127\.0\.0\.1:9 of the context "nowhere": /,
+    );
     expect(nowhere.stderr).not.toMatch(/\n\s+at /);
   });
 
