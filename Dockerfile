@@ -7,18 +7,19 @@
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
-# Production dependencies only: no compiler, test runner or linter reaches the image.
+# Production dependencies only: no compiler, test runner or linter reaches the image. `npm ci`: exactly
+# the lock file, which must be complete and agree with package.json (test/unit/package-lock.test.ts).
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts \
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
     && npm cache clean --force
 
 # The components' bundles: esbuild is a build-time dependency only.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund \
+RUN npm ci --no-audit --no-fund \
     && npm cache clean --force
 COPY scripts ./scripts
 COPY src ./src

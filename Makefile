@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help prerequisites deps node build image release manifests crds admission helm controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help prerequisites deps node build cli image release manifests crds admission helm controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,11 +31,16 @@ prerequisites: ## install the Debian packages the tests and the demo need (as ro
 node: $(NODE_DEP) ## bootstrap Node 24 if the machine's node is too old
 	@echo "node $$(node --version) at $$(command -v node)"
 
-# `npm install`, not `npm ci`: the registry mirror these machines reach lacks some other platforms'
-# optional builds of @biomejs/cli-*, which `npm ci` refuses as a lock-file mismatch. With the lock file
-# present, `npm install` installs exactly the locked versions and leaves the lock file unchanged.
+# The lock file is complete (every platform's optional build has its entry: test/unit/package-lock.test.ts),
+# so `npm install` installs exactly the locked versions and leaves the lock file unchanged, and `npm ci`
+# takes it as it is (the Dockerfile and the release workflow use it). `npm install` here rather than
+# `npm ci`: ci starts by emptying node_modules, and where node_modules is a symbolic link to a shared
+# folder (several checkouts of one machine) it empties the shared folder, measured; install replaces
+# only the link.
+# The release workflow sets NPM_INSTALL="npm ci --no-audit --no-fund".
+NPM_INSTALL ?= npm install --no-audit --no-fund
 node_modules/.installed: package.json package-lock.json $(NODE_DEP)
-	npm install --no-audit --no-fund
+	$(NPM_INSTALL)
 	@touch $@
 
 deps: node_modules/.installed ## install npm dependencies
@@ -43,12 +48,15 @@ deps: node_modules/.installed ## install npm dependencies
 build: deps ## bundle the agent, controller and webhook into dist/ (what the image runs; tests build their own)
 	node scripts/build.ts
 
+cli: deps ## the CLI as an npm package: dist/lockstep-dev-cli-<version>.tgz (npm install -g it; Node >= 22.19)
+	node scripts/cli-package.ts
+
 # The image's Node is the one bootstrapped into .tools/ whatever node is on PATH: the Dockerfile's base
 # image pins the same NODE_VERSION (test/unit/image.test.ts).
 image: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the Dockerfile's image without a container engine: build/lockstep.oci.tar
 	node scripts/image/build.ts
 
-release: deps ## the release files in dist/release/: image index (amd64, arm64), install.yaml, Helm chart, CRDs, SBOM, SHA256SUMS (VERSION=x.y.z)
+release: deps $(TOOLS)/node-v$(NODE_VERSION)/bin/node ## the release files in dist/release/: image index (amd64, arm64), install.yaml, Helm chart, CRDs, SBOM, CLI package, SHA256SUMS (VERSION=x.y.z)
 	VERSION=$(VERSION) LOCKSTEP_HELM=$$(tools/helm/build.sh) node scripts/release.ts
 
 manifests: deps ## regenerate crds/, deploy/ and the Helm chart charts/lockstep/ from src/manifests/
@@ -64,9 +72,10 @@ controlplane: ## build (or find cached) kube-apiserver, scheduler, controller-ma
 	@tools/controlplane/build.sh
 	@tools/node/build.sh
 
-lint: deps ## biome lint and format check, and the Dockerfile linter
+lint: deps ## biome lint and format check, the Dockerfile linter, and actionlint on the workflows
 	npx biome check .
 	node scripts/lint-dockerfile.ts
+	node scripts/lint-workflows.ts
 
 fmt: deps ## format the tree
 	npx biome check --write .

@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 
 const root = join(import.meta.dirname, "..");
 
@@ -56,27 +56,33 @@ export type Component = keyof typeof COMPONENTS;
 
 export const DIST = join(root, "dist");
 
+/** How every bundle of the project is built: the components here, the CLI's npm package (scripts/cli-package.ts). */
+export const BUNDLE_OPTIONS = {
+  absWorkingDir: root,
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  // package.json's engines.node: the oldest Node that runs a bundle.
+  target: "node22",
+  minify: true,
+  // Stack traces and error messages keep the source's names: the logs are read by people.
+  keepNames: true,
+  sourcemap: false,
+  legalComments: "none",
+  logLevel: "warning",
+  // Some bundled CommonJS dependencies call require() for Node's own modules.
+  banner: {
+    js: 'import { createRequire as __lockstepRequire } from "node:module"; const require = __lockstepRequire(import.meta.url);',
+  },
+} as const satisfies BuildOptions;
+
 export async function buildComponents(outdir: string = DIST): Promise<void> {
   await build({
-    absWorkingDir: root,
+    ...BUNDLE_OPTIONS,
     entryPoints: Object.entries(COMPONENTS).map(([out, { entry }]) => ({ in: entry, out })),
     outdir,
     outExtension: { ".js": ".mjs" },
-    bundle: true,
     splitting: true,
-    format: "esm",
-    platform: "node",
-    target: "node22",
-    minify: true,
-    // Stack traces and error messages keep the source's names: the logs are read by people.
-    keepNames: true,
-    sourcemap: false,
-    legalComments: "none",
-    logLevel: "warning",
-    // Some bundled CommonJS dependencies call require() for Node's own modules.
-    banner: {
-      js: 'import { createRequire as __lockstepRequire } from "node:module"; const require = __lockstepRequire(import.meta.url);',
-    },
   });
   // The image's entry points: `<outdir>/bin/<component>` runs the bundle beside it with its flags.
   await mkdir(join(outdir, "bin"), { recursive: true });

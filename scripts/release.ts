@@ -5,6 +5,7 @@
 //   lockstep-<version>.tgz       the Helm chart (charts/lockstep), its values pinning the same digest,
 //   crds/*.yaml                  the CRDs alone (for GitOps tools that apply them first),
 //   sbom.spdx.json               what the image is made of (SPDX 2.3): Node, the npm packages, the .deb files,
+//   lockstep-dev-cli-<version>.tgz  the CLI's npm package (`npm install -g` it; scripts/cli-package.ts),
 //   SHA256SUMS                   `sha256sum -c` over every file above.
 // Pushing the index to a registry keeps its digest (`skopeo copy --all oci-archive:... docker://...`),
 // so install.yaml and the chart name exactly what was built here. Both come from src/manifests/, the
@@ -26,6 +27,7 @@ import * as z from "zod";
 import { CHART_DIR, chartFiles, installYaml } from "../src/manifests/files.ts";
 import { pinnedValues } from "../src/manifests/workloads.ts";
 import { helmBinary } from "../test/harness/helm.ts";
+import { packCliPackage } from "./cli-package.ts";
 import {
   type BuiltImage,
   bootstrappedNodeDir,
@@ -39,7 +41,10 @@ const root = join(import.meta.dirname, "..");
 export const RELEASE_DIR = join(root, "dist", "release");
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
 
-const LockSchema = z.object({
+const DependencyMap = z.record(z.string(), z.string()).optional();
+/** package-lock.json (lockfileVersion 3), the fields read here and in test/unit/package-lock.test.ts. */
+export const LockSchema = z.object({
+  lockfileVersion: z.number(),
   packages: z.record(
     z.string(),
     z.object({
@@ -47,6 +52,11 @@ const LockSchema = z.object({
       license: z.string().optional(),
       dev: z.boolean().optional(),
       link: z.boolean().optional(),
+      dependencies: DependencyMap,
+      devDependencies: DependencyMap,
+      optionalDependencies: DependencyMap,
+      bin: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
+      engines: z.record(z.string(), z.string()).optional(),
     }),
   ),
 });
@@ -211,7 +221,8 @@ export function writeRelease(out: string, version: string, image: BuiltImage, he
       .replace(/\.\d{3}Z$/, "Z"),
   });
   writeFileSync(join(out, "sbom.spdx.json"), `${JSON.stringify(sbom, null, 2)}\n`);
-  const files = [archive, "install.yaml", chart, ...crds.map((crd) => `crds/${crd}`), "sbom.spdx.json"];
+  const cli = basename(packCliPackage(out));
+  const files = [archive, "install.yaml", chart, ...crds.map((crd) => `crds/${crd}`), "sbom.spdx.json", cli];
   writeFileSync(join(out, "SHA256SUMS"), checksums(out, files));
   return [...files, "SHA256SUMS"];
 }

@@ -83,6 +83,7 @@ function buildControlPlane(): string {
 
 check("lint", "npx", ["biome", "check", "."]);
 check("Dockerfile lint", "node", ["scripts/lint-dockerfile.ts"]);
+check("workflow lint", "node", ["scripts/lint-workflows.ts"]);
 check("typecheck", "npx", ["tsc", "--noEmit"]);
 vitest("unit");
 vitest("integration", { LOCKSTEP_CONTROLPLANE_BIN: controlPlaneBin });

@@ -135,7 +135,7 @@ const PackageLockSchema = z.object({
 });
 
 /**
- * The node_modules folders `npm install --omit=dev` installs (the Dockerfile's `deps` stage), read from
+ * The node_modules folders `npm ci --omit=dev` installs (the Dockerfile's `deps` stage), read from
  * the lock file: every locked package that is not dev-only. Sorted, relative to the repository.
  */
 export function productionPackages(lockText: string): string[] {

@@ -89,8 +89,20 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (isKubeError(error, 404)) throw new UserError(`node "${node}" not found`);
-    throw new UserError(kubeErrorMessage(error));
+    throw new UserError(unreachableMessage(error, client.server, client.context) ?? kubeErrorMessage(error));
   }
+}
+
+/**
+ * The message for a request that got no answer at all (fetch's "fetch failed", whose cause says why: a
+ * refused connection, a name that does not resolve, a certificate the CA does not sign), naming the
+ * server and the context, which "fetch failed" alone leaves the user to guess. Undefined for an answer.
+ */
+export function unreachableMessage(error: unknown, server: string, context: string): string | undefined {
+  if (!(error instanceof TypeError) || error.message !== "fetch failed") return undefined;
+  const cause = (error as TypeError & { cause?: { message?: unknown; code?: unknown } }).cause;
+  const reason = [cause?.message, cause?.code].find((r) => typeof r === "string" && r !== "");
+  return `cannot reach the API server ${server} of the context "${context}"${reason ? `: ${reason}` : ""}`;
 }
 
 /**
@@ -134,5 +146,10 @@ async function clusterClient(kubeconfig: string | undefined, context: string | u
   }
   if (kc.getCurrentCluster() === null)
     throw new UserError(`kubeconfig: the context "${kc.getCurrentContext()}" names no cluster`);
-  return { core: kc.makeApiClient(k8s.CoreV1Api), objects: kc.makeApiClient(k8s.CustomObjectsApi) };
+  return {
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    objects: kc.makeApiClient(k8s.CustomObjectsApi),
+    server: kc.getCurrentCluster()?.server ?? "",
+    context: kc.getCurrentContext(),
+  };
 }

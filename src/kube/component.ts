@@ -7,7 +7,7 @@ import { KubeClient } from "./client.ts";
 import { startHealthServer } from "./health-server.ts";
 import { startOrExit, stopGracefullyOnSignals } from "./lifecycle.ts";
 import type { Logger } from "./logger.ts";
-import { MetricsRegistry } from "./metrics.ts";
+import { MetricsRegistry, ProcessMetrics } from "./metrics.ts";
 
 /** Parses the flags and environment with the program's schema; on a problem, names each one and exits 2. */
 export function configOrExit<S extends z.ZodType>(log: Logger, schema: S, input: unknown): z.infer<S> {
@@ -23,9 +23,12 @@ export interface Connection {
   metrics: MetricsRegistry;
 }
 
-/** The API client every component uses, with its requests counted by verb and status. */
+/**
+ * The API client every component uses, with its requests counted by verb and status, and the metrics
+ * registry, which serves the process's own figures too (docs/metrics.md).
+ */
 export async function connectOrExit(log: Logger): Promise<Connection> {
-  const metrics = new MetricsRegistry();
+  const metrics = new MetricsRegistry({ process: ProcessMetrics.start() });
   const requests = metrics.counter(
     "lockstep_api_requests_total",
     "Requests to the Kubernetes API server, by verb (WATCH for a watch) and HTTP status (0: no answer)",

@@ -6,13 +6,16 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { RUNTIME_DEFAULT_CAPABILITIES } from "../../src/api/runtime-default.ts";
 import { syscallsInTrace } from "../../src/cli/record/seccomp-profile.ts";
 import { LINT_RULES } from "../../src/cli/seccomp/lint.ts";
-import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import {
+  type ExecCredentialCluster,
+  GOOD_PLUGIN,
+  startExecCredentialCluster,
+} from "../harness/exec-kubeconfig.ts";
 import { runInBusybox } from "../harness/runc.ts";
 
 const cli = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -968,100 +971,14 @@ describe("the lockstep launcher (bin/lockstep.js, package.json's bin)", () => {
 
 describe("lockstep node with the kubeconfigs of managed clusters", () => {
   // A real API server (no scheduler, no nodes: `lockstep node` reads a Node object and the profiles).
-  let cp: ControlPlane;
-  let token: string;
+  let cluster: ExecCredentialCluster;
   beforeAll(async () => {
-    cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
-    for (const crd of ["lockstep.dev_seccompprofiles.yaml", "lockstep.dev_apparmorprofiles.yaml"])
-      await cp.applyFile(join(import.meta.dirname, "../../crds", crd));
-    const kc = cp.kubeConfig();
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    await core.createNode({
-      body: { metadata: { name: "worker-1", labels: { "lockstep.dev/agent": "test" } } },
-    });
-    await core.createNamespacedServiceAccount({
-      namespace: "default",
-      body: { metadata: { name: "viewer" } },
-    });
-    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: "viewer" },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
-        subjects: [{ kind: "ServiceAccount", name: "viewer", namespace: "default" }],
-      },
-    });
-    const issued = await core.createNamespacedServiceAccountToken({
-      name: "viewer",
-      namespace: "default",
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    token = issued.status?.token ?? "";
-    await waitFor("the CRDs to be served", async () => {
-      for (const plural of ["seccompprofiles", "apparmorprofiles"])
-        await kc
-          .makeApiClient(k8s.CustomObjectsApi)
-          .listClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural });
-      return true;
-    });
-    await kc.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({
-      group: "lockstep.dev",
-      version: "v1alpha1",
-      plural: "seccompprofiles",
-      body: {
-        apiVersion: "lockstep.dev/v1alpha1",
-        kind: "SeccompProfile",
-        metadata: { name: "web" },
-        spec: { baseProfileName: "runtime/default" },
-      },
-    });
+    cluster = await startExecCredentialCluster();
   }, 120_000);
   afterAll(async () => {
-    await cp?.stop();
+    await cluster?.stop();
   });
-
-  /**
-   * A kubeconfig whose current context points nowhere and whose "eks" context gets its token from an
-   * exec credential plugin, as `aws eks get-token` or `gke-gcloud-auth-plugin` hand it out: a script that
-   * prints an ExecCredential and records that it ran.
-   */
-  const execKubeconfig = (plugin: string) => {
-    const ran = join(work, `plugin-ran-${randomBytes(3).toString("hex")}`);
-    const script = file(
-      `plugin-${randomBytes(3).toString("hex")}.sh`,
-      plugin.replace("RAN", ran).replace("TOKEN", token),
-    );
-    execFileSync("chmod", ["+x", script]);
-    const ca = Buffer.from(cp.ca.certPem).toString("base64");
-    const config = {
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [
-        { name: "eks", cluster: { server: cp.server, "certificate-authority-data": ca } },
-        { name: "nowhere", cluster: { server: "https://127.0.0.1:9" } },
-      ],
-      users: [
-        {
-          name: "eks-user",
-          user: {
-            exec: {
-              apiVersion: "client.authentication.k8s.io/v1",
-              command: script,
-              args: [],
-              interactiveMode: "Never",
-            },
-          },
-        },
-        { name: "nobody", user: { token: "wrong" } },
-      ],
-      contexts: [
-        { name: "eks", context: { cluster: "eks", user: "eks-user" } },
-        { name: "nowhere", context: { cluster: "nowhere", user: "nobody" } },
-      ],
-      "current-context": "nowhere",
-    };
-    return { path: file(`exec-${randomBytes(3).toString("hex")}.kubeconfig`, stringify(config)), ran };
-  };
-  const GOOD_PLUGIN = `#!/bin/sh\ntouch RAN\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"TOKEN"}}'\n`;
+  const execKubeconfig = (plugin: string) => cluster.execKubeconfig(work, plugin);
 
   it("takes --kubeconfig and --context, and gets its token from an exec credential plugin", () => {
     const { path, ran } = execKubeconfig(GOOD_PLUGIN);
@@ -1120,7 +1037,9 @@ describe("the CI recipe (docs/examples/lint-profiles.yml)", () => {
     const workflow = parse(readFileSync(join(root, "docs/examples/lint-profiles.yml"), "utf8"));
     const steps: { id?: string; run?: string }[] = workflow.jobs.lint.steps;
     const command = steps.find((step) => step.id === "lint")?.run;
-    expect(command).toMatch(/^lockstep lint --output sarif \$PROFILES > lockstep\.sarif$/);
+    expect(command).toMatch(
+      /^# shellcheck disable=SC2086\nlockstep lint --output sarif \$PROFILES > lockstep\.sarif\n$/,
+    );
     // `lockstep` as npm installs it: a command on PATH that runs the package's bin.
     const binDir = join(work, "ci-bin");
     mkdirSync(binDir, { recursive: true });

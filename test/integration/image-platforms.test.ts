@@ -130,6 +130,11 @@ describe("make release", () => {
     const files = writeRelease(release, "0.0.0-test", both);
     expect(files).toContain("lockstep-0.0.0-test.oci.tar");
     expect(files).toContain("lockstep-0.0.0-test.tgz");
+    // The CLI's npm package, named by package.json's version (scripts/cli-package.ts; installed and run
+    // in cli-package.test.ts).
+    expect(files).toContain(
+      `lockstep-dev-cli-${JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8")).version}.tgz`,
+    );
     execFileSync("sha256sum", ["--check", "--strict", "--quiet", "SHA256SUMS"], { cwd: release });
     const docs = k8s.loadAllYaml(
       readFileSync(join(release, "install.yaml"), "utf8"),

@@ -73,7 +73,7 @@ describe("the Dockerfile, as make image reads it", () => {
 });
 
 describe("what reaches the image", () => {
-  it("takes the lock file's non-dev packages, as npm install --omit=dev does", () => {
+  it("takes the lock file's non-dev packages, as npm ci --omit=dev does", () => {
     const lock = JSON.stringify({
       packages: {
         "": {},

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { checksums, imageSbom } from "../../scripts/release.ts";
 
 const lockText = JSON.stringify({
+  lockfileVersion: 3,
   packages: {
     "": { version: "0.3.0" },
     "node_modules/zod": { version: "4.1.0", license: "MIT" },
