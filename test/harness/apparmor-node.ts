@@ -6,7 +6,10 @@
 //
 // The guest differs from a host node (real-node.ts) only where its kernel makes it:
 // - cgroup v2 in the guest (the host is v1 hybrid), no cpuset controller (the UML build has none);
-// - no overlay module loaded, so containerd unpacks with the `native` snapshotter, on a guest tmpfs;
+// - overlayfs is a module in the UML build: the guest loads it from the package's own folder
+//   (UML_OVERLAY_MODULE; modprobe would look for the host kernel's modules), and containerd's root is on a
+//   guest tmpfs (the `native` snapshotter, plain copies of every layer per snapshot, filled a 768 MiB tmpfs
+//   with the Lockstep image: measured);
 // - the kubelet's root is /var/lib/kubelet on a guest tmpfs: its device-plugin socket path is fixed
 //   there, and the host's copy of that folder is read-only in the guest;
 // - UML's /proc/cpuinfo has no clock speed, which the kubelet's cAdvisor refuses to start without: the
@@ -41,7 +44,9 @@ const NODE_GUEST_MEMORY = "1536M";
 const NODE_READY_TIMEOUT_MS = 180_000;
 /** A whole test's life of the node; the guest is powered off by stop() long before this. */
 const NODE_GUEST_LIFETIME_MS = 30 * 60_000;
-/** containerd's root and state: a guest tmpfs (a host node's /run is one too). */
+/** The guest kernel's overlayfs module, in the guest: Debian's user-mode-linux ships its modules here. */
+const UML_OVERLAY_MODULE = "/usr/lib/uml/modules/$(uname -r)/kernel/fs/overlayfs/overlay.ko";
+/** containerd's root and state: a guest tmpfs of its own (a host node's /run is one too). */
 const GUEST_RUNTIME_DIR = "/run/lockstep-node";
 /** The kubelet's root in the guest; also the agent's --kubelet-root. */
 export const GUEST_KUBELET_ROOT = "/var/lib/kubelet";
@@ -49,8 +54,19 @@ export const GUEST_KUBELET_ROOT = "/var/lib/kubelet";
 const KERNEL_COPY_INTERVAL_S = 0.2;
 
 export interface AppArmorNodeOptions {
-  /** Start the Lockstep agent (node-agent/main.ts from source) in the guest once the Node is Ready. */
+  /**
+   * Start the Lockstep agent (node-agent/main.ts from source) in the guest once the Node is Ready. Without
+   * it, an agent comes the way it comes to every node: a DaemonSet's pod (make demo).
+   */
   agent?: boolean;
+  /**
+   * The kubelet's root in the guest, default GUEST_KUBELET_ROOT. A DaemonSet's hostPath names one folder
+   * for every node, so a node beside host nodes uses their layout (real-node.ts's nodeKubeletRoot); the
+   * folder is the guest's own (its /tmp), whatever its path.
+   */
+  kubeletRoot?: string;
+  /** OCI archives to import into the node's containerd besides the harness's (the Lockstep image). */
+  images?: readonly string[];
 }
 
 /** A running AppArmor node; `stop()` powers the guest off. Made by `addAppArmorNode`. */
@@ -139,7 +155,17 @@ export class AppArmorNode {
 }
 
 /** The guest's init command: the node's processes, and the copies of its kernel state the host reads. */
-function nodeScript(dir: string, bin: string, apiPort: string, name: string, agent: boolean): string {
+interface NodeScript {
+  dir: string;
+  bin: string;
+  apiPort: string;
+  name: string;
+  agent: boolean;
+  kubeletRoot: string;
+  images: readonly string[];
+}
+
+function nodeScript({ dir, bin, apiPort, name, agent, kubeletRoot, images }: NodeScript): string {
   const q = shellQuote;
   const file = (f: string) => q(join(dir, f));
   const ctr = `${bin}/ctr --address ${GUEST_RUNTIME_DIR}/containerd.sock`;
@@ -149,15 +175,21 @@ function nodeScript(dir: string, bin: string, apiPort: string, name: string, age
     "echo '+cpu +io +memory +pids' > /sys/fs/cgroup/cgroup.subtree_control",
     // cAdvisor needs a clock speed; UML's cpuinfo has none.
     `{ cat /proc/cpuinfo; printf 'cpu MHz\\t\\t: 1000.000\\n'; } > /run/cpuinfo && mount --bind /run/cpuinfo /proc/cpuinfo`,
-    `mkdir -p ${GUEST_RUNTIME_DIR}`,
+    // busybox-static (a prerequisite) has insmod; the host may have no kmod.
+    `busybox insmod ${UML_OVERLAY_MODULE} || exit 1`,
+    `mkdir -p ${GUEST_RUNTIME_DIR} && mount -t tmpfs -o size=90% tmpfs ${GUEST_RUNTIME_DIR}`,
     "mount -t tmpfs tmpfs /var/log",
+    // The kubelet's device-plugin socket is at this fixed path whatever its root.
     `mount -t tmpfs tmpfs ${GUEST_KUBELET_ROOT}`,
+    `mkdir -p ${q(kubeletRoot)}`,
     `node ${q(join(repo, "test/harness/guest-loopback-forward.ts"))} ${apiPort} &`,
     `${bin}/containerd --config ${file("containerd.toml")} > ${file("containerd.log")} 2>&1 &`,
     "containerd=$!",
     `until ${ctr} version > /dev/null 2>&1; do kill -0 $containerd || exit 1; sleep 0.2; done`,
-    `${ctr} -n k8s.io images import --all-platforms ${file("images.tar")} > /dev/null || exit 1`,
-    `${bin}/kubelet --config=${file("kubelet.json")} --kubeconfig=${file("kubelet.kubeconfig")} --root-dir=${GUEST_KUBELET_ROOT} --cert-dir=${file("pki")} --hostname-override=${name} --cloud-provider=external --v=2 > ${file("kubelet.log")} 2>&1 &`,
+    ...["images.tar", ...images].map(
+      (image) => `${ctr} -n k8s.io images import --all-platforms ${file(image)} > /dev/null || exit 1`,
+    ),
+    `${bin}/kubelet --config=${file("kubelet.json")} --kubeconfig=${file("kubelet.kubeconfig")} --root-dir=${q(kubeletRoot)} --cert-dir=${file("pki")} --hostname-override=${name} --cloud-provider=external --v=2 > ${file("kubelet.log")} 2>&1 &`,
     "kubelet=$!",
     "agent=",
     `until [ -s ${file("stop")} ]; do`,
@@ -166,7 +198,7 @@ function nodeScript(dir: string, bin: string, apiPort: string, name: string, age
       ? [
           // The host writes the agent's kubeconfig once the Node exists (its token is bound to a pod there).
           `  if [ -z "$agent" ] && [ -s ${file("agent.kubeconfig")} ]; then`,
-          `    NODE_NAME=${q(name)} KUBECONFIG=${file("agent.kubeconfig")} LOG_LEVEL=debug node ${q(join(repo, "node-agent/main.ts"))} --kubelet-root=${GUEST_KUBELET_ROOT} --health-port=0 > ${file("agent.log")} 2>&1 &`,
+          `    NODE_NAME=${q(name)} KUBECONFIG=${file("agent.kubeconfig")} LOG_LEVEL=debug node ${q(join(repo, "node-agent/main.ts"))} --kubelet-root=${q(kubeletRoot)} --health-port=0 > ${file("agent.log")} 2>&1 &`,
           "    agent=$!",
           "  fi",
         ]
@@ -215,6 +247,10 @@ export async function addAppArmorNode(
     join(dir, "kubelet.kubeconfig"),
   );
   copyFileSync(buildNodeImages(cp.workDir), join(dir, "images.tar"));
+  const images = (options.images ?? []).map((archive, i) => {
+    copyFileSync(archive, join(dir, `extra-image-${i}.tar`));
+    return `extra-image-${i}.tar`;
+  });
   writeFileSync(join(dir, "cni", "10-loopback.conflist"), LOOPBACK_ONLY_CNI);
   const containerdAddress = join(GUEST_RUNTIME_DIR, "containerd.sock");
   writeFileSync(
@@ -222,7 +258,9 @@ export async function addAppArmorNode(
     containerdConfig(dir, containerdAddress, "127.0.0.1", {
       root: join(GUEST_RUNTIME_DIR, "root"),
       state: join(GUEST_RUNTIME_DIR, "state"),
-      snapshotter: "native",
+      // Not in the shared folder: on hostfs, a container running as a non-root user could not open runc's
+      // exec fifo ("open exec fifo /proc/self/fd/5: permission denied", measured with the web example).
+      runcRoot: join(GUEST_RUNTIME_DIR, "runc"),
     }),
   );
   writeFileSync(
@@ -235,7 +273,15 @@ export async function addAppArmorNode(
   );
   writeFileSync(
     join(dir, "node.sh"),
-    nodeScript(dir, bin, new URL(cp.server).port, name, options.agent ?? false),
+    nodeScript({
+      dir,
+      bin,
+      apiPort: new URL(cp.server).port,
+      name,
+      agent: options.agent ?? false,
+      kubeletRoot: options.kubeletRoot ?? GUEST_KUBELET_ROOT,
+      images,
+    }),
   );
 
   const bootedAt = new Date(Math.floor(Date.now() / 1000) * 1000);

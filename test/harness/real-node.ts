@@ -79,12 +79,11 @@ export async function nodeBinDir(): Promise<string> {
   }
 }
 
-/** Where containerd keeps its images and state, and how it unpacks them. */
+/** Where containerd keeps its images and state, and runc its containers' state. */
 export interface ContainerdStorage {
   root: string;
   state: string;
-  /** `overlayfs` on a host node; `native` (plain copies) where no overlay module is loaded. */
-  snapshotter: "overlayfs" | "native";
+  runcRoot: string;
 }
 
 export function containerdConfig(
@@ -94,7 +93,7 @@ export function containerdConfig(
   storage: ContainerdStorage = {
     root: join(dir, "containerd", "root"),
     state: join(dir, "containerd", "state"),
-    snapshotter: "overlayfs",
+    runcRoot: join(dir, "runc"),
   },
 ): string {
   const q = (s: string) => `'${s}'`;
@@ -122,7 +121,7 @@ disabled_plugins = [
   address = ${q(`${address}.ttrpc`)}
 
 [plugins.'io.containerd.cri.v1.images']
-  snapshotter = ${q(storage.snapshotter)}
+  snapshotter = 'overlayfs'
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = ${q(PAUSE_IMAGE)}
 
@@ -136,7 +135,7 @@ disabled_plugins = [
     runtime_type = 'io.containerd.runc.v2'
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
       BinaryName = ${q(RUNC)}
-      Root = ${q(join(dir, "runc"))}
+      Root = ${q(storage.runcRoot)}
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = [${q(CNI_PLUGIN_DIR)}]
     conf_dir = ${q(join(dir, "cni"))}
