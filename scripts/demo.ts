@@ -3,13 +3,17 @@
 // `make image` builds, imported into each node's containerd; deploy/ applied through
 // deploy-overlays/test-local, so the agent runs as a DaemonSet pod on every node, the controller and the
 // webhook as two pods each (docs/adr/0062-deploy-on-real-nodes.md). Then the examples in examples/ and a
-// seccomp-only Deployment whose pods really run. These kernels have no AppArmor, so the AppArmor example's
-// pods are kept off every node and the demo shows why. It keeps running for kubectl until Ctrl-C.
+// seccomp-only Deployment whose pods really run. The host's kernel has no AppArmor: where User-Mode Linux is
+// installed (tools/prerequisites.sh installs it), a fourth node runs in a guest kernel that has it
+// (test/harness/apparmor-node.ts), and the AppArmor example's pods run there and only there; without it, they
+// are kept off every node and the demo says why. It keeps running for kubectl until Ctrl-C.
 import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { LOCKSTEP_NAMESPACE } from "../src/api/constants.ts";
 import { seccompProfileDir } from "../src/api/paths.ts";
+import { type AppArmorNode, addAppArmorNode } from "../test/harness/apparmor-node.ts";
+import { applyYaml } from "../test/harness/apply.ts";
 import { ControlPlane, freePort, kubectlBinary, waitFor } from "../test/harness/controlplane.ts";
 import {
   applyInOrder,
@@ -17,6 +21,7 @@ import {
   renderLocalDeploy,
   startWebhookFront,
 } from "../test/harness/deploy-local.ts";
+import { BUSYBOX_IMAGE } from "../test/harness/images.ts";
 import {
   addRealNode,
   nodeKubeletRoot,
@@ -24,6 +29,7 @@ import {
   type RealNode,
   realNodePodSpec,
 } from "../test/harness/real-node.ts";
+import { UML_KERNEL } from "../test/harness/uml.ts";
 import { demoFailureCause } from "./demo-diagnosis.ts";
 import { bootstrappedNodeDir, buildImage } from "./image/build.ts";
 
@@ -41,6 +47,100 @@ function table(headers: string[], rows: string[][]): string {
       .trimEnd();
   return [line(headers), ...rows.map(line)].join("\n");
 }
+
+/** Why this machine cannot run the AppArmor node, or undefined when it can. */
+function appArmorNodeUnavailable(): string | undefined {
+  if (!existsSync(UML_KERNEL))
+    return `${UML_KERNEL} is missing (tools/prerequisites.sh installs Debian's user-mode-linux, as root)`;
+  if (process.getuid?.() !== 0) return "a User-Mode Linux node needs root (a PID namespace of its own)";
+  return undefined;
+}
+
+/** The AppArmor node, where this machine can run one (the image imported there too). */
+async function startAppArmorNode(archive: string): Promise<AppArmorNode | undefined> {
+  const unavailable = appArmorNodeUnavailable();
+  if (unavailable) {
+    step(`no AppArmor node: ${unavailable}`);
+    return undefined;
+  }
+  const node = await addAppArmorNode(cp, APPARMOR_NODE, {
+    kubeletRoot: nodeKubeletRoot(cp, APPARMOR_NODE),
+    images: [archive],
+  });
+  step(`${APPARMOR_NODE} Ready: kubelet and containerd in a User-Mode Linux guest whose kernel has AppArmor`);
+  return node;
+}
+
+/**
+ * examples/deployment.yaml as this machine can run it: no registry (the nodes' own busybox image, never
+ * pulled) and no pod network (the host network, docs/adr/0050), so one replica (several would share httpd's
+ * port on the one AppArmor node). Its profiles, securityContext and command are the example's own.
+ */
+function runnableHere(file: string): k8s.V1Deployment {
+  const deployment = k8s.loadYaml<k8s.V1Deployment>(readFileSync(file, "utf8"));
+  const spec = deployment.spec?.template.spec;
+  if (!deployment.spec || !spec) throw new Error(`${file} has no pod template`);
+  deployment.spec.replicas = 1;
+  spec.hostNetwork = true;
+  for (const container of spec.containers) {
+    container.image = BUSYBOX_IMAGE;
+    container.imagePullPolicy = "Never";
+  }
+  return deployment;
+}
+
+interface WebOutcome {
+  explanation: string[];
+}
+
+/** The web pod Running on the AppArmor node, confined by web-readonly as the guest kernel lists it. */
+async function webPodRunning(node: AppArmorNode): Promise<WebOutcome> {
+  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const pod = await waitFor(
+    `the web pod to run on ${node.name}`,
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" });
+      return list.items.find((p) => p.status?.phase === "Running");
+    },
+    { timeoutMs: 180_000 },
+  );
+  const loaded = node.kernelProfiles().filter((p) => p.startsWith("lockstep."));
+  return {
+    explanation: [
+      `The web pods need AppArmor profile web-readonly as well: only ${node.name}'s kernel has AppArmor (a`,
+      "User-Mode Linux guest), its agent pod loaded the profile there, and the webhook's node affinity put",
+      `${pod.metadata?.name} on ${pod.spec?.nodeName} and nowhere else. ${node.name}'s kernel lists:`,
+      ...loaded.map((line) => `  ${line}`),
+    ],
+  };
+}
+
+/** Without an AppArmor node, the web pods stay Pending: the scheduler's reason. */
+async function webPodsKeptOff(): Promise<WebOutcome> {
+  const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const unschedulable = await waitFor(
+    "the scheduler to keep the web pods off every node",
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" });
+      const reasons = list.items.map(
+        (p) => p.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False")?.message,
+      );
+      return list.items.length > 0 && reasons.every(Boolean) ? reasons[0] : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  return {
+    explanation: [
+      "The web pods also need AppArmor profile web-readonly, and these nodes' kernels have no AppArmor",
+      "(lockstep.dev/apparmor=unavailable): the profile is Pending 0/0 (reason AppArmorUnavailable), no node",
+      "holds it, and the webhook's node affinity keeps the pods Pending instead of failing with",
+      `CreateContainerError (no AppArmor node here: ${appArmorNodeUnavailable()}). The scheduler says:`,
+      `  ${unschedulable}`,
+    ],
+  };
+}
+
+const APPARMOR_NODE = "node-aa";
 
 step("starting etcd, kube-apiserver, kube-scheduler and kube-controller-manager ...");
 const cp = await ControlPlane.start();
@@ -72,6 +172,7 @@ try {
   }
   const [firstNode] = nodes;
   if (!firstNode) throw new Error("no real node");
+  const appArmorNode = await startAppArmorNode(image.archive);
   // The webhook's replicas run wherever the scheduler puts them; the API server reaches them through one
   // loopback address in front of the Ready ones (a Service's job, which no Service can do here).
   const webhookFront = await startWebhookFront(cp);
@@ -81,11 +182,12 @@ try {
     kubeletRootOf: (name) => nodeKubeletRoot(cp, name),
     agentHealthPort: await freePort(),
     webhookFront,
+    guestNodes: appArmorNode ? [appArmorNode.name] : [],
   });
   await applyInOrder(cp.kubeConfig(), docs);
   step("applied deploy/ through deploy-overlays/test-local (kubectl apply --server-side -k)");
   for (const [component, count] of [
-    ["agent", nodes.length],
+    ["agent", nodes.length + (appArmorNode ? 1 : 0)],
     ["controller", 2],
     ["webhook", 2],
   ] as const) {
@@ -117,8 +219,10 @@ try {
   );
   step("every seccomp profile is Installed on its nodes");
   for (const file of workloads) {
-    await cp.applyFile(join(repo, "examples", file));
-    step(`applied examples/${file}`);
+    if (appArmorNode)
+      await applyYaml(cp.kubeConfig(), k8s.dumpYaml(runnableHere(join(repo, "examples", file))));
+    else await cp.applyFile(join(repo, "examples", file));
+    step(`applied examples/${file}${appArmorNode ? " (made runnable here: see runnableHere)" : ""}`);
   }
   // A workload that needs only seccomp: it runs on the real nodes, and its log shows the kernel refusing
   // the calls hardened-default denies. Real-node pods use the host network (docs/adr/0050).
@@ -156,17 +260,7 @@ try {
     },
     { timeoutMs: 120_000 },
   );
-  const unschedulable = await waitFor(
-    "the scheduler to keep the web pods off every node",
-    async () => {
-      const list = await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" });
-      const reasons = list.items.map(
-        (p) => p.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False")?.message,
-      );
-      return list.items.length > 0 && reasons.every(Boolean) ? reasons[0] : undefined;
-    },
-    { timeoutMs: 60_000 },
-  );
+  const web = appArmorNode ? await webPodRunning(appArmorNode) : await webPodsKeptOff();
   const firstHardened = hardened[0]?.metadata?.name ?? "";
   const hardenedLog = await waitFor(`${firstHardened} to log`, async () => {
     const text = await core.readNamespacedPodLog({ name: firstHardened, namespace: "default" });
@@ -192,11 +286,7 @@ try {
     [
       "The hardened pods run on real nodes with seccomp profile hardened-default, which the agents' pods wrote",
       "into each kubelet's seccomp root: the kernel refuses the mkdir the profile denies (the log above).",
-      "The web pods also need AppArmor profile web-readonly, and these nodes' kernels have no AppArmor",
-      "(lockstep.dev/apparmor=unavailable): the profile is Pending 0/0 (reason AppArmorUnavailable), no node",
-      "holds it, and the webhook's node affinity keeps the pods Pending instead of failing with",
-      "CreateContainerError. The scheduler says:",
-      `  ${unschedulable}`,
+      ...web.explanation,
       "",
       "Go on with kubectl (the one built with the control plane, the same release as the API server):",
       `  export KUBECONFIG=${cp.adminKubeconfigPath} PATH=${dirname(kubectlBinary())}:$PATH`,

@@ -40,6 +40,11 @@ export interface LocalDeployOptions {
    * a loopback address (validation refuses it).
    */
   webhookFront: { host: string; port: number };
+  /**
+   * Nodes in a guest kernel (apparmor-node.ts), whose pods the API server cannot reach: the webhook's
+   * replicas stay off them. Every other component only calls the API server, which works from there.
+   */
+  guestNodes?: readonly string[];
 }
 
 /** The per-run kustomization: the overlay plus this run's values, each patch checking what it replaces. */
@@ -69,7 +74,7 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
     { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
   ];
   const controller = [{ op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort }];
-  const webhook = [
+  const webhook: object[] = [
     { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
     { op: "test", path: "/spec/template/spec/containers/0/args/0", value: `--port=${WEBHOOK_PORT}` },
     // Every replica issues the shared certificate for the one address the URL names: TLS passes through
@@ -80,6 +85,24 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
       value: `--extra-san=${options.webhookFront.host}`,
     },
   ];
+  if (options.guestNodes?.length)
+    webhook.push({
+      op: "add",
+      path: "/spec/template/spec/affinity",
+      value: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: "kubernetes.io/hostname", operator: "NotIn", values: [...options.guestNodes] },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    });
   const webhookConfiguration = [
     { op: "test", path: "/webhooks/0/clientConfig/service/path", value: WEBHOOK_PATH },
     {

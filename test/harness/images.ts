@@ -115,7 +115,9 @@ export function buildNodeImages(dir: string): string {
   execFileSync("gcc", ["-static", "-O2", "-o", join(pauseRoot, "pause"), PAUSE_SOURCE]);
 
   const busyboxRoot = join(work, "busybox");
-  for (const sub of ["bin", "tmp", "etc"]) mkdirSync(join(busyboxRoot, sub), { recursive: true });
+  for (const sub of ["bin", "tmp", "etc", "www"]) mkdirSync(join(busyboxRoot, sub), { recursive: true });
+  // The page examples/deployment.yaml's httpd serves from /www (make demo runs it on its AppArmor node).
+  writeFileSync(join(busyboxRoot, "www", "index.html"), "<p>served under Lockstep's web-readonly</p>\n");
   copyFileSync(BUSYBOX_BINARY, join(busyboxRoot, "bin", "busybox"));
   const applets = execFileSync(BUSYBOX_BINARY, ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean);
   for (const applet of applets)

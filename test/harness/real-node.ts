@@ -79,11 +79,27 @@ export async function nodeBinDir(): Promise<string> {
   }
 }
 
-export function containerdConfig(dir: string, address: string, listenAddress: string): string {
+/** Where containerd keeps its images and state, and runc its containers' state. */
+export interface ContainerdStorage {
+  root: string;
+  state: string;
+  runcRoot: string;
+}
+
+export function containerdConfig(
+  dir: string,
+  address: string,
+  listenAddress: string,
+  storage: ContainerdStorage = {
+    root: join(dir, "containerd", "root"),
+    state: join(dir, "containerd", "state"),
+    runcRoot: join(dir, "runc"),
+  },
+): string {
   const q = (s: string) => `'${s}'`;
   return `version = 3
-root = ${q(join(dir, "containerd", "root"))}
-state = ${q(join(dir, "containerd", "state"))}
+root = ${q(storage.root)}
+state = ${q(storage.state)}
 # Plugins that would write outside the node's folder (/opt/containerd, the NRI socket) or that a
 # test node does not use.
 disabled_plugins = [
@@ -119,7 +135,7 @@ disabled_plugins = [
     runtime_type = 'io.containerd.runc.v2'
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
       BinaryName = ${q(RUNC)}
-      Root = ${q(join(dir, "runc"))}
+      Root = ${q(storage.runcRoot)}
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = [${q(CNI_PLUGIN_DIR)}]
     conf_dir = ${q(join(dir, "cni"))}
@@ -131,20 +147,24 @@ disabled_plugins = [
 }
 
 /** Only `loopback`: the runtime reports its network ready, and no pod gets an address anything could reach. */
-const LOOPBACK_ONLY_CNI = JSON.stringify({
+export const LOOPBACK_ONLY_CNI = JSON.stringify({
   cniVersion: "1.0.0",
   name: "lockstep-loopback",
   plugins: [{ type: "loopback" }],
 });
 
 /** Where a kubelet listens: the node's own loopback address, its HTTPS port and its healthz port. */
-interface KubeletListen {
+export interface KubeletListen {
   address: string;
   port: number;
   healthzPort: number;
 }
 
-export function kubeletConfig(dir: string, record: NodeRecord, listen: KubeletListen): string {
+export function kubeletConfig(
+  dir: string,
+  record: Pick<NodeRecord, "containerdAddress" | "cgroupRoot">,
+  listen: KubeletListen,
+): string {
   return JSON.stringify({
     apiVersion: "kubelet.config.k8s.io/v1beta1",
     kind: "KubeletConfiguration",
@@ -244,7 +264,9 @@ export class RealNode {
     this.containerd = await this.startContainerd();
     await this.ctr("images", "import", "--all-platforms", this.images);
     [this.kubelet, this.kubeletPort] = await this.startKubelet();
-    await this.markReachable(bootedAt);
+    await markReachable(this.core, this.name, this.address, bootedAt, () =>
+      this.kubelet?.isRunning() ? undefined : (this.kubelet?.tail() ?? ""),
+    );
   }
 
   /**
@@ -344,33 +366,39 @@ export class RealNode {
       }
     }
   }
+}
 
-  /**
-   * InternalIP the node's own loopback address, and no taints: the jobs of a cloud controller and of the node lifecycle
-   * controller. Waits for a Ready heartbeat from this boot, not one left from before a reboot.
-   */
-  private async markReachable(bootedAt: Date): Promise<void> {
-    const { name, core } = this;
-    await waitFor(`Node ${name} to register`, async () => core.readNode({ name }));
-    await core.patchNodeStatus(
-      { name, body: { status: { addresses: [{ type: "InternalIP", address: this.address }] } } },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-    );
-    await waitFor(
-      `Node ${name} to be Ready`,
-      async () => {
-        if (!this.kubelet?.isRunning())
-          throw new GiveUp(`kubelet on ${name} exited:\n${this.kubelet?.tail()}`);
-        const ready = (await core.readNode({ name })).status?.conditions?.find((c) => c.type === "Ready");
-        return ready?.status === "True" && new Date(ready.lastHeartbeatTime ?? 0) >= bootedAt;
-      },
-      { timeoutMs: 90_000 },
-    );
-    await core.patchNode(
-      { name, body: [{ op: "replace", path: "/spec/taints", value: [] }] },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
-    );
-  }
+/**
+ * InternalIP the node's own address, and no taints: the jobs of a cloud controller and of the node lifecycle
+ * controller. Waits for a Ready heartbeat from this boot (`bootedAt`), not one left from before a reboot;
+ * `kubeletExited` gives the end of the kubelet's log once it has exited (then waiting stops).
+ */
+export async function markReachable(
+  core: k8s.CoreV1Api,
+  name: string,
+  address: string,
+  bootedAt: Date,
+  kubeletExited: () => string | undefined,
+): Promise<void> {
+  await waitFor(`Node ${name} to register`, async () => core.readNode({ name }), { timeoutMs: 90_000 });
+  await core.patchNodeStatus(
+    { name, body: { status: { addresses: [{ type: "InternalIP", address }] } } },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  );
+  await waitFor(
+    `Node ${name} to be Ready`,
+    async () => {
+      const exited = kubeletExited();
+      if (exited !== undefined) throw new GiveUp(`kubelet on ${name} exited:\n${exited}`);
+      const ready = (await core.readNode({ name })).status?.conditions?.find((c) => c.type === "Ready");
+      return ready?.status === "True" && new Date(ready.lastHeartbeatTime ?? 0) >= bootedAt;
+    },
+    { timeoutMs: 90_000 },
+  );
+  await core.patchNode(
+    { name, body: [{ op: "replace", path: "/spec/taints", value: [] }] },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+  );
 }
 
 /**

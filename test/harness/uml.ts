@@ -118,6 +118,8 @@ export interface GuestCommand {
    * 127.0.0.1 (the guest is 10.0.2.15/24; no default route, so nothing else is reachable by address).
    */
   network?: boolean;
+  /** The guest's memory ceiling (a sparse file, not an allocation); default GUEST_MEMORY. */
+  memory?: string;
 }
 
 /** A shell word that is exactly `value`. */
@@ -229,7 +231,7 @@ export class AppArmorGuest {
         "--mount-proc",
         "--kill-child=SIGKILL",
         UML_KERNEL,
-        `mem=${GUEST_MEMORY}`,
+        `mem=${command.memory ?? GUEST_MEMORY}`,
         ...GUEST_KERNEL_ARGS,
         ...(command.network ? [GUEST_NETWORK_ARG] : []),
         `init=${init}`,
