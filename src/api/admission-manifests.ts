@@ -23,17 +23,17 @@ import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
 import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
 import { APPARMOR_KERNEL_NAME_PREFIX, SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "./paths.ts";
 import {
+  EPHEMERAL_CONTAINERS_SUBRESOURCE,
+  LEGACY_APPARMOR_ANNOTATION_PREFIX,
+  LEGACY_APPARMOR_LOCALHOST,
+} from "./pod-profiles.ts";
+import {
   BINDINGS_NAMESPACE_LABEL,
   BINDINGS_NAMESPACE_MODES,
   BINDINGS_WEBHOOK_PATHS,
   PROFILE_BINDING_KIND,
   PROFILE_BINDING_PLURAL,
 } from "./profile-binding.ts";
-import {
-  EPHEMERAL_CONTAINERS_SUBRESOURCE,
-  LEGACY_APPARMOR_ANNOTATION_PREFIX,
-  LEGACY_APPARMOR_LOCALHOST,
-} from "./pod-profiles.ts";
 
 export const LOCKSTEP_NAMESPACE = "lockstep-system";
 /** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
@@ -173,7 +173,11 @@ export function mutatingWebhookConfiguration(): object {
         { name: "references-a-lockstep-profile", expression: referencesLockstepExpression() },
       ]),
       ...BINDINGS_NAMESPACE_MODES.map((mode) =>
-        podWebhook(`${mode}.bound-pods.${GROUP}`, BINDINGS_WEBHOOK_PATHS[mode], bindingsNamespace([mode], "In")),
+        podWebhook(
+          `${mode}.bound-pods.${GROUP}`,
+          BINDINGS_WEBHOOK_PATHS[mode],
+          bindingsNamespace([mode], "In"),
+        ),
       ),
     ],
   };
@@ -189,7 +193,12 @@ export function profileBindingsPolicy(): object[] {
   return policy({
     name: "lockstep-profile-bindings",
     resourceRules: [
-      { apiGroups: [GROUP], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: [PROFILE_BINDING_PLURAL] },
+      {
+        apiGroups: [GROUP],
+        apiVersions: ["*"],
+        operations: ["CREATE", "UPDATE"],
+        resources: [PROFILE_BINDING_PLURAL],
+      },
     ],
     variables: [{ name: "mode", expression: label }],
     validations: [

@@ -1,8 +1,9 @@
 // The ProfileBinding CRD, from the constants and patterns ProfileBindingSchema (profile-binding.ts) uses,
 // so the API server refuses what the webhook's schema would: `make crds` writes it, test/unit/crds.test.ts
 // fails when it is stale, and test/unit/binding-crd.test.ts holds the two together on a corpus.
-import { isLabelKeyCel } from "./crd.ts";
+
 import { GROUP, VERSION } from "./constants.ts";
+import { isLabelKeyCel } from "./crd.ts";
 import { DNS_SUBDOMAIN_MAX, DNS_SUBDOMAIN_PATTERN, LABEL_NAME_MAX, LABEL_VALUE_PATTERN } from "./patterns.ts";
 import {
   BINDING_LIMITS,
@@ -36,7 +37,10 @@ const podSelector: Schema = {
       maxProperties: BINDING_LIMITS.matchLabels,
       additionalProperties: labelValue,
       "x-kubernetes-validations": [
-        { rule: `self.all(k, ${isLabelKeyCel("k")})`, message: "every key must be a valid label key ([prefix/]name)" },
+        {
+          rule: `self.all(k, ${isLabelKeyCel("k")})`,
+          message: "every key must be a valid label key ([prefix/]name)",
+        },
       ],
     },
     matchExpressions: {
@@ -50,7 +54,9 @@ const podSelector: Schema = {
           key: {
             type: "string",
             maxLength: 317,
-            "x-kubernetes-validations": [{ rule: isLabelKeyCel("self"), message: "must be a label key ([prefix/]name)" }],
+            "x-kubernetes-validations": [
+              { rule: isLabelKeyCel("self"), message: "must be a label key ([prefix/]name)" },
+            ],
           },
           operator: { type: "string", enum: [...SELECTOR_OPERATORS] },
           values: { type: "array", maxItems: BINDING_LIMITS.expressionValues, items: labelValue },

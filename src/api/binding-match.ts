@@ -168,7 +168,8 @@ export interface CompiledBinding {
 export function compileBinding(name: string, spec: ProfileBindingSpec): CompiledBinding {
   const glob = compileGlob(spec.image ?? "*");
   const requirements =
-    Object.keys(spec.podSelector?.matchLabels ?? {}).length + (spec.podSelector?.matchExpressions?.length ?? 0);
+    Object.keys(spec.podSelector?.matchLabels ?? {}).length +
+    (spec.podSelector?.matchExpressions?.length ?? 0);
   const profiles: Partial<Record<ProfileKind, string>> = {};
   if (spec.seccompProfile !== undefined) profiles.seccomp = spec.seccompProfile;
   if (spec.appArmorProfile !== undefined) profiles.apparmor = spec.appArmorProfile;
@@ -276,7 +277,9 @@ export function resolveBindings(
     for (const kind of ["seccomp", "apparmor"] as const) {
       const candidates = matching.filter((b) => b.profiles[kind] !== undefined);
       if (candidates.length === 0) continue;
-      const best = candidates.reduce((a, b) => (compareSpecificity(b.specificity, a.specificity) > 0 ? b : a));
+      const best = candidates.reduce((a, b) =>
+        compareSpecificity(b.specificity, a.specificity) > 0 ? b : a,
+      );
       const top = candidates
         .filter((b) => compareSpecificity(b.specificity, best.specificity) === 0)
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -1,7 +1,7 @@
 // What a binding resolution (binding-match.ts) writes into the pod: the JSONPatch operations, and the pod
 // as it reads once they are applied, which the guard (review.ts) then checks like any pod that names its
 // profiles itself. Pure.
-import { jsonPointerToken, type JsonPatchOperation } from "./affinity.ts";
+import { type JsonPatchOperation, jsonPointerToken } from "./affinity.ts";
 import type { BindingAssignment } from "./binding-match.ts";
 import { appliedBindings } from "./binding-match.ts";
 import { localhostProfileFor } from "./labels.ts";
@@ -38,13 +38,16 @@ export function applyBindings(
     const container = containers[site.index];
     if (container === undefined) continue;
     const settings = Object.fromEntries(
-      group.map((a) => [SETTING_FIELD[a.kind], { type: "Localhost", localhostProfile: localhostProfileFor(a.kind, a.profile) }]),
+      group.map((a) => [
+        SETTING_FIELD[a.kind],
+        { type: "Localhost", localhostProfile: localhostProfileFor(a.kind, a.profile) },
+      ]),
     );
     const path = `/spec/${site.group}/${site.index}/securityContext`;
+    // `add` on an existing member replaces it (RFC 6902 4.1): a profile of the container's own is overridden.
     if (container.securityContext === undefined) operations.push({ op: "add", path, value: settings });
     else
       for (const [field, value] of Object.entries(settings))
-        // `add` on an existing member replaces it (RFC 6902 4.1).
         operations.push({ op: "add", path: `${path}/${field}`, value });
     containers[site.index] = { ...container, securityContext: { ...container.securityContext, ...settings } };
     spec[site.group] = containers;

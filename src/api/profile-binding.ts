@@ -92,7 +92,10 @@ const profileName = (max: number) =>
     .string()
     .min(1)
     .max(max)
-    .refine((n) => DNS_SUBDOMAIN.test(n), "must be a profile's name (lower-case letters, digits, '-' and '.')");
+    .refine(
+      (n) => DNS_SUBDOMAIN.test(n),
+      "must be a profile's name (lower-case letters, digits, '-' and '.')",
+    );
 
 /** An image glob: `*` matches any run of characters (`/` and `:` too); every other character itself. */
 export const IMAGE_PATTERN_ALPHABET = "^[^\\s]+$";

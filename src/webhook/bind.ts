@@ -2,7 +2,7 @@
 // resolve the bindings (binding-match.ts), refuse what cannot be bound (a conflict, a bound profile that
 // does not exist or is being deleted), write the bound profiles into the pod (binding-patch.ts), and hand
 // the bound pod to the same guard as every pod (review.ts), so that the one patch carries both. Pure.
-import { applyBindings } from "../api/binding-patch.ts";
+
 import {
   type BindingAssignment,
   type BindingResolution,
@@ -11,6 +11,7 @@ import {
   MAX_MATCH_STEPS,
   resolveBindings,
 } from "../api/binding-match.ts";
+import { applyBindings } from "../api/binding-patch.ts";
 import { OBJECT_KIND, OBJECT_PLURAL, type ProfileKind } from "../api/constants.ts";
 import type { AdmittedPod } from "../api/pod-profiles.ts";
 import {
@@ -63,7 +64,11 @@ function bindingRefusals(resolution: BindingResolution, ctx: ReviewContext): Ref
         message: `${what}, which does not exist: create it first (kubectl get ${OBJECT_PLURAL[a.kind]})`,
       });
     else if (view.terminating)
-      refusals.push({ reason: "ProfileTerminating", bindings: a.bindings, message: `${what}, which is being deleted` });
+      refusals.push({
+        reason: "ProfileTerminating",
+        bindings: a.bindings,
+        message: `${what}, which is being deleted`,
+      });
   }
   return refusals;
 }

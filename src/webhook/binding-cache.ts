@@ -4,8 +4,8 @@ import { type CompiledBinding, compileBinding } from "../api/binding-match.ts";
 import { formatZodIssues } from "../api/common.ts";
 import {
   PROFILE_BINDING_KIND,
-  type ProfileBindingStatus,
   ProfileBindingSchema,
+  type ProfileBindingStatus,
   profileBindingPath,
 } from "../api/profile-binding.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -77,7 +77,10 @@ export class BindingCache {
   }
 
   /** The cached resourceVersion and status of one binding, for a status write that must not go back. */
-  current(namespace: string, name: string): { resourceVersion: string; status: ProfileBindingStatus } | undefined {
+  current(
+    namespace: string,
+    name: string,
+  ): { resourceVersion: string; status: ProfileBindingStatus } | undefined {
     const o = this.informer.get(name, namespace);
     const resourceVersion = o?.metadata?.resourceVersion;
     if (!o || resourceVersion === undefined) return undefined;

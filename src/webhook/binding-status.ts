@@ -5,11 +5,7 @@
 // status the cache holds, with its resourceVersion as precondition so two replicas never lose each
 // other's counts (a 409 puts the news back for the next flush). Bounded: one entry per binding that had
 // news, each with at most BINDING_LIMITS.statusRefusals refusals.
-import {
-  BINDING_LIMITS,
-  type BindingRefusal,
-  type ProfileBindingStatus,
-} from "../api/profile-binding.ts";
+import { BINDING_LIMITS, type BindingRefusal, type ProfileBindingStatus } from "../api/profile-binding.ts";
 import type { BindingOutcome } from "./bind.ts";
 
 export const STATUS_FLUSH_MS = 5_000;
@@ -76,7 +72,10 @@ export class BindingStatusRecorder {
    * cache no longer holds (deleted) are dropped.
    */
   drain(
-    current: (namespace: string, name: string) => { resourceVersion: string; status: ProfileBindingStatus } | undefined,
+    current: (
+      namespace: string,
+      name: string,
+    ) => { resourceVersion: string; status: ProfileBindingStatus } | undefined,
   ): StatusWrite[] {
     const news = this.news;
     this.news = new Map();

@@ -229,11 +229,18 @@ export class WebhookServer {
   private async writeBindingStatus(): Promise<void> {
     for (const write of this.bindingStatus.drain((ns, name) => this.bindings.current(ns, name)))
       try {
-        await this.client.patch(`${profileBindingPath(write.namespace, write.name)}/status`, "merge", write.body);
+        await this.client.patch(
+          `${profileBindingPath(write.namespace, write.name)}/status`,
+          "merge",
+          write.body,
+        );
       } catch (error) {
         // 409: another replica wrote first; 404: the binding is gone (its news are then dropped next time).
         if (!isKubeError(error, 404)) write.restore();
-        this.opts.log.debug({ binding: `${write.namespace}/${write.name}`, err: kubeErrorMessage(error) }, "binding status not written");
+        this.opts.log.debug(
+          { binding: `${write.namespace}/${write.name}`, err: kubeErrorMessage(error) },
+          "binding status not written",
+        );
       }
   }
 
