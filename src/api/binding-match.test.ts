@@ -17,9 +17,9 @@ const matches = (pattern: string, image: string) =>
   globMatches(compileGlob(pattern), image, new MatchBudget());
 
 /** The reference meaning of a glob: `*` is `.*`, every other character itself (a regex, for small inputs only). */
-const escape = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+const escapeRegExp = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 const reference = (pattern: string, image: string) =>
-  new RegExp(`^${pattern.split("*").map(escape).join(".*")}$`, "s").test(image);
+  new RegExp(`^${pattern.split("*").map(escapeRegExp).join(".*")}$`, "s").test(image);
 
 describe("globMatches", () => {
   it("matches `*` across any characters, `/` and `:` included, and everything else literally", () => {
