@@ -112,6 +112,8 @@ const AdmissionReviewSchema = z.object({
     namespace: z.string().optional(),
     object: z.unknown(),
     oldObject: z.unknown().optional(),
+    // A dry run changes nothing: no binding's status counts it (the configuration says sideEffects None).
+    dryRun: z.boolean().optional(),
   }),
 });
 type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
@@ -426,14 +428,16 @@ export class WebhookServer {
     if (isCreate) {
       if (!scope || scope.bindings.length === 0) return reviewPodCreate(pod, await context());
       const bound = reviewBoundPodCreate(pod, await context(), scope);
-      this.bindingStatus.record(namespace, podName(namespace, pod), bound.outcomes, new Date());
+      if (!request.dryRun)
+        this.bindingStatus.record(namespace, podName(namespace, pod), bound.outcomes, new Date());
       return bound.review;
     }
     const before = parsePod(request.oldObject, "oldObject");
     if (typeof before === "string") return before;
     if (!scope || scope.bindings.length === 0) return reviewEphemeralContainers(pod, before, await context());
     const bound = reviewBoundEphemeralContainers(pod, before, await context(), scope);
-    this.bindingStatus.record(namespace, podName(namespace, pod), bound.outcomes, new Date());
+    if (!request.dryRun)
+      this.bindingStatus.record(namespace, podName(namespace, pod), bound.outcomes, new Date());
     return bound.review;
   }
 
