@@ -30,7 +30,6 @@ const podSelector: Schema = {
   type: "object",
   description:
     "Pods of this namespace whose labels match (metav1.LabelSelector). Absent or empty: every pod of the namespace.",
-  additionalProperties: false,
   properties: {
     matchLabels: {
       type: "object",
@@ -49,7 +48,7 @@ const podSelector: Schema = {
       items: {
         type: "object",
         required: ["key", "operator"],
-        additionalProperties: false,
+
         properties: {
           key: {
             type: "string",
@@ -74,7 +73,6 @@ const podSelector: Schema = {
 
 const spec: Schema = {
   type: "object",
-  additionalProperties: false,
   properties: {
     podSelector,
     image: {
