@@ -79,7 +79,7 @@ async function dryRunUntil(namespace: string, pod: k8s.V1Pod, done: (answer: k8s
     try {
       answer = await core.createNamespacedPod({ namespace, body: pod, dryRun: "All" });
     } catch (error) {
-      answer = error instanceof k8s.ApiException ? String(error.body) : String(error);
+      answer = errorMessage(error);
     }
     return done(answer) ? answer : undefined;
   });
@@ -111,12 +111,21 @@ async function logOf(namespace: string, pod: string, container = "probe"): Promi
   });
 }
 
-/** The message of an API error (a refusal by the webhook or a policy). */
+/** The message of an API error (a refusal by the webhook or a policy), as the API server's Status says it. */
+function errorMessage(error: unknown): string {
+  if (!(error instanceof k8s.ApiException)) return String(error);
+  try {
+    return String((JSON.parse(String(error.body)) as { message?: unknown }).message);
+  } catch {
+    return String(error.body);
+  }
+}
+
 async function refusal(call: Promise<unknown>): Promise<string> {
   try {
     await call;
   } catch (error) {
-    return error instanceof k8s.ApiException ? String(error.body) : String(error);
+    return errorMessage(error);
   }
   throw new Error("expected the API server to refuse");
 }
@@ -207,6 +216,13 @@ describe("ProfileBinding on real nodes", () => {
     for (const pod of pods) {
       expect(pod.spec?.nodeName).toBe("real-2");
       expect(pod.metadata?.annotations?.[BOUND_BY_ANNOTATION]).toBe("probe");
+      // The guard came in the same patch: the profile's nodeSelector is required in every term, so
+      // the scheduler could never have chosen real-1.
+      const terms =
+        pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+      expect(terms?.length).toBeGreaterThan(0);
+      for (const term of terms ?? [])
+        expect(term.matchExpressions).toContainEqual({ key: TIER, operator: "In", values: ["gold"] });
       expect(pod.spec?.containers[0]?.securityContext?.seccompProfile).toEqual({
         type: "Localhost",
         localhostProfile: "lockstep/gold-deny.json",
