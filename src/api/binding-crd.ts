@@ -1,6 +1,6 @@
 // The ProfileBinding CRD, from the constants and patterns ProfileBindingSchema (profile-binding.ts) uses,
 // so the API server refuses what the webhook's schema would: `make crds` writes it, test/unit/crds.test.ts
-// fails when it is stale, and test/unit/binding-crd.test.ts holds the two together on a corpus.
+// fails when it is stale, and test/integration/binding-crd-validation.test.ts holds the two together on a corpus on the real API server.
 
 import { GROUP, VERSION } from "./constants.ts";
 import { isLabelKeyCel } from "./crd.ts";
