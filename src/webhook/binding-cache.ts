@@ -18,9 +18,17 @@ type BindingObject = KubeObject & { spec?: unknown; status?: ProfileBindingStatu
 /** A ProfileBinding is a few KiB at most (bounded selector, one pattern); the informer pages by it. */
 const MAX_BINDING_OBJECT_BYTES = 64 * 1024;
 
+const NO_BINDINGS: readonly CompiledBinding[] = [];
+
 export class BindingCache {
   private readonly informer: Informer<BindingObject>;
-  /** Compiled bindings per namespace, dropped when one of them changes. */
+  /**
+   * The bindings of each namespace that has any, kept from the watch's events: a review of a namespace
+   * without bindings finds nothing here in constant time, and nothing is stored for it (a caller that
+   * reaches the port could name any number of namespaces).
+   */
+  private readonly byNamespace = new Map<string, Map<string, BindingObject>>();
+  /** Compiled bindings of a namespace in byNamespace, dropped when one of them changes. */
   private readonly compiled = new Map<string, readonly CompiledBinding[]>();
   private readonly log: Logger;
 
@@ -32,10 +40,27 @@ export class BindingCache {
       maxObjectBytes: MAX_BINDING_OBJECT_BYTES,
       // Status changes often (the webhook writes it) and changes no decision: only spec is compiled.
     });
+    const put = (o: BindingObject) => {
+      const namespace = o.metadata?.namespace ?? "";
+      const held = this.byNamespace.get(namespace) ?? new Map<string, BindingObject>();
+      held.set(o.metadata?.name ?? "", o);
+      this.byNamespace.set(namespace, held);
+    };
     const drop = (o: BindingObject) => this.compiled.delete(o.metadata?.namespace ?? "");
-    this.informer.on("add", drop);
-    this.informer.on("delete", drop);
+    this.informer.on("add", (o) => {
+      put(o);
+      drop(o);
+    });
+    this.informer.on("delete", (o) => {
+      const namespace = o.metadata?.namespace ?? "";
+      const held = this.byNamespace.get(namespace);
+      held?.delete(o.metadata?.name ?? "");
+      if (held?.size === 0) this.byNamespace.delete(namespace);
+      drop(o);
+    });
     this.informer.on("update", (o, old) => {
+      // Kept for status (current()); recompiled only when what decides changes.
+      put(o);
       if (JSON.stringify(o.spec) !== JSON.stringify(old?.spec) || o.metadata?.deletionTimestamp) drop(o);
     });
   }
@@ -55,11 +80,12 @@ export class BindingCache {
 
   /** The bindings acting in a namespace, compiled. */
   inNamespace(namespace: string): readonly CompiledBinding[] {
+    const held = this.byNamespace.get(namespace);
+    if (!held) return NO_BINDINGS;
     const cached = this.compiled.get(namespace);
     if (cached) return cached;
-    const compiled = this.informer
-      .list()
-      .filter((o) => o.metadata?.namespace === namespace && o.metadata?.deletionTimestamp === undefined)
+    const compiled = [...held.values()]
+      .filter((o) => o.metadata?.deletionTimestamp === undefined)
       .flatMap((o) => {
         const parsed = ProfileBindingSchema.safeParse(o);
         if (parsed.success) return [compileBinding(parsed.data.metadata.name, parsed.data.spec)];
