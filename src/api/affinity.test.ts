@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { applyPatch } from "../../test/unit/json-patch.ts";
 import {
   type AffinityPatch,
   affinityGuards,
@@ -14,35 +15,6 @@ import { APPARMOR_LABEL, type ProfileKind, SYNCED_REVISION_LABEL } from "./const
 import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "./labels.ts";
 import { nodeHasProfile, type ProfilePlacement, profileRequirements } from "./node-profiles.ts";
 import type { AdmittedPod, NodeSelectorTerm } from "./pod-profiles.ts";
-
-/** A minimal RFC 6902 applier for the operations the webhook emits (what the API server does with them). */
-function applyPatch<T>(doc: T, ops: readonly JsonPatchOperation[]): T {
-  const copy = structuredClone(doc) as Record<string, unknown>;
-  for (const op of ops) {
-    const tokens = op.path
-      .split("/")
-      .slice(1)
-      .map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
-    const last = tokens.pop() as string;
-    let parent: Record<string, unknown> | unknown[] = copy;
-    for (const t of tokens) {
-      const next = (parent as Record<string, unknown>)[t];
-      if (next === undefined || next === null) throw new Error(`path ${op.path}: ${t} does not exist`);
-      parent = next as Record<string, unknown>;
-    }
-    if (op.op === "remove") {
-      if (Array.isArray(parent) || !(last in parent)) throw new Error(`remove of missing ${op.path}`);
-      delete parent[last];
-    } else if (Array.isArray(parent)) {
-      if (last === "-") parent.push(op.value);
-      else parent.splice(Number(last), op.op === "add" ? 0 : 1, op.value);
-    } else {
-      if (op.op === "replace" && !(last in parent)) throw new Error(`replace of missing ${op.path}`);
-      parent[last] = op.value;
-    }
-  }
-  return copy as T;
-}
 
 const labelKey = fc.constantFrom(
   "seccomp.lockstep.dev/web",

@@ -99,7 +99,12 @@ const SecurityContextSchema = z.object({
   seccompProfile: ProfileSettingSchema.optional(),
   appArmorProfile: ProfileSettingSchema.optional(),
 });
-const ContainerSchema = z.object({ name: z.string(), securityContext: SecurityContextSchema.optional() });
+const ContainerSchema = z.object({
+  name: z.string(),
+  // Read by ProfileBindings' image globs (binding-match.ts); the API server requires it on a stored pod.
+  image: z.string().optional(),
+  securityContext: SecurityContextSchema.optional(),
+});
 const NodeSelectorRequirementSchema = z.object({
   key: z.string(),
   operator: z.string(),

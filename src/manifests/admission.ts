@@ -32,6 +32,13 @@ import {
   LEGACY_APPARMOR_ANNOTATION_PREFIX,
   LEGACY_APPARMOR_LOCALHOST,
 } from "../api/pod-profiles.ts";
+import {
+  BINDINGS_NAMESPACE_LABEL,
+  BINDINGS_NAMESPACE_MODES,
+  BINDINGS_WEBHOOK_PATHS,
+  PROFILE_BINDING_KIND,
+  PROFILE_BINDING_PLURAL,
+} from "../api/profile-binding.ts";
 
 /** A CEL string literal (single-quoted; the values here never hold a quote or a backslash). */
 function cel(text: string): string {
@@ -99,44 +106,98 @@ const WEBHOOK_CONFIGURATION_KIND = {
   kind: "MutatingWebhookConfiguration",
 };
 
+/**
+ * Namespaces where ProfileBindings act (docs/adr/0036-profile-bindings.md): every pod there reaches the
+ * webhook, on the route of the namespace's mode; everywhere else only pods that name a profile do, on
+ * the plain route. The selectors do not overlap, so a pod is reviewed by one entry.
+ */
+const bindingsNamespace = (values: readonly string[], operator: "In" | "NotIn") => ({
+  matchExpressions: [
+    ...NOT_LOCKSTEP_NAMESPACE.matchExpressions.map((e) => structuredClone(e)),
+    { key: BINDINGS_NAMESPACE_LABEL, operator, values: [...values] },
+  ],
+});
+
+function podWebhook(name: string, path: string, namespaceSelector: object, matchConditions?: object[]) {
+  return {
+    name,
+    admissionReviewVersions: ["v1"],
+    sideEffects: "None",
+    failurePolicy: "Fail",
+    timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
+    reinvocationPolicy: "IfNeeded",
+    clientConfig: {
+      service: { name: "lockstep-webhook", namespace: LOCKSTEP_NAMESPACE, path, port: 443 },
+    },
+    rules: [
+      {
+        apiGroups: [""],
+        apiVersions: ["v1"],
+        operations: ["CREATE"],
+        resources: ["pods"],
+        scope: "Namespaced",
+      },
+      {
+        apiGroups: [""],
+        apiVersions: ["v1"],
+        operations: ["UPDATE"],
+        resources: [`pods/${EPHEMERAL_CONTAINERS_SUBRESOURCE}`],
+        scope: "Namespaced",
+      },
+    ],
+    namespaceSelector,
+    ...(matchConditions ? { matchConditions } : {}),
+  };
+}
+
 export function mutatingWebhookConfiguration(): object {
   return {
     ...WEBHOOK_CONFIGURATION_KIND,
     metadata: { name: WEBHOOK_CONFIGURATION_NAME },
     webhooks: [
-      {
-        name: `pods.${GROUP}`,
-        admissionReviewVersions: ["v1"],
-        sideEffects: "None",
-        failurePolicy: "Fail",
-        timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
-        reinvocationPolicy: "IfNeeded",
-        clientConfig: {
-          service: { name: "lockstep-webhook", namespace: LOCKSTEP_NAMESPACE, path: WEBHOOK_PATH, port: 443 },
-        },
-        rules: [
-          {
-            apiGroups: [""],
-            apiVersions: ["v1"],
-            operations: ["CREATE"],
-            resources: ["pods"],
-            scope: "Namespaced",
-          },
-          {
-            apiGroups: [""],
-            apiVersions: ["v1"],
-            operations: ["UPDATE"],
-            resources: [`pods/${EPHEMERAL_CONTAINERS_SUBRESOURCE}`],
-            scope: "Namespaced",
-          },
-        ],
-        namespaceSelector: NOT_LOCKSTEP_NAMESPACE,
-        matchConditions: [
-          { name: "references-a-lockstep-profile", expression: referencesLockstepExpression() },
-        ],
-      },
+      podWebhook(`pods.${GROUP}`, WEBHOOK_PATH, bindingsNamespace(BINDINGS_NAMESPACE_MODES, "NotIn"), [
+        { name: "references-a-lockstep-profile", expression: referencesLockstepExpression() },
+      ]),
+      ...BINDINGS_NAMESPACE_MODES.map((mode) =>
+        podWebhook(
+          `${mode}.bound-pods.${GROUP}`,
+          BINDINGS_WEBHOOK_PATHS[mode],
+          bindingsNamespace([mode], "In"),
+        ),
+      ),
     ],
   };
+}
+
+/**
+ * A ProfileBinding acts only where the webhook sees every pod, so one in a namespace without the label
+ * would bind nothing while its author believes it does: it is refused, and so is `override` where the
+ * namespace's label forbids it. Who labels namespaces (cluster admins) decides where bindings act.
+ */
+export function profileBindingsPolicy(): object[] {
+  const label = `(has(namespaceObject.metadata.labels) && ${cel(BINDINGS_NAMESPACE_LABEL)} in namespaceObject.metadata.labels ? namespaceObject.metadata.labels[${cel(BINDINGS_NAMESPACE_LABEL)}] : '')`;
+  return policy({
+    name: "lockstep-profile-bindings",
+    resourceRules: [
+      {
+        apiGroups: [GROUP],
+        apiVersions: ["*"],
+        operations: ["CREATE", "UPDATE"],
+        resources: [PROFILE_BINDING_PLURAL],
+      },
+    ],
+    variables: [{ name: "mode", expression: label }],
+    validations: [
+      {
+        expression: `variables.mode in ${celList(BINDINGS_NAMESPACE_MODES)}`,
+        messageExpression: `'namespace ' + object.metadata.namespace + ' is not labelled ${BINDINGS_NAMESPACE_LABEL}=${BINDINGS_NAMESPACE_MODES.join(" or ")}: the Lockstep webhook does not see its pods, so a ${PROFILE_BINDING_KIND} there would bind nothing. Ask a cluster admin to label it'`,
+      },
+      {
+        expression: "variables.mode != 'no-override' || !has(object.spec.override) || !object.spec.override",
+        messageExpression: `'namespace ' + object.metadata.namespace + ' is labelled ${BINDINGS_NAMESPACE_LABEL}=no-override: spec.override is not allowed there'`,
+      },
+    ],
+  });
 }
 
 // --- policies ---------------------------------------------------------------------------------
@@ -533,6 +594,8 @@ export function admissionFiles(): Record<string, AdmissionFile> {
       `Only pods that reference a Lockstep profile (or carry an in-use label) reach the webhook
 (matchConditions), so failurePolicy Fail is safe: while the webhook is down, every other pod is created as
 usual, and a pod that needs a profile is refused with a clear error rather than admitted without its guard.
+In a namespace labelled ${BINDINGS_NAMESPACE_LABEL} (enabled or no-override) every pod reaches the webhook,
+on the route of that mode, so ProfileBindings apply to pods that name no profile (docs/adr/0036-profile-bindings.md).
 UPDATE of pods/ephemeralcontainers is kubectl debug: a debug container's profile must be on the pod's node.
 reinvocationPolicy IfNeeded: another webhook may add a container or a profile after ours ran.
 caBundle is written by the webhook itself (--cert-mode=self) or by cert-manager's CA injector.
@@ -546,10 +609,12 @@ nobody can hold a profile by adding one or release it by removing one. Label-pre
 status writes, controllers' label changes, the garbage collector's ownerReferences) pass.
 lockstep-webhook-ca-bundle-only: RBAC lets the webhook patch its one MutatingWebhookConfiguration (by
 resourceNames); this keeps that to caBundle (docs/security.md).
+lockstep-profile-bindings: a ProfileBinding only where the namespace is labelled for bindings (where every
+pod reaches the webhook), and without override where the label says no-override.
 lockstep-pod-node-affinity: a pod that names a Lockstep profile is created only if every node-selector term
 of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's; only
 while the webhook's configuration exists (its parameter), so removing Lockstep refuses no pod.`,
-      [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy()],
+      [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy(), ...profileBindingsPolicy()],
     ),
     "controller/admission-policy.yaml": file(
       `RBAC lets the controller patch profiles (the in-use finalizer) and their status; this keeps that patch

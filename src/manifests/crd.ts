@@ -90,6 +90,10 @@ const familyProtocolsText = familiesWithProtocols
   .map(([family, protocols]) => `${family} allows ${protocols.join(", ")}`)
   .join("; ");
 
+/** CEL: the string `k` is a valid label key ([prefix/]name), as isValidLabelKey says. */
+export const isLabelKeyCel = (k: string) =>
+  `size(${k}) <= 317 && (${k}.contains('/') ? (${k}.split('/').size() == 2 && size(${k}.split('/')[0]) <= ${DNS_SUBDOMAIN_MAX} && ${k}.split('/')[0].matches('${DNS_SUBDOMAIN}') && size(${k}.split('/')[1]) <= ${LABEL_NAME_MAX} && ${k}.split('/')[1].matches('${LABEL_NAME}')) : (size(${k}) <= ${LABEL_NAME_MAX} && ${k}.matches('${LABEL_NAME}')))`;
+
 const nodeSelector: Schema = {
   type: "object",
   description:
@@ -98,7 +102,7 @@ const nodeSelector: Schema = {
   additionalProperties: { type: "string", maxLength: LABEL_NAME_MAX, pattern: LABEL_VALUE_PATTERN },
   "x-kubernetes-validations": [
     {
-      rule: `self.all(k, size(k) <= 317 && (k.contains('/') ? (k.split('/').size() == 2 && size(k.split('/')[0]) <= ${DNS_SUBDOMAIN_MAX} && k.split('/')[0].matches('${DNS_SUBDOMAIN}') && size(k.split('/')[1]) <= ${LABEL_NAME_MAX} && k.split('/')[1].matches('${LABEL_NAME}')) : (size(k) <= ${LABEL_NAME_MAX} && k.matches('${LABEL_NAME}'))))`,
+      rule: `self.all(k, ${isLabelKeyCel("k")})`,
       message: "every key must be a valid label key ([prefix/]name)",
     },
   ],

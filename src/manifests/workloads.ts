@@ -611,6 +611,21 @@ With cert-manager's certificates there is no such rule: its CA injector writes c
           [WEBHOOK_CONFIGURATION_NAME],
         ),
       ),
+      // After the rule above: the cert-manager overlay removes rules/2 by index.
+      rule(
+        `Cache every ProfileBinding (all namespaces, one list+watch): which bindings act on a pod at CREATE
+(docs/adr/0036-profile-bindings.md). Read only: bindings are written by their namespaces' owners.`,
+        ["lockstep.dev"],
+        ["profilebindings"],
+        ["list", "watch"],
+      ),
+      rule(
+        `Record on each binding the pods it bound and could not bind: only the webhook sees a refused pod.
+The status subresource only; the API server keeps spec and metadata as they are there.`,
+        ["lockstep.dev"],
+        ["profilebindings/status"],
+        ["patch"],
+      ),
     ]),
     binding("ClusterRoleBinding", "lockstep-webhook", "webhook"),
     onlyIf(

@@ -17,11 +17,19 @@ import {
   AdmittedPodSchema,
   EPHEMERAL_CONTAINERS_SUBRESOURCE,
 } from "../api/pod-profiles.ts";
+import {
+  type BindingsNamespaceMode,
+  bindingsModeOfPath,
+  profileBindingPath,
+} from "../api/profile-binding.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
 import type { MetricsRegistry } from "../kube/metrics.ts";
 import { ProfileCache, type ProfileObject } from "../kube/profile-cache.ts";
+import { type BindingScope, reviewBoundEphemeralContainers, reviewBoundPodCreate } from "./bind.ts";
+import { BindingCache } from "./binding-cache.ts";
+import { BindingStatusRecorder, STATUS_FLUSH_MS } from "./binding-status.ts";
 import { ByteBudget } from "./byte-budget.ts";
 import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 import { SerialLane } from "./serial-lane.ts";
@@ -104,6 +112,8 @@ const AdmissionReviewSchema = z.object({
     namespace: z.string().optional(),
     object: z.unknown(),
     oldObject: z.unknown().optional(),
+    // A dry run changes nothing: no binding's status counts it (the configuration says sideEffects None).
+    dryRun: z.boolean().optional(),
   }),
 });
 type AdmissionRequest = z.infer<typeof AdmissionReviewSchema>["request"];
@@ -126,6 +136,9 @@ export class WebhookServer {
   private readonly opts: WebhookServerOptions;
   private readonly client: KubeClient;
   private readonly profiles: ProfileCache;
+  private readonly bindings: BindingCache;
+  private readonly bindingStatus = new BindingStatusRecorder();
+  private statusTimer: NodeJS.Timeout | undefined;
   private server: Server | undefined;
   private certificate: ServingCertificate | undefined;
   private synced = false;
@@ -145,6 +158,7 @@ export class WebhookServer {
     this.opts = opts;
     this.client = opts.client;
     this.profiles = new ProfileCache(this.client, opts.log, () => this.stopping);
+    this.bindings = new BindingCache(this.client, opts.log, () => this.stopping);
     this.m = {
       reviews: opts.metrics.counter("lockstep_webhook_reviews_total", "AdmissionReviews answered, by result"),
       latency: opts.metrics.histogram(
@@ -162,13 +176,14 @@ export class WebhookServer {
     if (!this.synced) return "profile caches not synced";
     // A cache that stopped following the API server would admit pods requiring revisions from before
     // a profile's update: not ready, so the Service sends reviews to a replica whose watch works.
-    return this.profiles.notLiveReason();
+    return this.profiles.notLiveReason() ?? this.bindings.notLiveReason();
   }
 
   async start(): Promise<void> {
     const { log } = this.opts;
-    await this.profiles.start();
+    await Promise.all([this.profiles.start(), this.bindings.start()]);
     this.synced = true;
+    this.statusTimer = setInterval(() => void this.writeBindingStatus(), STATUS_FLUSH_MS);
     this.certificate = await this.opts.certificates.load();
     this.server = createServer(
       {
@@ -200,6 +215,7 @@ export class WebhookServer {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     clearInterval(this.certTimer);
+    clearInterval(this.statusTimer);
     const server = this.server;
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -208,7 +224,26 @@ export class WebhookServer {
       await closed;
       clearTimeout(timer);
     }
-    await this.profiles.stop();
+    await Promise.all([this.profiles.stop(), this.bindings.stop()]);
+  }
+
+  /** One status PATCH per binding with news (binding-status.ts); a failed one is retried next time. */
+  private async writeBindingStatus(): Promise<void> {
+    for (const write of this.bindingStatus.drain((ns, name) => this.bindings.current(ns, name)))
+      try {
+        await this.client.patch(
+          `${profileBindingPath(write.namespace, write.name)}/status`,
+          "merge",
+          write.body,
+        );
+      } catch (error) {
+        // 409: another replica wrote first; 404: the binding is gone (its news are then dropped next time).
+        if (!isKubeError(error, 404)) write.restore();
+        this.opts.log.debug(
+          { binding: `${write.namespace}/${write.name}`, err: kubeErrorMessage(error) },
+          "binding status not written",
+        );
+      }
   }
 
   private async reloadCertificate(): Promise<void> {
@@ -256,7 +291,10 @@ export class WebhookServer {
       this.m.reviews.inc({ result });
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     };
-    if (req.method !== "POST" || req.url?.split("?")[0] !== WEBHOOK_PATH)
+    const path = req.url?.split("?")[0] ?? "";
+    // The plain route, or a route of a namespace where ProfileBindings act (the mode is in the path).
+    const mode = bindingsModeOfPath(path);
+    if (req.method !== "POST" || (path !== WEBHOOK_PATH && mode === undefined))
       return reply(404, { error: "not found" }, "not_found", true);
 
     const read = await readBody(req, this.largeBodies);
@@ -274,8 +312,9 @@ export class WebhookServer {
           true,
         );
       if (read === BUSY) return reply(503, { error: "too many large reviews at once: retry" }, "busy", true);
-      if (read.raw.length > SMALL_BODY_BYTES) await this.largeReviews.run(() => this.answer(read.raw, reply));
-      else await this.answer(read.raw, reply);
+      if (read.raw.length > SMALL_BODY_BYTES)
+        await this.largeReviews.run(() => this.answer(read.raw, reply, mode));
+      else await this.answer(read.raw, reply, mode);
     } finally {
       if (typeof read === "object") this.largeBodies.release(read.budgeted);
     }
@@ -284,6 +323,7 @@ export class WebhookServer {
   private async answer(
     raw: string,
     reply: (status: number, body: unknown, result: string) => void,
+    mode: BindingsNamespaceMode | undefined,
   ): Promise<void> {
     let body: unknown;
     try {
@@ -322,7 +362,7 @@ export class WebhookServer {
     const respond = respondTo(request.uid);
 
     try {
-      const decision = await this.decide(request);
+      const decision = await this.decide(request, mode);
       if (typeof decision === "string") return deny(request.uid, decision);
       const podRef = `${request.namespace ?? ""}/${objectNameOf(request.object)}`;
       if (!decision.allowed) {
@@ -366,7 +406,10 @@ export class WebhookServer {
   }
 
   /** The decision on one request, or the message for a pod that does not parse. */
-  private async decide(request: AdmissionRequest): Promise<PodReview | string> {
+  private async decide(
+    request: AdmissionRequest,
+    mode: BindingsNamespaceMode | undefined,
+  ): Promise<PodReview | string> {
     const { resource, subResource, operation } = request;
     const isPods = resource.group === "" && resource.resource === "pods";
     const isCreate = isPods && operation === "CREATE" && !subResource;
@@ -380,10 +423,22 @@ export class WebhookServer {
       const boundNodeLabels = nodeName ? await this.nodeLabels(nodeName) : undefined;
       return { profile: (k: ProfileKind, n: string) => this.profileView(k, n), boundNodeLabels };
     };
-    if (isCreate) return reviewPodCreate(pod, await context());
+    const namespace = request.namespace ?? "";
+    const scope: BindingScope | undefined = mode && { bindings: this.bindings.inNamespace(namespace), mode };
+    if (isCreate) {
+      if (!scope || scope.bindings.length === 0) return reviewPodCreate(pod, await context());
+      const bound = reviewBoundPodCreate(pod, await context(), scope);
+      if (!request.dryRun)
+        this.bindingStatus.record(namespace, podName(namespace, pod), bound.outcomes, new Date());
+      return bound.review;
+    }
     const before = parsePod(request.oldObject, "oldObject");
     if (typeof before === "string") return before;
-    return reviewEphemeralContainers(pod, before, await context());
+    if (!scope || scope.bindings.length === 0) return reviewEphemeralContainers(pod, before, await context());
+    const bound = reviewBoundEphemeralContainers(pod, before, await context(), scope);
+    if (!request.dryRun)
+      this.bindingStatus.record(namespace, podName(namespace, pod), bound.outcomes, new Date());
+    return bound.review;
   }
 
   private async nodeLabels(name: string): Promise<Record<string, string> | undefined> {
@@ -485,6 +540,12 @@ export function jsonStructureBytes(chunk: Uint8Array): number {
     if (b === COMMA || b === OPEN_BRACKET || b === OPEN_BRACE) count++;
   }
   return count;
+}
+
+/** How a binding's status names a pod: namespace/name, or namespace/generateName* before it is named. */
+function podName(namespace: string, pod: AdmittedPod): string {
+  const name = pod.metadata?.name || `${pod.metadata?.generateName ?? ""}*`;
+  return `${namespace}/${name}`;
 }
 
 /** The pod in `request.<which>`, or a message naming the field that is not what a Pod has there. */

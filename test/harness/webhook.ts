@@ -54,6 +54,8 @@ export async function installWebhook(
   { logLevel = "debug" }: WebhookOptions = {},
 ): Promise<WebhookProcess> {
   for (const file of [
+    // The webhook caches ProfileBindings: it is ready once their list is in.
+    "crds/lockstep.dev_profilebindings.yaml",
     "deploy/namespace.yaml",
     "deploy/webhook/rbac.yaml",
     "deploy/webhook/admission-policy.yaml",
@@ -64,8 +66,11 @@ export async function installWebhook(
   const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(
     readFileSync(join(repo, "deploy/webhook/mutating-webhook.yaml"), "utf8"),
   );
+  // Each entry keeps its route: the plain one, or a bindings mode's (ADR 0036).
   for (const webhook of config.webhooks ?? [])
-    webhook.clientConfig = { url: `https://127.0.0.1:${port}${WEBHOOK_PATH}` };
+    webhook.clientConfig = {
+      url: `https://127.0.0.1:${port}${webhook.clientConfig.service?.path ?? WEBHOOK_PATH}`,
+    };
   await applyYaml(cp.kubeConfig(), k8s.dumpYaml(config));
 
   const kubeconfig = await cp.writeKubeconfigFor(
@@ -113,7 +118,7 @@ export async function installWebhook(
       const admission = cp.kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
       await waitFor("caBundle to be published", async () => {
         const c = await admission.readMutatingWebhookConfiguration({ name: "lockstep-webhook" });
-        return Boolean(c.webhooks?.[0]?.clientConfig.caBundle);
+        return (c.webhooks ?? []).every((w) => Boolean(w.clientConfig.caBundle));
       });
     },
     stop: () => handle.process.stop(10_000),

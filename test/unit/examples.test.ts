@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
 import { type AdmittedPod, AdmittedPodSchema, podProfileSettings } from "../../src/api/pod-profiles.ts";
+import { ProfileBindingSchema } from "../../src/api/profile-binding.ts";
 import { renderAppArmorProfile } from "../../src/api/render-apparmor.ts";
 import {
   renderSeccompForNode,
@@ -87,5 +88,20 @@ describe("examples/", () => {
     });
     expect(new Set(referenced)).toEqual(new Set(["seccomp/hardened-default", "apparmor/web-readonly"]));
     for (const r of referenced) expect(defined).toContain(r);
+  });
+
+  it("binds, in its ProfileBindings, only profiles the examples define", () => {
+    const defined = new Set(
+      documents
+        .filter((d) => d.object.kind === "SeccompProfile" || d.object.kind === "AppArmorProfile")
+        .map((d) => `${d.object.kind}/${(d.object as { metadata: { name: string } }).metadata.name}`),
+    );
+    const bindings = documents.filter((d) => d.object.kind === "ProfileBinding");
+    expect(bindings.length).toBeGreaterThan(0);
+    for (const { object } of bindings) {
+      const { spec } = ProfileBindingSchema.parse(object);
+      if (spec.seccompProfile) expect(defined).toContain(`SeccompProfile/${spec.seccompProfile}`);
+      if (spec.appArmorProfile) expect(defined).toContain(`AppArmorProfile/${spec.appArmorProfile}`);
+    }
   });
 });
