@@ -40,8 +40,7 @@ export function profilePath(kind: ProfileKind, name?: string): string {
 
 // A label key is `<prefix>/<name>`; the prefix is a DNS subdomain. One prefix per profile kind keeps
 // the two namespaces apart: a seccomp and an AppArmor profile may share a name. These keys are the
-// pods' in-use labels; on Nodes they are the per-profile labels of agents before ADR 0024, which
-// the scheduler still honours while agents roll (legacy, never written by this agent).
+// pods' in-use labels; no agent writes them on a Node (ADR 0024), and nothing reads them there.
 export const SECCOMP_LABEL_PREFIX = `seccomp.${GROUP}/`;
 export const APPARMOR_LABEL_PREFIX = `apparmor.${GROUP}/`;
 export const PROFILE_LABEL_PREFIX: Readonly<Record<ProfileKind, string>> = {
