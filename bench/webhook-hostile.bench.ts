@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { WEBHOOK_PATH } from "../src/api/admission-manifests.ts";
+import { WEBHOOK_PATH } from "../src/api/constants.ts";
 import { installAgentPrerequisites } from "../test/harness/agents.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { processMemory } from "../test/harness/processes.ts";

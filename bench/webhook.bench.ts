@@ -8,13 +8,13 @@ import { writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { POD_NODE_AFFINITY_POLICY } from "../src/api/admission-manifests.ts";
 import {
   LOCKSTEP_NAMESPACE,
-  POD_NODE_AFFINITY_POLICY,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_PATH,
   WEBHOOK_TLS_SECRET,
-} from "../src/api/admission-manifests.ts";
+} from "../src/api/constants.ts";
 import {
   type AgentProcess,
   installAgentPrerequisites,

@@ -8,7 +8,7 @@
 import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { LOCKSTEP_NAMESPACE } from "../src/api/admission-manifests.ts";
+import { LOCKSTEP_NAMESPACE } from "../src/api/constants.ts";
 import { seccompProfileDir } from "../src/api/paths.ts";
 import { ControlPlane, freePort, kubectlBinary, waitFor } from "../test/harness/controlplane.ts";
 import {

@@ -7,7 +7,7 @@
 //   node bench/load/hostile.ts PORT SECONDS CONNECTIONS SLOW
 import { Agent, request } from "node:https";
 import { connect } from "node:tls";
-import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
+import { WEBHOOK_PATH } from "../../src/api/constants.ts";
 import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import { MAX_BODY_BYTES, MAX_JSON_CONTAINERS_AND_ITEMS } from "../../src/webhook/server.ts";
 import { podCreateReview } from "../../test/harness/webhook.ts";

@@ -6,7 +6,7 @@
 //   node bench/load/open-loop.ts PORT RATE SECONDS BODY_FILE
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
+import { WEBHOOK_PATH } from "../../src/api/constants.ts";
 import { quantile } from "../stats.ts";
 
 const [port, rate, seconds, bodyFile] = process.argv.slice(2);

@@ -13,11 +13,15 @@ import {
   FAILED_LABEL_PREFIX,
   GROUP,
   IN_USE_FINALIZER,
+  LOCKSTEP_NAMESPACE,
   PROFILE_LABEL_PREFIX,
   type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
   SELECTOR_SYNCED_PREFIX,
   SYNCED_REVISION_LABEL,
+  WEBHOOK_CONFIGURATION_NAME,
+  WEBHOOK_PATH,
+  WEBHOOK_TIMEOUT_SECONDS,
 } from "./constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION } from "./install-report.ts";
 import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "./labels.ts";
@@ -28,18 +32,6 @@ import {
   LEGACY_APPARMOR_LOCALHOST,
 } from "./pod-profiles.ts";
 
-export const LOCKSTEP_NAMESPACE = "lockstep-system";
-/** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
-export const WEBHOOK_PATH = "/mutate";
-export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
-/**
- * How long the API server waits for the webhook's answer (timeoutSeconds; the API server allows at most
- * 30). A request the webhook has not fully received by then is answered to nobody, so the webhook's
- * server cuts it off at that age (server.ts).
- */
-export const WEBHOOK_TIMEOUT_SECONDS = 5;
-/** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
-export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";
 export const SERVICE_ACCOUNTS = {
   agent: "lockstep-agent",
   controller: "lockstep-controller",

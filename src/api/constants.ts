@@ -92,3 +92,18 @@ export const IN_USE_FINALIZER = `${GROUP}/in-use-protection`;
 
 /** The built-in base profile name a SeccompProfile may inherit from (containerd's default). */
 export const RUNTIME_DEFAULT_PROFILE_NAME = "runtime/default";
+
+// What the webhook's process and its generated configuration (admission-manifests.ts, `make admission`)
+// share: runtime values live here, so the running webhook does not load the YAML generator.
+export const LOCKSTEP_NAMESPACE = "lockstep-system";
+/** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */
+export const WEBHOOK_PATH = "/mutate";
+export const WEBHOOK_CONFIGURATION_NAME = "lockstep-webhook";
+/**
+ * How long the API server waits for the webhook's answer (timeoutSeconds; the API server allows at most
+ * 30). A request the webhook has not fully received by then is answered to nobody, so the webhook's
+ * server cuts it off at that age (server.ts).
+ */
+export const WEBHOOK_TIMEOUT_SECONDS = 5;
+/** The Secret the webhook keeps its CA and serving certificate in (--secret; deploy/webhook/rbac.yaml). */
+export const WEBHOOK_TLS_SECRET = "lockstep-webhook-tls";

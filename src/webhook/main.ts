@@ -17,11 +17,7 @@
 //   LOG_LEVEL                  (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
-import {
-  LOCKSTEP_NAMESPACE,
-  WEBHOOK_CONFIGURATION_NAME,
-  WEBHOOK_TLS_SECRET,
-} from "../api/admission-manifests.ts";
+import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_TLS_SECRET } from "../api/constants.ts";
 import {
   configOrExit,
   connectOrExit,

@@ -8,9 +8,9 @@ import { createServer, type Server } from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import type { V1Node } from "@kubernetes/client-node";
 import * as z from "zod";
-import { WEBHOOK_PATH, WEBHOOK_TIMEOUT_SECONDS } from "../api/admission-manifests.ts";
 import { formatIssuePath, formatZodIssues, objectNameOf } from "../api/common.ts";
 import type { ProfileKind } from "../api/constants.ts";
+import { WEBHOOK_PATH, WEBHOOK_TIMEOUT_SECONDS } from "../api/constants.ts";
 import { placementOf, profileRevision, renderingRevision } from "../api/node-profiles.ts";
 import {
   type AdmittedPod,

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
+import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/constants.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 import { applyYaml } from "./apply.ts";
 import { type ControlPlane, kubectlBinary, waitFor } from "./controlplane.ts";

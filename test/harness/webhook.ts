@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { WEBHOOK_PATH } from "../../src/api/admission-manifests.ts";
+import { WEBHOOK_PATH } from "../../src/api/constants.ts";
 import { applyYaml } from "./apply.ts";
 import { checkPreloaded, componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";

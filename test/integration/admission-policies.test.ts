@@ -6,13 +6,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serviceAccountUser, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
+import { serviceAccountUser } from "../../src/api/admission-manifests.ts";
 import {
   GROUP,
   IN_USE_FINALIZER,
   PROFILE_EVENTS_NAMESPACE,
   SECCOMP_PROFILE_PLURAL,
   VERSION,
+  WEBHOOK_CONFIGURATION_NAME,
 } from "../../src/api/constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION, installReportEvent } from "../../src/api/install-report.ts";
 import { outcome, untilEnforced } from "../harness/admission.ts";

@@ -24,8 +24,13 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrappedNodeDir, buildImage, imageReference } from "../../scripts/image/build.ts";
-import { LOCKSTEP_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
-import { GROUP, SECCOMP_PROFILE_PLURAL, VERSION } from "../../src/api/constants.ts";
+import {
+  GROUP,
+  LOCKSTEP_NAMESPACE,
+  SECCOMP_PROFILE_PLURAL,
+  VERSION,
+  WEBHOOK_CONFIGURATION_NAME,
+} from "../../src/api/constants.ts";
 import { localhostProfileFor, profileLabelKey } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";

@@ -6,8 +6,13 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { POD_NODE_AFFINITY_POLICY, WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
-import { FAILED_LABEL_PREFIX, PROFILE_LABEL_PREFIX, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import { POD_NODE_AFFINITY_POLICY } from "../../src/api/admission-manifests.ts";
+import {
+  FAILED_LABEL_PREFIX,
+  PROFILE_LABEL_PREFIX,
+  SYNCED_REVISION_LABEL,
+  WEBHOOK_CONFIGURATION_NAME,
+} from "../../src/api/constants.ts";
 import { appArmorKernelName, failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { MAX_NODE_SELECTOR_TERMS, MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import { createCertificateAuthority, issueCertificate } from "../../src/kube/certificates.ts";

@@ -28,7 +28,7 @@ import {
 } from "../../scripts/image/build.ts";
 import { IndexSchema, ManifestSchema, MEDIA_TYPES } from "../../scripts/image/oci.ts";
 import { writeRelease } from "../../scripts/release.ts";
-import { LOCKSTEP_NAMESPACE } from "../../src/api/admission-manifests.ts";
+import { LOCKSTEP_NAMESPACE } from "../../src/api/constants.ts";
 import { ControlPlane, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 import { type UnpackedImage, unpackImage } from "../harness/image.ts";
 import { addRealNode, realNodePodSpec } from "../harness/real-node.ts";

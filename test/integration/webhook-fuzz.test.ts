@@ -7,8 +7,11 @@ import { connect as connectTls, type TLSSocket } from "node:tls";
 import * as k8s from "@kubernetes/client-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WEBHOOK_CONFIGURATION_NAME } from "../../src/api/admission-manifests.ts";
-import { APPARMOR_LABEL, SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
+import {
+  APPARMOR_LABEL,
+  SYNCED_REVISION_LABEL,
+  WEBHOOK_CONFIGURATION_NAME,
+} from "../../src/api/constants.ts";
 import { MAX_POD_CONTAINERS } from "../../src/api/pod-profiles.ts";
 import {
   LARGE_BODIES_BUDGET_BYTES,
