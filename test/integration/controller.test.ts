@@ -156,9 +156,6 @@ describe("why a node lacks a profile", () => {
     );
     const version = installing.version as string;
     const profile = await readSeccomp("fails");
-    // The agent marks the failure on its Node; its Event says why.
-    const failed = failedLabelKey("seccomp", "fails");
-    await labelNode("node-2", { [failed]: "WriteFailed" });
     // Exactly as an agent reports it: the one shared format.
     await core.createNamespacedEvent({
       namespace: PROFILE_EVENTS_NAMESPACE,
@@ -175,7 +172,15 @@ describe("why a node lacks a profile", () => {
         new Date(),
       ) as unknown as k8s.CoreV1Event,
     });
-    const degraded = await waitForStatus("fails", "Degraded", (s) => s.phase === "Degraded");
+    // The agent marks the failure on its Node; its Event says why (the label and the Event reach the
+    // controller through different watches: the reason is the Event's once both are in).
+    const failed = failedLabelKey("seccomp", "fails");
+    await labelNode("node-2", { [failed]: "WriteFailed" });
+    const degraded = await waitForStatus(
+      "fails",
+      "Degraded with the Event's reason",
+      (s) => s.phase === "Degraded" && s.missingNodes?.[0]?.reason.startsWith("WriteFailed:") === true,
+    );
     expect(degraded.missingNodes?.[0]).toEqual({
       node: "node-2",
       reason: "WriteFailed: cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
