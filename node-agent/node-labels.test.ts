@@ -33,7 +33,7 @@ describe("the Node's Lockstep labels", () => {
     });
   });
 
-  it("replace an older agent's per-profile labels in one patch, and leave every other label alone", () => {
+  it("remove Lockstep keys the state does not set in the same patch, and leave every other label alone", () => {
     const older = {
       "kubernetes.io/hostname": "n1",
       pool: "web",

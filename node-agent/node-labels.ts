@@ -1,7 +1,7 @@
 // The Lockstep labels this node should carry, computed from what is really installed, and the merge
 // patch that gets the Node there. Pure: labels follow the disk (DESIGN invariant 1) because `failed`
-// is read back from the disk and the kernel, never taken from intent. An older agent's per-profile
-// labels are Lockstep keys this state never sets, so the first patch removes them.
+// is read back from the disk and the kernel, never taken from intent. A Lockstep key this state never
+// sets (one written by hand, say) is removed by the next patch.
 import {
   AGENT_LABEL,
   APPARMOR_LABEL,

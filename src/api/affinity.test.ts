@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { applyPatch } from "../../test/unit/json-patch.ts";
@@ -98,7 +97,6 @@ const profile: fc.Arbitrary<ProfilePlacement> = fc.record({
   kind: fc.constantFrom<ProfileKind>("seccomp", "apparmor"),
   name: fc.constantFrom("web", "strict"),
   revision: fc.constantFrom("5", "9", "12"),
-  version: fc.option(fc.constantFrom("v1", "v2"), { nil: undefined }),
   nodeSelector: fc.option(
     fc.dictionary(fc.constantFrom("pool", "zone"), fc.constantFrom("a", "b"), { maxKeys: 1 }),
     {
@@ -114,7 +112,10 @@ const profiles = fc.uniqueArray(profile, {
 });
 const inUseKeys = (ps: readonly ProfilePlacement[]) => ps.map((p) => profileLabelKey(p.kind, p.name));
 
-/** A node: labels of an agent of either scheme (or of both, or none), and user labels. */
+/**
+ * A node: an agent's labels (or none), user labels, and per-profile labels as the agents before ADR
+ * 0024 wrote them (never released), which hold nothing.
+ */
 const node = fc.record({
   name: fc.constantFrom("n1", "n2", "n3"),
   labels: fc
@@ -182,17 +183,6 @@ function requiredAffinityMatches(p: AdmittedPod, n: TestNode): boolean {
   );
 }
 
-const hasOnlyOneScheme = (n: TestNode) =>
-  !Object.keys(n.labels).some(
-    (k) => k.startsWith("seccomp.lockstep.dev/") || k.startsWith("apparmor.lockstep.dev/"),
-  ) ||
-  !Object.keys(n.labels).some(
-    (k) =>
-      Object.values(SYNCED_REVISION_LABEL).includes(k) ||
-      k.startsWith("failed.") ||
-      k.startsWith("selector."),
-  );
-
 /** The operations, failing the test when the patch was refused. */
 function operations(patch: AffinityPatch): JsonPatchOperation[] {
   if ("refused" in patch) throw new Error(`unexpectedly refused: ${patch.refused}`);
@@ -218,9 +208,8 @@ describe("requireProfilesPatch", () => {
         const allowed =
           requiredAffinityMatches(original, n) && needed.every((p) => nodeHasProfile(p, n.labels));
         const matches = requiredAffinityMatches(patched, n);
-        // Never a node lacking a profile; and on a node of one labelling scheme, every node that has them.
-        if (matches) expect(allowed).toBe(true);
-        if (hasOnlyOneScheme(n)) expect(matches).toBe(allowed);
+        // Never a node lacking a profile, and every node that has them.
+        expect(matches).toBe(allowed);
       }),
       { numRuns: 3000 },
     );
@@ -236,18 +225,15 @@ describe("requireProfilesPatch", () => {
         );
         expect(lockstepLabels.sort()).toEqual([...new Set(inUseKeys(needed))].sort());
         for (const k of inUseKeys(needed)) expect(patched.metadata?.labels?.[k]).toBe(IN_USE_LABEL_VALUE);
-        // Each original non-empty term lives on, with all its expressions and fields, in every term made from it.
+        // Each original term lives on in its place, with all its expressions and fields: the
+        // affinity gains requirements, never a term (one term per term, one for a pod without any).
+        const before = requiredTerms(original) ?? [];
         const terms = requiredTerms(patched) ?? [];
-        for (const t of requiredTerms(original) ?? []) {
-          const heirs = terms.filter(
-            (h) =>
-              isDeepStrictEqual(h.matchFields, t.matchFields) &&
-              (t.matchExpressions ?? []).every((e) =>
-                h.matchExpressions?.some((he) => isDeepStrictEqual(he, e)),
-              ),
-          );
-          expect(heirs.length).toBeGreaterThan(0);
-        }
+        expect(terms).toHaveLength(Math.max(before.length, 1));
+        before.forEach((t, i) => {
+          expect(terms[i]?.matchFields).toEqual(t.matchFields);
+          for (const e of t.matchExpressions ?? []) expect(terms[i]?.matchExpressions).toContainEqual(e);
+        });
         expect(patched.spec.nodeSelector).toEqual(original.spec.nodeSelector);
         expect(patched.spec.tolerations).toEqual(original.spec.tolerations);
         expect(patched.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution).toEqual(
@@ -279,11 +265,10 @@ describe("requireProfilesPatch", () => {
     kind: "seccomp",
     name: "web",
     revision: "7",
-    version: "v1",
     disabled: false,
   };
 
-  it("leaves an empty term empty, and splits a guarded term into the current and the legacy requirements", () => {
+  it("leaves an empty term empty, and adds the requirements to a term in place of it", () => {
     const base: AdmittedPod = {
       spec: {
         containers: [],
@@ -313,37 +298,29 @@ describe("requireProfilesPatch", () => {
               { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
             ],
           },
-          {
-            matchFields: fields,
-            matchExpressions: [{ key: "seccomp.lockstep.dev/web", operator: "In", values: ["v1"] }],
-          },
           {},
         ],
       },
     ]);
   });
 
-  it("requires the nodeSelector, the agent's record of it, AppArmor, and nothing legacy while a version is unknown", () => {
+  it("requires the nodeSelector, the agent's record of it, and AppArmor", () => {
     const aa: ProfilePlacement = {
       kind: "apparmor",
       name: "aa",
       revision: "40",
-      version: undefined,
       nodeSelector: { pool: "web" },
       disabled: false,
     };
-    expect(profileRequirements([web, aa])).toEqual({
-      current: [
-        { key: "lockstep.dev/seccomp-revision", operator: "Gt", values: ["6"] },
-        { key: "lockstep.dev/apparmor-revision", operator: "Gt", values: ["39"] },
-        { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
-        { key: "failed.apparmor.lockstep.dev/aa", operator: "DoesNotExist" },
-        { key: "selector.lockstep.dev/pool", operator: "In", values: ["web"] },
-        { key: "pool", operator: "In", values: ["web"] },
-        { key: "lockstep.dev/apparmor", operator: "In", values: ["enabled"] },
-      ],
-      legacy: undefined,
-    });
+    expect(profileRequirements([web, aa])).toEqual([
+      { key: "lockstep.dev/seccomp-revision", operator: "Gt", values: ["6"] },
+      { key: "lockstep.dev/apparmor-revision", operator: "Gt", values: ["39"] },
+      { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
+      { key: "failed.apparmor.lockstep.dev/aa", operator: "DoesNotExist" },
+      { key: "selector.lockstep.dev/pool", operator: "In", values: ["web"] },
+      { key: "pool", operator: "In", values: ["web"] },
+      { key: "lockstep.dev/apparmor", operator: "In", values: ["enabled"] },
+    ]);
   });
 
   it("drops in-use labels a pod without profiles carries", () => {
@@ -367,7 +344,7 @@ describe("requireProfilesPatch", () => {
     );
   });
 
-  it("adds the requirements as new terms when the pod has no required node affinity", () => {
+  it("adds the requirements as one term when the pod has no required node affinity", () => {
     const ops = operations(patchFor({ spec: { containers: [] } }, [web]));
     expect(ops).toContainEqual({
       op: "add",
@@ -382,7 +359,6 @@ describe("requireProfilesPatch", () => {
                   { key: "failed.seccomp.lockstep.dev/web", operator: "DoesNotExist" },
                 ],
               },
-              { matchExpressions: [{ key: "seccomp.lockstep.dev/web", operator: "In", values: ["v1"] }] },
             ],
           },
         },

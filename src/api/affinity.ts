@@ -1,13 +1,12 @@
 // The JSONPatch (RFC 6902) that keeps a pod off every node lacking one of its profiles, and sets the
 // pod's in-use labels to exactly the profiles it uses (for the controller's in-use protection).
 //
-// What a node must carry is node-profiles.ts's profileRequirements: `current` (revision labels, no
-// failure label, the profiles' nodeSelectors) and, while agents roll, `legacy` (an older agent's
-// per-profile labels). Node-affinity terms are ORed, so every non-empty term the pod has gets the
-// requirements (a term left without them could be satisfied by a node lacking a profile), and with
-// `legacy` it is split in two: the term and `current`, or the term and `legacy`. A term that already
-// carries all of `current` or all of `legacy` is guarded as it is, so reinvocation adds nothing.
-// Everything else the pod says is left as it is.
+// What a node must carry is node-profiles.ts's profileRequirements (revision labels, no failure label,
+// the profiles' nodeSelectors and their synced record). Node-affinity terms are ORed, so every
+// non-empty term the pod has gets the requirements (a term left without them could be satisfied by a
+// node lacking a profile), and each term stays one term: the affinity grows by the requirements per
+// term, never by a term. A term that already carries them all is left as it is, so reinvocation adds
+// nothing. Everything else the pod says is left as it is.
 //
 // A term with neither matchExpressions nor matchFields matches no node (k8s.io/component-helpers
 // nodeaffinity): adding requirements would turn it into one that matches nodes, so it stays empty. A
@@ -36,16 +35,6 @@ export function jsonPointerToken(key: string): string {
   return key.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
-/** What a node must carry to hold every profile of a pod: either set of requirements. */
-export interface ProfileGuard {
-  current: NodeRequirement[];
-  legacy: NodeRequirement[] | undefined;
-}
-
-function carriesAll(term: NodeSelectorTerm, reqs: readonly NodeRequirement[]): boolean {
-  return reqs.every((r) => (term.matchExpressions ?? []).some((e) => sameRequirement(r, e)));
-}
-
 function withRequirements(term: NodeSelectorTerm, reqs: readonly NodeRequirement[]): NodeSelectorTerm {
   const missing = reqs.filter((r) => !(term.matchExpressions ?? []).some((e) => sameRequirement(r, e)));
   return { ...term, matchExpressions: [...(term.matchExpressions ?? []), ...missing] };
@@ -67,21 +56,15 @@ function termAsks(term: NodeSelectorTerm, r: NodeRequirement): boolean {
 
 /**
  * Whether the pod's required node affinity as it stands keeps it on nodes that meet `guard`: it has
- * terms, and every term that can match a node asks all of `current` or all of `legacy` (terms are
- * ORed, so one term without them lets the pod onto a node lacking the profile). What the pod's labels
- * say does not count: the scheduler does not read them.
+ * terms, and every term that can match a node asks all of it (terms are ORed, so one term without them
+ * lets the pod onto a node lacking the profile). What the pod's labels say does not count: the
+ * scheduler does not read them.
  */
-export function affinityGuards(pod: AdmittedPod, guard: ProfileGuard): boolean {
+export function affinityGuards(pod: AdmittedPod, guard: readonly NodeRequirement[]): boolean {
   const terms =
     pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
   return (
-    terms.length > 0 &&
-    terms.every(
-      (term) =>
-        isEmptyTerm(term) ||
-        guard.current.every((r) => termAsks(term, r)) ||
-        guard.legacy?.every((r) => termAsks(term, r)) === true,
-    )
+    terms.length > 0 && terms.every((term) => isEmptyTerm(term) || guard.every((r) => termAsks(term, r)))
   );
 }
 
@@ -93,7 +76,7 @@ export function isEmptyTerm(term: NodeSelectorTerm): boolean {
 export function requireProfilesPatch(
   pod: AdmittedPod,
   labelKeys: readonly string[],
-  guard: ProfileGuard,
+  guard: readonly NodeRequirement[],
 ): AffinityPatch {
   const keys = [...new Set(labelKeys)];
   const labels = inUseLabelOperations(pod, keys);
@@ -131,17 +114,15 @@ export function inUseLabelOperations(pod: AdmittedPod, keys: readonly string[]):
   return [...removals, ...additions];
 }
 
-function guardedTerms(terms: readonly NodeSelectorTerm[], guard: ProfileGuard): NodeSelectorTerm[] {
-  return terms.flatMap((term) => {
-    if (isEmptyTerm(term)) return [term];
-    if (carriesAll(term, guard.current) || (guard.legacy && carriesAll(term, guard.legacy))) return [term];
-    const current = withRequirements(term, guard.current);
-    return guard.legacy ? [current, withRequirements(term, guard.legacy)] : [current];
-  });
+function guardedTerms(
+  terms: readonly NodeSelectorTerm[],
+  guard: readonly NodeRequirement[],
+): NodeSelectorTerm[] {
+  return terms.map((term) => (isEmptyTerm(term) ? term : withRequirements(term, guard)));
 }
 
-function affinityOperations(pod: AdmittedPod, guard: ProfileGuard): AffinityPatch {
-  const required = { nodeSelectorTerms: newTerms(guard) };
+function affinityOperations(pod: AdmittedPod, guard: readonly NodeRequirement[]): AffinityPatch {
+  const required = { nodeSelectorTerms: [{ matchExpressions: [...guard] }] };
   const affinity = pod.spec.affinity;
   if (!affinity)
     return {
@@ -174,11 +155,4 @@ function affinityOperations(pod: AdmittedPod, guard: ProfileGuard): AffinityPatc
   const guarded = guardedTerms(terms, guard);
   if (isDeepStrictEqual(guarded, terms)) return { operations: [] };
   return { operations: [{ op: "replace", path: `${REQUIRED_PATH}/nodeSelectorTerms`, value: guarded }] };
-}
-
-/** The terms of a pod that had no required node affinity: the requirements alone. */
-function newTerms(guard: ProfileGuard): NodeSelectorTerm[] {
-  return guard.legacy
-    ? [{ matchExpressions: guard.current }, { matchExpressions: guard.legacy }]
-    : [{ matchExpressions: guard.current }];
 }

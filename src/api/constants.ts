@@ -40,8 +40,7 @@ export function profilePath(kind: ProfileKind, name?: string): string {
 
 // A label key is `<prefix>/<name>`; the prefix is a DNS subdomain. One prefix per profile kind keeps
 // the two namespaces apart: a seccomp and an AppArmor profile may share a name. These keys are the
-// pods' in-use labels; on Nodes they are the per-profile labels of agents before ADR 0024, which
-// the scheduler still honours while agents roll (legacy, never written by this agent).
+// pods' in-use labels; no agent writes them on a Node (ADR 0024), and nothing reads them there.
 export const SECCOMP_LABEL_PREFIX = `seccomp.${GROUP}/`;
 export const APPARMOR_LABEL_PREFIX = `apparmor.${GROUP}/`;
 export const PROFILE_LABEL_PREFIX: Readonly<Record<ProfileKind, string>> = {
@@ -95,6 +94,7 @@ export const IN_USE_FINALIZER = `${GROUP}/in-use-protection`;
 export const RUNTIME_DEFAULT_PROFILE_NAME = "runtime/default";
 
 // --- how Lockstep is installed: names the manifests (src/manifests/) and the running parts share ----------
+// Runtime values live here, so the running webhook does not load the YAML generator.
 
 export const LOCKSTEP_NAMESPACE = "lockstep-system";
 /** The webhook server's one route for AdmissionReviews, whichever address the API server reaches it at. */

@@ -102,7 +102,7 @@ const ReportEventSchema = z.object({
 
 /**
  * The report an Event carries, with when it was last seen; undefined for an Event that is not one (an
- * older agent's, or anyone else's with the same reason).
+ * Event of another shape, anyone's with the same reason).
  */
 export function readInstallReport(event: unknown): { report: InstallReport; at: number } | undefined {
   const parsed = ReportEventSchema.safeParse(event);

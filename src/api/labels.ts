@@ -151,8 +151,8 @@ export function parseProfileLabelKey(key: string): ParsedProfileLabelKey | undef
 
 /**
  * Whether a label key on a Node belongs to Lockstep. The agent may change only these keys on its Node
- * (DESIGN invariant 5); it removes every one it does not set, including an older agent's per-profile
- * labels (`seccomp.lockstep.dev/<name>`), which it replaces with its revision and failure labels.
+ * (DESIGN invariant 5); it removes every one it does not set (the pods' in-use prefixes included: no
+ * agent writes those on a Node, ADR 0034).
  */
 export function isLockstepLabelKey(key: string): boolean {
   return (

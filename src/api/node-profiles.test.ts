@@ -54,14 +54,18 @@ describe("profileRevision", () => {
     ]) {
       const revision = profileRevision({ metadata: { resourceVersion } });
       expect(revision).toBe(UNKNOWN_REVISION);
-      const p: ProfilePlacement = { kind: "seccomp", name: "web", revision, version: "abc", disabled: false };
+      const p: ProfilePlacement = { kind: "seccomp", name: "web", revision, disabled: false };
       // No node holds it, however far its agent got...
       for (const label of ["0", "1", "999999999999999999"])
         expect(nodeHasProfile(p, { "lockstep.dev/seccomp-revision": label })).toBe(false);
       // ...and the webhook's requirement for it matches none (`Gt` and `DoesNotExist` on one key).
-      const { current } = profileRequirements([p, { ...p, name: "other", revision: "5" }]);
-      expect(current).toContainEqual({ key: "lockstep.dev/seccomp-revision", operator: "DoesNotExist" });
-      expect(current).toContainEqual({ key: "lockstep.dev/seccomp-revision", operator: "Gt", values: ["4"] });
+      const required = profileRequirements([p, { ...p, name: "other", revision: "5" }]);
+      expect(required).toContainEqual({ key: "lockstep.dev/seccomp-revision", operator: "DoesNotExist" });
+      expect(required).toContainEqual({
+        key: "lockstep.dev/seccomp-revision",
+        operator: "Gt",
+        values: ["4"],
+      });
     }
   });
 });
@@ -156,7 +160,6 @@ describe("renderingRevision", () => {
               kind: "seccomp",
               name: child,
               revision: after,
-              version: undefined,
               disabled: false,
             };
             if (ancestors.includes(updated)) {
@@ -178,7 +181,6 @@ describe("nodeHasProfile", () => {
     kind: "seccomp",
     name: "web",
     revision: "100",
-    version: "abc",
     nodeSelector: { pool: "web" },
     disabled: false,
   };
@@ -203,17 +205,15 @@ describe("nodeHasProfile", () => {
     ).toBe(false);
   });
 
-  it("holds on a node an older agent labelled with the current version, and only that version", () => {
-    expect(nodeHasProfile(web, { pool: "web", "seccomp.lockstep.dev/web": "abc" })).toBe(true);
-    expect(nodeHasProfile(web, { pool: "web", "seccomp.lockstep.dev/web": "old" })).toBe(false);
-    expect(
-      nodeHasProfile({ ...web, version: undefined }, { pool: "web", "seccomp.lockstep.dev/web": "abc" }),
-    ).toBe(false);
+  it("takes no per-profile label (the agents before ADR 0024, never released) for an installation", () => {
+    expect(nodeProfileState(web, { pool: "web", "seccomp.lockstep.dev/web": "abc" })).toBe("pending");
+    const behind = { ...caughtUp, "lockstep.dev/seccomp-revision": "99" };
+    expect(nodeHasProfile(web, { ...behind, "seccomp.lockstep.dev/web": "abc" })).toBe(false);
   });
 });
 
 describe("placementsOf", () => {
-  it("gives each profile its rendering's revision, and no legacy version to one that inherits", () => {
+  it("gives each profile its rendering's revision", () => {
     const base = { metadata: { name: "base", resourceVersion: "90", generation: 1 }, spec: {} };
     const child = {
       metadata: { name: "child", resourceVersion: "40", generation: 1 },
@@ -222,12 +222,12 @@ describe("placementsOf", () => {
     };
     const [b, c] = placementsOf("seccomp", [base, child]);
     expect(b?.revision).toBe("90");
-    expect(c).toMatchObject({ name: "child", revision: "90", version: undefined });
+    expect(c).toMatchObject({ name: "child", revision: "90" });
   });
 });
 
 describe("placementOf", () => {
-  it("takes the version from a status about the current generation only", () => {
+  it("takes the revision from a status about the current generation only", () => {
     const obj = {
       metadata: { name: "web", resourceVersion: "7", generation: 2 },
       spec: { nodeSelector: { pool: "web" }, disabled: true },
@@ -237,16 +237,12 @@ describe("placementOf", () => {
       kind: "seccomp",
       name: "web",
       revision: "7",
-      version: undefined,
       nodeSelector: { pool: "web" },
       disabled: true,
     });
     expect(
       placementOf("seccomp", { ...obj, status: { ...obj.status, observedGeneration: 2 } }),
-    ).toMatchObject({
-      revision: "5",
-      version: "abc",
-    });
+    ).toMatchObject({ revision: "5" });
   });
 });
 
@@ -256,7 +252,6 @@ describe("nodeProfileReport", () => {
       kind: "seccomp",
       name,
       revision: "50",
-      version: "abc",
       disabled: false,
       ...extra,
     });

@@ -1,7 +1,6 @@
 // What a Node's labels say about one profile (docs/adr/0024-node-labels-that-scale.md). Per node there
 // is one revision label per profile kind and a failure label only for a profile that failed there, so
-// a Node's Lockstep labels do not grow with the number of profiles; while agents roll, an older agent's
-// per-profile label (`seccomp.lockstep.dev/<name>: <version>`) still counts.
+// a Node's Lockstep labels do not grow with the number of profiles.
 //
 // One rule, two spellings: nodeHasProfile reads it from labels (the controller's status, the CLI, the
 // webhook's spec.nodeName check); profileRequirements writes it for the scheduler (the webhook's
@@ -13,7 +12,7 @@ import {
   RUNTIME_DEFAULT_PROFILE_NAME,
   SYNCED_REVISION_LABEL,
 } from "./constants.ts";
-import { failedLabelKey, profileLabelKey, selectorSyncedLabelKey } from "./labels.ts";
+import { failedLabelKey, selectorSyncedLabelKey } from "./labels.ts";
 import { MAX_INHERITANCE_DEPTH } from "./limits.ts";
 import { REVISION_PATTERN } from "./patterns.ts";
 import { profileBelongsOnNode } from "./profiles.ts";
@@ -122,8 +121,6 @@ export interface ProfilePlacement {
   kind: ProfileKind;
   name: string;
   revision: string;
-  /** The current version's hash; undefined when it is not known (invalid, or not rendered yet). */
-  version: string | undefined;
   nodeSelector?: NodeSelector | undefined;
   disabled: boolean;
 }
@@ -132,14 +129,12 @@ export interface ProfilePlacement {
 export interface PlacementSource {
   metadata?: { name?: string; resourceVersion?: string; generation?: number };
   spec?: unknown;
-  status?: { observedGeneration?: number; revision?: string; version?: string };
+  status?: { observedGeneration?: number; revision?: string };
 }
 
 /**
  * The placement of a profile as the webhook and the CLI see it, without rendering (`revision`: the
- * rendering's, renderingRevision; the object's own by default, for a profile with no base): the version comes
- * from the controller's status, and only while that status is about the current generation (an older
- * one would let a pod onto a node that an older agent labelled with the previous version).
+ * rendering's, renderingRevision; the object's own by default, for a profile with no base).
  */
 export function placementOf(
   kind: ProfileKind,
@@ -148,16 +143,10 @@ export function placementOf(
 ): ProfilePlacement {
   const spec = (typeof obj.spec === "object" && obj.spec !== null ? obj.spec : {}) as Record<string, unknown>;
   const selector = NodeSelectorSchema.safeParse(spec.nodeSelector);
-  // The status is about this object's generation, not its bases': for a profile that inherits, the
-  // version it names may be the rendering before a base changed, so an older agent's per-profile label
-  // is not evidence of the current rendering, and only revisions count.
-  const current =
-    obj.status?.observedGeneration === obj.metadata?.generation && baseProfileOf(kind, spec) === undefined;
   return {
     kind,
     name: obj.metadata?.name ?? "",
     revision,
-    version: current ? obj.status?.version : undefined,
     nodeSelector: selector.success ? selector.data : undefined,
     disabled: spec.disabled === true,
   };
@@ -183,16 +172,6 @@ export function revisionReached(
   return isRevision(synced) && isRevision(revision) && !revisionBefore(synced, revision);
 }
 
-/** Whether this node's agent publishes revisions for `kind` (ADR 0024) rather than per-profile labels. */
-export function usesRevisions(labels: Readonly<Record<string, string>>, kind: ProfileKind): boolean {
-  return isRevision(labels[SYNCED_REVISION_LABEL[kind]]);
-}
-
-/** An older agent's per-profile label, carrying this version. */
-function legacyLabelHolds(p: ProfilePlacement, labels: Readonly<Record<string, string>>): boolean {
-  return p.version !== undefined && labels[profileLabelKey(p.kind, p.name)] === p.version;
-}
-
 /** How a node stands with a profile that belongs on it. */
 export type NodeProfileState = "installed" | "failed" | "pending";
 
@@ -200,7 +179,6 @@ export function nodeProfileState(
   p: ProfilePlacement,
   labels: Readonly<Record<string, string>>,
 ): NodeProfileState {
-  if (legacyLabelHolds(p, labels)) return "installed";
   if (labels[failedLabelKey(p.kind, p.name)] !== undefined) return "failed";
   const selectorSynced = Object.entries(p.nodeSelector ?? {}).every(
     ([key, value]) => labels[selectorSyncedLabelKey(key)] === value,
@@ -221,14 +199,10 @@ export interface NodeRequirement {
 }
 
 /**
- * nodeHasProfile for every profile in `profiles`, as node-affinity requirements: `current` for nodes of
- * agents that publish revisions, `legacy` (undefined when it cannot hold: a version unknown, a profile
- * disabled) for nodes an older agent labelled. A node that satisfies either holds every profile.
+ * nodeHasProfile for every profile in `profiles`, as node-affinity requirements: a node that satisfies
+ * all of them holds every profile.
  */
-export function profileRequirements(profiles: readonly ProfilePlacement[]): {
-  current: NodeRequirement[];
-  legacy: NodeRequirement[] | undefined;
-} {
+export function profileRequirements(profiles: readonly ProfilePlacement[]): NodeRequirement[] {
   const placement: NodeRequirement[] = [];
   for (const p of profiles)
     for (const [key, value] of Object.entries(p.nodeSelector ?? {}))
@@ -236,43 +210,29 @@ export function profileRequirements(profiles: readonly ProfilePlacement[]): {
   if (profiles.some((p) => p.kind === "apparmor"))
     placement.push({ key: APPARMOR_LABEL, operator: "In", values: ["enabled"] });
 
-  const current: NodeRequirement[] = [];
+  const synced: NodeRequirement[] = [];
   const kinds = [...new Set(profiles.map((p) => p.kind))];
   for (const kind of kinds) {
     const revisions = profiles.filter((p) => p.kind === kind).map((p) => p.revision);
     const revision = maxRevision(revisions);
     // `Gt` is strict; the label must be at least the revision.
-    current.push({
+    synced.push({
       key: SYNCED_REVISION_LABEL[kind],
       operator: "Gt",
       values: [String(BigInt(revision) - 1n)],
     });
     // An unknown revision is reached by no node: `Gt` and `DoesNotExist` on one key match none.
     if (!revisions.every(isRevision))
-      current.push({ key: SYNCED_REVISION_LABEL[kind], operator: "DoesNotExist" });
+      synced.push({ key: SYNCED_REVISION_LABEL[kind], operator: "DoesNotExist" });
   }
-  for (const p of profiles) current.push({ key: failedLabelKey(p.kind, p.name), operator: "DoesNotExist" });
+  for (const p of profiles) synced.push({ key: failedLabelKey(p.kind, p.name), operator: "DoesNotExist" });
   for (const p of profiles)
     for (const [key, value] of Object.entries(p.nodeSelector ?? {}))
-      current.push({ key: selectorSyncedLabelKey(key), operator: "In", values: [value] });
+      synced.push({ key: selectorSyncedLabelKey(key), operator: "In", values: [value] });
   // A disabled profile belongs nowhere: `Gt` and `DoesNotExist` on one key match no node.
   for (const p of profiles)
-    if (p.disabled) current.push({ key: SYNCED_REVISION_LABEL[p.kind], operator: "DoesNotExist" });
-
-  const legacyPossible = profiles.every((p) => p.version !== undefined && !p.disabled);
-  const legacy = legacyPossible
-    ? profiles.map(
-        (p): NodeRequirement => ({
-          key: profileLabelKey(p.kind, p.name),
-          operator: "In",
-          values: [p.version ?? ""],
-        }),
-      )
-    : undefined;
-  return {
-    current: distinctRequirements([...current, ...placement]),
-    legacy: legacy && distinctRequirements([...legacy, ...placement]),
-  };
+    if (p.disabled) synced.push({ key: SYNCED_REVISION_LABEL[p.kind], operator: "DoesNotExist" });
+  return distinctRequirements([...synced, ...placement]);
 }
 
 export function sameRequirement(

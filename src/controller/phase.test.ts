@@ -3,7 +3,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AGENT_LABEL, APPARMOR_LABEL } from "../api/constants.ts";
-import { profileLabelKey } from "../api/labels.ts";
 import { renderAppArmorProfiles, renderSeccompProfiles } from "../api/profiles.ts";
 import {
   computeStatus,
@@ -39,7 +38,8 @@ function input(overrides: Partial<StatusInput> & Pick<StatusInput, "profile" | "
 
 const web = seccomp("web", { defaultAction: "SCMP_ACT_ALLOW", nodeSelector: { pool: "web" } });
 const version = web.ok ? web.version : "";
-const key = profileLabelKey("seccomp", "web");
+/** What the agent of a node in pool web writes once it has installed `web` (revision 1). */
+const SYNCED = { "lockstep.dev/seccomp-revision": "1", "selector.lockstep.dev/pool": "web" };
 const node = (name: string, labels: Record<string, string>): NodeView => ({ name, labels });
 
 describe("profilePhase", () => {
@@ -73,9 +73,9 @@ describe("computeStatus", () => {
       input({
         profile: web,
         nodes: [
-          node("a", { ...AGENT, pool: "web", [key]: version }),
-          node("b", { ...AGENT, pool: "web", [key]: "stale0000000" }),
-          node("c", { ...AGENT, pool: "db", [key]: version }),
+          node("a", { ...AGENT, pool: "web", ...SYNCED }),
+          node("b", { ...AGENT, pool: "web", ...SYNCED, "lockstep.dev/seccomp-revision": "0" }),
+          node("c", { ...AGENT, pool: "db", ...SYNCED }),
         ],
       }),
     );
@@ -102,15 +102,18 @@ describe("computeStatus", () => {
   });
 
   it("ignores a failure reported for an older version, and lists failed nodes first", () => {
-    const nodes = [node("a", { ...AGENT, pool: "web" }), node("b", { ...AGENT, pool: "web" })];
+    const failedHere = { ...AGENT, pool: "web", "failed.seccomp.lockstep.dev/web": "WriteFailed" };
+    const nodes = [node("a", { ...AGENT, pool: "web" }), node("b", failedHere), node("c", failedHere)];
     const failures = new Map<string, InstallFailure>([
       ["b", { version, message: "disk full" }],
       ["a", { version: "older0000000", message: "old failure" }],
+      ["c", { version: "older0000000", message: "old failure" }],
     ]);
     const status = computeStatus(input({ profile: web, nodes, failures }));
     expect(status.phase).toBe("Degraded");
     expect(status.missingNodes).toEqual([
       { node: "b", reason: "disk full" },
+      { node: "c", reason: "WriteFailed (see the agent's InstallFailed Event)" },
       { node: "a", reason: "not installed yet" },
     ]);
   });

@@ -22,6 +22,8 @@ const node = (name: string, labels: Record<string, string>): NodeView => ({
   name,
   labels: { "lockstep.dev/agent": "0.1.0", pool: "web", ...labels },
 });
+/** What a node's agent writes once it has installed `web` (revision 20, nodeSelector pool=web). */
+const synced = { "lockstep.dev/seccomp-revision": "20", "selector.lockstep.dev/pool": "web" };
 const base = {
   revision: "20",
   ownRevision: "20",
@@ -35,7 +37,7 @@ const base = {
 describe("computeStatus", () => {
   it("is Pending with no matching ready node, Installing while some lack it, Installed when all have it", () => {
     expect(computeStatus({ ...base, profile: web, nodes: [] }).phase).toBe("Pending");
-    const two = [node("a", { [key]: web.version }), node("b", {})];
+    const two = [node("a", synced), node("b", {})];
     const installing = computeStatus({ ...base, profile: web, nodes: two });
     expect(installing).toMatchObject({
       phase: "Installing",
@@ -46,7 +48,7 @@ describe("computeStatus", () => {
       computeStatus({
         ...base,
         profile: web,
-        nodes: [two[0] as NodeView, node("b", { [key]: web.version })],
+        nodes: [two[0] as NodeView, node("b", synced)],
       }),
     ).toMatchObject({
       phase: "Installed",
@@ -55,7 +57,7 @@ describe("computeStatus", () => {
   });
 
   it("counts a node whose agent caught up with the revision and the selector, unless it failed there", () => {
-    const caughtUp = { "lockstep.dev/seccomp-revision": "20", "selector.lockstep.dev/pool": "web" };
+    const caughtUp = synced;
     const nodes = [
       node("a", caughtUp),
       node("behind", { ...caughtUp, "lockstep.dev/seccomp-revision": "19" }),
@@ -71,14 +73,16 @@ describe("computeStatus", () => {
     ]);
   });
 
-  it("does not count nodes without a ready agent, outside the selector, or at an old version", () => {
+  it("does not count nodes without a ready agent, outside the selector, behind, or with per-profile labels", () => {
     const nodes: NodeView[] = [
-      { name: "no-agent", labels: { pool: "web", [key]: web.version } },
-      node("other-pool", { pool: "batch" }),
-      node("stale", { [key]: "000000000000" }),
+      { name: "no-agent", labels: { pool: "web", ...synced } },
+      node("other-pool", { pool: "batch", ...synced }),
+      node("stale", { ...synced, "lockstep.dev/seccomp-revision": "19" }),
+      // The per-profile label of the agents before ADR 0024, which no release shipped: not a claim.
+      node("per-profile", { [key]: web.version }),
     ];
     expect(computeStatus({ ...base, profile: web, nodes })).toMatchObject({
-      ready: "0/1",
+      ready: "0/2",
       phase: "Installing",
     });
   });
@@ -109,11 +113,14 @@ describe("computeStatus", () => {
     });
   });
 
-  it("is Degraded with the agent's reason when an older agent's node reported a failure for the current version", () => {
+  it("does not take an Event alone for a failure on a node that has no revision label yet", () => {
     const failures = new Map([["b", { version: web.version, message: "WriteFailed: disk full" }]]);
     const status = computeStatus({ ...base, profile: web, nodes: [node("a", {}), node("b", {})], failures });
-    expect(status.phase).toBe("Degraded");
-    expect(status.missingNodes?.[0]).toEqual({ node: "b", reason: "WriteFailed: disk full" });
+    expect(status.phase).toBe("Installing");
+    expect(status.missingNodes).toEqual([
+      { node: "a", reason: "not installed yet" },
+      { node: "b", reason: "not installed yet" },
+    ]);
   });
 
   it("is Invalid with the resolver's message, and Terminating while being deleted", () => {

@@ -5,7 +5,7 @@ import { type Condition, MAX_MISSING_NODES, type ProfilePhase, type ProfileStatu
 import { AGENT_LABEL, API_VERSION, APPARMOR_LABEL, OBJECT_KIND, type ProfileKind } from "../api/constants.ts";
 import { INSTALL_FAILED } from "../api/install-report.ts";
 import { failedLabelKey, localhostProfileFor } from "../api/labels.ts";
-import { isRevision, nodeProfileState, type ProfilePlacement, usesRevisions } from "../api/node-profiles.ts";
+import { isRevision, nodeProfileState, type ProfilePlacement } from "../api/node-profiles.ts";
 import { nodeCountsForProfile, profileBelongsOnNode, type RenderedProfile } from "../api/profiles.ts";
 import type { EventFields } from "../kube/event-recorder.ts";
 
@@ -45,7 +45,6 @@ export function computeStatus(input: StatusInput): ProfileStatus {
     kind: profile.kind,
     name: profile.name,
     revision: input.revision,
-    version,
     nodeSelector: profile.nodeSelector,
     disabled: profile.disabled,
   };
@@ -63,11 +62,8 @@ export function computeStatus(input: StatusInput): ProfileStatus {
       const labelled = n.labels[failedKey];
       // Whether a node failed is its agent's word on its own Node: a label only that node's agent can
       // write (the agent's admission policy). An Event is anyone's to create wherever RBAC grants Events,
-      // so for such a node it only explains a failure the label states. An older agent writes no failure
-      // labels; its Event is all there is (its reports are held to its node by the same policy family).
-      const failed = usesRevisions(n.labels, profile.kind)
-        ? labelled !== undefined
-        : current || labelled !== undefined;
+      // so it only explains a failure the label states.
+      const failed = labelled !== undefined;
       return {
         node: n.name,
         reason:

@@ -490,8 +490,7 @@ export const POD_NODE_AFFINITY_POLICY = "lockstep-pod-node-affinity";
  *   for exactly the profiles the pod uses: the label keys are then the distinct profiles, however many
  *   containers name them, and carry the label names CEL cannot compute for a long name (SHA-256);
  * - every term matches no node (no expressions, no fields) or carries, for each in-use label's kind the
- *   revision label with `Gt` and for each in-use label the profile's failure label with `DoesNotExist`
- *   (or, while agents roll, the in-use key itself, an older agent's node label, with `In`).
+ *   revision label with `Gt` and for each in-use label the profile's failure label with `DoesNotExist`.
  * It does not check the revision's value nor the profiles' nodeSelector and AppArmor requirements: CEL
  * cannot read the profiles (docs/adr/0033-final-pod-checked.md).
  */
@@ -519,9 +518,6 @@ export function podNodeAffinityPolicy(): object[] {
       `(size(${inUse(kind)}) == 0 || ${has(`e.key == ${cel(SYNCED_REVISION_LABEL[kind])} && e.operator == 'Gt'`)})`,
       `${inUse(kind)}.all(k, ${has(`e.operator == 'DoesNotExist' && e.key == ${cel(FAILED_LABEL_PREFIX[kind])} + k.substring(${PROFILE_LABEL_PREFIX[kind].length})`)})`,
     ])
-    .join(" && ");
-  const legacy = kinds
-    .map((kind) => `${inUse(kind)}.all(k, ${has("e.operator == 'In' && e.key == k")})`)
     .join(" && ");
   const matchesNoNode = `size(${exprs}) == 0 && (!has(t.matchFields) || size(t.matchFields) == 0)`;
   const required = "object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
@@ -573,7 +569,7 @@ export function podNodeAffinityPolicy(): object[] {
         messageExpression: `${podName} + ' names a Lockstep profile without its in-use label (${POD_IN_USE_PREFIXES.join(", ")}), which the Lockstep webhook sets with the node affinity ${bypassed}: the pod could run on a node without the profile. Find the webhook that rewrites the pod (kubectl get mutatingwebhookconfigurations)'`,
       },
       {
-        expression: `size(variables.terms) > 0 && variables.terms.all(t, (${matchesNoNode}) || (${current}) || (${legacy}))`,
+        expression: `size(variables.terms) > 0 && variables.terms.all(t, (${matchesNoNode}) || (${current}))`,
         messageExpression: `${podName} + ' names a Lockstep profile, but a node-selector term of spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution lacks the requirement the Lockstep webhook adds ${bypassed}: the pod could run on a node without the profile. Find the webhook that rewrites spec.affinity (kubectl get mutatingwebhookconfigurations)'`,
       },
     ],

@@ -22,12 +22,12 @@ const pod = (extra: Partial<AdmittedPod["spec"]> = {}): AdmittedPod => ({
     ...extra,
   },
 });
-/** Views of profiles at revision 10 whose version "abc" an older agent would write as its label value. */
+/** Views of profiles at revision 10. */
 const views =
   (entries: Record<string, Omit<ProfileView, "placement">>) =>
   (kind: ProfileKind, name: string): ProfileView | undefined => {
     const entry = entries[`${kind}/${name}`];
-    return entry && { ...entry, placement: { kind, name, revision: "10", version: "abc", disabled: false } };
+    return entry && { ...entry, placement: { kind, name, revision: "10", disabled: false } };
   };
 
 const webKey = profileLabelKey("seccomp", "web");
@@ -87,13 +87,14 @@ describe("reviewPod", () => {
         /spec.nodeName is "n1", which does not have SeccompProfile "web" installed/,
       ),
     });
+    // A per-profile label (the agents before ADR 0024, never released) is no installation.
     expect(
       reviewPodCreate(pod({ nodeName: "n1" }), {
         profile,
         boundNodeLabels: { "seccomp.lockstep.dev/web": "abc" },
       }),
-    ).toMatchObject({ allowed: true });
-    // A node whose agent publishes revisions: caught up, and no failure label for web.
+    ).toMatchObject({ allowed: false });
+    // Its agent caught up, and no failure label for web.
     const caughtUp = { "lockstep.dev/seccomp-revision": "10" };
     expect(reviewPodCreate(pod({ nodeName: "n1" }), { profile, boundNodeLabels: caughtUp })).toMatchObject({
       allowed: true,
@@ -154,7 +155,12 @@ describe("reviewPod", () => {
       "seccomp/web": { terminating: false, installedNodes: 1 },
       "seccomp/strict": { terminating: false, installedNodes: 1 },
     });
-    const ctx = { profile, boundNodeLabels: { "seccomp.lockstep.dev/web": "abc" } };
+    // web is installed on the pod's node; strict failed there.
+    const boundNodeLabels = {
+      "lockstep.dev/seccomp-revision": "10",
+      "failed.seccomp.lockstep.dev/strict": "LoadFailed",
+    };
+    const ctx = { profile, boundNodeLabels };
     expect(reviewEphemeralContainers(debug("lockstep/gone.json"), running, ctx)).toEqual({
       allowed: false,
       message: expect.stringMatching(
@@ -184,9 +190,9 @@ describe("reviewPod", () => {
       "seccomp/web": { terminating: false, installedNodes: 1 },
       "seccomp/strict": { terminating: false, installedNodes: 1 },
     });
-    /** What the webhook wrote into every term at CREATE for `name` (revision 10, version "abc"). */
+    /** What the webhook wrote into every term at CREATE for `name` (revision 10). */
     const guard = (name: string, revision = "10") =>
-      profileRequirements([{ kind: "seccomp", name, revision, version: "abc", disabled: false }]);
+      profileRequirements([{ kind: "seccomp", name, revision, disabled: false }]);
     const pending = (
       terms: NodeSelectorTerm[] | undefined,
       labels: Record<string, string> = {},
@@ -216,7 +222,7 @@ describe("reviewPod", () => {
       /^pod "p" is not scheduled yet \(no spec\.nodeName\) and its node affinity does not require SeccompProfile "strict" in every term/;
 
     it("admits a profile the affinity written at CREATE requires", () => {
-      const created = pending([{ matchExpressions: guard("web").current }], { [webKey]: "true" });
+      const created = pending([{ matchExpressions: guard("web") }], { [webKey]: "true" });
       expect(review(created, "lockstep/web.json")).toEqual({
         allowed: true,
         patch: [],
@@ -246,31 +252,31 @@ describe("reviewPod", () => {
 
     it("refuses when one ORed term lacks the requirement, whatever the others carry", () => {
       const oneTermOpen = pending([
-        { matchExpressions: guard("strict").current },
+        { matchExpressions: guard("strict") },
         { matchFields: [{ key: "metadata.name", operator: "In", values: ["n1"] }] },
       ]);
       expect(review(oneTermOpen, "lockstep/strict.json")).toMatchObject({ allowed: false });
       // Part of the requirement is not the requirement: without the failure label's DoesNotExist a node
       // that failed to install it qualifies.
-      const partial = pending([{ matchExpressions: guard("strict").current.slice(0, 1) }]);
+      const partial = pending([{ matchExpressions: guard("strict").slice(0, 1) }]);
       expect(review(partial, "lockstep/strict.json")).toMatchObject({ allowed: false });
     });
 
     it("takes a newer revision as at least as strict and an older one as not enough", () => {
       expect(
-        review(pending([{ matchExpressions: guard("strict", "12").current }]), "lockstep/strict.json"),
+        review(pending([{ matchExpressions: guard("strict", "12") }]), "lockstep/strict.json"),
       ).toMatchObject({
         allowed: true,
       });
       expect(
-        review(pending([{ matchExpressions: guard("strict", "9").current }]), "lockstep/strict.json"),
+        review(pending([{ matchExpressions: guard("strict", "9") }]), "lockstep/strict.json"),
       ).toMatchObject({
         allowed: false,
       });
       // A `Gt` the scheduler cannot read as one revision is no requirement at all.
       const revisionKey = "lockstep.dev/seccomp-revision";
       for (const values of [["abc"], ["99", "100"], [], ["-5"]]) {
-        const odd = guard("strict").current.map((r) => (r.key === revisionKey ? { ...r, values } : r));
+        const odd = guard("strict").map((r) => (r.key === revisionKey ? { ...r, values } : r));
         expect(
           review(pending([{ matchExpressions: odd }]), "lockstep/strict.json"),
           String(values),
@@ -280,13 +286,16 @@ describe("reviewPod", () => {
       }
     });
 
-    it("admits the legacy term of agents rolling, and leaves a term that matches no node alone", () => {
-      const { current, legacy } = guard("strict");
-      const twoTerms = pending([{ matchExpressions: current }, { matchExpressions: legacy }, {}]);
-      expect(review(twoTerms, "lockstep/strict.json")).toMatchObject({
+    it("leaves a term that matches no node alone, and takes no per-profile node label for the requirement", () => {
+      const withEmpty = pending([{ matchExpressions: guard("strict") }, {}]);
+      expect(review(withEmpty, "lockstep/strict.json")).toMatchObject({
         allowed: true,
         warnings: [expect.stringContaining("not among the pod's in-use labels")],
       });
+      // The label the agents before ADR 0024 wrote on their Node (never released): no agent writes it.
+      const perProfile = { key: strictKey, operator: "In", values: ["abc"] };
+      const legacyTerm = pending([{ matchExpressions: guard("strict") }, { matchExpressions: [perProfile] }]);
+      expect(review(legacyTerm, "lockstep/strict.json")).toMatchObject({ allowed: false });
     });
   });
 

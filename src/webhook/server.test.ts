@@ -5,7 +5,7 @@ import { ByteBudget } from "./byte-budget.ts";
 import {
   base64Json,
   boundedMessage,
-  jsonStructureBytes,
+  jsonStructureChars,
   LARGE_BODIES_BUDGET_BYTES,
   MAX_BODY_BYTES,
   MAX_JSON_CONTAINERS_AND_ITEMS,
@@ -33,12 +33,12 @@ describe("base64Json (AdmissionResponse.patch)", () => {
   });
 });
 
-describe("jsonStructureBytes (the bound on what JSON.parse allocates)", () => {
-  it("counts the bytes that open an object or an array or separate items, not those inside other characters", () => {
-    expect(jsonStructureBytes(Buffer.from('{"a":[1,2,{}],"b":"x"}'))).toBe(6);
+describe("jsonStructureChars (the bound on what JSON.parse allocates)", () => {
+  it("counts what opens an object or an array or separates items, not what is inside other characters", () => {
+    expect(jsonStructureChars('{"a":[1,2,{}],"b":"x"}')).toBe(6);
     // Multi-byte UTF-8 characters never contain these bytes.
-    expect(jsonStructureBytes(Buffer.from('"漢字🛡️Ωü"'))).toBe(0);
-    expect(jsonStructureBytes(Buffer.from("[{},{},{}]"))).toBe(6);
+    expect(jsonStructureChars('"漢字🛡️Ωü"')).toBe(0);
+    expect(jsonStructureChars("[{},{},{}]")).toBe(6);
   });
 });
 
@@ -99,5 +99,29 @@ describe("readBody (the large-body budget)", () => {
     complex.emit("data", Buffer.from("[".repeat(MAX_JSON_CONTAINERS_AND_ITEMS + 1)));
     expect(String(await tooComplex)).toBe("Symbol(too complex)");
     expect(budget.inUse).toBe(1500);
+  });
+
+  it("counts the structure of a long body from its first byte, and leaves a body that cannot hold too much alone", async () => {
+    const budget = new ByteBudget(LARGE_BODIES_BUDGET_BYTES);
+    // Most of it arrives before the body is long enough to be counted: it counts all the same.
+    const split = fakeRequest();
+    const refused = readBody(split, budget);
+    split.emit("data", Buffer.from("[".repeat(MAX_JSON_CONTAINERS_AND_ITEMS - 10)));
+    split.emit("data", Buffer.from(`漢${"[".repeat(11)}`));
+    expect(String(await refused)).toBe("Symbol(too complex)");
+    // As many as the bound, with a character split between two chunks: read whole.
+    const atBound = fakeRequest();
+    const read = readBody(atBound, budget);
+    const han = Buffer.from("漢");
+    atBound.emit(
+      "data",
+      Buffer.concat([Buffer.from("{".repeat(MAX_JSON_CONTAINERS_AND_ITEMS)), han.subarray(0, 1)]),
+    );
+    atBound.emit("data", han.subarray(1));
+    atBound.emit("end");
+    const body = await read;
+    expect(typeof body === "object" && body.raw).toBe(`${"{".repeat(MAX_JSON_CONTAINERS_AND_ITEMS)}漢`);
+    if (typeof body === "object") budget.release(body.budgeted);
+    expect(budget.inUse).toBe(0);
   });
 });

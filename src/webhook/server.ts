@@ -48,10 +48,12 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 /**
  * JSON.parse allocates an object per value, whatever the body's size: 3 MiB of `[{},{},...]` is a
  * million objects, 150 MiB resident for one review. A body with more than MAX_JSON_CONTAINERS_AND_ITEMS
- * of `{`, `[` and `,` (an upper bound on its objects, arrays and list items, counted on the bytes as
- * they arrive: in UTF-8 these bytes are never part of another character) is refused before it is
- * parsed. A pod with the most containers the webhook accepts (MAX_POD_CONTAINERS, each about 40 of them
- * once the API server has defaulted it) stays well below.
+ * of `{`, `[` and `,` (an upper bound on its objects, arrays and list items, counted as the body arrives:
+ * in UTF-8 these bytes are never part of another character, so they are the text's `{`, `[` and `,`) is
+ * refused before it is parsed. A pod with the most containers the webhook accepts (MAX_POD_CONTAINERS,
+ * each about 40 of them once the API server has defaulted it) stays well below. Each of them is a byte,
+ * so only a body longer than this many bytes can hold too many: shorter ones, every real review, are
+ * not scanned at all (scanning each review's every byte cost its throughput, docs/benchmarks.md).
  */
 export const MAX_JSON_CONTAINERS_AND_ITEMS = 100_000;
 
@@ -494,7 +496,8 @@ export function readBody(
     let raw = "";
     let size = 0;
     let budgeted = 0;
-    let structure = 0;
+    /** `{`, `[` and `,` read so far, counted once the body is long enough to hold too many. */
+    let structure: number | undefined;
     // Once the body is handed over, its budget is the caller's to release, whatever the socket does next.
     let settled = false;
     const settle = (result: Awaited<ReturnType<typeof readBody>>) => {
@@ -511,14 +514,18 @@ export function readBody(
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) return stop(TOO_LARGE);
-      structure += jsonStructureBytes(chunk);
-      if (structure > MAX_JSON_CONTAINERS_AND_ITEMS) return stop(TOO_COMPLEX);
+      const text = decoder.write(chunk);
+      if (size > MAX_JSON_CONTAINERS_AND_ITEMS) {
+        // What was read before is counted once, when the body first gets this long.
+        structure = (structure ?? jsonStructureChars(raw)) + jsonStructureChars(text);
+        if (structure > MAX_JSON_CONTAINERS_AND_ITEMS) return stop(TOO_COMPLEX);
+      }
       const beyondSmall = Math.max(0, size - SMALL_BODY_BYTES) - budgeted;
       if (beyondSmall > 0) {
         if (!budget.take(beyondSmall)) return stop(BUSY);
         budgeted += beyondSmall;
       }
-      raw += decoder.write(chunk);
+      raw += text;
     });
     req.on("end", () => settle({ raw: raw + decoder.end(), budgeted }));
     req.on("error", () => settle(undefined));
@@ -532,12 +539,12 @@ const COMMA = 0x2c;
 const OPEN_BRACKET = 0x5b;
 const OPEN_BRACE = 0x7b;
 
-/** How many `,`, `[` and `{` bytes a chunk holds. */
-export function jsonStructureBytes(chunk: Uint8Array): number {
+/** How many `,`, `[` and `{` a decoded text holds (as many as its UTF-8 bytes hold). */
+export function jsonStructureChars(text: string): number {
   let count = 0;
-  for (let i = 0; i < chunk.length; i++) {
-    const b = chunk[i];
-    if (b === COMMA || b === OPEN_BRACKET || b === OPEN_BRACE) count++;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === COMMA || c === OPEN_BRACKET || c === OPEN_BRACE) count++;
   }
   return count;
 }

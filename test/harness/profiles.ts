@@ -9,7 +9,7 @@ import {
   SYNCED_REVISION_LABEL,
   VERSION,
 } from "../../src/api/constants.ts";
-import { failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
+import { failedLabelKey } from "../../src/api/labels.ts";
 import { nodeHasProfile, type PlacementSource, placementOf } from "../../src/api/node-profiles.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
 
@@ -65,7 +65,7 @@ export async function nodeHoldsProfile(
 
 /**
  * Whether a node-affinity term the webhook wrote keeps pods off nodes lacking the profile: the revision
- * and failure requirements, or an older agent's per-profile label with the version.
+ * and failure requirements.
  */
 export function termGuardsProfile(
   term: k8s.V1NodeSelectorTerm | undefined,
@@ -74,8 +74,5 @@ export function termGuardsProfile(
 ): boolean {
   const has = (key: string, operator: string) =>
     (term?.matchExpressions ?? []).some((e) => e.key === key && e.operator === operator);
-  return (
-    (has(SYNCED_REVISION_LABEL[kind], "Gt") && has(failedLabelKey(kind, name), "DoesNotExist")) ||
-    has(profileLabelKey(kind, name), "In")
-  );
+  return has(SYNCED_REVISION_LABEL[kind], "Gt") && has(failedLabelKey(kind, name), "DoesNotExist");
 }

@@ -87,18 +87,19 @@ describe("profile status", () => {
     const installing = await waitForStatus(
       "web",
       "Installing 0/2",
-      (s) => s.phase === "Installing" && s.ready === "0/2",
+      (s) => s.phase === "Installing" && s.ready === "0/2" && s.revision !== undefined,
     );
-    const version = installing.version as string;
+    const revision = installing.revision as string;
     expect(installing.missingNodes).toEqual([
       { node: "node-1", reason: "not installed yet" },
       { node: "node-2", reason: "not installed yet" },
     ]);
 
-    const key = profileLabelKey("seccomp", "web");
-    await labelNode("node-1", { [key]: version });
+    // What a node's agent writes once it has installed web (ADR 0024).
+    const installed = { [SYNCED_REVISION_LABEL.seccomp]: revision, [selectorSyncedLabelKey("pool")]: "web" };
+    await labelNode("node-1", installed);
     await waitForStatus("web", "1/2", (s) => s.ready === "1/2");
-    await labelNode("node-2", { [key]: version });
+    await labelNode("node-2", installed);
     await waitForStatus("web", "Installed 2/2", (s) => s.phase === "Installed" && s.ready === "2/2");
 
     await cp.addNode("node-3", { labels: { ...AGENT, pool: "web" } });
@@ -112,14 +113,18 @@ describe("profile status", () => {
       "lockstep/web.json",
     ]);
 
-    await labelNode("node-3", { [key]: version });
+    await labelNode("node-3", installed);
     await waitForStatus("web", "Installed 3/3", (s) => s.phase === "Installed" && s.ready === "3/3");
     const after = await cp.getTable("/apis/lockstep.dev/v1alpha1/seccompprofiles");
     expect(after.rows.find((r) => r[0] === "web")?.slice(0, 3)).toEqual(["web", "Installed", "3/3"]);
-    // A stale version on a node does not count as installed.
-    await labelNode("node-3", { [key]: "000000000000" });
-    await waitForStatus("web", "2/3 with a stale node", (s) => s.ready === "2/3");
-    await labelNode("node-3", { [key]: version });
+    // A node behind the revision does not count as installed, nor does a per-profile label (the
+    // agents before ADR 0024, never released).
+    await labelNode("node-3", {
+      [SYNCED_REVISION_LABEL.seccomp]: String(BigInt(revision) - 1n),
+      [profileLabelKey("seccomp", "web")]: installing.version as string,
+    });
+    await waitForStatus("web", "2/3 with a node behind", (s) => s.ready === "2/3");
+    await labelNode("node-3", { ...installed, [profileLabelKey("seccomp", "web")]: null });
   });
 
   it("reports a base-profile cycle and a missing base as Invalid, and recovers when fixed", async () => {
@@ -144,7 +149,11 @@ describe("why a node lacks a profile", () => {
       defaultAction: "SCMP_ACT_ALLOW",
       nodeSelector: { pool: "web" },
     });
-    const installing = await waitForStatus("fails", "Installing", (s) => s.phase === "Installing");
+    const installing = await waitForStatus(
+      "fails",
+      "Installing",
+      (s) => s.phase === "Installing" && s.revision !== undefined,
+    );
     const version = installing.version as string;
     const profile = await readSeccomp("fails");
     // Exactly as an agent reports it: the one shared format.
@@ -163,7 +172,15 @@ describe("why a node lacks a profile", () => {
         new Date(),
       ) as unknown as k8s.CoreV1Event,
     });
-    const degraded = await waitForStatus("fails", "Degraded", (s) => s.phase === "Degraded");
+    // The agent marks the failure on its Node; its Event says why (the label and the Event reach the
+    // controller through different watches: the reason is the Event's once both are in).
+    const failed = failedLabelKey("seccomp", "fails");
+    await labelNode("node-2", { [failed]: "WriteFailed" });
+    const degraded = await waitForStatus(
+      "fails",
+      "Degraded with the Event's reason",
+      (s) => s.phase === "Degraded" && s.missingNodes?.[0]?.reason.startsWith("WriteFailed:") === true,
+    );
     expect(degraded.missingNodes?.[0]).toEqual({
       node: "node-2",
       reason: "WriteFailed: cannot write /var/lib/kubelet/seccomp/lockstep/fails.json: no space left",
@@ -177,8 +194,11 @@ describe("why a node lacks a profile", () => {
       ).items.find((e) => e.reason === "InstallFailed" && e.type === "Warning"),
     );
 
-    const key = profileLabelKey("seccomp", "fails");
-    for (const n of ["node-1", "node-2", "node-3"]) await labelNode(n, { [key]: version });
+    const installed = {
+      [SYNCED_REVISION_LABEL.seccomp]: installing.revision as string,
+      [selectorSyncedLabelKey("pool")]: "web",
+    };
+    for (const n of ["node-1", "node-2", "node-3"]) await labelNode(n, { ...installed, [failed]: null });
     await waitForStatus("fails", "Installed", (s) => s.phase === "Installed" && s.ready === "3/3");
   });
 

@@ -301,11 +301,15 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
       container.securityContext.seccompProfile.localhostProfile = "./lockstep//./web.json";
     expect(await admitted(spelled)).toBe("allowed");
     expect(await admitted(seccompPod("with-empty", withTerms([guarded, {}])))).toBe("allowed");
-    // While agents roll: the legacy per-profile label.
-    const legacy = {
+  });
+
+  it("takes no per-profile node label (the agents before ADR 0024, never released) for the requirement", async () => {
+    const perProfile = {
       matchExpressions: [{ key: profileLabelKey("seccomp", "web"), operator: "In", values: ["v"] }],
     };
-    expect(await admitted(seccompPod("legacy", withTerms([legacy])))).toBe("allowed");
+    expect(await admitted(seccompPod("per-profile", withTerms([perProfile])))).toContain(
+      "lacks the requirement",
+    );
   });
 
   it("takes a long profile name's shortened in-use label by its stem, and its failure label from it", async () => {
@@ -348,12 +352,8 @@ describe("the policy alone (Lockstep's webhook bypassed)", () => {
         "container.apparmor.security.beta.kubernetes.io/c": `localhost/${appArmorKernelName("web")}`,
       };
     expect(await admitted(both, { ...WEB, ...AA })).toContain("lacks the requirement");
-    const legacyBoth = [PROFILE_LABEL_PREFIX.seccomp, PROFILE_LABEL_PREFIX.apparmor].map((p) => ({
-      key: `${p}web`,
-      operator: "In",
-      values: ["v"],
-    }));
-    if (both.spec) Object.assign(both.spec, withTerms([{ matchExpressions: legacyBoth }]));
+    const guardBoth = [...guardFor("web"), ...guardFor("web", "apparmor")];
+    if (both.spec) Object.assign(both.spec, withTerms([{ matchExpressions: guardBoth }]));
     expect(await admitted(both, { ...WEB, ...AA })).toBe("allowed");
   });
 

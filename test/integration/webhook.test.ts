@@ -174,9 +174,8 @@ describe("the scheduling guard", () => {
     expect(stored.spec?.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
     const terms =
       stored.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
-    // Each of the two terms is guarded: with the revision requirement, and (when the controller has
-    // published the version) once more with an older agent's per-profile label instead.
-    expect(terms?.length).toBeGreaterThanOrEqual(2);
+    // Each of the two terms is guarded in place: two terms in, two terms out.
+    expect(terms).toHaveLength(2);
     for (const host of ["node-3", "node-2"])
       expect(
         terms?.some((t) =>
