@@ -16,7 +16,16 @@
 //   guest adds a `cpu MHz` line (bind-mounted copy; the figure is only reported, never used to schedule);
 // - the API server cannot reach the kubelet (slirp carries only guest-to-host connections), so pod logs
 //   are read from the kubelet's podLogsDir, which is in the folder shared with the host.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { issueCertificate } from "../../src/kube/certificates.ts";
@@ -140,6 +149,30 @@ export class AppArmorNode {
       .join("\n");
   }
 
+  /**
+   * Runs a shell script in the guest as root, between two copies of its kernel state (the guest's node
+   * processes keep running); resolves with its exit status and output.
+   */
+  async exec(script: string): Promise<{ status: number; output: string }> {
+    const status = join(this.dir, "command.status");
+    rmSync(status, { force: true });
+    writeFileSync(join(this.dir, "command.sh.new"), script);
+    renameSync(join(this.dir, "command.sh.new"), join(this.dir, "command.sh"));
+    await waitFor("the guest to run a command", async () => existsSync(status), { timeoutMs: 60_000 });
+    return { status: Number(readFileSync(status, "utf8").trim()), output: this.read("command.out") };
+  }
+
+  /** The agent's pid in the guest (it runs again after it exits, unless held: holdAgent). */
+  agentPid(): number {
+    return Number(this.read("agent.pid").trim());
+  }
+
+  /** While held, an agent that exited is not started again. */
+  holdAgent(held: boolean): void {
+    if (held) writeFileSync(join(this.dir, "agent.hold"), "held");
+    else rmSync(join(this.dir, "agent.hold"), { force: true });
+  }
+
   /** Powers the guest off (agent, kubelet and containerd stopped first) and removes its folder. */
   stop(): Promise<GuestRun | Error> {
     this.stopped ??= (async () => {
@@ -197,17 +230,22 @@ function nodeScript({ dir, bin, apiPort, name, agent, kubeletRoot, images }: Nod
     ...(agent
       ? [
           // The host writes the agent's kubeconfig once the Node exists (its token is bound to a pod there).
-          `  if [ -z "$agent" ] && [ -s ${file("agent.kubeconfig")} ]; then`,
-          `    NODE_NAME=${q(name)} KUBECONFIG=${file("agent.kubeconfig")} LOG_LEVEL=debug node ${q(join(repo, "node-agent/main.ts"))} --kubelet-root=${q(kubeletRoot)} --health-port=0 > ${file("agent.log")} 2>&1 &`,
+          // Like a DaemonSet's pod, the agent starts again when it exits, unless the host holds it down
+          // (agent.hold) to change the cluster while no agent runs.
+          `  if [ -s ${file("agent.kubeconfig")} ] && [ ! -e ${file("agent.hold")} ] && { [ -z "$agent" ] || ! kill -0 $agent 2>/dev/null; }; then`,
+          `    NODE_NAME=${q(name)} KUBECONFIG=${file("agent.kubeconfig")} LOG_LEVEL=debug node ${q(join(repo, "node-agent/main.ts"))} --kubelet-root=${q(kubeletRoot)} --health-port=0 >> ${file("agent.log")} 2>&1 &`,
           "    agent=$!",
+          `    echo $agent > ${file("agent.pid")}`,
           "  fi",
         ]
       : []),
+    // A command from the host (AppArmorNode.exec): its output and status beside it.
+    `  if [ -s ${file("command.sh")} ]; then sh ${file("command.sh")} > ${file("command.out")} 2>&1; echo $? > ${file("command.status.new")}; rm ${file("command.sh")}; mv ${file("command.status.new")} ${file("command.status")}; fi`,
     `  cat /sys/kernel/security/apparmor/profiles > ${file("profiles.new")}; mv ${file("profiles.new")} ${file("profiles.now")}`,
     `  dmesg | grep apparmor= > ${file("audit.new")}; mv ${file("audit.new")} ${file("audit.now")}`,
     `  sleep ${KERNEL_COPY_INTERVAL_S}`,
     "done",
-    `[ -n "$agent" ] && kill $agent`,
+    `[ -n "$agent" ] && kill $agent 2>/dev/null`,
     "kill $kubelet; wait $kubelet",
     "kill $containerd; wait $containerd",
     `cat /sys/kernel/security/apparmor/profiles > ${file("profiles.now")}`,

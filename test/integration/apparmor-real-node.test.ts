@@ -5,11 +5,11 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPARMOR_LABEL } from "../../src/api/constants.ts";
-import { appArmorKernelName } from "../../src/api/labels.ts";
+import { appArmorKernelName, failedLabelKey } from "../../src/api/labels.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { type AppArmorNode, addAppArmorNode } from "../harness/apparmor-node.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
+import { applyProfile, deleteProfile, nodeHoldsProfile } from "../harness/profiles.ts";
 import { addRealNode, realNodePodSpec } from "../harness/real-node.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
@@ -150,5 +150,54 @@ describe("a real node whose kernel has AppArmor", () => {
     pod.spec = { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName: APPARMOR_NODE };
     const { log } = await runProbe(pod);
     expect(log).toContain(`confinement=${RUNTIME_DEFAULT} (enforce)`);
+  });
+
+  it("never replaces a Lockstep kernel name someone else loaded: NameTaken on the Node, and the kernel keeps the other policy", async () => {
+    const loaded = await aaNode.exec(
+      "printf 'profile lockstep.taken {\\n  /** r,\\n}\\n' > /tmp/taken.aa && apparmor_parser -r /tmp/taken.aa",
+    );
+    expect(loaded).toEqual({ status: 0, output: "" });
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "taken", webProfile("enforce"));
+    await waitFor(
+      "the Node to say NameTaken",
+      async () =>
+        (await core.readNode({ name: APPARMOR_NODE })).metadata?.labels?.[
+          failedLabelKey("apparmor", "taken")
+        ] === "NameTaken",
+      { timeoutMs: 120_000 },
+    );
+    expect(await holds("taken", APPARMOR_NODE)).toBe(false);
+    await deleteProfile(cp.kubeConfig(), "AppArmorProfile", "taken");
+    // A later sync (another profile) has every chance to unload it; it must not.
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "after-taken", webProfile("enforce"));
+    await waitFor("after-taken held", () => holds("after-taken", APPARMOR_NODE), { timeoutMs: 120_000 });
+    const taken = await aaNode.exec("cat /sys/kernel/security/apparmor/profiles");
+    expect(taken.output.split("\n")).toContain("lockstep.taken (enforce)");
+  });
+
+  it("remembers what it loaded across a restart without a reboot: deleted while the agent was down, unloaded after", async () => {
+    await applyProfile(cp.kubeConfig(), "AppArmorProfile", "left-behind", webProfile("enforce"));
+    await waitFor("left-behind held", () => holds("left-behind", APPARMOR_NODE), { timeoutMs: 120_000 });
+    aaNode.holdAgent(true);
+    const before = aaNode.agentPid();
+    expect((await aaNode.exec(`kill -9 ${before}`)).status).toBe(0);
+    await deleteProfile(cp.kubeConfig(), "AppArmorProfile", "left-behind");
+    const kernelName = appArmorKernelName("left-behind");
+    expect((await aaNode.exec("cat /sys/kernel/security/apparmor/profiles")).output).toContain(
+      `${kernelName} (enforce)`,
+    );
+    aaNode.holdAgent(false);
+    await waitFor("the agent to start again", async () => aaNode.agentPid() !== before, {
+      timeoutMs: 60_000,
+    });
+    await waitFor(
+      "the restarted agent to unload left-behind",
+      async () => !aaNode.kernelProfiles().includes(`${kernelName} (enforce)`),
+      { timeoutMs: 120_000 },
+    );
+    // What it did not load stays: the runtime's profile and the one someone else loaded.
+    expect(aaNode.kernelProfiles()).toEqual(
+      expect.arrayContaining([`${RUNTIME_DEFAULT} (enforce)`, "lockstep.taken (enforce)"]),
+    );
   });
 });
