@@ -72,6 +72,7 @@ const LOCKSTEP_POLICIES = [
   "lockstep-webhook-ca-bundle-only",
   "lockstep-pod-in-use-labels",
   "lockstep-pod-node-affinity",
+  "lockstep-profile-bindings",
 ];
 
 const kubectl = (...args: string[]) =>
