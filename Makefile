@@ -100,7 +100,7 @@ cluster: deps controlplane ## start the local control plane in the foreground (C
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/harness/cluster-main.ts
 
 demo: prerequisites deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes, deploy/ as pods, examples
-	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node scripts/demo.ts
+	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/demo/demo.ts
 
 clean: ## remove dependencies and bootstrapped tools (the control-plane cache stays)
 	rm -rf node_modules .tools

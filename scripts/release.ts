@@ -26,8 +26,8 @@ import { basename, dirname, join, relative } from "node:path";
 import * as z from "zod";
 import { CHART_DIR, chartFiles, installYaml } from "../src/manifests/files.ts";
 import { pinnedValues } from "../src/manifests/workloads.ts";
-import { helmBinary } from "../test/harness/helm.ts";
 import { packCliPackage } from "./cli-package.ts";
+import { helmBinary } from "./helm.ts";
 import {
   type BuiltImage,
   bootstrappedNodeDir,

@@ -1,12 +1,12 @@
-// The helm the chart's tests run: built from the Go module proxy by tools/helm/build.sh (cached under
-// ~/.cache/lockstep; a second call builds nothing and only prints the path).
-import { execFile, execFileSync } from "node:child_process";
+// The chart's tests' helm calls; the binary is scripts/helm.ts's (built from the Go module proxy).
+import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type * as k8s from "@kubernetes/client-node";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import * as z from "zod";
+import { helmBinary } from "../../scripts/helm.ts";
 import { kubectlBinary } from "./controlplane.ts";
 import { type LocalDeployOptions, runKustomization, TEST_OVERLAY } from "./deploy-local.ts";
 
@@ -18,16 +18,6 @@ export const CHART = join(repo, "charts/lockstep");
  * (tools/controlplane/kubernetes/go.mod). The chart's kubeVersion refuses helm's built-in default.
  */
 export const TEMPLATE_KUBE_VERSION = "1.37.2";
-
-let cached: string | undefined;
-/** The path of the helm binary (LOCKSTEP_HELM, or tools/helm/build.sh's). */
-export function helmBinary(): string {
-  cached ??=
-    process.env.LOCKSTEP_HELM ??
-    execFileSync(join(repo, "tools/helm/build.sh"), { encoding: "utf8" }).trim().split("\n").at(-1) ??
-    "";
-  return cached;
-}
 
 /** Runs helm with `args`; its standard output. */
 export async function helm(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {

@@ -1,7 +1,7 @@
 // The one-line reason a failed `make demo` prints, from log lines as the control plane and the kubelet
 // write them (klog, errors inside err="..." with their quotes escaped).
 import { describe, expect, it } from "vitest";
-import { demoFailureCause } from "../../scripts/demo-diagnosis.ts";
+import { demoFailureCause } from "../demo/demo-diagnosis.ts";
 
 const WEBHOOK_REFUSED = String.raw`E1207 10:01:02.123456    1234 replica_set.go:560] "Unhandled Error" err="sync \"default/hardened-5d8f\" failed with Internal error occurred: failed calling webhook \"pods.lockstep.dev\": failed to call webhook: Post \"https://127.40.2.3:8443/mutate?timeout=10s\": dial tcp 127.40.2.3:8443: connect: connection refused" logger="UnhandledError"`;
 const CRASH_LOOP = String.raw`E1207 10:01:05.000001    2345 pod_workers.go:1301] "Error syncing pod, skipping" err="failed to \"StartContainer\" for \"webhook\" with CrashLoopBackOff: \"back-off 10s restarting failed container=webhook pod=lockstep-webhook-7c9d_lockstep-system(0a1b)\"" pod="lockstep-system/lockstep-webhook-7c9d"`;

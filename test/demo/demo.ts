@@ -10,30 +10,30 @@
 import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { LOCKSTEP_NAMESPACE } from "../src/api/constants.ts";
-import { seccompProfileDir } from "../src/api/paths.ts";
-import { type AppArmorNode, addAppArmorNode } from "../test/harness/apparmor-node.ts";
-import { applyYaml } from "../test/harness/apply.ts";
-import { ControlPlane, freePort, kubectlBinary, waitFor } from "../test/harness/controlplane.ts";
+import { bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
+import { LOCKSTEP_NAMESPACE } from "../../src/api/constants.ts";
+import { seccompProfileDir } from "../../src/api/paths.ts";
+import { type AppArmorNode, addAppArmorNode } from "../harness/apparmor-node.ts";
+import { applyYaml } from "../harness/apply.ts";
+import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/controlplane.ts";
 import {
   applyInOrder,
   componentPodsReady,
   renderLocalDeploy,
   startWebhookFront,
-} from "../test/harness/deploy-local.ts";
-import { BUSYBOX_IMAGE } from "../test/harness/images.ts";
+} from "../harness/deploy-local.ts";
+import { BUSYBOX_IMAGE } from "../harness/images.ts";
 import {
   addRealNode,
   nodeKubeletRoot,
   nodesDir,
   type RealNode,
   realNodePodSpec,
-} from "../test/harness/real-node.ts";
-import { UML_KERNEL } from "../test/harness/uml.ts";
+} from "../harness/real-node.ts";
+import { UML_KERNEL } from "../harness/uml.ts";
 import { demoFailureCause } from "./demo-diagnosis.ts";
-import { bootstrappedNodeDir, buildImage } from "./image/build.ts";
 
-const repo = join(import.meta.dirname, "..");
+const repo = join(import.meta.dirname, "../..");
 const started = Date.now();
 const step = (text: string) =>
   process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}\n`);
