@@ -1,6 +1,6 @@
 // `make bench`: runs every bench/*.bench.ts in turn, prints one table, and writes bench/results.json as
 // {"<name>": {"value": N, "unit": "ms"}}. Each benchmark starts (and stops) the real parts it measures.
-import { readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import * as z from "zod";
 
@@ -41,8 +41,19 @@ for (const [name, { value, unit }] of Object.entries(results)) {
   lines.push(`${name.padEnd(width)}  ${shown.padStart(12)}  ${unit}`);
 }
 process.stdout.write(`${lines.join("\n")}\n`);
-writeFileSync(join(dir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-process.stdout.write(`wrote ${join(dir, "results.json")}\n`);
+// A run of some suites (`node bench/run.ts uml`) replaces only their rows: the other figures stay those
+// of the last run that measured them.
+const resultsFile = join(dir, "results.json");
+const kept: Results =
+  only.length > 0 && existsSync(resultsFile)
+    ? Object.fromEntries(
+        Object.entries(ResultsSchema.parse(JSON.parse(readFileSync(resultsFile, "utf8")))).filter(
+          ([name]) => !files.some((f) => name.startsWith(`${basename(f, ".bench.ts")}.`)),
+        ),
+      )
+    : {};
+writeFileSync(resultsFile, `${JSON.stringify({ ...kept, ...results }, null, 2)}\n`);
+process.stdout.write(`wrote ${resultsFile}\n`);
 if (failed.length > 0) {
   process.stderr.write(`failed: ${failed.join(", ")}\n`);
   process.exit(1);

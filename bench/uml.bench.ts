@@ -1,10 +1,14 @@
 // The cold path of the AppArmor guest (test/harness/uml.ts, docs/adr/0028-real-apparmor-kernel.md): how
 // long a boot takes to reach its init, a whole run (boot, one command, power-off) with a trivial command
-// and with node, one apparmor_parser load inside, and the host memory the guest's process tree holds.
+// and with node, one apparmor_parser load inside, the host memory the guest's process tree holds, and how
+// long a whole AppArmor node (containerd and a kubelet in the guest, test/harness/apparmor-node.ts) takes
+// from its start to Ready on a running control plane.
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { compileOnHost } from "../test/harness/apparmor-kernel.ts";
+import { addAppArmorNode } from "../test/harness/apparmor-node.ts";
+import { ControlPlane } from "../test/harness/controlplane.ts";
 import { AppArmorGuest, runningGuestKernels } from "../test/harness/uml.ts";
 import { quantile, type Results } from "./stats.ts";
 
@@ -61,6 +65,17 @@ export async function run(): Promise<Results> {
     await idle;
     if (runningGuestKernels().length > 0) throw new Error("a guest kernel outlived its run");
 
+    // A node in the guest: boot, containerd, the harness's images, the kubelet, the Node Ready.
+    const cp = await ControlPlane.start();
+    let nodeReadyMs: number;
+    try {
+      const started = performance.now();
+      await addAppArmorNode(cp, "bench-apparmor-node");
+      nodeReadyMs = performance.now() - started;
+    } finally {
+      await cp.stop();
+    }
+
     return {
       boot_to_init_median: { value: median(initMs), unit: "ms" },
       run_true_median: { value: median(trueMs), unit: "ms" },
@@ -68,6 +83,7 @@ export async function run(): Promise<Results> {
       run_node_median: { value: median(nodeMs), unit: "ms" },
       apparmor_load_in_guest_median: { value: median(loadMs), unit: "ms" },
       guest_tree_rss_idle: { value: Math.round(rssKiB / 1024), unit: "MiB" },
+      apparmor_node_start_to_ready: { value: Math.round(nodeReadyMs), unit: "ms" },
     };
   } finally {
     guest.dispose();
