@@ -1,4 +1,5 @@
 // Creating and deleting profiles in tests, as `kubectl apply --server-side` and `kubectl delete` do.
+import { constants } from "node:os";
 import * as k8s from "@kubernetes/client-node";
 import {
   API_VERSION,
@@ -14,6 +15,17 @@ import { nodeHasProfile, type PlacementSource, placementOf } from "../../src/api
 import { isKubeError } from "../../src/kube/errors.ts";
 
 export type ProfileObjectKind = "SeccompProfile" | "AppArmorProfile";
+
+// Errnos the real-node tests' profiles return and the text glibc's strerror (busybox's perror) prints for each.
+export const ENOTSUP = { errno: constants.errno.EOPNOTSUPP, text: "Operation not supported" };
+export const EACCES = { errno: constants.errno.EACCES, text: "Permission denied" };
+
+/** A SeccompProfile spec: the runtime's default, but mkdir fails with `errno` (on `nodeSelector`'s nodes). */
+export const denyMkdir = (errno: number, nodeSelector?: Record<string, string>) => ({
+  baseProfileName: "runtime/default",
+  syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: errno }],
+  ...(nodeSelector ? { nodeSelector } : {}),
+});
 
 const plural = (kind: ProfileObjectKind) =>
   kind === "SeccompProfile" ? SECCOMP_PROFILE_PLURAL : APPARMOR_PROFILE_PLURAL;

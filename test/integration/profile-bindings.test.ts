@@ -2,7 +2,6 @@
 // containerd and runc, the agents, the controller and the webhook. Workloads are applied with no
 // securityContext at all; the profile a binding gives them is enforced by the kernel, read back from the
 // pods' logs, and the pods land only where the profile is installed.
-import { constants } from "node:os";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, GROUP, VERSION } from "../../src/api/constants.ts";
@@ -17,7 +16,7 @@ import {
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../harness/controller.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
+import { applyProfile, denyMkdir, EACCES, ENOTSUP, nodeHoldsProfile } from "../harness/profiles.ts";
 import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
@@ -34,14 +33,6 @@ const TIER = "lockstep.test/tier";
 const SHOP = "shop";
 const TEAM_B = "team-b";
 const PLAIN = "plain";
-
-const ENOTSUP = { errno: constants.errno.EOPNOTSUPP, text: "Operation not supported" };
-const EACCES = { errno: constants.errno.EACCES, text: "Permission denied" };
-const denyMkdir = (errno: number, nodeSelector?: Record<string, string>) => ({
-  baseProfileName: "runtime/default",
-  syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: errno }],
-  ...(nodeSelector ? { nodeSelector } : {}),
-});
 
 /** A container that tries a denied and an allowed call once a second, with no securityContext of its own. */
 const probe = (name = "probe"): k8s.V1Container => ({

@@ -3,7 +3,6 @@
 // and what the kernel enforces is read back from their logs through the kubelet on 127.0.0.1.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { constants } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +12,7 @@ import { POD_NODE_AFFINITY_POLICY } from "../../src/manifests/admission.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../harness/controller.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
-import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
+import { applyProfile, denyMkdir, EACCES, ENOTSUP, nodeHoldsProfile } from "../harness/profiles.ts";
 import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
 
@@ -27,16 +26,6 @@ const NS = "default";
 const NODE_NAMES = ["real-1", "real-2"];
 /** A tier label only the test sets, for profiles that belong on some nodes only. */
 const TIER = "lockstep.test/tier";
-
-// Errnos the profiles return and the text glibc's strerror (busybox's perror) prints for each.
-const ENOTSUP = { errno: constants.errno.EOPNOTSUPP, text: "Operation not supported" };
-const EACCES = { errno: constants.errno.EACCES, text: "Permission denied" };
-
-const denyMkdir = (errno: number, nodeSelector?: Record<string, string>) => ({
-  baseProfileName: "runtime/default",
-  syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: errno }],
-  ...(nodeSelector ? { nodeSelector } : {}),
-});
 
 /**
  * A container that tries a denied and an allowed call once a second and prints what happened. Its
