@@ -10,7 +10,6 @@
 import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
 import { LOCKSTEP_NAMESPACE } from "../../src/api/constants.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 import { type AppArmorNode, addAppArmorNode } from "../harness/apparmor-node.ts";
@@ -19,17 +18,12 @@ import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/contr
 import {
   applyInOrder,
   componentPodsReady,
+  realNodesWithImage,
   renderLocalDeploy,
   startWebhookFront,
 } from "../harness/deploy-local.ts";
 import { BUSYBOX_IMAGE } from "../harness/images.ts";
-import {
-  addRealNode,
-  nodeKubeletRoot,
-  nodesDir,
-  type RealNode,
-  realNodePodSpec,
-} from "../harness/real-node.ts";
+import { nodeKubeletRoot, nodesDir, realNodePodSpec } from "../harness/real-node.ts";
 import { UML_KERNEL } from "../harness/uml.ts";
 import { demoFailureCause } from "./demo-diagnosis.ts";
 
@@ -159,17 +153,9 @@ try {
   const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   const apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
   step("building the image the Dockerfile describes (make image) ...");
-  const image = await buildImage({
-    nodeDir: bootstrappedNodeDir(),
-    archive: join(cp.workDir, "lockstep.oci.tar"),
-  });
-  const nodes: RealNode[] = [];
-  for (const name of ["node-1", "node-2", "node-3"]) {
-    const node = await addRealNode(cp, name);
-    await node.importImage(image.archive);
-    nodes.push(node);
-    step(`${name} Ready: kubelet and containerd on ${node.address}, the image imported`);
-  }
+  const { image, nodes } = await realNodesWithImage(cp, ["node-1", "node-2", "node-3"], (node) =>
+    step(`${node.name} Ready: kubelet and containerd on ${node.address}, the image imported`),
+  );
   const [firstNode] = nodes;
   if (!firstNode) throw new Error("no real node");
   const appArmorNode = await startAppArmorNode(image.archive);

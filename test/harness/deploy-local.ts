@@ -8,11 +8,13 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { type BuiltImage, bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/constants.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 import { applyYaml } from "./apply.ts";
 import { type ControlPlane, kubectlBinary, waitFor } from "./controlplane.ts";
 import { LoopbackService, podEndpoints } from "./loopback-service.ts";
+import { addRealNode, type RealNode } from "./real-node.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
@@ -192,4 +194,28 @@ export function componentPodsReady(
     },
     { timeoutMs: 120_000 },
   );
+}
+
+/**
+ * What installing deploy/ on real nodes starts from: the image the Dockerfile describes (`make image`), built
+ * into the control plane's folder, and real nodes named `names` with it imported, as a registry pull would
+ * give them. `onNode` hears of each node once it is Ready with the image.
+ */
+export async function realNodesWithImage(
+  cp: ControlPlane,
+  names: readonly string[],
+  onNode: (node: RealNode) => void = () => {},
+): Promise<{ image: BuiltImage; nodes: RealNode[] }> {
+  const image = await buildImage({
+    nodeDir: bootstrappedNodeDir(),
+    archive: join(cp.workDir, "lockstep.oci.tar"),
+  });
+  const nodes: RealNode[] = [];
+  for (const name of names) {
+    const node = await addRealNode(cp, name);
+    await node.importImage(image.archive);
+    nodes.push(node);
+    onNode(node);
+  }
+  return { image, nodes };
 }

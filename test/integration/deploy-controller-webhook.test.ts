@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrappedNodeDir, buildImage, imageReference } from "../../scripts/image/build.ts";
+import { imageReference } from "../../scripts/image/build.ts";
 import {
   GROUP,
   LOCKSTEP_NAMESPACE,
@@ -41,18 +41,13 @@ import {
   componentPodsReady,
   componentSelector,
   kustomize,
+  realNodesWithImage,
   renderLocalDeploy,
   startWebhookFront,
 } from "../harness/deploy-local.ts";
 import type { LoopbackService } from "../harness/loopback-service.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
-import {
-  addRealNode,
-  nodeKubeletRoot,
-  nodesDir,
-  type RealNode,
-  realNodePodSpec,
-} from "../harness/real-node.ts";
+import { nodeKubeletRoot, nodesDir, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "../..");
@@ -202,15 +197,7 @@ async function dryRunWarnings(doc: k8s.KubernetesObject): Promise<string[]> {
 beforeAll(async () => {
   cp = await ControlPlane.start();
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const image = await buildImage({
-    nodeDir: bootstrappedNodeDir(),
-    archive: join(cp.workDir, "lockstep.oci.tar"),
-  });
-  for (const name of NODE_NAMES) {
-    const node = await addRealNode(cp, name);
-    await node.importImage(image.archive);
-    nodes.push(node);
-  }
+  await realNodesWithImage(cp, NODE_NAMES, (node) => nodes.push(node));
   // The first node is cordoned while deploy/ is installed, so no webhook replica can start there (the
   // DaemonSet's agent still does): before the loopback front, a URL naming that node's address left the
   // webhook unreachable whenever the scheduler put both replicas elsewhere. Uncordoned in the first test.

@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrappedNodeDir, buildImage, imageReference } from "../../scripts/image/build.ts";
+import { imageReference } from "../../scripts/image/build.ts";
 import { SYNCED_REVISION_LABEL } from "../../src/api/constants.ts";
 import { localhostProfileFor } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
@@ -22,18 +22,13 @@ import { ControlPlane, freePort, waitFor } from "../harness/controlplane.ts";
 import {
   applyInOrder,
   kustomize,
+  realNodesWithImage,
   renderLocalDeploy,
   TEST_OVERLAY,
   WEBHOOK_PORT,
 } from "../harness/deploy-local.ts";
 import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
-import {
-  addRealNode,
-  nodeKubeletRoot,
-  nodesDir,
-  type RealNode,
-  realNodePodSpec,
-} from "../harness/real-node.ts";
+import { nodeKubeletRoot, nodesDir, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 import { installWebhook } from "../harness/webhook.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -105,12 +100,8 @@ const mkdirLog = (name: string, timeoutMs: number) =>
 beforeAll(async () => {
   cp = await ControlPlane.start();
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const image = await buildImage({
-    nodeDir: bootstrappedNodeDir(),
-    archive: join(cp.workDir, "lockstep.oci.tar"),
-  });
-  node = await addRealNode(cp, NODE);
-  await node.importImage(image.archive);
+  const { nodes } = await realNodesWithImage(cp, [NODE]);
+  [node] = nodes as [RealNode];
   const docs = await renderLocalDeploy(cp.workDir, {
     apiPort: Number(new URL(cp.server).port),
     nodesDir: nodesDir(cp),

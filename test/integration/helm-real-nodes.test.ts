@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BuiltImage, bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
+import type { BuiltImage } from "../../scripts/image/build.ts";
 import {
   GROUP,
   LOCKSTEP_NAMESPACE,
@@ -36,16 +36,10 @@ import { admissionFiles } from "../../src/manifests/admission.ts";
 import { installYaml, packageVersion } from "../../src/manifests/files.ts";
 import { IMAGE_REPOSITORY } from "../../src/manifests/workloads.ts";
 import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/controlplane.ts";
-import { componentPodsReady, startWebhookFront } from "../harness/deploy-local.ts";
+import { componentPodsReady, realNodesWithImage, startWebhookFront } from "../harness/deploy-local.ts";
 import { CHART, helm, writeLocalPostRenderer } from "../harness/helm.ts";
 import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
-import {
-  addRealNode,
-  nodeKubeletRoot,
-  nodesDir,
-  type RealNode,
-  realNodePodSpec,
-} from "../harness/real-node.ts";
+import { nodeKubeletRoot, nodesDir, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
 
 const NODE_NAMES = ["node-a", "node-b", "node-c"];
 const RELEASE = "lockstep";
@@ -178,15 +172,7 @@ function watchWhile(nodesKeepProfile: boolean) {
 beforeAll(async () => {
   cp = await ControlPlane.start();
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
-  image = await buildImage({
-    nodeDir: bootstrappedNodeDir(),
-    archive: join(cp.workDir, "lockstep.oci.tar"),
-  });
-  for (const name of NODE_NAMES) {
-    const node = await addRealNode(cp, name);
-    await node.importImage(image.archive);
-    nodes.push(node);
-  }
+  ({ image } = await realNodesWithImage(cp, NODE_NAMES, (node) => nodes.push(node)));
   const webhookFront = await startWebhookFront(cp);
   pinned = `${IMAGE_REPOSITORY}@${image.digest}`;
   postRenderer = await writeLocalPostRenderer(cp.workDir, {
