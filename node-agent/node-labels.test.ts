@@ -33,12 +33,14 @@ describe("the Node's Lockstep labels", () => {
     });
   });
 
-  it("remove Lockstep keys the state does not set in the same patch, and leave every other label alone", () => {
+  it("remove the agent's keys the state does not set in the same patch, and leave every other label alone", () => {
     const older = {
       "kubernetes.io/hostname": "n1",
       pool: "web",
       "seccomp.lockstep.dev/web": "0123456789ab",
       "apparmor.lockstep.dev/web-aa": "ba9876543210",
+      "failed.seccomp.lockstep.dev/gone": "LoadFailed",
+      "selector.lockstep.dev/zone": "a",
       "lockstep.dev/agent": "0.1.0",
       "lockstep.dev/apparmor": "enabled",
     };
@@ -50,8 +52,8 @@ describe("the Node's Lockstep labels", () => {
           "failed.seccomp.lockstep.dev/taken": "NameTaken",
           "selector.lockstep.dev/pool": "web",
           "lockstep.dev/agent": "0.2.0",
-          "seccomp.lockstep.dev/web": null,
-          "apparmor.lockstep.dev/web-aa": null,
+          "failed.seccomp.lockstep.dev/gone": null,
+          "selector.lockstep.dev/zone": null,
         },
       },
     });

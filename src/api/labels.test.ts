@@ -97,14 +97,29 @@ describe("profile label keys", () => {
           kind: k,
           labelName: profileLabelName(name),
         });
-        expect(isLockstepLabelKey(profileLabelKey(k, name))).toBe(true);
+        // The pods' in-use key; no agent sets it on a Node (ADR 0024), so the agent leaves it alone.
+        expect(isLockstepLabelKey(profileLabelKey(k, name))).toBe(false);
       }),
     );
   });
 
-  it("recognises only Lockstep's keys", () => {
-    expect(isLockstepLabelKey(AGENT_LABEL)).toBe(true);
-    expect(isLockstepLabelKey(APPARMOR_LABEL)).toBe(true);
+  it("recognises only the keys the agent sets on a Node", () => {
+    for (const key of [
+      AGENT_LABEL,
+      APPARMOR_LABEL,
+      "lockstep.dev/seccomp-revision",
+      "lockstep.dev/apparmor-revision",
+      "failed.seccomp.lockstep.dev/web",
+      "failed.apparmor.lockstep.dev/web",
+      "selector.lockstep.dev/pool",
+    ])
+      expect(isLockstepLabelKey(key), key).toBe(true);
+    for (const key of [
+      "failed.seccomp.lockstep.dev/-bad",
+      "selector.lockstep.dev/",
+      "seccomp.lockstep.dev/web",
+    ])
+      expect(isLockstepLabelKey(key), key).toBe(false);
     for (const key of [
       "kubernetes.io/arch",
       "lockstep.dev/other",

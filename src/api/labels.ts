@@ -125,14 +125,6 @@ export function selectorSyncedLabelKey(selectorKey: string): string {
   return SELECTOR_SYNCED_PREFIX + profileLabelName(selectorKey);
 }
 
-function isFailedLabelKey(key: string): boolean {
-  return PROFILE_KINDS.some(
-    (kind) =>
-      key.startsWith(FAILED_LABEL_PREFIX[kind]) &&
-      isValidLabelNamePart(key.slice(FAILED_LABEL_PREFIX[kind].length)),
-  );
-}
-
 export interface ParsedProfileLabelKey {
   kind: ProfileKind;
   labelName: string;
@@ -150,19 +142,33 @@ export function parseProfileLabelKey(key: string): ParsedProfileLabelKey | undef
 }
 
 /**
- * Whether a label key on a Node belongs to Lockstep. The agent may change only these keys on its Node
- * (DESIGN invariant 5); it removes every one it does not set (the pods' in-use prefixes included: no
- * agent writes those on a Node, ADR 0034).
+ * The Node label keys the agent sets, whole: its presence and capability labels and the revision label
+ * of each kind (ADR 0024). With AGENT_NODE_LABEL_PREFIXES, the only keys its admission policy lets it
+ * change on its own Node (DESIGN invariant 5, src/manifests/admission.ts).
+ */
+export const AGENT_NODE_LABEL_KEYS: readonly string[] = [
+  AGENT_LABEL,
+  APPARMOR_LABEL,
+  ...Object.values(SYNCED_REVISION_LABEL),
+];
+
+/** The prefixes of the Node label keys the agent sets per profile (failures) and per nodeSelector key. */
+export const AGENT_NODE_LABEL_PREFIXES: readonly string[] = [
+  ...Object.values(FAILED_LABEL_PREFIX),
+  SELECTOR_SYNCED_PREFIX,
+];
+
+/**
+ * Whether a label key on a Node is one the agent sets (DESIGN invariant 5): it removes every such key it
+ * does not set now. The pods' in-use prefixes are not among them: no released agent wrote those on a
+ * Node (ADR 0024, ADR 0034), and the agent may not touch them there.
  */
 export function isLockstepLabelKey(key: string): boolean {
   return (
-    key === AGENT_LABEL ||
-    key === APPARMOR_LABEL ||
-    Object.values(SYNCED_REVISION_LABEL).includes(key) ||
-    isFailedLabelKey(key) ||
-    (key.startsWith(SELECTOR_SYNCED_PREFIX) &&
-      isValidLabelNamePart(key.slice(SELECTOR_SYNCED_PREFIX.length))) ||
-    parseProfileLabelKey(key) !== undefined
+    AGENT_NODE_LABEL_KEYS.includes(key) ||
+    AGENT_NODE_LABEL_PREFIXES.some(
+      (prefix) => key.startsWith(prefix) && isValidLabelNamePart(key.slice(prefix.length)),
+    )
   );
 }
 

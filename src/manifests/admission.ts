@@ -16,7 +16,6 @@ import {
   PROFILE_LABEL_PREFIX,
   type ProfileKind,
   SECCOMP_PROFILE_PLURAL,
-  SELECTOR_SYNCED_PREFIX,
   SERVICE_ACCOUNTS,
   SYNCED_REVISION_LABEL,
   serviceAccountUser,
@@ -25,7 +24,13 @@ import {
   WEBHOOK_TIMEOUT_SECONDS,
 } from "../api/constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION } from "../api/install-report.ts";
-import { hasProfileLabelKeyCel, profileLabelNameCel, seccompLocalhostPattern } from "../api/labels.ts";
+import {
+  AGENT_NODE_LABEL_KEYS,
+  AGENT_NODE_LABEL_PREFIXES,
+  hasProfileLabelKeyCel,
+  profileLabelNameCel,
+  seccompLocalhostPattern,
+} from "../api/labels.ts";
 import { APPARMOR_KERNEL_NAME_PREFIX, SECCOMP_FILE_SUFFIX, SECCOMP_LOCALHOST_DIR } from "../api/paths.ts";
 import {
   EPHEMERAL_CONTAINERS_SUBRESOURCE,
@@ -311,15 +316,12 @@ export function agentReportsPolicy(): object[] {
 
 /** The agent: Lockstep label keys of its own Node, nothing else (DESIGN invariant 5). */
 export function agentPolicy(): object[] {
-  // Its failure labels, its revision, presence and capability labels (lockstep.dev/...), and an older
-  // agent's per-profile labels, which it removes (docs/adr/0024-node-labels-that-scale.md).
-  const prefixes = [
-    ...Object.values(FAILED_LABEL_PREFIX),
-    SELECTOR_SYNCED_PREFIX,
-    ...POD_IN_USE_PREFIXES,
-    `${GROUP}/`,
-  ];
-  const isAgentKey = (k: string) => `${celList(prefixes)}.exists(p, ${k}.startsWith(p))`;
+  // Exactly the keys the agent sets (labels.ts, the rule its label patch removes by): its presence,
+  // capability and revision labels, its failure labels and its nodeSelector record. Not the pods'
+  // in-use prefixes: no released agent wrote per-profile labels on a Node (ADR 0024, ADR 0034).
+  const isAgentKey = (k: string) =>
+    `(${k} in ${celList(AGENT_NODE_LABEL_KEYS)} || ${celList(AGENT_NODE_LABEL_PREFIXES)}.exists(p, ${k}.startsWith(p)))`;
+  const allowed = `${AGENT_NODE_LABEL_KEYS.join(", ")} and labels under ${AGENT_NODE_LABEL_PREFIXES.join(", ")}`;
   return policy({
     name: "lockstep-agent-own-node-labels",
     resourceRules: [
@@ -350,7 +352,7 @@ export function agentPolicy(): object[] {
         expression:
           `variables.newLabels.all(k, ${isAgentKey("k")} || (k in variables.oldLabels && variables.oldLabels[k] == variables.newLabels[k])) && ` +
           `variables.oldLabels.all(k, ${isAgentKey("k")} || k in variables.newLabels)`,
-        message: `the Lockstep agent may only change labels under ${prefixes.join(", ")}`,
+        message: `the Lockstep agent may only change the labels ${allowed}`,
       },
       {
         // ownerReferences would let the garbage collector delete the Node; a finalizer would keep it forever.

@@ -71,10 +71,45 @@ describe("the agent (pod-bound token of a pod on node-a)", () => {
     );
   });
 
-  it("may set and remove Lockstep labels on its own Node", async () => {
-    expect(await patchNodeA({ metadata: { labels: { "seccomp.lockstep.dev/web": "abc" } } })).toBe("allowed");
-    expect(await patchNodeA({ metadata: { labels: { "lockstep.dev/agent": "0.1.0" } } })).toBe("allowed");
-    expect(await patchNodeA({ metadata: { labels: { "seccomp.lockstep.dev/web": null } } })).toBe("allowed");
+  it("may set and remove the labels it writes on its own Node", async () => {
+    const written = {
+      "lockstep.dev/agent": "0.1.0",
+      "lockstep.dev/apparmor": "unavailable",
+      "lockstep.dev/seccomp-revision": "12",
+      "lockstep.dev/apparmor-revision": "12",
+      "failed.seccomp.lockstep.dev/web": "LoadFailed",
+      "failed.apparmor.lockstep.dev/web": "LoadFailed",
+      "selector.lockstep.dev/pool": "web",
+    };
+    expect(await patchNodeA({ metadata: { labels: written } })).toBe("allowed");
+    const removed = Object.fromEntries(Object.keys(written).map((key) => [key, null]));
+    expect(await patchNodeA({ metadata: { labels: removed } })).toBe("allowed");
+  });
+
+  it("may not set or remove a per-profile label, nor another key of Lockstep's domain (ADR 0024 retired them)", async () => {
+    const refused =
+      /^403: .*the Lockstep agent may only change the labels lockstep\.dev\/agent, .* and labels under failed\.seccomp\.lockstep\.dev\//;
+    for (const key of ["seccomp.lockstep.dev/web", "apparmor.lockstep.dev/web", "lockstep.dev/other"])
+      expect(await patchNodeA({ metadata: { labels: { [key]: "abc" } } }), key).toMatch(refused);
+    // One an administrator left there stays: the agent may not remove it either.
+    const admin = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await admin.patchNode(
+      { name: "node-a", body: { metadata: { labels: { "seccomp.lockstep.dev/web": "abc" } } } },
+      merge,
+    );
+    try {
+      expect(await patchNodeA({ metadata: { labels: { "seccomp.lockstep.dev/web": null } } })).toMatch(
+        refused,
+      );
+      expect((await admin.readNode({ name: "node-a" })).metadata?.labels?.["seccomp.lockstep.dev/web"]).toBe(
+        "abc",
+      );
+    } finally {
+      await admin.patchNode(
+        { name: "node-a", body: { metadata: { labels: { "seccomp.lockstep.dev/web": null } } } },
+        merge,
+      );
+    }
   });
 
   it("may not set ownerReferences (the garbage collector would delete the Node)", async () => {
@@ -115,7 +150,7 @@ describe("the agent (pod-bound token of a pod on node-a)", () => {
     ).toMatch(/^403: .*may only change its own Node \(node-a\), not node-b/);
     expect(
       await patchNodeA({ metadata: { labels: { "node-role.kubernetes.io/control-plane": "" } } }),
-    ).toMatch(/^403: .*may only change labels under failed\.seccomp\.lockstep\.dev\//);
+    ).toMatch(/^403: .*may only change the labels lockstep\.dev\/agent, /);
   });
 
   it("leaves node-a as it was after every refused change", async () => {

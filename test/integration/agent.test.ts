@@ -320,7 +320,11 @@ describe("the agent's identity", () => {
         (e: unknown) => `${kubeErrorCode(e)}: ${kubeErrorMessage(e)}`,
       );
 
-    expect(await denial(patch("node-a", { "seccomp.lockstep.dev/manual": "abc" }))).toBe("allowed");
+    expect(await denial(patch("node-a", { "lockstep.dev/seccomp-revision": "1" }))).toBe("allowed");
+    // A per-profile key is the pods' in-use label; no agent sets it on a Node (ADR 0024).
+    expect(await denial(patch("node-a", { "seccomp.lockstep.dev/manual": "abc" }))).toMatch(
+      /^403: .*may only change the labels lockstep\.dev\/agent, /,
+    );
     expect(
       await denial(
         patch("node-a", {
@@ -329,11 +333,11 @@ describe("the agent's identity", () => {
         }),
       ),
     ).toBe("allowed");
-    expect(await denial(patch("node-b", { "seccomp.lockstep.dev/manual": "abc" }))).toMatch(
+    expect(await denial(patch("node-b", { "selector.lockstep.dev/pool": "web" }))).toMatch(
       /^403: .*may only change its own Node \(node-a\), not node-b/,
     );
     expect(await denial(patch("node-a", { "node-role.kubernetes.io/control-plane": "" }))).toMatch(
-      /^403: .*may only change labels under failed\.seccomp\.lockstep\.dev\/, failed\.apparmor\.lockstep\.dev\/, selector\.lockstep\.dev\/, seccomp\.lockstep\.dev\//,
+      /^403: .*may only change the labels lockstep\.dev\/agent, lockstep\.dev\/apparmor, lockstep\.dev\/seccomp-revision, lockstep\.dev\/apparmor-revision and labels under failed\.seccomp\.lockstep\.dev\/, failed\.apparmor\.lockstep\.dev\/, selector\.lockstep\.dev\//,
     );
     expect(await denial(asAgent.deleteNode({ name: "node-a" }))).toMatch(/^403: /);
     expect(await denial(asAgent.listSecretForAllNamespaces())).toMatch(/^403: /);
