@@ -10,6 +10,7 @@ import {
   desiredLockstepLabels,
   type FailureLabel,
   lockstepLabelPatch,
+  observedNodeLabels,
 } from "./node-labels.ts";
 import { NO_LONGER_HERE } from "./planner.ts";
 
@@ -214,5 +215,17 @@ describe("boundFailureLabels: a cap on failure labels that never lets a node cla
       ),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe("observedNodeLabels: the planner's view of this Node", () => {
+  it("takes the agent's own view of AppArmor over the cached label, and keeps every other label", () => {
+    const cached = { pool: "web", "lockstep.dev/apparmor": "enabled" };
+    expect(observedNodeLabels(cached, false)).toEqual({
+      pool: "web",
+      "lockstep.dev/apparmor": "unavailable",
+    });
+    expect(observedNodeLabels(undefined, true)).toEqual({ "lockstep.dev/apparmor": "enabled" });
+    expect(cached["lockstep.dev/apparmor"]).toBe("enabled");
   });
 });

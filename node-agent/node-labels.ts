@@ -29,6 +29,22 @@ export interface NodeLabelState {
   agentVersion: string | undefined;
 }
 
+/** The value of `lockstep.dev/apparmor` on a node whose kernel can (or cannot) load AppArmor profiles. */
+export function appArmorLabelValue(appArmorAvailable: boolean): AppArmorLabelValue {
+  return appArmorAvailable ? "enabled" : "unavailable";
+}
+
+/**
+ * This Node's labels as the planner reads them: the cached ones with the agent's own view of AppArmor,
+ * which its next PATCH will publish (a pod's requirement on it must not wait for that PATCH).
+ */
+export function observedNodeLabels(
+  labels: Readonly<Record<string, string>> | undefined,
+  appArmorAvailable: boolean,
+): Record<string, string> {
+  return { ...labels, [APPARMOR_LABEL]: appArmorLabelValue(appArmorAvailable) };
+}
+
 export function desiredLockstepLabels(state: NodeLabelState): Record<string, string> {
   const labels: Record<string, string> = {
     ...Object.fromEntries(state.failed),

@@ -4,7 +4,12 @@
 import { AGENT_LABEL, type ProfileKind } from "../src/api/constants.ts";
 import { failedLabelKey } from "../src/api/labels.ts";
 import type { InstallFailure } from "./failures.ts";
-import { type BoundedFailures, boundFailureLabels, desiredLockstepLabels } from "./node-labels.ts";
+import {
+  appArmorLabelValue,
+  type BoundedFailures,
+  boundFailureLabels,
+  desiredLockstepLabels,
+} from "./node-labels.ts";
 import {
   failedProfiles,
   failureLabels,
@@ -61,7 +66,7 @@ export function syncOutcome(
     revisions: bounded.revisions,
     failed: bounded.failed,
     selectorSynced: selectorSyncedLabels(after),
-    appArmor: agent.appArmorAvailable ? "enabled" : "unavailable",
+    appArmor: appArmorLabelValue(agent.appArmorAvailable),
     // Before start-up reconciliation finishes the agent does not claim readiness, but it does not
     // withdraw an earlier run's claim either: a restart must not make the node flap out of status.
     agentVersion: agent.reconciled ? agent.version : after.nodeLabels[AGENT_LABEL],

@@ -15,6 +15,7 @@ import {
   revisionBefore,
   revisionReached,
   UNKNOWN_REVISION,
+  withRenderingRevisions,
 } from "./node-profiles.ts";
 
 describe("revisionBefore", () => {
@@ -92,6 +93,22 @@ describe("renderingRevision", () => {
     expect(renderingRevision("seccomp", "org", chain)).toBe("10");
     // AppArmor has no inheritance: a baseProfileName there is nothing to follow.
     expect(renderingRevision("apparmor", "app", chain)).toBe("30");
+  });
+
+  it("is what withRenderingRevisions gives each rendering, whatever revision it was rendered at", () => {
+    const chain = links({
+      app: { revision: "30", spec: { baseProfileName: "team" } },
+      team: { revision: "50", spec: {} },
+    });
+    const rendered = [
+      { name: "app", revision: "12", ok: true },
+      { name: "team", revision: "50", ok: true },
+    ];
+    expect(withRenderingRevisions("seccomp", rendered, chain)).toEqual([
+      { name: "app", revision: "50", ok: true },
+      { name: "team", revision: "50", ok: true },
+    ]);
+    expect(rendered[0]?.revision).toBe("12");
   });
 
   it("stops at a missing base, a cycle and the depth limit, and fails closed on an unknown revision", () => {

@@ -103,6 +103,18 @@ export function renderingRevision(
 }
 
 /**
+ * Renderings each with its rendering's revision as the objects stand now (a status or metadata write
+ * may have moved an object's own revision since it was rendered): what the agent claims and compares.
+ */
+export function withRenderingRevisions<P extends { name: string; revision: string }>(
+  kind: ProfileKind,
+  renderings: Iterable<P>,
+  linkOf: (name: string) => ChainLink | undefined,
+): P[] {
+  return [...renderings].map((p) => ({ ...p, revision: renderingRevision(kind, p.name, linkOf) }));
+}
+
+/**
  * Whether `a` is an earlier revision than `b`: both are revisions (resourceVersions are comparable
  * integers, KEP-5504) and a < b. False when either is not a revision.
  */
