@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IN_USE_PODS_NAMED, podsUsingNames, podsUsingQuery } from "./in-use.ts";
+import { IN_USE_PODS_NAMED, podsUsingNames, podsUsingQuery, requeueAfterStatus } from "./in-use.ts";
 
 const pod = (namespace: string, name: string) => ({ metadata: { namespace, name } });
 
@@ -24,5 +24,13 @@ describe("the pods a profile is in use by", () => {
       "a/p",
       "1 more",
     ]);
+  });
+});
+
+describe("when a profile is reconciled again after its status", () => {
+  it("comes back when a held status is due, else after the recheck while it waits for pods, else on a watch event", () => {
+    expect(requeueAfterStatus({ requeueAfterMs: 80 }, true, 3000)).toEqual({ requeueAfterMs: 80 });
+    expect(requeueAfterStatus(undefined, true, 3000)).toEqual({ requeueAfterMs: 3000 });
+    expect(requeueAfterStatus(undefined, false, 3000)).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@
 import type { V1PodList } from "@kubernetes/client-node";
 import type { ProfileKind } from "../api/constants.ts";
 import { profileLabelKey } from "../api/labels.ts";
+import type { HandlerResult } from "../kube/workqueue.ts";
 
 /** How many pods an InUse message names; the rest are counted by the list's size only. */
 export const IN_USE_PODS_NAMED = 5;
@@ -26,4 +27,17 @@ export function podsUsingNames(pods: V1PodList): string[] {
   const named = pods.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
   const more = pods.metadata?.remainingItemCount ?? (pods.metadata?._continue ? 1 : 0);
   return more > 0 ? [...named, `${more} more`] : named;
+}
+
+/**
+ * When a profile is reconciled again after its status was written: a held status when its hold ends
+ * (`held`); a profile waiting for its last pod after `recheckMs`, since pods are not watched (ADR 0011);
+ * otherwise only when a watch wakes it.
+ */
+export function requeueAfterStatus(
+  held: HandlerResult,
+  waitingForPods: boolean,
+  recheckMs: number,
+): HandlerResult {
+  return held ?? (waitingForPods ? { requeueAfterMs: recheckMs } : undefined);
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { installReportEvent } from "../api/install-report.ts";
-import { indexInstallReports, latestFailures, profileKey, splitProfileKey } from "./install-failures.ts";
+import {
+  InstallReportCache,
+  indexInstallReports,
+  latestFailures,
+  profileKey,
+  splitProfileKey,
+} from "./install-failures.ts";
 
 const report = (node: string, reason: string, name = "web") => ({
   kind: "seccomp" as const,
@@ -32,5 +38,21 @@ describe("install failures", () => {
   it("keys a profile by kind and name, and splits the key back at the first slash", () => {
     expect(profileKey("apparmor", "a.b")).toBe("apparmor/a.b");
     expect(splitProfileKey(profileKey("seccomp", "x"))).toEqual(["seccomp", "x"]);
+  });
+
+  it("indexes the Event cache once per change, not once per read", () => {
+    const events: unknown[] = [installReportEvent(report("n1", "WriteFailed"), new Date(1000))];
+    let reads = 0;
+    const cache = new InstallReportCache(() => {
+      reads++;
+      return events;
+    });
+    expect(cache.failuresFor("seccomp", "web").get("n1")?.message).toBe("WriteFailed: WriteFailed on n1");
+    events.push(installReportEvent(report("n1", "LoadFailed"), new Date(2000)));
+    expect(cache.failuresFor("seccomp", "web").get("n1")?.message).toBe("WriteFailed: WriteFailed on n1");
+    expect(reads).toBe(1);
+    cache.changed();
+    expect(cache.failuresFor("seccomp", "web").get("n1")?.message).toBe("LoadFailed: LoadFailed on n1");
+    expect(reads).toBe(2);
   });
 });

@@ -1,8 +1,19 @@
-// The agents' install reports as status reads them: per profile, each node's latest report. Pure; the
-// controller keeps the index until its Event cache changes.
+// The agents' install reports as status reads them: per profile, each node's latest report, indexed
+// once per change of the controller's Event cache rather than once per reconcile. Pure.
 import type { ProfileKind } from "../api/constants.ts";
 import { type InstallReport, readInstallReport } from "../api/install-report.ts";
 import type { InstallFailure } from "./status.ts";
+
+/**
+ * Install reports the controller keeps, the newest first kept. An agent reports only failures it labels
+ * (at most MAX_FAILURE_LABELS_PER_KIND per kind and node, once per change), so this holds every current
+ * report of 39 nodes each failing every profile it can label, or of 10,000 nodes failing one profile;
+ * past it a failure is still shown, by its label's reason. A report is a few hundred bytes, its detail
+ * cut to REPORT_DETAIL_KEPT: at most about 12 MiB.
+ */
+export const MAX_CACHED_INSTALL_REPORTS = 10_000;
+/** What status.missingNodes shows of a report's detail. */
+export const REPORT_DETAIL_KEPT = 1024;
 
 export type InstallReportIndex = ReadonlyMap<string, readonly { report: InstallReport; at: number }[]>;
 
@@ -48,4 +59,25 @@ export function latestFailures(
     });
   }
   return new Map([...latest].map(([node, { failure }]) => [node, failure]));
+}
+
+/** The index of the cached install reports, built when first read after the Event cache changed. */
+export class InstallReportCache {
+  private readonly events: () => Iterable<unknown>;
+  private index: InstallReportIndex | undefined;
+
+  /** `events`: the Event cache's objects as they are now. */
+  constructor(events: () => Iterable<unknown>) {
+    this.events = events;
+  }
+
+  /** The Event cache changed: the next read indexes it again. */
+  changed(): void {
+    this.index = undefined;
+  }
+
+  failuresFor(kind: ProfileKind, name: string): Map<string, InstallFailure> {
+    this.index ??= indexInstallReports(this.events());
+    return latestFailures(this.index, kind, name);
+  }
 }

@@ -12,6 +12,7 @@ import {
   profilePhase,
   type StatusInput,
   statusMergePatch,
+  statusWrite,
 } from "./status.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
@@ -167,6 +168,33 @@ describe("statusMergePatch", () => {
   it("nulls the fields the new status no longer has, so a merge patch removes them", () => {
     expect(statusMergePatch({ phase: "Installed", version: "abc" }, { phase: "Invalid" })).toEqual({
       status: { phase: "Invalid", version: null },
+    });
+  });
+});
+
+describe("statusWrite: what a reconcile does with the status it computed", () => {
+  const installing = { phase: "Installing" as const, observedGeneration: 1 };
+  const installed = { phase: "Installed" as const, observedGeneration: 1 };
+  const degraded = { phase: "Degraded" as const, observedGeneration: 1 };
+
+  it("waits while the hold lasts, whatever changed", () => {
+    expect(statusWrite(undefined, installed, 120)).toEqual({ holdMs: 120 });
+  });
+
+  it("writes nothing when the object carries the status already", () => {
+    expect(statusWrite(installed, { ...installed }, 0)).toEqual({ patch: undefined });
+  });
+
+  it("writes the difference, and says whether the phase changed and is worth an Event", () => {
+    expect(statusWrite(installing, installed, 0)).toEqual({
+      patch: statusMergePatch(installing, installed),
+      phaseChanged: true,
+      event: false,
+    });
+    expect(statusWrite(installed, degraded, 0)).toMatchObject({ phaseChanged: true, event: true });
+    expect(statusWrite(installed, { ...installed, observedGeneration: 2 }, 0)).toMatchObject({
+      phaseChanged: false,
+      event: false,
     });
   });
 });

@@ -272,6 +272,29 @@ export function phaseEventFields(
   };
 }
 
+/** What a reconcile does with the status it computed: wait, nothing, or write the difference. */
+export type StatusWrite =
+  /** Not yet: this generation's first status is held back this long (status-hold.ts). */
+  | { holdMs: number }
+  /** Nothing: the object carries this status already. */
+  | { patch: undefined }
+  /** The merge patch to send; `phaseChanged`: worth a log line, `event`: worth an Event too. */
+  | { patch: object; phaseChanged: boolean; event: boolean };
+
+/** `holdMs`: what FirstStatusHold says for `next`. */
+export function statusWrite(
+  previous: ProfileStatus | undefined,
+  next: ProfileStatus,
+  holdMs: number,
+): StatusWrite {
+  if (holdMs > 0) return { holdMs };
+  if (!statusDiffers(previous, next)) return { patch: undefined };
+  const phaseChanged = next.phase !== previous?.phase;
+  const event =
+    phaseChanged && next.phase !== undefined && phaseChangeNeedsEvent(previous?.phase, next.phase);
+  return { patch: statusMergePatch(previous, next), phaseChanged, event };
+}
+
 /** How many profiles are in each phase; one without a status yet counts as Pending. */
 export function phaseCounts(statuses: Iterable<ProfileStatus | undefined>): Map<string, number> {
   const counts = new Map<string, number>();

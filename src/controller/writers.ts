@@ -18,7 +18,7 @@ import type { Logger } from "../kube/logger.ts";
 import { OwnWrites } from "../kube/own-writes.ts";
 import type { ProfileObject } from "../kube/profile-cache.ts";
 import { profileKey } from "./install-failures.ts";
-import { phaseEventFields } from "./status.ts";
+import { phaseEventFields, type StatusWrite } from "./status.ts";
 
 const CONTROLLER = "lockstep-controller";
 
@@ -63,6 +63,29 @@ export class ProfileWriter {
       if (isKubeError(error, 404)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Carries out what statusWrite (status.ts) decided, announcing a phase change. `current`: the object
+   * as it stands after, undefined while the cache is behind this replica's own write (the watch wakes
+   * the profile again) or the profile is gone; `patched`: a status patch went out.
+   */
+  async writeStatus(
+    kind: ProfileKind,
+    obj: ProfileObject,
+    next: ProfileStatus,
+    write: Exclude<StatusWrite, { holdMs: number }>,
+    log: Logger,
+  ): Promise<{ current: ProfileObject | undefined; patched: boolean }> {
+    const name = obj.metadata?.name ?? "";
+    // The object as it stands is the cache's, or what this replica's own last write returned.
+    const behind = this.own.cacheBehind(profileKey(kind, name), obj.metadata?.resourceVersion);
+    if (write.patch === undefined) return { current: behind ? undefined : obj, patched: false };
+    const current = await this.patchStatus(kind, name, write.patch);
+    if (!current) return { current, patched: false };
+    if (write.phaseChanged) log.info({ phase: next.phase, ready: next.ready }, "status changed");
+    if (write.event) await this.recordPhase(kind, obj, next);
+    return { current, patched: true };
   }
 
   /** An Event on the profile for its new phase; failing to record one is logged, never fatal. */
