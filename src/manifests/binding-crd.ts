@@ -2,7 +2,6 @@
 // so the API server refuses what the webhook's schema would: `make crds` writes it, test/unit/crds.test.ts
 // fails when it is stale, and test/integration/binding-crd-validation.test.ts holds the two together on a corpus on the real API server.
 
-import { GROUP, VERSION } from "../api/constants.ts";
 import {
   DNS_SUBDOMAIN_MAX,
   DNS_SUBDOMAIN_PATTERN,
@@ -18,7 +17,7 @@ import {
   SELECTOR_OPERATORS,
 } from "../api/profile-binding.ts";
 import { MAX_SECCOMP_PROFILE_NAME } from "../api/seccomp.ts";
-import { isLabelKeyCel } from "./crd.ts";
+import { isLabelKeyCel, lockstepCrd } from "./crd.ts";
 
 type Schema = Record<string, unknown>;
 
@@ -131,53 +130,24 @@ const status: Schema = {
 };
 
 export function profileBindingCrd() {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${PROFILE_BINDING_PLURAL}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      // Namespaced: a binding acts on pods of its own namespace, and namespace owners may be granted it.
-      scope: "Namespaced",
-      names: {
-        kind: PROFILE_BINDING_KIND,
-        plural: PROFILE_BINDING_PLURAL,
-        singular: "profilebinding",
-        listKind: `${PROFILE_BINDING_KIND}List`,
-        shortNames: ["pb"],
-        categories: ["lockstep"],
-      },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Image", type: "string", jsonPath: ".spec.image" },
-            { name: "Seccomp", type: "string", jsonPath: ".spec.seccompProfile" },
-            { name: "AppArmor", type: "string", jsonPath: ".spec.appArmorProfile" },
-            { name: "Bound", type: "integer", jsonPath: ".status.boundPods" },
-            { name: "Refused", type: "integer", jsonPath: ".status.refusedPods" },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              description:
-                "Gives the selected containers of this namespace's pods a Lockstep profile at creation, without editing the pods (docs/adr/0036-profile-bindings.md).",
-              required: ["spec"],
-              properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: { type: "object" },
-                spec,
-                status,
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+  return lockstepCrd({
+    kind: PROFILE_BINDING_KIND,
+    plural: PROFILE_BINDING_PLURAL,
+    singular: "profilebinding",
+    shortNames: ["pb"],
+    // Namespaced: a binding acts on pods of its own namespace, and namespace owners may be granted it.
+    scope: "Namespaced",
+    printerColumns: [
+      { name: "Image", type: "string", jsonPath: ".spec.image" },
+      { name: "Seccomp", type: "string", jsonPath: ".spec.seccompProfile" },
+      { name: "AppArmor", type: "string", jsonPath: ".spec.appArmorProfile" },
+      { name: "Bound", type: "integer", jsonPath: ".status.boundPods" },
+      { name: "Refused", type: "integer", jsonPath: ".status.refusedPods" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    what: "Gives the selected containers of this namespace's pods a Lockstep profile at creation, without editing the pods (docs/adr/0036-profile-bindings.md).",
+    metadata: { type: "object" },
+    spec,
+    status,
+  });
 }

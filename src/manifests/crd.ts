@@ -412,6 +412,75 @@ const rawPolicyDeclaresName = {
   messageExpression: `'must declare "profile ' + ${KERNEL_NAME} + ' {": that is the kernel name of the profile, which pods give in localhostProfile'`,
 };
 
+/** What sets one Lockstep CRD apart; the frame (group, version, status subresource, category) is shared. */
+export interface LockstepCrd {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  scope: "Cluster" | "Namespaced";
+  printerColumns: Schema[];
+  /** The object's description (`kubectl explain`). */
+  what: string;
+  metadata: Schema;
+  spec: Schema;
+  status: Schema;
+  objectRules?: Schema[];
+}
+
+/** A CustomResourceDefinition of group lockstep.dev, one served and stored version with a status. */
+export function lockstepCrd(crd: LockstepCrd) {
+  const { kind, plural, objectRules = [] } = crd;
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: crd.scope,
+      names: {
+        kind,
+        plural,
+        singular: crd.singular,
+        listKind: `${kind}List`,
+        shortNames: crd.shortNames,
+        categories: ["lockstep"],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: crd.printerColumns,
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: crd.what,
+              required: ["spec"],
+              properties: {
+                apiVersion: { type: "string" },
+                kind: { type: "string" },
+                metadata: crd.metadata,
+                spec: crd.spec,
+                status: crd.status,
+              },
+              ...(objectRules.length > 0 ? { "x-kubernetes-validations": objectRules } : {}),
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+const PROFILE_PRINTER_COLUMNS: Schema[] = [
+  { name: "Status", type: "string", jsonPath: ".status.phase" },
+  { name: "Ready", type: "string", jsonPath: ".status.ready", description: "Installed/desired nodes" },
+  { name: "Profile", type: "string", jsonPath: ".status.localhostProfile", description: "What a pod writes" },
+  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+];
+
 function profileCrd(
   kind: string,
   plural: string,
@@ -422,59 +491,20 @@ function profileCrd(
   maxNameLength: number,
   objectRules: Schema[] = [],
 ) {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${plural}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      // Cluster-scoped: the kubelet's seccomp root and the kernel's AppArmor namespace are node-global.
-      scope: "Cluster",
-      names: { kind, plural, singular, listKind: `${kind}List`, shortNames, categories: ["lockstep"] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Status", type: "string", jsonPath: ".status.phase" },
-            {
-              name: "Ready",
-              type: "string",
-              jsonPath: ".status.ready",
-              description: "Installed/desired nodes",
-            },
-            {
-              name: "Profile",
-              type: "string",
-              jsonPath: ".status.localhostProfile",
-              description: "What a pod writes",
-            },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              description: what,
-              required: ["spec"],
-              properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: {
-                  type: "object",
-                  properties: { name: { type: "string", maxLength: maxNameLength } },
-                },
-                spec,
-                status: STATUS_SCHEMA,
-              },
-              ...(objectRules.length > 0 ? { "x-kubernetes-validations": objectRules } : {}),
-            },
-          },
-        },
-      ],
-    },
-  };
+  return lockstepCrd({
+    kind,
+    plural,
+    singular,
+    shortNames,
+    // Cluster-scoped: the kubelet's seccomp root and the kernel's AppArmor namespace are node-global.
+    scope: "Cluster",
+    printerColumns: PROFILE_PRINTER_COLUMNS,
+    what,
+    metadata: { type: "object", properties: { name: { type: "string", maxLength: maxNameLength } } },
+    spec,
+    status: STATUS_SCHEMA,
+    objectRules,
+  });
 }
 
 export function seccompProfileCrd() {

@@ -13,20 +13,16 @@ import {
   type ProfileBindingSpec,
   type ProfileBindingStatus,
 } from "../../src/api/profile-binding.ts";
-import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
-import { installControllerPrerequisites, startController } from "../harness/controller.ts";
-import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { type ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { applyProfile, denyMkdir, EACCES, ENOTSUP, nodeHoldsProfile } from "../harness/profiles.ts";
-import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
-import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
+import { realNodePodSpec } from "../harness/real-node.ts";
+import { type RealNodeStack, startRealNodeStack } from "../harness/real-node-stack.ts";
 
 let cp: ControlPlane;
 let core: k8s.CoreV1Api;
 let apps: k8s.AppsV1Api;
 let objects: k8s.CustomObjectsApi;
-let webhook: WebhookProcess;
-const nodes: RealNode[] = [];
-const agents: AgentProcess[] = [];
+let stack: RealNodeStack;
 const NODE_NAMES = ["real-1", "real-2"];
 const TIER = "lockstep.test/tier";
 /** Bindings act here with override allowed, there without it; nowhere in PLAIN. */
@@ -122,16 +118,11 @@ async function refusal(call: Promise<unknown>): Promise<string> {
 }
 
 beforeAll(async () => {
-  cp = await ControlPlane.start();
+  stack = await startRealNodeStack(NODE_NAMES);
+  cp = stack.cp;
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
   objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
-  for (const name of NODE_NAMES) nodes.push(await addRealNode(cp, name));
-  await installAgentPrerequisites(cp);
-  await installControllerPrerequisites(cp);
-  for (const name of NODE_NAMES) agents.push(await startAgent(cp, name));
-  await startController(cp, 1);
-  webhook = await installWebhook(cp);
   for (const [name, mode] of [
     [SHOP, "enabled"],
     [TEAM_B, "no-override"],
@@ -157,9 +148,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await webhook?.stop();
-  await stopAgents(agents);
-  await cp?.stop();
+  await stack?.stop();
 });
 
 describe("ProfileBinding on real nodes", () => {

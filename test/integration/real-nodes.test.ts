@@ -9,19 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GROUP, SECCOMP_PROFILE_PLURAL, SYNCED_REVISION_LABEL, VERSION } from "../../src/api/constants.ts";
 import { failedLabelKey, selectorSyncedLabelKey } from "../../src/api/labels.ts";
 import { POD_NODE_AFFINITY_POLICY } from "../../src/manifests/admission.ts";
-import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
-import { installControllerPrerequisites, startController } from "../harness/controller.ts";
-import { ControlPlane, waitFor } from "../harness/controlplane.ts";
+import { type ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { applyProfile, denyMkdir, EACCES, ENOTSUP, nodeHoldsProfile } from "../harness/profiles.ts";
-import { addRealNode, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
-import { installWebhook, type WebhookProcess } from "../harness/webhook.ts";
+import { realNodePodSpec } from "../harness/real-node.ts";
+import { type RealNodeStack, startRealNodeStack } from "../harness/real-node-stack.ts";
 
 let cp: ControlPlane;
 let core: k8s.CoreV1Api;
 let apps: k8s.AppsV1Api;
-let webhook: WebhookProcess;
-const nodes: RealNode[] = [];
-const agents: AgentProcess[] = [];
+let stack: RealNodeStack;
 const NS = "default";
 const NODE_NAMES = ["real-1", "real-2"];
 /** A tier label only the test sets, for profiles that belong on some nodes only. */
@@ -87,21 +83,14 @@ async function setTier(node: string, tier: string | null) {
 }
 
 beforeAll(async () => {
-  cp = await ControlPlane.start();
+  stack = await startRealNodeStack(NODE_NAMES);
+  cp = stack.cp;
   core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
-  for (const name of NODE_NAMES) nodes.push(await addRealNode(cp, name));
-  await installAgentPrerequisites(cp);
-  await installControllerPrerequisites(cp);
-  for (const name of NODE_NAMES) agents.push(await startAgent(cp, name));
-  await startController(cp, 1);
-  webhook = await installWebhook(cp);
 });
 
 afterAll(async () => {
-  await webhook?.stop();
-  await stopAgents(agents);
-  await cp?.stop();
+  await stack?.stop();
 });
 
 describe("real nodes", () => {
@@ -302,7 +291,7 @@ describe("real nodes", () => {
   });
 
   it("comes back from a reboot of kubelet and containerd with labels equal to the disk and its pods running", async () => {
-    const [node, agent] = [nodes[0], agents[0]];
+    const [node, agent] = [stack.nodes[0], stack.agents[0]];
     if (!node || !agent) throw new Error("real-1 and its agent are not running");
     const onNode = async () =>
       (await podsOf("app=enforced")).filter((p) => p.spec?.nodeName === node.name && isRunning(p));
