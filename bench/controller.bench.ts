@@ -8,6 +8,7 @@ import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import { installControllerPrerequisites, startController } from "../test/harness/controller.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { residentMemoryMiB } from "../test/harness/processes.ts";
+import { createProfile } from "../test/harness/profiles.ts";
 import { ListCondition } from "./list-condition.ts";
 import { quantile, type Results } from "./stats.ts";
 
@@ -44,19 +45,9 @@ export async function run(): Promise<Results> {
         Array.from({ length: to - from }, (_, i) => `p-${from + i}`),
         25,
         (name) =>
-          objects.createClusterCustomObject({
-            group: "lockstep.dev",
-            version: "v1alpha1",
-            plural: "seccompprofiles",
-            body: {
-              apiVersion: "lockstep.dev/v1alpha1",
-              kind: "SeccompProfile",
-              metadata: { name },
-              spec: {
-                defaultAction: "SCMP_ACT_ERRNO",
-                syscalls: [{ names: ["read", "write"], action: "SCMP_ACT_ALLOW" }],
-              },
-            },
+          createProfile(objects, "SeccompProfile", name, {
+            defaultAction: "SCMP_ACT_ERRNO",
+            syscalls: [{ names: ["read", "write"], action: "SCMP_ACT_ALLOW" }],
           }),
       );
 

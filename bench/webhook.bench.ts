@@ -23,7 +23,7 @@ import {
 } from "../test/harness/agents.ts";
 import { ControlPlane, freePort, GiveUp, waitFor } from "../test/harness/controlplane.ts";
 import { type ManagedProcess, processMemory, startProcess } from "../test/harness/processes.ts";
-import { nodeHoldsProfile } from "../test/harness/profiles.ts";
+import { createProfile, nodeHoldsProfile } from "../test/harness/profiles.ts";
 import { installWebhook, podCreateReview } from "../test/harness/webhook.ts";
 import { quantile, type Results } from "./stats.ts";
 
@@ -215,17 +215,7 @@ export async function run(): Promise<Results> {
   try {
     const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
     const objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
-    await objects.createClusterCustomObject({
-      group: "lockstep.dev",
-      version: "v1alpha1",
-      plural: "seccompprofiles",
-      body: {
-        apiVersion: "lockstep.dev/v1alpha1",
-        kind: "SeccompProfile",
-        metadata: { name: "bench" },
-        spec: { baseProfileName: "runtime/default" },
-      },
-    });
+    await createProfile(objects, "SeccompProfile", "bench", { baseProfileName: "runtime/default" });
     await waitFor("bench on node-1", () =>
       nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "bench", "node-1"),
     );

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { ControlPlane, waitFor } from "./controlplane.ts";
+import { createProfile } from "./profiles.ts";
 
 /** The Node every kubeconfig here can read, and the SeccompProfile it is asked about. */
 export const NODE_NAME = "worker-1";
@@ -75,17 +76,7 @@ async function prepare(cp: ControlPlane): Promise<string> {
       await objects.listClusterCustomObject({ group: "lockstep.dev", version: "v1alpha1", plural });
     return true;
   });
-  await objects.createClusterCustomObject({
-    group: "lockstep.dev",
-    version: "v1alpha1",
-    plural: "seccompprofiles",
-    body: {
-      apiVersion: "lockstep.dev/v1alpha1",
-      kind: "SeccompProfile",
-      metadata: { name: PROFILE_NAME },
-      spec: { baseProfileName: "runtime/default" },
-    },
-  });
+  await createProfile(objects, "SeccompProfile", PROFILE_NAME, { baseProfileName: "runtime/default" });
   return issued.status?.token ?? "";
 }
 

@@ -40,6 +40,21 @@ export function applyProfile(kc: k8s.KubeConfig, kind: ProfileObjectKind, name: 
     );
 }
 
+/** Creates a profile (a POST, as `kubectl create` does: fails when it exists). */
+export function createProfile(
+  objects: k8s.CustomObjectsApi,
+  kind: ProfileObjectKind,
+  name: string,
+  spec: object,
+) {
+  return objects.createClusterCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: plural(kind),
+    body: { apiVersion: API_VERSION, kind, metadata: { name }, spec },
+  });
+}
+
 export function deleteProfile(kc: k8s.KubeConfig, kind: ProfileObjectKind, name: string) {
   return kc
     .makeApiClient(k8s.CustomObjectsApi)

@@ -16,6 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { localhostProfileFor } from "../../src/api/labels.ts";
 import { issueCertificate } from "../../src/kube/certificates.ts";
 import { type ControlPlane, freePort, GiveUp, waitFor } from "./controlplane.ts";
 import { BUSYBOX_IMAGE, buildNodeImages, PAUSE_IMAGE } from "./images.ts";
@@ -460,5 +461,21 @@ export function realNodePodSpec(containers: k8s.V1Container[]): k8s.V1PodSpec {
     hostNetwork: true,
     terminationGracePeriodSeconds: 2,
     containers: containers.map((c) => ({ image: BUSYBOX_IMAGE, imagePullPolicy: "Never", ...c })),
+  };
+}
+
+/** A pod on a real node whose one container sleeps under the SeccompProfile `profile`. */
+export function sleepingSeccompPod(name: string, profile: string): k8s.V1Pod {
+  return {
+    metadata: { name },
+    spec: realNodePodSpec([
+      {
+        name: "app",
+        command: ["sleep", "3600"],
+        securityContext: {
+          seccompProfile: { type: "Localhost", localhostProfile: localhostProfileFor("seccomp", profile) },
+        },
+      },
+    ]),
   };
 }

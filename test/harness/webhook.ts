@@ -12,23 +12,33 @@ import { type ManagedProcess, startProcess } from "./processes.ts";
 
 const repo = join(import.meta.dirname, "../..");
 
-/** An AdmissionReview of a pod CREATE as the API server sends it (the webhook routes on resource and operation). */
-export function podCreateReview(
+/**
+ * An AdmissionReview of a pod as the API server sends it (the webhook routes on resource, subresource
+ * and operation): a CREATE, or with `ephemeral` an UPDATE of the ephemeralcontainers subresource.
+ */
+export function podReview(
   object: unknown,
-  { uid, namespace }: { uid: string; namespace: string },
-): string {
-  return JSON.stringify({
+  { uid, namespace, ephemeral }: { uid: string; namespace: string; ephemeral?: { oldObject: unknown } },
+): object {
+  return {
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
     request: {
       uid,
       kind: { group: "", version: "v1", kind: "Pod" },
       resource: { group: "", version: "v1", resource: "pods" },
-      operation: "CREATE",
+      ...(ephemeral ? { subResource: "ephemeralcontainers" } : {}),
+      operation: ephemeral ? "UPDATE" : "CREATE",
       namespace,
       object,
+      ...(ephemeral ? { oldObject: ephemeral.oldObject } : {}),
     },
-  });
+  };
+}
+
+/** The body of a pod CREATE's AdmissionReview. */
+export function podCreateReview(object: unknown, where: { uid: string; namespace: string }): string {
+  return JSON.stringify(podReview(object, where));
 }
 
 export interface WebhookProcess {

@@ -47,7 +47,13 @@ import {
 } from "../harness/deploy-local.ts";
 import type { LoopbackService } from "../harness/loopback-service.ts";
 import { applyProfile, nodeHoldsProfile, termGuardsProfile } from "../harness/profiles.ts";
-import { nodeKubeletRoot, nodesDir, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
+import {
+  nodeKubeletRoot,
+  nodesDir,
+  type RealNode,
+  realNodePodSpec,
+  sleepingSeccompPod,
+} from "../harness/real-node.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "../..");
@@ -117,18 +123,7 @@ const componentPods = async (component: string) =>
 async function createGuardedPod(name: string, profile: string): Promise<k8s.V1Pod> {
   const pod = await core.createNamespacedPod({
     namespace: "default",
-    body: {
-      metadata: { name },
-      spec: realNodePodSpec([
-        {
-          name: "app",
-          command: ["sleep", "3600"],
-          securityContext: {
-            seccompProfile: { type: "Localhost", localhostProfile: localhostProfileFor("seccomp", profile) },
-          },
-        },
-      ]),
-    },
+    body: sleepingSeccompPod(name, profile),
   });
   const terms =
     pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;

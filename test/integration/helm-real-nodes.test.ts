@@ -29,7 +29,6 @@ import {
   VERSION,
   WEBHOOK_CONFIGURATION_NAME,
 } from "../../src/api/constants.ts";
-import { localhostProfileFor } from "../../src/api/labels.ts";
 import { seccompProfileDir, seccompProfileFileName } from "../../src/api/paths.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { admissionFiles } from "../../src/manifests/admission.ts";
@@ -39,7 +38,7 @@ import { ControlPlane, freePort, kubectlBinary, waitFor } from "../harness/contr
 import { componentPodsReady, realNodesWithImage, startWebhookFront } from "../harness/deploy-local.ts";
 import { CHART, helm, writeLocalPostRenderer } from "../harness/helm.ts";
 import { applyProfile, nodeHoldsProfile } from "../harness/profiles.ts";
-import { nodeKubeletRoot, nodesDir, type RealNode, realNodePodSpec } from "../harness/real-node.ts";
+import { nodeKubeletRoot, nodesDir, type RealNode, sleepingSeccompPod } from "../harness/real-node.ts";
 
 const NODE_NAMES = ["node-a", "node-b", "node-c"];
 const RELEASE = "lockstep";
@@ -84,18 +83,7 @@ const postRender = (text: string) =>
 const runHelm = (...args: string[]) => helm([...args, "--kubeconfig", cp.adminKubeconfigPath], helmEnv);
 
 /** A pod on a real node that sleeps under the profile; the webhook gives it the profile's affinity. */
-const guardedPod = (name: string): k8s.V1Pod => ({
-  metadata: { name },
-  spec: realNodePodSpec([
-    {
-      name: "app",
-      command: ["sleep", "3600"],
-      securityContext: {
-        seccompProfile: { type: "Localhost", localhostProfile: localhostProfileFor("seccomp", PROFILE) },
-      },
-    },
-  ]),
-});
+const guardedPod = (name: string): k8s.V1Pod => sleepingSeccompPod(name, PROFILE);
 
 async function installedEverywhere(): Promise<void> {
   const objects = cp.kubeConfig().makeApiClient(k8s.CustomObjectsApi);

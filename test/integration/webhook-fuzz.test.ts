@@ -25,7 +25,7 @@ import {
 import { installAgentPrerequisites } from "../harness/agents.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 import { applyProfile } from "../harness/profiles.ts";
-import { installWebhook, podCreateReview, type WebhookProcess } from "../harness/webhook.ts";
+import { installWebhook, podCreateReview, podReview, type WebhookProcess } from "../harness/webhook.ts";
 
 let cp: ControlPlane;
 let webhook: WebhookProcess;
@@ -247,20 +247,13 @@ const review = fc
     mutations: fc.array(fc.tuple(fc.constantFrom(...PATHS), anyValue), { minLength: 1, maxLength: 3 }),
   })
   .map(({ uid, debug, mutations }) => {
-    let doc: unknown = {
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      request: {
-        uid,
-        kind: { group: "", version: "v1", kind: "Pod" },
-        resource: { group: "", version: "v1", resource: "pods" },
-        ...(debug ? { subResource: "ephemeralcontainers" } : {}),
-        operation: debug ? "UPDATE" : "CREATE",
-        namespace: "fuzz",
-        object: pod(),
-        ...(debug ? { oldObject: { ...pod(), spec: { ...pod().spec, ephemeralContainers: [] } } } : {}),
-      },
-    };
+    let doc: unknown = podReview(pod(), {
+      uid,
+      namespace: "fuzz",
+      ...(debug
+        ? { ephemeral: { oldObject: { ...pod(), spec: { ...pod().spec, ephemeralContainers: [] } } } }
+        : {}),
+    });
     for (const [path, value] of mutations) doc = setPath(doc, path, structuredClone(value));
     return JSON.stringify(doc) ?? "null";
   });
@@ -322,20 +315,7 @@ describe("the webhook under malformed and hostile AdmissionReviews", () => {
   it("reads a body whose UTF-8 characters are split between chunks", async () => {
     // The webhook decodes chunk by chunk as they arrive: a character cut in two must come out whole.
     const uid = "übung-ü-Ω";
-    const body = Buffer.from(
-      JSON.stringify({
-        apiVersion: "admission.k8s.io/v1",
-        kind: "AdmissionReview",
-        request: {
-          uid,
-          kind: { group: "", version: "v1", kind: "Pod" },
-          resource: { group: "", version: "v1", resource: "pods" },
-          operation: "CREATE",
-          namespace: "fuzz",
-          object: pod(),
-        },
-      }),
-    );
+    const body = Buffer.from(podCreateReview(pod(), { uid, namespace: "fuzz" }));
     const cut = body.indexOf(Buffer.from("ü")) + 1; // between the two bytes of "ü"
     const res = await post([body.subarray(0, cut), body.subarray(cut)]);
     expect(res.status, res.body).toBe(200);
