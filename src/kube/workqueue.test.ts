@@ -12,6 +12,19 @@ function newQueue(...args: ConstructorParameters<typeof WorkQueue>): WorkQueue {
   return q;
 }
 
+/** Runs `q` with a handler that succeeds at once; the keys it was handed, in order. */
+function runRecordingKeys(q: WorkQueue): string[] {
+  const seen: string[] = [];
+  q.run(
+    async (key) => {
+      seen.push(key);
+      return undefined;
+    },
+    () => undefined,
+  );
+  return seen;
+}
+
 function until(check: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const poll = () => (check() ? resolve() : setTimeout(poll, 2));
@@ -24,14 +37,7 @@ describe("WorkQueue", () => {
     const q = newQueue();
     for (let i = 0; i < 5; i++) q.add("a");
     q.add("b");
-    const seen: string[] = [];
-    q.run(
-      async (key) => {
-        seen.push(key);
-        return undefined;
-      },
-      () => undefined,
-    );
+    const seen = runRecordingKeys(q);
     await until(() => q.idle);
     expect(seen).toEqual(["a", "b"]);
   });
@@ -107,14 +113,7 @@ describe("WorkQueue", () => {
 
   it("stops handing out keys on shutDown and drops delayed ones", async () => {
     const q = newQueue();
-    const seen: string[] = [];
-    q.run(
-      async (key) => {
-        seen.push(key);
-        return undefined;
-      },
-      () => undefined,
-    );
+    const seen = runRecordingKeys(q);
     q.addAfter("later", 50);
     await q.shutDown();
     q.add("after-shutdown");
