@@ -2,6 +2,9 @@
 // a kubelet, containerd and the Lockstep agent inside a User-Mode Linux guest (apparmor-node.ts), beside a
 // host node whose kernel has none, with the webhook guarding pods. The guest kernel is the authority: what
 // a container may do is what it printed, and what the kernel allowed in complain mode is its audit line.
+// On the same node (one guest boot for the file: a node costs about 13 s to start), the agent process meets
+// every hostile AppArmor case of docs/security.md, keeps a profile loaded under a running pod (DESIGN
+// invariant 6) and, traced with strace, changes nothing of the node outside its places (invariant 4).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -361,10 +364,6 @@ describe("hostile AppArmor policies through the agent on the real kernel (docs/s
     expect((await guestProfiles()).sort()).toEqual(expected.sort());
     expect((await aaNode.exec("ls /sys/kernel/security/apparmor/policy/namespaces")).output).toBe("");
     expect(await kernelPolicySha1(RUNTIME_DEFAULT)).toBe(before.runtimeSha1);
-    // And a pod that names no profile still runs under it.
-    const pod = probePod("runtime-default-after");
-    pod.spec = { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName: APPARMOR_NODE };
-    expect((await runProbe(pod)).log).toContain(`confinement=${RUNTIME_DEFAULT} (enforce)`);
   }, 300_000);
 });
 
