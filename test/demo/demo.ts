@@ -153,12 +153,15 @@ try {
   const core = cp.kubeConfig().makeApiClient(k8s.CoreV1Api);
   const apps = cp.kubeConfig().makeApiClient(k8s.AppsV1Api);
   step("building the image the Dockerfile describes (make image) ...");
-  const { image, nodes } = await realNodesWithImage(cp, ["node-1", "node-2", "node-3"], (node) =>
-    step(`${node.name} Ready: kubelet and containerd on ${node.address}, the image imported`),
+  // The AppArmor node starts beside the host nodes: most of its start is importing the image in its guest.
+  const { nodes, alongside: appArmorNode } = await realNodesWithImage(
+    cp,
+    ["node-1", "node-2", "node-3"],
+    (node) => step(`${node.name} Ready: kubelet and containerd on ${node.address}, the image imported`),
+    (image) => startAppArmorNode(image.archive),
   );
   const [firstNode] = nodes;
   if (!firstNode) throw new Error("no real node");
-  const appArmorNode = await startAppArmorNode(image.archive);
   // The webhook's replicas run wherever the scheduler puts them; the API server reaches them through one
   // loopback address in front of the Ready ones (a Service's job, which no Service can do here).
   const webhookFront = await startWebhookFront(cp);

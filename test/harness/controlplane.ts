@@ -72,12 +72,18 @@ export function kubectlBinary(binDir?: string): string {
   return join(controlPlaneBinDir(binDir), "kubectl");
 }
 
+/**
+ * A TCP port no address of this machine listens on. Asked on every address, not 127.0.0.1 alone: agents
+ * serve health on 0.0.0.0, and real nodes listen on loopback addresses of their own (127.x.y.z), so a port
+ * free on 127.0.0.1 may be taken there ("listen EADDRINUSE: address already in use 0.0.0.0:35671", seen
+ * starting an agent).
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, "0.0.0.0", () => {
       const address = server.address();
       server.close(() => {
         if (address && typeof address === "object") resolve(address.port);

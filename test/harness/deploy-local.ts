@@ -199,23 +199,37 @@ export function componentPodsReady(
 /**
  * What installing deploy/ on real nodes starts from: the image the Dockerfile describes (`make image`), built
  * into the control plane's folder, and real nodes named `names` with it imported, as a registry pull would
- * give them. `onNode` hears of each node once it is Ready with the image.
+ * give them. `onNode` hears of each node once it is Ready with the image. `alongside` starts as soon as the
+ * image is built and runs while the nodes start (make demo's AppArmor node, whose start is mostly importing
+ * the image in its guest); its result is awaited with the nodes.
  */
-export async function realNodesWithImage(
+export async function realNodesWithImage<T = undefined>(
   cp: ControlPlane,
   names: readonly string[],
   onNode: (node: RealNode) => void = () => {},
-): Promise<{ image: BuiltImage; nodes: RealNode[] }> {
+  alongside?: (image: BuiltImage) => Promise<T>,
+): Promise<{ image: BuiltImage; nodes: RealNode[]; alongside: T | undefined }> {
   const image = await buildImage({
     nodeDir: bootstrappedNodeDir(),
     archive: join(cp.workDir, "lockstep.oci.tar"),
   });
+  // Settled into a value at once, so a failure while the nodes start is not an unhandled rejection.
+  const beside = alongside?.(image).then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
   const nodes: RealNode[] = [];
-  for (const name of names) {
-    const node = await addRealNode(cp, name);
-    await node.importImage(image.archive);
-    nodes.push(node);
-    onNode(node);
+  try {
+    for (const name of names) {
+      const node = await addRealNode(cp, name);
+      await node.importImage(image.archive);
+      nodes.push(node);
+      onNode(node);
+    }
+  } finally {
+    await beside;
   }
-  return { image, nodes };
+  const done = await beside;
+  if (done !== undefined && !done.ok) throw done.error;
+  return { image, nodes, alongside: done?.value };
 }

@@ -1,6 +1,7 @@
 // Creating and deleting profiles in tests, as `kubectl apply --server-side` and `kubectl delete` do.
 import { constants } from "node:os";
 import * as k8s from "@kubernetes/client-node";
+import type { ProfileStatus } from "../../src/api/common.ts";
 import {
   API_VERSION,
   APPARMOR_PROFILE_PLURAL,
@@ -13,6 +14,7 @@ import {
 import { failedLabelKey } from "../../src/api/labels.ts";
 import { nodeHasProfile, type PlacementSource, placementOf } from "../../src/api/node-profiles.ts";
 import { isKubeError } from "../../src/kube/errors.ts";
+import { waitFor } from "./controlplane.ts";
 
 export type ProfileObjectKind = "SeccompProfile" | "AppArmorProfile";
 
@@ -59,6 +61,52 @@ export function deleteProfile(kc: k8s.KubeConfig, kind: ProfileObjectKind, name:
   return kc
     .makeApiClient(k8s.CustomObjectsApi)
     .deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: plural(kind), name });
+}
+
+/** A profile object as the tests read it: its metadata and the controller's status. */
+export interface ProfileObject {
+  metadata?: k8s.V1ObjectMeta;
+  status?: ProfileStatus;
+}
+
+/** The object of a profile, or undefined once it is gone. */
+export async function readProfile(
+  kc: k8s.KubeConfig,
+  kind: ProfileObjectKind,
+  name: string,
+): Promise<ProfileObject | undefined> {
+  return kc
+    .makeApiClient(k8s.CustomObjectsApi)
+    .getClusterCustomObject({ group: GROUP, version: VERSION, plural: plural(kind), name })
+    .catch((error: unknown) => {
+      if (isKubeError(error, 404)) return undefined;
+      throw error;
+    });
+}
+
+/**
+ * The message of the agent's InstallFailed Event on the profile (in `default`) that gives `reason`: what
+ * the owner of the object reads (`node <node>: <reason>: <why>`).
+ */
+export function installFailedMessage(
+  kc: k8s.KubeConfig,
+  kind: ProfileObjectKind,
+  name: string,
+  reason: string,
+  timeoutMs?: number,
+): Promise<string> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return waitFor(
+    `an InstallFailed Event for ${kind} ${name} with ${reason}`,
+    async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name},reason=InstallFailed`,
+      });
+      return events.items.find((e) => e.message?.includes(`: ${reason}: `))?.message;
+    },
+    { timeoutMs },
+  );
 }
 
 /**

@@ -23,10 +23,12 @@ import { IN_USE_LABEL_VALUE } from "../../src/api/affinity.ts";
 import { appArmorKernelName, failedLabelKey, profileLabelKey } from "../../src/api/labels.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
+import { HOSTILE_RAW_POLICIES } from "../harness/apparmor-hostile-policies.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
 import {
   applyProfile,
   deleteProfile,
+  installFailedMessage,
   nodeHoldsProfile,
   type ProfileObjectKind,
 } from "../harness/profiles.ts";
@@ -62,15 +64,8 @@ const writeKernelList = (lines: readonly string[]) =>
     lines.map((l) => `${l}\n`).join(""),
   );
 
-async function installFailed(kind: "AppArmorProfile" | "SeccompProfile", name: string, reason: string) {
-  return waitFor(`an InstallFailed Event for ${kind} ${name} with ${reason}`, async () => {
-    const events = await core.listNamespacedEvent({
-      namespace: "default",
-      fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name},reason=InstallFailed`,
-    });
-    return events.items.find((e) => e.message?.includes(`: ${reason}: `))?.message;
-  });
-}
+const installFailed = (kind: ProfileObjectKind, name: string, reason: string) =>
+  installFailedMessage(cp.kubeConfig(), kind, name, reason);
 
 async function createPodOn(node: string, name: string, labels: Record<string, string>): Promise<void> {
   // As the webhook leaves a pod that uses these profiles: their keys as labels. Bound directly, as the
@@ -149,51 +144,7 @@ describe("what a raw AppArmor policy may declare", () => {
     },
   );
 
-  it.each([
-    [
-      "second-profile",
-      "profile lockstep.second-profile {\n}\nprofile cri-containerd.apparmor.d flags=(unconfined) {\n}\n",
-      'line 3: "profile cri-containerd.apparmor.d flags=(unconfined) {": declares a second profile "cri-containerd.apparmor.d"',
-    ],
-    [
-      "path-profile",
-      "profile lockstep.path-profile {\n}\n/usr/sbin/sshd {\n}\n",
-      'declares a second profile "/usr/sbin/sshd"',
-    ],
-    [
-      "other-namespace",
-      // The comment satisfies the CRD's cheap "declares profile <name>" rule; the parser is not fooled.
-      "# profile lockstep.other-namespace\nprofile :lockstep-evil:lockstep.other-namespace {\n}\n",
-      'loads "lockstep.other-namespace" into the AppArmor policy namespace "lockstep-evil"',
-    ],
-    [
-      "with-hat",
-      "profile lockstep.with-hat {\n  ^escape {\n  }\n}\n",
-      'line 2: "^escape {": declares the hat "lockstep.with-hat//escape"',
-    ],
-    ["attached", "profile lockstep.attached /usr/bin/** {\n}\n", "the profile has an attachment"],
-    [
-      "attached-by-variable",
-      "@{bins}=/usr/bin/*\nprofile lockstep.attached-by-variable @{bins} {\n}\n",
-      "the profile has an attachment",
-    ],
-    [
-      "unconfined-flag",
-      "profile lockstep.unconfined-flag flags=(unconfined) {\n}\n",
-      "flags set mode unconfined",
-    ],
-    ["kill-flag", "profile lockstep.kill-flag flags=(kill) {\n}\n", "flags set mode kill"],
-    [
-      "complain-flag",
-      "profile lockstep.complain-flag flags = ( complain ) {\n}\n",
-      "flags set mode complain, but spec.mode is enforce",
-    ],
-    [
-      "hidden-include",
-      'profile lockstep.hidden-include {\n  "/tmp/#" r, include "/etc/hostname"\n}\n',
-      'line 2: "\\"/tmp/#\\" r, include \\"/etc/hostname\\"": includes "/etc/hostname"',
-    ],
-  ])(
+  it.each(HOSTILE_RAW_POLICIES)(
     "%s: refused by apparmor_parser's own account of it, naming the line; nothing loaded, no label",
     async (name, rawPolicy, why) => {
       await applyProfile(cp.kubeConfig(), "AppArmorProfile", name, { rawPolicy });
