@@ -261,6 +261,8 @@ async function rollout(nodeCount: number, processCount: number, rounds: number, 
     const total = [...moved.values()].reduce((a, b) => a + b, 0) - rounds;
     put("api_requests_per_rollout", total / rounds, "requests", 1);
     put("node_patches_per_rollout", (moved.get("PATCH nodes") ?? 0) / rounds, "requests", 1);
+    const refused = [...moved].filter(([kind]) => /\s\d+$/.test(kind)).reduce((sum, [, n]) => sum + n, 0);
+    put("api_requests_refused_per_rollout", refused / rounds, "requests", 1);
     process.stderr.write(
       `agent-cores ${nodeCount}: requests in ${rounds} rollouts: ${JSON.stringify(Object.fromEntries(moved))}\n`,
     );

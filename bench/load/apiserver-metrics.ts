@@ -34,12 +34,16 @@ export async function apiServerMetrics(cp: ControlPlane): Promise<Sample[]> {
   return parseMetrics(stdout);
 }
 
-/** Requests served (apiserver_request_total), watches aside, by "VERB resource[/subresource]". */
+/**
+ * Requests served (apiserver_request_total), watches aside, by "VERB resource[/subresource]", with the
+ * code appended for answers other than 2xx (a 429 is API Priority and Fairness turning a request away).
+ */
 export function requestsByKind(samples: readonly Sample[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const s of samples) {
     if (s.name !== "apiserver_request_total" || s.labels.verb === "WATCH" || !s.labels.resource) continue;
-    const kind = `${s.labels.verb} ${s.labels.resource}${s.labels.subresource ? `/${s.labels.subresource}` : ""}`;
+    const code = s.labels.code?.startsWith("2") ? "" : ` ${s.labels.code}`;
+    const kind = `${s.labels.verb} ${s.labels.resource}${s.labels.subresource ? `/${s.labels.subresource}` : ""}${code}`;
     counts.set(kind, (counts.get(kind) ?? 0) + s.value);
   }
   return counts;

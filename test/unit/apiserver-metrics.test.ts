@@ -20,7 +20,7 @@ go_memstats_stack_inuse_bytes 2097152
 `);
 
 describe("the API server's metrics", () => {
-  it("counts resource requests between two scrapes by verb and resource, all codes, watches and its own scrape aside", () => {
+  it("counts resource requests between two scrapes by verb and resource, refusals apart, watches and its own scrape aside", () => {
     expect(Object.fromEntries(requestsBetween(scrape(10, 1), scrape(1010, 9)))).toEqual({
       "PATCH nodes": 1000,
     });
