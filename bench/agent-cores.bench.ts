@@ -92,16 +92,19 @@ function peakResident(pid: number): { stop(): number } {
   };
 }
 
-/** The N cores split evenly over `count` host processes; resolves once every core has started. */
+/**
+ * The N cores split evenly over `count` host processes, each added to `hosts` as it starts (so the caller
+ * stops them also when starting fails); resolves once every core has started.
+ */
 async function startHosts(
   cp: ControlPlane,
   names: string[],
   count: number,
   coresDir: string,
-): Promise<ManagedProcess[]> {
+  hosts: ManagedProcess[],
+): Promise<void> {
   const kubeconfigs = new Map<string, string>();
   await inBatches(names, 20, async (name) => kubeconfigs.set(name, await agentKubeconfig(cp, name)));
-  const hosts: ManagedProcess[] = [];
   for (let h = 0; h < count; h++) {
     const list: CoreList = names
       .filter((_, i) => i % count === h)
@@ -133,7 +136,6 @@ async function startHosts(
     },
     { timeoutMs: 60_000 + names.length * 100, intervalMs: 500 },
   );
-  return hosts;
 }
 
 async function rollout(nodeCount: number, processCount: number, rounds: number, results: Results) {
@@ -141,7 +143,7 @@ async function rollout(nodeCount: number, processCount: number, rounds: number, 
   const coresDir = CORES_PARENT
     ? await mkdtemp(join(CORES_PARENT, "lockstep-cores-"))
     : join(cp.workDir, "cores");
-  let hosts: ManagedProcess[] = [];
+  const hosts: ManagedProcess[] = [];
   let controller: Awaited<ReturnType<typeof startController>> | undefined;
   let webhook: Awaited<ReturnType<typeof installWebhook>> | undefined;
   const admin = new KubeClient(await configFromKubeconfigFiles([cp.adminKubeconfigPath]));
@@ -228,7 +230,7 @@ async function rollout(nodeCount: number, processCount: number, rounds: number, 
     // Lockstep's CRDs, RBAC and policies alone, before any agent: what does not grow with N.
     await sleep(5000);
     const withDefinitions = residentMemoryMiB(apiserver.pid);
-    hosts = await startHosts(cp, names, Math.min(processCount, nodeCount), coresDir);
+    await startHosts(cp, names, Math.min(processCount, nodeCount), coresDir, hosts);
     controller = await startController(cp, 1);
     await Promise.all([nodes.start(), profiles.start()]);
 
