@@ -3,7 +3,6 @@
 // connection, with no bindings in the cluster and then with 1,000 (10 in each of 100 labelled
 // namespaces). Beside it, the pure review in this process (no HTTP), with the 1,000 bindings all in the
 // pod's namespace: the matching itself, at its most.
-import { Agent, request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { compileBinding } from "../src/api/binding-match.ts";
@@ -21,6 +20,7 @@ import { reviewBoundPodCreate } from "../src/webhook/bind.ts";
 import { type ReviewContext, reviewPodCreate } from "../src/webhook/review.ts";
 import { ControlPlane, waitFor } from "../test/harness/controlplane.ts";
 import { installWebhook, podCreateReview } from "../test/harness/webhook.ts";
+import { httpsText, timeReviews } from "./load/reviews.ts";
 import { quantile, type Results } from "./stats.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -59,37 +59,6 @@ const plainPod = (n: number): AdmittedPod => ({
   metadata: { generateName: "plain-", labels: { app: "app-7" } },
   spec: { containers: [container(`registry.example/team-${n}-7/api:1.0`)] },
 });
-
-/** One review at a time over one keep-alive connection; the milliseconds of each. */
-async function timeReviews(port: number, path: string, body: string, count: number): Promise<number[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<string>((resolve, reject) => {
-      const req = httpsRequest(
-        { host: "127.0.0.1", port, path, method: "POST", agent, rejectUnauthorized: false },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => {
-            text += c;
-          });
-          res.on("end", () => resolve(text));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  const first = JSON.parse(await once()) as { response?: { allowed?: boolean; status?: unknown } };
-  if (!first.response?.allowed) throw new Error(`the review was refused: ${JSON.stringify(first)}`);
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = process.hrtime.bigint();
-    await once();
-    times.push(Number(process.hrtime.bigint() - started) / 1e6);
-  }
-  agent.destroy();
-  return times;
-}
 
 /** Rounds of each review in turn (interleaved, so a slow moment of the machine hits each alike). */
 async function interleaved(
@@ -209,27 +178,11 @@ export async function run(): Promise<Results> {
     results.create_1000_bindings = { value: Date.now() - started, unit: "ms" };
     // The webhook's cache has them all once the last namespace's pod is bound.
     await waitFor("the webhook to cache every binding", async () => {
-      const text = await new Promise<string>((resolve, reject) => {
-        const req = httpsRequest(
-          {
-            host: "127.0.0.1",
-            port: webhook.port,
-            path: bindPath,
-            method: "POST",
-            rejectUnauthorized: false,
-          },
-          (res) => {
-            let t = "";
-            res.setEncoding("utf8");
-            res.on("data", (c: string) => {
-              t += c;
-            });
-            res.on("end", () => resolve(t));
-          },
-        );
-        req.on("error", reject);
-        req.end(review(plainPod(NAMESPACES - 1), `bench-${NAMESPACES - 1}`));
-      });
+      const text = await httpsText(
+        webhook.port,
+        bindPath,
+        review(plainPod(NAMESPACES - 1), `bench-${NAMESPACES - 1}`),
+      );
       const patch = (JSON.parse(text) as { response?: { patch?: string } }).response?.patch;
       // The annotation is added as a member of a new annotations map: its key as written.
       return patch !== undefined && atob(patch).includes(BOUND_BY_ANNOTATION);

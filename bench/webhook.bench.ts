@@ -5,7 +5,6 @@
 // interleaved in one run, as a ratio).
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import {
@@ -25,6 +24,7 @@ import { ControlPlane, freePort, GiveUp, waitFor } from "../test/harness/control
 import { type ManagedProcess, processMemory, startProcess } from "../test/harness/processes.ts";
 import { createProfile, nodeHoldsProfile } from "../test/harness/profiles.ts";
 import { installWebhook, podCreateReview } from "../test/harness/webhook.ts";
+import { httpsText } from "./load/reviews.ts";
 import { quantile, type Results } from "./stats.ts";
 
 const WEBHOOK_CORE = "0";
@@ -106,26 +106,6 @@ function saturate(port: number, body: string, dir: string): { perSecond: number;
   const p99Ms = p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : Number.NaN;
   if (/Non-2xx/.test(out)) throw new Error(`wrk saw refused reviews:\n${out}`);
   return { perSecond, p99Ms };
-}
-
-/**
- * One request straight to a server on loopback, its answer as text. The certificate is not checked:
- * the benchmark only reads the answer.
- */
-function httpsText(port: number, path: string, body?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const method = body === undefined ? "GET" : "POST";
-    const req = httpsRequest({ host: "127.0.0.1", port, path, method, rejectUnauthorized: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      res.on("end", () => resolve(text));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
 }
 
 /** A server the webhook configuration can point at, and how many reviews it has answered. */
