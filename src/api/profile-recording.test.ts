@@ -6,6 +6,7 @@ import { DNS_SUBDOMAIN } from "./patterns.ts";
 import {
   durationSeconds,
   isRecording,
+  labelSelectorQuery,
   mergeRecording,
   type PodFacts,
   ProfileRecordingSpecSchema,
@@ -309,5 +310,22 @@ describe("mergeRecording", () => {
       syscalls: 0,
       truncatedNodes: [],
     });
+  });
+});
+
+describe("labelSelectorQuery", () => {
+  it("writes the selector in the API server's grammar", () => {
+    expect(
+      labelSelectorQuery({
+        matchLabels: { app: "web", "example.com/tier": "front" },
+        matchExpressions: [
+          { key: "env", operator: "In", values: ["a", "b"] },
+          { key: "x", operator: "NotIn", values: ["c"] },
+          { key: "y", operator: "Exists" },
+          { key: "z", operator: "DoesNotExist" },
+        ],
+      }),
+    ).toBe("app=web,example.com/tier=front,env in (a,b),x notin (c),y,!z");
+    expect(labelSelectorQuery({})).toBe("");
   });
 });

@@ -12,7 +12,7 @@ import { ConditionSchema } from "./common.ts";
 import { API_VERSION, GROUP, RECORDING_ANNOTATION, SECCOMP_PROFILE_KIND, VERSION } from "./constants.ts";
 import { RECORDING_LIMITS } from "./limits.ts";
 import { DNS_SUBDOMAIN } from "./patterns.ts";
-import { PodSelectorSchema } from "./profile-binding.ts";
+import { type PodSelector, PodSelectorSchema } from "./profile-binding.ts";
 import { profileFromSyscalls } from "./recorded-seccomp.ts";
 import { MAX_SECCOMP_PROFILE_NAME, type SeccompProfile } from "./seccomp.ts";
 
@@ -419,4 +419,22 @@ export function mergeRecording(
     })
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   return { profiles, summary: summarizeRecording(nodes) };
+}
+
+/**
+ * The pod selector as a label selector query (`app=web,tier in (a,b),!debug`), so the API server lists
+ * only the selected pods. The grammar is k8s.io/apimachinery's labels.Parse; the schema's label keys and
+ * values never hold its separators.
+ */
+export function labelSelectorQuery(selector: PodSelector): string {
+  const requirements = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of selector.matchExpressions ?? [])
+    requirements.push(
+      e.operator === "Exists"
+        ? e.key
+        : e.operator === "DoesNotExist"
+          ? `!${e.key}`
+          : `${e.key} ${e.operator === "In" ? "in" : "notin"} (${(e.values ?? []).join(",")})`,
+    );
+  return requirements.join(",");
 }
