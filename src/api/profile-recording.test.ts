@@ -7,6 +7,7 @@ import {
   durationSeconds,
   isRecording,
   labelSelectorQuery,
+  liveRecordings,
   mergeRecording,
   type PodFacts,
   ProfileRecordingSpecSchema,
@@ -327,5 +328,23 @@ describe("labelSelectorQuery", () => {
       }),
     ).toBe("app=web,example.com/tier=front,env in (a,b),x notin (c),y,!z");
     expect(labelSelectorQuery({})).toBe("");
+  });
+});
+
+describe("liveRecordings", () => {
+  it("names the recordings whose recorder profile exists and is not being deleted", () => {
+    expect(
+      liveRecordings([
+        recorderProfile("shop", "web"),
+        {
+          metadata: {
+            annotations: { [RECORDING_ANNOTATION]: "shop/old" },
+            deletionTimestamp: "2026-01-01T00:00:00Z",
+          },
+        },
+        { metadata: { annotations: { other: "x" } } },
+        {},
+      ]),
+    ).toEqual(new Set(["shop/web"]));
   });
 });

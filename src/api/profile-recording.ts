@@ -438,3 +438,18 @@ export function labelSelectorQuery(selector: PodSelector): string {
     );
   return requirements.join(",");
 }
+
+/**
+ * `<namespace>/<name>` of every recording whose recorder profile is live (RECORDING_ANNOTATION, not being
+ * deleted): what the agent reports for. A recorder profile being deleted means the recording stopped.
+ */
+export function liveRecordings(
+  profiles: Iterable<{ metadata?: { annotations?: Record<string, string>; deletionTimestamp?: unknown } }>,
+): Set<string> {
+  const live = new Set<string>();
+  for (const p of profiles) {
+    const ref = p.metadata?.annotations?.[RECORDING_ANNOTATION];
+    if (ref !== undefined && p.metadata?.deletionTimestamp == null) live.add(ref);
+  }
+  return live;
+}
