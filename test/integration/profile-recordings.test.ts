@@ -8,6 +8,8 @@
 // What this test does not do: read the calls from the kernel. The audit collector that turns seccomp's
 // audit records into ObservedCall batches is issue 27's node side (w27n); with it merged, the agent
 // feeds its batches to the same reporter (the lead's end-to-end test).
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -99,9 +101,7 @@ const untilPhase = (namespace: string, name: string, phase: string) =>
     return r.status?.phase === phase ? r : undefined;
   });
 
-async function seccompProfile(
-  name: string,
-): Promise<
+async function seccompProfile(name: string): Promise<
   | {
       metadata: k8s.V1ObjectMeta;
       spec: { defaultAction: string; syscalls?: { names: string[]; action: string }[] };
@@ -480,5 +480,89 @@ describe("ProfileRecording on real nodes", () => {
       (p) => p.metadata?.annotations?.[RECORDED_FROM_ANNOTATION] === `${SHOP}/gone`,
     );
     expect(written).toEqual([]);
+  });
+
+  it("records from the command line: lockstep record --cluster creates the recording, waits, prints the profile and leaves nothing behind", async () => {
+    const cli = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, "../../src/cli/main.ts"),
+        "record",
+        "--cluster",
+        "-n",
+        SHOP,
+        "--selector",
+        "app=cli",
+        "--duration",
+        "20s",
+        "--kubeconfig",
+        cp.adminKubeconfigPath,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    cli.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    cli.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => cli.on("close", resolve));
+    try {
+      await untilPhase(SHOP, "cli", "Recording");
+      // A pod created while it records is recorded; its node's reporter reports what it called.
+      const pod = await core.createNamespacedPod({
+        namespace: SHOP,
+        body: {
+          metadata: { name: "cli-pod", labels: { app: "cli" } },
+          spec: realNodePodSpec([{ name: "work", command: ["sh", "-c", "while true; do sleep 1; done"] }]),
+        },
+      });
+      expect(pod.metadata?.annotations?.[RECORDING_ANNOTATION]).toBe("cli");
+      const running = await waitFor(
+        "cli-pod to run",
+        async () => {
+          const p = await core.readNamespacedPod({ namespace: SHOP, name: "cli-pod" });
+          return isRunning(p) ? p : undefined;
+        },
+        { timeoutMs: 90_000 },
+      );
+      const node = running.spec?.nodeName ?? "";
+      const reporter = new RecordingReporter({
+        client: await agentClient(node),
+        nodeName: node,
+        log,
+        podRecording: (_ns, name, uid) =>
+          name === "cli-pod" && uid === running.metadata?.uid ? "cli" : undefined,
+      });
+      reporters.push(reporter);
+      reporter.setLiveRecordings(liveRecordings(await seccompProfiles()));
+      reporter.onCalls(calls(running, "work", ["clock_nanosleep", "wait4"]));
+      expect(await exited).toBe(0);
+    } finally {
+      cli.kill();
+    }
+    expect(stderr).toContain(`recording ${SHOP}/cli for 20s`);
+    expect(stderr).toContain("Completed: 1 pods on 1 nodes");
+    const [doc] = k8s.loadAllYaml(stdout) as {
+      kind: string;
+      metadata: { name: string };
+      spec: { syscalls: { names: string[] }[] };
+    }[];
+    expect(doc?.kind).toBe("SeccompProfile");
+    expect(doc?.metadata.name).toBe("cli-work");
+    expect(doc?.spec.syscalls[0]?.names).toContain("clock_nanosleep");
+    // Printed, not left in the cluster; the recording is gone too.
+    expect(await seccompProfile("cli-work")).toBeUndefined();
+    await waitFor("the recording to be gone", async () => {
+      try {
+        await recording(SHOP, "cli");
+        return false;
+      } catch (error) {
+        return error instanceof k8s.ApiException && error.code === 404;
+      }
+    });
+    await core.deleteNamespacedPod({ namespace: SHOP, name: "cli-pod" });
   });
 });
