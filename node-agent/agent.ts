@@ -26,6 +26,7 @@ import { NodeLabelPublisher } from "./label-publisher.ts";
 import type { OwnershipRecord } from "./ownership-record.ts";
 import { type NodeObservation, planSync, recordToPlanFrom } from "./planner.ts";
 import { restoreRecord, unreadableRecordMessage } from "./record-keeping.ts";
+import { podRecordingFrom, RecordingReporter } from "./recording-reporter.ts";
 import { RevisionClaims } from "./revision-claims.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 import { podLabelsChangeNeedsSync } from "./sync-causes.ts";
@@ -61,6 +62,8 @@ export class NodeAgent {
   private readonly node: Informer<V1Node>;
   /** Metadata of the not-finished pods bound to this node: their labels say which profiles they use. */
   private readonly pods: Informer<KubeObject>;
+  /** Reports recorded pods' calls into their ProfileRecording (ADR 0039); the audit collector feeds it. */
+  readonly recordings: RecordingReporter;
   private readonly events: EventRecorder;
   private readonly labels: NodeLabelPublisher;
   private readonly claims = new RevisionClaims();
@@ -110,6 +113,12 @@ export class NodeAgent {
       metadataOnly: true,
       onError: logWatchFailures(log, "pods", stopping),
     });
+    this.recordings = new RecordingReporter({
+      client,
+      nodeName,
+      log,
+      podRecording: podRecordingFrom((name, namespace) => this.pods.get(name, namespace)),
+    });
     const m = options.metrics;
     this.m = {
       installed: m.gauge(
@@ -155,6 +164,8 @@ export class NodeAgent {
       });
     this.profiles.onChange(({ kind, name, specChanged }) => {
       const obj = this.profiles.get(kind, name);
+      // A recorder profile came or went: which recordings this node reports for.
+      if (kind === "seccomp") this.recordings.noteSeccompProfile(name, obj);
       if (this.claims.delivery(kind, specChanged, obj ? profileRevision(obj) : "0")) this.scheduleSync();
     });
     for (const verb of ["add", "delete"] as const) this.node.on(verb, () => this.scheduleSync());
@@ -188,7 +199,7 @@ export class NodeAgent {
     clearInterval(this.resyncTimer);
     this.executor.judge?.stop();
     await this.trigger.stop();
-    await Promise.all([this.profiles.stop(), this.node.stop(), this.pods.stop()]);
+    await Promise.all([this.profiles.stop(), this.node.stop(), this.pods.stop(), this.recordings.stop()]);
   }
 
   private scheduleSync(): void {

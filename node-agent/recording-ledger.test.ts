@@ -1,7 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { RECORDING_ANNOTATION } from "../src/api/constants.ts";
 import { RecordingNodeEntrySchema } from "../src/api/profile-recording.ts";
+import type { KubeObject } from "../src/kube/informer.ts";
 import { RecordingLedger } from "./recording-ledger.ts";
+import { podRecordingFrom } from "./recording-reporter.ts";
 
 const now = new Date("2026-12-07T10:00:00Z");
 const call = (podUID: string, container: string, syscall: string, count = 1) => ({
@@ -77,5 +80,26 @@ describe("RecordingLedger", () => {
         expect(entry?.truncated).toBe(!fits);
       }),
     );
+  });
+});
+
+describe("podRecordingFrom", () => {
+  const pods: Record<string, KubeObject> = {
+    "shop/web-1": {
+      metadata: {
+        name: "web-1",
+        namespace: "shop",
+        uid: "u1",
+        annotations: { [RECORDING_ANNOTATION]: "web" },
+      },
+    },
+    "shop/plain": { metadata: { name: "plain", namespace: "shop", uid: "u2" } },
+  };
+  const lookup = podRecordingFrom((name, namespace) => pods[`${namespace}/${name}`]);
+  it("names the recording of the pod that made the call, and nothing for any other", () => {
+    expect(lookup("shop", "web-1", "u1")).toBe("web");
+    expect(lookup("shop", "web-1", "recreated")).toBeUndefined();
+    expect(lookup("shop", "plain", "u2")).toBeUndefined();
+    expect(lookup("shop", "gone", "u3")).toBeUndefined();
   });
 });

@@ -6,11 +6,16 @@
 // manager of this node's own, so agents never overwrite each other's entries (and the policy
 // lockstep-agent-own-recording-entry refuses any other write). When a recorder profile goes (the
 // recording stopped), what is held for it is applied at once and then forgotten.
-import { API_VERSION } from "../src/api/constants.ts";
-import { PROFILE_RECORDING_KIND, profileRecordingPath } from "../src/api/profile-recording.ts";
+import { API_VERSION, RECORDING_ANNOTATION } from "../src/api/constants.ts";
+import {
+  liveRecordings,
+  PROFILE_RECORDING_KIND,
+  profileRecordingPath,
+} from "../src/api/profile-recording.ts";
 import { BurstCollector } from "../src/kube/burst-collector.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { isKubeError, kubeErrorCode, kubeErrorMessage } from "../src/kube/errors.ts";
+import type { KubeObject } from "../src/kube/informer.ts";
 import type { Logger } from "../src/kube/logger.ts";
 import { RecordingLedger } from "./recording-ledger.ts";
 
@@ -31,6 +36,25 @@ export interface ObservedCall {
   action: string;
   count: number;
 }
+
+/**
+ * The recording a pod of this node belongs to, from the agent's cache of its pods' metadata: the pod's
+ * RECORDING_ANNOTATION, when the cached pod is the one that made the call (same uid: a pod recreated under
+ * the same name is another pod).
+ */
+export function podRecordingFrom(
+  pod: (name: string, namespace: string) => KubeObject | undefined,
+): RecordingReporterOptions["podRecording"] {
+  return (namespace, name, podUID) => {
+    const cached = pod(name, namespace);
+    return cached?.metadata?.uid === podUID
+      ? cached.metadata?.annotations?.[RECORDING_ANNOTATION]
+      : undefined;
+  };
+}
+
+/** What noteSeccompProfile reads of a profile: its annotations and whether it is being deleted. */
+type RecorderCandidate = { metadata?: { annotations?: Record<string, string>; deletionTimestamp?: unknown } };
 
 /** How often, at most, a recording's entry is applied (the controller's settle time allows for it). */
 export const REPORT_INTERVAL_MS = 2_000;
@@ -69,6 +93,20 @@ export class RecordingReporter {
       waitMs: (sinceFirstMs) => interval - sinceFirstMs,
       flush: (keys) => this.apply(keys),
     });
+  }
+
+  /** The recorder profiles seen live, by profile name: what noteSeccompProfile keeps current. */
+  private readonly recorders = new Map<string, string>();
+
+  /**
+   * A SeccompProfile changed (undefined: deleted): the agent calls this for each, so the live recordings
+   * are kept in time independent of how many profiles there are.
+   */
+  noteSeccompProfile(name: string, profile: RecorderCandidate | undefined): void {
+    const [ref] = profile === undefined ? [] : liveRecordings([profile]);
+    if (ref === undefined ? !this.recorders.delete(name) : this.recorders.get(name) === ref) return;
+    if (ref !== undefined) this.recorders.set(name, ref);
+    this.setLiveRecordings(new Set(this.recorders.values()));
   }
 
   /** The recordings whose recorder profile is live now; those that ended are applied once more and forgotten. */

@@ -322,7 +322,8 @@ describe("ProfileRecording on real nodes", () => {
         log,
         podRecording,
       });
-      reporter.setLiveRecordings(liveRecordings(await seccompProfiles()));
+      // As the agent does on every SeccompProfile its cache delivers.
+      for (const p of await seccompProfiles()) reporter.noteSeccompProfile(p.metadata?.name ?? "", p);
       reporters.push(reporter);
       reporterOf.set(node, reporter);
     }
@@ -388,14 +389,12 @@ describe("ProfileRecording on real nodes", () => {
     await patchSpec(SHOP, "web", { stop: true });
     await untilPhase(SHOP, "web", "Stopping");
     // The recorder profile is being deleted (recorded pods still run under it: in-use protection keeps it).
-    const live = await waitFor("the recorder profile to be deleted", async () => {
+    const deleted = await waitFor("the recorder profile to be deleted", async () => {
       const p = await seccompProfile(recorder);
-      return p === undefined || p.metadata.deletionTimestamp
-        ? liveRecordings(await seccompProfiles())
-        : undefined;
+      return p === undefined || p.metadata.deletionTimestamp ? { profile: p } : undefined;
     });
-    expect(live.has(`${SHOP}/web`)).toBe(false);
-    for (const reporter of reporterOf.values()) reporter.setLiveRecordings(live);
+    expect(liveRecordings(deleted.profile ? [deleted.profile] : []).has(`${SHOP}/web`)).toBe(false);
+    for (const reporter of reporterOf.values()) reporter.noteSeccompProfile(recorder, deleted.profile);
     expect(await refusal(patchSpec(SHOP, "web", { stop: false }))).toContain("cannot be resumed");
 
     const done = await untilPhase(SHOP, "web", "Completed");
@@ -537,7 +536,7 @@ describe("ProfileRecording on real nodes", () => {
           name === "cli-pod" && uid === running.metadata?.uid ? "cli" : undefined,
       });
       reporters.push(reporter);
-      reporter.setLiveRecordings(liveRecordings(await seccompProfiles()));
+      for (const p of await seccompProfiles()) reporter.noteSeccompProfile(p.metadata?.name ?? "", p);
       reporter.onCalls(calls(running, "work", ["clock_nanosleep", "wait4"]));
       expect(await exited).toBe(0);
     } finally {
