@@ -163,8 +163,9 @@ function podWebhook(name: string, path: string, namespaceSelector: object, match
 
 /**
  * Namespaces where ProfileRecordings may run (docs/adr/0039-profile-recording.md): every pod there reaches
- * the recording route, whatever the bindings label says. First in the list, so a recorded pod reaches
- * the other entries already under its recorder profile (which they then leave alone).
+ * the recording route as well, whatever the bindings label says. Last in the list: the entries before it
+ * are reinvoked on the recorded pod (reinvocationPolicy IfNeeded) and leave its recorder profile alone,
+ * as a container's own profile, unless a ProfileBinding with override says otherwise.
  */
 const recordingNamespace = () => ({
   matchExpressions: [
@@ -178,7 +179,6 @@ export function mutatingWebhookConfiguration(): object {
     ...WEBHOOK_CONFIGURATION_KIND,
     metadata: { name: WEBHOOK_CONFIGURATION_NAME },
     webhooks: [
-      podWebhook(`recorded-pods.${GROUP}`, RECORDING_WEBHOOK_PATH, recordingNamespace()),
       podWebhook(`pods.${GROUP}`, WEBHOOK_PATH, bindingsNamespace(BINDINGS_NAMESPACE_MODES, "NotIn"), [
         { name: "references-a-lockstep-profile", expression: referencesLockstepExpression() },
       ]),
@@ -189,6 +189,7 @@ export function mutatingWebhookConfiguration(): object {
           bindingsNamespace([mode], "In"),
         ),
       ),
+      podWebhook(`recorded-pods.${GROUP}`, RECORDING_WEBHOOK_PATH, recordingNamespace()),
     ],
   };
 }
@@ -695,8 +696,8 @@ export function admissionFiles(): Record<string, AdmissionFile> {
 usual, and a pod that needs a profile is refused with a clear error rather than admitted without its guard.
 In a namespace labelled ${BINDINGS_NAMESPACE_LABEL} (enabled or no-override) every pod reaches the webhook,
 on the route of that mode, so ProfileBindings apply to pods that name no profile (docs/adr/0036-profile-bindings.md).
-In a namespace labelled ${RECORDING_NAMESPACE_LABEL}=${RECORDING_NAMESPACE_ENABLED} every pod reaches it on the recording
-route first, so an active ProfileRecording puts new pods under its recorder profile (docs/adr/0039-profile-recording.md).
+In a namespace labelled ${RECORDING_NAMESPACE_LABEL}=${RECORDING_NAMESPACE_ENABLED} every pod also reaches it on the recording
+route (the last entry), so an active ProfileRecording puts new pods under its recorder profile (docs/adr/0039-profile-recording.md).
 UPDATE of pods/ephemeralcontainers is kubectl debug: a debug container's profile must be on the pod's node.
 reinvocationPolicy IfNeeded: another webhook may add a container or a profile after ours ran.
 caBundle is written by the webhook itself (--cert-mode=self) or by cert-manager's CA injector.

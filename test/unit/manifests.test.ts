@@ -136,9 +136,9 @@ describe("lockstep-pod-node-affinity", () => {
     .webhooks;
 
   it("checks exactly the pods the webhook guards: same namespaces, same references (not its in-use label clause)", () => {
-    // The webhook's entries: first every pod of a namespace where recordings run (ADR 0039), then those
-    // namespaces split by the bindings label: NotIn every mode (pods that name a profile), then In each
-    // mode (every pod); the policy checks all of them.
+    // The webhook's entries split those namespaces by the bindings label: NotIn every mode (pods that
+    // name a profile), then In each mode (every pod); last, every pod of a namespace where recordings
+    // run (ADR 0039). The policy checks all of them.
     const policySelector = policy.spec.matchConstraints.namespaceSelector as Selector;
     const split = webhooks.map((w) => {
       const [first, ...rest] = w.namespaceSelector.matchExpressions;
@@ -146,7 +146,7 @@ describe("lockstep-pod-node-affinity", () => {
       expect(rest).toHaveLength(1);
       return rest[0];
     });
-    expect(split.shift()).toEqual({
+    expect(split.pop()).toEqual({
       key: RECORDING_NAMESPACE_LABEL,
       operator: "In",
       values: [RECORDING_NAMESPACE_ENABLED],
