@@ -24,6 +24,7 @@ import {
   PROFILE_RECORDING_KIND,
   PROFILE_RECORDING_PLURAL,
   type ProfileRecordingSpec,
+  ProfileRecordingSpecSchema,
   type ProfileRecordingStatus,
   profileRecordingPath,
   RECORDED_FROM_ANNOTATION,
