@@ -222,6 +222,34 @@ describe("ProfileRecording on real nodes", () => {
     expect(
       await refusal(createRecording(SHOP, "bad", { podSelector: {}, duration: "10 minutes" })),
     ).toContain("spec.duration");
+    // The CRD and the schema refuse and accept the same specs (dry runs: nothing is created).
+    const corpus: [unknown, boolean][] = [
+      [{ podSelector: {} }, true],
+      [
+        {
+          podSelector: { matchLabels: { app: "web" } },
+          duration: "1h30m",
+          mergeStrategy: "workload",
+          kinds: ["seccomp"],
+        },
+        true,
+      ],
+      [{}, false],
+      [{ podSelector: {}, kinds: ["apparmor"] }, false],
+      [{ podSelector: {}, kinds: [] }, false],
+      [{ podSelector: {}, mergeStrategy: "pod" }, false],
+      [{ podSelector: {}, duration: "1d" }, false],
+      [{ podSelector: { matchExpressions: [{ key: "app", operator: "In" }] } }, false],
+      [{ podSelector: { matchLabels: { "bad key!": "x" } } }, false],
+    ];
+    for (const [spec, valid] of corpus) {
+      expect(ProfileRecordingSpecSchema.safeParse(spec).success, JSON.stringify(spec)).toBe(valid);
+      const answer = await createRecording(SHOP, "corpus", spec as ProfileRecordingSpec, true).then(
+        () => "accepted",
+        (error: unknown) => errorMessage(error),
+      );
+      expect(answer === "accepted", `${JSON.stringify(spec)}: ${answer}`).toBe(valid);
+    }
   });
 
   it("records a Deployment's replicas on two nodes and merges what both nodes report into a SeccompProfile", async () => {
