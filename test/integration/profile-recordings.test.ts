@@ -522,7 +522,7 @@ describe("ProfileRecording on real nodes", () => {
         "--selector",
         "app=cli",
         "--duration",
-        "20s",
+        "40s",
         "--kubeconfig",
         cp.adminKubeconfigPath,
       ],
@@ -571,7 +571,7 @@ describe("ProfileRecording on real nodes", () => {
     } finally {
       cli.kill();
     }
-    expect(stderr).toContain(`recording ${SHOP}/cli for 20s`);
+    expect(stderr).toContain(`recording ${SHOP}/cli for 40s`);
     expect(stderr).toContain("Completed: 1 pods on 1 nodes");
     const [doc] = k8s.loadAllYaml(stdout) as {
       kind: string;
@@ -581,8 +581,9 @@ describe("ProfileRecording on real nodes", () => {
     expect(doc?.kind).toBe("SeccompProfile");
     expect(doc?.metadata.name).toBe("cli-work");
     expect(doc?.spec.syscalls[0]?.names).toContain("clock_nanosleep");
-    // Printed, not left in the cluster; the recording is gone too.
-    expect(await seccompProfile("cli-work")).toBeUndefined();
+    // Printed, not left in the cluster (once the profile controller has seen that no pod uses it); the
+    // recording is gone too.
+    await waitFor("cli-work to be gone", async () => (await seccompProfile("cli-work")) === undefined);
     await waitFor("the recording to be gone", async () => {
       try {
         await recording(SHOP, "cli");
