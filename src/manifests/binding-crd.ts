@@ -131,21 +131,36 @@ const status: Schema = {
   },
 };
 
-export function profileBindingCrd() {
+/** What a namespaced Lockstep CRD says of itself; namespacedCrd writes the rest the same way for each. */
+export interface NamespacedCrd {
+  kind: string;
+  plural: string;
+  shortName: string;
+  printerColumns: object[];
+  description: string;
+  spec: Schema;
+  status: Schema;
+}
+
+/**
+ * A namespaced CRD of group lockstep.dev, one served and stored version with the status subresource:
+ * namespaced, because such an object acts on pods of its own namespace and namespace owners may be
+ * granted it (ProfileBinding, ProfileRecording).
+ */
+export function namespacedCrd(crd: NamespacedCrd) {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: `${PROFILE_BINDING_PLURAL}.${GROUP}` },
+    metadata: { name: `${crd.plural}.${GROUP}` },
     spec: {
       group: GROUP,
-      // Namespaced: a binding acts on pods of its own namespace, and namespace owners may be granted it.
       scope: "Namespaced",
       names: {
-        kind: PROFILE_BINDING_KIND,
-        plural: PROFILE_BINDING_PLURAL,
-        singular: "profilebinding",
-        listKind: `${PROFILE_BINDING_KIND}List`,
-        shortNames: ["pb"],
+        kind: crd.kind,
+        plural: crd.plural,
+        singular: crd.kind.toLowerCase(),
+        listKind: `${crd.kind}List`,
+        shortNames: [crd.shortName],
         categories: ["lockstep"],
       },
       versions: [
@@ -154,26 +169,18 @@ export function profileBindingCrd() {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Image", type: "string", jsonPath: ".spec.image" },
-            { name: "Seccomp", type: "string", jsonPath: ".spec.seccompProfile" },
-            { name: "AppArmor", type: "string", jsonPath: ".spec.appArmorProfile" },
-            { name: "Bound", type: "integer", jsonPath: ".status.boundPods" },
-            { name: "Refused", type: "integer", jsonPath: ".status.refusedPods" },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
+          additionalPrinterColumns: crd.printerColumns,
           schema: {
             openAPIV3Schema: {
               type: "object",
-              description:
-                "Gives the selected containers of this namespace's pods a Lockstep profile at creation, without editing the pods (docs/adr/0036-profile-bindings.md).",
+              description: crd.description,
               required: ["spec"],
               properties: {
                 apiVersion: { type: "string" },
                 kind: { type: "string" },
                 metadata: { type: "object" },
-                spec,
-                status,
+                spec: crd.spec,
+                status: crd.status,
               },
             },
           },
@@ -181,4 +188,24 @@ export function profileBindingCrd() {
       ],
     },
   };
+}
+
+export function profileBindingCrd() {
+  return namespacedCrd({
+    kind: PROFILE_BINDING_KIND,
+    plural: PROFILE_BINDING_PLURAL,
+    shortName: "pb",
+    printerColumns: [
+      { name: "Image", type: "string", jsonPath: ".spec.image" },
+      { name: "Seccomp", type: "string", jsonPath: ".spec.seccompProfile" },
+      { name: "AppArmor", type: "string", jsonPath: ".spec.appArmorProfile" },
+      { name: "Bound", type: "integer", jsonPath: ".status.boundPods" },
+      { name: "Refused", type: "integer", jsonPath: ".status.refusedPods" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    description:
+      "Gives the selected containers of this namespace's pods a Lockstep profile at creation, without editing the pods (docs/adr/0036-profile-bindings.md).",
+    spec,
+    status,
+  });
 }

@@ -2,7 +2,6 @@
 // uses, so the API server refuses what the controller's schema would: `make manifests` writes it,
 // test/unit/crds.test.ts fails when it is stale, and test/integration/profile-recordings.test.ts holds the
 // two together on the real API server (docs/adr/0039-profile-recording.md).
-import { GROUP, VERSION } from "../api/constants.ts";
 import { RECORDING_LIMITS } from "../api/limits.ts";
 import {
   DURATION_PATTERN,
@@ -12,7 +11,7 @@ import {
   RECORDING_KINDS,
   RECORDING_PHASES,
 } from "../api/profile-recording.ts";
-import { podSelector } from "./binding-crd.ts";
+import { namespacedCrd, podSelector } from "./binding-crd.ts";
 import { STATUS_SCHEMA } from "./crd.ts";
 
 type Schema = Record<string, unknown>;
@@ -147,52 +146,20 @@ const status: Schema = {
 };
 
 export function profileRecordingCrd() {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${PROFILE_RECORDING_PLURAL}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      // Namespaced: a recording selects pods of its own namespace, and namespace owners may be granted it.
-      scope: "Namespaced",
-      names: {
-        kind: PROFILE_RECORDING_KIND,
-        plural: PROFILE_RECORDING_PLURAL,
-        singular: "profilerecording",
-        listKind: `${PROFILE_RECORDING_KIND}List`,
-        shortNames: ["prec"],
-        categories: ["lockstep"],
-      },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Phase", type: "string", jsonPath: ".status.phase" },
-            { name: "Pods", type: "integer", jsonPath: ".status.podsRecorded" },
-            { name: "Nodes", type: "integer", jsonPath: ".status.nodesReporting" },
-            { name: "Syscalls", type: "integer", jsonPath: ".status.syscalls" },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              description:
-                "Records the syscalls of this namespace's selected pods on every node and writes them as SeccompProfiles when it ends (docs/adr/0039-profile-recording.md).",
-              required: ["spec"],
-              properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: { type: "object" },
-                spec,
-                status,
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+  return namespacedCrd({
+    kind: PROFILE_RECORDING_KIND,
+    plural: PROFILE_RECORDING_PLURAL,
+    shortName: "prec",
+    printerColumns: [
+      { name: "Phase", type: "string", jsonPath: ".status.phase" },
+      { name: "Pods", type: "integer", jsonPath: ".status.podsRecorded" },
+      { name: "Nodes", type: "integer", jsonPath: ".status.nodesReporting" },
+      { name: "Syscalls", type: "integer", jsonPath: ".status.syscalls" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    description:
+      "Records the syscalls of this namespace's selected pods on every node and writes them as SeccompProfiles when it ends (docs/adr/0039-profile-recording.md).",
+    spec,
+    status,
+  });
 }

@@ -38,6 +38,7 @@ import { RUNTIME_SYSCALLS } from "../../src/api/recorded-seccomp.ts";
 import { configFromKubeconfigFiles, KubeClient } from "../../src/kube/client.ts";
 import { kubeErrorMessage } from "../../src/kube/errors.ts";
 import { createLogger } from "../../src/kube/logger.ts";
+import { apiErrorMessage, refusal } from "../harness/admission.ts";
 import { type AgentProcess, installAgentPrerequisites, startAgent, stopAgents } from "../harness/agents.ts";
 import { installControllerPrerequisites, startController } from "../harness/controller.ts";
 import { ControlPlane, waitFor } from "../harness/controlplane.ts";
@@ -90,6 +91,16 @@ async function recording(
   })) as { spec: ProfileRecordingSpec; status?: ProfileRecordingStatus };
 }
 
+const untilRecordingGone = (namespace: string, name: string) =>
+  waitFor(`${namespace}/${name} to be gone`, async () => {
+    try {
+      await recording(namespace, name);
+      return false;
+    } catch (error) {
+      return error instanceof k8s.ApiException && error.code === 404;
+    }
+  });
+
 const patchSpec = (namespace: string, name: string, spec: Partial<ProfileRecordingSpec>) =>
   objects.patchNamespacedCustomObject(
     { group: GROUP, version: VERSION, namespace, plural: PROFILE_RECORDING_PLURAL, name, body: { spec } },
@@ -136,24 +147,6 @@ async function seccompProfiles() {
   ).items;
 }
 
-function errorMessage(error: unknown): string {
-  if (!(error instanceof k8s.ApiException)) return kubeErrorMessage(error);
-  try {
-    return String((JSON.parse(String(error.body)) as { message?: unknown }).message);
-  } catch {
-    return String(error.body);
-  }
-}
-
-async function refusal(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    return errorMessage(error);
-  }
-  throw new Error("expected the API server to refuse");
-}
-
 const isRunning = (pod: k8s.V1Pod) =>
   pod.status?.phase === "Running" && pod.status.containerStatuses?.every((c) => c.state?.running);
 
@@ -186,7 +179,6 @@ beforeAll(async () => {
   await installAgentPrerequisites(cp);
   await installControllerPrerequisites(cp);
   for (const name of NODE_NAMES) agents.push(await startAgent(cp, name));
-  // Short enough for a test, longer than the reporters' interval (2 s) as in production.
   await startController(cp, 1);
   webhook = await installWebhook(cp);
   await core.createNamespace({
@@ -246,7 +238,7 @@ describe("ProfileRecording on real nodes", () => {
       expect(ProfileRecordingSpecSchema.safeParse(spec).success, JSON.stringify(spec)).toBe(valid);
       const answer = await createRecording(SHOP, "corpus", spec as ProfileRecordingSpec, true).then(
         () => "accepted",
-        (error: unknown) => errorMessage(error),
+        (error: unknown) => apiErrorMessage(error),
       );
       expect(answer === "accepted", `${JSON.stringify(spec)}: ${answer}`).toBe(valid);
     }
@@ -492,14 +484,7 @@ describe("ProfileRecording on real nodes", () => {
       plural: PROFILE_RECORDING_PLURAL,
       name: "gone",
     });
-    await waitFor("the recording to be gone", async () => {
-      try {
-        await recording(SHOP, "gone");
-        return false;
-      } catch (error) {
-        return error instanceof k8s.ApiException && error.code === 404;
-      }
-    });
+    await untilRecordingGone(SHOP, "gone");
     await waitFor(
       "the recorder profile to be gone",
       async () => (await seccompProfile(recorder)) === undefined,
@@ -584,14 +569,7 @@ describe("ProfileRecording on real nodes", () => {
     // Printed, not left in the cluster (once the profile controller has seen that no pod uses it); the
     // recording is gone too.
     await waitFor("cli-work to be gone", async () => (await seccompProfile("cli-work")) === undefined);
-    await waitFor("the recording to be gone", async () => {
-      try {
-        await recording(SHOP, "cli");
-        return false;
-      } catch (error) {
-        return error instanceof k8s.ApiException && error.code === 404;
-      }
-    });
+    await untilRecordingGone(SHOP, "cli");
     await core.deleteNamespacedPod({ namespace: SHOP, name: "cli-pod" });
   });
 });
