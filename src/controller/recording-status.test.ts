@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import type { RecordingNodeEntry } from "../api/profile-recording.ts";
 import {
   completedPatch,
+  pendingPatch,
   RECORDING_CONDITIONS,
   restartedPatch,
+  sameConditions,
   startedPatch,
   stoppingPatch,
   summaryPatch,
@@ -116,5 +118,17 @@ describe("the recording's status", () => {
     const patch = restartedPatch(undefined, ["a", "b"], ["bare"], t0);
     expect(patch.podsRestarted).toBe(2);
     expect(patch.conditions?.[0]?.message).toContain("left alone, as nothing would recreate them: bare");
+  });
+});
+
+describe("pendingPatch", () => {
+  it("says why it waits, and is the same the second time", () => {
+    const first = pendingPatch(undefined, "RecorderTerminating", "waiting", t0);
+    expect(first).toMatchObject({
+      phase: "Pending",
+      conditions: [{ type: "Recording", status: "False", reason: "RecorderTerminating" }],
+    });
+    expect(sameConditions(undefined, first)).toBe(false);
+    expect(sameConditions(first, pendingPatch(first, "RecorderTerminating", "waiting", t1))).toBe(true);
   });
 });

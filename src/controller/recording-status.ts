@@ -146,6 +146,36 @@ export function stoppingPatch(
   };
 }
 
+/** Still Pending, with why in the condition Recording. */
+export function pendingPatch(
+  status: ProfileRecordingStatus | undefined,
+  reason: string,
+  message: string,
+  now: Date,
+): ProfileRecordingStatus {
+  return {
+    phase: "Pending",
+    conditions: withConditions(
+      status?.conditions,
+      [{ type: RECORDING_CONDITIONS.recording, status: "False", reason, message }],
+      now,
+    ),
+  };
+}
+
+/** Whether `patch` would leave phase and conditions as they are (nothing to write but timestamps). */
+export function sameConditions(
+  status: ProfileRecordingStatus | undefined,
+  patch: ProfileRecordingStatus,
+): boolean {
+  const strip = (cs: ProfileRecordingStatus["conditions"]) =>
+    (cs ?? []).map(({ lastTransitionTime: _, ...c }) => c);
+  return (
+    status?.phase === patch.phase &&
+    JSON.stringify(strip(status?.conditions)) === JSON.stringify(strip(patch.conditions))
+  );
+}
+
 export function failedPatch(
   status: ProfileRecordingStatus | undefined,
   reason: string,

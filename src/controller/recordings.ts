@@ -42,7 +42,9 @@ import {
   completedPatch,
   failedPatch,
   type ProfileRefusal,
+  pendingPatch,
   restartedPatch,
+  sameConditions,
   startedPatch,
   stoppingPatch,
   summaryPatch,
@@ -59,6 +61,10 @@ export const DEFAULT_SETTLE_MS = 6_000;
  * Recording before the owners recreate the pods, or the replacements start unrecorded.
  */
 export const DEFAULT_RESTART_DELAY_MS = 3_000;
+
+/** How often a recording waiting for an earlier recorder of its name to go looks again. */
+const RECORDER_RECHECK_MS = 5_000;
+const RECORDER_TERMINATING = Symbol("recorder terminating");
 
 type RecordingObject = KubeObject & { spec?: unknown; status?: ProfileRecordingStatus };
 type ProfileObject = KubeObject & { metadata?: V1ObjectMeta };
@@ -175,6 +181,20 @@ export class RecordingController {
         if (!(rec.metadata.finalizers ?? []).includes(RECORDING_FINALIZER)) return after(undefined);
         const recorder = recorderProfile(rec.metadata.namespace, rec.metadata.name);
         const taken = await this.ensureRecorder(recorder);
+        if (taken === RECORDER_TERMINATING) {
+          // An earlier recording of this name ended and its recorder is kept while its pods run (in-use
+          // protection): this one starts once that is gone.
+          const waiting = pendingPatch(
+            status,
+            "RecorderTerminating",
+            `SeccompProfile ${recorder.metadata.name} of an earlier recording of this name is being deleted, kept while pods still run under it: recording starts once it is gone (delete those pods to start now)`,
+            now,
+          );
+          return after(
+            { requeueAfterMs: RECORDER_RECHECK_MS },
+            await this.patchStatusIf(rec, sameConditions(status, waiting) ? undefined : waiting),
+          );
+        }
         if (taken) {
           log.warn({ profile: recorder.metadata.name, takenBy: taken }, "recorder profile name taken");
           return after(
@@ -250,8 +270,13 @@ export class RecordingController {
     }
   }
 
-  /** Creates the recorder profile; undefined when it is (now) there as this recording's, else whose it is. */
-  private async ensureRecorder(profile: SeccompProfile): Promise<string | undefined> {
+  /**
+   * Creates the recorder profile; undefined when it is (now) there as this recording's, RECORDER_TERMINATING
+   * while an earlier one of that name is still being deleted, else whose it is.
+   */
+  private async ensureRecorder(
+    profile: SeccompProfile,
+  ): Promise<string | typeof RECORDER_TERMINATING | undefined> {
     const path = profilePath("seccomp");
     try {
       await this.client.create(path, profile);
@@ -261,8 +286,7 @@ export class RecordingController {
     }
     const existing = await this.client.get<ProfileObject>(profilePath("seccomp", profile.metadata.name));
     const owner = existing.metadata?.annotations?.[RECORDING_ANNOTATION];
-    if (existing.metadata?.deletionTimestamp)
-      throw new Error(`${profile.metadata.name} is being deleted; retrying`);
+    if (existing.metadata?.deletionTimestamp) return RECORDER_TERMINATING;
     return owner === profile.metadata.annotations?.[RECORDING_ANNOTATION]
       ? undefined
       : (owner ?? "no recording");
