@@ -23,6 +23,7 @@ import { carryOut, type Executor, startPolicyJudge } from "./executor.ts";
 import { NodeLabelPublisher } from "./label-publisher.ts";
 import { NodeObserver } from "./node-observer.ts";
 import { planSync } from "./planner.ts";
+import { podRecordingFrom, RecordingReporter } from "./recording-reporter.ts";
 import { RevisionClaims } from "./revision-claims.ts";
 import { SeccompDir } from "./seccomp-dir.ts";
 import { syncOutcome } from "./sync-outcome.ts";
@@ -55,6 +56,8 @@ export class NodeAgent {
   private readonly opts: Required<AgentOptions>;
   private readonly dir: SeccompDir;
   private readonly watches: AgentWatches;
+  /** Reports recorded pods' calls into their ProfileRecording (ADR 0039); the audit collector feeds it. */
+  readonly recordings: RecordingReporter;
   private readonly events: EventRecorder;
   private readonly labels: NodeLabelPublisher;
   private readonly claims = new RevisionClaims();
@@ -94,6 +97,16 @@ export class NodeAgent {
       pods,
       claims,
       events,
+    });
+    this.recordings = new RecordingReporter({
+      client,
+      nodeName,
+      log,
+      podRecording: podRecordingFrom((name, namespace) => pods.get(name, namespace)),
+    });
+    // A recorder profile came or went: which recordings this node reports for.
+    profiles.onChange(({ kind, name }) => {
+      if (kind === "seccomp") this.recordings.noteSeccompProfile(name, profiles.get(kind, name));
     });
     this.m = agentMetrics(options.metrics);
   }
@@ -141,7 +154,7 @@ export class NodeAgent {
     clearInterval(this.resyncTimer);
     this.executor.judge?.stop();
     await this.trigger.stop();
-    await stopWatches(this.watches);
+    await Promise.all([stopWatches(this.watches), this.recordings.stop()]);
   }
 
   private scheduleSync(): void {

@@ -118,3 +118,11 @@ export const SERVICE_ACCOUNTS = {
 export function serviceAccountUser(account: keyof typeof SERVICE_ACCOUNTS): string {
   return `system:serviceaccount:${LOCKSTEP_NAMESPACE}:${SERVICE_ACCOUNTS[account]}`;
 }
+
+/**
+ * Marks a SeccompProfile as a ProfileRecording's recorder (value `<namespace>/<recording>`), and a pod as
+ * recorded by one (value `<recording>`, the pod's own namespace). The agent reports calls only for pods
+ * carrying it whose recorder profile is live; the controller creates and deletes only profiles carrying
+ * it (docs/adr/0039-profile-recording.md).
+ */
+export const RECORDING_ANNOTATION = `${GROUP}/recording`;

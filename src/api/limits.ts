@@ -60,3 +60,26 @@ export const MAX_PROFILE_OBJECT_BYTES = 768 * 1024;
  * chain is refused with InvalidInheritance, naming the limit.
  */
 export const MAX_INHERITANCE_DEPTH = 16;
+
+/**
+ * What one node's entry in a ProfileRecording's status may hold (docs/adr/0039-profile-recording.md). A
+ * recording's object holds an entry per reporting node, and etcd stores at most 1.5 MiB: an entry at its
+ * caps is at most about 30 KB (32 containers of about 550 bytes each with their managedFields, 1,024
+ * syscall names of at most 13 bytes as JSON), 32 of them about 990 KB. A container's set is bounded by
+ * the syscall table anyway (LIMITS.namesPerRule is more than any kernel has). An agent at a cap keeps what
+ * it has, drops what is new and says `truncated: true`; the controller's merge then says so in a condition.
+ */
+export const RECORDING_LIMITS = {
+  /** Node entries in status.nodes: nodes beyond are refused by the API server (the CRD's maxItems). */
+  nodes: 32,
+  /** Containers one node reports for one recording. */
+  containersPerNode: 32,
+  /** Syscall names over all containers of one node's entry. */
+  syscallNamesPerNode: 1024,
+  /** Syscall names of one container (the table's size bounds it before this does). */
+  syscallsPerContainer: LIMITS.namesPerRule,
+  /** The longest duration a recording may ask for: a week. */
+  maxDurationSeconds: 7 * 24 * 3600,
+  /** Pod names listed in a recorded profile's provenance annotation (the count is always exact). */
+  provenancePods: 20,
+} as const;

@@ -110,7 +110,7 @@ export function unreachableMessage(error: unknown, server: string, context: stri
  * CLI): its KubeConfig runs exec credential plugins and auth providers as kubectl does, which the
  * components' thin client refuses. Loaded only here: `lockstep lint` never pays for it.
  */
-async function clusterClient(kubeconfig: string | undefined, context: string | undefined) {
+export async function clusterClient(kubeconfig: string | undefined, context: string | undefined) {
   const k8s = await import("@kubernetes/client-node");
   const kc = new k8s.KubeConfig();
   const env = process.env;

@@ -28,6 +28,7 @@ import { profileFromSyscalls, recordedSyscalls, TraceSyscalls } from "./record/s
 import { recordedSecurityContext } from "./record/security-context.ts";
 import { findOnPath, runUnderStrace, TraceFileReader } from "./record/strace.ts";
 import { TraceCalls, type TracedCall } from "./record/trace-calls.ts";
+import { clusterRecordCommand, RECORD_CLUSTER_HELP } from "./record-cluster.ts";
 
 export const RECORD_HELP = `usage: lockstep record [--name N] [--only seccomp|apparmor|securitycontext] [--output yaml|json]
                       [--writable DIR...] [--merge FILE...] [--skip-capabilities] [--progress] -- COMMAND [ARGS...]
@@ -62,7 +63,9 @@ reported on stderr), 2 on bad input.
   --merge FILE         also allow what an earlier recording (its YAML, or OCI seccomp JSON) allows;
                        repeatable, for several runs or containers
   --skip-capabilities  do not analyse capabilities (the securityContext then adds none)
-  --progress           a progress line on stderr every second (default when stderr is a terminal)`;
+  --progress           a progress line on stderr every second (default when stderr is a terminal)
+
+${RECORD_CLUSTER_HELP.replace("usage: ", "In the cluster: ")}`;
 
 /**
  * Earlier recordings: what their SeccompProfile (or OCI JSON) and their AppArmorProfiles allow. A file
@@ -107,6 +110,9 @@ function canonicalPath(path: string): string {
 }
 
 export async function recordCommand(argv: string[]): Promise<number> {
+  // In the cluster (docs/adr/0039-profile-recording.md), before anything of the local mode.
+  const local = argv.indexOf("--");
+  if ((local === -1 ? argv : argv.slice(0, local)).includes("--cluster")) return clusterRecordCommand(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

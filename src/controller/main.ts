@@ -28,6 +28,7 @@ import {
 import { LeaderElector } from "../kube/leader-election.ts";
 import { createLogger } from "../kube/logger.ts";
 import { DEFAULT_WORKERS, ProfileController } from "./controller.ts";
+import { RecordingController } from "./recordings.ts";
 
 const log = createLogger("controller");
 
@@ -72,6 +73,8 @@ const config = configOrExit(log, ConfigSchema, {
 
 const connection = await connectOrExit(log);
 const { client, metrics } = connection;
+// ProfileRecordings (docs/adr/0039-profile-recording.md): their own reconciler, led by the same Lease.
+const recordings = new RecordingController({ client, log });
 const controller = new ProfileController({
   client,
   log,
@@ -100,7 +103,8 @@ isLeader.set(0);
 
 await runComponent(log, connection, config.health, {
   // A standby is ready (it can take over at any time); the leader once its caches have synced.
-  notReadyReason: () => (elector && !elector.isLeader() ? undefined : controller.notReadyReason()),
+  notReadyReason: () =>
+    elector && !elector.isLeader() ? undefined : (controller.notReadyReason() ?? recordings.notReadyReason()),
   start: async () => {
     if (elector) {
       log.info({ identity }, "waiting to become leader");
@@ -112,9 +116,10 @@ await runComponent(log, connection, config.health, {
       isLeader.set(1);
     }
     await controller.start();
+    await recordings.start();
   },
   stop: async () => {
-    await controller.stop();
+    await Promise.all([controller.stop(), recordings.stop()]);
     await elector?.release();
   },
 });

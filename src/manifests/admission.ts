@@ -15,6 +15,7 @@ import {
   LOCKSTEP_NAMESPACE,
   PROFILE_LABEL_PREFIX,
   type ProfileKind,
+  RECORDING_ANNOTATION,
   SECCOMP_PROFILE_PLURAL,
   SERVICE_ACCOUNTS,
   SYNCED_REVISION_LABEL,
@@ -44,6 +45,16 @@ import {
   PROFILE_BINDING_KIND,
   PROFILE_BINDING_PLURAL,
 } from "../api/profile-binding.ts";
+import {
+  PROFILE_RECORDING_KIND,
+  PROFILE_RECORDING_PLURAL,
+  ProfileRecordingStatusSchema,
+  RECORDED_FROM_ANNOTATION,
+  RECORDING_FINALIZER,
+  RECORDING_NAMESPACE_ENABLED,
+  RECORDING_NAMESPACE_LABEL,
+  RECORDING_WEBHOOK_PATH,
+} from "../api/profile-recording.ts";
 
 /** A CEL string literal (single-quoted; the values here never hold a quote or a backslash). */
 function cel(text: string): string {
@@ -155,6 +166,19 @@ function podWebhook(name: string, path: string, namespaceSelector: object, match
   };
 }
 
+/**
+ * Namespaces where ProfileRecordings may run (docs/adr/0039-profile-recording.md): every pod there reaches
+ * the recording route as well, whatever the bindings label says. Last in the list: the entries before it
+ * are reinvoked on the recorded pod (reinvocationPolicy IfNeeded) and leave its recorder profile alone,
+ * as a container's own profile, unless a ProfileBinding with override says otherwise.
+ */
+const recordingNamespace = () => ({
+  matchExpressions: [
+    ...NOT_LOCKSTEP_NAMESPACE.matchExpressions.map((e) => structuredClone(e)),
+    { key: RECORDING_NAMESPACE_LABEL, operator: "In", values: [RECORDING_NAMESPACE_ENABLED] },
+  ],
+});
+
 export function mutatingWebhookConfiguration(): object {
   return {
     ...WEBHOOK_CONFIGURATION_KIND,
@@ -170,6 +194,7 @@ export function mutatingWebhookConfiguration(): object {
           bindingsNamespace([mode], "In"),
         ),
       ),
+      podWebhook(`recorded-pods.${GROUP}`, RECORDING_WEBHOOK_PATH, recordingNamespace()),
     ],
   };
 }
@@ -200,6 +225,32 @@ export function profileBindingsPolicy(): object[] {
       {
         expression: "variables.mode != 'no-override' || !has(object.spec.override) || !object.spec.override",
         messageExpression: `'namespace ' + object.metadata.namespace + ' is labelled ${BINDINGS_NAMESPACE_LABEL}=no-override: spec.override is not allowed there'`,
+      },
+    ],
+  });
+}
+
+/**
+ * A ProfileRecording records only where the webhook sees every pod, so one in a namespace without the
+ * label would record nothing while its author waits for it: it is refused at creation. Later updates (stop,
+ * the controller's finalizer) pass, so a recording whose namespace lost the label can still end.
+ */
+export function profileRecordingsPolicy(): object[] {
+  const labels = "(has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {})";
+  return policy({
+    name: "lockstep-profile-recordings",
+    resourceRules: [
+      {
+        apiGroups: [GROUP],
+        apiVersions: ["*"],
+        operations: ["CREATE"],
+        resources: [PROFILE_RECORDING_PLURAL],
+      },
+    ],
+    validations: [
+      {
+        expression: `${cel(RECORDING_NAMESPACE_LABEL)} in ${labels} && ${labels}[${cel(RECORDING_NAMESPACE_LABEL)}] == ${cel(RECORDING_NAMESPACE_ENABLED)}`,
+        messageExpression: `'namespace ' + object.metadata.namespace + ' is not labelled ${RECORDING_NAMESPACE_LABEL}=${RECORDING_NAMESPACE_ENABLED}: the Lockstep webhook does not see its pods, so a ${PROFILE_RECORDING_KIND} there would record nothing. Ask a cluster admin to label it'`,
       },
     ],
   });
@@ -314,6 +365,48 @@ export function agentReportsPolicy(): object[] {
   });
 }
 
+/**
+ * A ProfileRecording's status.nodes: each node's agent writes its own entry (server-side apply) and
+ * nothing else, so no agent can add calls to another node's report, remove them, or move the
+ * controller's phase and summary. RBAC grants the agent the status subresource of every recording.
+ */
+export function agentRecordingEntryPolicy(): object[] {
+  const nodes = (obj: string) =>
+    `(${obj} != null && has(${obj}.status) && has(${obj}.status.nodes) ? ${obj}.status.nodes : [])`;
+  const others = (obj: string) => `${nodes(obj)}.filter(e, e.node != variables.nodeName)`;
+  const controllerFields = Object.keys(ProfileRecordingStatusSchema.shape).filter((f) => f !== "nodes");
+  const sameStatusField = (f: string) =>
+    `(has(object.status) && has(object.status.${f})) == (has(oldObject.status) && has(oldObject.status.${f})) && (!has(object.status) || !has(object.status.${f}) || object.status.${f} == oldObject.status.${f})`;
+  return policy({
+    name: "lockstep-agent-own-recording-entry",
+    resourceRules: [
+      {
+        apiGroups: [GROUP],
+        apiVersions: ["*"],
+        operations: ["CREATE", "UPDATE", "DELETE"],
+        resources: [PROFILE_RECORDING_PLURAL, `${PROFILE_RECORDING_PLURAL}/status`],
+      },
+    ],
+    matchConditions: [isUser("agent")],
+    variables: [TOKEN_NODE_NAME],
+    validations: [
+      {
+        expression: `request.operation == 'UPDATE' && ${subresource} == 'status' && variables.nodeName != ''`,
+        message: `the Lockstep agent may only update the status of a ${PROFILE_RECORDING_KIND}, with a token bound to its node`,
+      },
+      {
+        expression: `${others("object")} == ${others("oldObject")}`,
+        messageExpression:
+          "'the Lockstep agent of ' + variables.nodeName + ' may only write its own entry of status.nodes'",
+      },
+      {
+        expression: controllerFields.map(sameStatusField).join(" && "),
+        message: `the Lockstep agent may only write its own entry of status.nodes: ${controllerFields.join(", ")} are the controller's`,
+      },
+    ],
+  });
+}
+
 /** The agent: Lockstep label keys of its own Node, nothing else (DESIGN invariant 5). */
 export function agentPolicy(): object[] {
   // Exactly the keys the agent sets (labels.ts, the rule its label patch removes by): its presence,
@@ -364,11 +457,19 @@ export function agentPolicy(): object[] {
   });
 }
 
-/** The controller: the in-use finalizer (profiles) and status (profiles/status), nothing else. */
+/**
+ * The controller: the in-use finalizer (profiles) and status (profiles/status); its finalizer and status
+ * of ProfileRecordings; and, for recordings only (docs/adr/0039-profile-recording.md), creating a
+ * SeccompProfile that says it is a recorder or a recording's result, and deleting a recorder.
+ */
 export function controllerPolicy(): object[] {
+  const ours = [IN_USE_FINALIZER, RECORDING_FINALIZER];
   const withoutOurs = (obj: string) =>
-    `(has(${obj}.metadata.finalizers) ? ${obj}.metadata.finalizers : []).filter(f, f != ${cel(IN_USE_FINALIZER)})`;
-  const plurals = [SECCOMP_PROFILE_PLURAL, APPARMOR_PROFILE_PLURAL];
+    `(has(${obj}.metadata.finalizers) ? ${obj}.metadata.finalizers : []).filter(f, !(f in ${celList(ours)}))`;
+  const plurals = [SECCOMP_PROFILE_PLURAL, APPARMOR_PROFILE_PLURAL, PROFILE_RECORDING_PLURAL];
+  const annotated = (obj: string, key: string) =>
+    `has(${obj}.metadata.annotations) && ${cel(key)} in ${obj}.metadata.annotations`;
+  const isSeccomp = `request.resource.resource == ${cel(SECCOMP_PROFILE_PLURAL)} && ${subresource} == ''`;
   return policy({
     name: "lockstep-controller-finalizer-and-status",
     resourceRules: [
@@ -382,13 +483,16 @@ export function controllerPolicy(): object[] {
     matchConditions: [isUser("controller")],
     validations: [
       {
-        expression: "request.operation == 'UPDATE'",
-        message: "the Lockstep controller may only update profiles, never create or delete them",
+        expression:
+          `request.operation == 'UPDATE' || ` +
+          `(request.operation == 'CREATE' && ${isSeccomp} && (${annotated("object", RECORDING_ANNOTATION)} || ${annotated("object", RECORDED_FROM_ANNOTATION)})) || ` +
+          `(request.operation == 'DELETE' && ${isSeccomp} && ${annotated("oldObject", RECORDING_ANNOTATION)})`,
+        message: `the Lockstep controller may only update profiles, create a SeccompProfile annotated ${RECORDING_ANNOTATION} or ${RECORDED_FROM_ANNOTATION}, and delete one annotated ${RECORDING_ANNOTATION}`,
       },
       {
         // On the status subresource the API server keeps everything but status, so this holds there too.
-        expression: `${unchanged("spec")} && ${unchanged("metadata.labels")} && ${OTHER_METADATA_UNCHANGED} && ${withoutOurs("object")} == ${withoutOurs("oldObject")}`,
-        message: `the Lockstep controller may only add or remove the ${IN_USE_FINALIZER} finalizer and write status: spec, labels, annotations, ownerReferences and other finalizers stay as they are`,
+        expression: `request.operation != 'UPDATE' || (${unchanged("spec")} && ${unchanged("metadata.labels")} && ${OTHER_METADATA_UNCHANGED} && ${withoutOurs("object")} == ${withoutOurs("oldObject")})`,
+        message: `the Lockstep controller may only add or remove its finalizers (${ours.join(", ")}) and write status: spec, labels, annotations, ownerReferences and other finalizers stay as they are`,
       },
     ],
   });
@@ -594,6 +698,8 @@ export function admissionFiles(): Record<string, AdmissionFile> {
 usual, and a pod that needs a profile is refused with a clear error rather than admitted without its guard.
 In a namespace labelled ${BINDINGS_NAMESPACE_LABEL} (enabled or no-override) every pod reaches the webhook,
 on the route of that mode, so ProfileBindings apply to pods that name no profile (docs/adr/0036-profile-bindings.md).
+In a namespace labelled ${RECORDING_NAMESPACE_LABEL}=${RECORDING_NAMESPACE_ENABLED} every pod also reaches it on the recording
+route (the last entry), so an active ProfileRecording puts new pods under its recorder profile (docs/adr/0039-profile-recording.md).
 UPDATE of pods/ephemeralcontainers is kubectl debug: a debug container's profile must be on the pod's node.
 reinvocationPolicy IfNeeded: another webhook may add a container or a profile after ours ran.
 caBundle is written by the webhook itself (--cert-mode=self) or by cert-manager's CA injector.
@@ -609,14 +715,25 @@ lockstep-webhook-ca-bundle-only: RBAC lets the webhook patch its one MutatingWeb
 resourceNames); this keeps that to caBundle (docs/security.md).
 lockstep-profile-bindings: a ProfileBinding only where the namespace is labelled for bindings (where every
 pod reaches the webhook), and without override where the label says no-override.
+lockstep-profile-recordings: a ProfileRecording is created only where the namespace is labelled
+${RECORDING_NAMESPACE_LABEL}=${RECORDING_NAMESPACE_ENABLED} (where every pod reaches the webhook's recording route).
 lockstep-pod-node-affinity: a pod that names a Lockstep profile is created only if every node-selector term
 of its required node affinity carries Lockstep's requirement, whatever webhook ran after Lockstep's; only
 while the webhook's configuration exists (its parameter), so removing Lockstep refuses no pod.`,
-      [...podInUseLabelsPolicy(), ...podNodeAffinityPolicy(), ...webhookPolicy(), ...profileBindingsPolicy()],
+      [
+        ...podInUseLabelsPolicy(),
+        ...podNodeAffinityPolicy(),
+        ...webhookPolicy(),
+        ...profileBindingsPolicy(),
+        ...profileRecordingsPolicy(),
+      ],
     ),
     "controller/admission-policy.yaml": file(
       `RBAC lets the controller patch profiles (the in-use finalizer) and their status; this keeps that patch
-to the finalizer: spec, labels, annotations and other finalizers stay as their owners wrote them.`,
+to the finalizer: spec, labels, annotations and other finalizers stay as their owners wrote them. The same
+holds for ProfileRecordings (their finalizer and status). RBAC lets it create and delete SeccompProfiles for
+recordings; this keeps creation to profiles annotated as a recorder or a recording's result, and deletion
+to recorders.`,
       controllerPolicy(),
     ),
     "agent/admission-policy.yaml": file(
@@ -625,8 +742,10 @@ node its pod runs on; the API server exposes it as userInfo.extra["authenticatio
 The agent may change only that Node, and only the Lockstep label keys: no other label, annotation,
 ownerReference, finalizer or spec field (taints).
 lockstep-agent-own-install-reports: an Event annotated ${INSTALL_REPORT_NODE_ANNOTATION} tells the controller
-why that node lacks a profile; only the agent of that node may write one.`,
-      [...agentPolicy(), ...agentReportsPolicy()],
+why that node lacks a profile; only the agent of that node may write one.
+lockstep-agent-own-recording-entry: each agent writes only its own node's entry of a ProfileRecording's
+status.nodes (docs/adr/0039-profile-recording.md), never another node's nor the controller's fields.`,
+      [...agentPolicy(), ...agentReportsPolicy(), ...agentRecordingEntryPolicy()],
     ),
   };
 }

@@ -30,7 +30,8 @@ const profileName = (maxLength: number, kind: string): Schema => ({
   description: `The name of a ${kind}. A pod bound to one that does not exist or is being deleted is refused, as a pod naming it itself.`,
 });
 
-const podSelector: Schema = {
+/** metav1.LabelSelector, bounded as ProfileBinding's and ProfileRecording's PodSelectorSchema is. */
+export const podSelector: Schema = {
   type: "object",
   description:
     "Pods of this namespace whose labels match (metav1.LabelSelector). Absent or empty: every pod of the namespace.",

@@ -352,6 +352,14 @@ RBAC cannot narrow this to one node or to metadata; the agent asks for nothing m
         ["pods"],
         ["list", "watch"],
       ),
+      rule(
+        `Report what the recorded pods on this node called: server-side apply of its own entry in a
+ProfileRecording's status.nodes (docs/adr/0039-profile-recording.md). The status subresource only; the
+policy lockstep-agent-own-recording-entry keeps every agent to its own node's entry.`,
+        ["lockstep.dev"],
+        ["profilerecordings/status"],
+        ["patch"],
+      ),
     ]),
     binding("ClusterRoleBinding", "lockstep-agent", "agent"),
     role(
@@ -472,6 +480,27 @@ one field: the policy in admission-policy.yaml refuses any other change (spec, l
         ["patch"],
       ),
       rule(
+        `ProfileRecordings (docs/adr/0039-profile-recording.md): read them, hold them with the
+recording-cleanup finalizer (patch; the policy keeps the patch to it), and write their phase and summary.`,
+        ["lockstep.dev"],
+        ["profilerecordings"],
+        ["get", "list", "watch", "patch"],
+      ),
+      rule(
+        "A recording's phase, summary and conditions; the nodes' entries are the agents'.",
+        ["lockstep.dev"],
+        ["profilerecordings/status"],
+        ["patch"],
+      ),
+      rule(
+        `A recording's recorder profile (created while it records, deleted when it ends) and its results.
+The policy in admission-policy.yaml allows creating only profiles annotated as one or the other, and
+deleting only recorders: the controller never deletes a profile someone wrote.`,
+        ["lockstep.dev"],
+        ["seccompprofiles"],
+        ["create", "delete"],
+      ),
+      rule(
         "Node labels are the record of what is installed where; read-only, and only metadata is requested.",
         [""],
         ["nodes"],
@@ -483,6 +512,14 @@ pod cache). The labels are the webhook's; a policy keeps anyone from changing th
         [""],
         ["pods"],
         ["list"],
+      ),
+      rule(
+        `restartPods of a ProfileRecording: delete the selected pods that started before the recording and
+that a controller (ReplicaSet, StatefulSet, Job) recreates, once, so their replacements are recorded. Only
+when the recording's author asked for it; pods without such an owner are never deleted.`,
+        [""],
+        ["pods"],
+        ["delete"],
       ),
     ]),
     binding("ClusterRoleBinding", "lockstep-controller", "controller"),
@@ -625,6 +662,13 @@ The status subresource only; the API server keeps spec and metadata as they are 
         ["lockstep.dev"],
         ["profilebindings/status"],
         ["patch"],
+      ),
+      rule(
+        `Cache every ProfileRecording (one list+watch): which recording, if any, puts a new pod under its
+recorder profile (docs/adr/0039-profile-recording.md). Read only.`,
+        ["lockstep.dev"],
+        ["profilerecordings"],
+        ["list", "watch"],
       ),
     ]),
     binding("ClusterRoleBinding", "lockstep-webhook", "webhook"),

@@ -22,6 +22,7 @@ import {
   bindingsModeOfPath,
   profileBindingPath,
 } from "../api/profile-binding.ts";
+import { RECORDING_WEBHOOK_PATH } from "../api/profile-recording.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isKubeError, kubeErrorMessage } from "../kube/errors.ts";
 import type { Logger } from "../kube/logger.ts";
@@ -31,6 +32,8 @@ import { type BindingScope, reviewBoundEphemeralContainers, reviewBoundPodCreate
 import { BindingCache } from "./binding-cache.ts";
 import { BindingStatusRecorder, STATUS_FLUSH_MS } from "./binding-status.ts";
 import { ByteBudget } from "./byte-budget.ts";
+import { reviewRecordedPodCreate } from "./record.ts";
+import { RecordingCache } from "./recording-cache.ts";
 import { type PodReview, type ProfileView, reviewEphemeralContainers, reviewPodCreate } from "./review.ts";
 import { SerialLane } from "./serial-lane.ts";
 import type { CertificateSource, ServingCertificate } from "./serving-certs.ts";
@@ -139,6 +142,7 @@ export class WebhookServer {
   private readonly client: KubeClient;
   private readonly profiles: ProfileCache;
   private readonly bindings: BindingCache;
+  private readonly recordings: RecordingCache;
   private readonly bindingStatus = new BindingStatusRecorder();
   private statusTimer: NodeJS.Timeout | undefined;
   private server: Server | undefined;
@@ -161,6 +165,7 @@ export class WebhookServer {
     this.client = opts.client;
     this.profiles = new ProfileCache(this.client, opts.log, () => this.stopping);
     this.bindings = new BindingCache(this.client, opts.log, () => this.stopping);
+    this.recordings = new RecordingCache(this.client, opts.log, () => this.stopping);
     this.m = {
       reviews: opts.metrics.counter("lockstep_webhook_reviews_total", "AdmissionReviews answered, by result"),
       latency: opts.metrics.histogram(
@@ -178,12 +183,12 @@ export class WebhookServer {
     if (!this.synced) return "profile caches not synced";
     // A cache that stopped following the API server would admit pods requiring revisions from before
     // a profile's update: not ready, so the Service sends reviews to a replica whose watch works.
-    return this.profiles.notLiveReason() ?? this.bindings.notLiveReason();
+    return this.profiles.notLiveReason() ?? this.bindings.notLiveReason() ?? this.recordings.notLiveReason();
   }
 
   async start(): Promise<void> {
     const { log } = this.opts;
-    await Promise.all([this.profiles.start(), this.bindings.start()]);
+    await Promise.all([this.profiles.start(), this.bindings.start(), this.recordings.start()]);
     this.synced = true;
     this.statusTimer = setInterval(() => void this.writeBindingStatus(), STATUS_FLUSH_MS);
     this.certificate = await this.opts.certificates.load();
@@ -226,7 +231,7 @@ export class WebhookServer {
       await closed;
       clearTimeout(timer);
     }
-    await Promise.all([this.profiles.stop(), this.bindings.stop()]);
+    await Promise.all([this.profiles.stop(), this.bindings.stop(), this.recordings.stop()]);
   }
 
   /** One status PATCH per binding with news (binding-status.ts); a failed one is retried next time. */
@@ -294,8 +299,10 @@ export class WebhookServer {
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     };
     const path = req.url?.split("?")[0] ?? "";
-    // The plain route, or a route of a namespace where ProfileBindings act (the mode is in the path).
-    const mode = bindingsModeOfPath(path);
+    // The plain route, a route of a namespace where ProfileBindings act (the mode is in the path), or
+    // the route of a namespace where ProfileRecordings run.
+    const mode: Route | undefined =
+      path === RECORDING_WEBHOOK_PATH ? RECORDING_ROUTE : bindingsModeOfPath(path);
     if (req.method !== "POST" || (path !== WEBHOOK_PATH && mode === undefined))
       return reply(404, { error: "not found" }, "not_found", true);
 
@@ -325,7 +332,7 @@ export class WebhookServer {
   private async answer(
     raw: string,
     reply: (status: number, body: unknown, result: string) => void,
-    mode: BindingsNamespaceMode | undefined,
+    mode: Route | undefined,
   ): Promise<void> {
     let body: unknown;
     try {
@@ -408,10 +415,7 @@ export class WebhookServer {
   }
 
   /** The decision on one request, or the message for a pod that does not parse. */
-  private async decide(
-    request: AdmissionRequest,
-    mode: BindingsNamespaceMode | undefined,
-  ): Promise<PodReview | string> {
+  private async decide(request: AdmissionRequest, route: Route | undefined): Promise<PodReview | string> {
     const { resource, subResource, operation } = request;
     const isPods = resource.group === "" && resource.resource === "pods";
     const isCreate = isPods && operation === "CREATE" && !subResource;
@@ -426,6 +430,14 @@ export class WebhookServer {
       return { profile: (k: ProfileKind, n: string) => this.profileView(k, n), boundNodeLabels };
     };
     const namespace = request.namespace ?? "";
+    if (route === RECORDING_ROUTE) {
+      // Recordings put new pods under their recorder profile; a debug container is not the workload's.
+      if (isCreate) return reviewRecordedPodCreate(pod, await context(), this.recordings.activeIn(namespace));
+      const before = parsePod(request.oldObject, "oldObject");
+      if (typeof before === "string") return before;
+      return reviewEphemeralContainers(pod, before, await context());
+    }
+    const mode = route;
     const scope: BindingScope | undefined = mode && { bindings: this.bindings.inNamespace(namespace), mode };
     if (isCreate) {
       if (!scope || scope.bindings.length === 0) return reviewPodCreate(pod, await context());
@@ -453,6 +465,11 @@ export class WebhookServer {
     }
   }
 }
+
+/** The route of a namespace where ProfileRecordings run (docs/adr/0039-profile-recording.md). */
+const RECORDING_ROUTE = Symbol("recording");
+/** Which entry of the webhook configuration sent a review, beyond the plain one. */
+type Route = BindingsNamespaceMode | typeof RECORDING_ROUTE;
 
 /** Every character JSON.stringify leaves as it is beyond ASCII (it escapes only lone surrogates). */
 const NON_ASCII = /[\u0080-\uffff]/g;

@@ -1,5 +1,6 @@
 // Checking admission decisions on the real API server: what a call came to, and waiting for a new
 // ValidatingAdmissionPolicy to be enforced.
+import * as k8s from "@kubernetes/client-node";
 import { kubeErrorCode, kubeErrorMessage } from "../../src/kube/errors.ts";
 import { waitFor } from "./controlplane.ts";
 
@@ -19,3 +20,23 @@ export const untilEnforced = (policy: string, forbidden: () => Promise<unknown>)
   waitFor(`${policy} to be enforced`, async () =>
     (await outcome(forbidden())).includes(`ValidatingAdmissionPolicy '${policy}'`),
   );
+
+/** The message of an API error (a refusal by a webhook, a policy or the CRD), as the API server's Status says it. */
+export function apiErrorMessage(error: unknown): string {
+  if (!(error instanceof k8s.ApiException)) return String(error);
+  try {
+    return String((JSON.parse(String(error.body)) as { message?: unknown }).message);
+  } catch {
+    return String(error.body);
+  }
+}
+
+/** The API server's message refusing `call`; throws when the call succeeds. */
+export async function refusal(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+  } catch (error) {
+    return apiErrorMessage(error);
+  }
+  throw new Error("expected the API server to refuse");
+}

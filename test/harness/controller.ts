@@ -18,6 +18,8 @@ export async function installControllerPrerequisites(cp: ControlPlane): Promise<
   for (const file of [
     "crds/lockstep.dev_seccompprofiles.yaml",
     "crds/lockstep.dev_apparmorprofiles.yaml",
+    // The controller reconciles ProfileRecordings too (docs/adr/0039-profile-recording.md).
+    "crds/lockstep.dev_profilerecordings.yaml",
     "deploy/namespace.yaml",
     "deploy/controller/rbac.yaml",
     "deploy/controller/admission-policy.yaml",

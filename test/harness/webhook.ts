@@ -66,6 +66,7 @@ export async function installWebhook(
   for (const file of [
     // The webhook caches ProfileBindings: it is ready once their list is in.
     "crds/lockstep.dev_profilebindings.yaml",
+    "crds/lockstep.dev_profilerecordings.yaml",
     "deploy/namespace.yaml",
     "deploy/webhook/rbac.yaml",
     "deploy/webhook/admission-policy.yaml",

@@ -10,12 +10,14 @@ import {
   GROUP,
   IN_USE_FINALIZER,
   PROFILE_EVENTS_NAMESPACE,
+  RECORDING_ANNOTATION,
   SECCOMP_PROFILE_PLURAL,
   serviceAccountUser,
   VERSION,
   WEBHOOK_CONFIGURATION_NAME,
 } from "../../src/api/constants.ts";
 import { INSTALL_REPORT_NODE_ANNOTATION, installReportEvent } from "../../src/api/install-report.ts";
+import { RECORDED_FROM_ANNOTATION } from "../../src/api/profile-recording.ts";
 import { outcome, untilEnforced } from "../harness/admission.ts";
 import { agentKubeconfig, installAgentPrerequisites } from "../harness/agents.ts";
 import { installControllerPrerequisites } from "../harness/controller.ts";
@@ -283,7 +285,7 @@ describe("the controller (lockstep-controller's user)", () => {
 
   it("may not change the spec, labels, annotations or another finalizer", async () => {
     const refused =
-      /^403: .*the Lockstep controller may only add or remove the lockstep.dev\/in-use-protection finalizer and write status/;
+      /^403: .*the Lockstep controller may only add or remove its finalizers \(lockstep.dev\/in-use-protection, lockstep.dev\/recording-cleanup\) and write status/;
     expect(await patchProfile({ spec: { defaultAction: "SCMP_ACT_LOG" } })).toMatch(refused);
     expect(await patchProfile({ metadata: { labels: { team: "x" } } })).toMatch(refused);
     expect(await patchProfile({ metadata: { annotations: { note: "x" } } })).toMatch(refused);
@@ -293,8 +295,34 @@ describe("the controller (lockstep-controller's user)", () => {
     expect(stored.metadata.finalizers).toEqual(["example.com/backup"]);
   });
 
-  it("may not create or delete profiles", async () => {
-    expect(await outcome(asController.deleteClusterCustomObject(target))).toMatch(/^403: /);
+  it("may not create or delete profiles, but a recording's recorder and results (ADR 0039)", async () => {
+    const refused =
+      /^403: .*the Lockstep controller may only update profiles, create a SeccompProfile annotated/;
+    expect(await outcome(asController.deleteClusterCustomObject(target))).toMatch(refused);
+    const create = (name: string, annotations?: Record<string, string>) =>
+      outcome(
+        asController.createClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: SECCOMP_PROFILE_PLURAL,
+          body: {
+            apiVersion: `${GROUP}/${VERSION}`,
+            kind: "SeccompProfile",
+            metadata: { name, ...(annotations ? { annotations } : {}) },
+            spec: { defaultAction: "SCMP_ACT_LOG" },
+          },
+        }),
+      );
+    expect(await create("made-up")).toMatch(refused);
+    expect(await create("rec-shop-web", { [RECORDING_ANNOTATION]: "shop/web" })).toBe("allowed");
+    expect(await create("web-web", { [RECORDED_FROM_ANNOTATION]: "shop/web" })).toBe("allowed");
+    // A recorder it may delete; a recording's result is the user's from then on.
+    expect(await outcome(asController.deleteClusterCustomObject({ ...target, name: "rec-shop-web" }))).toBe(
+      "allowed",
+    );
+    expect(await outcome(asController.deleteClusterCustomObject({ ...target, name: "web-web" }))).toMatch(
+      refused,
+    );
   });
 });
 

@@ -43,6 +43,7 @@ function withoutKeepPolicy(doc: Obj): Obj {
 const KEPT = [
   "CustomResourceDefinition//apparmorprofiles.lockstep.dev",
   "CustomResourceDefinition//profilebindings.lockstep.dev",
+  "CustomResourceDefinition//profilerecordings.lockstep.dev",
   "CustomResourceDefinition//seccompprofiles.lockstep.dev",
   "Service/lockstep-system/lockstep-webhook",
 ];

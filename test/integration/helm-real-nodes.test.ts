@@ -66,6 +66,8 @@ const LOCKSTEP_POLICIES = [
   "lockstep-pod-in-use-labels",
   "lockstep-pod-node-affinity",
   "lockstep-profile-bindings",
+  "lockstep-profile-recordings",
+  "lockstep-agent-own-recording-entry",
 ];
 
 const kubectl = (...args: string[]) =>

@@ -13,6 +13,7 @@ import {
   type ProfileBindingSpec,
   type ProfileBindingStatus,
 } from "../../src/api/profile-binding.ts";
+import { apiErrorMessage, refusal } from "../harness/admission.ts";
 import { type ControlPlane, waitFor } from "../harness/controlplane.ts";
 import { applyProfile, denyMkdir, EACCES, ENOTSUP, nodeHoldsProfile } from "../harness/profiles.ts";
 import { realNodePodSpec } from "../harness/real-node.ts";
@@ -66,7 +67,7 @@ async function dryRunUntil(namespace: string, pod: k8s.V1Pod, done: (answer: k8s
     try {
       answer = await core.createNamespacedPod({ namespace, body: pod, dryRun: "All" });
     } catch (error) {
-      answer = errorMessage(error);
+      answer = apiErrorMessage(error);
     }
     return done(answer) ? answer : undefined;
   });
@@ -96,25 +97,6 @@ async function logOf(namespace: string, pod: string, container = "probe"): Promi
     const text = await core.readNamespacedPodLog({ name: pod, namespace, container });
     return text.includes("touch ok") ? text : undefined;
   });
-}
-
-/** The message of an API error (a refusal by the webhook or a policy), as the API server's Status says it. */
-function errorMessage(error: unknown): string {
-  if (!(error instanceof k8s.ApiException)) return String(error);
-  try {
-    return String((JSON.parse(String(error.body)) as { message?: unknown }).message);
-  } catch {
-    return String(error.body);
-  }
-}
-
-async function refusal(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    return errorMessage(error);
-  }
-  throw new Error("expected the API server to refuse");
 }
 
 beforeAll(async () => {

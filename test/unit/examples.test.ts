@@ -8,6 +8,7 @@ import { parseAllDocuments } from "yaml";
 import { parseAppArmorProfile } from "../../src/api/apparmor.ts";
 import { type AdmittedPod, AdmittedPodSchema, podProfileSettings } from "../../src/api/pod-profiles.ts";
 import { ProfileBindingSchema } from "../../src/api/profile-binding.ts";
+import { ProfileRecordingSchema } from "../../src/api/profile-recording.ts";
 import { renderAppArmorProfile } from "../../src/api/render-apparmor.ts";
 import {
   renderSeccompForNode,
@@ -103,5 +104,12 @@ describe("examples/", () => {
       if (spec.seccompProfile) expect(defined).toContain(`SeccompProfile/${spec.seccompProfile}`);
       if (spec.appArmorProfile) expect(defined).toContain(`AppArmorProfile/${spec.appArmorProfile}`);
     }
+  });
+
+  it("has a ProfileRecording that parses", () => {
+    const recordings = documents.filter((d) => d.object.kind === "ProfileRecording");
+    expect(recordings.length).toBeGreaterThan(0);
+    for (const { object } of recordings)
+      expect(ProfileRecordingSchema.parse(object).spec.podSelector).toBeDefined();
   });
 });

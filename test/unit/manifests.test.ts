@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { BINDINGS_NAMESPACE_LABEL, BINDINGS_NAMESPACE_MODES } from "../../src/api/profile-binding.ts";
+import { RECORDING_NAMESPACE_ENABLED, RECORDING_NAMESPACE_LABEL } from "../../src/api/profile-recording.ts";
 import {
   mutatingWebhookConfiguration,
   podNodeAffinityPolicy,
@@ -136,13 +137,19 @@ describe("lockstep-pod-node-affinity", () => {
 
   it("checks exactly the pods the webhook guards: same namespaces, same references (not its in-use label clause)", () => {
     // The webhook's entries split those namespaces by the bindings label: NotIn every mode (pods that
-    // name a profile), then In each mode (every pod); the policy checks all of them.
+    // name a profile), then In each mode (every pod); last, every pod of a namespace where recordings
+    // run (ADR 0039). The policy checks all of them.
     const policySelector = policy.spec.matchConstraints.namespaceSelector as Selector;
     const split = webhooks.map((w) => {
       const [first, ...rest] = w.namespaceSelector.matchExpressions;
       expect({ matchExpressions: [first] }).toEqual(policySelector);
       expect(rest).toHaveLength(1);
       return rest[0];
+    });
+    expect(split.pop()).toEqual({
+      key: RECORDING_NAMESPACE_LABEL,
+      operator: "In",
+      values: [RECORDING_NAMESPACE_ENABLED],
     });
     expect(split[0]).toEqual({
       key: BINDINGS_NAMESPACE_LABEL,
