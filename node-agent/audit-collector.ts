@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { AUDIT_LIMITS } from "../src/api/limits.ts";
+import { CRI_BUNDLES } from "../src/api/paths.ts";
 import type { Logger } from "../src/kube/logger.ts";
 import type { MetricsRegistry } from "../src/kube/metrics.ts";
 import {
@@ -25,9 +26,6 @@ import {
   type ReaderStats,
 } from "./audit-events.ts";
 
-/** Where containerd's runc shim keeps the bundles of the CRI's containers, under its state folder. */
-export const CRI_BUNDLES = "io.containerd.runtime.v2.task/k8s.io";
-export const DEFAULT_CONTAINERD_STATE = "/run/containerd";
 /** The reader as the image installs it (Dockerfile), found on PATH. */
 export const DEFAULT_AUDIT_READER = "lockstep-audit-reader";
 
@@ -129,6 +127,11 @@ export class AuditCollector {
   /** Whether the reader is wanted (it may be starting, or restarting after a failure). */
   get active(): boolean {
     return this.wanted;
+  }
+
+  /** The reader's process id while it runs. */
+  get readerPid(): number | undefined {
+    return this.child?.pid;
   }
 
   get running(): boolean {

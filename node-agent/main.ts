@@ -13,11 +13,12 @@
 //   --containerd-state DIR    containerd's state folder, whose bundles name a container's pod (default /run/containerd)
 //   --audit-reader CMD        native/audit-reader, run while a seccomp profile here logs calls (default lockstep-audit-reader)
 //   --proc DIR                the host's /proc, for a process's cgroup (default /proc)
+//   --call-events-interval S  seconds between a pod's Events of calls its profile logged or refused (default 60)
 //   LOG_LEVEL                 (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
-import { DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
+import { DEFAULT_CONTAINERD_STATE, DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
 import {
   configOrExit,
   connectOrExit,
@@ -29,8 +30,8 @@ import {
 import { createLogger } from "../src/kube/logger.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
-import { AuditCollector, DEFAULT_AUDIT_READER, DEFAULT_CONTAINERD_STATE } from "./audit-collector.ts";
-import { NodeAudit } from "./call-reports.ts";
+import { AuditCollector, DEFAULT_AUDIT_READER } from "./audit-collector.ts";
+import { CALL_EVENTS_INTERVAL_MS, NodeAudit } from "./call-reports.ts";
 import { agentEventRecorder } from "./events.ts";
 
 const ConfigSchema = z.object({
@@ -44,6 +45,7 @@ const ConfigSchema = z.object({
   containerdState: z.string().startsWith("/", "--containerd-state must be an absolute path"),
   auditReader: z.string().min(1),
   procRoot: z.string().startsWith("/", "--proc must be an absolute path"),
+  callEventsSeconds: z.coerce.number().int().min(1, "--call-events-interval must be at least 1 (seconds)"),
 });
 
 const log = createLogger("agent");
@@ -60,6 +62,7 @@ function readConfig() {
       "containerd-state": { type: "string", default: DEFAULT_CONTAINERD_STATE },
       "audit-reader": { type: "string", default: DEFAULT_AUDIT_READER },
       proc: { type: "string", default: "/proc" },
+      "call-events-interval": { type: "string", default: String(CALL_EVENTS_INTERVAL_MS / 1000) },
     },
   });
   return configOrExit(log, ConfigSchema, {
@@ -73,6 +76,7 @@ function readConfig() {
     containerdState: values["containerd-state"],
     auditReader: values["audit-reader"],
     procRoot: values.proc,
+    callEventsSeconds: values["call-events-interval"],
   });
 }
 
@@ -89,6 +93,7 @@ const audit = new NodeAudit({
   }),
   metrics: connection.metrics,
   events: agentEventRecorder(connection.client, config.nodeName, agentLog),
+  eventsIntervalMs: config.callEventsSeconds * 1000,
 });
 const agent = new NodeAgent({
   client: connection.client,

@@ -26,6 +26,7 @@ import { stop as stopEsbuild } from "esbuild";
 import * as z from "zod";
 import { IMAGE_REPOSITORY } from "../../src/manifests/workloads.ts";
 import { buildComponents } from "../build.ts";
+import { AUDIT_READER_BINARY, buildNative, nativeBinary } from "../native.ts";
 import { type Copy, type RuntimeStage, runtimeStage } from "./dockerfile.ts";
 import {
   canonicalJson,
@@ -307,6 +308,12 @@ function layers(
       const dist = join(work, "dist");
       if (!existsSync(dist)) await buildComponents(dist);
       cpSync(dist, join(rootfs, copy.destination), { recursive: true });
+    },
+    // The audit reader is machine code: built for this platform (scripts/native.ts).
+    [`native:/out/${AUDIT_READER_BINARY}`]: (rootfs, copy) => {
+      buildNative(platform);
+      mkdirSync(join(rootfs, dirname(copy.destination)), { recursive: true });
+      cpSync(nativeBinary("auditReader", platform), join(rootfs, copy.destination));
     },
   };
   const copyFromStage = (copy: Copy) => {

@@ -67,6 +67,11 @@ export function nodeKubeletRoot(cp: ControlPlane, name: string): string {
   return join(nodeDir(cp, name), "kubelet");
 }
 
+/** The node's containerd state folder (containerdConfig's default), whose bundles the agent reads. */
+export function nodeContainerdState(cp: ControlPlane, name: string): string {
+  return join(nodeDir(cp, name), "containerd", "state");
+}
+
 /** The folder with kubelet, containerd, containerd-shim-runc-v2 and ctr; fails saying how to build it. */
 export async function nodeBinDir(): Promise<string> {
   if (process.env.LOCKSTEP_NODE_BIN) return process.env.LOCKSTEP_NODE_BIN;
