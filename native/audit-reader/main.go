@@ -69,7 +69,7 @@ type stats struct {
 const maxCgroupBytes = 4096
 
 func main() {
-	rcvbuf := flag.Int("rcvbuf", 8<<20, "socket receive buffer in bytes (SO_RCVBUFFORCE, else SO_RCVBUF capped by net.core.rmem_max)")
+	rcvbuf := flag.Int("rcvbuf", 64<<20, "socket receive buffer in bytes (SO_RCVBUFFORCE, else SO_RCVBUF capped by net.core.rmem_max)")
 	flush := flag.Duration("flush", 200*time.Millisecond, "how often the counts are written")
 	maxKeys := flag.Int("max-keys", 4096, "distinct (pid, arch, syscall, action) keys held before an early flush")
 	procRoot := flag.String("proc", "/proc", "the host's /proc, to read a process's cgroup")

@@ -75,6 +75,8 @@ export interface StartAgentOptions {
   /** Wait until the agent reports ready (default true). */
   waitReady?: boolean;
   extraEnv?: Record<string, string>;
+  /** Flags after the harness's own (a later flag wins). */
+  extraArgs?: readonly string[];
 }
 
 export async function startAgent(
@@ -110,6 +112,7 @@ export async function startAgent(
     // Its node's bundles only: every agent's reader sees every record of this one kernel (ADR 0038).
     `--containerd-state=${nodeContainerdState(cp, nodeName)}`,
     `--audit-reader=${nativeBinary("auditReader", HOST_ARCH)}`,
+    ...(options.extraArgs ?? []),
   ];
   const env = {
     ...process.env,
