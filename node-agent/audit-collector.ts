@@ -160,19 +160,22 @@ export class AuditCollector {
     );
     createInterface({ input: child.stderr }).on("line", (line) => log.warn({ reader: line }, "audit reader"));
     this.exited = new Promise((resolve) => {
-      child.once("error", (error) => {
-        log.error({ err: error.message, reader }, "audit reader could not run");
-      });
-      child.once("close", (code, signal) => {
+      // A reader that cannot start emits "error" (and may never emit "close"); one that ran emits "close".
+      let ended = false;
+      const end = (what: object) => {
+        if (ended) return;
+        ended = true;
         this.child = undefined;
         this.m.running.set(0);
         this.flush();
         if (this.wanted) {
-          log.error({ code, signal }, "audit reader stopped; starting it again in 5 s");
+          log.error({ ...what, reader }, "audit reader stopped; starting it again in 5 s");
           this.restartTimer = setTimeout(() => this.wanted && this.start(), 5_000);
         }
         resolve();
-      });
+      };
+      child.once("error", (error) => end({ err: error.message }));
+      child.once("close", (code, signal) => end({ code, signal }));
     });
     this.batchTimer ??= setInterval(() => this.flush(), this.opts.batchMs ?? 1_000);
   }
