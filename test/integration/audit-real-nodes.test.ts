@@ -123,40 +123,6 @@ describe("what profiles log, on real nodes", () => {
     expect(event.reportingComponent).toBeTruthy();
   });
 
-  it("shows a refused call when the profile asks the kernel to log what it refuses", async () => {
-    const spec = { ...denyMkdir(ENOTSUP.errno), flags: ["SECCOMP_FILTER_FLAG_LOG"] };
-    await applyProfile(cp.kubeConfig(), "SeccompProfile", "deny-mkdir-logged", spec);
-    await waitFor("deny-mkdir-logged on audit-1", () =>
-      nodeHoldsProfile(cp.kubeConfig(), "SeccompProfile", "deny-mkdir-logged", "audit-1"),
-    );
-    await core.createNamespacedPod({
-      namespace: NS,
-      body: mkdirPod("refused", "audit-1", "deny-mkdir-logged"),
-    });
-    const series = await waitFor(
-      "the refused pod's mkdir in the agent's metrics",
-      async () => {
-        const found = seriesOf(await metrics(agentOn("audit-1")), "refused");
-        return found.some((line) => line.includes('action="errno"')) ? found : undefined;
-      },
-      { timeoutMs: 90_000 },
-    );
-    expect(series.join("\n")).toMatch(/syscall="mkdir(at)?",action="errno"\} [1-9]/);
-    const event = await waitFor(
-      "a Warning Event on the refused pod",
-      async () =>
-        (
-          await core.listNamespacedEvent({
-            namespace: NS,
-            fieldSelector: "involvedObject.name=refused,reason=SeccompCallsDenied",
-          })
-        ).items[0],
-      { timeoutMs: 60_000 },
-    );
-    expect(event.type).toBe("Warning");
-    expect(event.message).toMatch(/calls refused with an error by its seccomp profile .*mkdir/);
-  });
-
   it("shows nothing for a pod whose profile refuses without logging, nor on the other node", async () => {
     const denied = await core.readNamespacedPodLog({ name: "denied", namespace: NS, container: "probe" });
     expect(denied).toContain(ENOTSUP.text);
