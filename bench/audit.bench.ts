@@ -9,10 +9,11 @@
 // - the storm's calls per second alone (unfiltered: the calls themselves; logged without a collector:
 //   what writing the records costs) and with the collector running: what recording costs the workload.
 // AUDIT_BENCH_SECONDS shortens each run for a quick check.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { AuditCollector } from "../node-agent/audit-collector.ts";
 import { CRI_ANNOTATIONS } from "../node-agent/audit-events.ts";
 import { buildNative, HOST_ARCH, nativeBinary } from "../scripts/native.ts";
@@ -60,20 +61,18 @@ function containerdState(): string {
   return state;
 }
 
-/** Runs the storm for SECONDS, inside `cgroup` when given (the shell moves itself in, then execs it). */
-function storm(filter: boolean, cgroup?: string): StormResult {
+/**
+ * Runs the storm for SECONDS, inside `cgroup` when given (the shell moves itself in, then execs it).
+ * Asynchronously: the collector in this process must go on reading its reader's lines meanwhile.
+ */
+async function storm(filter: boolean, cgroup?: string): Promise<StormResult> {
   const args = [`--duration=${SECONDS}s`, `--filter=${filter}`];
-  const command = cgroup
-    ? [
-        "sh",
-        "-c",
-        `echo $$ > ${cgroup}/cgroup.procs && exec "$0" "$@"`,
-        nativeBinary("logStorm", HOST_ARCH),
-        ...args,
-      ]
-    : [nativeBinary("logStorm", HOST_ARCH), ...args];
-  const [file = "", ...rest] = command;
-  return JSON.parse(execFileSync(file, rest, { encoding: "utf8" })) as StormResult;
+  const binary = nativeBinary("logStorm", HOST_ARCH);
+  const [file, ...rest] = cgroup
+    ? ["sh", "-c", `echo $$ > ${cgroup}/cgroup.procs && exec "$0" "$@"`, binary, ...args]
+    : [binary, ...args];
+  const { stdout } = await promisify(execFile)(file ?? binary, rest, { encoding: "utf8" });
+  return JSON.parse(stdout) as StormResult;
 }
 
 export async function run(): Promise<Results> {
@@ -94,11 +93,11 @@ export async function run(): Promise<Results> {
       if (call.podUID === POD.podUID && call.syscall === "getppid") received += call.count;
   });
   try {
-    const unfiltered = storm(false);
-    const alone = storm(true, cgroup.dir);
+    const unfiltered = await storm(false);
+    const alone = await storm(true, cgroup.dir);
     collector.follow([JSON.stringify({ defaultAction: "SCMP_ACT_LOG" })]);
     await new Promise((r) => setTimeout(r, 1_000));
-    const recorded = storm(true, cgroup.dir);
+    const recorded = await storm(true, cgroup.dir);
     // The last records are in the reader's buffer and the last batch in the collector's.
     await new Promise((r) => setTimeout(r, 3_000));
     await collector.stop();

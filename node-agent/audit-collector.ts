@@ -107,6 +107,10 @@ export class AuditCollector {
         "lockstep_audit_overruns_total",
         "Times the kernel found the reader's socket buffer full and dropped records (ENOBUFS)",
       ),
+      unwritten: m.counter(
+        "lockstep_audit_records_unwritten_total",
+        "Records the reader dropped because the agent did not read its lines while it held its most keys",
+      ),
       ignored: m.counter(
         "lockstep_audit_records_ignored_total",
         "Reader lines that gave no call of a container of this node, by reason",
@@ -216,6 +220,14 @@ export class AuditCollector {
         this.opts.log.warn(
           { overruns: lost },
           "the kernel dropped seccomp audit records: the reader fell behind",
+        );
+      }
+      const unwritten = parsed.stats.unwritten - (last?.unwritten ?? 0);
+      if (unwritten > 0) {
+        this.m.unwritten.inc({}, unwritten);
+        this.opts.log.warn(
+          { unwritten },
+          "the audit reader dropped records: the agent did not read its lines",
         );
       }
       this.lastStats = parsed.stats;

@@ -18,7 +18,7 @@ describe("the audit reader's lines", () => {
   it("reads a count line and a stats line", () => {
     const calls = { pid: 42, arch: X86_64, syscall: 83, code: LOG, count: 3, comm: "mkdir", cgroup: "0::/x" };
     expect(parseReaderLine(JSON.stringify(calls))).toEqual({ kind: "calls", calls });
-    const stats = { records: 5, lines: 2, overruns: 1, unparsed: 0, rcvbuf: 425984 };
+    const stats = { records: 5, lines: 2, overruns: 1, unparsed: 0, unwritten: 0, rcvbuf: 425984 };
     expect(parseReaderLine(JSON.stringify({ stats }))).toEqual({ kind: "stats", stats });
   });
 

@@ -24,7 +24,15 @@ export type ReaderCalls = z.infer<typeof ReaderCallsSchema>;
 
 /** The reader's own counters, since it started. overruns: ENOBUFS, records the kernel dropped for it. */
 export const ReaderStatsSchema = z.object({
-  stats: z.object({ records: count, lines: count, overruns: count, unparsed: count, rcvbuf: count }),
+  stats: z.object({
+    records: count,
+    lines: count,
+    overruns: count,
+    unparsed: count,
+    /** Records of new keys dropped while the agent was not reading and the reader held its most keys. */
+    unwritten: count,
+    rcvbuf: count,
+  }),
 });
 export type ReaderStats = z.infer<typeof ReaderStatsSchema>["stats"];
 

@@ -16,16 +16,26 @@ export const NATIVE_PROGRAMS = { auditReader: "audit-reader", logStorm: "log-sto
 /** The audit reader's name in the image (on PATH) and in build/native/<arch>/. */
 export const AUDIT_READER_BINARY = "lockstep-audit-reader";
 
-export function nativeBinary(program: keyof typeof NATIVE_PROGRAMS, arch: NativeArch): string {
+/** Where `make native` writes, outside git (.gitignore). */
+const NATIVE_OUT = join(root, "build", "native");
+
+export function nativeBinary(
+  program: keyof typeof NATIVE_PROGRAMS,
+  arch: NativeArch,
+  outDir: string = NATIVE_OUT,
+): string {
   const name = program === "auditReader" ? AUDIT_READER_BINARY : NATIVE_PROGRAMS[program];
-  return join(root, "build", "native", arch, name);
+  return join(outDir, arch, name);
 }
 
 /** This machine's architecture as Go names it. */
 export const HOST_ARCH: NativeArch = process.arch === "arm64" ? "arm64" : "amd64";
 
-/** Builds every program for `arch` (Go's own cache makes a second build of the same source instant). */
-export function buildNative(arch: NativeArch = HOST_ARCH): void {
+/**
+ * Builds every program for `arch` into `outDir`/<arch>/ (Go's own cache makes a second build of the same
+ * source instant). `make image` builds into its own folder: two builds at once never share a file.
+ */
+export function buildNative(arch: NativeArch = HOST_ARCH, outDir: string = NATIVE_OUT): void {
   for (const program of Object.keys(NATIVE_PROGRAMS) as (keyof typeof NATIVE_PROGRAMS)[]) {
     execFileSync(
       "go",
@@ -35,7 +45,7 @@ export function buildNative(arch: NativeArch = HOST_ARCH): void {
         "-buildvcs=false",
         "-ldflags=-buildid=",
         "-o",
-        nativeBinary(program, arch),
+        nativeBinary(program, arch, outDir),
         `./${NATIVE_PROGRAMS[program]}`,
       ],
       {

@@ -62,7 +62,9 @@ type stats struct {
 	Lines    uint64 `json:"lines"`
 	Overruns uint64 `json:"overruns"`
 	Unparsed uint64 `json:"unparsed"`
-	Rcvbuf   int    `json:"rcvbuf"`
+	// Unwritten: records of new keys dropped because the agent was not reading and maxKeys were held.
+	Unwritten uint64 `json:"unwritten"`
+	Rcvbuf    int    `json:"rcvbuf"`
 }
 
 // maxCgroupBytes bounds what is read of /proc/<pid>/cgroup (cgroup v2 has one line; v1 a dozen).
@@ -116,31 +118,63 @@ func run(rcvbuf int, flush time.Duration, maxKeys int, procRoot string) error {
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-signals; stopping.Store(true) }()
 
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	enc := json.NewEncoder(out)
-	st := stats{Rcvbuf: effective}
-	reported := st
-	writeStats := func() error {
-		if err := enc.Encode(map[string]stats{"stats": st}); err != nil {
-			return err
-		}
-		reported = st
-		return out.Flush()
-	}
-	if err := writeStats(); err != nil {
-		return err
-	}
-	counts := make(map[key]*tally)
-	writeCounts := func() error {
-		for k, t := range counts {
-			st.Lines++
-			if err := enc.Encode(line{k.pid, k.arch, k.syscall, k.code, t.count, t.comm, t.cgroup}); err != nil {
-				return err
+	// The writer runs apart from the receiving loop: an agent slow to read (its event loop busy) must
+	// not stop the loop, or the kernel would drop records for it. While the writer is busy, records
+	// go on being counted into the keys held; new keys past maxKeys are counted in Unwritten.
+	batches := make(chan []any, 1)
+	writerDone := make(chan struct{})
+	go func() {
+		out := bufio.NewWriterSize(os.Stdout, 64<<10)
+		enc := json.NewEncoder(out)
+		for batch := range batches {
+			for _, item := range batch {
+				if err := enc.Encode(item); err != nil {
+					fmt.Fprintln(os.Stderr, "audit-reader: write:", err)
+					os.Exit(1)
+				}
+			}
+			if err := out.Flush(); err != nil {
+				fmt.Fprintln(os.Stderr, "audit-reader: write:", err)
+				os.Exit(1)
 			}
 		}
+		close(writerDone)
+	}()
+	st := stats{Rcvbuf: effective}
+	reported := st
+	counts := make(map[key]*tally)
+	// send hands the counts (and the stats when they changed) to the writer; wait says whether to
+	// wait for it, else a busy writer leaves everything held for the next try.
+	send := func(withStats, wait bool) bool {
+		batch := make([]any, 0, len(counts)+1)
+		for k, t := range counts {
+			batch = append(batch, line{k.pid, k.arch, k.syscall, k.code, t.count, t.comm, t.cgroup})
+		}
+		next := st
+		next.Lines += uint64(len(counts))
+		if withStats {
+			batch = append(batch, map[string]stats{"stats": next})
+		}
+		if len(batch) == 0 {
+			return true
+		}
+		if wait {
+			batches <- batch
+		} else {
+			select {
+			case batches <- batch:
+			default:
+				return false
+			}
+		}
+		st = next
+		if withStats {
+			reported = st
+		}
 		clear(counts)
-		return out.Flush()
+		return true
 	}
+	send(true, true)
 	buf := make([]byte, 1<<16)
 	nextFlush := time.Now().Add(flush)
 	nextStats := time.Now().Add(time.Second)
@@ -166,6 +200,10 @@ func run(rcvbuf int, flush time.Duration, maxKeys int, procRoot string) error {
 				k := key{r.PID, r.Syscall, r.Arch, r.Code}
 				t := counts[k]
 				if t == nil {
+					if len(counts) >= maxKeys && !send(false, false) {
+						st.Unwritten++
+						continue
+					}
 					// Read now, while the process most likely still exists: a short-lived one is gone
 					// by the time the agent could look.
 					t = &tally{comm: r.Comm, cgroup: readCgroup(procRoot, r.PID)}
@@ -175,25 +213,20 @@ func run(rcvbuf int, flush time.Duration, maxKeys int, procRoot string) error {
 			}
 		}
 		now := time.Now()
-		if len(counts) >= maxKeys || (now.After(nextFlush) && len(counts) > 0) {
-			if err := writeCounts(); err != nil {
-				return err
-			}
-			nextFlush = now.Add(flush)
-		}
-		if now.After(nextStats) {
-			if st != reported {
-				if err := writeStats(); err != nil {
-					return err
+		if now.After(nextFlush) {
+			statsDue := now.After(nextStats) && st != reported
+			if send(statsDue, false) {
+				nextFlush = now.Add(flush)
+				if statsDue {
+					nextStats = now.Add(time.Second)
 				}
 			}
-			nextStats = now.Add(time.Second)
 		}
 	}
-	if err := writeCounts(); err != nil {
-		return err
-	}
-	return writeStats()
+	send(true, true)
+	close(batches)
+	<-writerDone
+	return nil
 }
 
 func readCgroup(procRoot string, pid int) string {

@@ -3,9 +3,10 @@
 // read through the agent's own parser and mapping (node-agent/audit-events.ts), count every one of
 // them, named getppid with action "log". And the agent's collector runs the reader only while an
 // installed profile logs calls (docs/adr/0038).
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditCollector } from "../../node-agent/audit-collector.ts";
 import { mapReaderCalls, parseReaderLine, type ReaderStats } from "../../node-agent/audit-events.ts";
@@ -40,10 +41,9 @@ async function startReader() {
 describe("the audit reader on this kernel", () => {
   it("receives every seccomp LOG record of a process that logs each of its calls", async () => {
     const { child, lines } = await startReader();
-    const produced = JSON.parse(execFileSync(storm, ["--duration=2s"], { encoding: "utf8" })) as {
-      calls: number;
-      pid: number;
-    };
+    // Asynchronously: this process must go on reading the reader's lines meanwhile.
+    const { stdout } = await promisify(execFile)(storm, ["--duration=2s"], { encoding: "utf8" });
+    const produced = JSON.parse(stdout) as { calls: number; pid: number };
     await new Promise((r) => setTimeout(r, 500));
     child.kill("SIGTERM");
     await once(child, "close");
@@ -63,6 +63,7 @@ describe("the audit reader on this kernel", () => {
     expect(produced.calls).toBeGreaterThan(10_000);
     expect(received).toBe(produced.calls);
     expect(stats?.overruns).toBe(0);
+    expect(stats?.unwritten).toBe(0);
     expect(stats?.records).toBeGreaterThanOrEqual(produced.calls);
   }, 30_000);
 
