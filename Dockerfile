@@ -26,6 +26,15 @@ COPY src ./src
 COPY node-agent ./node-agent
 RUN node scripts/build.ts
 
+# The node agent's audit reader (native/audit-reader, Go, docs/adr/0038): static, no cgo, built the way
+# scripts/native.ts builds it (`make native`), so the same source gives the same bytes.
+FROM golang:1.26-bookworm AS native
+WORKDIR /src
+COPY native ./
+ARG TARGETARCH
+RUN CGO_ENABLED=0 GOARCH=${TARGETARCH} GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+    go build -trimpath -buildvcs=false -ldflags=-buildid= -o /out/lockstep-audit-reader ./audit-reader
+
 FROM ${NODE_IMAGE} AS runtime
 # apparmor_parser for the node agent, which loads AppArmor profiles on nodes that have AppArmor;
 # the other components never call it. setpriv and prlimit (util-linux, with the libraries they link:
@@ -44,6 +53,7 @@ COPY src ./src
 COPY node-agent ./node-agent
 COPY crds ./crds
 COPY --from=build /app/dist ./dist
+COPY --from=native /out/lockstep-audit-reader /usr/local/bin/lockstep-audit-reader
 ENV NODE_ENV=production PATH=/app/bin:$PATH
 # A numeric non-root user, so Kubernetes can check runAsNonRoot without reading /etc/passwd.
 # The agent's DaemonSet overrides it with root (and no capabilities beyond what it needs), because

@@ -14,7 +14,7 @@ NODE_DEP := $(NODE_DIR)/bin/node
 export PATH := $(NODE_DIR)/bin:$(PATH)
 endif
 
-.PHONY: help prerequisites deps node build cli image release manifests crds admission helm controlplane lint typecheck unit integration test bench cluster demo fmt clean
+.PHONY: help prerequisites deps node build native cli image release manifests crds admission helm controlplane lint typecheck unit integration test bench cluster demo fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ deps: node_modules/.installed ## install npm dependencies
 
 build: deps ## bundle the agent, controller and webhook into dist/ (what the image runs; tests build their own)
 	node scripts/build.ts
+
+native: deps ## the agent's audit reader (native/, Go) for amd64 and arm64 in build/native/ (the image carries it)
+	node scripts/native.ts
 
 cli: deps ## the CLI as an npm package: dist/lockstep-dev-cli-<version>.tgz (npm install -g it; Node >= 22.19)
 	node scripts/cli-package.ts
@@ -86,13 +89,13 @@ typecheck: deps ## strict TypeScript
 unit: deps ## unit tests (pure logic, no servers)
 	npx vitest run --project unit
 
-integration: deps controlplane ## integration tests against the real control plane
+integration: deps controlplane native ## integration tests against the real control plane
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) npx vitest run --project integration
 
-test: prerequisites deps controlplane ## lint, type check, unit and integration tests; ends with "N passed, N failed"
+test: prerequisites deps controlplane native ## lint, type check, unit and integration tests; ends with "N passed, N failed"
 	@node scripts/run-tests.ts
 
-bench: deps controlplane ## run every benchmark, print a table, write bench/results.json
+bench: deps controlplane native ## run every benchmark, print a table, write bench/results.json
 	@tools/prerequisites.sh bench
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node bench/run.ts
 

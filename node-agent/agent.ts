@@ -50,10 +50,18 @@ export interface AgentOptions {
   resyncMs?: number;
   /** Failure labels per kind on this Node (src/api/limits.ts); tests only may lower it. */
   maxFailureLabelsPerKind?: number;
+  /** The audit path (call-reports.ts NodeAudit): told after each sync what is installed and which pods run here. */
+  audit?:
+    | {
+        follow(installedSeccomp: Iterable<string>, livePods: ReadonlySet<string>): void;
+        stop(): Promise<void>;
+      }
+    | undefined;
 }
 
 export class NodeAgent {
-  private readonly opts: Required<AgentOptions>;
+  private readonly opts: Required<Omit<AgentOptions, "audit">>;
+  private readonly audit: AgentOptions["audit"];
   private readonly dir: SeccompDir;
   private readonly watches: AgentWatches;
   /** Reports recorded pods' calls into their ProfileRecording (ADR 0039); the audit collector feeds it. */
@@ -75,6 +83,7 @@ export class NodeAgent {
       maxFailureLabelsPerKind: MAX_FAILURE_LABELS_PER_KIND,
       ...options,
     };
+    this.audit = options.audit;
     const { client, nodeName, log } = options;
     this.trigger = new SyncTrigger((run) => this.syncOnce(run).then(() => undefined), this.opts.syncTrigger);
     this.dir = new SeccompDir(options.kubeletRoot);
@@ -154,7 +163,7 @@ export class NodeAgent {
     clearInterval(this.resyncTimer);
     this.executor.judge?.stop();
     await this.trigger.stop();
-    await Promise.all([stopWatches(this.watches), this.recordings.stop()]);
+    await Promise.all([stopWatches(this.watches), this.recordings.stop(), this.audit?.stop()]);
   }
 
   private scheduleSync(): void {
@@ -191,6 +200,8 @@ export class NodeAgent {
         await reportInstallFailed(this.events, nodeName, f.profile, f.reason, f.message, log);
       await reportUnlabelledFailures(this.events, nodeName, outcome.bounded.unlabelled, cap, log);
       for (const [kind, n] of Object.entries(outcome.installed)) this.m.installed.set(n, { kind });
+      const livePods = new Set(this.watches.pods.list().map((pod) => pod.metadata?.uid ?? ""));
+      this.audit?.follow(after.disk.files.values(), livePods);
       const published = await this.labels.publish(labelled, outcome.desired, () => run.publishingCanWait());
       if (published.deferred) log.debug("left the label patch to the next sync");
       else {

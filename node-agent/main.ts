@@ -10,11 +10,15 @@
 //   --apparmor-enabled-file F AppArmor module parameter (default /sys/module/apparmor/parameters/enabled)
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
 //   --boot-id-file F          the kernel's boot id (default /proc/sys/kernel/random/boot_id; tests fake a reboot)
+//   --containerd-state DIR    containerd's state folder, whose bundles name a container's pod (default /run/containerd)
+//   --audit-reader CMD        native/audit-reader, run while a seccomp profile here logs calls (default lockstep-audit-reader)
+//   --proc DIR                the host's /proc, for a process's cgroup (default /proc)
+//   --call-events-interval S  seconds between a pod's Events of calls its profile logged or refused (default 60)
 //   LOG_LEVEL                 (env) pino level, default info
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import packageJson from "../package.json" with { type: "json" };
-import { DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
+import { DEFAULT_CONTAINERD_STATE, DEFAULT_KUBELET_ROOT } from "../src/api/paths.ts";
 import {
   configOrExit,
   connectOrExit,
@@ -26,6 +30,9 @@ import {
 import { createLogger } from "../src/kube/logger.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
+import { AuditCollector, DEFAULT_AUDIT_READER } from "./audit-collector.ts";
+import { CALL_EVENTS_INTERVAL_MS, NodeAudit } from "./call-reports.ts";
+import { agentEventRecorder } from "./events.ts";
 
 const ConfigSchema = z.object({
   nodeName: z.string().min(1, "NODE_NAME must be set (the downward API's spec.nodeName)"),
@@ -35,6 +42,10 @@ const ConfigSchema = z.object({
   enabledFile: z.string(),
   parser: z.string().min(1),
   bootIdFile: z.string().min(1),
+  containerdState: z.string().startsWith("/", "--containerd-state must be an absolute path"),
+  auditReader: z.string().min(1),
+  procRoot: z.string().startsWith("/", "--proc must be an absolute path"),
+  callEventsSeconds: z.coerce.number().int().min(1, "--call-events-interval must be at least 1 (seconds)"),
 });
 
 const log = createLogger("agent");
@@ -48,6 +59,10 @@ function readConfig() {
       "apparmor-enabled-file": { type: "string", default: DEFAULT_APPARMOR_PATHS.enabledParameter },
       "apparmor-parser": { type: "string", default: DEFAULT_APPARMOR_PATHS.parser },
       "boot-id-file": { type: "string", default: DEFAULT_APPARMOR_PATHS.bootId },
+      "containerd-state": { type: "string", default: DEFAULT_CONTAINERD_STATE },
+      "audit-reader": { type: "string", default: DEFAULT_AUDIT_READER },
+      proc: { type: "string", default: "/proc" },
+      "call-events-interval": { type: "string", default: String(CALL_EVENTS_INTERVAL_MS / 1000) },
     },
   });
   return configOrExit(log, ConfigSchema, {
@@ -58,11 +73,28 @@ function readConfig() {
     enabledFile: values["apparmor-enabled-file"],
     parser: values["apparmor-parser"],
     bootIdFile: values["boot-id-file"],
+    containerdState: values["containerd-state"],
+    auditReader: values["audit-reader"],
+    procRoot: values.proc,
+    callEventsSeconds: values["call-events-interval"],
   });
 }
 
 const config = readConfig();
 const connection = await connectOrExit(log);
+const agentLog = log.child({ node: config.nodeName });
+const audit = new NodeAudit({
+  collector: new AuditCollector({
+    reader: config.auditReader,
+    containerdState: config.containerdState,
+    procRoot: config.procRoot,
+    log: agentLog,
+    metrics: connection.metrics,
+  }),
+  metrics: connection.metrics,
+  events: agentEventRecorder(connection.client, config.nodeName, agentLog),
+  eventsIntervalMs: config.callEventsSeconds * 1000,
+});
 const agent = new NodeAgent({
   client: connection.client,
   nodeName: config.nodeName,
@@ -74,7 +106,10 @@ const agent = new NodeAgent({
     bootId: config.bootIdFile,
   },
   version: packageJson.version,
-  log: log.child({ node: config.nodeName }),
+  log: agentLog,
   metrics: connection.metrics,
+  audit,
 });
+// Recorded pods' calls go to their ProfileRecording too (ADR 0039), beside the metric and Events.
+audit.collector.onCalls((calls) => agent.recordings.onCalls(calls));
 await runComponent(log, connection, config.health, agent);

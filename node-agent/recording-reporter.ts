@@ -17,25 +17,10 @@ import type { KubeClient } from "../src/kube/client.ts";
 import { isKubeError, kubeErrorCode, kubeErrorMessage } from "../src/kube/errors.ts";
 import type { KubeObject } from "../src/kube/informer.ts";
 import type { Logger } from "../src/kube/logger.ts";
+import type { ObservedCall } from "./audit-events.ts";
 import { RecordingLedger } from "./recording-ledger.ts";
 
-/**
- * One call of a container, `count` times in a batch: the audit collector's type (issue 27's contract,
- * w27n's node-agent/audit-events.ts ObservedCall). Written here until both branches are merged; the
- * collector's type is assignable to it.
- */
-export interface ObservedCall {
-  namespace: string;
-  pod: string;
-  podUID: string;
-  container: string;
-  /** The syscall's name (src/api/syscalls.ts). */
-  syscall: string;
-  arch: string;
-  /** The seccomp action that logged it: "log" under a recorder profile. */
-  action: string;
-  count: number;
-}
+export type { ObservedCall };
 
 /**
  * The recording a pod of this node belongs to, from the agent's cache of its pods' metadata: the pod's

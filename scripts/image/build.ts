@@ -26,6 +26,7 @@ import { stop as stopEsbuild } from "esbuild";
 import * as z from "zod";
 import { IMAGE_REPOSITORY } from "../../src/manifests/workloads.ts";
 import { buildComponents } from "../build.ts";
+import { AUDIT_READER_BINARY, buildNative, nativeBinary } from "../native.ts";
 import { type Copy, type RuntimeStage, runtimeStage } from "./dockerfile.ts";
 import {
   canonicalJson,
@@ -308,6 +309,13 @@ function layers(
       if (!existsSync(dist)) await buildComponents(dist);
       cpSync(dist, join(rootfs, copy.destination), { recursive: true });
     },
+    // The audit reader is machine code: built for this platform (scripts/native.ts), in this build's folder.
+    [`native:/out/${AUDIT_READER_BINARY}`]: (rootfs, copy) => {
+      const out = join(work, "native");
+      buildNative(platform, out);
+      mkdirSync(join(rootfs, dirname(copy.destination)), { recursive: true });
+      cpSync(nativeBinary("auditReader", platform, out), join(rootfs, copy.destination));
+    },
   };
   const copyFromStage = (copy: Copy) => {
     const producer = stageCopies[`${copy.from}:${copy.sources.join(" ")}`];
@@ -347,6 +355,14 @@ function layers(
       },
     },
     {
+      // Machine code of this platform: a layer of its own, so that the two below stay the same bytes
+      // on every platform.
+      comment: "the node agent's audit reader (the Dockerfile's native stage)",
+      fill: async (rootfs) => {
+        for (const copy of stage.copies) if (copy.from === "native") await copyFromStage(copy)(rootfs, copy);
+      },
+    },
+    {
       comment: "the production node_modules (the Dockerfile's deps stage)",
       fill: (rootfs) => {
         for (const copy of stage.copies) if (copy.from === "deps") copyFromStage(copy)(rootfs, copy);
@@ -356,7 +372,7 @@ function layers(
       comment: "the application: the bundles (the Dockerfile's build stage) and the build context's COPYs",
       fill: async (rootfs) => {
         for (const copy of stage.copies)
-          if (copy.from !== "deps")
+          if (copy.from !== "deps" && copy.from !== "native")
             await (copy.from ? copyFromStage(copy)(rootfs, copy) : copyFromContext(copy, rootfs, ignore));
       },
     },

@@ -83,3 +83,21 @@ export const RECORDING_LIMITS = {
   /** Pod names listed in a recorded profile's provenance annotation (the count is always exact). */
   provenancePods: 20,
 } as const;
+
+/**
+ * What one agent holds of the seccomp calls it observes (node-agent/audit-events.ts, docs/adr/0038):
+ * - callKeysPerPod: distinct (container, syscall, arch, action) keys one pod may hold in one batch
+ *   interval; past it the pod's further keys are only counted (its entry says truncated). A container
+ *   makes a few hundred distinct syscalls at most, so an honest pod never reaches it; a hostile one
+ *   cannot take more than this share of the total.
+ * - callKeys: keys of all pods together in one interval (about 200 bytes each: 1.6 MB at most).
+ * - callSeries: series of lockstep_profile_calls_total; further calls go to one {overflow="true"} series.
+ *   Series of pods gone from the node are dropped, so the cap bounds what lives here, not history.
+ * - eventsPerInterval: pod Events one agent sends per Event interval; the rest wait for the next.
+ */
+export const AUDIT_LIMITS = {
+  callKeysPerPod: 512,
+  callKeys: 8192,
+  callSeries: 2000,
+  eventsPerInterval: 100,
+} as const;

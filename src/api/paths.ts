@@ -36,3 +36,11 @@ export function seccompLocalhostProfile(name: string): string {
  * loaded when (docs/adr/0027-apparmor-kernel-names.md).
  */
 export const APPARMOR_KERNEL_NAME_PREFIX = "lockstep.";
+
+/** containerd's state folder on a node (its `state` setting), where the agent reads its CRI bundles. */
+export const DEFAULT_CONTAINERD_STATE = "/run/containerd";
+/**
+ * Where containerd's runc shim keeps the OCI bundles of the CRI's containers, under the state folder:
+ * `<state>/io.containerd.runtime.v2.task/k8s.io/<container id>/config.json`.
+ */
+export const CRI_BUNDLES = "io.containerd.runtime.v2.task/k8s.io";

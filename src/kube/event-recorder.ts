@@ -22,7 +22,14 @@ export interface EventSource {
 
 /** What happened to which object: the part of an Event its caller decides. */
 export interface EventFields {
-  involvedObject: { apiVersion: string; kind: string; name: string; uid?: string | undefined };
+  involvedObject: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    /** A namespaced object's namespace (the Event must be created in the same one). */
+    namespace?: string;
+    uid?: string | undefined;
+  };
   reason: string;
   message: string;
   type: "Normal" | "Warning";
@@ -102,9 +109,13 @@ export class EventRecorder {
     this.sent = new SentMemo(opts.onceMemo ?? 2048);
   }
 
-  /** Creates the Event; a failure is logged, never thrown: an Event is never worth failing the work for. */
+  /**
+   * Creates the Event (in its namespaced object's namespace, else the recorder's); a failure is logged,
+   * never thrown: an Event is never worth failing the work for.
+   */
   async record(fields: EventFields): Promise<boolean> {
-    const { client, namespace, source, log } = this.opts;
+    const { client, source, log } = this.opts;
+    const namespace = fields.involvedObject.namespace ?? this.opts.namespace;
     try {
       const now = this.opts.now?.() ?? new Date();
       await client.create(

@@ -63,6 +63,10 @@ export class Counter implements Metric {
   get(labels: Labels = {}): number {
     return this.values.get(seriesKey(labels))?.value ?? 0;
   }
+  /** Drops a series (of an object that is gone), so a bounded set of series stays bounded. */
+  delete(labels: Labels): void {
+    this.values.delete(seriesKey(labels));
+  }
   render(): string {
     return renderSingleValued(this.name, this.help, "counter", this.values.values());
   }

@@ -11,7 +11,13 @@ import {
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_TLS_SECRET,
 } from "../api/constants.ts";
-import { DEFAULT_KUBELET_ROOT, KUBELET_SECCOMP_DIR, SECCOMP_LOCALHOST_DIR } from "../api/paths.ts";
+import {
+  CRI_BUNDLES,
+  DEFAULT_CONTAINERD_STATE,
+  DEFAULT_KUBELET_ROOT,
+  KUBELET_SECCOMP_DIR,
+  SECCOMP_LOCALHOST_DIR,
+} from "../api/paths.ts";
 import {
   choose,
   entriesIf,
@@ -360,6 +366,15 @@ policy lockstep-agent-own-recording-entry keeps every agent to its own node's en
         ["profilerecordings/status"],
         ["patch"],
       ),
+      rule(
+        `Create Events on the pods of its own node, in their namespaces: "container app: 12 calls logged by its
+seccomp profile in the last 60 s: mkdir (12)" (docs/adr/0038). Create only, never read, update or delete;
+at most one per pod, container and action per minute, and a bounded number per node. A pod's Event
+must be in the pod's namespace, which RBAC cannot narrow to the namespaces that have pods on this node.`,
+        [""],
+        ["events"],
+        ["create"],
+      ),
     ]),
     binding("ClusterRoleBinding", "lockstep-agent", "agent"),
     role(
@@ -380,6 +395,11 @@ policy lockstep-agent-own-recording-entry keeps every agent to its own node's en
   ];
 }
 
+/** The host's /proc inside the agent's container (--proc). */
+const HOST_PROC = "/host/proc";
+/** containerd's CRI bundles, at the path the agent's default --containerd-state expects. */
+const CRI_BUNDLES_DIR = `${DEFAULT_CONTAINERD_STATE}/${CRI_BUNDLES}`;
+
 export function agentDaemonSet(s: Settings): object {
   const dir = seccompDir(s.kubeletRoot);
   return noted(
@@ -392,7 +412,11 @@ export function agentDaemonSet(s: Settings): object {
   kernel needs both. Nothing else: no privileged mode, no host namespaces.
 - appArmorProfile Unconfined: the container runtime's default AppArmor profile forbids writing to
   securityfs, which is exactly what loading AppArmor policy is. On nodes without AppArmor it is moot.
-- seccomp RuntimeDefault: the agent makes no unusual syscalls itself.`,
+- seccomp RuntimeDefault: the agent makes no unusual syscalls itself.
+- For what profiles log or refuse (docs/adr/0038), while a seccomp profile on the node logs calls only:
+  CAP_AUDIT_READ and hostNetwork, because the kernel sends its audit records to the read-only multicast
+  group of the initial network namespace only; the host's /proc read-only (a process's cgroup names its
+  container) and containerd's CRI bundles read-only (a container's config.json names its pod).`,
     {
       apiVersion: "apps/v1",
       kind: "DaemonSet",
@@ -412,6 +436,8 @@ export function agentDaemonSet(s: Settings): object {
               priorityClassName: "system-node-critical",
               ...placement(s.agent),
               terminationGracePeriodSeconds: 30,
+              hostNetwork: true,
+              dnsPolicy: "ClusterFirstWithHostNet",
               securityContext: { seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 notedKeys(
@@ -420,7 +446,11 @@ export function agentDaemonSet(s: Settings): object {
                     name: "agent",
                     image: s.image,
                     command: ["/app/dist/bin/lockstep-agent"],
-                    args: [joined("--kubelet-root=", s.kubeletRoot), `--health-port=${HEALTH_PORT}`],
+                    args: [
+                      joined("--kubelet-root=", s.kubeletRoot),
+                      `--health-port=${HEALTH_PORT}`,
+                      `--proc=${HOST_PROC}`,
+                    ],
                     env: [fieldEnv("NODE_NAME", "spec.nodeName"), logLevel(s)],
                     ports: [{ name: "health", containerPort: HEALTH_PORT }],
                     ...probes({ failureThreshold: 3 }),
@@ -431,13 +461,15 @@ export function agentDaemonSet(s: Settings): object {
                       privileged: false,
                       allowPrivilegeEscalation: false,
                       readOnlyRootFilesystem: true,
-                      capabilities: { drop: ["ALL"], add: ["MAC_ADMIN"] },
+                      capabilities: { drop: ["ALL"], add: ["MAC_ADMIN", "AUDIT_READ"] },
                       appArmorProfile: { type: "Unconfined" },
                     },
                     volumeMounts: [
                       { name: "seccomp-lockstep", mountPath: dir },
                       { name: "securityfs", mountPath: "/sys/kernel/security" },
                       { name: "tmp", mountPath: "/tmp" },
+                      { name: "host-proc", mountPath: HOST_PROC, readOnly: true },
+                      { name: "cri-bundles", mountPath: CRI_BUNDLES_DIR, readOnly: true },
                     ],
                   },
                 ),
@@ -449,6 +481,8 @@ export function agentDaemonSet(s: Settings): object {
                   "apparmor_parser reads policy from a private temporary file; the root file system is read-only.",
                   { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
                 ),
+                { name: "host-proc", hostPath: { path: "/proc", type: "Directory" } },
+                { name: "cri-bundles", hostPath: { path: CRI_BUNDLES_DIR, type: "DirectoryOrCreate" } },
               ],
             },
           ),

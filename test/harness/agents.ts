@@ -6,12 +6,13 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { HOST_ARCH, nativeBinary } from "../../scripts/native.ts";
 import { seccompProfileDir } from "../../src/api/paths.ts";
 import { componentArgs, componentEnv } from "./components.ts";
 import { type ControlPlane, freePort, waitFor } from "./controlplane.ts";
 import { PAUSE_IMAGE } from "./images.ts";
 import { type ManagedProcess, startProcess } from "./processes.ts";
-import { nodeDir, nodeKubeletRoot } from "./real-node.ts";
+import { nodeContainerdState, nodeDir, nodeKubeletRoot } from "./real-node.ts";
 
 const repo = join(import.meta.dirname, "../..");
 export const AGENT_NAMESPACE = "lockstep-system";
@@ -74,6 +75,8 @@ export interface StartAgentOptions {
   /** Wait until the agent reports ready (default true). */
   waitReady?: boolean;
   extraEnv?: Record<string, string>;
+  /** Flags after the harness's own (a later flag wins). */
+  extraArgs?: readonly string[];
 }
 
 export async function startAgent(
@@ -106,6 +109,10 @@ export async function startAgent(
     `--apparmor-securityfs=${securityfs ?? join(nodeDir(cp, nodeName), "no-securityfs")}`,
     `--apparmor-parser=${join(repo, "test/harness/fake-apparmor-parser.sh")}`,
     `--boot-id-file=${bootIdFile}`,
+    // Its node's bundles only: every agent's reader sees every record of this one kernel (ADR 0038).
+    `--containerd-state=${nodeContainerdState(cp, nodeName)}`,
+    `--audit-reader=${nativeBinary("auditReader", HOST_ARCH)}`,
+    ...(options.extraArgs ?? []),
   ];
   const env = {
     ...process.env,

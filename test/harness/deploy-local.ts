@@ -10,11 +10,11 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { type BuiltImage, bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
 import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/constants.ts";
-import { seccompProfileDir } from "../../src/api/paths.ts";
+import { CRI_BUNDLES, seccompProfileDir } from "../../src/api/paths.ts";
 import { applyYaml } from "./apply.ts";
 import { type ControlPlane, kubectlBinary, waitFor } from "./controlplane.ts";
 import { LoopbackService, podEndpoints } from "./loopback-service.ts";
-import { addRealNode, type RealNode } from "./real-node.ts";
+import { addRealNode, CONTAINERD_STATE_IN_NODE, type RealNode } from "./real-node.ts";
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "../..");
@@ -74,6 +74,15 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
       value: `--health-port=${options.agentHealthPort}`,
     },
     { op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort },
+    // containerd's CRI bundles: each node's own, under its folder, as the kubelet roots above.
+    { op: "test", path: "/spec/template/spec/volumes/4/name", value: "cri-bundles" },
+    { op: "replace", path: "/spec/template/spec/volumes/4/hostPath/path", value: options.nodesDir },
+    { op: "test", path: "/spec/template/spec/containers/0/volumeMounts/4/name", value: "cri-bundles" },
+    {
+      op: "add",
+      path: "/spec/template/spec/containers/0/volumeMounts/4/subPathExpr",
+      value: join("$(NODE_NAME)", CONTAINERD_STATE_IN_NODE, CRI_BUNDLES),
+    },
   ];
   const controller = [{ op: "add", path: "/spec/template/spec/containers/0/env/-", value: apiPort }];
   const webhook: object[] = [

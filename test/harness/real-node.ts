@@ -68,6 +68,14 @@ export function nodeKubeletRoot(cp: ControlPlane, name: string): string {
   return join(nodeDir(cp, name), "kubelet");
 }
 
+/** A node's containerd state folder within the node's folder (containerdConfig's default). */
+export const CONTAINERD_STATE_IN_NODE = join("containerd", "state");
+
+/** The node's containerd state folder, whose bundles the agent reads. */
+export function nodeContainerdState(cp: ControlPlane, name: string): string {
+  return join(nodeDir(cp, name), CONTAINERD_STATE_IN_NODE);
+}
+
 /** The folder with kubelet, containerd, containerd-shim-runc-v2 and ctr; fails saying how to build it. */
 export async function nodeBinDir(): Promise<string> {
   if (process.env.LOCKSTEP_NODE_BIN) return process.env.LOCKSTEP_NODE_BIN;
@@ -93,7 +101,7 @@ export function containerdConfig(
   listenAddress: string,
   storage: ContainerdStorage = {
     root: join(dir, "containerd", "root"),
-    state: join(dir, "containerd", "state"),
+    state: join(dir, CONTAINERD_STATE_IN_NODE),
     runcRoot: join(dir, "runc"),
   },
 ): string {

@@ -209,7 +209,7 @@ describe("deploy/ on a real node", () => {
     expect(pod.spec?.containers[0]?.image).toBe(imageReference());
     expect(pod.spec?.containers[0]?.securityContext?.capabilities).toEqual({
       drop: ["ALL"],
-      add: ["MAC_ADMIN"],
+      add: ["MAC_ADMIN", "AUDIT_READ"],
     });
     expect(pod.spec?.containers[0]?.securityContext?.privileged).toBe(false);
     // The kubelet mounted the service account's pod-bound token: the agent ran on it, nothing handed in.
@@ -294,7 +294,9 @@ async function agentLogMatching(matches: (pod: k8s.V1Pod) => boolean, pattern: R
 
 // Each grant deploy/ gives the agent, taken away from the manifest, keeps a profile off the node: so each
 // is needed. (CAP_MAC_ADMIN, securityfs and appArmorProfile Unconfined serve AppArmor, which these
-// kernels lack: they cannot be shown needed here; docs/adr/0062-deploy-on-real-nodes.md.)
+// kernels lack: they cannot be shown needed here; docs/adr/0062-deploy-on-real-nodes.md. CAP_AUDIT_READ,
+// the host's /proc and containerd's bundles serve the audit reader, which runs only while a profile logs
+// calls: test/integration/audit-reader.test.ts shows the reader refused without CAP_AUDIT_READ.)
 describe("each grant of the agent's DaemonSet is needed", () => {
   it.each([
     {
