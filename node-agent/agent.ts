@@ -12,13 +12,14 @@ import { APPARMOR_LABEL, type ProfileKind } from "../src/api/constants.ts";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
 import { profileRevision, renderingRevision } from "../src/api/node-profiles.ts";
 import type { RenderedProfile } from "../src/api/profiles.ts";
-import type { KubeClient } from "../src/kube/client.ts";
+import { KubeApiError, type KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import type { EventRecorder } from "../src/kube/event-recorder.ts";
 import { Informer, type KubeObject } from "../src/kube/informer.ts";
 import type { Logger } from "../src/kube/logger.ts";
 import type { MetricsRegistry } from "../src/kube/metrics.ts";
 import { logWatchFailures, ProfileCache } from "../src/kube/profile-cache.ts";
+import { retryDelayMs } from "../src/kube/retry-after.ts";
 import { type AppArmorPaths, detectAppArmor, loadedProfiles, readBootId } from "./apparmor.ts";
 import { agentEventRecorder, nodeWarning, reportInstallFailed, reportUnlabelledFailures } from "./events.ts";
 import { carryOut, type Executor, startPolicyJudge } from "./executor.ts";
@@ -37,6 +38,12 @@ import {
   SyncTrigger,
   type SyncTriggerOptions,
 } from "./sync-trigger.ts";
+
+/**
+ * A failed sync is tried again after this when the server did not say when (a conflict, a network
+ * error): long enough not to spin on a persistent failure, short for a passing one.
+ */
+const SYNC_RETRY_MS = 2_000;
 
 export interface AgentOptions {
   client: KubeClient;
@@ -249,8 +256,11 @@ export class NodeAgent {
     } catch (error) {
       this.lastSyncError = kubeErrorMessage(error);
       this.m.syncs.inc({ result: "error" });
-      log.error({ err: this.lastSyncError }, "sync failed; retrying");
-      if (this.reconciled) setTimeout(() => this.scheduleSync(), 2_000);
+      // A refusal for load (429/503) says when to come back; anything else is retried after the
+      // agent's own pause (src/kube/retry-after.ts holds the rule).
+      const retryInMs = retryDelayMs(error instanceof KubeApiError ? error : undefined, SYNC_RETRY_MS);
+      log.error({ err: this.lastSyncError, retryInMs }, "sync failed; retrying");
+      if (this.reconciled) setTimeout(() => this.scheduleSync(), retryInMs);
       return false;
     }
   }
