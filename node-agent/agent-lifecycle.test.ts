@@ -30,6 +30,17 @@ describe("AgentLifecycle", () => {
     expect(life.lastError()).toBe("503: etcdserver: request timed out");
   });
 
+  it("waits what a refusal for load says (Retry-After plus jitter), and its own delay for any other refusal", () => {
+    const life = new AgentLifecycle();
+    life.reconcile();
+    const half = () => 0.5;
+    expect(life.syncFailed("429: too many requests", { code: 429, retryAfterSeconds: 4 }, half)).toBe(4_500);
+    expect(life.syncFailed("409: conflict", { code: 409, retryAfterSeconds: 4 }, half)).toBe(SYNC_RETRY_MS);
+    expect(life.syncFailed("429 without a header", { code: 429, retryAfterSeconds: undefined }, half)).toBe(
+      SYNC_RETRY_MS,
+    );
+  });
+
   it("is healthy again only once a sync published its labels", () => {
     const life = new AgentLifecycle();
     life.reconcile();

@@ -1,12 +1,17 @@
 // Where an agent is in its life and the timer policy that follows from it, kept apart from the shell
 // (agent.ts): a change may start a sync only once start-up reconciliation is done and until the agent
 // stops; start-up reconciliation retries with a capped backoff until it succeeds (only then may the
-// agent call itself ready); a sync that fails later retries after a fixed delay; the agent re-verifies
+// agent call itself ready); a sync that fails later retries after the server's Retry-After or a fixed delay; the agent re-verifies
 // its disk every resync period even without events (someone may delete a file by hand). Pure.
+import { type Refusal, retryDelayMs } from "../src/kube/retry-after.ts";
 
 /** How often the agent syncs without events (AgentOptions.resyncMs). */
 export const DEFAULT_RESYNC_MS = 60_000;
-/** After a failed sync once the agent is reconciled: the API server may be back by then. */
+/**
+ * After a failed sync once the agent is reconciled, when the server did not say when (a conflict, a
+ * network error): the API server may be back by then. A refusal for load waits its Retry-After
+ * (src/kube/retry-after.ts, ADR 0037).
+ */
 export const SYNC_RETRY_MS = 2_000;
 const STARTUP_RETRY_FIRST_MS = 500;
 const STARTUP_RETRY_MAX_MS = 10_000;
@@ -60,10 +65,10 @@ export class AgentLifecycle {
 
   /**
    * A sync failed: remembers why, and says when a sync should follow (undefined during start-up, whose
-   * own loop retries with startupRetryDelayMs).
+   * own loop retries with startupRetryDelayMs): what a refusal for load says, else SYNC_RETRY_MS.
    */
-  syncFailed(message: string): number | undefined {
+  syncFailed(message: string, refusal?: Refusal, random?: () => number): number | undefined {
     this.lastSyncError = message;
-    return this.reconciledAt ? SYNC_RETRY_MS : undefined;
+    return this.reconciledAt ? retryDelayMs(refusal, SYNC_RETRY_MS, random) : undefined;
   }
 }

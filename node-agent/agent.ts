@@ -10,7 +10,7 @@
 // process, as the scale benchmark runs them.
 import type { V1Node } from "@kubernetes/client-node";
 import { MAX_FAILURE_LABELS_PER_KIND } from "../src/api/limits.ts";
-import type { KubeClient } from "../src/kube/client.ts";
+import { KubeApiError, type KubeClient } from "../src/kube/client.ts";
 import { kubeErrorMessage } from "../src/kube/errors.ts";
 import type { EventRecorder } from "../src/kube/event-recorder.ts";
 import type { Logger } from "../src/kube/logger.ts";
@@ -217,9 +217,10 @@ export class NodeAgent {
       return true;
     } catch (error) {
       const err = kubeErrorMessage(error);
-      const retryInMs = this.life.syncFailed(err);
+      // A refusal for load (429/503) says when to come back (src/kube/retry-after.ts).
+      const retryInMs = this.life.syncFailed(err, error instanceof KubeApiError ? error : undefined);
       this.m.syncs.inc({ result: "error" });
-      log.error({ err }, "sync failed; retrying");
+      log.error({ err, retryInMs }, "sync failed; retrying");
       if (retryInMs !== undefined) setTimeout(() => this.scheduleSync(), retryInMs);
       return false;
     }

@@ -7,7 +7,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCertificateAuthority, issueCertificate, type KeyPair } from "./certificates.ts";
-import { KubeClient } from "./client.ts";
+import { KubeApiError, KubeClient } from "./client.ts";
 import { Informer, type KubeObject, watchIdleTimeoutMs } from "./informer.ts";
 
 let ca: KeyPair;
@@ -195,6 +195,41 @@ describe("an informer that keeps only part of what it lists (Events)", () => {
       { metadata: { name: "e7" } },
     ]);
     await informer.stop();
+    client.close();
+  });
+});
+
+describe("a refusal for load", () => {
+  it("carries the server's Retry-After, on a request and on a watch", async () => {
+    const port = await tlsServer((_req, res) => {
+      res.writeHead(429, { "Content-Type": "application/json", "Retry-After": "1" });
+      res.end(
+        JSON.stringify({
+          kind: "Status",
+          code: 429,
+          reason: "TooManyRequests",
+          message: "too many requests, please try again later",
+        }),
+      );
+    });
+    const client = clientFor(port);
+    const refusal = (call: Promise<unknown>) =>
+      call.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    for (const call of [
+      client.patch("/api/v1/nodes/n1", "merge", {}),
+      client.watch("/api/v1/nodes", { onEvent: () => {}, idleTimeoutMs: 5_000 }),
+    ]) {
+      const error = await refusal(call);
+      expect(error).toBeInstanceOf(KubeApiError);
+      expect(error).toMatchObject({
+        code: 429,
+        retryAfterSeconds: 1,
+        message: "too many requests, please try again later",
+      });
+    }
     client.close();
   });
 });

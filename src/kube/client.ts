@@ -19,6 +19,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import * as z from "zod";
 import { commonJsExports } from "./commonjs.ts";
+import { parseRetryAfterSeconds } from "./retry-after.ts";
 
 export const IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 export const IN_CLUSTER_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
@@ -199,13 +200,16 @@ export function readStatus(body: unknown): z.infer<typeof StatusSchema> {
 export class KubeApiError extends Error {
   readonly code: number;
   readonly reason: string | undefined;
+  /** The answer's `Retry-After` in seconds (a 429 or 503 for load), which says when to try again. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: number, body: string, what: string) {
+  constructor(code: number, body: string, what: string, retryAfter?: string | readonly string[]) {
     const status = readStatus(body);
     super(status.message ?? `HTTP ${code} from ${what}`);
     this.name = "KubeApiError";
     this.code = code;
     this.reason = status.reason;
+    this.retryAfterSeconds = parseRetryAfterSeconds(retryAfter);
   }
 }
 
@@ -351,7 +355,8 @@ export class KubeClient {
           const text = Buffer.concat(chunks).toString("utf8");
           const code = res.statusCode ?? 0;
           this.onResponse?.(method, code);
-          if (code < 200 || code >= 300) return reject(new KubeApiError(code, text, `${method} ${path}`));
+          if (code < 200 || code >= 300)
+            return reject(new KubeApiError(code, text, `${method} ${path}`, res.headers["retry-after"]));
           try {
             resolve((text === "" ? undefined : JSON.parse(text)) as T);
           } catch (error) {
@@ -446,7 +451,14 @@ export class KubeClient {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () =>
-            reject(new KubeApiError(code, Buffer.concat(chunks).toString("utf8"), `watch ${path}`)),
+            reject(
+              new KubeApiError(
+                code,
+                Buffer.concat(chunks).toString("utf8"),
+                `watch ${path}`,
+                res.headers["retry-after"],
+              ),
+            ),
           );
           return;
         }

@@ -13,6 +13,7 @@ import { admissionFiles } from "./admission.ts";
 import { CRD_FOLDERS, crdFiles } from "./crd-files.ts";
 import {
   agentDaemonSet,
+  agentFlowControl,
   agentRbac,
   type ChartValues,
   ChartValuesSchema,
@@ -73,6 +74,7 @@ function manifestFiles(): ManifestFile[] {
     workload("controller/metrics-service.yaml", (s) => [metricsService(s, "controller")]),
     workload("agent/rbac.yaml", () => agentRbac()),
     admissionFile("agent/admission-policy.yaml"),
+    workload("agent/flow-control.yaml", () => agentFlowControl()),
     workload("agent/daemonset.yaml", (s) => [agentDaemonSet(s)]),
     workload("agent/metrics-service.yaml", (s) => [metricsService(s, "agent")]),
     workload("webhook/rbac.yaml", (s) => webhookRbac(s)),

@@ -400,6 +400,77 @@ const HOST_PROC = "/host/proc";
 /** containerd's CRI bundles, at the path the agent's default --containerd-state expects. */
 const CRI_BUNDLES_DIR = `${DEFAULT_CONTAINERD_STATE}/${CRI_BUNDLES}`;
 
+/** The agents' Node PATCHes in a priority level of their own (API Priority and Fairness, ADR 0037). */
+export const AGENT_FLOW_CONTROL_NAME = "lockstep-agent";
+/**
+ * Every agent of a rollout patches its Node within a few hundred milliseconds. All agents are one
+ * service account, so by default they are one flow of the `service-accounts` FlowSchema at `workload-low`,
+ * whose hand of 6 queues of 50 holds 300 requests: from 1,000 nodes part of each rollout was refused with
+ * 429 (ADR 0037). Here they wait instead, in a level sized for 5,000 nodes.
+ */
+const AGENT_PATCH_QUEUE_LENGTH = 5_000;
+
+export function agentFlowControl(): object[] {
+  const name = AGENT_FLOW_CONTROL_NAME;
+  return [
+    noted(
+      `A priority level for the node agents' label PATCHes, so that a rollout to thousands of nodes waits
+in a queue instead of being refused with 429 (docs/adr/0037-limits-at-5000-nodes.md).
+- One queue (queues 1, handSize 1): all agents are one service account, so they are one flow whatever
+  the distinguisher (ByUser gives one user; Nodes have no namespace); shuffle sharding among queues is
+  fairness between flows, and there is one. The queue holds 5,000 PATCHes, a rollout to 5,000 nodes;
+  a queued request waits at most the API server's queue wait (a quarter of --request-timeout, 15 s).
+- nominalConcurrencyShares 20, as global-default: a PATCH of a Node's labels takes milliseconds, so a
+  few tens of seats drain a rollout in well under a second of the API server's time, and the level
+  cannot crowd out the system's own levels.
+- lendablePercent 50: between rollouts the agents send no PATCHes, so half the seats serve others.`,
+      {
+        apiVersion: "flowcontrol.apiserver.k8s.io/v1",
+        kind: "PriorityLevelConfiguration",
+        metadata: { name },
+        spec: {
+          type: "Limited",
+          limited: {
+            nominalConcurrencyShares: 20,
+            lendablePercent: 50,
+            limitResponse: {
+              type: "Queue",
+              queuing: { queues: 1, handSize: 1, queueLengthLimit: AGENT_PATCH_QUEUE_LENGTH },
+            },
+          },
+        },
+      },
+    ),
+    noted(
+      `The agents' Node PATCHes, and only those, go to the level above. Their watches and lists stay in
+service-accounts (workload-low): they are long-running or once per start, not a rollout's burst.
+Precedence 8000 is after every system FlowSchema (at most 900) and before service-accounts (9000).`,
+      {
+        apiVersion: "flowcontrol.apiserver.k8s.io/v1",
+        kind: "FlowSchema",
+        metadata: { name },
+        spec: {
+          priorityLevelConfiguration: { name },
+          matchingPrecedence: 8000,
+          rules: [
+            {
+              subjects: [
+                {
+                  kind: "ServiceAccount",
+                  serviceAccount: { name: SERVICE_ACCOUNTS.agent, namespace: LOCKSTEP_NAMESPACE },
+                },
+              ],
+              resourceRules: [
+                { verbs: ["patch"], apiGroups: [""], resources: ["nodes"], clusterScope: true },
+              ],
+            },
+          ],
+        },
+      },
+    ),
+  ];
+}
+
 export function agentDaemonSet(s: Settings): object {
   const dir = seccompDir(s.kubeletRoot);
   return noted(

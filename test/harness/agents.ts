@@ -42,6 +42,8 @@ export async function installAgentPrerequisites(cp: ControlPlane): Promise<void>
     "deploy/namespace.yaml",
     "deploy/agent/rbac.yaml",
     "deploy/agent/admission-policy.yaml",
+    // The agents' priority level, as the DaemonSet ships it: a rollout to many nodes queues its PATCHes.
+    "deploy/agent/flow-control.yaml",
   ])
     await cp.applyFile(join(repo, file));
 }
