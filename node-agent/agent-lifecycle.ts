@@ -1,8 +1,9 @@
 // Where an agent is in its life and the timer policy that follows from it, kept apart from the shell
 // (agent.ts): a change may start a sync only once start-up reconciliation is done and until the agent
 // stops; start-up reconciliation retries with a capped backoff until it succeeds (only then may the
-// agent call itself ready); a sync that fails later retries after the server's Retry-After or a fixed delay; the agent re-verifies
-// its disk every resync period even without events (someone may delete a file by hand). Pure.
+// agent call itself ready); a sync that fails later retries after the server's Retry-After or a fixed
+// delay; the agent re-verifies its disk every resync period even without events (someone may delete a
+// file by hand). Pure.
 import { type Refusal, retryDelayMs } from "../src/kube/retry-after.ts";
 
 /** How often the agent syncs without events (AgentOptions.resyncMs). */
