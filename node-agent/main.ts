@@ -111,5 +111,5 @@ const agent = new NodeAgent({
   audit,
 });
 // Recorded pods' calls go to their ProfileRecording too (ADR 0039), beside the metric and Events.
-audit.collector.onCalls((calls) => agent.recordings.onCalls(calls));
+audit.collector.onCalls((calls, batch) => agent.recordings.onCalls(calls, batch));
 await runComponent(log, connection, config.health, agent);

@@ -4,7 +4,7 @@ import { RECORDING_ANNOTATION } from "../src/api/constants.ts";
 import { RecordingNodeEntrySchema } from "../src/api/profile-recording.ts";
 import type { KubeObject } from "../src/kube/informer.ts";
 import { RecordingLedger } from "./recording-ledger.ts";
-import { podRecordingFrom } from "./recording-reporter.ts";
+import { podRecordingFrom, recordingsThatLostCalls } from "./recording-reporter.ts";
 
 const now = new Date("2026-12-07T10:00:00Z");
 const call = (podUID: string, container: string, syscall: string, count = 1) => ({
@@ -31,6 +31,17 @@ describe("RecordingLedger", () => {
       ],
     });
     expect(RecordingNodeEntrySchema.parse(entry)).toEqual(entry);
+  });
+
+  it("says truncated when calls of a recording were lost before it, even with nothing held", () => {
+    const ledger = new RecordingLedger();
+    ledger.lostCalls("shop/web");
+    expect(ledger.entry("shop/web", "n", now)).toEqual({
+      node: "n",
+      updatedAt: now.toISOString(),
+      containers: [],
+      truncated: true,
+    });
   });
 
   it("keeps recordings apart, and forgets one", () => {
@@ -101,5 +112,31 @@ describe("podRecordingFrom", () => {
     expect(lookup("shop", "web-1", "recreated")).toBeUndefined();
     expect(lookup("shop", "plain", "u2")).toBeUndefined();
     expect(lookup("shop", "gone", "u3")).toBeUndefined();
+  });
+});
+
+describe("recordingsThatLostCalls", () => {
+  const live = new Set(["shop/web", "shop/api"]);
+  const podRecording = (namespace: string, pod: string, podUID: string) =>
+    namespace === "shop" && pod === "web-1" && podUID === "u1" ? "web" : undefined;
+  const capped = (podUID: string, pod: string) =>
+    new Map([[podUID, { identity: { namespace: "shop", pod, podUID } }]]);
+  it("names the live recording of a capped pod, none for an unrecorded pod, every live one past the node's cap", () => {
+    expect(
+      recordingsThatLostCalls({ cappedPods: capped("u1", "web-1"), droppedOverTotal: 0 }, live, podRecording),
+    ).toEqual(new Set(["shop/web"]));
+    expect(
+      recordingsThatLostCalls({ cappedPods: capped("u9", "plain"), droppedOverTotal: 0 }, live, podRecording),
+    ).toEqual(new Set());
+    expect(
+      recordingsThatLostCalls({ cappedPods: new Map(), droppedOverTotal: 3 }, live, podRecording),
+    ).toEqual(live);
+    expect(
+      recordingsThatLostCalls(
+        { cappedPods: capped("u1", "web-1"), droppedOverTotal: 0 },
+        new Set(),
+        podRecording,
+      ),
+    ).toEqual(new Set());
   });
 });

@@ -44,13 +44,18 @@ export class RecordingLedger {
     this.limits = limits;
   }
 
-  /** Adds a call to a recording (`<namespace>/<name>`). */
-  add(recording: string, call: CallOfPod): void {
+  private holding(recording: string): RecordingCalls {
     let held = this.recordings.get(recording);
     if (!held) {
       held = { containers: new Map(), names: 0, truncated: false };
       this.recordings.set(recording, held);
     }
+    return held;
+  }
+
+  /** Adds a call to a recording (`<namespace>/<name>`). */
+  add(recording: string, call: CallOfPod): void {
+    const held = this.holding(recording);
     const key = `${call.podUID}/${call.container}`;
     let container = held.containers.get(key);
     if (!container) {
@@ -99,6 +104,14 @@ export class RecordingLedger {
   /** The recordings held. */
   get held(): string[] {
     return [...this.recordings.keys()];
+  }
+
+  /**
+   * Calls of this recording's pods were dropped before they reached the ledger (the collector's per-pod
+   * or node caps, AUDIT_LIMITS): what it holds may be incomplete, and its entry says so.
+   */
+  lostCalls(recording: string): void {
+    this.holding(recording).truncated = true;
   }
 
   forget(recording: string): void {

@@ -38,6 +38,32 @@ export function podRecordingFrom(
   };
 }
 
+/** What the audit collector could not keep of a batch (node-agent/audit-events.ts CallBatch). */
+export interface DroppedCalls {
+  cappedPods: ReadonlyMap<string, { identity: { namespace: string; pod: string; podUID: string } }>;
+  droppedOverTotal: number;
+}
+
+/**
+ * The live recordings whose result may miss calls because the collector dropped some: those of the pods
+ * it capped, and every live one when it dropped calls of pods it could not name (the node's total cap).
+ * A recorded profile built from an incomplete set would refuse calls the workload makes. Pure.
+ */
+export function recordingsThatLostCalls(
+  dropped: DroppedCalls,
+  live: ReadonlySet<string>,
+  podRecording: RecordingReporterOptions["podRecording"],
+): Set<string> {
+  if (dropped.droppedOverTotal > 0) return new Set(live);
+  const lost = new Set<string>();
+  for (const [podUID, { identity }] of dropped.cappedPods) {
+    const name = podRecording(identity.namespace, identity.pod, podUID);
+    const recording = name === undefined ? undefined : `${identity.namespace}/${name}`;
+    if (recording !== undefined && live.has(recording)) lost.add(recording);
+  }
+  return lost;
+}
+
 /** What noteSeccompProfile reads of a profile: its annotations and whether it is being deleted. */
 type RecorderCandidate = { metadata?: { annotations?: Record<string, string>; deletionTimestamp?: unknown } };
 
@@ -101,9 +127,15 @@ export class RecordingReporter {
     if (ended.length > 0) this.apply(new Set(ended), { forget: true });
   }
 
-  /** A batch from the audit collector. */
-  onCalls(batch: readonly ObservedCall[]): void {
+  /** A batch from the audit collector, with what it had to drop of it. */
+  onCalls(batch: readonly ObservedCall[], dropped?: DroppedCalls): void {
     if (this.stopped || this.live.size === 0) return;
+    for (const recording of dropped
+      ? recordingsThatLostCalls(dropped, this.live, this.opts.podRecording)
+      : []) {
+      this.ledger.lostCalls(recording);
+      this.burst.add(recording);
+    }
     for (const call of batch) {
       const name = this.opts.podRecording(call.namespace, call.pod, call.podUID);
       if (name === undefined) continue;

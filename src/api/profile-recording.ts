@@ -110,7 +110,7 @@ export const RecordingNodeEntrySchema = z.object({
   node: z.string(),
   updatedAt: z.string(),
   containers: z.array(RecordedContainerSchema).max(RECORDING_LIMITS.containersPerNode).optional(),
-  /** The entry hit one of RECORDING_LIMITS: calls beyond it were not recorded. */
+  /** The entry hit one of RECORDING_LIMITS, or the node's collector dropped calls (AUDIT_LIMITS): the result may miss calls. */
   truncated: z.boolean().optional(),
 });
 export type RecordingNodeEntry = z.infer<typeof RecordingNodeEntrySchema>;

@@ -99,7 +99,7 @@ const nodeEntry: Schema = {
     },
     truncated: {
       type: "boolean",
-      description: `The node hit a cap (${RECORDING_LIMITS.containersPerNode} containers, ${RECORDING_LIMITS.syscallNamesPerNode} syscall names): calls beyond it were not recorded`,
+      description: `The node hit a cap (${RECORDING_LIMITS.containersPerNode} containers, ${RECORDING_LIMITS.syscallNamesPerNode} syscall names), or its audit collector dropped calls of these pods (its per-pod and node caps, ADR 0038): the result may miss calls`,
     },
   },
 };
