@@ -28,6 +28,8 @@ import {
 
 /** The reader as the image installs it (Dockerfile), found on PATH. */
 export const DEFAULT_AUDIT_READER = "lockstep-audit-reader";
+/** --audit-reader's value for a node without the audit path (no reader, no call metric or Events, no recording). */
+export const AUDIT_READER_NONE = "none";
 
 /** Containers remembered (a node runs at most a few hundred); the oldest are forgotten past it. */
 const RESOLVED_MAX = 4096;

@@ -11,7 +11,8 @@
 //   --apparmor-parser CMD     apparmor_parser command (default apparmor_parser)
 //   --boot-id-file F          the kernel's boot id (default /proc/sys/kernel/random/boot_id; tests fake a reboot)
 //   --containerd-state DIR    containerd's state folder, whose bundles name a container's pod (default /run/containerd)
-//   --audit-reader CMD        native/audit-reader, run while a seccomp profile here logs calls (default lockstep-audit-reader)
+//   --audit-reader CMD        native/audit-reader, run while a seccomp profile here logs calls (default lockstep-audit-reader);
+//                             "none": this node reads no audit records (no call metric or Events, records no pods)
 //   --proc DIR                the host's /proc, for a process's cgroup (default /proc)
 //   --call-events-interval S  seconds between a pod's Events of calls its profile logged or refused (default 60)
 //   LOG_LEVEL                 (env) pino level, default info
@@ -30,7 +31,7 @@ import {
 import { createLogger } from "../src/kube/logger.ts";
 import { NodeAgent } from "./agent.ts";
 import { DEFAULT_APPARMOR_PATHS } from "./apparmor.ts";
-import { AuditCollector, DEFAULT_AUDIT_READER } from "./audit-collector.ts";
+import { AUDIT_READER_NONE, AuditCollector, DEFAULT_AUDIT_READER } from "./audit-collector.ts";
 import { CALL_EVENTS_INTERVAL_MS, NodeAudit } from "./call-reports.ts";
 import { agentEventRecorder } from "./events.ts";
 
@@ -83,18 +84,22 @@ function readConfig() {
 const config = readConfig();
 const connection = await connectOrExit(log);
 const agentLog = log.child({ node: config.nodeName });
-const audit = new NodeAudit({
-  collector: new AuditCollector({
-    reader: config.auditReader,
-    containerdState: config.containerdState,
-    procRoot: config.procRoot,
-    log: agentLog,
-    metrics: connection.metrics,
-  }),
-  metrics: connection.metrics,
-  events: agentEventRecorder(connection.client, config.nodeName, agentLog),
-  eventsIntervalMs: config.callEventsSeconds * 1000,
-});
+// Without the audit path (a node that may not read the kernel's audit records) nothing here runs at all.
+const audit =
+  config.auditReader === AUDIT_READER_NONE
+    ? undefined
+    : new NodeAudit({
+        collector: new AuditCollector({
+          reader: config.auditReader,
+          containerdState: config.containerdState,
+          procRoot: config.procRoot,
+          log: agentLog,
+          metrics: connection.metrics,
+        }),
+        metrics: connection.metrics,
+        events: agentEventRecorder(connection.client, config.nodeName, agentLog),
+        eventsIntervalMs: config.callEventsSeconds * 1000,
+      });
 const agent = new NodeAgent({
   client: connection.client,
   nodeName: config.nodeName,
@@ -111,5 +116,5 @@ const agent = new NodeAgent({
   audit,
 });
 // Recorded pods' calls go to their ProfileRecording too (ADR 0039), beside the metric and Events.
-audit.collector.onCalls((calls, batch) => agent.recordings.onCalls(calls, batch));
+audit?.collector.onCalls((calls, batch) => agent.recordings.onCalls(calls, batch));
 await runComponent(log, connection, config.health, agent);

@@ -5,13 +5,14 @@
 // called (ObservedCall batches, as the audit collector hands them over) through the real server-side
 // apply, and the controller merges both nodes' entries into a SeccompProfile that the agents install.
 //
-// What this test does not do: read the calls from the kernel. The audit collector that turns seccomp's
-// audit records into ObservedCall batches is issue 27's node side (w27n); with it merged, the agent
-// feeds its batches to the same reporter (the lead's end-to-end test).
+// What this test does not do: read the calls from the kernel. Its agents run with `--audit-reader=none`,
+// so the calls are exactly the ones it hands over; recording-end-to-end.test.ts runs the same path from
+// the kernel's audit records (ADR 0038).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AUDIT_READER_NONE } from "../../node-agent/audit-collector.ts";
 import {
   type ObservedCall,
   RecordingReporter,
@@ -178,7 +179,10 @@ beforeAll(async () => {
   for (const name of NODE_NAMES) nodes.push(await addRealNode(cp, name));
   await installAgentPrerequisites(cp);
   await installControllerPrerequisites(cp);
-  for (const name of NODE_NAMES) agents.push(await startAgent(cp, name));
+  // The agents' own audit path is off: this file hands each agent's reporter the calls itself, so that
+  // the merge is checked against a known set (recording-end-to-end.test.ts reads them from the kernel).
+  for (const name of NODE_NAMES)
+    agents.push(await startAgent(cp, name, { extraArgs: [`--audit-reader=${AUDIT_READER_NONE}`] }));
   await startController(cp, 1);
   webhook = await installWebhook(cp);
   await core.createNamespace({
