@@ -102,7 +102,7 @@ bench: deps controlplane native ## run every benchmark, print a table, write ben
 cluster: deps controlplane ## start the local control plane in the foreground (Ctrl-C stops it)
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/harness/cluster-main.ts
 
-demo: prerequisites deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes, deploy/ as pods, examples
+demo: prerequisites deps controlplane ## the whole of Lockstep on one machine: control plane, 3 real nodes, deploy/ as pods, examples, a recording
 	LOCKSTEP_CONTROLPLANE_BIN=$$(tools/controlplane/build.sh) node test/demo/demo.ts
 
 clean: ## remove dependencies and bootstrapped tools (the control-plane cache stays)

@@ -6,7 +6,9 @@
 // seccomp-only Deployment whose pods really run. The host's kernel has no AppArmor: where User-Mode Linux is
 // installed (tools/prerequisites.sh installs it), a fourth node runs in a guest kernel that has it
 // (test/harness/apparmor-node.ts), and the AppArmor example's pods run there and only there; without it, they
-// are kept off every node and the demo says why. It keeps running for kubectl until Ctrl-C.
+// are kept off every node and the demo says why. Last, a busybox Deployment is recorded by a ProfileRecording
+// from the kernel's audit records and run again under the profile it wrote (demo-recording.ts). It keeps
+// running for kubectl until Ctrl-C.
 import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -26,6 +28,7 @@ import { BUSYBOX_IMAGE } from "../harness/images.ts";
 import { nodeKubeletRoot, nodesDir, realNodePodSpec } from "../harness/real-node.ts";
 import { UML_KERNEL } from "../harness/uml.ts";
 import { demoFailureCause } from "./demo-diagnosis.ts";
+import { demoRecording, RECORDED_PROFILE, RECORDING_NAMESPACE } from "./demo-recording.ts";
 
 const repo = join(import.meta.dirname, "../..");
 const started = Date.now();
@@ -189,7 +192,9 @@ try {
   // wait in Pending; applying them after keeps the demo's output easy to read).
   const examples = readdirSync(join(repo, "examples")).filter((f) => f.endsWith(".yaml"));
   const workloads = ["deployment.yaml"];
-  for (const file of examples.filter((f) => !workloads.includes(f))) {
+  // The recording example is the recording step's (for its own namespace and workload: see demoRecording).
+  const recordingExample = "profile-recording.yaml";
+  for (const file of examples.filter((f) => !workloads.includes(f) && f !== recordingExample)) {
     await cp.applyFile(join(repo, "examples", file));
     step(`applied examples/${file}`);
   }
@@ -255,6 +260,14 @@ try {
     const text = await core.readNamespacedPodLog({ name: firstHardened, namespace: "default" });
     return text.includes("mkdir exit=") ? text : undefined;
   });
+  // Issue 27 point 4: a workload recorded where it runs, then run under what was recorded. A failure here
+  // is printed with where to look, and the rest of the demo goes on.
+  const recording = await demoRecording(
+    cp.kubeConfig(),
+    join(repo, "examples", recordingExample),
+    firstNode.name,
+    step,
+  );
   const [seccomp, appArmor] = await profileTables();
   const podTable = await cp.getTable("/api/v1/namespaces/default/pods", { wide: true });
   const lockstepPods = await cp.getTable(`/api/v1/namespaces/${LOCKSTEP_NAMESPACE}/pods`, { wide: true });
@@ -276,12 +289,16 @@ try {
       "The hardened pods run on real nodes with seccomp profile hardened-default, which the agents' pods wrote",
       "into each kubelet's seccomp root: the kernel refuses the mkdir the profile denies (the log above).",
       ...web.explanation,
+      ...recording.explanation,
       "",
       "Go on with kubectl (the one built with the control plane, the same release as the API server):",
       `  export KUBECONFIG=${cp.adminKubeconfigPath} PATH=${dirname(kubectlBinary())}:$PATH`,
       "  kubectl get lockstep                       # both profile kinds",
       "  kubectl get nodes --show-labels            # the labels the agents keep in step with their disks",
       "  kubectl describe seccompprofile strict-sleeper",
+      "  kubectl get profilerecordings -A          # the recording: phase, pods, nodes, syscalls",
+      `  kubectl describe seccompprofile ${RECORDED_PROFILE}   # what it recorded, and from where`,
+      `  kubectl -n ${RECORDING_NAMESPACE} get pods -o wide`,
       `  ls ${seccompProfileDir(firstNode.kubeletRoot)}      # the files node-1's agent wrote`,
       "",
       `Logs of every process: ${cp.workDir}/*.log, and ${cp.workDir}/nodes/*/{kubelet,containerd}.log`,

@@ -4,12 +4,13 @@
 // Rendered by `kubectl kustomize`, as a user's `kubectl apply -k` would; applied with the harness's
 // server-side apply.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { type BuiltImage, bootstrappedNodeDir, buildImage } from "../../scripts/image/build.ts";
-import { LOCKSTEP_NAMESPACE, WEBHOOK_PATH } from "../../src/api/constants.ts";
+import { LOCKSTEP_NAMESPACE } from "../../src/api/constants.ts";
 import { CRI_BUNDLES, seccompProfileDir } from "../../src/api/paths.ts";
 import { applyYaml } from "./apply.ts";
 import { type ControlPlane, kubectlBinary, waitFor } from "./controlplane.ts";
@@ -21,6 +22,19 @@ const repo = join(import.meta.dirname, "../..");
 export const TEST_OVERLAY = join(repo, "deploy-overlays/test-local");
 /** deploy/'s webhook port (its `--port`, which the patch below tests): where the front forwards to. */
 export const WEBHOOK_PORT = 8443;
+
+/** The paths of deploy/'s MutatingWebhookConfiguration's webhooks, in its order (the pods webhook first). */
+export function webhookPaths(): string[] {
+  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(
+    readFileSync(join(repo, "deploy/webhook/mutating-webhook.yaml"), "utf8"),
+  );
+  return (config.webhooks ?? []).map((w, i) => {
+    const path = w.clientConfig.service?.path;
+    if (!path)
+      throw new Error(`deploy/webhook/mutating-webhook.yaml: webhook ${i} (${w.name}) has no service path`);
+    return path;
+  });
+}
 
 export interface LocalDeployOptions {
   /** The API server's port on 127.0.0.1. */
@@ -114,14 +128,17 @@ export function runKustomization(dir: string, options: LocalDeployOptions): stri
         },
       },
     });
-  const webhookConfiguration = [
-    { op: "test", path: "/webhooks/0/clientConfig/service/path", value: WEBHOOK_PATH },
+  // Every webhook of the configuration (pods, bound pods, recorded pods), each to its own path on the
+  // front: one left on the Service would fail its pods' creation (failurePolicy Fail), as no Service
+  // routes here. The test op makes the patch fail if deploy/ reorders them.
+  const webhookConfiguration = webhookPaths().flatMap((path, i) => [
+    { op: "test", path: `/webhooks/${i}/clientConfig/service/path`, value: path },
     {
       op: "replace",
-      path: "/webhooks/0/clientConfig",
-      value: { url: `https://${options.webhookFront.host}:${options.webhookFront.port}${WEBHOOK_PATH}` },
+      path: `/webhooks/${i}/clientConfig`,
+      value: { url: `https://${options.webhookFront.host}:${options.webhookFront.port}${path}` },
     },
-  ];
+  ]);
   const patch = (kind: string, name: string, operations: object[]) => ({
     target: { kind, name },
     patch: JSON.stringify(operations),
