@@ -146,6 +146,20 @@ export function stoppingPatch(
   };
 }
 
+/** The condition Recording set False with why (a recording that waits or failed records nothing). */
+function notRecording(
+  status: ProfileRecordingStatus | undefined,
+  reason: string,
+  message: string,
+  now: Date,
+): ProfileRecordingStatus["conditions"] {
+  return withConditions(
+    status?.conditions,
+    [{ type: RECORDING_CONDITIONS.recording, status: "False", reason, message }],
+    now,
+  );
+}
+
 /** Still Pending, with why in the condition Recording. */
 export function pendingPatch(
   status: ProfileRecordingStatus | undefined,
@@ -153,14 +167,7 @@ export function pendingPatch(
   message: string,
   now: Date,
 ): ProfileRecordingStatus {
-  return {
-    phase: "Pending",
-    conditions: withConditions(
-      status?.conditions,
-      [{ type: RECORDING_CONDITIONS.recording, status: "False", reason, message }],
-      now,
-    ),
-  };
+  return { phase: "Pending", conditions: notRecording(status, reason, message, now) };
 }
 
 /** Whether `patch` would leave phase and conditions as they are (nothing to write but timestamps). */
@@ -185,11 +192,7 @@ export function failedPatch(
   return {
     phase: "Failed",
     completedAt: now.toISOString(),
-    conditions: withConditions(
-      status?.conditions,
-      [{ type: RECORDING_CONDITIONS.recording, status: "False", reason, message }],
-      now,
-    ),
+    conditions: notRecording(status, reason, message, now),
   };
 }
 
